@@ -1,0 +1,13 @@
+# System packages installed by scripts/install-deps.sh (Debian bookworm).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(Z3 REQUIRED IMPORTED_TARGET z3)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
+find_package(fmt REQUIRED)
+find_package(Boost 1.81.0 EXACT REQUIRED CONFIG COMPONENTS json url)
+find_package(Threads REQUIRED)
+find_package(GTest REQUIRED)
+find_package(rapidcheck REQUIRED)
+if(AETHEL_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

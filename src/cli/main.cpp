@@ -1,0 +1,52 @@
+// Entry point of the `aethel` binary: dispatches to a subcommand.
+#include <fmt/format.h>
+
+#include <array>
+#include <string_view>
+
+#include "cli/cli.h"
+
+namespace {
+
+constexpr std::string_view kVersion = "0.1.0";
+
+struct Command {
+  std::string_view name;
+  std::string_view usage;
+  std::string_view summary;
+  int (*run)(const aethel::cli::Args&);
+};
+
+constexpr std::array kCommands = {
+    Command{"verify", "verify FILE|- [--json]",
+            "verify Aethel source locally (exit 0 all PROVED, 1 any FAILED/REJECTED, 2 parse "
+            "error)",
+            aethel::cli::run_verify},
+};
+
+void print_help() {
+  fmt::print("aethel {} - Aethel Lattice, a replicated ledger of verified intents\n\n", kVersion);
+  fmt::print("usage: aethel <command> [options]\n\ncommands:\n");
+  for (const Command& c : kCommands) fmt::print("  {:<28} {}\n", c.usage, c.summary);
+  fmt::print("\n  {:<28} {}\n  {:<28} {}\n", "--help", "show this help", "--version",
+             "print the version");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  aethel::cli::Args args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_help();
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    fmt::print("aethel {}\n", kVersion);
+    return 0;
+  }
+  for (const Command& c : kCommands) {
+    if (args[0] == c.name) return c.run(aethel::cli::Args(args.begin() + 1, args.end()));
+  }
+  fmt::print(stderr, "aethel: unknown command '{}' (see aethel --help)\n", args[0]);
+  return 2;
+}

@@ -1,0 +1,77 @@
+// Checking whole programs: definitions are verified, invocations shape-checked,
+// and atomic batches succeed or fail as one.
+#include <fmt/format.h>
+
+#include "lang/lang.h"
+
+namespace aethel::lang {
+
+std::vector<ProgramIntent> intents_of(const Program& program) {
+  std::vector<ProgramIntent> result;
+  auto add = [&](const auto& item, const AtomicBatch* batch) {
+    using T = std::decay_t<decltype(item)>;
+    if constexpr (std::is_same_v<T, IntentDef>) result.push_back({&item, nullptr, batch});
+    if constexpr (std::is_same_v<T, IntentCall>) result.push_back({nullptr, &item, batch});
+  };
+  for (const Item& item : program.items) {
+    if (const auto* batch = std::get_if<AtomicBatch>(&item)) {
+      for (const BatchItem& inner : batch->items) {
+        std::visit([&](const auto& i) { add(i, batch); }, inner);
+      }
+    } else {
+      std::visit([&](const auto& i) { add(i, nullptr); }, item);
+    }
+  }
+  return result;
+}
+
+IntentOutcome check_intent(const ProgramIntent& intent, const VerifyLimits& limits) {
+  IntentOutcome outcome;
+  outcome.batch = intent.batch ? intent.batch->name : "";
+  outcome.pos = intent.definition ? intent.definition->pos : intent.call->pos;
+  if (intent.definition) {
+    outcome.name = intent.definition->name;
+    outcome.is_definition = true;
+    outcome.report = verify(*intent.definition, limits);
+    return outcome;
+  }
+  outcome.name = intent.call->name;
+  CallCheck check = check_call(*intent.call);
+  if (!check.transfer) {
+    outcome.report = {Verdict::kFailed, check.error, {}};
+    return outcome;
+  }
+  const TransferRequest& t = *check.transfer;
+  outcome.report = {Verdict::kProved,
+                    fmt::format("well-formed transfer of {} from {} to {}", t.amount, t.from, t.to),
+                    {}};
+  outcome.transfer = std::move(check.transfer);
+  return outcome;
+}
+
+void apply_batch_rule(std::vector<IntentOutcome>& outcomes) {
+  for (const IntentOutcome& culprit : outcomes) {
+    if (culprit.batch.empty() || culprit.report.verdict == Verdict::kProved) continue;
+    for (IntentOutcome& other : outcomes) {
+      if (&other == &culprit || other.batch != culprit.batch || other.is_definition) continue;
+      if (other.report.verdict != Verdict::kProved) continue;
+      other.report = {Verdict::kFailed,
+                      fmt::format("not applied: intent '{}' at line {} of atomic_batch '{}' is {}",
+                                  culprit.name, culprit.pos.line, culprit.batch,
+                                  to_string(culprit.report.verdict)),
+                      {}};
+      other.transfer.reset();
+    }
+  }
+}
+
+Verdict overall_verdict(const std::vector<IntentOutcome>& outcomes) {
+  Verdict verdict = Verdict::kProved;
+  for (const IntentOutcome& o : outcomes) {
+    if (o.report.verdict == Verdict::kFailed) return Verdict::kFailed;
+    if (o.report.verdict == Verdict::kRejected) verdict = Verdict::kRejected;
+  }
+  return verdict;
+}
+
+}  // namespace aethel::lang
