@@ -1,0 +1,76 @@
+// Byte encodings of the records the store keeps in LMDB (docs/STORAGE.md).
+// Integers are fixed-width big-endian, so LMDB's default bytewise key order
+// is numeric order. Decoders check every length and report a truncated or
+// oversized record instead of reading past its end.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "storage/storage.h"
+
+namespace aethel::storage::encoding {
+
+inline constexpr std::size_t kU64Bytes = 8;
+inline constexpr std::size_t kU32Bytes = 4;
+
+// Appends fixed-width big-endian integers and length-prefixed blobs.
+class Writer {
+ public:
+  void u64(std::uint64_t value);
+  void u32(std::uint32_t value);
+  void blob(std::string_view bytes);  // u32 length, then the bytes
+  void raw(std::string_view bytes);   // the bytes, no length
+  std::string& out() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+// Reads what Writer wrote; every method returns false once the input is short.
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  bool u64(std::uint64_t& value);
+  bool u32(std::uint32_t& value);
+  bool blob(std::string_view& bytes);
+  std::string_view rest();  // everything left, consumed
+  bool at_end() const { return in_.empty(); }
+
+ private:
+  std::string_view in_;
+};
+
+std::string_view as_view(const Bytes& bytes);
+Bytes to_bytes(std::string_view view);
+
+// 8-byte big-endian key of a log index or block height.
+std::string u64_key(std::uint64_t value);
+// Inverse of u64_key; nullopt unless the key is exactly 8 bytes.
+std::optional<std::uint64_t> parse_u64_key(std::string_view key);
+
+// Log value: term (u64), then the entry data.
+std::string encode_log_value(std::uint64_t term, const Bytes& data);
+// The term alone, without copying the data; nullopt if shorter than 8 bytes.
+std::optional<std::uint64_t> decode_log_term(std::string_view value);
+
+std::string encode_hard_state(const HardState& hard_state);
+std::optional<HardState> decode_hard_state(std::string_view value);
+
+std::string encode_snapshot(const Snapshot& snapshot);
+std::optional<Snapshot> decode_snapshot(std::string_view value);
+
+std::string encode_applied_state(const AppliedState& applied);
+std::optional<AppliedState> decode_applied_state(std::string_view value);
+
+// The compacted prefix: index and term of the last dropped entry.
+struct LogOffset {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+};
+std::string encode_log_offset(const LogOffset& offset);
+std::optional<LogOffset> decode_log_offset(std::string_view value);
+
+}  // namespace aethel::storage::encoding

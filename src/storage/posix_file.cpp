@@ -1,0 +1,79 @@
+#include "storage/posix_file.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace aethel::storage {
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+int Fd::release() {
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+Status errno_status(std::string_view what, int error_number) {
+  const bool not_writable =
+      error_number == EACCES || error_number == EPERM || error_number == EROFS;
+  return Status(not_writable ? Code::kNotWritable : Code::kIoError,
+                fmt::format("{}: {}", what, std::strerror(error_number)));
+}
+
+namespace {
+
+Status write_all(int fd, std::string_view contents, const std::string& path) {
+  while (!contents.empty()) {
+    const ssize_t n = ::write(fd, contents.data(), contents.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_status(fmt::format("cannot write {}", path), errno);
+    contents.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Status fsync_path(const std::string& path, int flags) {
+  Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
+  if (!fd.valid()) return errno_status(fmt::format("cannot open {} to fsync it", path), errno);
+  if (::fsync(fd.get()) != 0) return errno_status(fmt::format("cannot fsync {}", path), errno);
+  return {};
+}
+
+}  // namespace
+
+Status fsync_directory(const std::filesystem::path& dir) {
+  return fsync_path(dir.string(), O_RDONLY | O_DIRECTORY);
+}
+
+Status write_file_atomically(const std::filesystem::path& dir, const std::string& name,
+                             std::string_view contents) {
+  const std::string target = (dir / name).string();
+  const std::string temp = target + ".tmp";
+  {
+    Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) return errno_status(fmt::format("cannot create {}", temp), errno);
+    if (Status status = write_all(fd.get(), contents, temp); !status.ok()) return status;
+    if (::fsync(fd.get()) != 0) return errno_status(fmt::format("cannot fsync {}", temp), errno);
+  }
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
+    return errno_status(fmt::format("cannot rename {} to {}", temp, target), errno);
+  }
+  return fsync_directory(dir);
+}
+
+}  // namespace aethel::storage

@@ -1,0 +1,45 @@
+// Small POSIX helpers for the few files the store writes itself (FORMAT, LOCK):
+// an owning file descriptor, durable atomic file replacement and errno
+// translation into Status values.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "storage/storage.h"
+
+namespace aethel::storage {
+
+// Owns a file descriptor; closes it once.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd();
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+
+  bool valid() const { return fd_ >= 0; }
+  int get() const { return fd_; }
+  int release();
+
+ private:
+  int fd_;
+};
+
+// "<what>: <strerror>" with a code chosen from errno: permission and read-only
+// errors become kNotWritable, the rest kIoError.
+Status errno_status(std::string_view what, int error_number);
+
+// fsyncs a directory, making the names created in it durable.
+Status fsync_directory(const std::filesystem::path& dir);
+
+// Replaces dir/name with `contents` so that after a crash the file holds either
+// the old or the new contents in full: write a temp file, fsync it, rename it
+// over the target, fsync the directory.
+Status write_file_atomically(const std::filesystem::path& dir, const std::string& name,
+                             std::string_view contents);
+
+}  // namespace aethel::storage

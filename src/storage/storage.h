@@ -1,0 +1,319 @@
+// Durable storage of one Aethel node: the Raft log, the Raft hard state, the
+// latest snapshot, the applied ledger state and the committed blocks served to
+// peers for catch-up. Everything lives in one LMDB environment inside a data
+// directory, so a single write transaction can make a whole batch of changes
+// durable with one commit (group commit).
+//
+// The module knows nothing about consensus or the ledger: entries, snapshots,
+// blocks and state records carry opaque bytes. The caller (the node's Ready
+// loop) decides what they mean.
+//
+// Layout, key encodings, durability guarantees and the format version policy:
+// docs/STORAGE.md.
+//
+// Threads: one Store may be used by any number of threads at once. Reads run
+// in their own LMDB read transactions and never block, nor are blocked by, the
+// writer; each read sees one committed state. Writes are serialized by LMDB's
+// writer lock, so the intended shape is one dedicated writer thread (the
+// node's fsync thread) calling `write`/`append` with large batches while the
+// event loop and HTTP handlers read concurrently.
+//
+// Errors are values: every call returns a Status (or a Result) whose message
+// names what failed and the data directory. Bad input, a corrupt file, a full
+// map or a read-only disk never crash the process.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aethel::storage {
+
+// ---------------------------------------------------------------------------
+// Status and Result
+// ---------------------------------------------------------------------------
+
+enum class Code : std::uint8_t {
+  kOk,
+  kInvalidArgument,    // the request breaks a rule of the log (gap, stale term, ...)
+  kCompacted,          // the index lies in the prefix dropped after a snapshot
+  kOutOfRange,         // the index lies beyond the last stored entry
+  kUnsupportedFormat,  // the data directory has a format version this build does not know
+  kCorruption,         // stored bytes do not decode, or files disagree with each other
+  kNotWritable,        // the directory or a file cannot be created or written
+  kLocked,             // another Store (this or another process) has the directory open
+  kMapFull,            // the LMDB map is full: raise StoreOptions::map_size_bytes
+  kIoError,            // any other operating system or LMDB failure
+};
+
+// Short lowercase name of a code, e.g. "corruption"; used in messages and logs.
+std::string_view code_name(Code code);
+
+// The outcome of an operation: ok, or a code with a message for an operator.
+class Status {
+ public:
+  Status() = default;  // ok
+  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "ok" or "<code name>: <message>".
+  std::string to_string() const;
+
+ private:
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+// A value or the Status that explains why there is none.
+template <typename T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(Status status) : status_(std::move(status)) {
+    if (status_.ok()) status_ = Status(Code::kInvalidArgument, "Result built from an ok Status");
+  }
+
+  bool ok() const { return value_.has_value(); }
+  const Status& status() const { return status_; }
+  // Precondition: ok().
+  T& value() & { return *value_; }
+  const T& value() const& { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  T& operator*() & { return *value_; }
+  const T& operator*() const& { return *value_; }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+
+ private:
+  Status status_;
+  std::optional<T> value_;
+};
+
+// ---------------------------------------------------------------------------
+// Records
+// ---------------------------------------------------------------------------
+
+using Bytes = std::vector<std::uint8_t>;
+
+// One Raft log entry. Indexes start at 1; `data` is opaque to the store.
+struct LogEntry {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  Bytes data;
+  friend bool operator==(const LogEntry&, const LogEntry&) = default;
+};
+
+// The Raft state that must survive a crash before any vote or append reply is
+// sent. `voted_for` is empty when no vote was cast in `term`.
+struct HardState {
+  std::uint64_t term = 0;
+  std::string voted_for;
+  std::uint64_t commit_index = 0;
+  friend bool operator==(const HardState&, const HardState&) = default;
+};
+
+// A snapshot of the applied state machine up to and including
+// `last_included_index`. `data` is e.g. the ledger's serialized state,
+// `configuration` the cluster membership at that index; both opaque.
+struct Snapshot {
+  std::uint64_t last_included_index = 0;
+  std::uint64_t last_included_term = 0;
+  Bytes configuration;
+  Bytes data;
+  friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+
+// What the ledger had applied when it last wrote, so a restart does not replay
+// the whole log: the applied index, the Merkle root at that index and,
+// optionally, the state itself as one blob. A ledger with many accounts keeps
+// `state` empty and writes per-account StateRecords in the same batch instead.
+struct AppliedState {
+  std::uint64_t applied_index = 0;
+  Bytes merkle_root;
+  Bytes state;
+  friend bool operator==(const AppliedState&, const AppliedState&) = default;
+};
+
+// One key of the applied state (e.g. an account name and its encoded
+// balance and nonce). Keys are compared as bytes.
+struct StateRecord {
+  std::string key;
+  Bytes value;
+  friend bool operator==(const StateRecord&, const StateRecord&) = default;
+};
+
+// A committed block, served by height to peers catching up over HTTP or P2P.
+struct Block {
+  std::uint64_t height = 0;
+  Bytes data;
+  friend bool operator==(const Block&, const Block&) = default;
+};
+
+// The stored part of the log is [first_index, last_index]; it is empty when
+// last_index == first_index - 1. Entries before first_index were dropped after
+// a snapshot; `compacted_term` is the term of entry first_index - 1 (0 when
+// nothing was compacted), which Raft needs for its log-matching check.
+struct LogBounds {
+  std::uint64_t first_index = 1;
+  std::uint64_t last_index = 0;
+  std::uint64_t compacted_term = 0;
+  bool empty() const { return last_index + 1 == first_index; }
+  friend bool operator==(const LogBounds&, const LogBounds&) = default;
+};
+
+// Stored block heights; both 0 when no block was ever written. Heights are
+// strictly increasing but may have gaps (a node that caught up by snapshot
+// has no blocks before the snapshot).
+struct BlockBounds {
+  std::uint64_t first_height = 0;
+  std::uint64_t last_height = 0;
+  friend bool operator==(const BlockBounds&, const BlockBounds&) = default;
+};
+
+// Everything one durable commit makes persistent, applied in this order in a
+// single LMDB write transaction: all of it survives a crash, or none of it.
+struct WriteBatch {
+  // Installs a snapshot. If the log holds the snapshot's last entry with the
+  // same term, the log is kept (compact it later with compact_prefix);
+  // otherwise the whole log is discarded and restarts after the snapshot.
+  std::optional<Snapshot> snapshot;
+  // Contiguous entries. The first index may be at most last_index + 1; any
+  // stored entries at or after it are replaced (Raft conflict resolution).
+  std::vector<LogEntry> entries;
+  // Term and commit index never decrease; commit_index <= last_index after
+  // the entries above are written.
+  std::optional<HardState> hard_state;
+  // Strictly increasing heights, all above the last stored height.
+  std::vector<Block> blocks;
+  // When true, every stored StateRecord is deleted before the puts below
+  // (installing a snapshot replaces the state wholesale).
+  bool replace_state = false;
+  std::vector<std::string> state_deletes;
+  std::vector<StateRecord> state_puts;
+  // applied_index never decreases.
+  std::optional<AppliedState> applied_state;
+
+  bool empty() const;
+};
+
+// ---------------------------------------------------------------------------
+// Store
+// ---------------------------------------------------------------------------
+
+// The storage format this build writes and the only one it opens. Bumped on
+// any incompatible change of the layout (docs/STORAGE.md).
+inline constexpr std::uint32_t kFormatVersion = 1;
+// Name of the format version file inside the data directory.
+inline constexpr std::string_view kFormatFileName = "FORMAT";
+
+struct StoreOptions {
+  // Size of the LMDB memory map: the upper bound of the database file. The
+  // file is not preallocated, it grows with the data, so a large map costs
+  // only address space. 64 GiB holds ~500 million 100-byte entries.
+  std::uint64_t map_size_bytes = std::uint64_t{64} << 30;
+  // Concurrent read transactions (threads reading at the same moment).
+  std::uint32_t max_readers = 126;
+  // Limits on one write; a batch beyond them is refused before anything is
+  // written, so one bad request cannot fill the map.
+  std::uint64_t max_entry_bytes = std::uint64_t{16} << 20;
+  std::uint64_t max_batch_bytes = std::uint64_t{1} << 30;
+};
+
+// Counters since open, for metrics and benchmarks.
+struct StoreStats {
+  std::uint64_t durable_commits = 0;  // durable commits (fdatasync + meta page sync each)
+  std::uint64_t entries_written = 0;
+  std::uint64_t bytes_written = 0;  // payload bytes of entries, blocks, state, snapshots
+};
+
+class Store {
+ public:
+  // Opens the store in `dir`, creating the directory and a fresh store (with
+  // the current format version) when it does not exist or is empty. Refuses,
+  // with a message naming the directory:
+  //  - a format version other than kFormatVersion, or an unreadable FORMAT
+  //    file (kUnsupportedFormat: found vs supported version);
+  //  - a directory that cannot be written (kNotWritable);
+  //  - a directory already open by another Store (kLocked);
+  //  - a database file that is garbage, truncated or disagrees with FORMAT
+  //    (kCorruption).
+  static Result<std::unique_ptr<Store>> open(const std::filesystem::path& dir,
+                                             const StoreOptions& options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // --- writes: each call is at most one write transaction and one durable
+  // commit; a call that changes nothing does not touch the disk. --------------
+
+  // Applies the whole batch atomically and returns only after the commit is
+  // on disk (LMDB durable commit: fdatasync of the data, then of the meta
+  // page). An empty batch returns immediately without touching the disk.
+  Status write(const WriteBatch& batch);
+  // Group commit of independent batches, for the fsync thread that drains
+  // everything queued while the previous commit was syncing: each batch is
+  // applied atomically on its own, in order (a batch that breaks a rule is
+  // rolled back alone and gets its own error), and all the accepted ones
+  // become durable with ONE commit. Returns one Status per batch.
+  std::vector<Status> write_all(std::span<const WriteBatch> batches);
+  // Group commit of the Raft Ready: entries and hard state, one fsync.
+  Status append(const std::vector<LogEntry>& entries,
+                const std::optional<HardState>& hard_state = std::nullopt);
+  // Deletes every entry with index >= from_index. Refused when that would
+  // remove a committed entry (from_index <= commit index).
+  Status truncate_suffix(std::uint64_t from_index);
+  // Drops entries with index <= through_index, which must be covered by the
+  // stored snapshot. A through_index at or below the compacted prefix is a
+  // no-op.
+  Status compact_prefix(std::uint64_t through_index);
+
+  // --- reads: each call is one consistent read transaction ------------------
+
+  Result<LogBounds> log_bounds() const;
+  // Entries [from_index, to_index_exclusive), cut short once their data
+  // exceeds max_bytes; at least one entry is returned when the range is not
+  // empty. kCompacted if from_index < first_index, kOutOfRange if the range
+  // goes past last_index + 1.
+  Result<std::vector<LogEntry>> entries(std::uint64_t from_index, std::uint64_t to_index_exclusive,
+                                        std::uint64_t max_bytes) const;
+  // The term of entry `index`; also answers for first_index - 1 (the
+  // compacted term, 0 for index 0).
+  Result<std::uint64_t> term_at(std::uint64_t index) const;
+  // The stored hard state; all zero when none was ever written.
+  Result<HardState> hard_state() const;
+  Result<std::optional<Snapshot>> snapshot() const;
+  Result<std::optional<AppliedState>> applied_state() const;
+  // Blocks with heights in [from_height, from_height + limit), contiguous from
+  // from_height: stops at the first missing height, after `limit` blocks, or
+  // once their data exceeds max_bytes (at least one block when one exists).
+  Result<std::vector<Block>> blocks(std::uint64_t from_height, std::uint32_t limit,
+                                    std::uint64_t max_bytes) const;
+  Result<BlockBounds> block_bounds() const;
+  Result<std::optional<Bytes>> state_get(std::string_view key) const;
+  // Up to `limit` records with key > after_key, in byte order of the keys
+  // (pass "" to start at the first key): the pages of GET /api/lattice/state.
+  Result<std::vector<StateRecord>> state_scan(std::string_view after_key,
+                                              std::uint32_t limit) const;
+
+  StoreStats stats() const;
+  const std::filesystem::path& dir() const;
+
+  // The LMDB environment and the transaction logic (store.cpp). Public only
+  // so that helpers in store.cpp can name it; not part of the interface.
+  class Impl;
+
+ private:
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace aethel::storage

@@ -1,0 +1,975 @@
+// Store: opening (format version, lock, integrity checks) and the write and
+// read paths over four LMDB databases (docs/STORAGE.md, "Layout").
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <lmdb.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "storage/encoding.h"
+#include "storage/format_file.h"
+#include "storage/lmdb_txn.h"
+#include "storage/posix_file.h"
+#include "storage/storage.h"
+
+namespace aethel::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using encoding::LogOffset;
+using lmdb::Cursor;
+using lmdb::Txn;
+
+// Keys of the "meta" database.
+constexpr std::string_view kFormatKey = "format_version";
+constexpr std::string_view kHardStateKey = "hard_state";
+constexpr std::string_view kLogOffsetKey = "log_offset";
+constexpr std::string_view kSnapshotKey = "snapshot";
+constexpr std::string_view kAppliedStateKey = "applied_state";
+
+constexpr std::string_view kLockFileName = "LOCK";
+constexpr std::string_view kDataFileName = "data.mdb";
+constexpr unsigned kMaxDatabases = 4;
+constexpr std::size_t kMaxVotedForBytes = 1024;
+
+#define AETHEL_RETURN_IF_ERROR(expr)                            \
+  do {                                                          \
+    if (Status status_ = (expr); !status_.ok()) return status_; \
+  } while (false)
+
+Status invalid(std::string message) {
+  return Status(Code::kInvalidArgument, std::move(message));
+}
+
+std::uint64_t entry_payload_bytes(const LogEntry& entry) {
+  return entry.data.size();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Impl: the environment, its database handles and the in-transaction helpers.
+// ---------------------------------------------------------------------------
+
+class Store::Impl {
+ public:
+  Impl(fs::path dir, StoreOptions options, Fd lock)
+      : dir_(std::move(dir)), options_(options), lock_(std::move(lock)) {}
+  ~Impl() {
+    if (env_ != nullptr) mdb_env_close(env_);
+  }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  Status open_environment(const format_file::Contents& format);
+  Status write(const WriteBatch& batch);
+  std::vector<Status> write_all(std::span<const WriteBatch> batches);
+  Status truncate_suffix(std::uint64_t from_index);
+  Status compact_prefix(std::uint64_t through_index);
+
+  Result<Txn> read_txn() const { return Txn::begin(env_, false, dir_); }
+  Result<Txn> write_txn() const { return Txn::begin(env_, true, dir_); }
+
+  Result<LogOffset> log_offset(const Txn& txn) const;
+  Result<LogBounds> log_bounds(const Txn& txn) const;
+  Result<std::uint64_t> term_at(const Txn& txn, std::uint64_t index) const;
+  Result<HardState> hard_state(const Txn& txn) const;
+  Result<std::optional<Snapshot>> snapshot(const Txn& txn) const;
+  Result<std::optional<AppliedState>> applied_state(const Txn& txn) const;
+  Result<std::vector<LogEntry>> entries(const Txn& txn, std::uint64_t from_index,
+                                        std::uint64_t to_index_exclusive,
+                                        std::uint64_t max_bytes) const;
+  Result<std::vector<Block>> blocks(const Txn& txn, std::uint64_t from_height, std::uint32_t limit,
+                                    std::uint64_t max_bytes) const;
+  Result<BlockBounds> block_bounds(const Txn& txn) const;
+  Result<std::vector<StateRecord>> state_scan(const Txn& txn, std::string_view after_key,
+                                              std::uint32_t limit) const;
+
+  Status check_state_key(std::string_view key) const;
+
+  const fs::path& dir() const { return dir_; }
+  MDB_dbi state_dbi() const { return state_; }
+  StoreStats stats() const {
+    return {durable_commits_.load(), entries_written_.load(), bytes_written_.load()};
+  }
+
+ private:
+  Status check_file_size() const;
+  Status open_databases(const format_file::Contents& format);
+  Status check_format_record(Txn& txn, const format_file::Contents& format);
+  Result<bool> any_database_has_records(const Txn& txn) const;
+
+  Status validate_shape(const WriteBatch& batch) const;
+  Status apply_batch(Txn& txn, const WriteBatch& batch);
+  Status apply_snapshot(Txn& txn, const Snapshot& snapshot);
+  Status apply_entries(Txn& txn, const std::vector<LogEntry>& entries);
+  Status apply_hard_state(Txn& txn, const HardState& hard_state);
+  Status apply_blocks(Txn& txn, const std::vector<Block>& blocks);
+  Status apply_state(Txn& txn, const WriteBatch& batch);
+  Status apply_applied_state(Txn& txn, const AppliedState& applied);
+  Status delete_log_from(Txn& txn, std::uint64_t from_index);
+  Status delete_log_through(Txn& txn, std::uint64_t through_index);
+  Status commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes);
+  Status corrupt(std::string_view what) const {
+    return Status(Code::kCorruption, fmt::format("{} in {}", what, dir_.string()));
+  }
+
+  fs::path dir_;
+  StoreOptions options_;
+  Fd lock_;  // flock held for the lifetime of the Store
+  MDB_env* env_ = nullptr;
+  MDB_dbi meta_ = 0;
+  MDB_dbi log_ = 0;
+  MDB_dbi blocks_ = 0;
+  MDB_dbi state_ = 0;
+  std::atomic<std::uint64_t> durable_commits_{0};
+  std::atomic<std::uint64_t> entries_written_{0};
+  std::atomic<std::uint64_t> bytes_written_{0};
+};
+
+// ---------------------------------------------------------------------------
+// Opening
+// ---------------------------------------------------------------------------
+
+namespace {
+
+Status prepare_directory(const fs::path& dir) {
+  std::error_code error;
+  if (fs::exists(dir, error) && !fs::is_directory(dir, error)) {
+    return Status(Code::kNotWritable,
+                  fmt::format("data directory {} exists but is not a directory", dir.string()));
+  }
+  fs::create_directories(dir, error);
+  if (error) {
+    const bool denied = error == std::errc::permission_denied ||
+                        error == std::errc::read_only_file_system ||
+                        error == std::errc::operation_not_permitted;
+    return Status(
+        denied ? Code::kNotWritable : Code::kIoError,
+        fmt::format("cannot create data directory {}: {}", dir.string(), error.message()));
+  }
+  if (!fs::is_directory(dir, error)) {
+    return Status(Code::kNotWritable,
+                  fmt::format("data directory {} is not a directory", dir.string()));
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return errno_status(fmt::format("data directory {} is not writable", dir.string()), errno);
+  }
+  return {};
+}
+
+Result<Fd> lock_directory(const fs::path& dir) {
+  const fs::path path = dir / kLockFileName;
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
+    return errno_status(fmt::format("cannot create lock file {}", path.string()), errno);
+  }
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status(Code::kLocked,
+                    fmt::format("data directory {} is already in use by another store "
+                                "(this or another process holds {})",
+                                dir.string(), path.string()));
+    }
+    return errno_status(fmt::format("cannot lock {}", path.string()), errno);
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const fs::path& dir, const StoreOptions& options) {
+  if (options.map_size_bytes == 0 || options.max_readers == 0 || options.max_entry_bytes == 0) {
+    return invalid(
+        fmt::format("store options for {}: map size, readers and entry limit must be "
+                    "positive",
+                    dir.string()));
+  }
+  AETHEL_RETURN_IF_ERROR(prepare_directory(dir));
+  auto lock = lock_directory(dir);
+  if (!lock.ok()) return lock.status();
+  auto format = format_file::read(dir);
+  if (!format.ok()) return format.status();
+  const bool known =
+      format->state == format_file::Contents::State::kMissing ||
+      (format->state == format_file::Contents::State::kValid && format->version == kFormatVersion);
+  if (!known) {
+    return Status(Code::kUnsupportedFormat, format_file::refusal_message(dir, format.value()));
+  }
+
+  auto impl = std::make_unique<Impl>(dir, options, std::move(lock).value());
+  AETHEL_RETURN_IF_ERROR(impl->open_environment(format.value()));
+  if (format->state == format_file::Contents::State::kMissing) {
+    // Written last: a FORMAT file promises an initialized database. Its
+    // directory fsync also makes data.mdb's name durable; the parent's fsync
+    // does the same for a data directory created just now.
+    AETHEL_RETURN_IF_ERROR(format_file::write(dir, kFormatVersion));
+    std::error_code error;
+    const fs::path absolute = fs::absolute(dir, error);
+    if (error) return errno_status(fmt::format("cannot resolve {}", dir.string()), error.value());
+    fs::path normal = absolute.lexically_normal();
+    if (!normal.has_filename()) normal = normal.parent_path();  // "data/" -> "data"
+    AETHEL_RETURN_IF_ERROR(fsync_directory(normal.parent_path()));
+  }
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Status Store::Impl::open_environment(const format_file::Contents& format) {
+  const fs::path data_path = dir_ / kDataFileName;
+  if (format.state == format_file::Contents::State::kValid) {
+    std::error_code error;
+    const auto size = fs::file_size(data_path, error);
+    if (error || size == 0) {
+      return corrupt(fmt::format("{} is missing or empty although {} says the store was created",
+                                 data_path.string(), kFormatFileName));
+    }
+  }
+  int rc = mdb_env_create(&env_);
+  if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot create an LMDB environment", dir_);
+  rc = mdb_env_set_mapsize(env_, options_.map_size_bytes);
+  if (rc == MDB_SUCCESS) rc = mdb_env_set_maxdbs(env_, kMaxDatabases);
+  if (rc == MDB_SUCCESS) rc = mdb_env_set_maxreaders(env_, options_.max_readers);
+  if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot configure LMDB", dir_);
+  // Every commit is durable: never MDB_NOSYNC, MDB_NOMETASYNC or MDB_MAPASYNC.
+  // MDB_NOTLS ties reader slots to transactions rather than threads, so a
+  // slot is free again as soon as a read ends, whichever thread ran it.
+  rc = mdb_env_open(env_, dir_.c_str(), MDB_NOTLS, 0644);
+  if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot open the database", dir_);
+  AETHEL_RETURN_IF_ERROR(check_file_size());
+  return open_databases(format);
+}
+
+// A data file shorter than its own last page would make LMDB fault (SIGBUS)
+// on the first read of a missing page: refuse it up front.
+Status Store::Impl::check_file_size() const {
+  MDB_envinfo info{};
+  MDB_stat stat{};
+  int rc = mdb_env_info(env_, &info);
+  if (rc == MDB_SUCCESS) rc = mdb_env_stat(env_, &stat);
+  if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot read database info", dir_);
+  const fs::path data_path = dir_ / kDataFileName;
+  std::error_code error;
+  const std::uint64_t size = fs::file_size(data_path, error);
+  if (error) return corrupt(fmt::format("cannot stat {}: {}", data_path.string(), error.message()));
+  const std::uint64_t needed = (std::uint64_t{info.me_last_pgno} + 1) * stat.ms_psize;
+  if (size < needed) {
+    return corrupt(fmt::format("{} is truncated: {} bytes, but its pages need {} bytes",
+                               data_path.string(), size, needed));
+  }
+  return {};
+}
+
+Status Store::Impl::open_databases(const format_file::Contents& format) {
+  auto txn = write_txn();
+  if (!txn.ok()) return txn.status();
+  const std::pair<const char*, MDB_dbi*> databases[] = {
+      {"meta", &meta_}, {"log", &log_}, {"blocks", &blocks_}, {"state", &state_}};
+  for (const auto& [name, handle] : databases) {
+    const int rc = mdb_dbi_open(txn->get(), name, MDB_CREATE, handle);
+    if (rc != MDB_SUCCESS) {
+      return lmdb::status_from(rc, fmt::format("cannot open database \"{}\"", name), dir_);
+    }
+  }
+  AETHEL_RETURN_IF_ERROR(check_format_record(txn.value(), format));
+  return txn->commit();
+}
+
+// The database carries its format version too, so a FORMAT file copied next
+// to a foreign data.mdb, or a data.mdb without its FORMAT file, is detected.
+Status Store::Impl::check_format_record(Txn& txn, const format_file::Contents& format) {
+  auto record = txn.get(meta_, kFormatKey);
+  if (!record.ok()) return record.status();
+  if (record->has_value()) {
+    encoding::Reader reader(**record);
+    std::uint32_t version = 0;
+    if (!reader.u32(version) || !reader.at_end()) {
+      return corrupt("the format version record of the database does not decode");
+    }
+    if (version != kFormatVersion) {
+      return Status(Code::kUnsupportedFormat,
+                    fmt::format("data directory {} holds a database of storage format version "
+                                "{}; this build supports version {}",
+                                dir_.string(), version, kFormatVersion));
+    }
+    return {};
+  }
+  if (format.state == format_file::Contents::State::kValid) {
+    return corrupt(
+        fmt::format("{} exists but the database has no format version record", kFormatFileName));
+  }
+  auto has_records = any_database_has_records(txn);
+  if (!has_records.ok()) return has_records.status();
+  if (has_records.value()) {
+    return corrupt(
+        fmt::format("{} holds records but neither a {} file nor a format record; "
+                    "it is not an Aethel store",
+                    (dir_ / kDataFileName).string(), kFormatFileName));
+  }
+  encoding::Writer writer;
+  writer.u32(kFormatVersion);
+  return txn.put(meta_, kFormatKey, writer.out());
+}
+
+Result<bool> Store::Impl::any_database_has_records(const Txn& txn) const {
+  for (MDB_dbi dbi : {meta_, log_, blocks_, state_}) {
+    MDB_stat stat{};
+    const int rc = mdb_stat(txn.get(), dbi, &stat);
+    if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot count records", dir_);
+    if (stat.ms_entries > 0) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Reads inside a transaction
+// ---------------------------------------------------------------------------
+
+Result<LogOffset> Store::Impl::log_offset(const Txn& txn) const {
+  auto record = txn.get(meta_, kLogOffsetKey);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return LogOffset{};
+  auto offset = encoding::decode_log_offset(**record);
+  if (!offset) return corrupt("the log offset record does not decode");
+  return *offset;
+}
+
+Result<LogBounds> Store::Impl::log_bounds(const Txn& txn) const {
+  auto offset = log_offset(txn);
+  if (!offset.ok()) return offset.status();
+  LogBounds bounds{offset->index + 1, offset->index, offset->term};
+  auto cursor = Cursor::open(txn, log_);
+  if (!cursor.ok()) return cursor.status();
+  std::string_view key;
+  std::string_view value;
+  auto found = cursor->move(MDB_LAST, key, value);
+  if (!found.ok()) return found.status();
+  if (!found.value()) return bounds;
+  auto last = encoding::parse_u64_key(key);
+  if (!last || *last <= offset->index) {
+    return corrupt("the last log key is malformed or inside the compacted prefix");
+  }
+  bounds.last_index = *last;
+  return bounds;
+}
+
+Result<std::uint64_t> Store::Impl::term_at(const Txn& txn, std::uint64_t index) const {
+  auto bounds = log_bounds(txn);
+  if (!bounds.ok()) return bounds.status();
+  if (index + 1 == bounds->first_index) return bounds->compacted_term;
+  if (index < bounds->first_index) {
+    return Status(Code::kCompacted, fmt::format("entry {} was compacted (first index {}) in {}",
+                                                index, bounds->first_index, dir_.string()));
+  }
+  if (index > bounds->last_index) {
+    return Status(Code::kOutOfRange, fmt::format("entry {} is past the last index {} in {}", index,
+                                                 bounds->last_index, dir_.string()));
+  }
+  auto record = txn.get(log_, encoding::u64_key(index));
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return corrupt(fmt::format("log entry {} is missing", index));
+  auto term = encoding::decode_log_term(**record);
+  if (!term) return corrupt(fmt::format("log entry {} does not decode", index));
+  return *term;
+}
+
+Result<HardState> Store::Impl::hard_state(const Txn& txn) const {
+  auto record = txn.get(meta_, kHardStateKey);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return HardState{};
+  auto hard_state = encoding::decode_hard_state(**record);
+  if (!hard_state) return corrupt("the hard state record does not decode");
+  return *hard_state;
+}
+
+Result<std::optional<Snapshot>> Store::Impl::snapshot(const Txn& txn) const {
+  auto record = txn.get(meta_, kSnapshotKey);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return std::optional<Snapshot>();
+  auto snapshot = encoding::decode_snapshot(**record);
+  if (!snapshot) return corrupt("the snapshot record does not decode");
+  return snapshot;
+}
+
+Result<std::optional<AppliedState>> Store::Impl::applied_state(const Txn& txn) const {
+  auto record = txn.get(meta_, kAppliedStateKey);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return std::optional<AppliedState>();
+  auto applied = encoding::decode_applied_state(**record);
+  if (!applied) return corrupt("the applied state record does not decode");
+  return applied;
+}
+
+Result<std::vector<LogEntry>> Store::Impl::entries(const Txn& txn, std::uint64_t from_index,
+                                                   std::uint64_t to_index_exclusive,
+                                                   std::uint64_t max_bytes) const {
+  if (from_index > to_index_exclusive) {
+    return invalid(fmt::format("entry range [{}, {}) is reversed", from_index, to_index_exclusive));
+  }
+  auto bounds = log_bounds(txn);
+  if (!bounds.ok()) return bounds.status();
+  if (from_index < bounds->first_index) {
+    return Status(Code::kCompacted, fmt::format("entry {} was compacted (first index {}) in {}",
+                                                from_index, bounds->first_index, dir_.string()));
+  }
+  if (to_index_exclusive > bounds->last_index + 1) {
+    return Status(Code::kOutOfRange,
+                  fmt::format("entries up to {} requested, last index is {} in {}",
+                              to_index_exclusive - 1, bounds->last_index, dir_.string()));
+  }
+  std::vector<LogEntry> result;
+  if (from_index == to_index_exclusive) return result;
+  auto cursor = Cursor::open(txn, log_);
+  if (!cursor.ok()) return cursor.status();
+  const std::string first_key = encoding::u64_key(from_index);
+  std::string_view key = first_key;
+  std::string_view value;
+  auto found = cursor->move(MDB_SET_KEY, key, value);
+  std::uint64_t total_bytes = 0;
+  for (std::uint64_t index = from_index; index < to_index_exclusive; ++index) {
+    if (!found.ok()) return found.status();
+    if (!found.value() || encoding::parse_u64_key(key) != index) {
+      return corrupt(fmt::format("log entry {} is missing inside [{}, {}]", index,
+                                 bounds->first_index, bounds->last_index));
+    }
+    auto term = encoding::decode_log_term(value);
+    if (!term) return corrupt(fmt::format("log entry {} does not decode", index));
+    const std::string_view data = value.substr(encoding::kU64Bytes);
+    if (!result.empty() && total_bytes + data.size() > max_bytes) break;
+    total_bytes += data.size();
+    result.push_back(LogEntry{index, *term, encoding::to_bytes(data)});
+    found = cursor->move(MDB_NEXT, key, value);
+  }
+  return result;
+}
+
+Result<std::vector<Block>> Store::Impl::blocks(const Txn& txn, std::uint64_t from_height,
+                                               std::uint32_t limit, std::uint64_t max_bytes) const {
+  std::vector<Block> result;
+  if (limit == 0) return result;
+  auto cursor = Cursor::open(txn, blocks_);
+  if (!cursor.ok()) return cursor.status();
+  const std::string first_key = encoding::u64_key(from_height);
+  std::string_view key = first_key;
+  std::string_view value;
+  auto found = cursor->move(MDB_SET_KEY, key, value);
+  std::uint64_t total_bytes = 0;
+  for (std::uint64_t height = from_height; result.size() < limit; ++height) {
+    if (!found.ok()) return found.status();
+    if (!found.value() || encoding::parse_u64_key(key) != height) break;
+    if (!result.empty() && total_bytes + value.size() > max_bytes) break;
+    total_bytes += value.size();
+    result.push_back(Block{height, encoding::to_bytes(value)});
+    found = cursor->move(MDB_NEXT, key, value);
+  }
+  return result;
+}
+
+Result<BlockBounds> Store::Impl::block_bounds(const Txn& txn) const {
+  auto cursor = Cursor::open(txn, blocks_);
+  if (!cursor.ok()) return cursor.status();
+  BlockBounds bounds;
+  std::string_view key;
+  std::string_view value;
+  for (const auto& [op, height] :
+       {std::pair{MDB_FIRST, &bounds.first_height}, std::pair{MDB_LAST, &bounds.last_height}}) {
+    auto found = cursor->move(op, key, value);
+    if (!found.ok()) return found.status();
+    if (!found.value()) return BlockBounds{};
+    auto parsed = encoding::parse_u64_key(key);
+    if (!parsed) return corrupt("a block key is malformed");
+    *height = *parsed;
+  }
+  return bounds;
+}
+
+Result<std::vector<StateRecord>> Store::Impl::state_scan(const Txn& txn, std::string_view after_key,
+                                                         std::uint32_t limit) const {
+  std::vector<StateRecord> result;
+  if (limit == 0) return result;
+  auto cursor = Cursor::open(txn, state_);
+  if (!cursor.ok()) return cursor.status();
+  std::string_view key = after_key;
+  std::string_view value;
+  auto found = after_key.empty() ? cursor->move(MDB_FIRST, key, value)
+                                 : cursor->move(MDB_SET_RANGE, key, value);
+  if (found.ok() && found.value() && key == after_key) found = cursor->move(MDB_NEXT, key, value);
+  while (result.size() < limit) {
+    if (!found.ok()) return found.status();
+    if (!found.value()) break;
+    result.push_back(StateRecord{std::string(key), encoding::to_bytes(value)});
+    found = cursor->move(MDB_NEXT, key, value);
+  }
+  return result;
+}
+
+Status Store::Impl::check_state_key(std::string_view key) const {
+  const auto max_key_bytes = static_cast<std::size_t>(mdb_env_get_maxkeysize(env_));
+  if (key.empty() || key.size() > max_key_bytes) {
+    return invalid(fmt::format("state key of {} bytes: keys must have 1 to {} bytes", key.size(),
+                               max_key_bytes));
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Writes
+// ---------------------------------------------------------------------------
+
+// Checks that need no stored data, before a transaction is opened.
+Status Store::Impl::validate_shape(const WriteBatch& batch) const {
+  std::uint64_t total_bytes = 0;
+  for (std::size_t i = 0; i < batch.entries.size(); ++i) {
+    const LogEntry& entry = batch.entries[i];
+    if (entry.index == 0) return invalid("log entry index 0: indexes start at 1");
+    if (entry_payload_bytes(entry) > options_.max_entry_bytes) {
+      return invalid(fmt::format("log entry {} has {} bytes, the limit is {}", entry.index,
+                                 entry.data.size(), options_.max_entry_bytes));
+    }
+    if (i > 0 && entry.index != batch.entries[i - 1].index + 1) {
+      return invalid(fmt::format("log entries are not contiguous: {} follows {}", entry.index,
+                                 batch.entries[i - 1].index));
+    }
+    if (i > 0 && entry.term < batch.entries[i - 1].term) {
+      return invalid(fmt::format("log entry {} has term {}, lower than the term {} before it",
+                                 entry.index, entry.term, batch.entries[i - 1].term));
+    }
+    total_bytes += entry.data.size();
+  }
+  for (std::size_t i = 0; i < batch.blocks.size(); ++i) {
+    if (batch.blocks[i].height == 0) return invalid("block height 0: heights start at 1");
+    if (i > 0 && batch.blocks[i].height <= batch.blocks[i - 1].height) {
+      return invalid(fmt::format("block heights are not increasing: {} follows {}",
+                                 batch.blocks[i].height, batch.blocks[i - 1].height));
+    }
+    total_bytes += batch.blocks[i].data.size();
+  }
+  for (const StateRecord& record : batch.state_puts) {
+    AETHEL_RETURN_IF_ERROR(check_state_key(record.key));
+    total_bytes += record.key.size() + record.value.size();
+  }
+  for (const std::string& key : batch.state_deletes) AETHEL_RETURN_IF_ERROR(check_state_key(key));
+  if (batch.hard_state && batch.hard_state->voted_for.size() > kMaxVotedForBytes) {
+    return invalid(fmt::format("voted_for has {} bytes, the limit is {}",
+                               batch.hard_state->voted_for.size(), kMaxVotedForBytes));
+  }
+  if (batch.snapshot) {
+    total_bytes += batch.snapshot->data.size() + batch.snapshot->configuration.size();
+  }
+  if (batch.applied_state) {
+    total_bytes += batch.applied_state->state.size() + batch.applied_state->merkle_root.size();
+  }
+  if (total_bytes > options_.max_batch_bytes) {
+    return invalid(fmt::format("write batch of {} bytes exceeds the limit of {}", total_bytes,
+                               options_.max_batch_bytes));
+  }
+  return {};
+}
+
+Status Store::Impl::apply_batch(Txn& txn, const WriteBatch& batch) {
+  if (batch.snapshot) AETHEL_RETURN_IF_ERROR(apply_snapshot(txn, *batch.snapshot));
+  if (!batch.entries.empty()) AETHEL_RETURN_IF_ERROR(apply_entries(txn, batch.entries));
+  if (batch.hard_state) AETHEL_RETURN_IF_ERROR(apply_hard_state(txn, *batch.hard_state));
+  if (!batch.blocks.empty()) AETHEL_RETURN_IF_ERROR(apply_blocks(txn, batch.blocks));
+  AETHEL_RETURN_IF_ERROR(apply_state(txn, batch));
+  if (batch.applied_state) AETHEL_RETURN_IF_ERROR(apply_applied_state(txn, *batch.applied_state));
+  return {};
+}
+
+namespace {
+
+std::uint64_t payload_bytes(const WriteBatch& batch) {
+  std::uint64_t bytes = 0;
+  for (const LogEntry& entry : batch.entries) bytes += entry.data.size();
+  for (const Block& block : batch.blocks) bytes += block.data.size();
+  for (const StateRecord& record : batch.state_puts) bytes += record.value.size();
+  if (batch.snapshot) bytes += batch.snapshot->data.size();
+  if (batch.applied_state) bytes += batch.applied_state->state.size();
+  return bytes;
+}
+
+}  // namespace
+
+Status Store::Impl::write(const WriteBatch& batch) {
+  if (batch.empty()) return {};
+  AETHEL_RETURN_IF_ERROR(validate_shape(batch));
+  auto txn = write_txn();
+  if (!txn.ok()) return txn.status();
+  AETHEL_RETURN_IF_ERROR(apply_batch(txn.value(), batch));
+  return commit(txn.value(), batch.entries.size(), payload_bytes(batch));
+}
+
+// Each batch runs in a nested transaction of one parent: a refused batch is
+// rolled back alone, and the parent's single commit makes the rest durable.
+std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches) {
+  std::vector<Status> results(batches.size());
+  auto parent = write_txn();
+  if (!parent.ok()) return std::vector<Status>(batches.size(), parent.status());
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+  bool any_applied = false;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    const WriteBatch& batch = batches[i];
+    if (batch.empty()) continue;
+    results[i] = validate_shape(batch);
+    if (!results[i].ok()) continue;
+    auto child = Txn::begin_nested(env_, parent.value(), dir_);
+    if (!child.ok()) {
+      results[i] = child.status();
+      continue;
+    }
+    results[i] = apply_batch(child.value(), batch);
+    if (results[i].ok()) results[i] = child->commit();  // no sync: only the parent's counts
+    if (!results[i].ok()) continue;
+    any_applied = true;
+    entries += batch.entries.size();
+    bytes += payload_bytes(batch);
+  }
+  if (!any_applied) return results;
+  const Status committed = commit(parent.value(), entries, bytes);
+  if (!committed.ok()) {
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      if (results[i].ok() && !batches[i].empty()) results[i] = committed;
+    }
+  }
+  return results;
+}
+
+Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes) {
+  AETHEL_RETURN_IF_ERROR(txn.commit());
+  durable_commits_.fetch_add(1, std::memory_order_relaxed);
+  entries_written_.fetch_add(entries, std::memory_order_relaxed);
+  bytes_written_.fetch_add(bytes, std::memory_order_relaxed);
+  return {};
+}
+
+// Raft's InstallSnapshot rules: keep the log when it holds the snapshot's last
+// entry with the same term, otherwise discard it and restart after the
+// snapshot. Never discards a committed entry the snapshot does not cover.
+Status Store::Impl::apply_snapshot(Txn& txn, const Snapshot& snapshot) {
+  auto stored = this->snapshot(txn);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value() && snapshot.last_included_index < (*stored)->last_included_index) {
+    return invalid(fmt::format("snapshot at index {} is older than the stored one at {}",
+                               snapshot.last_included_index, (*stored)->last_included_index));
+  }
+  auto bounds = log_bounds(txn);
+  if (!bounds.ok()) return bounds.status();
+  auto hard = hard_state(txn);
+  if (!hard.ok()) return hard.status();
+  const std::uint64_t index = snapshot.last_included_index;
+  if (index + 1 < bounds->first_index) {
+    return invalid(
+        fmt::format("snapshot at index {} is older than the compacted prefix ending "
+                    "at {}",
+                    index, bounds->first_index - 1));
+  }
+  bool log_matches = false;
+  if (index <= bounds->last_index) {
+    auto term = term_at(txn, index);
+    if (!term.ok()) return term.status();
+    log_matches = term.value() == snapshot.last_included_term;
+  }
+  if (!log_matches) {
+    if (index < hard->commit_index) {
+      return invalid(
+          fmt::format("snapshot at index {} term {} conflicts with committed entries "
+                      "(commit index {})",
+                      index, snapshot.last_included_term, hard->commit_index));
+    }
+    AETHEL_RETURN_IF_ERROR(delete_log_from(txn, bounds->first_index));
+    AETHEL_RETURN_IF_ERROR(
+        txn.put(meta_, kLogOffsetKey,
+                encoding::encode_log_offset(LogOffset{index, snapshot.last_included_term})));
+  }
+  return txn.put(meta_, kSnapshotKey, encoding::encode_snapshot(snapshot));
+}
+
+Status Store::Impl::apply_entries(Txn& txn, const std::vector<LogEntry>& entries) {
+  auto bounds = log_bounds(txn);
+  if (!bounds.ok()) return bounds.status();
+  auto hard = hard_state(txn);
+  if (!hard.ok()) return hard.status();
+  const std::uint64_t first = entries.front().index;
+  if (first < bounds->first_index) {
+    return Status(Code::kCompacted,
+                  fmt::format("cannot append at index {}: entries up to {} are compacted in {}",
+                              first, bounds->first_index - 1, dir_.string()));
+  }
+  if (first > bounds->last_index + 1) {
+    return invalid(fmt::format("cannot append at index {}: the log ends at {} (gap)", first,
+                               bounds->last_index));
+  }
+  auto previous_term = term_at(txn, first - 1);
+  if (!previous_term.ok()) return previous_term.status();
+  if (entries.front().term < previous_term.value()) {
+    return invalid(fmt::format("entry {} has term {}, lower than the term {} of entry {}", first,
+                               entries.front().term, previous_term.value(), first - 1));
+  }
+  // Replacing committed entries is allowed only with identical terms (a
+  // leader resending what the follower already has).
+  for (std::uint64_t index = first;
+       index <= std::min(hard->commit_index, bounds->last_index) && index < first + entries.size();
+       ++index) {
+    auto term = term_at(txn, index);
+    if (!term.ok()) return term.status();
+    if (term.value() != entries[index - first].term) {
+      return invalid(fmt::format("entry {} term {} would overwrite a committed entry of term {}",
+                                 index, entries[index - first].term, term.value()));
+    }
+  }
+  if (first <= bounds->last_index) AETHEL_RETURN_IF_ERROR(delete_log_from(txn, first));
+  for (const LogEntry& entry : entries) {
+    AETHEL_RETURN_IF_ERROR(txn.put(log_, encoding::u64_key(entry.index),
+                                   encoding::encode_log_value(entry.term, entry.data), MDB_APPEND));
+  }
+  return {};
+}
+
+Status Store::Impl::apply_hard_state(Txn& txn, const HardState& hard_state) {
+  auto stored = this->hard_state(txn);
+  if (!stored.ok()) return stored.status();
+  if (hard_state.term < stored->term) {
+    return invalid(fmt::format("hard state term {} is lower than the stored term {}",
+                               hard_state.term, stored->term));
+  }
+  if (hard_state.commit_index < stored->commit_index) {
+    return invalid(fmt::format("commit index {} is lower than the stored commit index {}",
+                               hard_state.commit_index, stored->commit_index));
+  }
+  auto bounds = log_bounds(txn);
+  if (!bounds.ok()) return bounds.status();
+  if (hard_state.commit_index > bounds->last_index) {
+    return invalid(fmt::format("commit index {} is past the last log index {}",
+                               hard_state.commit_index, bounds->last_index));
+  }
+  return txn.put(meta_, kHardStateKey, encoding::encode_hard_state(hard_state));
+}
+
+Status Store::Impl::apply_blocks(Txn& txn, const std::vector<Block>& blocks) {
+  auto bounds = block_bounds(txn);
+  if (!bounds.ok()) return bounds.status();
+  if (bounds->last_height != 0 && blocks.front().height <= bounds->last_height) {
+    return invalid(fmt::format("block height {} is not above the last stored height {}",
+                               blocks.front().height, bounds->last_height));
+  }
+  for (const Block& block : blocks) {
+    AETHEL_RETURN_IF_ERROR(txn.put(blocks_, encoding::u64_key(block.height),
+                                   encoding::as_view(block.data), MDB_APPEND));
+  }
+  return {};
+}
+
+Status Store::Impl::apply_state(Txn& txn, const WriteBatch& batch) {
+  if (batch.replace_state) {
+    const int rc = mdb_drop(txn.get(), state_, 0);
+    if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot clear the state records", dir_);
+  }
+  for (const std::string& key : batch.state_deletes) AETHEL_RETURN_IF_ERROR(txn.del(state_, key));
+  for (const StateRecord& record : batch.state_puts) {
+    AETHEL_RETURN_IF_ERROR(txn.put(state_, record.key, encoding::as_view(record.value)));
+  }
+  return {};
+}
+
+Status Store::Impl::apply_applied_state(Txn& txn, const AppliedState& applied) {
+  auto stored = this->applied_state(txn);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value() && applied.applied_index < (*stored)->applied_index) {
+    return invalid(fmt::format("applied index {} is lower than the stored applied index {}",
+                               applied.applied_index, (*stored)->applied_index));
+  }
+  return txn.put(meta_, kAppliedStateKey, encoding::encode_applied_state(applied));
+}
+
+Status Store::Impl::delete_log_from(Txn& txn, std::uint64_t from_index) {
+  auto cursor = Cursor::open(txn, log_);
+  if (!cursor.ok()) return cursor.status();
+  const std::string first_key = encoding::u64_key(from_index);
+  std::string_view key = first_key;
+  std::string_view value;
+  auto found = cursor->move(MDB_SET_RANGE, key, value);
+  while (true) {
+    if (!found.ok()) return found.status();
+    if (!found.value()) return {};
+    AETHEL_RETURN_IF_ERROR(cursor->del());
+    found = cursor->move(MDB_NEXT, key, value);
+  }
+}
+
+Status Store::Impl::delete_log_through(Txn& txn, std::uint64_t through_index) {
+  auto cursor = Cursor::open(txn, log_);
+  if (!cursor.ok()) return cursor.status();
+  std::string_view key;
+  std::string_view value;
+  auto found = cursor->move(MDB_FIRST, key, value);
+  while (true) {
+    if (!found.ok()) return found.status();
+    if (!found.value()) return {};
+    auto index = encoding::parse_u64_key(key);
+    if (!index) return corrupt("a log key is malformed");
+    if (*index > through_index) return {};
+    AETHEL_RETURN_IF_ERROR(cursor->del());
+    found = cursor->move(MDB_NEXT, key, value);
+  }
+}
+
+Status Store::Impl::truncate_suffix(std::uint64_t from_index) {
+  auto txn = write_txn();
+  if (!txn.ok()) return txn.status();
+  auto bounds = log_bounds(txn.value());
+  if (!bounds.ok()) return bounds.status();
+  auto hard = hard_state(txn.value());
+  if (!hard.ok()) return hard.status();
+  if (from_index < bounds->first_index) {
+    return Status(Code::kCompacted,
+                  fmt::format("cannot truncate from {}: entries up to {} are compacted in {}",
+                              from_index, bounds->first_index - 1, dir_.string()));
+  }
+  if (from_index <= hard->commit_index) {
+    return invalid(fmt::format("cannot truncate from {}: entries up to {} are committed",
+                               from_index, hard->commit_index));
+  }
+  if (from_index > bounds->last_index) return {};
+  AETHEL_RETURN_IF_ERROR(delete_log_from(txn.value(), from_index));
+  return commit(txn.value(), 0, 0);
+}
+
+Status Store::Impl::compact_prefix(std::uint64_t through_index) {
+  auto txn = write_txn();
+  if (!txn.ok()) return txn.status();
+  auto bounds = log_bounds(txn.value());
+  if (!bounds.ok()) return bounds.status();
+  if (through_index < bounds->first_index) return {};
+  auto stored = snapshot(txn.value());
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value() || through_index > (*stored)->last_included_index) {
+    return invalid(
+        fmt::format("cannot compact through {}: the stored snapshot covers entries "
+                    "up to {}",
+                    through_index, stored->has_value() ? (*stored)->last_included_index : 0));
+  }
+  if (through_index > bounds->last_index) {
+    return Status(Code::kOutOfRange,
+                  fmt::format("cannot compact through {}: the log ends at {} in {}", through_index,
+                              bounds->last_index, dir_.string()));
+  }
+  auto term = term_at(txn.value(), through_index);
+  if (!term.ok()) return term.status();
+  AETHEL_RETURN_IF_ERROR(delete_log_through(txn.value(), through_index));
+  AETHEL_RETURN_IF_ERROR(txn->put(
+      meta_, kLogOffsetKey, encoding::encode_log_offset(LogOffset{through_index, term.value()})));
+  return commit(txn.value(), 0, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Store: each public call is one transaction of the Impl.
+// ---------------------------------------------------------------------------
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Status Store::write(const WriteBatch& batch) {
+  return impl_->write(batch);
+}
+
+std::vector<Status> Store::write_all(std::span<const WriteBatch> batches) {
+  return impl_->write_all(batches);
+}
+
+Status Store::append(const std::vector<LogEntry>& entries,
+                     const std::optional<HardState>& hard_state) {
+  WriteBatch batch;
+  batch.entries = entries;
+  batch.hard_state = hard_state;
+  return impl_->write(batch);
+}
+
+Status Store::truncate_suffix(std::uint64_t from_index) {
+  return impl_->truncate_suffix(from_index);
+}
+
+Status Store::compact_prefix(std::uint64_t through_index) {
+  return impl_->compact_prefix(through_index);
+}
+
+namespace {
+
+// Runs `read` in a fresh read transaction of `impl`.
+template <typename Read>
+auto with_read_txn(const Store::Impl& impl, Read read) -> decltype(read(std::declval<Txn&>())) {
+  auto txn = impl.read_txn();
+  if (!txn.ok()) return txn.status();
+  return read(txn.value());
+}
+
+}  // namespace
+
+Result<LogBounds> Store::log_bounds() const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->log_bounds(txn); });
+}
+
+Result<std::vector<LogEntry>> Store::entries(std::uint64_t from_index,
+                                             std::uint64_t to_index_exclusive,
+                                             std::uint64_t max_bytes) const {
+  return with_read_txn(*impl_, [&](Txn& txn) {
+    return impl_->entries(txn, from_index, to_index_exclusive, max_bytes);
+  });
+}
+
+Result<std::uint64_t> Store::term_at(std::uint64_t index) const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->term_at(txn, index); });
+}
+
+Result<HardState> Store::hard_state() const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->hard_state(txn); });
+}
+
+Result<std::optional<Snapshot>> Store::snapshot() const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->snapshot(txn); });
+}
+
+Result<std::optional<AppliedState>> Store::applied_state() const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->applied_state(txn); });
+}
+
+Result<std::vector<Block>> Store::blocks(std::uint64_t from_height, std::uint32_t limit,
+                                         std::uint64_t max_bytes) const {
+  return with_read_txn(*impl_,
+                       [&](Txn& txn) { return impl_->blocks(txn, from_height, limit, max_bytes); });
+}
+
+Result<BlockBounds> Store::block_bounds() const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->block_bounds(txn); });
+}
+
+Result<std::optional<Bytes>> Store::state_get(std::string_view key) const {
+  if (Status status = impl_->check_state_key(key); !status.ok()) return status;
+  return with_read_txn(*impl_, [&](Txn& txn) -> Result<std::optional<Bytes>> {
+    auto record = txn.get(impl_->state_dbi(), key);
+    if (!record.ok()) return record.status();
+    if (!record->has_value()) return std::optional<Bytes>();
+    return std::optional<Bytes>(encoding::to_bytes(**record));
+  });
+}
+
+Result<std::vector<StateRecord>> Store::state_scan(std::string_view after_key,
+                                                   std::uint32_t limit) const {
+  if (!after_key.empty()) {
+    if (Status status = impl_->check_state_key(after_key); !status.ok()) return status;
+  }
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->state_scan(txn, after_key, limit); });
+}
+
+StoreStats Store::stats() const {
+  return impl_->stats();
+}
+
+const std::filesystem::path& Store::dir() const {
+  return impl_->dir();
+}
+
+}  // namespace aethel::storage

@@ -1,0 +1,617 @@
+// Store behaviour on a real disk: format version policy, refusal of damaged or
+// unusable directories, the log rules (append, conflict, truncate, compact),
+// snapshots, applied state, blocks, atomic batches and concurrent readers.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "storage/storage.h"
+#include "test_support.h"
+
+namespace aethel::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::payload_for;
+using testing::ScratchDir;
+
+std::string test_name() {
+  return ::testing::UnitTest::GetInstance()->current_test_info()->name();
+}
+
+std::unique_ptr<Store> open_ok(const fs::path& dir, const StoreOptions& options = {}) {
+  auto store = Store::open(dir, options);
+  EXPECT_TRUE(store.ok()) << store.status().to_string();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+std::vector<LogEntry> make_entries(std::uint64_t first, std::uint64_t count, std::uint64_t term) {
+  std::vector<LogEntry> entries;
+  for (std::uint64_t index = first; index < first + count; ++index) {
+    entries.push_back(LogEntry{index, term, payload_for(index)});
+  }
+  return entries;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+void write_file(const fs::path& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << contents;
+}
+
+Bytes bytes_of(std::string_view text) {
+  return Bytes(text.begin(), text.end());
+}
+
+// Creates a store holding entries 1..count and closes it.
+void create_store(const fs::path& dir, std::uint64_t count) {
+  auto store = open_ok(dir);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append(make_entries(1, count, 1)).ok());
+}
+
+// --- format version ---------------------------------------------------------
+
+TEST(StorageFormat, FreshDirectoryGetsCurrentVersion) {
+  ScratchDir scratch(test_name());
+  const fs::path dir = scratch.path() / "new" / "nested/";
+  auto store = open_ok(dir);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(read_file(dir / "FORMAT"), "aethel-storage-format 1\n");
+  EXPECT_EQ(store->log_bounds().value(), (LogBounds{1, 0, 0}));
+  EXPECT_EQ(store->hard_state().value(), HardState{});
+  EXPECT_FALSE(store->snapshot().value().has_value());
+  EXPECT_EQ(store->term_at(0).value(), 0u);
+}
+
+TEST(StorageFormat, NewerVersionIsRefusedNamingDirectoryAndVersions) {
+  ScratchDir scratch(test_name());
+  create_store(scratch.path(), 3);
+  write_file(scratch.path() / "FORMAT", "aethel-storage-format 2\n");
+  auto store = Store::open(scratch.path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kUnsupportedFormat);
+  const std::string& message = store.status().message();
+  EXPECT_NE(message.find(scratch.path().string()), std::string::npos) << message;
+  EXPECT_NE(message.find("format version 2"), std::string::npos) << message;
+  EXPECT_NE(message.find("supports version 1"), std::string::npos) << message;
+}
+
+TEST(StorageFormat, TornOrGarbageFormatFileIsRefused) {
+  const std::string contents[] = {"",
+                                  "aethel-storage-format 1",
+                                  "aethel-storage-fo",
+                                  "aethel-storage-format \n",
+                                  "aethel-storage-format 1x\n",
+                                  "aethel-storage-format 1\n\n",
+                                  "aethel-storage-format 12345678901\n",
+                                  std::string("\0\xff\x13garbage", 10)};
+  for (const std::string& content : contents) {
+    ScratchDir scratch(test_name());
+    create_store(scratch.path(), 2);
+    write_file(scratch.path() / "FORMAT", content);
+    auto store = Store::open(scratch.path());
+    ASSERT_FALSE(store.ok()) << "accepted FORMAT \"" << content << "\"";
+    EXPECT_EQ(store.status().code(), Code::kUnsupportedFormat);
+    EXPECT_NE(store.status().message().find(scratch.path().string()), std::string::npos);
+    EXPECT_NE(store.status().message().find("unreadable"), std::string::npos)
+        << store.status().message();
+    EXPECT_NE(store.status().message().find("supports storage format version 1"),
+              std::string::npos);
+  }
+}
+
+TEST(StorageFormat, MissingFormatFileIsRestoredFromTheDatabaseRecord) {
+  // The crash window between the first commit and writing FORMAT.
+  ScratchDir scratch(test_name());
+  create_store(scratch.path(), 5);
+  fs::remove(scratch.path() / "FORMAT");
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->log_bounds()->last_index, 5u);
+  EXPECT_EQ(read_file(scratch.path() / "FORMAT"), "aethel-storage-format 1\n");
+}
+
+// --- damaged or unusable directories ----------------------------------------
+
+TEST(StorageOpen, GarbageDataFileIsCorruptionNotACrash) {
+  ScratchDir scratch(test_name());
+  create_store(scratch.path(), 10);
+  std::mt19937_64 rng(7);
+  std::string junk(64 * 1024, '\0');
+  for (char& c : junk) c = static_cast<char>(rng());
+  write_file(scratch.path() / "data.mdb", junk);
+  auto store = Store::open(scratch.path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kCorruption) << store.status().to_string();
+  EXPECT_NE(store.status().message().find(scratch.path().string()), std::string::npos);
+}
+
+TEST(StorageOpen, ForeignDataFileWithoutFormatIsRefused) {
+  ScratchDir scratch(test_name());
+  write_file(scratch.path() / "data.mdb", std::string(20000, 'x'));
+  auto store = Store::open(scratch.path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kCorruption) << store.status().to_string();
+}
+
+TEST(StorageOpen, TruncatedDataFileIsRefused) {
+  ScratchDir scratch(test_name());
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    for (std::uint64_t first = 1; first <= 4000; first += 500) {
+      ASSERT_TRUE(store->append(make_entries(first, 500, 1)).ok());
+    }
+  }
+  const fs::path data = scratch.path() / "data.mdb";
+  fs::resize_file(data, fs::file_size(data) / 2);
+  auto store = Store::open(scratch.path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kCorruption);
+  EXPECT_NE(store.status().message().find("truncated"), std::string::npos)
+      << store.status().message();
+}
+
+TEST(StorageOpen, EmptyDataFileWithFormatIsRefused) {
+  ScratchDir scratch(test_name());
+  create_store(scratch.path(), 3);
+  fs::resize_file(scratch.path() / "data.mdb", 0);
+  auto store = Store::open(scratch.path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kCorruption);
+  EXPECT_NE(store.status().message().find("missing or empty"), std::string::npos);
+}
+
+TEST(StorageOpen, PathThatIsAFileIsRefused) {
+  ScratchDir scratch(test_name());
+  write_file(scratch.path() / "plain", "x");
+  auto store = Store::open(scratch.path() / "plain");
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kNotWritable);
+  EXPECT_NE(store.status().message().find((scratch.path() / "plain").string()), std::string::npos);
+  auto below = Store::open(scratch.path() / "plain" / "sub");
+  ASSERT_FALSE(below.ok());
+}
+
+// Opens `dir` as an unprivileged user when running as root (root ignores
+// permission bits), in a child process; returns the Code it got.
+int open_code_as_unprivileged(const fs::path& dir) {
+  if (::geteuid() != 0) return static_cast<int>(Store::open(dir).status().code());
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(100);
+    ::_exit(static_cast<int>(Store::open(dir).status().code()));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(StorageOpen, ReadOnlyDirectoryIsNotWritable) {
+  ScratchDir scratch(test_name());
+  const fs::path dir = scratch.path() / "readonly";
+  fs::create_directories(dir);
+  fs::permissions(scratch.path(), fs::perms::all);  // the child must reach `dir`
+  fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                           fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+  EXPECT_EQ(open_code_as_unprivileged(dir), static_cast<int>(Code::kNotWritable));
+  if (::geteuid() != 0) {
+    auto store = Store::open(dir);
+    EXPECT_NE(store.status().message().find(dir.string()), std::string::npos);
+  }
+}
+
+TEST(StorageOpen, SecondOpenOfTheSameDirectoryIsLocked) {
+  ScratchDir scratch(test_name());
+  auto first = open_ok(scratch.path());
+  ASSERT_NE(first, nullptr);
+  auto second = Store::open(scratch.path());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Code::kLocked);
+  first.reset();
+  EXPECT_NE(open_ok(scratch.path()), nullptr);
+}
+
+TEST(StorageOpen, FullMapIsAnErrorAndTheStoreStaysUsable) {
+  ScratchDir scratch(test_name());
+  StoreOptions options;
+  options.map_size_bytes = 1 << 20;
+  std::uint64_t acknowledged = 0;
+  {
+    auto store = open_ok(scratch.path(), options);
+    ASSERT_NE(store, nullptr);
+    Status status;
+    for (int batch = 0; batch < 1000 && status.ok(); ++batch) {
+      status = store->append(make_entries(acknowledged + 1, 50, 1));
+      if (status.ok()) acknowledged += 50;
+    }
+    ASSERT_EQ(status.code(), Code::kMapFull) << status.to_string();
+    EXPECT_NE(status.message().find(scratch.path().string()), std::string::npos);
+    EXPECT_GT(acknowledged, 0u);
+    EXPECT_EQ(store->log_bounds()->last_index, acknowledged);
+  }
+  auto store = open_ok(scratch.path(), options);
+  ASSERT_NE(store, nullptr);
+  auto entries = store->entries(1, acknowledged + 1, UINT64_MAX);
+  ASSERT_TRUE(entries.ok()) << entries.status().to_string();
+  EXPECT_EQ(*entries, make_entries(1, acknowledged, 1));
+}
+
+// --- the log ----------------------------------------------------------------
+
+TEST(StorageLog, AppendThenReadRangeWithByteLimit) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append(make_entries(1, 60, 1), HardState{1, "n1", 10}).ok());
+  ASSERT_TRUE(store->append(make_entries(61, 40, 2)).ok());
+  EXPECT_EQ(store->log_bounds().value(), (LogBounds{1, 100, 0}));
+  EXPECT_EQ(store->term_at(60).value(), 1u);
+  EXPECT_EQ(store->term_at(61).value(), 2u);
+  EXPECT_EQ(store->term_at(101).status().code(), Code::kOutOfRange);
+  EXPECT_EQ(store->hard_state().value(), (HardState{1, "n1", 10}));
+
+  auto all = store->entries(1, 101, UINT64_MAX);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 100u);
+  EXPECT_EQ((*all)[59], (LogEntry{60, 1, payload_for(60)}));
+
+  std::uint64_t limit = 0;
+  for (std::uint64_t index = 10; index < 15; ++index) limit += payload_for(index).size();
+  auto limited = store->entries(10, 101, limit);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->size(), 5u);
+  auto one = store->entries(10, 101, 0);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->size(), 1u) << "a byte limit below one entry still returns one";
+  EXPECT_TRUE(store->entries(7, 7, 0)->empty());
+  EXPECT_EQ(store->entries(90, 102, UINT64_MAX).status().code(), Code::kOutOfRange);
+  EXPECT_EQ(store->entries(9, 8, UINT64_MAX).status().code(), Code::kInvalidArgument);
+}
+
+TEST(StorageLog, AppendRefusesGapsNonContiguityAndFallingTerms) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append(make_entries(1, 5, 2)).ok());
+  EXPECT_EQ(store->append(make_entries(7, 1, 2)).code(), Code::kInvalidArgument);  // gap
+  EXPECT_EQ(store->append({LogEntry{6, 2, {}}, LogEntry{8, 2, {}}}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(store->append(make_entries(6, 1, 1)).code(), Code::kInvalidArgument);  // term 1 < 2
+  EXPECT_EQ(store->append({LogEntry{6, 3, {}}, LogEntry{7, 2, {}}}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(store->append(make_entries(0, 1, 2)).code(), Code::kInvalidArgument);
+  EXPECT_EQ(store->log_bounds()->last_index, 5u) << "refused appends left no trace";
+}
+
+TEST(StorageLog, OversizedEntryIsRefusedBeforeWriting) {
+  ScratchDir scratch(test_name());
+  StoreOptions options;
+  options.max_entry_bytes = 1000;
+  auto store = open_ok(scratch.path(), options);
+  ASSERT_NE(store, nullptr);
+  const Status status = store->append({LogEntry{1, 1, Bytes(1001, 7)}});
+  EXPECT_EQ(status.code(), Code::kInvalidArgument);
+  EXPECT_NE(status.message().find("1001 bytes"), std::string::npos) << status.message();
+  EXPECT_EQ(store->stats().durable_commits, 0u);
+}
+
+TEST(StorageLog, AppendReplacesAConflictingSuffix) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append(make_entries(1, 10, 1), HardState{1, "", 4}).ok());
+  ASSERT_TRUE(store
+                  ->append({LogEntry{6, 2, bytes_of("six")}, LogEntry{7, 2, bytes_of("seven")}},
+                           HardState{2, "", 7})
+                  .ok());
+  EXPECT_EQ(store->log_bounds()->last_index, 7u);
+  auto tail = store->entries(5, 8, UINT64_MAX);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail,
+            (std::vector<LogEntry>{LogEntry{5, 1, payload_for(5)}, LogEntry{6, 2, bytes_of("six")},
+                                   LogEntry{7, 2, bytes_of("seven")}}));
+}
+
+TEST(StorageLog, CommittedEntriesCannotBeReplacedOrTruncated) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append(make_entries(1, 10, 1), HardState{1, "", 6}).ok());
+  EXPECT_EQ(store->append(make_entries(6, 2, 2)).code(), Code::kInvalidArgument);
+  EXPECT_EQ(store->truncate_suffix(6).code(), Code::kInvalidArgument);
+  // Resending committed entries with their own terms is harmless.
+  EXPECT_TRUE(store->append(make_entries(5, 3, 1)).ok());
+  EXPECT_EQ(store->log_bounds()->last_index, 7u);
+}
+
+TEST(StorageLog, TruncateThenAppendIsConsistentAcrossReopen) {
+  ScratchDir scratch(test_name());
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->append(make_entries(1, 20, 1), HardState{1, "a", 3}).ok());
+    ASSERT_TRUE(store->truncate_suffix(8).ok());
+    EXPECT_EQ(store->log_bounds()->last_index, 7u);
+    EXPECT_EQ(store->term_at(8).status().code(), Code::kOutOfRange);
+    ASSERT_TRUE(store->truncate_suffix(30).ok()) << "truncating past the end is a no-op";
+    ASSERT_TRUE(store->append(make_entries(8, 5, 3)).ok());
+  }
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  auto entries = store->entries(1, 13, UINT64_MAX);
+  ASSERT_TRUE(entries.ok());
+  auto expected = make_entries(1, 7, 1);
+  for (auto& entry : make_entries(8, 5, 3)) expected.push_back(entry);
+  EXPECT_EQ(*entries, expected);
+  EXPECT_EQ(store->log_bounds()->last_index, 12u);
+}
+
+TEST(StorageLog, HardStateNeverGoesBackwards) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append(make_entries(1, 10, 3), HardState{5, "peer-a", 8}).ok());
+  EXPECT_EQ(store->append({}, HardState{4, "", 8}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(store->append({}, HardState{5, "", 7}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(store->append({}, HardState{5, "", 11}).code(), Code::kInvalidArgument);
+  ASSERT_TRUE(store->append({}, HardState{6, "peer-b", 10}).ok());
+  EXPECT_EQ(store->hard_state().value(), (HardState{6, "peer-b", 10}));
+}
+
+// --- snapshots ----------------------------------------------------------------
+
+TEST(StorageSnapshot, SnapshotThenCompactPrefixSurvivesReopen) {
+  ScratchDir scratch(test_name());
+  const Snapshot snapshot{50, 2, bytes_of("peers: a,b,c"), Bytes(10000, 0x5a)};
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->append(make_entries(1, 40, 1)).ok());
+    ASSERT_TRUE(store->append(make_entries(41, 40, 2), HardState{2, "", 70}).ok());
+    EXPECT_EQ(store->compact_prefix(30).code(), Code::kInvalidArgument) << "no snapshot yet";
+    WriteBatch batch;
+    batch.snapshot = snapshot;
+    ASSERT_TRUE(store->write(batch).ok());
+    EXPECT_EQ(store->log_bounds()->first_index, 1u) << "a matching snapshot keeps the log";
+    EXPECT_EQ(store->compact_prefix(51).code(), Code::kInvalidArgument);
+    ASSERT_TRUE(store->compact_prefix(50).ok());
+    ASSERT_TRUE(store->compact_prefix(20).ok()) << "already compacted: no-op";
+  }
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->log_bounds().value(), (LogBounds{51, 80, 2}));
+  EXPECT_EQ(store->snapshot().value(), snapshot);
+  EXPECT_EQ(store->term_at(50).value(), 2u);
+  EXPECT_EQ(store->term_at(49).status().code(), Code::kCompacted);
+  EXPECT_EQ(store->entries(50, 52, UINT64_MAX).status().code(), Code::kCompacted);
+  EXPECT_EQ(*store->entries(51, 52, UINT64_MAX), make_entries(51, 1, 2));
+  EXPECT_EQ(store->append(make_entries(50, 1, 2)).code(), Code::kCompacted);
+  EXPECT_EQ(store->truncate_suffix(50).code(), Code::kCompacted);
+  WriteBatch stale;
+  stale.snapshot = Snapshot{40, 1, {}, {}};
+  EXPECT_EQ(store->write(stale).code(), Code::kInvalidArgument);
+}
+
+TEST(StorageSnapshot, SnapshotBeyondTheLogRestartsTheLogAfterIt) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append(make_entries(1, 10, 1), HardState{1, "", 5}).ok());
+  WriteBatch install;
+  install.snapshot = Snapshot{100, 3, {}, bytes_of("state")};
+  install.hard_state = HardState{3, "", 100};
+  install.replace_state = true;
+  install.state_puts = {StateRecord{"Alice", bytes_of("900")}};
+  install.applied_state = AppliedState{100, bytes_of("root"), {}};
+  ASSERT_TRUE(store->write(install).ok());
+  EXPECT_EQ(store->log_bounds().value(), (LogBounds{101, 100, 3}));
+  EXPECT_EQ(store->term_at(100).value(), 3u);
+  EXPECT_EQ(store->term_at(5).status().code(), Code::kCompacted);
+  ASSERT_TRUE(store->append(make_entries(101, 3, 3)).ok());
+  EXPECT_EQ(store->log_bounds().value(), (LogBounds{101, 103, 3}));
+}
+
+TEST(StorageSnapshot, ConflictingSnapshotBelowCommitIsRefused) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append(make_entries(1, 10, 1), HardState{1, "", 8}).ok());
+  WriteBatch batch;
+  batch.snapshot = Snapshot{5, 2, {}, {}};
+  EXPECT_EQ(store->write(batch).code(), Code::kInvalidArgument);
+  EXPECT_EQ(store->log_bounds()->last_index, 10u);
+}
+
+// --- applied state, state records, blocks ---------------------------------------
+
+TEST(StorageState, AppliedStateAndRecordsPageInKeyOrder) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  for (const char* name : {"Charlie", "Alice", "Bob", "Dave"}) {
+    batch.state_puts.push_back(StateRecord{name, bytes_of(name)});
+  }
+  batch.applied_state = AppliedState{7, Bytes(32, 0xab), {}};
+  ASSERT_TRUE(store->write(batch).ok());
+  WriteBatch next;
+  next.state_deletes = {"Bob"};
+  next.state_puts = {StateRecord{"Alice", bytes_of("rich")}};
+  ASSERT_TRUE(store->write(next).ok());
+
+  EXPECT_EQ(store->applied_state().value(), (AppliedState{7, Bytes(32, 0xab), {}}));
+  EXPECT_EQ(store->state_get("Alice").value(), bytes_of("rich"));
+  EXPECT_FALSE(store->state_get("Bob")->has_value());
+  EXPECT_EQ(store->state_get("").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store->state_scan(std::string(600, 'k'), 5).status().code(), Code::kInvalidArgument);
+  WriteBatch long_key;
+  long_key.state_puts = {StateRecord{std::string(600, 'k'), {}}};
+  EXPECT_EQ(store->write(long_key).code(), Code::kInvalidArgument);
+  auto first_page = store->state_scan("", 2);
+  ASSERT_TRUE(first_page.ok());
+  ASSERT_EQ(first_page->size(), 2u);
+  EXPECT_EQ((*first_page)[0].key, "Alice");
+  EXPECT_EQ((*first_page)[1].key, "Charlie");
+  auto second_page = store->state_scan("Charlie", 2);
+  ASSERT_EQ(second_page->size(), 1u);
+  EXPECT_EQ((*second_page)[0].key, "Dave");
+  EXPECT_TRUE(store->state_scan("Dave", 2)->empty());
+  EXPECT_EQ(store->state_scan("B", 10)->front().key, "Charlie");
+
+  WriteBatch older;
+  older.applied_state = AppliedState{6, {}, {}};
+  EXPECT_EQ(store->write(older).code(), Code::kInvalidArgument);
+  WriteBatch replace;
+  replace.replace_state = true;
+  replace.state_puts = {StateRecord{"Zed", bytes_of("1")}};
+  ASSERT_TRUE(store->write(replace).ok());
+  auto all = store->state_scan("", 100);
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ(all->front().key, "Zed");
+}
+
+TEST(StorageBlocks, ServedByHeightContiguouslyWithLimits) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->block_bounds().value(), BlockBounds{});
+  WriteBatch batch;
+  for (std::uint64_t height = 1; height <= 10; ++height) {
+    batch.blocks.push_back(Block{height, payload_for(height)});
+  }
+  ASSERT_TRUE(store->write(batch).ok());
+  WriteBatch after_gap;
+  after_gap.blocks = {Block{20, bytes_of("twenty")}};
+  ASSERT_TRUE(store->write(after_gap).ok());
+  EXPECT_EQ(store->block_bounds().value(), (BlockBounds{1, 20}));
+
+  auto range = store->blocks(3, 4, UINT64_MAX);
+  ASSERT_TRUE(range.ok());
+  ASSERT_EQ(range->size(), 4u);
+  EXPECT_EQ(range->front(), (Block{3, payload_for(3)}));
+  EXPECT_EQ(range->back().height, 6u);
+  EXPECT_EQ(store->blocks(8, 100, UINT64_MAX)->size(), 3u) << "stops at the gap after 10";
+  EXPECT_EQ(store->blocks(3, 100, 0)->size(), 1u);
+  EXPECT_TRUE(store->blocks(11, 5, UINT64_MAX)->empty());
+  EXPECT_EQ(store->blocks(20, 5, UINT64_MAX)->size(), 1u);
+  WriteBatch behind;
+  behind.blocks = {Block{15, {}}};
+  EXPECT_EQ(store->write(behind).code(), Code::kInvalidArgument);
+}
+
+// --- atomicity, group commit, concurrency ------------------------------------------
+
+TEST(StorageBatch, AFailingPartLeavesNoTraceOfTheWholeBatch) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  batch.entries = make_entries(1, 5, 1);
+  batch.blocks = {Block{1, bytes_of("b")}};
+  batch.state_puts = {StateRecord{"Alice", bytes_of("1")}};
+  batch.hard_state = HardState{1, "", 9};  // commit past the last index: refused
+  EXPECT_EQ(store->write(batch).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(store->log_bounds()->empty());
+  EXPECT_EQ(store->block_bounds().value(), BlockBounds{});
+  EXPECT_FALSE(store->state_get("Alice")->has_value());
+}
+
+TEST(StorageBatch, OneDurableCommitPerBatchWhateverItsSize) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  const std::uint64_t before = store->stats().durable_commits;
+  ASSERT_TRUE(store->append(make_entries(1, 512, 1), HardState{1, "", 512}).ok());
+  ASSERT_TRUE(store->append(make_entries(513, 1, 1)).ok());
+  ASSERT_TRUE(store->write(WriteBatch{}).ok());
+  EXPECT_EQ(store->stats().durable_commits - before, 2u);
+  EXPECT_EQ(store->stats().entries_written, 513u);
+}
+
+TEST(StorageBatch, WriteAllCommitsManyBatchesOnceAndIsolatesARefusedOne) {
+  ScratchDir scratch(test_name());
+  std::vector<WriteBatch> batches(4);
+  batches[0].entries = make_entries(1, 3, 1);
+  batches[0].hard_state = HardState{1, "", 2};
+  batches[1].entries = make_entries(4, 2, 1);
+  batches[2].entries = make_entries(9, 1, 1);  // gap: refused alone
+  batches[2].state_puts = {StateRecord{"ghost", bytes_of("x")}};
+  batches[3].entries = make_entries(6, 2, 1);  // sees batch 1 before it
+  batches[3].state_puts = {StateRecord{"Alice", bytes_of("1")}};
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    const std::vector<Status> results = store->write_all(batches);
+    ASSERT_EQ(results.size(), 4u);
+    EXPECT_TRUE(results[0].ok()) << results[0].to_string();
+    EXPECT_TRUE(results[1].ok()) << results[1].to_string();
+    EXPECT_EQ(results[2].code(), Code::kInvalidArgument);
+    EXPECT_TRUE(results[3].ok()) << results[3].to_string();
+    EXPECT_EQ(store->stats().durable_commits, 1u);
+    EXPECT_EQ(store->stats().entries_written, 7u);
+  }
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->entries(1, 8, UINT64_MAX), make_entries(1, 7, 1));
+  EXPECT_EQ(store->hard_state()->commit_index, 2u);
+  EXPECT_FALSE(store->state_get("ghost")->has_value()) << "the refused batch left a trace";
+  EXPECT_TRUE(store->state_get("Alice")->has_value());
+  EXPECT_TRUE(store->write_all({}).empty());
+}
+
+TEST(StorageConcurrency, ReadersAlwaysSeeACommittedContiguousLog) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  std::atomic<bool> writer_done{false};
+  std::atomic<std::uint64_t> reads{0};
+  std::atomic<int> failures{0};
+  auto reader = [&] {
+    while (!writer_done.load()) {
+      auto hard = store->hard_state();
+      auto bounds = store->log_bounds();
+      if (!hard.ok() || !bounds.ok() || hard->commit_index > bounds->last_index) ++failures;
+      if (!bounds.ok() || bounds->empty()) continue;
+      auto entries = store->entries(bounds->first_index, bounds->last_index + 1, UINT64_MAX);
+      if (!entries.ok()) {
+        ++failures;
+        continue;
+      }
+      for (const LogEntry& entry : *entries) {
+        if (entry.data != payload_for(entry.index)) ++failures;
+      }
+      ++reads;
+    }
+  };
+  std::thread reader_a(reader);
+  std::thread reader_b(reader);
+  std::uint64_t last = 0;
+  for (int batch = 0; batch < 150; ++batch) {
+    const std::uint64_t count = 1 + batch % 16;
+    ASSERT_TRUE(store->append(make_entries(last + 1, count, 1), HardState{1, "", last}).ok());
+    last += count;
+  }
+  writer_done = true;
+  reader_a.join();
+  reader_b.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(reads.load(), 0u);
+  EXPECT_EQ(store->log_bounds()->last_index, last);
+}
+
+}  // namespace
+}  // namespace aethel::storage
