@@ -1,0 +1,512 @@
+// The Ledger: applying blocks, idempotency, lookups, proofs.
+#include "ledger/ledger.h"
+
+#include <fmt/format.h>
+
+#include <unordered_map>
+
+#include "ledger/bytes.h"
+#include "ledger/ledger_assert.h"
+#include "ledger/ledger_state.h"
+#include "ledger/rules.h"
+
+namespace aethel::ledger {
+namespace {
+
+constexpr uint32_t kNoSlot = UINT32_MAX;
+// Past this many accounts in one transaction's overlay, lookups switch from a
+// linear scan (fastest for the common 2-account transfer) to a hash index.
+constexpr size_t kOverlayLinearLimit = 8;
+
+// The accounts one transaction reads and writes, as they would be if it commits.
+// Nothing reaches the ledger unless the whole transaction passes.
+class Overlay {
+ public:
+  struct Entry {
+    std::string_view name;
+    Account before;
+    Account after;
+    uint32_t slot;  // kNoSlot: an account this transaction creates
+  };
+
+  void clear() {
+    entries_.clear();
+    position_.clear();
+    created_ = 0;
+  }
+  size_t created() const { return created_; }
+  const std::vector<Entry>& entries() const { return entries_; }
+  Entry& at(size_t i) { return entries_[i]; }
+
+  // Index of the entry for `name`, loading it from the ledger on first use;
+  // nullopt if the account exists in neither.
+  std::optional<size_t> find(const LedgerState& state, std::string_view name) {
+    if (entries_.size() <= kOverlayLinearLimit) {
+      for (size_t i = 0; i < entries_.size(); ++i) {
+        if (entries_[i].name == name) return i;
+      }
+    } else if (auto it = position_.find(name); it != position_.end()) {
+      return it->second;
+    }
+    const auto slot = state.find_slot(name);
+    if (!slot) return std::nullopt;
+    const Account& account = state.slots[*slot].account;
+    return add({name, account, account, *slot});
+  }
+
+  size_t create(std::string_view name) {
+    ++created_;
+    return add({name, Account{}, Account{}, kNoSlot});
+  }
+
+ private:
+  size_t add(const Entry& entry) {
+    entries_.push_back(entry);
+    const size_t index = entries_.size() - 1;
+    if (entries_.size() == kOverlayLinearLimit + 1) {
+      for (size_t i = 0; i < entries_.size(); ++i) position_.emplace(entries_[i].name, i);
+    } else if (entries_.size() > kOverlayLinearLimit + 1) {
+      position_.emplace(entry.name, index);
+    }
+    return index;
+  }
+
+  std::vector<Entry> entries_;
+  std::unordered_map<std::string_view, size_t> position_;
+  size_t created_ = 0;
+};
+
+struct Verdict {
+  OutcomeCode code = OutcomeCode::kCommitted;
+  std::string message;
+  uint32_t failed_transfer = 0;
+};
+
+Verdict refuse(OutcomeCode code, std::string message, size_t transfer = 0) {
+  return Verdict{code, std::move(message), static_cast<uint32_t>(transfer)};
+}
+
+std::optional<Verdict> check_shape(const Transaction& tx) {
+  if (tx.transfers.empty()) {
+    return refuse(OutcomeCode::kInvalidTransaction, "a transaction needs at least one transfer");
+  }
+  if (tx.kind == TxKind::kTransfer && tx.transfers.size() != 1) {
+    return refuse(
+        OutcomeCode::kInvalidTransaction,
+        fmt::format("a plain transfer carries exactly 1 transfer, got {}", tx.transfers.size()));
+  }
+  if (tx.kind != TxKind::kTransfer && tx.kind != TxKind::kAtomicBatch) {
+    return refuse(OutcomeCode::kInvalidTransaction, "unknown transaction kind");
+  }
+  if (tx.transfers.size() > kMaxBatchTransfers) {
+    return refuse(OutcomeCode::kInvalidTransaction,
+                  fmt::format("an atomic batch holds at most {} transfers, got {}",
+                              kMaxBatchTransfers, tx.transfers.size()));
+  }
+  if (!tx.client_id.empty() && !is_valid_client_id(tx.client_id)) {
+    return refuse(OutcomeCode::kInvalidTransaction,
+                  fmt::format("transaction id must be 1-{} printable ASCII characters without "
+                              "spaces (got {} bytes)",
+                              kMaxClientIdBytes, tx.client_id.size()));
+  }
+  for (size_t i = 0; i < tx.transfers.size(); ++i) {
+    if (tx.transfers[i].memo.size() > kMaxMemoBytes) {
+      return refuse(OutcomeCode::kInvalidTransaction,
+                    fmt::format("memo of {} bytes exceeds the limit of {}",
+                                tx.transfers[i].memo.size(), kMaxMemoBytes),
+                    i);
+    }
+  }
+  return std::nullopt;
+}
+
+// One transfer against the overlay: the checks of SPEC §5, in a fixed order.
+std::optional<Verdict> run_transfer(const LedgerState& state, Overlay& overlay, const Transfer& t,
+                                    size_t index) {
+  if (!is_valid_account_name(t.from)) {
+    return refuse(OutcomeCode::kInvalidName,
+                  fmt::format("sender name ({} bytes) is not 1-{} characters of A-Z a-z 0-9 _ . -",
+                              t.from.size(), kMaxAccountNameBytes),
+                  index);
+  }
+  if (!is_valid_account_name(t.to)) {
+    return refuse(
+        OutcomeCode::kInvalidName,
+        fmt::format("receiver name ({} bytes) is not 1-{} characters of A-Z a-z 0-9 _ . -",
+                    t.to.size(), kMaxAccountNameBytes),
+        index);
+  }
+  if (t.amount <= 0) {
+    return refuse(OutcomeCode::kInvalidAmount,
+                  fmt::format("amount must be a positive integer, got {}", t.amount), index);
+  }
+  if (t.from == t.to) {
+    return refuse(OutcomeCode::kSelfTransfer,
+                  fmt::format("sender and receiver are both {}", t.from), index);
+  }
+  const auto sender = overlay.find(state, t.from);
+  if (!sender) {
+    return refuse(OutcomeCode::kUnknownAccount, fmt::format("sender {} does not exist", t.from),
+                  index);
+  }
+  auto receiver = overlay.find(state, t.to);
+  if (!receiver) {
+    if (state.slots.size() + overlay.created() >= state.limits.max_accounts) {
+      return refuse(OutcomeCode::kAccountLimit,
+                    fmt::format("receiver {} does not exist and the ledger is at its limit of {} "
+                                "accounts",
+                                t.to, state.limits.max_accounts),
+                    index);
+    }
+    receiver = overlay.create(t.to);
+  }
+  Account& from = overlay.at(*sender).after;
+  Account& to = overlay.at(*receiver).after;
+  switch (check_balances(from.balance, to.balance, t.amount)) {
+    case OutcomeCode::kCommitted:
+      break;
+    case OutcomeCode::kInsufficientFunds:
+      return refuse(OutcomeCode::kInsufficientFunds,
+                    fmt::format("{} has {}, needs {}", t.from, from.balance, t.amount), index);
+    default:
+      return refuse(OutcomeCode::kOverflow,
+                    fmt::format("{} has {}; receiving {} would exceed {}", t.to, to.balance,
+                                t.amount, INT64_MAX),
+                    index);
+  }
+  from.balance -= t.amount;
+  from.nonce += 1;
+  to.balance += t.amount;
+  return std::nullopt;
+}
+
+Verdict evaluate(const LedgerState& state, const Transaction& tx, Overlay& overlay) {
+  overlay.clear();
+  if (auto shape = check_shape(tx)) return *shape;
+  const bool batch = tx.kind == TxKind::kAtomicBatch;
+  for (size_t i = 0; i < tx.transfers.size(); ++i) {
+    if (auto failure = run_transfer(state, overlay, tx.transfers[i], i)) {
+      if (batch) {
+        failure->message = fmt::format("transfer {} of {} in the batch: {}; nothing was applied",
+                                       i + 1, tx.transfers.size(), failure->message);
+      }
+      return *failure;
+    }
+  }
+  return Verdict{};
+}
+
+// Writes a passed transaction's accounts into the ledger.
+void commit_overlay(LedgerState& s, const Overlay& overlay, uint64_t block_height) {
+  int64_t delta_sum = 0;
+  for (const auto& entry : overlay.entries()) {
+    delta_sum += entry.after.balance - entry.before.balance;
+    AETHEL_LEDGER_ASSERT(entry.after.balance >= 0);
+    uint32_t slot = entry.slot;
+    if (slot == kNoSlot) {
+      slot = s.add_account(entry.name, entry.after);
+    } else {
+      s.slots[slot].account = entry.after;
+    }
+    s.touch(slot, block_height);
+  }
+  AETHEL_LEDGER_ASSERT(delta_sum == 0);  // a transaction moves money, never makes it
+}
+
+std::string derive_tx_id(const Transaction& tx, uint64_t height, uint32_t index,
+                         std::string& scratch) {
+  ByteWriter input(std::move(scratch));
+  input.bytes("aethel/tx/v1");
+  input.u8(0);
+  append_transaction(input, tx);
+  input.u64(height);
+  input.u32(index);
+  const std::string id = to_hex(sha256(input.str()));
+  scratch = input.take();
+  return id;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------
+
+LedgerState::LedgerState(const LedgerState& other)
+    : limits(other.limits),
+      supply(other.supply),
+      height(other.height),
+      slots(other.slots),
+      by_name(other.by_name),
+      tree(other.tree),
+      touched(other.touched),
+      records(other.records),
+      first_record_number(other.first_record_number) {
+  rebuild_views();
+}
+
+void LedgerState::rebuild_views() {
+  slot_index.clear();
+  slot_index.reserve(by_name.size());
+  for (const auto& [name, slot] : by_name) slot_index.insert(text_hash(name), slot);
+  record_index.clear();
+  record_index.reserve(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    record_index.insert(text_hash(records[i].tx_id), first_record_number + i);
+  }
+}
+
+std::optional<uint32_t> LedgerState::find_slot(std::string_view name) const {
+  const uint64_t slot = slot_index.find(
+      text_hash(name), [&](uint64_t candidate) { return slots[candidate].name == name; });
+  if (slot == FlatIndex::kAbsent) return std::nullopt;
+  return static_cast<uint32_t>(slot);
+}
+
+const Outcome* LedgerState::find_record(std::string_view tx_id) const {
+  const uint64_t number = record_index.find(text_hash(tx_id), [&](uint64_t candidate) {
+    return records[candidate - first_record_number].tx_id == tx_id;
+  });
+  if (number == FlatIndex::kAbsent) return nullptr;
+  return &records[number - first_record_number];
+}
+
+uint32_t LedgerState::add_account(std::string_view name, const Account& account) {
+  AETHEL_LEDGER_ASSERT(slots.size() < kNoSlot);
+  const auto slot = static_cast<uint32_t>(slots.size());
+  const auto [it, inserted] = by_name.emplace(std::string(name), slot);
+  AETHEL_LEDGER_ASSERT(inserted);
+  slot_index.insert(text_hash(name), slot);
+  const Hash key = account_key(name);
+  slots.push_back({it->first, account, key, SparseMerkleTree::kNone, kNeverTouched});
+  return slot;
+}
+
+void LedgerState::touch(uint32_t slot, uint64_t block_height) {
+  if (slots[slot].touched_at_height == block_height) return;
+  slots[slot].touched_at_height = block_height;
+  touched.push_back(slot);
+}
+
+void LedgerState::update_tree() {
+  for (uint32_t slot : touched) {
+    Slot& s = slots[slot];
+    const Hash leaf = leaf_hash(s.key, s.account);
+    if (s.leaf == SparseMerkleTree::kNone) {
+      s.leaf = tree.insert(s.key, leaf, slot);
+    } else {
+      tree.update(s.leaf, leaf);
+    }
+  }
+  touched.clear();
+  tree.commit();
+}
+
+void LedgerState::remember(Outcome outcome) {
+  AETHEL_LEDGER_ASSERT(outcome.message.size() <= kMaxOutcomeMessageBytes);
+  // Ids are unique here: a client id was looked up by the caller, and a derived id
+  // hashes its own height and index.
+  const uint64_t number = first_record_number + records.size();
+  record_index.insert(text_hash(outcome.tx_id), number);
+  records.push_back(std::move(outcome));
+}
+
+void LedgerState::forget_expired() {
+  while (!records.empty() && (height - records.front().height >= limits.tx_retention_blocks ||
+                              records.size() > limits.tx_retention_count)) {
+    const uint64_t oldest = first_record_number;
+    const bool erased = record_index.erase(text_hash(records.front().tx_id),
+                                           [&](uint64_t number) { return number == oldest; });
+    AETHEL_LEDGER_ASSERT(erased);
+    records.pop_front();
+    ++first_record_number;
+  }
+}
+
+void LedgerState::assert_conservation() const {
+  int64_t sum = 0;
+  for (const Slot& s : slots) {
+    AETHEL_LEDGER_ASSERT(s.account.balance >= 0);
+    AETHEL_LEDGER_ASSERT(!__builtin_add_overflow(sum, s.account.balance, &sum));
+  }
+  AETHEL_LEDGER_ASSERT(sum == supply);
+}
+
+// ---------------------------------------------------------------------------
+// Ledger
+// ---------------------------------------------------------------------------
+
+Ledger::Ledger(const Genesis& genesis, Limits limits) : state_(std::make_unique<LedgerState>()) {
+  AETHEL_LEDGER_ASSERT(make_genesis(genesis.accounts).ok());  // built by make/parse_genesis
+  state_->limits = limits;
+  state_->supply = genesis.total_supply();
+  for (const GenesisAccount& g : genesis.accounts) {
+    const uint32_t slot = state_->add_account(g.name, Account{g.balance, 0});
+    state_->touch(slot, 0);
+  }
+  state_->update_tree();
+  state_->assert_conservation();
+}
+
+Ledger::Ledger(std::unique_ptr<LedgerState> state) : state_(std::move(state)) {}
+Ledger::~Ledger() = default;
+Ledger::Ledger(const Ledger& other) : state_(std::make_unique<LedgerState>(*other.state_)) {}
+Ledger& Ledger::operator=(const Ledger& other) {
+  if (this != &other) state_ = std::make_unique<LedgerState>(*other.state_);
+  return *this;
+}
+Ledger::Ledger(Ledger&&) noexcept = default;
+Ledger& Ledger::operator=(Ledger&&) noexcept = default;
+
+Result<BlockResult> Ledger::apply_block(uint64_t height,
+                                        std::span<const Transaction> transactions) {
+  LedgerState& s = *state_;
+  if (height != s.height + 1) {
+    return Error{"bad_height", fmt::format("block height {} does not follow the ledger height {}",
+                                           height, s.height)};
+  }
+  if (transactions.size() > kMaxBlockTransactions) {
+    return Error{"block_too_large", fmt::format("block of {} transactions exceeds the limit of {}",
+                                                transactions.size(), kMaxBlockTransactions)};
+  }
+  BlockResult result;
+  result.height = height;
+  result.outcomes.reserve(transactions.size());
+  Overlay overlay;
+  for (size_t i = 0; i < transactions.size(); ++i) {
+    const Transaction& tx = transactions[i];
+    const auto index = static_cast<uint32_t>(i);
+    const bool keyed = is_valid_client_id(tx.client_id);
+    if (keyed) {
+      if (const Outcome* record = s.find_record(tx.client_id)) {
+        Outcome original = *record;
+        original.exists = true;
+        result.outcomes.push_back(std::move(original));
+        continue;
+      }
+    }
+    Verdict verdict = evaluate(s, tx, overlay);
+    if (verdict.code == OutcomeCode::kCommitted) commit_overlay(s, overlay, height);
+    Outcome outcome{keyed ? tx.client_id : derive_tx_id(tx, height, index, s.id_scratch),
+                    height,
+                    index,
+                    verdict.code,
+                    std::move(verdict.message),
+                    verdict.failed_transfer,
+                    false};
+    s.remember(outcome);
+    result.outcomes.push_back(std::move(outcome));
+  }
+  s.height = height;
+  s.update_tree();
+  s.forget_expired();
+  s.assert_conservation();
+  result.root = s.tree.root();
+  return result;
+}
+
+Outcome Ledger::check(const Transaction& tx) const {
+  const LedgerState& s = *state_;
+  const bool keyed = is_valid_client_id(tx.client_id);
+  if (keyed) {
+    if (const Outcome* record = s.find_record(tx.client_id)) {
+      Outcome original = *record;
+      original.exists = true;
+      return original;
+    }
+  }
+  Overlay overlay;
+  Verdict verdict = evaluate(s, tx, overlay);
+  return Outcome{keyed ? tx.client_id : std::string(),
+                 s.height + 1,
+                 0,
+                 verdict.code,
+                 std::move(verdict.message),
+                 verdict.failed_transfer,
+                 false};
+}
+
+uint64_t Ledger::height() const {
+  return state_->height;
+}
+const Hash& Ledger::root() const {
+  return state_->tree.root();
+}
+int64_t Ledger::total_supply() const {
+  return state_->supply;
+}
+size_t Ledger::account_count() const {
+  return state_->slots.size();
+}
+const Limits& Ledger::limits() const {
+  return state_->limits;
+}
+
+std::optional<Account> Ledger::account(std::string_view name) const {
+  const auto slot = state_->find_slot(name);
+  if (!slot) return std::nullopt;
+  return state_->slots[*slot].account;
+}
+
+std::vector<std::pair<std::string, Account>> Ledger::accounts_page(std::string_view after,
+                                                                   size_t limit) const {
+  std::vector<std::pair<std::string, Account>> page;
+  const auto& by_name = state_->by_name;
+  auto it = after.empty() ? by_name.begin() : by_name.upper_bound(after);
+  for (; it != by_name.end() && page.size() < limit; ++it) {
+    page.emplace_back(it->first, state_->slots[it->second].account);
+  }
+  return page;
+}
+
+std::optional<Outcome> Ledger::find_transaction(std::string_view tx_id) const {
+  const Outcome* record = state_->find_record(tx_id);
+  if (record == nullptr) return std::nullopt;
+  return *record;
+}
+
+size_t Ledger::remembered_transactions() const {
+  return state_->records.size();
+}
+
+Proof Ledger::prove(std::string_view name) const {
+  const SparseMerkleTree::Walk walk = state_->tree.walk(account_key(name));
+  Proof proof;
+  proof.terminal = walk.terminal;
+  proof.siblings = walk.siblings;
+  if (walk.terminal == ProofTerminal::kOtherLeaf) {
+    proof.other_key = walk.leaf_key;
+    proof.other_account = state_->slots[walk.payload].account;
+  }
+  return proof;
+}
+
+ProofDocument Ledger::prove_document(std::string_view name) const {
+  return ProofDocument{root(), height(), std::string(name), account(name), prove(name)};
+}
+
+std::optional<Error> Ledger::check_invariants() const {
+  const LedgerState& s = *state_;
+  const auto fail = [](std::string message) {
+    return std::optional<Error>(Error{"invariant_violated", std::move(message)});
+  };
+  int64_t sum = 0;
+  std::vector<std::pair<std::string, Account>> all;
+  all.reserve(s.slots.size());
+  for (const auto& [name, slot] : s.by_name) {
+    const Account& account = s.slots[slot].account;
+    if (account.balance < 0) return fail(fmt::format("{} has a negative balance", name));
+    if (__builtin_add_overflow(sum, account.balance, &sum)) return fail("balances overflow");
+    all.emplace_back(name, account);
+  }
+  if (sum != s.supply) return fail(fmt::format("balances sum to {}, supply is {}", sum, s.supply));
+  if (s.by_name.size() != s.slots.size()) return fail("account index and slots disagree");
+  const Hash scratch = merkle_root_from_scratch(all);
+  if (scratch != s.tree.root()) {
+    return fail(fmt::format("incremental root {} differs from recomputed root {}",
+                            to_hex(s.tree.root()), to_hex(scratch)));
+  }
+  return std::nullopt;
+}
+
+}  // namespace aethel::ledger

@@ -1,0 +1,365 @@
+// The ledger: accounts, transfers, atomic batches, idempotency, and the sparse
+// Merkle tree that commits to every account under one 32-byte root.
+//
+// Pure and deterministic. Nothing here reads a clock, draws a random number,
+// touches a file or a socket, or lets the iteration order of a hash table reach a
+// result: the same genesis and the same committed blocks give the same balances,
+// the same outcomes, the same ids and the same root on every node, every time.
+//
+// Rules, formats and limits are documented for users in docs/LEDGER.md; the
+// Merkle tree's exact bytes (enough to write an independent proof checker) in
+// docs/MERKLE.md.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aethel::ledger {
+
+// ---------------------------------------------------------------------------
+// Errors as values
+// ---------------------------------------------------------------------------
+
+// A refusal at a boundary (bad genesis, bad snapshot, bad proof encoding...).
+// `code` is stable and machine readable (snake_case); `message` is for humans and
+// names the offending value.
+struct Error {
+  std::string code;
+  std::string message;
+};
+
+// Either a value or the Error that prevented it. Never throws.
+template <class T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}      // NOLINT: implicit on purpose
+  Result(Error error) : error_(std::move(error)) {}  // NOLINT
+  bool ok() const { return value_.has_value(); }
+  const T& value() const& { return *value_; }
+  T& value() & { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  const Error& error() const { return error_; }
+
+ private:
+  std::optional<T> value_;
+  Error error_;
+};
+
+// ---------------------------------------------------------------------------
+// Hashes
+// ---------------------------------------------------------------------------
+
+using Hash = std::array<uint8_t, 32>;
+
+// Lower-case hex, two characters per byte.
+std::string to_hex(std::span<const uint8_t> bytes);
+// Accepts exactly 64 hex digits (either case); anything else is nullopt.
+std::optional<Hash> hash_from_hex(std::string_view hex);
+// SHA-256 of `bytes` (libsodium).
+Hash sha256(std::string_view bytes);
+
+// ---------------------------------------------------------------------------
+// Accounts and genesis
+// ---------------------------------------------------------------------------
+
+// An account name is 1..64 bytes of [A-Za-z0-9_.-]. Case matters ("alice" and
+// "Alice" are two accounts). The rule keeps names printable, URL-path safe
+// (/api/lattice/accounts/{name}) and free of look-alike Unicode.
+constexpr size_t kMaxAccountNameBytes = 64;
+bool is_valid_account_name(std::string_view name);
+
+struct Account {
+  int64_t balance = 0;  // never negative
+  uint64_t nonce = 0;   // number of committed transfers this account has sent
+  friend bool operator==(const Account&, const Account&) = default;
+};
+
+struct GenesisAccount {
+  std::string name;
+  int64_t balance = 0;
+  friend bool operator==(const GenesisAccount&, const GenesisAccount&) = default;
+};
+
+// The initial accounts. The total of their balances is the supply, fixed forever.
+// Always sorted by name, names unique and valid, balances >= 0, total <= INT64_MAX.
+struct Genesis {
+  std::vector<GenesisAccount> accounts;
+  int64_t total_supply() const;
+  friend bool operator==(const Genesis&, const Genesis&) = default;
+};
+
+// A genesis holds at most this many accounts (a bound on start-up memory and time).
+constexpr size_t kMaxGenesisAccounts = 1'000'000;
+
+// The built-in default: Alice 1000, Bob 500, Charlie 250.
+Genesis default_genesis();
+
+// Validates a list of accounts (any order) into a Genesis. Errors name the
+// problem: "bad_name", "negative_balance", "duplicate_name", "supply_overflow",
+// "too_many_accounts", "empty_genesis".
+Result<Genesis> make_genesis(std::vector<GenesisAccount> accounts);
+
+// Parses the text of an AETHEL_GENESIS_FILE (format: docs/LEDGER.md):
+//   {"accounts": {"Alice": 1000, "Bob": 500}}   or the bare   {"Alice": 1000, "Bob": 500}
+// Balances are JSON integers. Errors as make_genesis, plus "bad_json" and
+// "bad_balance" (not an integer in 0..INT64_MAX).
+Result<Genesis> parse_genesis(std::string_view json_text);
+
+// Canonical JSON of a genesis ({"accounts":{...}} sorted by name, no spaces):
+// the same genesis always prints the same bytes, so it can be hashed into the
+// lattice id.
+std::string genesis_to_json(const Genesis& genesis);
+
+// ---------------------------------------------------------------------------
+// Transactions
+// ---------------------------------------------------------------------------
+
+// Limits on a transaction's fields. A transaction over a limit fails with
+// "invalid_transaction"; it is never truncated.
+constexpr size_t kMaxClientIdBytes = 128;    // printable ASCII 0x21..0x7e
+constexpr size_t kMaxMemoBytes = 256;        // any bytes
+constexpr size_t kMaxBatchTransfers = 8192;  // transfers in one atomic batch
+constexpr size_t kMaxBlockTransactions = 1 << 20;
+
+struct Transfer {
+  std::string from;
+  std::string to;
+  int64_t amount = 0;
+  std::string memo;
+  friend bool operator==(const Transfer&, const Transfer&) = default;
+};
+
+enum class TxKind : uint8_t { kTransfer = 0, kAtomicBatch = 1 };
+
+// One transaction: a single transfer, or an atomic batch whose transfers are
+// applied in order and all commit or none does. `client_id` is the client's
+// idempotency key; empty means none (the ledger then derives an id, see tx ids in
+// docs/LEDGER.md).
+struct Transaction {
+  std::string client_id;
+  TxKind kind = TxKind::kTransfer;
+  std::vector<Transfer> transfers;  // exactly 1 for kTransfer, 1..8192 for a batch
+
+  static Transaction transfer(std::string from, std::string to, int64_t amount,
+                              std::string client_id = {}, std::string memo = {});
+  static Transaction batch(std::vector<Transfer> transfers, std::string client_id = {});
+  friend bool operator==(const Transaction&, const Transaction&) = default;
+};
+
+// Canonical bytes of a transaction (layout in docs/LEDGER.md). Used to derive
+// ids and by storage to persist blocks; decode(encode(t)) == t.
+std::string encode_transaction(const Transaction& tx);
+// Refuses truncated, oversized or trailing input with an Error; never crashes.
+Result<Transaction> decode_transaction(std::string_view bytes);
+
+// Why a transaction did or did not commit. The string forms (to_string) are the
+// machine codes of the HTTP API.
+enum class OutcomeCode : uint8_t {
+  kCommitted = 0,
+  kInvalidAmount = 1,       // amount <= 0
+  kInvalidName = 2,         // a name breaks is_valid_account_name
+  kUnknownAccount = 3,      // the sender does not exist
+  kInsufficientFunds = 4,   // sender balance < amount
+  kSelfTransfer = 5,        // from == to
+  kOverflow = 6,            // receiver balance + amount > INT64_MAX (defensive)
+  kInvalidTransaction = 7,  // shape: empty batch, over a limit, bad client id
+  kAccountLimit = 8,        // creating the receiver would exceed Limits::max_accounts
+};
+constexpr uint8_t kMaxOutcomeCode = 8;
+const char* to_string(OutcomeCode code);  // "committed", "insufficient_funds", ...
+
+// The result of one transaction, as recorded at the height where it was applied.
+struct Outcome {
+  std::string tx_id;    // the client id, or the derived id
+  uint64_t height = 0;  // block in which it was (first) applied
+  uint32_t index = 0;   // position in that block
+  OutcomeCode code = OutcomeCode::kCommitted;
+  std::string message;  // failures: names the numbers ("Alice has 40, needs 100"); else empty
+  uint32_t failed_transfer = 0;  // for a failure: index of the offending transfer
+  // True when this is an answer to a retry: the id had been applied before and
+  // this is that original outcome; nothing changed this time.
+  bool exists = false;
+
+  bool committed() const { return code == OutcomeCode::kCommitted; }
+  friend bool operator==(const Outcome&, const Outcome&) = default;
+};
+
+// ---------------------------------------------------------------------------
+// Sparse Merkle tree and proofs (bytes: docs/MERKLE.md)
+// ---------------------------------------------------------------------------
+
+// Path of an account in the tree: SHA-256 of the name's bytes.
+Hash account_key(std::string_view name);
+// SHA-256(0x00 || key || balance as 8-byte big-endian two's complement ||
+// nonce as 8-byte big-endian).
+Hash leaf_hash(const Hash& key, const Account& account);
+// SHA-256(0x01 || left || right).
+Hash interior_hash(const Hash& left, const Hash& right);
+// The hash of an empty subtree at any depth, and so the root of an empty tree:
+// 32 zero bytes. A value, not an absence.
+constexpr Hash kEmptyHash{};
+
+// The root computed from scratch, by the definition, over a set of accounts
+// (any order, names unique). O(n log n); the reference the incremental tree is
+// tested against, and what a recovery check recomputes.
+Hash merkle_root_from_scratch(std::span<const std::pair<std::string, Account>> accounts);
+
+// Where the path of a key ends when walked from the root.
+enum class ProofTerminal : uint8_t {
+  kLeaf = 0,       // the key's own leaf: inclusion
+  kEmpty = 1,      // an empty subtree: non-inclusion
+  kOtherLeaf = 2,  // a single leaf of a different key sharing the prefix: non-inclusion
+};
+
+// A proof that an account has a given state, or does not exist, under a root.
+// siblings[d] is the hash of the sibling subtree at depth d (the other child of
+// the node at depth d on the key's path), from the root down; the path ends at
+// depth siblings.size() in `terminal`.
+struct Proof {
+  ProofTerminal terminal = ProofTerminal::kEmpty;
+  std::vector<Hash> siblings;  // at most 256
+  Hash other_key{};            // kOtherLeaf only
+  Account other_account;       // kOtherLeaf only
+  friend bool operator==(const Proof&, const Proof&) = default;
+};
+
+// Compact bytes (empty siblings elided by a bitmap) and JSON (hex) forms. Decoders
+// refuse anything malformed with an Error ("bad_proof").
+std::string encode_proof(const Proof& proof);
+Result<Proof> decode_proof(std::string_view bytes);
+// {"version":1,"terminal":"leaf"|"empty"|"other_leaf","siblings":["<hex>",...],
+//  "other_key":"<hex>","other_balance":N,"other_nonce":N}   (other_* only for other_leaf)
+std::string proof_to_json(const Proof& proof);
+Result<Proof> proof_from_json(std::string_view json_text);
+
+// Checks `proof` against `root` for account `name`: with `claim` set, that the
+// account exists with exactly that balance and nonce; with nullopt, that it does not
+// exist. Returns nullopt when the proof holds, otherwise an Error whose message says
+// why ("proof is for absence but an account is claimed", "root mismatch: proof gives
+// <hex>, expected <hex>", ...). Needs nothing but the arguments: an offline check.
+std::optional<Error> verify_proof(const Hash& root, std::string_view name,
+                                  const std::optional<Account>& claim, const Proof& proof);
+
+// A proof together with what it proves: the self-contained JSON document that
+// GET /api/lattice/proof/{name} serves and that an offline checker
+// (`aethel proof-check`) reads. Layout in docs/MERKLE.md ("Proof documents").
+struct ProofDocument {
+  Hash root{};
+  uint64_t height = 0;
+  std::string name;
+  std::optional<Account> account;  // nullopt: the document claims absence
+  Proof proof;
+  friend bool operator==(const ProofDocument&, const ProofDocument&) = default;
+};
+
+// {"name":..,"exists":..,"balance":..,"nonce":..,"merkle_root":..,"height":..,"proof":{..}}
+// (balance and nonce only when exists).
+std::string proof_document_to_json(const ProofDocument& document);
+// Accepts the document alone or embedded in a larger object (unknown members are
+// ignored, e.g. "success"). Errors: "bad_proof".
+Result<ProofDocument> parse_proof_document(std::string_view json_text);
+// verify_proof(document.root, document.name, document.account, document.proof).
+// A checker that got the root from elsewhere (another node, a signed state) must
+// also compare document.root with it; otherwise it only learns the document is
+// self-consistent.
+std::optional<Error> verify_proof_document(const ProofDocument& document);
+
+// ---------------------------------------------------------------------------
+// The ledger
+// ---------------------------------------------------------------------------
+
+// Protocol parameters. Every validator must use the same values (they decide
+// outcomes); the node uses the defaults. They travel inside snapshots.
+struct Limits {
+  // Idempotency retention: the outcome of a transaction applied at height h is
+  // remembered while the ledger height < h + tx_retention_blocks ...
+  uint64_t tx_retention_blocks = 100'000;
+  // ... and while it is among the last tx_retention_count transactions applied.
+  uint64_t tx_retention_count = 1'000'000;
+  // Transfers to unknown receivers create accounts up to this many in total.
+  uint64_t max_accounts = 1 << 24;
+  friend bool operator==(const Limits&, const Limits&) = default;
+};
+
+struct BlockResult {
+  uint64_t height = 0;
+  Hash root{};
+  std::vector<Outcome> outcomes;  // one per transaction, in block order
+};
+
+struct LedgerState;  // internal: ledger_state.h
+
+class Ledger {
+ public:
+  // Height 0: the genesis accounts with nonce 0, root over them.
+  explicit Ledger(const Genesis& genesis, Limits limits = {});
+  ~Ledger();
+  Ledger(const Ledger& other);
+  Ledger& operator=(const Ledger& other);
+  Ledger(Ledger&&) noexcept;
+  Ledger& operator=(Ledger&&) noexcept;
+
+  // Applies block `height` (must be height() + 1, else Error "bad_height" and
+  // nothing changes). Transactions run in order, each against the state left by the
+  // previous; each yields an Outcome. A transaction whose id is still remembered
+  // yields its original outcome with exists = true and changes nothing (also for a
+  // repeat inside the same block). Committed transfers bump their sender's nonce.
+  // The Merkle tree is updated once, at the end, over the accounts the block
+  // touched. Conservation (sum of balances == supply) is asserted afterwards.
+  Result<BlockResult> apply_block(uint64_t height, std::span<const Transaction> transactions);
+
+  // What apply_block would answer for `tx` alone as the next block's first
+  // transaction, without changing anything (dry runs, early refusals). The
+  // derived id of a transaction without client id is left empty here.
+  Outcome check(const Transaction& tx) const;
+
+  uint64_t height() const;
+  const Hash& root() const;
+  int64_t total_supply() const;
+  size_t account_count() const;
+  const Limits& limits() const;
+
+  std::optional<Account> account(std::string_view name) const;
+
+  // Accounts sorted by name, strictly after `after` (empty: from the start), at most
+  // `limit` of them: the pages of /api/lattice/state.
+  std::vector<std::pair<std::string, Account>> accounts_page(std::string_view after,
+                                                             size_t limit) const;
+
+  // The remembered outcome of transaction `tx_id` (exists = false), or nullopt if it
+  // was never applied or has been forgotten under the retention rule.
+  std::optional<Outcome> find_transaction(std::string_view tx_id) const;
+  size_t remembered_transactions() const;
+
+  // Inclusion proof for an existing account, non-inclusion proof otherwise, both
+  // against root(). Names that break the name rule get a non-inclusion proof too.
+  Proof prove(std::string_view name) const;
+  // The same, with the root, height, name and claimed state: ready to serve.
+  ProofDocument prove_document(std::string_view name) const;
+
+  // Recounts everything from scratch: supply, non-negative balances, the root
+  // against merkle_root_from_scratch. Returns the first violation, if any. O(n).
+  std::optional<Error> check_invariants() const;
+
+  // Canonical snapshot bytes of the whole state: accounts, height, supply, limits,
+  // remembered outcomes, root, and a checksum (layout in docs/LEDGER.md). Equal
+  // states give equal bytes.
+  std::string serialize() const;
+  // Rebuilds a ledger from snapshot bytes, validating everything (checksum, order,
+  // bounds, supply, that the recomputed root equals the recorded one). Bad bytes
+  // give Error "bad_snapshot" (or "unsupported_snapshot_version"), never a crash.
+  static Result<Ledger> deserialize(std::string_view bytes);
+
+ private:
+  explicit Ledger(std::unique_ptr<LedgerState> state);
+  std::unique_ptr<LedgerState> state_;
+};
+
+}  // namespace aethel::ledger

@@ -1,0 +1,86 @@
+// The inside of a Ledger. Internal to the ledger module (ledger.cpp, snapshot.cpp).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ledger/flat_index.h"
+#include "ledger/ledger.h"
+#include "ledger/smt.h"
+
+namespace aethel::ledger {
+
+// Outcome messages are built from bounded parts; this bound keeps snapshots simple.
+constexpr size_t kMaxOutcomeMessageBytes = 1024;
+
+// A client id: 1..kMaxClientIdBytes printable ASCII bytes without spaces.
+inline bool is_valid_client_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxClientIdBytes) return false;
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+struct LedgerState {
+  static constexpr uint64_t kNeverTouched = UINT64_MAX;
+
+  struct Slot {
+    std::string name;  // kept here too so a lookup touches only the slot it reads
+    Account account;
+    Hash key;                    // account_key(name), computed once
+    uint32_t leaf;               // its leaf in `tree`, kNone until the first tree update
+    uint64_t touched_at_height;  // dedupes `touched` within a block
+  };
+
+  LedgerState() = default;
+  // Copies the owning parts and rebuilds the string_view indexes over the copies.
+  LedgerState(const LedgerState& other);
+  LedgerState& operator=(const LedgerState&) = delete;
+
+  Limits limits;
+  int64_t supply = 0;
+  uint64_t height = 0;
+
+  // Accounts live in `slots` (stable indices, never removed); `by_name` orders them
+  // for pages and snapshots; `slot_index` is the fast lookup by name hash.
+  std::vector<Slot> slots;
+  std::map<std::string, uint32_t, std::less<>> by_name;
+  FlatIndex slot_index;
+
+  SparseMerkleTree tree;
+  std::vector<uint32_t> touched;  // slots changed since the last tree update
+
+  // Remembered outcomes in the order applied (oldest first). Record number n (counted
+  // since this state was built) sits at records[n - first_record_number];
+  // `record_index` maps id hashes to record numbers.
+  std::deque<Outcome> records;
+  uint64_t first_record_number = 0;
+  FlatIndex record_index;
+
+  // Reused by derive_tx_id so the hot path does not allocate an encoding buffer.
+  std::string id_scratch;
+
+  static uint64_t text_hash(std::string_view text) { return std::hash<std::string_view>{}(text); }
+  std::optional<uint32_t> find_slot(std::string_view name) const;
+  const Outcome* find_record(std::string_view tx_id) const;
+
+  void rebuild_views();
+  uint32_t add_account(std::string_view name, const Account& account);
+  void touch(uint32_t slot, uint64_t block_height);
+  // Pushes every touched account into the tree and rehashes once.
+  void update_tree();
+  void remember(Outcome outcome);
+  // Applies the retention rule at the current height.
+  void forget_expired();
+  // Aborts unless every balance is >= 0 and they sum to the supply.
+  void assert_conservation() const;
+};
+
+}  // namespace aethel::ledger

@@ -1,0 +1,166 @@
+// Hash primitives, the from-scratch root (the definition), and proof checking.
+#include <algorithm>
+#include <cstring>
+
+#include "ledger/bytes.h"
+#include "ledger/ledger.h"
+#include "ledger/ledger_assert.h"
+#include "ledger/sha256.h"
+#include "ledger/smt.h"
+
+namespace aethel::ledger {
+namespace {
+
+constexpr uint8_t kLeafPrefix = 0x00;
+constexpr uint8_t kInteriorPrefix = 0x01;
+
+void store_be64(uint8_t* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<uint8_t>(v);
+    v >>= 8;
+  }
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+struct KeyedLeaf {
+  Hash key;
+  Hash leaf;
+};
+
+// The definition of a subtree's hash: empty -> kEmptyHash, one leaf -> its leaf
+// hash, otherwise the interior hash of its two halves at the next depth.
+Hash subtree_hash(std::span<const KeyedLeaf> leaves, unsigned depth) {
+  if (leaves.empty()) return kEmptyHash;
+  if (leaves.size() == 1) return leaves[0].leaf;
+  AETHEL_LEDGER_ASSERT(depth < 256);  // two equal keys cannot be in one tree
+  const auto split = std::partition_point(
+      leaves.begin(), leaves.end(), [&](const KeyedLeaf& l) { return key_bit(l.key, depth) == 0; });
+  const auto left_count = static_cast<size_t>(split - leaves.begin());
+  return interior_hash(subtree_hash(leaves.first(left_count), depth + 1),
+                       subtree_hash(leaves.subspan(left_count), depth + 1));
+}
+
+bool shares_prefix(const Hash& a, const Hash& b, unsigned bits) {
+  for (unsigned i = 0; i < bits; ++i) {
+    if (key_bit(a, i) != key_bit(b, i)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string to_hex(std::span<const uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(bytes.size() * 2, '0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    out[2 * i] = kDigits[bytes[i] >> 4];
+    out[2 * i + 1] = kDigits[bytes[i] & 0x0f];
+  }
+  return out;
+}
+
+std::optional<Hash> hash_from_hex(std::string_view hex) {
+  Hash out{};
+  if (hex.size() != out.size() * 2) return std::nullopt;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int high = hex_value(hex[2 * i]);
+    const int low = hex_value(hex[2 * i + 1]);
+    if (high < 0 || low < 0) return std::nullopt;
+    out[i] = static_cast<uint8_t>(high * 16 + low);
+  }
+  return out;
+}
+
+Hash sha256(std::string_view bytes) {
+  Hash out{};
+  sha256_digest(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), out.data());
+  return out;
+}
+
+Hash account_key(std::string_view name) {
+  return sha256(name);
+}
+
+Hash leaf_hash(const Hash& key, const Account& account) {
+  uint8_t buffer[1 + 32 + 8 + 8];
+  buffer[0] = kLeafPrefix;
+  std::memcpy(buffer + 1, key.data(), 32);
+  store_be64(buffer + 33, static_cast<uint64_t>(account.balance));
+  store_be64(buffer + 41, account.nonce);
+  Hash out{};
+  sha256_digest(buffer, sizeof buffer, out.data());
+  return out;
+}
+
+Hash interior_hash(const Hash& left, const Hash& right) {
+  uint8_t buffer[1 + 32 + 32];
+  buffer[0] = kInteriorPrefix;
+  std::memcpy(buffer + 1, left.data(), 32);
+  std::memcpy(buffer + 33, right.data(), 32);
+  Hash out{};
+  sha256_digest(buffer, sizeof buffer, out.data());
+  return out;
+}
+
+Hash merkle_root_from_scratch(std::span<const std::pair<std::string, Account>> accounts) {
+  std::vector<KeyedLeaf> leaves;
+  leaves.reserve(accounts.size());
+  for (const auto& [name, account] : accounts) {
+    const Hash key = account_key(name);
+    leaves.push_back({key, leaf_hash(key, account)});
+  }
+  std::sort(leaves.begin(), leaves.end(),
+            [](const KeyedLeaf& a, const KeyedLeaf& b) { return a.key < b.key; });
+  return subtree_hash(leaves, 0);
+}
+
+std::optional<Error> verify_proof(const Hash& root, std::string_view name,
+                                  const std::optional<Account>& claim, const Proof& proof) {
+  const auto fail = [](std::string message) {
+    return std::optional<Error>(Error{"proof_invalid", std::move(message)});
+  };
+  const size_t depth = proof.siblings.size();
+  if (depth > 256) return fail("proof has more than 256 siblings");
+  if (depth > 0 && proof.siblings[depth - 1] == kEmptyHash) {
+    return fail("proof is not minimal: the deepest sibling is empty");
+  }
+  const Hash key = account_key(name);
+  Hash hash{};
+  switch (proof.terminal) {
+    case ProofTerminal::kLeaf:
+      if (!claim) return fail("proof shows the account exists but its absence is claimed");
+      hash = leaf_hash(key, *claim);
+      break;
+    case ProofTerminal::kEmpty:
+      if (claim) return fail("proof shows the account is absent but a state is claimed");
+      hash = kEmptyHash;
+      break;
+    case ProofTerminal::kOtherLeaf:
+      if (claim) return fail("proof shows the account is absent but a state is claimed");
+      if (proof.other_key == key) return fail("proof's other leaf has the account's own key");
+      if (!shares_prefix(proof.other_key, key, static_cast<unsigned>(depth))) {
+        return fail("proof's other leaf does not lie on the account's path");
+      }
+      hash = leaf_hash(proof.other_key, proof.other_account);
+      break;
+    default:
+      return fail("unknown proof terminal");
+  }
+  for (size_t level = depth; level > 0; --level) {
+    const Hash& sibling = proof.siblings[level - 1];
+    hash = key_bit(key, static_cast<unsigned>(level - 1)) == 0 ? interior_hash(hash, sibling)
+                                                               : interior_hash(sibling, hash);
+  }
+  if (hash != root) {
+    return fail("root mismatch: proof gives " + to_hex(hash) + ", expected " + to_hex(root));
+  }
+  return std::nullopt;
+}
+
+}  // namespace aethel::ledger

@@ -1,0 +1,156 @@
+// Canonical snapshot bytes of a Ledger and their validating loader
+// (layout: docs/LEDGER.md, "Snapshot format").
+#include <fmt/format.h>
+
+#include "ledger/bytes.h"
+#include "ledger/ledger.h"
+#include "ledger/ledger_assert.h"
+#include "ledger/ledger_state.h"
+
+namespace aethel::ledger {
+namespace {
+
+constexpr std::string_view kSnapshotMagic = "AETHLSNP";
+constexpr uint32_t kSnapshotVersion = 1;
+// Smallest encodings: an account is 1+1+8+8 bytes, a record 1+1+8+4+1+4+2 bytes.
+constexpr size_t kMinAccountBytes = 18;
+constexpr size_t kMinRecordBytes = 21;
+
+Error bad_snapshot(std::string message) {
+  return Error{"bad_snapshot", std::move(message)};
+}
+
+}  // namespace
+
+std::string Ledger::serialize() const {
+  const LedgerState& s = *state_;
+  AETHEL_LEDGER_ASSERT(!s.tree.has_pending_changes());
+  ByteWriter out;
+  out.bytes(kSnapshotMagic);
+  out.u32(kSnapshotVersion);
+  out.u64(s.height);
+  out.i64(s.supply);
+  out.u64(s.limits.tx_retention_blocks);
+  out.u64(s.limits.tx_retention_count);
+  out.u64(s.limits.max_accounts);
+  out.hash(s.tree.root());
+  out.u64(s.by_name.size());
+  for (const auto& [name, slot] : s.by_name) {
+    out.u8(static_cast<uint8_t>(name.size()));
+    out.bytes(name);
+    out.i64(s.slots[slot].account.balance);
+    out.u64(s.slots[slot].account.nonce);
+  }
+  out.u64(s.records.size());
+  for (const Outcome& r : s.records) {
+    out.u8(static_cast<uint8_t>(r.tx_id.size()));
+    out.bytes(r.tx_id);
+    out.u64(r.height);
+    out.u32(r.index);
+    out.u8(static_cast<uint8_t>(r.code));
+    out.u32(r.failed_transfer);
+    out.u16(static_cast<uint16_t>(r.message.size()));
+    out.bytes(r.message);
+  }
+  out.hash(sha256(out.str()));
+  return out.take();
+}
+
+Result<Ledger> Ledger::deserialize(std::string_view bytes) {
+  constexpr size_t kHeaderBytes = 8 + 4 + 8 * 5 + 32;
+  if (bytes.size() < kHeaderBytes + 16 + 32) return bad_snapshot("snapshot is truncated");
+  const std::string_view body = bytes.substr(0, bytes.size() - 32);
+  if (sha256(body) != ByteReader(bytes.substr(body.size())).hash()) {
+    return bad_snapshot("snapshot checksum mismatch (corrupt or truncated)");
+  }
+  ByteReader in(body);
+  if (in.bytes(kSnapshotMagic.size()) != kSnapshotMagic) {
+    return bad_snapshot("not a ledger snapshot (bad magic)");
+  }
+  const uint32_t version = in.u32();
+  if (version != kSnapshotVersion) {
+    return Error{"unsupported_snapshot_version",
+                 fmt::format("snapshot format version {} is not supported (this build reads {})",
+                             version, kSnapshotVersion)};
+  }
+  auto state = std::make_unique<LedgerState>();
+  LedgerState& s = *state;
+  s.height = in.u64();
+  s.supply = in.i64();
+  s.limits.tx_retention_blocks = in.u64();
+  s.limits.tx_retention_count = in.u64();
+  s.limits.max_accounts = in.u64();
+  const Hash recorded_root = in.hash();
+  if (s.supply < 0) return bad_snapshot("negative supply");
+
+  const uint64_t account_count = in.u64();
+  if (!in.ok() || account_count == 0 || account_count > in.remaining() / kMinAccountBytes) {
+    return bad_snapshot(fmt::format("bad account count {}", account_count));
+  }
+  if (account_count > s.limits.max_accounts && account_count > kMaxGenesisAccounts) {
+    return bad_snapshot("more accounts than the snapshot's own limit");
+  }
+  s.slots.reserve(account_count);
+  int64_t sum = 0;
+  std::string previous;
+  for (uint64_t i = 0; i < account_count; ++i) {
+    const std::string_view name = in.bytes(in.u8());
+    const Account account{in.i64(), in.u64()};
+    if (!in.ok()) return bad_snapshot("snapshot is truncated in its accounts");
+    if (!is_valid_account_name(name))
+      return bad_snapshot(fmt::format("account {} has a bad name", i));
+    if (i > 0 && !(previous < name)) return bad_snapshot("accounts are not in strict name order");
+    if (account.balance < 0) return bad_snapshot(fmt::format("account {} is negative", name));
+    if (__builtin_add_overflow(sum, account.balance, &sum))
+      return bad_snapshot("balances overflow");
+    previous = std::string(name);
+    s.add_account(name, account);
+  }
+  if (sum != s.supply) {
+    return bad_snapshot(fmt::format("balances sum to {} but the supply is {}", sum, s.supply));
+  }
+
+  const uint64_t record_count = in.u64();
+  if (!in.ok() || record_count > in.remaining() / kMinRecordBytes ||
+      record_count > s.limits.tx_retention_count) {
+    return bad_snapshot(fmt::format("bad record count {}", record_count));
+  }
+  for (uint64_t i = 0; i < record_count; ++i) {
+    Outcome r;
+    r.tx_id = std::string(in.bytes(in.u8()));
+    r.height = in.u64();
+    r.index = in.u32();
+    const uint8_t code = in.u8();
+    r.failed_transfer = in.u32();
+    r.message = std::string(in.bytes(in.u16()));
+    if (!in.ok()) return bad_snapshot("snapshot is truncated in its transaction records");
+    if (!is_valid_client_id(r.tx_id)) return bad_snapshot(fmt::format("record {} has a bad id", i));
+    if (code > kMaxOutcomeCode) return bad_snapshot(fmt::format("record {} has code {}", i, code));
+    r.code = static_cast<OutcomeCode>(code);
+    if (r.message.size() > kMaxOutcomeMessageBytes) return bad_snapshot("record message too long");
+    if (r.height == 0 || r.height > s.height ||
+        s.height - r.height >= s.limits.tx_retention_blocks) {
+      return bad_snapshot(
+          fmt::format("record {} has height {} outside the retention window", i, r.height));
+    }
+    if (!s.records.empty()) {
+      const Outcome& last = s.records.back();
+      if (r.height < last.height || (r.height == last.height && r.index <= last.index)) {
+        return bad_snapshot("transaction records are not in applied order");
+      }
+    }
+    if (s.find_record(r.tx_id) != nullptr) return bad_snapshot("transaction record ids repeat");
+    s.remember(std::move(r));
+  }
+  if (!in.at_end()) return bad_snapshot("snapshot has trailing bytes");
+
+  for (uint32_t slot = 0; slot < s.slots.size(); ++slot) s.touch(slot, s.height);
+  s.update_tree();
+  if (s.tree.root() != recorded_root) {
+    return bad_snapshot(fmt::format("recomputed root {} differs from the recorded root {}",
+                                    to_hex(s.tree.root()), to_hex(recorded_root)));
+  }
+  return Ledger(std::move(state));
+}
+
+}  // namespace aethel::ledger
