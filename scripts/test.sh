@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds Aethel Lattice and runs every test: the README's test command.
-#   1. installs missing Debian packages (scripts/install-deps.sh, needs root)
+#   1. installs missing Debian packages (scripts/install-deps.sh, needs root) and the
+#      pinned npm packages of the js-libp2p interop tests (scripts/install-npm-deps.sh)
 #   2. checks formatting (clang-format)
 #   3. release build (g++) and its ctest suite
 #   4. ASan+UBSan build (clang) and its ctest suite, libFuzzer targets included
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
 
 ./scripts/install-deps.sh
+./scripts/install-npm-deps.sh
 
 echo "== format check"
 ./scripts/format.sh --check

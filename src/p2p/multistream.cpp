@@ -1,0 +1,105 @@
+#include "p2p/multistream.h"
+
+namespace aethel::p2p {
+
+void append_multistream_line(Bytes& out, std::string_view line) {
+  append_varint(out, line.size() + 1);
+  out.insert(out.end(), line.begin(), line.end());
+  out.push_back('\n');
+}
+
+Result<std::optional<std::string>> MultistreamLineReader::next() {
+  auto message = reader_.next();
+  if (!message) return Error{"multistream: " + message.error().message};
+  if (!message.value()) return std::optional<std::string>();
+  const Bytes& bytes = *message.value();
+  if (bytes.empty() || bytes.back() != '\n') {
+    return Error{"multistream: message does not end with a newline"};
+  }
+  return std::optional<std::string>(std::string(bytes.begin(), bytes.end() - 1));
+}
+
+MultistreamDialer::MultistreamDialer(std::vector<std::string> protocols)
+    : protocols_(std::move(protocols)) {}
+
+Bytes MultistreamDialer::start() {
+  Bytes out;
+  append_multistream_line(out, kMultistreamHeader);
+  if (!protocols_.empty()) append_multistream_line(out, protocols_.front());
+  return out;
+}
+
+Result<Bytes> MultistreamDialer::receive(ByteView bytes) {
+  lines_.feed(bytes);
+  Bytes out;
+  while (!done()) {
+    auto line = lines_.next();
+    if (!line) return line.error();
+    if (!line.value()) break;
+    const std::string& text = *line.value();
+    if (!header_received_) {
+      if (text != kMultistreamHeader) {
+        return Error{"multistream: expected header " + std::string(kMultistreamHeader) + ", got '" +
+                     text.substr(0, 64) + "'"};
+      }
+      header_received_ = true;
+      continue;
+    }
+    if (proposal_ >= protocols_.size()) return Error{"multistream: unexpected message"};
+    if (text == protocols_[proposal_]) {
+      selected_ = text;
+      break;
+    }
+    if (text != "na") {
+      return Error{"multistream: listener answered '" + text.substr(0, 64) + "' to '" +
+                   protocols_[proposal_] + "'"};
+    }
+    ++proposal_;
+    if (proposal_ == protocols_.size()) {
+      return Error{"multistream: peer supports none of the proposed protocols (first: " +
+                   protocols_.front() + ")"};
+    }
+    append_multistream_line(out, protocols_[proposal_]);
+  }
+  return out;
+}
+
+MultistreamListener::MultistreamListener(std::function<bool(std::string_view)> supports)
+    : supports_(std::move(supports)) {}
+
+Bytes MultistreamListener::start() {
+  Bytes out;
+  append_multistream_line(out, kMultistreamHeader);
+  return out;
+}
+
+Result<Bytes> MultistreamListener::receive(ByteView bytes) {
+  lines_.feed(bytes);
+  Bytes out;
+  while (!done()) {
+    auto line = lines_.next();
+    if (!line) return line.error();
+    if (!line.value()) break;
+    const std::string& text = *line.value();
+    if (!header_received_) {
+      if (text != kMultistreamHeader) {
+        return Error{"multistream: expected header " + std::string(kMultistreamHeader) + ", got '" +
+                     text.substr(0, 64) + "'"};
+      }
+      header_received_ = true;
+      continue;
+    }
+    if (++proposals_ > kMaxMultistreamProposals) {
+      return Error{"multistream: too many proposals"};
+    }
+    if (text != "ls" && supports_(text)) {
+      selected_ = text;
+      append_multistream_line(out, text);
+      break;
+    }
+    append_multistream_line(out, "na");
+  }
+  return out;
+}
+
+}  // namespace aethel::p2p
