@@ -1,0 +1,314 @@
+// aethel::consensus — Raft as a pure state machine.
+//
+// The core never touches a clock, a socket, a file or a global random source. Time arrives
+// as tick() calls, network input as step(message), client input as propose()/read_index(),
+// randomness from a seeded Prng owned by the core. Everything the core wants done in the
+// world comes out of ready() as a Ready value; the caller performs it and acknowledges with
+// advance(). This is the etcd/raft design: it is what lets the deterministic simulator in
+// sim/ run the very same code the node runs, and replay a failing run from its seed.
+//
+// DURABILITY CONTRACT (the caller's obligation, the core's assumption):
+//   For every Ready, the caller must, in this order:
+//     1. durably write Ready::snapshot (if any), Ready::hard_state (if any) and
+//        Ready::entries (truncating its log from entries.front().index first), and make
+//        them durable with ONE fsync covering the whole batch;
+//     2. only then send Ready::messages (votes and append acknowledgements in them promise
+//        that the writes of step 1 survive a crash);
+//     3. install Ready::snapshot into the state machine, then apply
+//        Ready::committed_entries in order. These two may also happen before or during
+//        step 1: committed entries are already durable locally (the core only hands out
+//        committed entries that an earlier, acknowledged Ready persisted), and a snapshot
+//        from the leader is committed state;
+//     4. call advance().
+//   The core counts the leader's own copy of an entry toward a commit quorum only after
+//   advance() confirmed it durable, and never hands out a Ready while one is unacknowledged.
+//   Sending an append or a vote before its fsync completes breaks "nothing acknowledged is
+//   lost" and "one vote per term" after a crash; the simulator's apply_before_persist bug
+//   plants exactly that, and the simulator catches it.
+//
+// Limits: every queue the core owns is bounded by a Config field (entries per append,
+// bytes per append, inflight appends per follower, uncommitted entries, pending reads,
+// committed entries per Ready). Membership is fixed at construction (no joint consensus).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace aethel::consensus {
+
+// A validator in the consensus group. The wiring layer maps these small integers to libp2p
+// peer IDs; 0 means "nobody" (no vote cast, leader unknown).
+using NodeId = std::uint64_t;
+inline constexpr NodeId kNoNode = 0;
+using Term = std::uint64_t;
+using Index = std::uint64_t;
+using Bytes = std::vector<std::uint8_t>;
+
+// Deterministic PRNG (xoshiro256** seeded through splitmix64). The only source of
+// randomness in the core (randomized election timeouts); the simulator uses it too, so one
+// seed reproduces one exact run on every platform.
+class Prng {
+ public:
+  explicit Prng(std::uint64_t seed);
+  std::uint64_t next();
+  // Uniform in [0, bound); bound must be > 0.
+  std::uint64_t below(std::uint64_t bound);
+  // True with probability numerator/denominator.
+  bool chance(std::uint64_t numerator, std::uint64_t denominator);
+
+ private:
+  std::uint64_t s_[4];
+};
+
+// One log entry. Empty data is the no-op a new leader appends to commit its term.
+struct Entry {
+  Term term = 0;
+  Index index = 0;
+  Bytes data;
+  bool operator==(const Entry&) const = default;
+};
+
+// What must survive a crash besides the log: the current term, the vote cast in it, and
+// (as an optimisation only) the commit index.
+struct HardState {
+  Term term = 0;
+  NodeId vote = kNoNode;
+  Index commit = 0;
+  bool operator==(const HardState&) const = default;
+};
+
+struct SnapshotMeta {
+  Index index = 0;  // last log index the snapshot covers
+  Term term = 0;    // term of that entry
+  std::vector<NodeId> voters;
+  bool operator==(const SnapshotMeta&) const = default;
+};
+
+// Application state at meta.index, opaque to the core. Shared so that a leader can send the
+// same bytes to several followers without copying them.
+struct Snapshot {
+  SnapshotMeta meta;
+  std::shared_ptr<const Bytes> data;
+};
+
+enum class MessageType : std::uint8_t {
+  kPreVote = 1,        // "would you vote for me in term `term`?" (term not yet taken)
+  kPreVoteResponse,    // reject=false: yes
+  kVote,               // index/log_term: candidate's last entry
+  kVoteResponse,       // reject=false: vote granted
+  kAppend,             // index/log_term: entry preceding `entries`; commit: leader's commit
+  kAppendResponse,     // index: last index now matching (or the rejected prev index);
+                       // reject_hint/log_term: where the follower's log may match
+  kHeartbeat,          // commit: min(follower match, leader commit); context: read seq
+  kHeartbeatResponse,  // context echoed (ReadIndex quorum confirmation)
+  kSnapshot,           // snapshot: state to install
+  kTimeoutNow,         // leadership transfer: campaign now, skipping pre-vote
+  kReadIndex,          // follower asks the leader for a read index; context: request id
+  kReadIndexResponse,  // index: the read index for `context`
+};
+inline constexpr std::uint8_t kLastMessageType =
+    static_cast<std::uint8_t>(MessageType::kReadIndexResponse);
+
+// One flat message type for every RPC (as etcd does); fields unused by a type stay zero.
+struct Message {
+  MessageType type = MessageType::kHeartbeat;
+  NodeId from = kNoNode;
+  NodeId to = kNoNode;
+  Term term = 0;
+  Term log_term = 0;
+  Index index = 0;
+  Index commit = 0;
+  bool reject = false;
+  Index reject_hint = 0;
+  // Vote requests sent because of TimeoutNow: they bypass the leader lease (check-quorum),
+  // otherwise followers that still hear from the old leader would ignore them.
+  bool leader_transfer = false;
+  std::uint64_t context = 0;
+  std::vector<Entry> entries;
+  std::optional<Snapshot> snapshot;
+};
+
+enum class Role : std::uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* role_name(Role role);
+
+// Test-only switches that plant known consensus bugs, so that tests can prove the simulator
+// catches them. All off by default; a production node never sets them.
+struct BugInjection {
+  bool commit_without_quorum = false;   // leader commits what ANY one replica has
+  bool vote_without_log_check = false;  // votes granted without the log up-to-date check
+  // The leader counts its unsynced entries toward commit and hands them out to apply; a
+  // driver that honours the flag (sim/) also sends acks and votes before the fsync.
+  bool apply_before_persist = false;
+  bool any() const {
+    return commit_without_quorum || vote_without_log_check || apply_before_persist;
+  }
+};
+
+struct Config {
+  NodeId id = kNoNode;
+  std::vector<NodeId> voters;  // includes id; fixed for the life of the group
+  // An election starts after a random number of ticks in [election, election + jitter).
+  // Jitter 0 means election/2: wide enough to make split votes rare (pre-vote and ticks
+  // that are never in lock step help too), narrow enough that a leader crash is repaired
+  // within two election timeouts at p99 (etcd's [election, 2*election) is not).
+  std::uint32_t election_timeout_ticks = 10;
+  std::uint32_t election_jitter_ticks = 0;
+  std::uint32_t heartbeat_interval_ticks = 1;
+  bool pre_vote = true;      // a partitioned node cannot inflate terms and disrupt the group
+  bool check_quorum = true;  // a leader steps down when it loses contact with a majority
+  // When set, the leader hands leadership to this node whenever it is healthy.
+  NodeId preferred_leader = kNoNode;
+  std::uint32_t max_entries_per_append = 1024;
+  std::uint64_t max_bytes_per_append = 1u << 20;
+  std::uint32_t max_inflight_appends = 64;  // pipelining window per follower
+  std::uint64_t max_uncommitted_entries = 1u << 16;
+  std::uint64_t max_entry_bytes = 1u << 20;
+  std::uint32_t max_committed_entries_per_ready = 4096;
+  std::uint32_t max_pending_reads = 4096;
+  std::uint64_t prng_seed = 1;
+  BugInjection bugs;
+};
+
+// Empty when the configuration is usable, otherwise what is wrong with it.
+std::optional<std::string> validate(const Config& config);
+
+// What a node recovered from its disk at start: the snapshot it holds (if any), the hard
+// state and the entries after the snapshot. A fresh node passes the default value.
+struct DurableState {
+  HardState hard_state;
+  std::optional<Snapshot> snapshot;
+  std::vector<Entry> entries;
+};
+
+// Empty when `durable` is internally consistent (entries consecutive after the snapshot,
+// commit within the log), otherwise the reason. The Raft constructor asserts this.
+std::optional<std::string> validate(const DurableState& durable);
+
+// A linearizable read may be served once the state machine has applied `index`.
+struct ReadState {
+  std::uint64_t context = 0;
+  Index index = 0;
+};
+
+struct Ready {
+  std::optional<HardState> hard_state;   // persist (changed since the last Ready)
+  std::optional<Snapshot> snapshot;      // persist, then install (received from a leader)
+  std::vector<Entry> entries;            // persist; truncate the log from front().index first
+  std::vector<Message> messages;         // send only AFTER the writes above are fsynced
+  std::vector<Entry> committed_entries;  // apply in order
+  std::vector<ReadState> read_states;    // answer once applied >= index
+  Role role = Role::kFollower;           // soft state, not persisted
+  NodeId leader = kNoNode;
+  Term term = 0;
+  bool must_sync() const {
+    return hard_state.has_value() || snapshot.has_value() || !entries.empty();
+  }
+};
+
+enum class Error : std::uint8_t {
+  kNone,
+  kNotLeader,           // ask `leader_hint` instead (may be kNoNode: unknown)
+  kTransferInProgress,  // leadership is moving; retry shortly
+  kTooManyUncommitted,  // back-pressure: the log has max_uncommitted_entries in flight
+  kEntryTooLarge,
+  kNotReady,  // leader has not committed an entry in its term yet (ReadIndex)
+  kTooManyPendingReads,
+  kInvalidArgument,
+};
+const char* error_name(Error error);
+
+struct ProposeResult {
+  Error error = Error::kNone;
+  Index index = 0;  // where the entry will commit, if it commits
+  Term term = 0;
+  NodeId leader_hint = kNoNode;
+};
+
+class RaftImpl;
+
+class Raft {
+ public:
+  // Asserts validate(config) and validate(durable). `applied_index` is what the caller's
+  // state machine already reflects (at least the snapshot index).
+  Raft(const Config& config, const DurableState& durable, Index applied_index = 0);
+  ~Raft();
+  Raft(Raft&&) noexcept;
+  Raft& operator=(Raft&&) noexcept;
+
+  // Advances logical time by one tick: election timeouts, heartbeats, check-quorum,
+  // leadership transfer deadlines.
+  void tick();
+  // Feeds one message from the network. Messages that are malformed, stale, addressed to
+  // someone else or from a non-member are ignored: the network is not trusted to be sane.
+  void step(const Message& message);
+  // Appends `data` to the log if this node leads. The entry is replicated on the next
+  // ready(); many proposals between two ready() calls travel in one batch.
+  ProposeResult propose(Bytes data);
+  // Starts a linearizable read tagged `context`; the answer comes back as a ReadState.
+  Error read_index(std::uint64_t context);
+  // Leader only: hand leadership to `target` (it must be a voter other than self).
+  Error transfer_leadership(NodeId target);
+  // The application took a snapshot of its state at `index` (<= applied): the log up to
+  // `index` is dropped and followers that far behind receive `data` instead.
+  Error compact(Index index, Bytes data);
+
+  bool has_ready() const;
+  // Collects pending work. At most one Ready is outstanding: call advance() before the
+  // next ready().
+  Ready ready();
+  // The last Ready's persistence, sending and applying are done.
+  void advance();
+
+  // Observers (tests, simulator, metrics, status API).
+  NodeId id() const;
+  Role role() const;
+  Term term() const;
+  NodeId leader() const;
+  NodeId vote() const;
+  Index commit_index() const;
+  Index applied_index() const;
+  Index stable_index() const;
+  Index first_index() const;  // first entry still in the log (snapshot index + 1)
+  Index last_index() const;
+  std::optional<Term> term_at(Index index) const;
+  const Entry* entry_at(Index index) const;  // null when compacted or beyond the log
+  const Snapshot* snapshot() const;          // latest snapshot held, if any
+
+ private:
+  std::unique_ptr<RaftImpl> impl_;
+};
+
+// ---- Wire codec ----------------------------------------------------------------------
+//
+// A compact, deterministic binary encoding of Message (LEB128 varints, fields in a fixed
+// order; one message has exactly one encoding). Decoding is total: any byte string yields
+// a Message or an error, never a crash, and oversized or non-canonical input is refused.
+inline constexpr std::size_t kMaxEncodedMessageBytes = 64u << 20;
+inline constexpr std::size_t kMaxEntriesPerMessage = 1u << 16;
+inline constexpr std::size_t kMaxVoters = 255;
+inline constexpr std::uint8_t kCodecVersion = 1;
+
+void encode(const Message& message, Bytes& out);  // appends to out
+Bytes encode(const Message& message);
+
+struct DecodeResult {
+  std::optional<Message> message;
+  std::string error;  // set when message is empty
+  std::size_t error_offset = 0;
+};
+DecodeResult decode(std::span<const std::uint8_t> bytes);
+
+// ---- Assertions ----------------------------------------------------------------------
+//
+// Invariant violations inside the core (commit going backwards, log matching broken, ...)
+// call this handler. The default prints the failed condition and aborts; the simulator
+// installs one that throws, so a planted bug is reported with its replay command.
+using AssertionHandler = void (*)(const char* condition, const char* file, int line);
+void set_assertion_handler(AssertionHandler handler);
+
+}  // namespace aethel::consensus

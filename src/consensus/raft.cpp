@@ -1,0 +1,1001 @@
+// The Raft state machine. Structure follows the Raft paper (and etcd/raft's split into
+// roles): term handling first, then vote requests, then per-role message handling.
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <set>
+
+#include "consensus/assert.h"
+#include "consensus/consensus.h"
+#include "consensus/progress.h"
+#include "consensus/raft_log.h"
+
+namespace aethel::consensus {
+namespace {
+
+constexpr Index kMaxIndex = Index{1} << 62;  // far beyond any real log; guards overflow
+
+bool carries_leader_authority(MessageType type) {
+  return type == MessageType::kAppend || type == MessageType::kHeartbeat ||
+         type == MessageType::kSnapshot;
+}
+
+bool contains(const std::vector<NodeId>& ids, NodeId id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+}  // namespace
+
+std::optional<std::string> validate(const Config& config) {
+  if (config.id == kNoNode) return "config.id must not be 0";
+  if (config.voters.empty() || config.voters.size() > kMaxVoters) return "voters: 1..255 ids";
+  if (!contains(config.voters, config.id)) return "voters must include config.id";
+  std::set<NodeId> unique(config.voters.begin(), config.voters.end());
+  if (unique.size() != config.voters.size() || unique.count(kNoNode) != 0) {
+    return "voters must be distinct and non-zero";
+  }
+  if (config.heartbeat_interval_ticks == 0) return "heartbeat_interval_ticks must be > 0";
+  if (config.election_timeout_ticks <= config.heartbeat_interval_ticks) {
+    return "election_timeout_ticks must exceed heartbeat_interval_ticks";
+  }
+  if (config.max_entries_per_append == 0 || config.max_bytes_per_append == 0 ||
+      config.max_inflight_appends == 0 || config.max_uncommitted_entries == 0 ||
+      config.max_committed_entries_per_ready == 0 || config.max_pending_reads == 0) {
+    return "limits must be > 0";
+  }
+  if (config.max_entries_per_append > kMaxEntriesPerMessage) {
+    return "max_entries_per_append exceeds the codec limit";
+  }
+  if (config.preferred_leader != kNoNode && !contains(config.voters, config.preferred_leader)) {
+    return "preferred_leader must be a voter";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const DurableState& durable) {
+  Index previous = durable.snapshot ? durable.snapshot->meta.index : 0;
+  Term previous_term = durable.snapshot ? durable.snapshot->meta.term : 0;
+  if (durable.snapshot && !durable.snapshot->data) return "snapshot without data";
+  for (const Entry& entry : durable.entries) {
+    if (entry.index != previous + 1) return "entries are not consecutive after the snapshot";
+    if (entry.term < previous_term) return "entry terms decrease";
+    if (entry.term > durable.hard_state.term) return "entry term beyond the hard state term";
+    previous = entry.index;
+    previous_term = entry.term;
+  }
+  if (durable.hard_state.commit > previous) return "commit beyond the last entry";
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------
+
+class RaftImpl {
+ public:
+  RaftImpl(const Config& config, const DurableState& durable, Index applied_index);
+
+  void tick();
+  void step(const Message& m);
+  ProposeResult propose(Bytes data);
+  Error read_index(std::uint64_t context);
+  Error transfer_leadership(NodeId target);
+  Error compact(Index index, Bytes data);
+  bool has_ready() const;
+  Ready ready();
+  void advance();
+
+  Config config_;
+  Prng prng_;
+  RaftLog log_;
+  Term term_ = 0;
+  NodeId vote_ = kNoNode;
+  NodeId leader_ = kNoNode;
+  Role role_ = Role::kFollower;
+  std::optional<Snapshot> snapshot_;  // latest snapshot, sent to far-behind followers
+
+ private:
+  struct PendingRead {
+    std::uint64_t sequence = 0;
+    std::uint64_t context = 0;
+    NodeId requester = kNoNode;
+    Index index = 0;
+    std::set<NodeId> acks;
+  };
+  struct InFlight {
+    bool active = false;
+    std::optional<HardState> hard_state;
+    std::optional<Index> snapshot_index;
+    std::optional<Entry> last_entry;  // index and term only; data cleared
+    std::optional<Index> last_committed;
+  };
+
+  // Roles.
+  void become_follower(Term term, NodeId leader);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void reset(Term term);
+  void campaign(bool pre_vote, bool leader_transfer);
+  std::size_t quorum() const { return config_.voters.size() / 2 + 1; }
+
+  // Message plumbing.
+  bool acceptable(const Message& m) const;
+  void send(Message m);
+  void handle_vote_request(const Message& m);
+  void step_leader(const Message& m);
+  void step_candidate(const Message& m);
+  void step_follower(const Message& m);
+
+  // Follower side.
+  void handle_append(const Message& m);
+  void handle_heartbeat(const Message& m);
+  void handle_snapshot(const Message& m);
+
+  // Leader side.
+  void handle_append_response(const Message& m);
+  void handle_heartbeat_response(const Message& m);
+  void handle_read_request(NodeId requester, std::uint64_t context);
+  void release_reads(std::uint64_t up_to_sequence);
+  bool maybe_send_append(NodeId to, bool send_if_empty);
+  void send_snapshot(NodeId to, Progress& progress);
+  void send_heartbeat(NodeId to, std::uint64_t context);
+  void broadcast_heartbeat();
+  void flush_appends();
+  bool maybe_commit();
+  Index self_match() const;
+  bool quorum_active() const;
+  bool committed_in_current_term() const;
+  void tick_election();
+  void tick_leader();
+  void maybe_transfer_to_preferred();
+  std::vector<Entry> next_committed_entries() const;
+  void commit_to(Index index);
+
+  std::uint32_t election_elapsed_ = 0;
+  std::uint32_t heartbeat_elapsed_ = 0;
+  std::uint32_t randomized_election_timeout_ = 0;
+  std::map<NodeId, Progress> progress_;  // ordered: iteration order is deterministic
+  std::map<NodeId, bool> votes_;
+  NodeId transferee_ = kNoNode;
+  std::optional<Snapshot> pending_install_;  // received, not yet handed out in a Ready
+  HardState persisted_hard_state_;
+  std::vector<Message> messages_;
+  std::vector<ReadState> read_states_;
+  std::deque<PendingRead> pending_reads_;
+  std::uint64_t read_sequence_ = 0;
+  bool appends_pending_ = false;  // new entries or acks since the last flush
+  bool commit_changed_ = false;   // followers should learn the new commit index
+  InFlight in_flight_;
+};
+
+RaftImpl::RaftImpl(const Config& config, const DurableState& durable, Index applied_index)
+    : config_(config),
+      prng_(config.prng_seed),
+      log_(durable.snapshot ? durable.snapshot->meta.index : 0,
+           durable.snapshot ? durable.snapshot->meta.term : 0, durable.entries) {
+  CONSENSUS_ASSERT(!validate(config).has_value());
+  CONSENSUS_ASSERT(!validate(durable).has_value());
+  if (durable.snapshot) snapshot_ = durable.snapshot;
+  term_ = durable.hard_state.term;
+  vote_ = durable.hard_state.vote;
+  log_.commit_to(durable.hard_state.commit);
+  log_.applied_to(std::min(applied_index, log_.committed()));
+  persisted_hard_state_ = durable.hard_state;
+  become_follower(term_, kNoNode);
+}
+
+// ---- roles ------------------------------------------------------------------------------
+
+void RaftImpl::reset(Term term) {
+  if (term != term_) {
+    CONSENSUS_ASSERT(term > term_);  // terms never go backwards
+    term_ = term;
+    vote_ = kNoNode;
+  }
+  leader_ = kNoNode;
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  const std::uint32_t jitter = config_.election_jitter_ticks != 0
+                                   ? config_.election_jitter_ticks
+                                   : std::max<std::uint32_t>(1, config_.election_timeout_ticks / 2);
+  randomized_election_timeout_ =
+      config_.election_timeout_ticks + static_cast<std::uint32_t>(prng_.below(jitter));
+  votes_.clear();
+  transferee_ = kNoNode;
+  appends_pending_ = false;
+  commit_changed_ = false;
+  pending_reads_.clear();
+  progress_.clear();
+}
+
+void RaftImpl::become_follower(Term term, NodeId leader) {
+  reset(term);
+  role_ = Role::kFollower;
+  leader_ = leader;
+}
+
+void RaftImpl::become_pre_candidate() {
+  // Pre-vote changes neither term nor vote: a node that cannot win disturbs nobody.
+  reset(term_);
+  role_ = Role::kPreCandidate;
+}
+
+void RaftImpl::become_candidate() {
+  reset(term_ + 1);
+  vote_ = config_.id;
+  role_ = Role::kCandidate;
+}
+
+void RaftImpl::become_leader() {
+  CONSENSUS_ASSERT(role_ == Role::kCandidate);
+  reset(term_);
+  role_ = Role::kLeader;
+  leader_ = config_.id;
+  for (NodeId peer : config_.voters) {
+    if (peer == config_.id) continue;
+    Progress& progress = progress_[peer];
+    progress.next = log_.last_index() + 1;
+  }
+  // A leader may only count replicas of entries from its own term (Raft §5.4.2), so it
+  // commits its predecessors' entries by committing this no-op.
+  log_.append_as_leader(Entry{term_, log_.last_index() + 1, {}});
+  appends_pending_ = true;
+  maybe_commit();  // a single-node group
+}
+
+void RaftImpl::campaign(bool pre_vote, bool leader_transfer) {
+  if (pre_vote) {
+    become_pre_candidate();
+  } else {
+    become_candidate();
+  }
+  const Term vote_term = pre_vote ? term_ + 1 : term_;
+  votes_[config_.id] = true;
+  if (votes_.size() >= quorum()) {
+    if (pre_vote) {
+      campaign(false, leader_transfer);
+    } else {
+      become_leader();
+    }
+    return;
+  }
+  for (NodeId peer : config_.voters) {
+    if (peer == config_.id) continue;
+    Message m;
+    m.type = pre_vote ? MessageType::kPreVote : MessageType::kVote;
+    m.to = peer;
+    m.term = vote_term;
+    m.index = log_.last_index();
+    m.log_term = log_.last_term();
+    m.leader_transfer = leader_transfer;
+    send(std::move(m));
+  }
+}
+
+// ---- time ---------------------------------------------------------------------------------
+
+void RaftImpl::tick() {
+  if (role_ == Role::kLeader) {
+    tick_leader();
+  } else {
+    tick_election();
+  }
+}
+
+void RaftImpl::tick_election() {
+  ++election_elapsed_;
+  if (election_elapsed_ >= randomized_election_timeout_) {
+    campaign(config_.pre_vote, false);
+  }
+}
+
+void RaftImpl::tick_leader() {
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  for (auto& [peer, progress] : progress_) {
+    if (progress.state != Progress::State::kSnapshot) continue;
+    // A lost snapshot would leave the follower stranded: retry after a timeout.
+    if (++progress.snapshot_elapsed_ticks > config_.election_timeout_ticks) {
+      progress.become_probe();
+      appends_pending_ = true;
+    }
+  }
+  if (election_elapsed_ >= config_.election_timeout_ticks) {
+    election_elapsed_ = 0;
+    if (config_.check_quorum && !quorum_active()) {
+      become_follower(term_, kNoNode);
+      return;
+    }
+    if (transferee_ != kNoNode) {
+      transferee_ = kNoNode;  // the transfer did not finish within an election timeout
+    } else {
+      maybe_transfer_to_preferred();
+    }
+    for (auto& [peer, progress] : progress_) progress.recent_active = false;
+  }
+  if (heartbeat_elapsed_ >= config_.heartbeat_interval_ticks) {
+    heartbeat_elapsed_ = 0;
+    broadcast_heartbeat();
+  }
+}
+
+bool RaftImpl::quorum_active() const {
+  std::size_t active = 1;  // self
+  for (const auto& [peer, progress] : progress_) active += progress.recent_active ? 1 : 0;
+  return active >= quorum();
+}
+
+void RaftImpl::maybe_transfer_to_preferred() {
+  const NodeId preferred = config_.preferred_leader;
+  if (preferred == kNoNode || preferred == config_.id) return;
+  const auto found = progress_.find(preferred);
+  if (found == progress_.end() || !found->second.recent_active) return;
+  transfer_leadership(preferred);
+}
+
+// ---- input --------------------------------------------------------------------------------
+
+bool RaftImpl::acceptable(const Message& m) const {
+  if (m.to != config_.id || m.from == config_.id || !contains(config_.voters, m.from)) {
+    return false;
+  }
+  if (m.type < MessageType::kPreVote || static_cast<std::uint8_t>(m.type) > kLastMessageType) {
+    return false;
+  }
+  if (m.index > kMaxIndex || m.commit > kMaxIndex || m.reject_hint > kMaxIndex) return false;
+  if (!m.entries.empty()) {
+    if (m.type != MessageType::kAppend || m.entries.size() > kMaxEntriesPerMessage) return false;
+    Term previous_term = m.log_term;
+    for (std::size_t i = 0; i < m.entries.size(); ++i) {
+      const Entry& entry = m.entries[i];
+      if (entry.index != m.index + 1 + i) return false;
+      if (entry.term < previous_term || entry.term > m.term) return false;
+      if (entry.data.size() > config_.max_entry_bytes) return false;
+      previous_term = entry.term;
+    }
+  }
+  if (m.type == MessageType::kAppend && m.log_term > m.term) return false;
+  if (m.type == MessageType::kSnapshot) {
+    if (!m.snapshot || !m.snapshot->data || m.snapshot->meta.term > m.term ||
+        m.snapshot->meta.index > kMaxIndex) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void RaftImpl::step(const Message& m) {
+  if (!acceptable(m)) return;
+  if (m.term > term_) {
+    const bool vote_request = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
+    if (vote_request && !m.leader_transfer && config_.check_quorum && leader_ != kNoNode &&
+        election_elapsed_ < config_.election_timeout_ticks) {
+      return;  // leader lease: we heard from a live leader recently, ignore the disruptor
+    }
+    const bool granted_pre_vote = m.type == MessageType::kPreVoteResponse && !m.reject;
+    if (m.type != MessageType::kPreVote && !granted_pre_vote) {
+      become_follower(m.term, carries_leader_authority(m.type) ? m.from : kNoNode);
+    }
+  } else if (m.term < term_) {
+    if ((config_.check_quorum || config_.pre_vote) &&
+        (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat)) {
+      // A stale leader: tell it our term so it steps down.
+      Message response;
+      response.type = MessageType::kAppendResponse;
+      response.to = m.from;
+      send(std::move(response));
+    } else if (m.type == MessageType::kPreVote) {
+      Message response;
+      response.type = MessageType::kPreVoteResponse;
+      response.to = m.from;
+      response.reject = true;
+      send(std::move(response));
+    }
+    return;
+  }
+
+  if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
+    handle_vote_request(m);
+    return;
+  }
+  switch (role_) {
+    case Role::kLeader:
+      step_leader(m);
+      break;
+    case Role::kPreCandidate:
+    case Role::kCandidate:
+      step_candidate(m);
+      break;
+    case Role::kFollower:
+      step_follower(m);
+      break;
+  }
+}
+
+void RaftImpl::send(Message m) {
+  m.from = config_.id;
+  // Vote requests and granted votes set the term they are about; the rest carry ours.
+  if (m.term == 0) m.term = term_;
+  messages_.push_back(std::move(m));
+}
+
+void RaftImpl::handle_vote_request(const Message& m) {
+  const bool pre_vote = m.type == MessageType::kPreVote;
+  const bool can_vote =
+      vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) || (pre_vote && m.term > term_);
+  const bool log_ok =
+      config_.bugs.vote_without_log_check || log_.is_up_to_date(m.index, m.log_term);
+  // Two pre-candidates with identical logs that grant each other's pre-vote go on to split
+  // the real vote and lose a whole election timeout. Break the tie by id: the higher id
+  // defers to the lower one when both started within one heartbeat interval of each
+  // other. (Pre-votes decide nothing about safety, only who tries first.)
+  const bool tie_lost = pre_vote && role_ == Role::kPreCandidate && m.from > config_.id &&
+                        election_elapsed_ < config_.heartbeat_interval_ticks &&
+                        m.index == log_.last_index() && m.log_term == log_.last_term();
+  Message response;
+  response.type = pre_vote ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
+  response.to = m.from;
+  if (can_vote && log_ok && !tie_lost) {
+    response.term = m.term;
+    if (!pre_vote) {
+      election_elapsed_ = 0;
+      vote_ = m.from;
+    }
+  } else {
+    response.term = term_;
+    response.reject = true;
+  }
+  send(std::move(response));
+}
+
+void RaftImpl::step_candidate(const Message& m) {
+  const MessageType my_response =
+      role_ == Role::kPreCandidate ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
+  if (carries_leader_authority(m.type)) {
+    become_follower(term_, m.from);
+    step_follower(m);
+    return;
+  }
+  if (m.type != my_response) return;
+  votes_.emplace(m.from, !m.reject);
+  std::size_t granted = 0;
+  for (const auto& [peer, vote] : votes_) granted += vote ? 1 : 0;
+  const std::size_t rejected = votes_.size() - granted;
+  if (granted >= quorum()) {
+    if (role_ == Role::kPreCandidate) {
+      campaign(false, false);
+    } else {
+      become_leader();
+    }
+  } else if (rejected >= quorum()) {
+    become_follower(term_, kNoNode);
+  }
+}
+
+void RaftImpl::step_follower(const Message& m) {
+  switch (m.type) {
+    case MessageType::kAppend:
+      election_elapsed_ = 0;
+      leader_ = m.from;
+      handle_append(m);
+      break;
+    case MessageType::kHeartbeat:
+      election_elapsed_ = 0;
+      leader_ = m.from;
+      handle_heartbeat(m);
+      break;
+    case MessageType::kSnapshot:
+      election_elapsed_ = 0;
+      leader_ = m.from;
+      handle_snapshot(m);
+      break;
+    case MessageType::kTimeoutNow:
+      campaign(false, true);  // the leader asked us to take over: no pre-vote, no lease
+      break;
+    case MessageType::kReadIndexResponse:
+      read_states_.push_back(ReadState{m.context, m.index});
+      break;
+    default:
+      break;
+  }
+}
+
+// ---- follower side ----------------------------------------------------------------------
+
+void RaftImpl::handle_append(const Message& m) {
+  Message response;
+  response.type = MessageType::kAppendResponse;
+  response.to = m.from;
+  if (m.index < log_.committed()) {
+    response.index = log_.committed();
+    send(std::move(response));
+    return;
+  }
+  if (log_.matches(m.index, m.log_term)) {
+    const Index last_new = m.index + m.entries.size();
+    log_.append_from_leader(m.entries);
+    commit_to(std::min(m.commit, last_new));
+    response.index = last_new;
+    send(std::move(response));
+    return;
+  }
+  const Index hint = log_.find_conflict_by_term(std::min(m.index, log_.last_index()), m.log_term);
+  response.index = m.index;
+  response.reject = true;
+  response.reject_hint = hint;
+  response.log_term = log_.term_at(hint).value_or(0);
+  send(std::move(response));
+}
+
+void RaftImpl::handle_heartbeat(const Message& m) {
+  // m.commit is min(our match, leader commit): entries we hold that match the leader's.
+  commit_to(std::min(m.commit, log_.last_index()));
+  Message response;
+  response.type = MessageType::kHeartbeatResponse;
+  response.to = m.from;
+  response.context = m.context;
+  send(std::move(response));
+}
+
+void RaftImpl::handle_snapshot(const Message& m) {
+  const SnapshotMeta& meta = m.snapshot->meta;
+  Message response;
+  response.type = MessageType::kAppendResponse;
+  response.to = m.from;
+  if (meta.index <= log_.committed()) {
+    response.index = log_.committed();
+  } else if (log_.matches(meta.index, meta.term)) {
+    commit_to(meta.index);  // we already hold the entries: just fast-forward
+    response.index = log_.committed();
+  } else {
+    log_.restore(meta.index, meta.term);
+    snapshot_ = *m.snapshot;
+    pending_install_ = *m.snapshot;
+    response.index = meta.index;
+  }
+  send(std::move(response));
+}
+
+void RaftImpl::commit_to(Index index) {
+  if (index <= log_.committed()) return;
+  log_.commit_to(index);
+}
+
+// ---- leader side --------------------------------------------------------------------------
+
+void RaftImpl::step_leader(const Message& m) {
+  auto found = progress_.find(m.from);
+  if (found == progress_.end()) return;
+  switch (m.type) {
+    case MessageType::kAppendResponse:
+      handle_append_response(m);
+      break;
+    case MessageType::kHeartbeatResponse:
+      handle_heartbeat_response(m);
+      break;
+    case MessageType::kReadIndex:
+      handle_read_request(m.from, m.context);
+      break;
+    default:
+      break;
+  }
+}
+
+void RaftImpl::handle_append_response(const Message& m) {
+  Progress& progress = progress_.at(m.from);
+  progress.recent_active = true;
+  if (m.reject) {
+    Index hint = m.reject_hint;
+    if (m.log_term > 0) hint = log_.find_conflict_by_term(m.reject_hint, m.log_term);
+    if (progress.maybe_decrease_to(m.index, hint)) {
+      if (progress.state == Progress::State::kReplicate) progress.become_probe();
+      appends_pending_ = true;
+    }
+    return;
+  }
+  // A follower cannot match beyond our log: such an acknowledgement is forged or corrupt.
+  if (m.index > log_.last_index()) return;
+  const bool was_paused = progress.paused(config_.max_inflight_appends);
+  if (!progress.maybe_update(m.index)) {
+    if (was_paused && progress.state == Progress::State::kProbe) progress.probe_sent = false;
+    return;
+  }
+  if (progress.state == Progress::State::kProbe) {
+    progress.become_replicate();
+  } else if (progress.state == Progress::State::kSnapshot &&
+             progress.match >= progress.pending_snapshot) {
+    progress.become_probe();
+    progress.become_replicate();
+  }
+  if (maybe_commit()) commit_changed_ = true;
+  appends_pending_ = true;
+  if (m.from == transferee_ && progress.match == log_.last_index()) {
+    Message timeout_now;
+    timeout_now.type = MessageType::kTimeoutNow;
+    timeout_now.to = m.from;
+    send(std::move(timeout_now));
+  }
+}
+
+void RaftImpl::handle_heartbeat_response(const Message& m) {
+  Progress& progress = progress_.at(m.from);
+  progress.recent_active = true;
+  progress.probe_sent = false;
+  if (progress.state == Progress::State::kReplicate) {
+    if (progress.inflight.size() >= config_.max_inflight_appends) progress.inflight.pop_front();
+    // Appends can be lost without a rejection to tell us: if the follower's match has not
+    // moved for a few heartbeats while it lags, fall back to probing from `match`.
+    if (progress.match < log_.last_index()) {
+      if (++progress.heartbeats_without_progress >= 3) {
+        progress.heartbeats_without_progress = 0;
+        progress.become_probe();
+      }
+    } else {
+      progress.heartbeats_without_progress = 0;
+    }
+  }
+  if (progress.match < log_.last_index() || commit_changed_) appends_pending_ = true;
+
+  if (m.context == 0) return;
+  for (PendingRead& read : pending_reads_) {
+    if (read.sequence != m.context) continue;
+    read.acks.insert(m.from);
+    if (read.acks.size() >= quorum()) release_reads(read.sequence);
+    return;
+  }
+}
+
+void RaftImpl::handle_read_request(NodeId requester, std::uint64_t context) {
+  if (!committed_in_current_term()) return;  // requester times out and retries
+  if (pending_reads_.size() >= config_.max_pending_reads) return;
+  PendingRead read;
+  read.sequence = ++read_sequence_;
+  read.context = context;
+  read.requester = requester;
+  read.index = log_.committed();
+  read.acks.insert(config_.id);
+  pending_reads_.push_back(std::move(read));
+  if (quorum() == 1) {
+    release_reads(read_sequence_);
+    return;
+  }
+  for (NodeId peer : config_.voters) {
+    if (peer != config_.id) send_heartbeat(peer, read_sequence_);
+  }
+}
+
+void RaftImpl::release_reads(std::uint64_t up_to_sequence) {
+  // A quorum confirmed leadership after this read was registered, hence also for every
+  // earlier one.
+  while (!pending_reads_.empty() && pending_reads_.front().sequence <= up_to_sequence) {
+    PendingRead read = std::move(pending_reads_.front());
+    pending_reads_.pop_front();
+    if (read.requester == config_.id) {
+      read_states_.push_back(ReadState{read.context, read.index});
+    } else {
+      Message response;
+      response.type = MessageType::kReadIndexResponse;
+      response.to = read.requester;
+      response.context = read.context;
+      response.index = read.index;
+      send(std::move(response));
+    }
+  }
+}
+
+bool RaftImpl::committed_in_current_term() const {
+  return log_.term_at(log_.committed()) == term_;
+}
+
+Index RaftImpl::self_match() const {
+  return config_.bugs.apply_before_persist ? log_.last_index() : log_.stable();
+}
+
+bool RaftImpl::maybe_commit() {
+  CONSENSUS_ASSERT(role_ == Role::kLeader);
+  std::vector<Index> matches;
+  matches.push_back(self_match());
+  for (const auto& [peer, progress] : progress_) matches.push_back(progress.match);
+  std::sort(matches.begin(), matches.end(), std::greater<>());
+  const Index candidate =
+      config_.bugs.commit_without_quorum ? matches.front() : matches[quorum() - 1];
+  // Only entries of the current term are committed by counting replicas (Figure 8).
+  if (candidate <= log_.committed() || log_.term_at(candidate) != term_) return false;
+  commit_to(candidate);
+  return true;
+}
+
+void RaftImpl::send_heartbeat(NodeId to, std::uint64_t context) {
+  const Progress& progress = progress_.at(to);
+  Message m;
+  m.type = MessageType::kHeartbeat;
+  m.to = to;
+  m.commit = std::min(progress.match, log_.committed());
+  m.context = context;
+  send(std::move(m));
+}
+
+void RaftImpl::broadcast_heartbeat() {
+  const std::uint64_t context = pending_reads_.empty() ? 0 : pending_reads_.back().sequence;
+  for (const auto& [peer, progress] : progress_) send_heartbeat(peer, context);
+}
+
+void RaftImpl::send_snapshot(NodeId to, Progress& progress) {
+  CONSENSUS_ASSERT(snapshot_.has_value());
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.to = to;
+  m.snapshot = snapshot_;
+  progress.become_snapshot(snapshot_->meta.index);
+  send(std::move(m));
+}
+
+bool RaftImpl::maybe_send_append(NodeId to, bool send_if_empty) {
+  Progress& progress = progress_.at(to);
+  if (progress.paused(config_.max_inflight_appends)) return false;
+  const Index previous = progress.next - 1;
+  const std::optional<Term> previous_term = log_.term_at(previous);
+  if (!previous_term) {
+    send_snapshot(to, progress);
+    return false;
+  }
+  std::vector<Entry> entries =
+      log_.slice(progress.next, config_.max_entries_per_append, config_.max_bytes_per_append);
+  if (entries.empty() && !send_if_empty) return false;
+  Message m;
+  m.type = MessageType::kAppend;
+  m.to = to;
+  m.index = previous;
+  m.log_term = *previous_term;
+  m.commit = log_.committed();
+  const Index last_sent = entries.empty() ? previous : entries.back().index;
+  m.entries = std::move(entries);
+  send(std::move(m));
+  if (progress.state == Progress::State::kReplicate) {
+    if (last_sent > previous) {
+      progress.next = last_sent + 1;
+      progress.inflight.push_back(last_sent);
+    }
+  } else {
+    progress.probe_sent = true;
+  }
+  return last_sent > previous;
+}
+
+void RaftImpl::flush_appends() {
+  if (role_ != Role::kLeader || (!appends_pending_ && !commit_changed_)) return;
+  for (auto& [peer, progress] : progress_) {
+    bool sent_any = false;
+    // Pipelining: keep sending batches until the inflight window is full.
+    for (std::uint32_t batch = 0; batch <= config_.max_inflight_appends; ++batch) {
+      if (!maybe_send_append(peer, false)) break;
+      sent_any = true;
+    }
+    if (!sent_any && commit_changed_ && progress.state == Progress::State::kReplicate) {
+      maybe_send_append(peer, true);  // carry the new commit index
+    }
+  }
+  appends_pending_ = false;
+  commit_changed_ = false;
+}
+
+// ---- client requests ------------------------------------------------------------------
+
+ProposeResult RaftImpl::propose(Bytes data) {
+  ProposeResult result;
+  result.leader_hint = leader_;
+  if (role_ != Role::kLeader) {
+    result.error = Error::kNotLeader;
+    return result;
+  }
+  if (transferee_ != kNoNode) {
+    result.error = Error::kTransferInProgress;
+    return result;
+  }
+  if (data.size() > config_.max_entry_bytes) {
+    result.error = Error::kEntryTooLarge;
+    return result;
+  }
+  if (log_.last_index() - log_.committed() >= config_.max_uncommitted_entries) {
+    result.error = Error::kTooManyUncommitted;
+    return result;
+  }
+  const Index index = log_.last_index() + 1;
+  log_.append_as_leader(Entry{term_, index, std::move(data)});
+  appends_pending_ = true;
+  result.index = index;
+  result.term = term_;
+  return result;
+}
+
+Error RaftImpl::read_index(std::uint64_t context) {
+  if (role_ == Role::kLeader) {
+    if (!committed_in_current_term()) return Error::kNotReady;
+    if (pending_reads_.size() >= config_.max_pending_reads) return Error::kTooManyPendingReads;
+    handle_read_request(config_.id, context);
+    return Error::kNone;
+  }
+  if (leader_ == kNoNode) return Error::kNotLeader;
+  Message m;
+  m.type = MessageType::kReadIndex;
+  m.to = leader_;
+  m.context = context;
+  send(std::move(m));
+  return Error::kNone;
+}
+
+Error RaftImpl::transfer_leadership(NodeId target) {
+  if (role_ != Role::kLeader) return Error::kNotLeader;
+  if (target == config_.id || !contains(config_.voters, target)) return Error::kInvalidArgument;
+  if (transferee_ == target) return Error::kNone;
+  transferee_ = target;
+  election_elapsed_ = 0;  // the transfer must complete within one election timeout
+  if (progress_.at(target).match == log_.last_index()) {
+    Message m;
+    m.type = MessageType::kTimeoutNow;
+    m.to = target;
+    send(std::move(m));
+  } else {
+    appends_pending_ = true;
+  }
+  return Error::kNone;
+}
+
+Error RaftImpl::compact(Index index, Bytes data) {
+  if (index > log_.applied() || index > log_.stable() || index < log_.first_index()) {
+    return Error::kInvalidArgument;
+  }
+  Snapshot snapshot;
+  snapshot.meta.index = index;
+  snapshot.meta.term = *log_.term_at(index);
+  snapshot.meta.voters = config_.voters;
+  snapshot.data = std::make_shared<const Bytes>(std::move(data));
+  snapshot_ = std::move(snapshot);
+  log_.compact(index);
+  return Error::kNone;
+}
+
+// ---- Ready ---------------------------------------------------------------------------
+
+std::vector<Entry> RaftImpl::next_committed_entries() const {
+  const Index persisted = config_.bugs.apply_before_persist ? log_.last_index() : log_.stable();
+  const Index limit = std::min(log_.committed(), persisted);
+  const Index from = std::max(log_.applied(), log_.snapshot_index()) + 1;
+  std::vector<Entry> out;
+  for (Index index = from; index <= limit; ++index) {
+    if (out.size() >= config_.max_committed_entries_per_ready) break;
+    out.push_back(*log_.entry_at(index));
+  }
+  return out;
+}
+
+bool RaftImpl::has_ready() const {
+  if (in_flight_.active) return false;
+  if (!messages_.empty() || !read_states_.empty() || pending_install_) return true;
+  if (role_ == Role::kLeader && (appends_pending_ || commit_changed_)) return true;
+  if (log_.stable() < log_.last_index()) return true;
+  if (HardState{term_, vote_, log_.committed()} != persisted_hard_state_) return true;
+  const Index persisted = config_.bugs.apply_before_persist ? log_.last_index() : log_.stable();
+  return std::min(log_.committed(), persisted) > std::max(log_.applied(), log_.snapshot_index());
+}
+
+Ready RaftImpl::ready() {
+  CONSENSUS_ASSERT(!in_flight_.active);  // advance() the previous Ready first
+  flush_appends();
+  Ready rd;
+  in_flight_ = InFlight{};
+  in_flight_.active = true;
+  const HardState hard_state{term_, vote_, log_.committed()};
+  if (hard_state != persisted_hard_state_) {
+    rd.hard_state = hard_state;
+    in_flight_.hard_state = hard_state;
+  }
+  if (pending_install_) {
+    rd.snapshot = std::move(pending_install_);
+    pending_install_.reset();
+    in_flight_.snapshot_index = rd.snapshot->meta.index;
+  }
+  if (log_.stable() < log_.last_index()) {
+    rd.entries = log_.slice(log_.stable() + 1, ~std::uint64_t{0}, ~std::uint64_t{0});
+    in_flight_.last_entry = Entry{rd.entries.back().term, rd.entries.back().index, {}};
+  }
+  rd.committed_entries = next_committed_entries();
+  if (!rd.committed_entries.empty()) in_flight_.last_committed = rd.committed_entries.back().index;
+  rd.messages = std::move(messages_);
+  messages_.clear();
+  rd.read_states = std::move(read_states_);
+  read_states_.clear();
+  rd.role = role_;
+  rd.leader = leader_;
+  rd.term = term_;
+  return rd;
+}
+
+void RaftImpl::advance() {
+  CONSENSUS_ASSERT(in_flight_.active);
+  if (in_flight_.hard_state) persisted_hard_state_ = *in_flight_.hard_state;
+  if (in_flight_.snapshot_index) log_.applied_to(*in_flight_.snapshot_index);
+  if (in_flight_.last_entry) {
+    log_.stable_to(in_flight_.last_entry->index, in_flight_.last_entry->term);
+  }
+  if (in_flight_.last_committed) log_.applied_to(*in_flight_.last_committed);
+  in_flight_ = InFlight{};
+  if (role_ == Role::kLeader && maybe_commit()) commit_changed_ = true;
+}
+
+// ---- public facade --------------------------------------------------------------------
+
+Raft::Raft(const Config& config, const DurableState& durable, Index applied_index)
+    : impl_(std::make_unique<RaftImpl>(config, durable, applied_index)) {}
+Raft::~Raft() = default;
+Raft::Raft(Raft&&) noexcept = default;
+Raft& Raft::operator=(Raft&&) noexcept = default;
+
+void Raft::tick() {
+  impl_->tick();
+}
+void Raft::step(const Message& message) {
+  impl_->step(message);
+}
+ProposeResult Raft::propose(Bytes data) {
+  return impl_->propose(std::move(data));
+}
+Error Raft::read_index(std::uint64_t context) {
+  return impl_->read_index(context);
+}
+Error Raft::transfer_leadership(NodeId target) {
+  return impl_->transfer_leadership(target);
+}
+Error Raft::compact(Index index, Bytes data) {
+  return impl_->compact(index, std::move(data));
+}
+bool Raft::has_ready() const {
+  return impl_->has_ready();
+}
+Ready Raft::ready() {
+  return impl_->ready();
+}
+void Raft::advance() {
+  impl_->advance();
+}
+
+NodeId Raft::id() const {
+  return impl_->config_.id;
+}
+Role Raft::role() const {
+  return impl_->role_;
+}
+Term Raft::term() const {
+  return impl_->term_;
+}
+NodeId Raft::leader() const {
+  return impl_->leader_;
+}
+NodeId Raft::vote() const {
+  return impl_->vote_;
+}
+Index Raft::commit_index() const {
+  return impl_->log_.committed();
+}
+Index Raft::applied_index() const {
+  return impl_->log_.applied();
+}
+Index Raft::stable_index() const {
+  return impl_->log_.stable();
+}
+Index Raft::first_index() const {
+  return impl_->log_.first_index();
+}
+Index Raft::last_index() const {
+  return impl_->log_.last_index();
+}
+std::optional<Term> Raft::term_at(Index index) const {
+  return impl_->log_.term_at(index);
+}
+const Entry* Raft::entry_at(Index index) const {
+  return impl_->log_.entry_at(index);
+}
+const Snapshot* Raft::snapshot() const {
+  return impl_->snapshot_ ? &*impl_->snapshot_ : nullptr;
+}
+
+}  // namespace aethel::consensus

@@ -1,0 +1,381 @@
+// Behaviour of the Raft core in isolation: elections, replication, commit rules, conflicts,
+// pre-vote, check-quorum, snapshots, leadership transfer, ReadIndex, durability ordering.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include "consensus/consensus.h"
+#include "tests/consensus/cluster.h"
+
+namespace aethel::consensus {
+namespace {
+
+using testing::Cluster;
+
+Bytes bytes_of(std::uint64_t value) {
+  Bytes out(8);
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>(value >> (8 * i));
+  return out;
+}
+
+// Every pair of logs that agree on (index, term) agrees on everything before it.
+bool logs_match(Cluster& cluster) {
+  for (NodeId a : cluster.ids) {
+    for (NodeId b : cluster.ids) {
+      if (a >= b || cluster.down.count(a) || cluster.down.count(b)) continue;
+      Raft& ra = cluster.node(a);
+      Raft& rb = cluster.node(b);
+      const Index lo = std::max(ra.first_index(), rb.first_index());
+      const Index hi = std::min(ra.last_index(), rb.last_index());
+      bool agreed = false;
+      for (Index i = hi; i >= lo && i > 0; --i) {
+        const Entry* ea = ra.entry_at(i);
+        const Entry* eb = rb.entry_at(i);
+        if (agreed && !(*ea == *eb)) return false;
+        if (ea->term == eb->term) {
+          if (!(*ea == *eb)) return false;
+          agreed = true;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+TEST(ConsensusRaft, SingleNodeElectsItselfAndCommitsAfterPersisting) {
+  Cluster cluster(1, 1);
+  ASSERT_EQ(cluster.wait_for_leader(), 1u);
+  Raft& raft = cluster.node(1);
+  const ProposeResult result = raft.propose(bytes_of(42));
+  ASSERT_EQ(result.error, Error::kNone);
+  Ready first = raft.ready();
+  // Durability: the entry is handed out to persist but not yet to apply.
+  ASSERT_EQ(first.entries.size(), 1u);
+  EXPECT_TRUE(first.committed_entries.empty());
+  EXPECT_LT(raft.commit_index(), result.index);
+  raft.advance();
+  Ready second = raft.ready();
+  ASSERT_EQ(second.committed_entries.size(), 1u);
+  EXPECT_EQ(second.committed_entries[0].data, bytes_of(42));
+  raft.advance();
+}
+
+TEST(ConsensusRaft, FollowerAcknowledgesOnlyThroughReadyMessages) {
+  Cluster cluster(3, 2);
+  const NodeId leader = cluster.wait_for_leader();
+  ASSERT_NE(leader, kNoNode);
+  cluster.node(leader).propose(bytes_of(1));
+  Ready rd = cluster.node(leader).ready();
+  ASSERT_FALSE(rd.messages.empty());
+  const Message append = rd.messages.front();
+  cluster.node(leader).advance();
+  Raft& follower = cluster.node(append.to);
+  follower.step(append);
+  Ready frd = follower.ready();
+  // The acknowledgement and the entries it promises come out together: the caller
+  // persists first, then sends.
+  ASSERT_FALSE(frd.entries.empty());
+  bool has_ack = false;
+  for (const Message& m : frd.messages) has_ack |= m.type == MessageType::kAppendResponse;
+  EXPECT_TRUE(has_ack);
+  EXPECT_TRUE(frd.must_sync());
+  follower.advance();
+}
+
+RC_GTEST_PROP(ConsensusRaft, AtMostOneLeaderPerTermAndLogsMatchUnderLoss, ()) {
+  const auto seed = *rc::gen::inRange<std::uint64_t>(1, 1000000);
+  const auto size = *rc::gen::element<std::size_t>(3, 5);
+  Cluster cluster(size, seed);
+  cluster.drop_percent = *rc::gen::inRange<std::uint64_t>(0, 30);
+  for (int round = 0; round < 30; ++round) {
+    cluster.tick_all(5);
+    const NodeId leader = cluster.leader();
+    if (leader != kNoNode) cluster.node(leader).propose(bytes_of(round));
+  }
+  RC_ASSERT(cluster.election_safe());
+  RC_ASSERT(logs_match(cluster));
+}
+
+RC_GTEST_PROP(ConsensusRaft, ReplicatesTheSameSequenceToEveryNode, ()) {
+  const auto seed = *rc::gen::inRange<std::uint64_t>(1, 1000000);
+  const auto count = *rc::gen::inRange<int>(1, 300);
+  Cluster cluster(3, seed, [](Config& c) { c.max_entries_per_append = 16; });
+  const NodeId leader = cluster.wait_for_leader();
+  RC_ASSERT(leader != kNoNode);
+  for (int i = 0; i < count; ++i) {
+    RC_ASSERT(cluster.node(leader).propose(bytes_of(i)).error == Error::kNone);
+  }
+  cluster.tick_all(5);
+  for (NodeId id : cluster.ids) {
+    std::vector<Bytes> data;
+    for (const Entry& e : cluster.applied[id]) {
+      if (!e.data.empty()) data.push_back(e.data);
+    }
+    RC_ASSERT(data.size() == static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) RC_ASSERT(data[i] == bytes_of(i));
+  }
+}
+
+// Raft paper Figure 8: a leader must not commit an entry of an earlier term just because a
+// majority holds it; only counting replicas of a current-term entry commits.
+TEST(ConsensusRaft, NeverCommitsPreviousTermEntryByCountingReplicas) {
+  Config config;
+  config.id = 1;
+  config.voters = {1, 2, 3};
+  DurableState durable;
+  durable.hard_state.term = 2;
+  durable.entries = {Entry{1, 1, bytes_of(1)}, Entry{2, 2, bytes_of(2)}};
+  Raft raft(config, durable);
+  while (raft.role() != Role::kPreCandidate) raft.tick();
+  raft.ready();
+  raft.advance();
+  Message grant;
+  grant.type = MessageType::kPreVoteResponse;
+  grant.from = 2;
+  grant.to = 1;
+  grant.term = 3;
+  raft.step(grant);
+  ASSERT_EQ(raft.role(), Role::kCandidate);
+  grant.type = MessageType::kVoteResponse;
+  raft.step(grant);
+  ASSERT_EQ(raft.role(), Role::kLeader);
+  ASSERT_EQ(raft.term(), 3u);
+  raft.ready();
+  raft.advance();  // leader's no-op at index 3 is durable
+  Message ack;
+  ack.type = MessageType::kAppendResponse;
+  ack.from = 2;
+  ack.to = 1;
+  ack.term = 3;
+  ack.index = 2;  // follower 2 holds the term-2 entry: 2 of 3 replicas
+  raft.step(ack);
+  EXPECT_LT(raft.commit_index(), 2u);
+  ack.index = 3;  // now it holds the current-term no-op: commit everything up to 3
+  raft.step(ack);
+  EXPECT_EQ(raft.commit_index(), 3u);
+}
+
+TEST(ConsensusRaft, DivergentUncommittedSuffixIsReplacedByTheNewLeader) {
+  Cluster cluster(3, 11);
+  const NodeId old_leader = cluster.wait_for_leader();
+  ASSERT_NE(old_leader, kNoNode);
+  cluster.node(old_leader).propose(bytes_of(100));
+  cluster.tick_all(3);
+  cluster.isolate(old_leader);
+  for (int i = 0; i < 5; ++i) cluster.node(old_leader).propose(bytes_of(200 + i));
+  cluster.deliver_all();
+  const Index stale_last = cluster.node(old_leader).last_index();
+  NodeId new_leader = kNoNode;
+  for (int t = 0; t < 300 && (new_leader == kNoNode || new_leader == old_leader); ++t) {
+    cluster.tick_all();
+    for (NodeId id : cluster.ids) {
+      if (id != old_leader && cluster.node(id).role() == Role::kLeader) new_leader = id;
+    }
+  }
+  ASSERT_NE(new_leader, kNoNode);
+  for (int i = 0; i < 8; ++i) cluster.node(new_leader).propose(bytes_of(300 + i));
+  cluster.tick_all(3);
+  cluster.heal();
+  cluster.tick_all(30);
+  EXPECT_TRUE(logs_match(cluster));
+  const Raft& old = cluster.node(old_leader);
+  EXPECT_GE(old.last_index(), stale_last);
+  for (Index i = 1; i <= old.last_index(); ++i) {
+    const Entry* e = old.entry_at(i);
+    ASSERT_NE(e, nullptr);
+    if (!e->data.empty()) {
+      EXPECT_FALSE(e->data[0] >= 200 && e->data[0] < 205) << "stale proposal survived at " << i;
+    }
+  }
+  EXPECT_EQ(cluster.node(old_leader).commit_index(), cluster.node(new_leader).commit_index());
+}
+
+Term term_of_isolated_node_after(bool pre_vote) {
+  Cluster cluster(3, 5, [&](Config& c) { c.pre_vote = pre_vote; });
+  const NodeId leader = cluster.wait_for_leader();
+  const NodeId victim = leader == 3 ? 2 : 3;
+  const Term before = cluster.node(victim).term();
+  cluster.isolate(victim);
+  cluster.tick_all(200);
+  return cluster.node(victim).term() - before;
+}
+
+TEST(ConsensusRaft, PreVoteKeepsAPartitionedNodeFromInflatingItsTerm) {
+  EXPECT_EQ(term_of_isolated_node_after(true), 0u);
+  EXPECT_GT(term_of_isolated_node_after(false), 3u);  // the test can tell the difference
+}
+
+TEST(ConsensusRaft, RejoiningPartitionedNodeDoesNotDisruptTheLeader) {
+  Cluster cluster(3, 6);
+  const NodeId leader = cluster.wait_for_leader();
+  const Term term = cluster.node(leader).term();
+  const NodeId victim = leader == 3 ? 2 : 3;
+  cluster.isolate(victim);
+  cluster.tick_all(100);
+  cluster.heal();
+  cluster.tick_all(50);
+  EXPECT_EQ(cluster.leader(), leader);
+  EXPECT_EQ(cluster.node(leader).term(), term);
+}
+
+TEST(ConsensusRaft, CheckQuorumMakesAnIsolatedLeaderStepDown) {
+  Cluster cluster(3, 8);
+  const NodeId leader = cluster.wait_for_leader();
+  cluster.isolate(leader);
+  const std::uint32_t timeout = cluster.configs[leader].election_timeout_ticks;
+  cluster.tick_all(2 * timeout + 1);
+  EXPECT_NE(cluster.node(leader).role(), Role::kLeader);
+  Cluster without(3, 8, [](Config& c) { c.check_quorum = false; });
+  const NodeId stubborn = without.wait_for_leader();
+  without.isolate(stubborn);
+  without.tick_all(2 * timeout + 1);
+  EXPECT_EQ(without.node(stubborn).role(), Role::kLeader);  // contrast: no step-down
+}
+
+TEST(ConsensusRaft, FarBehindFollowerReceivesASnapshot) {
+  Cluster cluster(3, 9);
+  const NodeId leader = cluster.wait_for_leader();
+  const NodeId lagging = leader == 3 ? 2 : 3;
+  cluster.crash(lagging);
+  for (int i = 0; i < 50; ++i) cluster.node(leader).propose(bytes_of(i));
+  cluster.tick_all(3);
+  Raft& l = cluster.node(leader);
+  const Index applied = l.applied_index();
+  ASSERT_GE(applied, 50u);
+  ASSERT_EQ(l.compact(applied, bytes_of(applied)), Error::kNone);
+  EXPECT_EQ(l.first_index(), applied + 1);
+  cluster.restart(lagging);
+  cluster.tick_all(20);
+  EXPECT_EQ(cluster.snapshots_installed[lagging], 1);
+  ASSERT_NE(cluster.disks[lagging].snapshot, std::nullopt);
+  EXPECT_EQ(*cluster.disks[lagging].snapshot->data, bytes_of(applied));
+  EXPECT_EQ(cluster.node(lagging).commit_index(), l.commit_index());
+  // Replication continues after the snapshot.
+  l.propose(bytes_of(999));
+  cluster.tick_all(3);
+  EXPECT_EQ(cluster.node(lagging).applied_index(), l.applied_index());
+  EXPECT_EQ(cluster.applied[lagging].back().data, bytes_of(999));
+}
+
+TEST(ConsensusRaft, LeadershipTransferHandsOverWithinAFewTicks) {
+  Cluster cluster(3, 10);
+  const NodeId leader = cluster.wait_for_leader();
+  const NodeId target = leader == 1 ? 2 : 1;
+  const Term term = cluster.node(leader).term();
+  cluster.node(leader).propose(bytes_of(5));  // target must catch up first
+  ASSERT_EQ(cluster.node(leader).transfer_leadership(target), Error::kNone);
+  EXPECT_EQ(cluster.node(leader).propose(bytes_of(6)).error, Error::kTransferInProgress);
+  cluster.tick_all(3);
+  EXPECT_EQ(cluster.leader(), target);
+  EXPECT_EQ(cluster.node(target).term(), term + 1);
+  EXPECT_EQ(cluster.node(leader).transfer_leadership(target), Error::kNotLeader);
+}
+
+RC_GTEST_PROP(ConsensusRaft, PreferredLeaderEndsUpLeading, ()) {
+  const auto seed = *rc::gen::inRange<std::uint64_t>(1, 1000000);
+  const auto preferred = *rc::gen::inRange<NodeId>(1, 4);
+  Cluster cluster(3, seed, [&](Config& c) { c.preferred_leader = preferred; });
+  cluster.tick_all(100);
+  RC_ASSERT(cluster.leader() == preferred);
+  // When it fails another node leads; when it returns it gets leadership back.
+  cluster.isolate(preferred);
+  cluster.tick_all(100);
+  RC_ASSERT(cluster.leader() != kNoNode);
+  RC_ASSERT(cluster.leader() != preferred || cluster.node(preferred).term() < 2);
+  cluster.heal();
+  cluster.tick_all(100);
+  RC_ASSERT(cluster.leader() == preferred);
+  RC_ASSERT(cluster.election_safe());
+}
+
+TEST(ConsensusRaft, ReadIndexOnLeaderAndFollower) {
+  Cluster cluster(3, 12);
+  const NodeId leader = cluster.wait_for_leader();
+  cluster.tick_all(2);
+  const ProposeResult write = cluster.node(leader).propose(bytes_of(7));
+  cluster.tick_all(2);
+  ASSERT_EQ(cluster.node(leader).read_index(77), Error::kNone);
+  cluster.deliver_all();
+  ASSERT_EQ(cluster.reads[leader].size(), 1u);
+  EXPECT_EQ(cluster.reads[leader][0].context, 77u);
+  EXPECT_GE(cluster.reads[leader][0].index, write.index);
+  const NodeId follower = leader == 1 ? 2 : 1;
+  ASSERT_EQ(cluster.node(follower).read_index(88), Error::kNone);
+  cluster.deliver_all();
+  ASSERT_EQ(cluster.reads[follower].size(), 1u);
+  EXPECT_EQ(cluster.reads[follower][0].context, 88u);
+  EXPECT_GE(cluster.reads[follower][0].index, write.index);
+}
+
+TEST(ConsensusRaft, IsolatedLeaderCannotServeReadIndex) {
+  Cluster cluster(3, 13);
+  const NodeId leader = cluster.wait_for_leader();
+  cluster.tick_all(2);
+  cluster.isolate(leader);
+  ASSERT_EQ(cluster.node(leader).read_index(5), Error::kNone);
+  cluster.tick_all(5);
+  EXPECT_TRUE(cluster.reads[leader].empty());  // no quorum confirmed leadership
+}
+
+TEST(ConsensusRaft, ProposalsOnFollowersAreRefusedWithALeaderHint) {
+  Cluster cluster(3, 14);
+  const NodeId leader = cluster.wait_for_leader();
+  cluster.tick_all(2);
+  const NodeId follower = leader == 1 ? 2 : 1;
+  const ProposeResult result = cluster.node(follower).propose(bytes_of(1));
+  EXPECT_EQ(result.error, Error::kNotLeader);
+  EXPECT_EQ(result.leader_hint, leader);
+}
+
+TEST(ConsensusRaft, CrashAndRestartKeepsCommittedEntries) {
+  Cluster cluster(3, 15);
+  NodeId leader = cluster.wait_for_leader();
+  for (int i = 0; i < 10; ++i) cluster.node(leader).propose(bytes_of(i));
+  cluster.tick_all(3);
+  const Index committed = cluster.node(leader).commit_index();
+  for (NodeId id : cluster.ids) cluster.crash(id);
+  for (NodeId id : cluster.ids) cluster.restart(id);
+  leader = cluster.wait_for_leader();
+  ASSERT_NE(leader, kNoNode);
+  cluster.tick_all(5);
+  EXPECT_GT(cluster.node(leader).commit_index(), committed);
+  for (Index i = 1; i <= committed; ++i) {
+    EXPECT_EQ(cluster.node(leader).entry_at(i)->data, cluster.disks[leader].entries[i - 1].data);
+  }
+}
+
+TEST(ConsensusRaft, GarbageMessagesAreIgnored) {
+  Cluster cluster(3, 16);
+  const NodeId leader = cluster.wait_for_leader();
+  Raft& raft = cluster.node(leader == 1 ? 2 : 1);
+  const Term term = raft.term();
+  Message bad;
+  bad.type = MessageType::kAppend;
+  bad.from = 99;  // not a member
+  bad.to = raft.id();
+  bad.term = term + 5;
+  raft.step(bad);
+  EXPECT_EQ(raft.term(), term);
+  bad.from = leader;
+  bad.entries = {Entry{term, 7, {}}};  // not consecutive after index 0
+  raft.step(bad);
+  EXPECT_EQ(raft.term(), term);
+  EXPECT_EQ(raft.last_index(), cluster.node(leader).last_index());
+}
+
+TEST(ConsensusRaft, ConfigValidation) {
+  Config config;
+  EXPECT_TRUE(validate(config).has_value());
+  config.id = 1;
+  config.voters = {1, 2};
+  EXPECT_FALSE(validate(config).has_value());
+  config.voters = {2, 3};
+  EXPECT_TRUE(validate(config).has_value());
+  config.voters = {1, 1};
+  EXPECT_TRUE(validate(config).has_value());
+  config.voters = {1, 2};
+  config.election_timeout_ticks = 1;
+  EXPECT_TRUE(validate(config).has_value());
+}
+
+}  // namespace
+}  // namespace aethel::consensus
