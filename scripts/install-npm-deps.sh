@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the exact npm packages pinned in tests/p2p/interop/package-lock.json (js-libp2p
-# 3.x, used by the p2p interop tests). Needs Node 20+ and npm on PATH. Safe to run again:
+# 3.x, used by the p2p interop tests) and tests/dashboard/package-lock.json (playwright-core,
+# used by the dashboard browser tests). Needs Node 20+ and npm on PATH. Safe to run again:
 # skips the install when node_modules already matches the lock file.
 set -euo pipefail
-cd "$(dirname "$0")/../tests/p2p/interop"
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "install-npm-deps: node and npm are required (Node 20 or later)" >&2
@@ -15,9 +16,18 @@ if ((node_major < 20)); then
   exit 1
 fi
 
-if [[ -f node_modules/.package-lock.json && node_modules/.package-lock.json -nt package-lock.json ]]; then
-  echo "install-npm-deps: tests/p2p/interop/node_modules is up to date"
-  exit 0
-fi
-echo "install-npm-deps: installing pinned js-libp2p packages into tests/p2p/interop"
-npm ci --no-audit --no-fund --loglevel=error
+# npm ci of one folder's pinned packages, unless its node_modules already matches the lock.
+install_pinned() {
+  local dir=$1 what=$2
+  cd "$root/$dir"
+  if [[ -f node_modules/.package-lock.json && node_modules/.package-lock.json -nt package-lock.json ]]; then
+    echo "install-npm-deps: $dir/node_modules is up to date"
+    return
+  fi
+  echo "install-npm-deps: installing pinned $what into $dir"
+  npm ci --no-audit --no-fund --loglevel=error
+}
+install_pinned tests/p2p/interop "js-libp2p packages"
+# playwright-core drives Debian's chromium (/usr/bin/chromium, scripts/install-deps.sh);
+# it never downloads a browser of its own.
+install_pinned tests/dashboard "playwright-core"

@@ -13,4 +13,37 @@ using Args = std::vector<std::string>;
 // is FAILED or REJECTED, 2 on a parse error or unreadable input.
 int run_verify(const Args& args);
 
+// `aethel node [--env FILE] [--host H] [--port P]`: runs a single node until SIGINT
+// or SIGTERM (exit 0); exit 1 when it cannot start (the reason on one line), 2 on
+// bad arguments.
+int run_node(const Args& args);
+
+// `aethel keygen [--out FILE] [--force]`: creates a node key (default
+// data/node.key) and prints its peer ID; exit 1 if the file exists and --force is
+// absent.
+int run_keygen(const Args& args);
+
+// `aethel submit --node URL SOURCE|- [--dry-run] [--json]`: posts the source to the
+// node's /api/verify. Exit codes as verify (0 PROVED, 1 FAILED/REJECTED, 2 parse
+// error or bad input), 3 when the node cannot be reached or answers 503.
+int run_submit(const Args& args);
+
+// `aethel proof-check --root HEX PROOF_FILE|-`: checks a proof document offline
+// against a root. Exit 0 valid, 1 invalid (the reason printed), 2 bad arguments.
+int run_proof_check(const Args& args);
+
+// `aethel status --nodes URL,URL,... [--json] [--timeout-ms N]` (URLs may also be
+// given as arguments): one table row per node (reachable, role, sync mode, peers,
+// height, root prefix, health). Exit 0 when every node answered, 1 otherwise, 2 on
+// bad arguments.
+int run_status(const Args& args);
+
+// `aethel check URL... [--nodes URL,...] [--json] [--timeout-ms N] [--settle-ms N]`:
+// the lattice connectivity test (SPEC §6.5). Exit 0 only when every node is
+// reachable and healthy, has >= N-1 peers over P2P or HTTP, and all report the same
+// merkle_root at the same height (heights that differ are re-polled for up to
+// --settle-ms, default 5000); otherwise 1, with one line per failed check. 2 on bad
+// arguments.
+int run_check(const Args& args);
+
 }  // namespace aethel::cli

@@ -22,13 +22,34 @@ constexpr std::array kCommands = {
             "verify Aethel source locally (exit 0 all PROVED, 1 any FAILED/REJECTED, 2 parse "
             "error)",
             aethel::cli::run_verify},
+#if AETHEL_WITH_NODE
+    Command{"node", "node [--env FILE] [--host H] [--port P]",
+            "run a single node (reads ./.env or FILE; flags > environment > file)",
+            aethel::cli::run_node},
+    Command{"keygen", "keygen [--out FILE] [--force]",
+            "create a node identity key (default data/node.key), print its peer ID",
+            aethel::cli::run_keygen},
+    Command{"submit", "submit --node URL SOURCE|-",
+            "send source to a node's /api/verify (--dry-run, --json; exit as verify, 3 "
+            "unreachable)",
+            aethel::cli::run_submit},
+    Command{"proof-check", "proof-check --root HEX FILE|-",
+            "check a Merkle proof document offline against a root (exit 0 valid, 1 invalid)",
+            aethel::cli::run_proof_check},
+    Command{"status", "status --nodes URL,URL,... [--json]",
+            "one table row per node: reachable, role, mode, peers, height, root",
+            aethel::cli::run_status},
+    Command{"check", "check URL... [--json] [--settle-ms N]",
+            "lattice test: exit 0 only if all healthy, >= N-1 peers each, same root",
+            aethel::cli::run_check},
+#endif
 };
 
 void print_help() {
   fmt::print("aethel {} - Aethel Lattice, a replicated ledger of verified intents\n\n", kVersion);
   fmt::print("usage: aethel <command> [options]\n\ncommands:\n");
-  for (const Command& c : kCommands) fmt::print("  {:<28} {}\n", c.usage, c.summary);
-  fmt::print("\n  {:<28} {}\n  {:<28} {}\n", "--help", "show this help", "--version",
+  for (const Command& c : kCommands) fmt::print("  {:<42} {}\n", c.usage, c.summary);
+  fmt::print("\n  {:<42} {}\n  {:<42} {}\n", "--help", "show this help", "--version",
              "print the version");
 }
 

@@ -1,0 +1,47 @@
+#include "api/dashboard.h"
+
+#include <array>
+#include <utility>
+
+namespace aethel::api {
+namespace {
+
+struct Page {
+  std::string_view path;
+  std::string_view asset;
+  std::string_view content_type;
+};
+
+constexpr std::array<Page, 4> kPages = {{
+    {"/dashboard", "index.html", "text/html; charset=utf-8"},
+    {"/dashboard/", "index.html", "text/html; charset=utf-8"},
+    {"/dashboard/app.js", "app.js", "text/javascript; charset=utf-8"},
+    {"/dashboard/style.css", "style.css", "text/css; charset=utf-8"},
+}};
+
+}  // namespace
+
+std::optional<Response> dashboard_route(const Request& request) {
+  std::string_view target = request.target;
+  std::string_view path = target.substr(0, target.find_first_of("?#"));
+  for (const Page& page : kPages) {
+    if (path != page.path) continue;
+    if (request.method != "GET") {
+      Response r =
+          error_response(405, "method_not_allowed", std::string(path) + " accepts GET only");
+      r.allow = "GET";
+      return r;
+    }
+    auto body = dashboard_asset(page.asset);
+    if (!body)
+      return error_response(500, "internal_error", "dashboard asset missing from the build");
+    Response r;
+    r.status = 200;
+    r.body = std::string(*body);
+    r.content_type = std::string(page.content_type);
+    return r;
+  }
+  return std::nullopt;
+}
+
+}  // namespace aethel::api

@@ -1,0 +1,483 @@
+// Aethel Lattice dashboard (SPEC §7). Vanilla JS, no build step, no dependencies.
+//
+// Every second it asks one node for the network view (GET /api/lattice/network: that
+// node's fan-out to every node). Until a node has that route (404) it builds a one-node
+// view from GET / and GET /api/lattice/state?limit=0. The serving node is tried first;
+// when it does not answer, every other node URL learned so far is tried in turn, so an
+// open page keeps updating while any node is up. Other nodes are other origins: the
+// API answers with Access-Control-Allow-Origin: *, and writes are sent as simple
+// requests (no preflight).
+'use strict';
+
+(() => {
+  const POLL_INTERVAL_MS = 1000;
+  const FETCH_TIMEOUT_MS = 2500;
+  const VERIFY_TIMEOUT_MS = 60000;  // SMT checks and a commit can take a while
+  const NODES_REFRESH_MS = 10000;  // how often GET /api/lattice/nodes is asked again
+  const RECENT_BLOCKS = 20;
+  const MAX_TX_ROWS = 50;
+
+  const BANNERS = {
+    green: 'Network Status: 🟢 Resilient (P2P Mode)',
+    yellow: 'Network Status: 🟡 Resilient (HTTP Fallback)',
+    red: 'Network Status: 🔴 Degraded',
+  };
+
+  const state = {
+    urls: [normalizeUrl(location.origin)],  // known node base URLs, in the order learned
+    active: normalizeUrl(location.origin),   // the node the last good view came from
+    nodes: [],                               // the last view, one entry per node
+    nodesAskedAt: 0,
+    txKey: '',
+    requestedMode: null,
+  };
+
+  const $ = (selector) => document.querySelector(selector);
+
+  function normalizeUrl(url) {
+    return String(url || '').replace(/\/+$/, '');
+  }
+
+  function learn(urls) {
+    for (const raw of urls) {
+      const url = normalizeUrl(raw);
+      if (/^https?:\/\//.test(url) && !state.urls.includes(url)) state.urls.push(url);
+    }
+  }
+
+  // One request with a deadline. Resolves {status, body} (body null when not JSON);
+  // rejects when the node cannot be reached or the deadline passes.
+  async function fetchJson(base, path, options = {}, timeoutMs = FETCH_TIMEOUT_MS) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const response = await fetch(base + path, {
+        cache: 'no-store', ...options, signal: controller.signal,
+      });
+      const text = await response.text();
+      let body = null;
+      try { body = JSON.parse(text); } catch { body = null; }
+      return { status: response.status, body };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function normalizeNode(node) {
+    return {
+      url: normalizeUrl(node.url),
+      name: node.name || node.node_name || node.url || '?',
+      reachable: node.reachable !== false,
+      peer_id: node.peer_id ?? null,
+      role: node.role ?? null,
+      sync_mode: node.sync_mode ?? null,
+      peer_count: node.peer_count ?? null,
+      heartbeat_active: node.heartbeat_active ?? null,
+      height: node.height ?? null,
+      merkle_root: node.merkle_root ?? null,
+      last_sync_ms: node.last_sync_ms ?? null,
+      error: node.error || null,
+    };
+  }
+
+  // The view of the network as `base` sees it; throws when `base` cannot give one.
+  async function fetchView(base) {
+    const network = await fetchJson(base, '/api/lattice/network');
+    if (network.status === 200 && network.body && Array.isArray(network.body.nodes)) {
+      const nodes = network.body.nodes.map(normalizeNode);
+      learn(nodes.map((n) => n.url));
+      return { lattice: true, nodes };
+    }
+    if (network.status !== 404) throw new Error(`/api/lattice/network answered ${network.status}`);
+
+    // No lattice routes yet: this node alone.
+    const [root, ledger, p2p] = await Promise.all([
+      fetchJson(base, '/'),
+      fetchJson(base, '/api/lattice/state?limit=0'),
+      fetchJson(base, '/api/lattice/p2p/status').catch(() => null),
+    ]);
+    if (root.status !== 200 || !root.body) throw new Error(`GET / answered ${root.status}`);
+    if (ledger.status !== 200 || !ledger.body) throw new Error(`GET /api/lattice/state answered ${ledger.status}`);
+    const status = p2p && p2p.status === 200 && p2p.body ? p2p.body : {};
+    return {
+      lattice: false,
+      nodes: [normalizeNode({
+        url: base,
+        name: root.body.node_name,
+        reachable: true,
+        peer_id: root.body.peer_id,
+        role: root.body.role,
+        sync_mode: status.sync_mode,
+        peer_count: status.peer_count,
+        heartbeat_active: status.heartbeat_active,
+        height: ledger.body.height,
+        merkle_root: ledger.body.merkle_root,
+        last_sync_ms: null,
+        error: null,
+      })],
+    };
+  }
+
+  async function learnNodes(base) {
+    if (Date.now() - state.nodesAskedAt < NODES_REFRESH_MS) return;
+    state.nodesAskedAt = Date.now();
+    try {
+      const reply = await fetchJson(base, '/api/lattice/nodes');
+      if (reply.status === 200 && reply.body && Array.isArray(reply.body.nodes)) {
+        learn([reply.body.self, ...reply.body.nodes.map((n) => n.url)].filter(Boolean));
+      }
+    } catch {
+      // Unreachable now: the next poll tries again elsewhere.
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Assessment
+  // ---------------------------------------------------------------------------
+
+  // URLs of nodes whose root differs from the most common root among the reachable
+  // nodes at the same height.
+  function mismatchedUrls(nodes) {
+    const byHeight = new Map();
+    for (const n of nodes) {
+      if (!n.reachable || n.height === null || !n.merkle_root) continue;
+      if (!byHeight.has(n.height)) byHeight.set(n.height, []);
+      byHeight.get(n.height).push(n);
+    }
+    const out = new Set();
+    for (const group of byHeight.values()) {
+      const counts = new Map();
+      for (const n of group) counts.set(n.merkle_root, (counts.get(n.merkle_root) || 0) + 1);
+      if (counts.size < 2) continue;
+      const top = Math.max(...counts.values());
+      const leaders = [...counts.entries()].filter(([, c]) => c === top);
+      // A tie has no majority: every root of the group is suspect.
+      for (const n of group) {
+        if (leaders.length > 1 || n.merkle_root !== leaders[0][0]) out.add(n.url);
+      }
+    }
+    return out;
+  }
+
+  function isDown(node) {
+    return !node.reachable || Boolean(node.error);
+  }
+
+  function assess(nodes) {
+    const mismatched = mismatchedUrls(nodes);
+    if (nodes.length === 0) return { level: 'red', detail: 'no node answers', mismatched };
+    const down = nodes.filter(isDown);
+    if (down.length > 0) {
+      return {
+        level: 'red',
+        detail: `${down.length} of ${nodes.length} node${nodes.length === 1 ? '' : 's'} unreachable or unhealthy: ${down.map((n) => n.name).join(', ')}`,
+        mismatched,
+      };
+    }
+    if (mismatched.size > 0) {
+      return { level: 'red', detail: 'merkle roots differ at the same height', mismatched };
+    }
+    const modes = nodes.map((n) => String(n.sync_mode || '').toUpperCase());
+    if (modes.every((m) => m === 'P2P')) {
+      return { level: 'green', detail: `${nodes.length} node${nodes.length === 1 ? '' : 's'} in sync over P2P`, mismatched };
+    }
+    const http = nodes.filter((n, i) => modes[i] === 'HTTP').map((n) => n.name);
+    const other = nodes.filter((n, i) => modes[i] !== 'HTTP' && modes[i] !== 'P2P').map((n) => n.name);
+    const parts = [];
+    if (http.length) parts.push(`HTTP sync on ${http.join(', ')}`);
+    if (other.length) parts.push(`not on P2P yet: ${other.join(', ')}`);
+    return { level: 'yellow', detail: parts.join('; '), mismatched };
+  }
+
+  // ---------------------------------------------------------------------------
+  // Rendering (textContent only: nothing a node sends is parsed as HTML)
+  // ---------------------------------------------------------------------------
+
+  function formatLastSync(ms) {
+    if (ms === null || ms === undefined) return '—';
+    // A Unix time in ms, or an age in ms: either way, show how long ago.
+    const age = ms > 1e12 ? Date.now() - ms : ms;
+    if (age < 1000) return 'just now';
+    if (age < 120000) return `${(age / 1000).toFixed(0)} s ago`;
+    return `${Math.round(age / 60000)} min ago`;
+  }
+
+  function text(value) {
+    return value === null || value === undefined || value === '' ? '—' : String(value);
+  }
+
+  function renderBanner(assessment) {
+    const banner = $('#banner');
+    banner.textContent = BANNERS[assessment.level];
+    banner.dataset.state = assessment.level;
+    banner.className = `banner banner-${assessment.level}`;
+    banner.title = assessment.detail;
+    $('#banner-detail').textContent = assessment.detail;
+  }
+
+  function renderCards(nodes, mismatched) {
+    const list = $('#nodes');
+    const template = $('#card-template');
+    const existing = new Map([...list.children].map((li) => [li.dataset.url, li]));
+    const wanted = new Set();
+    for (const node of nodes) {
+      const key = node.url || node.name;
+      wanted.add(key);
+      let card = existing.get(key);
+      if (!card) {
+        card = template.content.firstElementChild.cloneNode(true);
+        card.dataset.url = key;
+      }
+      list.appendChild(card);  // keeps the view's order
+      const down = isDown(node);
+      const mismatch = mismatched.has(node.url);
+      card.classList.toggle('down', down);
+      card.classList.toggle('mismatch', mismatch);
+      card.dataset.state = down ? 'down' : mismatch ? 'mismatch' : 'up';
+      card.querySelector('.card-name').textContent = node.name;
+      card.querySelector('.card-url').textContent = node.url;
+      const set = (field, value) => { card.querySelector(`[data-field="${field}"]`).textContent = value; };
+      set('status', !node.reachable ? '🔴 Unreachable' : node.error ? '🔴 Unhealthy' : '🟢 Up');
+      set('role', text(node.role));
+      set('sync_mode', text(node.sync_mode && String(node.sync_mode).toUpperCase()));
+      set('peer_count', text(node.peer_count));
+      set('heartbeat', node.heartbeat_active === null ? '—' : node.heartbeat_active ? 'active' : 'inactive');
+      set('height', text(node.height));
+      set('merkle_root', text(node.merkle_root));
+      set('last_sync', formatLastSync(node.last_sync_ms));
+      const root = card.querySelector('[data-field="merkle_root"]');
+      root.classList.toggle('mismatch', mismatch);
+      root.title = mismatch ? 'differs from the other nodes at this height' : '';
+      const error = card.querySelector('.card-error');
+      error.hidden = !node.error;
+      error.textContent = node.error ? `Error: ${node.error}` : '';
+    }
+    for (const [key, card] of existing) if (!wanted.has(key)) card.remove();
+  }
+
+  function render(nodes, source) {
+    state.nodes = nodes;
+    const assessment = assess(nodes);
+    renderBanner(assessment);
+    renderCards(nodes, assessment.mismatched);
+    $('#source').textContent = source || 'no node answers';
+    const updated = $('#updated');
+    const now = new Date();
+    updated.dateTime = now.toISOString();
+    updated.textContent = now.toLocaleTimeString();
+  }
+
+  async function refreshTransactions(base, nodes) {
+    const self = nodes.find((n) => n.url === base && n.reachable) || nodes.find((n) => n.reachable);
+    if (!self || self.height === null) return;
+    const height = Number(self.height);
+    const key = `${base}@${height}`;
+    if (key === state.txKey) return;
+    const from = Math.max(1, height - RECENT_BLOCKS + 1);
+    const reply = await fetchJson(base, `/api/lattice/blocks?from=${from}&limit=${RECENT_BLOCKS}`);
+    if (reply.status !== 200 || !reply.body || !Array.isArray(reply.body.blocks)) return;
+    state.txKey = key;
+    const rows = [];
+    for (const block of [...reply.body.blocks].reverse()) {
+      for (const tx of [...(block.transactions || [])].reverse()) {
+        rows.push([block.height, tx.id || '—', tx.kind,
+          (tx.transfers || []).map((t) => `${t.from} → ${t.to}: ${t.amount}`).join('; ')]);
+      }
+    }
+    const body = $('#transactions tbody');
+    body.replaceChildren(...rows.slice(0, MAX_TX_ROWS).map((cells) => {
+      const tr = document.createElement('tr');
+      for (const cell of cells) {
+        const td = document.createElement('td');
+        td.textContent = text(cell);
+        tr.appendChild(td);
+      }
+      return tr;
+    }));
+    $('#tx-empty').hidden = rows.length > 0;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Polling with failover
+  // ---------------------------------------------------------------------------
+
+  async function pollOnce() {
+    const order = [state.active, ...state.urls.filter((u) => u !== state.active)];
+    const failed = [];
+    for (const base of order) {
+      let view;
+      try {
+        view = await fetchView(base);
+      } catch (error) {
+        failed.push(base);
+        continue;
+      }
+      state.active = base;
+      // Nodes this view has not heard of but we did, and that failed just now: down.
+      const nodes = view.nodes.slice();
+      if (!view.lattice) {
+        for (const url of failed) {
+          const known = state.nodes.find((n) => n.url === url);
+          nodes.push({ ...(known || normalizeNode({ url, name: url })), reachable: false, error: 'not answering' });
+        }
+      }
+      render(nodes, base);
+      await learnNodes(base);
+      try { await refreshTransactions(base, nodes); } catch { /* next poll */ }
+      return;
+    }
+    // Nobody answered: keep the last known cards, every one down.
+    const nodes = (state.nodes.length ? state.nodes : state.urls.map((url) => normalizeNode({ url, name: url })))
+      .map((n) => ({ ...n, reachable: false, error: 'not answering' }));
+    render(nodes, null);
+  }
+
+  let pollTimer = null;
+  let polling = false;
+  async function poll() {
+    clearTimeout(pollTimer);
+    if (polling) return;
+    polling = true;
+    try {
+      await pollOnce();
+    } finally {
+      polling = false;
+      pollTimer = setTimeout(poll, POLL_INTERVAL_MS);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Controls
+  // ---------------------------------------------------------------------------
+
+  async function switchMode(mode, label) {
+    const targets = state.nodes.filter((n) => n.reachable && n.url).map((n) => n.url);
+    if (targets.length === 0) targets.push(state.active);
+    const out = $('#sync-result');
+    out.textContent = `${label}: sending to ${targets.length} node${targets.length === 1 ? '' : 's'}…`;
+    const results = await Promise.all(targets.map(async (url) => {
+      try {
+        const reply = await fetchJson(url, `/api/lattice/sync/switch?mode=${mode}`, { method: 'POST' });
+        if (reply.status === 200) return null;
+        const message = reply.body && reply.body.error ? reply.body.error.message : `HTTP ${reply.status}`;
+        return `${url}: ${message}`;
+      } catch (error) {
+        return `${url}: not answering`;
+      }
+    }));
+    const errors = results.filter(Boolean);
+    const accepted = targets.length - errors.length;
+    out.textContent = `${label}: accepted by ${accepted} of ${targets.length} node${targets.length === 1 ? '' : 's'}` +
+      (errors.length ? ` — ${errors.join('; ')}` : '');
+    if (accepted > 0) {
+      state.requestedMode = mode;
+      for (const button of document.querySelectorAll('.sync-buttons button')) {
+        button.setAttribute('aria-pressed', String(button.dataset.mode === mode));
+      }
+    }
+    poll();
+  }
+
+  function newRoot(body) {
+    let root = null;
+    let height = null;
+    for (const intent of body.intents || []) {
+      const tx = intent.transaction;
+      if (tx && tx.committed && tx.merkle_root) {
+        root = tx.merkle_root;
+        height = tx.height ?? height;
+      }
+    }
+    return { root, height };
+  }
+
+  function renderResult(reply) {
+    const box = $('#result');
+    box.hidden = false;
+    box.replaceChildren();
+    const body = reply.body || {};
+    const status = body.status || (body.error ? body.error.code : `HTTP ${reply.status}`);
+    const ok = reply.status === 200 && body.success === true;
+    box.className = `result ${ok ? 'result-ok' : 'result-fail'}`;
+    box.dataset.status = status;
+
+    const head = document.createElement('p');
+    head.className = 'result-status';
+    const strong = document.createElement('strong');
+    strong.id = 'result-status';
+    strong.textContent = status;
+    head.append(strong, ` — ${body.message || (body.error && body.error.message) || ''}`);
+    box.appendChild(head);
+
+    const intents = body.intents || [];
+    if (intents.length) {
+      const list = document.createElement('ul');
+      list.className = 'intents';
+      for (const intent of intents) {
+        const li = document.createElement('li');
+        const tx = intent.transaction;
+        let line = `${intent.name} (${intent.kind}): ${intent.status}`;
+        if (intent.message) line += ` — ${intent.message}`;
+        if (tx && tx.code) line += ` · ledger: ${tx.status || ''} ${tx.code}${tx.height ? ` at height ${tx.height}` : ''}`;
+        li.textContent = line;
+        list.appendChild(li);
+      }
+      box.appendChild(list);
+    }
+    for (const error of body.errors || []) {
+      const p = document.createElement('p');
+      p.textContent = `line ${error.line}, column ${error.column}: ${error.message}`;
+      box.appendChild(p);
+    }
+    const { root, height } = newRoot(body);
+    if (root) {
+      const p = document.createElement('p');
+      p.append('New root: ');
+      const code = document.createElement('code');
+      code.id = 'result-root';
+      code.className = 'mono';
+      code.textContent = root;
+      p.appendChild(code);
+      if (height !== null) p.append(` at height ${height}`);
+      box.appendChild(p);
+    }
+  }
+
+  async function submitCode(event) {
+    event.preventDefault();
+    const button = $('#submit');
+    const code = $('#code').value;
+    button.disabled = true;
+    $('#editor').setAttribute('aria-busy', 'true');
+    try {
+      let reply;
+      try {
+        // Sent to one node only, never retried elsewhere: a transfer that reached a node
+        // before it failed may still commit. A string body goes as text/plain, a simple
+        // request even cross-origin.
+        reply = await fetchJson(state.active, '/api/verify',
+          { method: 'POST', body: JSON.stringify({ code }) }, VERIFY_TIMEOUT_MS);
+      } catch {
+        reply = { status: 0, body: { error: { code: 'unreachable', message: `${state.active} did not answer; the outcome is unknown` } } };
+      }
+      renderResult(reply);
+    } finally {
+      button.disabled = false;
+      $('#editor').removeAttribute('aria-busy');
+      poll();
+    }
+  }
+
+  function init() {
+    for (const button of document.querySelectorAll('.sync-buttons button')) {
+      button.addEventListener('click', () => switchMode(button.dataset.mode, button.textContent));
+    }
+    $('#editor').addEventListener('submit', submitCode);
+    $('#code').addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) $('#editor').requestSubmit();
+    });
+    poll();
+  }
+
+  init();
+})();

@@ -1,0 +1,252 @@
+// The HTTP/1.1 server: Boost.Beast on C++20 coroutines. This is the only
+// translation unit of the API that includes Beast (it is slow to compile).
+#include <fmt/format.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <thread>
+
+#include "api/api.h"
+
+namespace aethel::api {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr uint32_t kWriteTimeout_ms = 30'000;
+constexpr uint32_t kDrainTimeout_ms = 2'000;
+constexpr uint64_t kMaxDrainBytes = 64ull << 20;
+
+http::response<http::string_body> to_beast(const Response& response, unsigned version,
+                                           bool keep_alive) {
+  http::response<http::string_body> out{static_cast<http::status>(response.status), version};
+  out.set(http::field::server, "aethel");
+  out.set(http::field::content_type, response.content_type);
+  // Lets the dashboard served by one node keep reading the others when it goes down.
+  out.set(http::field::access_control_allow_origin, "*");
+  if (!response.allow.empty()) out.set(http::field::allow, response.allow);
+  out.keep_alive(keep_alive);
+  out.body() = response.body;
+  out.prepare_payload();
+  return out;
+}
+
+// A read error that deserves an answer before closing, or nullopt to just close.
+std::optional<Response> answer_for_read_error(const beast::error_code& ec,
+                                              uint64_t max_body_bytes) {
+  if (ec == http::error::body_limit) {
+    return error_response(413, "body_too_large",
+                          fmt::format("the request body exceeds {} bytes", max_body_bytes));
+  }
+  if (ec == http::error::header_limit) {
+    return error_response(431, "header_too_large", "the request header is too large");
+  }
+  if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+      ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    return error_response(400, "bad_request", "malformed HTTP request: " + ec.message());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  Impl(const ServerOptions& options, const Router& router)
+      : options_(options),
+        router_(router),
+        io_(static_cast<int>(options.io_threads)),
+        workers_(options.worker_threads),
+        acceptor_(io_) {}
+
+  std::optional<Error> listen() {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(options_.host, ec);
+    if (ec) return listen_error(ec);
+    tcp::endpoint endpoint(address, options_.port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return listen_error(ec);
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(io_, accept_loop(), asio::detached);
+    for (unsigned i = 0; i < std::max(1u, options_.io_threads); ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
+    return std::nullopt;
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+    }
+    io_.stop();
+    stopped_signal_.notify_all();
+  }
+
+  void wait() {
+    std::unique_lock lock(mutex_);
+    stopped_signal_.wait(lock, [&] { return stopped_; });
+  }
+
+  void join() {
+    stop();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    workers_.join();
+  }
+
+  uint16_t port() const { return port_; }
+
+ private:
+  Error listen_error(const beast::error_code& ec) const {
+    return Error{"listen_failed", fmt::format("cannot listen on {}:{}: {}", options_.host,
+                                              options_.port, ec.message())};
+  }
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(kUseTuple);
+      if (ec == asio::error::operation_aborted) co_return;
+      if (ec) continue;  // e.g. too many open files: keep serving the others
+      asio::co_spawn(io_, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  // Runs a blocking route on the worker pool and resumes on the loop with its answer.
+  // A plain function with async_initiate: g++ 12 miscompiles capturing coroutine
+  // lambdas handed to co_spawn (the captures are destroyed twice).
+  template <class Token>
+  auto async_on_worker(Request request, Token&& token) {
+    return asio::async_initiate<Token, void(Response)>(
+        [this](auto handler, Request req) {
+          asio::post(
+              workers_, [this, handler = std::move(handler), req = std::move(req)]() mutable {
+                Response response = router_.handle(req);
+                auto loop = asio::get_associated_executor(handler);
+                asio::dispatch(
+                    loop, [handler = std::move(handler), response = std::move(response)]() mutable {
+                      std::move(handler)(std::move(response));
+                    });
+              });
+        },
+        token, std::move(request));
+  }
+
+  static Request to_request(http::request<http::string_body>& message, const tcp::socket& socket) {
+    Request request{std::string(message.method_string()), std::string(message.target()),
+                    std::move(message.body())};
+    auto header = [&](std::string_view name) { return std::string(message[name]); };
+    request.authorization = header("Authorization");
+    request.signed_headers = SignedHeaders{header("X-Aethel-Peer"), header("X-Aethel-Timestamp"),
+                                           header("X-Aethel-Signature")};
+    beast::error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    request.from_loopback = !ec && remote.address().is_loopback();
+    return request;
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(options_.max_header_bytes);
+      parser.body_limit(options_.max_body_bytes);
+      stream.expires_after(std::chrono::milliseconds(options_.request_timeout_ms));
+      auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+      if (read_ec) {
+        if (auto answer = answer_for_read_error(read_ec, options_.max_body_bytes)) {
+          if (co_await write(stream, *answer, 11, false)) co_await drain(stream);
+        }
+        break;
+      }
+      http::request<http::string_body> message = parser.release();
+      Request request = to_request(message, stream.socket());
+      // Not a conditional expression: g++ 12 miscompiles co_await inside `?:`.
+      Response response;
+      if (router_.is_blocking(request)) {
+        response = co_await async_on_worker(std::move(request), asio::use_awaitable);
+      } else {
+        response = router_.handle(request);
+      }
+      bool keep_alive = message.keep_alive();
+      if (!co_await write(stream, response, message.version(), keep_alive) || !keep_alive) break;
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  // After refusing a request whose body is still arriving, reads and discards the
+  // rest for a while: closing a socket with unread data sends a reset, which can
+  // destroy the refusal before the client reads it.
+  asio::awaitable<void> drain(beast::tcp_stream& stream) {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.expires_after(std::chrono::milliseconds(kDrainTimeout_ms));
+    std::vector<char> sink(64 * 1024);
+    uint64_t drained_bytes = 0;
+    while (drained_bytes < kMaxDrainBytes) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+      if (ec) break;
+      drained_bytes += n;
+    }
+  }
+
+  asio::awaitable<bool> write(beast::tcp_stream& stream, const Response& response, unsigned version,
+                              bool keep_alive) {
+    auto out = to_beast(response, version, keep_alive);
+    stream.expires_after(std::chrono::milliseconds(kWriteTimeout_ms));
+    auto [ec, written] = co_await http::async_write(stream, out, kUseTuple);
+    co_return !ec;
+  }
+
+  ServerOptions options_;
+  const Router& router_;
+  asio::io_context io_;
+  asio::thread_pool workers_;
+  tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable stopped_signal_;
+  bool stopped_ = false;
+};
+
+Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, const Router& router) {
+  auto impl = std::make_unique<Impl>(options, router);
+  if (auto error = impl->listen()) return *error;
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() {
+  impl_->join();
+}
+uint16_t Server::port() const {
+  return impl_->port();
+}
+void Server::stop() {
+  impl_->stop();
+}
+void Server::wait() {
+  impl_->wait();
+}
+
+}  // namespace aethel::api

@@ -1,0 +1,215 @@
+// `aethel node`: run a single node until SIGINT or SIGTERM.
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "api/api.h"
+#include "cli/cli.h"
+#include "node/node.h"
+
+namespace aethel::cli {
+namespace {
+
+constexpr int kExitStopped = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+struct NodeArgs {
+  std::optional<std::string> env_file;
+  std::map<std::string, std::string> flags;
+};
+
+std::optional<NodeArgs> parse_node_args(const Args& args) {
+  NodeArgs out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    bool has_value = i + 1 < args.size();
+    if (arg == "--env" && has_value) {
+      out.env_file = args[++i];
+    } else if (arg == "--host" && has_value) {
+      out.flags["AETHEL_API_HOST"] = args[++i];
+    } else if (arg == "--port" && has_value) {
+      out.flags["AETHEL_API_PORT"] = args[++i];
+    } else {
+      fmt::print(stderr, "aethel node: unexpected argument '{}'\n", arg);
+      fmt::print(stderr, "usage: aethel node [--env FILE] [--host H] [--port P]\n");
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> read_file(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return std::nullopt;
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// The .env file: the one named by --env (which must exist), else ./.env if present.
+node::Result<std::map<std::string, std::string>> load_env_file(
+    const std::optional<std::string>& path) {
+  std::filesystem::path file = path.value_or(".env");
+  auto text = read_file(file);
+  if (!text) {
+    if (!path) return std::map<std::string, std::string>{};
+    return node::Error{"bad_config", fmt::format("--env {}: cannot read the file", *path)};
+  }
+  auto parsed = node::parse_env_file(*text);
+  if (!parsed.ok()) return node::Error{"bad_config", file.string() + ": " + parsed.error().message};
+  return parsed;
+}
+
+node::Result<ledger::Genesis> load_genesis(const node::Config& config) {
+  if (!config.genesis_file) return ledger::default_genesis();
+  auto text = read_file(*config.genesis_file);
+  if (!text) {
+    return node::Error{"bad_config", fmt::format("AETHEL_GENESIS_FILE='{}' is invalid: expected "
+                                                 "a readable JSON file",
+                                                 config.genesis_file->string())};
+  }
+  auto genesis = ledger::parse_genesis(*text);
+  if (!genesis.ok()) {
+    return node::Error{"bad_config",
+                       fmt::format("AETHEL_GENESIS_FILE='{}' is invalid: {}",
+                                   config.genesis_file->string(), genesis.error().message)};
+  }
+  return genesis;
+}
+
+// Lines for operators go to stdout and to <log_dir>/<node_name>.log.
+class Log {
+ public:
+  explicit Log(const node::Config& config) {
+    std::error_code ec;
+    std::filesystem::create_directories(config.log_dir, ec);
+    file_.open(config.log_dir / (config.node_name + ".log"), std::ios::app);
+  }
+  void line(const std::string& text) {
+    fmt::print("{}\n", text);
+    std::fflush(stdout);
+    if (file_) file_ << text << '\n' << std::flush;
+  }
+
+ private:
+  std::ofstream file_;
+};
+
+// The consensus group: AETHEL_VALIDATORS, or by default this node and every
+// bootstrap peer (SPEC §3).
+node::Result<std::vector<std::string>> validator_ids(const node::Config& config) {
+  if (!config.validators.empty()) return config.validators;
+  std::error_code ignored;  // a failure shows up as the key error below
+  std::filesystem::create_directories(config.node_key_path.parent_path(), ignored);
+  auto key = p2p::load_or_create_key(config.node_key_path.string());
+  if (!key.ok()) {
+    return node::Error{"bad_key", config.node_key_path.string() + ": " + key.error().message};
+  }
+  std::vector<std::string> ids{p2p::PeerId::from_public_key(key.value().public_key()).to_base58()};
+  for (const std::string& text : config.p2p_bootstrap) {
+    std::string warning;
+    auto address = p2p::Multiaddr::parse_bootstrap(text, warning);
+    if (!address.ok()) {
+      return node::Error{"bad_config", fmt::format("AETHEL_P2P_BOOTSTRAP='{}' is invalid: {}", text,
+                                                   address.error().message)};
+    }
+    auto peer = address.value().peer_id();
+    if (!peer) {
+      return node::Error{"bad_config",
+                         fmt::format("AETHEL_P2P_BOOTSTRAP='{}' has no /p2p/<peer id>: set "
+                                     "AETHEL_VALIDATORS or add the peer ID",
+                                     text)};
+    }
+    ids.push_back(peer->to_base58());
+  }
+  return ids;
+}
+
+int fail(const std::string& message) {
+  fmt::print(stderr, "aethel node: {}\n", message);
+  return kExitFailed;
+}
+
+sigset_t stop_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  return signals;
+}
+
+}  // namespace
+
+int run_node(const Args& args) {
+  auto parsed_args = parse_node_args(args);
+  if (!parsed_args) return kExitUsage;
+  auto env_file = load_env_file(parsed_args->env_file);
+  if (!env_file.ok()) return fail(env_file.error().message);
+  auto config = node::load_config(
+      node::ConfigSources{parsed_args->flags, node::current_environment(), env_file.value()});
+  if (!config.ok()) return fail(config.error().message);
+  auto genesis = load_genesis(config.value());
+  if (!genesis.ok()) return fail(genesis.error().message);
+
+  // Blocked before any thread starts, so every thread inherits the mask and the
+  // signals wait for sigwait below instead of killing the process mid-write.
+  sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const node::Config& c = config.value();
+  Log log(c);
+  for (const std::string& warning : c.warnings) log.line("[CONFIG] warning: " + warning);
+  auto validators = validator_ids(c);
+  if (!validators.ok()) return fail(validators.error().message);
+  node::NodeOptions options{c.data_dir, c.node_key_path, genesis.value()};
+  options.snapshot_interval_blocks = c.snapshot_interval_blocks;
+  options.validators = validators.value();
+  auto opened = node::Node::open(options);
+  if (!opened.ok()) return fail(opened.error().message);
+  std::unique_ptr<node::Node> node = std::move(opened).value();
+  log.line(fmt::format("[P2P] Peer ID: {}", node->peer_id()));
+  auto [height, root] = node->read(
+      [](const ledger::Ledger& l) { return std::make_pair(l.height(), ledger::to_hex(l.root())); });
+  log.line(fmt::format("[NODE] {} restored at height {} root {}", c.node_name, height, root));
+  node->on_role_changed([&log](const node::ConsensusStatus& status) {
+    if (status.role == "leader") {
+      log.line(fmt::format("[CONSENSUS] became leader for term {}", status.term));
+    } else {
+      log.line(fmt::format("[CONSENSUS] {} in term {} (leader {})", status.role, status.term,
+                           status.leader_peer_id.empty() ? "unknown" : status.leader_peer_id));
+    }
+  });
+
+  std::string lattice_id = node::lattice_id(node->validators(), genesis.value());
+  log.line(fmt::format("[NODE] lattice id {} with {} validators", lattice_id.substr(0, 16),
+                       node->validators().size()));
+  auto lattice = api::Lattice::start(
+      *node,
+      api::LatticeOptions{c, lattice_id, [&log](std::string_view l) { log.line(std::string(l)); }});
+  if (!lattice.ok()) return fail(lattice.error().message);
+
+  api::Router router(*node, api::RouterOptions{c.node_name, lattice.value().get(), c.admin_token});
+  api::ServerOptions server_options;
+  server_options.host = c.api_host;
+  server_options.port = c.api_port;
+  server_options.max_body_bytes = c.max_body_bytes;
+  auto server = api::Server::start(server_options, router);
+  if (!server.ok()) return fail(server.error().message);
+  log.line(fmt::format("[API] listening on http://{}:{} (public URL {})", c.api_host,
+                       server.value()->port(), c.public_url));
+
+  int received = 0;
+  sigwait(&signals, &received);
+  log.line(fmt::format("[NODE] {} received, stopping", received == SIGINT ? "SIGINT" : "SIGTERM"));
+  server.value().reset();   // no new requests; in-flight ones are dropped unanswered
+  lattice.value().reset();  // no more peer traffic
+  node.reset();             // consensus finishes its Ready, then stops
+  log.line("[NODE] stopped");
+  return kExitStopped;
+}
+
+}  // namespace aethel::cli

@@ -1,0 +1,256 @@
+// A single Aethel node: its configuration (SPEC §3) and its runtime, which owns
+// the durable store, the node identity, the ledger and the Raft replica that
+// orders transactions among the validators.
+//
+// The path of a write:
+//
+//   submit(txs) ──► pending queue ──► consensus thread: on the leader, everything
+//   pending (up to max_block_transactions) becomes ONE Raft entry; a follower forwards
+//   it to the leader. Raft replicates the entry; every node persists its log with one
+//   fsync per Ready before it answers, and applies committed entries in log order as
+//   blocks H+1, H+2, ... Only a committed, applied block answers its submitters:
+//   nothing is acknowledged before a majority has it on disk.
+//
+// Readers (HTTP handlers) see the ledger through `read()`, under a shared lock: a
+// consistent state at one height, never a half-applied block. The consensus thread
+// is the only writer of the ledgers and of the store.
+//
+// Why two ledgers: applying a block of 8192 transfers takes tens of milliseconds,
+// and a reader locked out for that long breaks the latency goal of
+// GET /api/lattice/state. So the node keeps two identical ledgers: the consensus thread
+// applies each block first to the one readers are not using, publishes it (one
+// atomic store), then brings the other one up to the same height. Readers only
+// ever wait for the rare reader that raced a publication. The price is memory and
+// CPU for a second apply; both ledgers must end at the same root (checked).
+//
+// Configuration reference for operators: docs/CONFIGURATION.md.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ledger/ledger.h"
+#include "p2p/p2p.h"
+#include "storage/storage.h"
+
+namespace aethel::node {
+
+using ledger::Error;
+using ledger::Result;
+
+// ---------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------
+
+// Everything a node reads from its environment. Defaults are SPEC §3's.
+struct Config {
+  std::string node_name;  // default: the host name
+  std::string api_host = "0.0.0.0";
+  uint16_t api_port = 8000;
+  std::string public_url;  // default: http://<api_host or 127.0.0.1>:<api_port>
+  std::filesystem::path data_dir = "./data";
+  std::filesystem::path node_key_path;                // default: <data_dir>/node.key
+  std::optional<std::filesystem::path> genesis_file;  // unset: the built-in genesis
+  std::filesystem::path log_dir = "./logs";
+  std::optional<std::string> admin_token;
+
+  // Parsed now, wired into the lattice by a later issue.
+  bool p2p_enabled = true;
+  std::vector<std::string> p2p_listen = {"/ip4/0.0.0.0/tcp/9000"};
+  std::vector<std::string> p2p_bootstrap;
+  std::string p2p_topic = "aethel/lattice/v1";
+  std::vector<std::string> validators;
+  std::vector<std::string> lattice_nodes;
+  uint32_t heartbeat_interval_s = 5;
+  uint32_t peerless_timeout_s = 60;
+  uint32_t http_poll_interval_s = 10;
+
+  // Aethel extensions (docs/CONFIGURATION.md).
+  uint64_t max_body_bytes = 4 << 20;         // AETHEL_MAX_BODY_BYTES
+  uint64_t snapshot_interval_blocks = 1000;  // AETHEL_SNAPSHOT_INTERVAL
+
+  // Accepted but suspicious settings (a host name under /ip4/ read as /dns4/), one
+  // line each, naming the variable; the node logs them at start.
+  std::vector<std::string> warnings;
+};
+
+// Where configuration values come from, highest precedence first: command-line
+// flags, the real environment, then the .env file. Keys are variable names
+// (`AETHEL_API_PORT`, `DIOTEC360_API_PORT`, `PORT`).
+struct ConfigSources {
+  std::map<std::string, std::string> flags;
+  std::map<std::string, std::string> environment;
+  std::map<std::string, std::string> env_file;
+};
+
+// The process environment as a map.
+std::map<std::string, std::string> current_environment();
+
+// Parses .env text: `KEY=VALUE` lines, `#` comments, blank lines, an optional
+// `export ` prefix, values optionally in single or double quotes. A malformed line
+// is an Error naming its line number.
+Result<std::map<std::string, std::string>> parse_env_file(std::string_view text);
+
+// Builds the Config. An invalid value gives an Error whose message is the one line
+// an operator needs: "AETHEL_API_PORT='80a' is invalid: expected an integer port
+// 1..65535".
+Result<Config> load_config(const ConfigSources& sources);
+
+// ---------------------------------------------------------------------------
+// Blocks as stored and served
+// ---------------------------------------------------------------------------
+
+// A block: height, the root before it was applied (a replay checks it), and the
+// transactions in commit order. Byte layout (docs/API.md, "Blocks"):
+//   u8 version = 1 | u64 BE height | 32 bytes prev_root | u32 BE count |
+//   count × (u32 BE length | encode_transaction bytes)
+struct Block {
+  uint64_t height = 0;
+  ledger::Hash prev_root{};
+  std::vector<ledger::Transaction> transactions;
+};
+std::string encode_block(const Block& block);
+Result<Block> decode_block(std::string_view bytes);
+
+// ---------------------------------------------------------------------------
+// The runtime
+// ---------------------------------------------------------------------------
+
+struct NodeOptions {
+  std::filesystem::path data_dir;
+  std::filesystem::path node_key_path;
+  ledger::Genesis genesis = ledger::default_genesis();
+  // Group commit caps: one block holds at most this many transactions (a request is
+  // never split, so a single larger request still forms its own block).
+  size_t max_block_transactions = 8192;
+  // A ledger snapshot is written (and the Raft log compacted) after every this many
+  // blocks; a restart replays at most this many blocks.
+  uint64_t snapshot_interval_blocks = 1000;
+  // The consensus group: validator peer IDs, this node's included. Empty or only this
+  // node: a standalone node that commits alone (still through the Raft log).
+  std::vector<std::string> validators;
+  // Raft's clock: one tick every tick_ms; an election starts after
+  // election_timeout_ticks (plus up to half of it as random jitter) without a leader.
+  uint32_t tick_ms = 50;
+  uint32_t election_timeout_ticks = 10;
+  // A submission not committed within this time gets Error "unavailable": it may
+  // still commit later; a retry with the same id is safe.
+  uint32_t commit_timeout_ms = 5'000;
+};
+
+// What a submission got: either the ledger's outcomes (one per transaction, in
+// order) at `height` with the `root` after that block, or an error (no quorum in
+// time, the store could not write, the node is stopping): then the outcome is
+// unknown, and a retry with the same ids is safe.
+struct CommitResult {
+  std::optional<Error> error;
+  uint64_t height = 0;
+  ledger::Hash root{};
+  std::vector<ledger::Outcome> outcomes;
+};
+
+// How the node reaches the other validators. The lattice (lattice.h) implements it
+// with a P2P stream when one is up and HTTP otherwise; delivery is best effort
+// (consensus retransmits). Called from the node's consensus thread: must not block.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void send(const std::string& peer_id, std::string envelope) = 0;
+};
+
+// Consensus facts for status pages.
+struct ConsensusStatus {
+  std::string role;  // "leader", "follower", "candidate", "standalone"
+  uint64_t term = 0;
+  std::string leader_peer_id;  // empty: unknown
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+};
+
+class Node {
+ public:
+  using CommitCallback = std::function<void(CommitResult)>;
+
+  // Opens the store in options.data_dir, loads or creates the node key, restores
+  // the ledger (latest snapshot, then the committed log after it, each block checked
+  // against the root it was built on) and starts consensus. Errors name the
+  // directory or file and what is wrong with it.
+  static Result<std::unique_ptr<Node>> open(const NodeOptions& options);
+  ~Node();  // stops consensus; pending submissions get an error
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Queues `transactions` for the next block (forwarded to the leader when this node
+  // follows); `done` runs once the block is committed by a majority, durable and
+  // applied here, or with an error. Must not block.
+  void submit_async(std::vector<ledger::Transaction> transactions, CommitCallback done);
+  // The same, waiting for the answer.
+  CommitResult submit(std::vector<ledger::Transaction> transactions);
+
+  // Node-to-node input: an envelope another validator sent with Transport::send.
+  // Anything malformed or from a non-validator is dropped.
+  void receive(const std::string& from_peer_id, std::string_view envelope);
+  // Must be set before peers can be reached; the transport outlives the node's use.
+  void set_transport(Transport* transport);
+
+  // Runs `reader` with the ledger under a shared lock: one consistent height.
+  template <class F>
+  auto read(F&& reader) const {
+    const LedgerSlot& slot = slots_[published_.load(std::memory_order_acquire)];
+    std::shared_lock lock(slot.mutex);
+    return reader(static_cast<const ledger::Ledger&>(slot.ledger));
+  }
+
+  // Stored blocks from `from_height`, at most `limit`, at most about max_bytes.
+  Result<std::vector<Block>> blocks(uint64_t from_height, uint32_t limit, uint64_t max_bytes) const;
+
+  ConsensusStatus consensus_status() const;
+  bool is_leader() const;
+  // Called on the consensus thread after each applied block (height, root); for
+  // announcements and metrics. Set before traffic starts.
+  void on_block_applied(std::function<void(uint64_t, const ledger::Hash&)> callback);
+  // Called on the consensus thread when the role or term changes.
+  void on_role_changed(std::function<void(const ConsensusStatus&)> callback);
+
+  const p2p::KeyPair& key() const { return key_; }
+  const std::string& peer_id() const { return peer_id_; }
+  const std::vector<std::string>& validators() const { return validators_; }
+  storage::StoreStats store_stats() const { return store_->stats(); }
+
+  class Replica;  // node.cpp
+
+ private:
+  Node(std::unique_ptr<storage::Store> store, p2p::KeyPair key, ledger::Ledger ledger);
+
+  std::unique_ptr<storage::Store> store_;
+  p2p::KeyPair key_;
+  std::string peer_id_;
+  std::vector<std::string> validators_;  // sorted; consensus id = position + 1
+  struct LedgerSlot {
+    explicit LedgerSlot(ledger::Ledger l) : ledger(std::move(l)) {}
+    mutable std::shared_mutex mutex;
+    ledger::Ledger ledger;
+  };
+  std::array<LedgerSlot, 2> slots_;
+  std::atomic<int> published_{0};  // the slot readers use
+  std::unique_ptr<Replica> replica_;
+  friend class Replica;
+};
+
+// The lattice id (SPEC §3): SHA-256 over the sorted validator peer IDs and the
+// genesis, hex. Nodes with different ids refuse each other.
+std::string lattice_id(std::vector<std::string> validators, const ledger::Genesis& genesis);
+
+}  // namespace aethel::node

@@ -1,0 +1,215 @@
+// Shared helpers of the dashboard browser tests: real `aethel node` processes on
+// loopback, Debian's chromium through playwright-core, polling with deadlines.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const SKIP_CODE = 77;  // ctest SKIP_RETURN_CODE
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const CHROMIUM = process.env.AETHEL_CHROMIUM || '/usr/bin/chromium';
+export const BINARY = process.env.AETHEL_BINARY;
+export const ARTIFACTS = process.env.AETHEL_ARTIFACT_DIR || path.join(os.tmpdir(), 'aethel-dashboard-artifacts');
+
+// Without chromium or playwright-core the test cannot run: skipped with the reason on a
+// developer machine, a failure in CI (where scripts/test.sh installs both).
+export function skip(reason) {
+  if (process.env.CI) {
+    console.error(`FAIL: ${reason}`);
+    process.exit(1);
+  }
+  console.log(`SKIP: ${reason}`);
+  process.exit(SKIP_CODE);
+}
+
+export async function loadChromium() {
+  if (!fs.existsSync(CHROMIUM)) skip(`${CHROMIUM} is absent: apt-get install chromium (scripts/install-deps.sh)`);
+  if (!fs.existsSync(path.join(here, 'node_modules', 'playwright-core'))) {
+    skip('playwright-core is not installed in tests/dashboard/node_modules: run scripts/install-npm-deps.sh');
+  }
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Calls `probe` until it returns a truthy value or `timeoutMs` passes; then throws,
+// naming `what` and the last value or error seen.
+export async function waitFor(what, probe, timeoutMs = 20000, intervalMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'nothing yet';
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+      last = `last value ${JSON.stringify(value)}`;
+    } catch (error) {
+      last = `last error ${error.message}`;
+    }
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${last})`);
+    await delay(intervalMs);  // poll interval, not synchronization
+  }
+}
+
+export async function httpJson(url, options = {}) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), options.timeoutMs || 30000);
+  try {
+    const response = await fetch(url, { ...options, signal: controller.signal });
+    const text = await response.text();
+    let body = null;
+    try { body = JSON.parse(text); } catch { body = null; }
+    return { status: response.status, body, text, headers: response.headers };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function makeTempDir(tag) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `aethel-${tag}-`));
+}
+
+// `aethel node` as a child process with its own data directory, on 127.0.0.1.
+export class NodeProcess {
+  constructor({ name = 'dash-node', root = makeTempDir(name), port, env = {} } = {}) {
+    if (!BINARY) throw new Error('AETHEL_BINARY is not set (ctest sets it)');
+    this.name = name;
+    this.root = root;
+    this.port = port;
+    this.env = env;
+    this.child = null;
+    this.exit = null;
+  }
+
+  get url() { return `http://127.0.0.1:${this.port}`; }
+
+  output() {
+    try { return fs.readFileSync(path.join(this.root, 'output.log'), 'utf8'); } catch { return ''; }
+  }
+
+  async start() {
+    if (!this.port) this.port = await freePort();
+    fs.mkdirSync(path.join(this.root, 'data'), { recursive: true });
+    fs.mkdirSync(path.join(this.root, 'logs'), { recursive: true });
+    const out = fs.openSync(path.join(this.root, 'output.log'), 'a');
+    this.exit = null;
+    this.child = spawn(BINARY, ['node'], {
+      cwd: this.root,
+      stdio: ['ignore', out, out],
+      env: {
+        PATH: '/usr/bin:/bin',
+        AETHEL_DATA_DIR: path.join(this.root, 'data'),
+        AETHEL_LOG_DIR: path.join(this.root, 'logs'),
+        AETHEL_API_HOST: '127.0.0.1',
+        AETHEL_API_PORT: String(this.port),
+        AETHEL_NODE_NAME: this.name,
+        ...this.env,
+      },
+    });
+    fs.closeSync(out);
+    this.child.once('exit', (code, signal) => { this.exit = { code, signal }; });
+    const ready = await waitFor(`${this.name} to answer /health on ${this.url}`, async () => {
+      if (this.exit) return 'exited';
+      const reply = await httpJson(`${this.url}/health`, { timeoutMs: 1000 });
+      return reply.status === 200 && 'ready';
+    }, 30000);
+    if (ready === 'exited') {
+      throw new Error(`${this.name} exited during start-up (${JSON.stringify(this.exit)}): ${this.output()}`);
+    }
+  }
+
+  // SIGTERM, then SIGKILL if the node has not exited within `graceMs`.
+  async stop(graceMs = 10000) {
+    if (!this.child || this.exit) return this.exit;
+    this.child.kill('SIGTERM');
+    try {
+      await waitFor(`${this.name} to exit`, () => this.exit, graceMs);
+    } catch {
+      this.child.kill('SIGKILL');
+      await waitFor(`${this.name} to die`, () => this.exit, 5000);
+    }
+    return this.exit;
+  }
+
+  kill() {
+    if (this.child && !this.exit) this.child.kill('SIGKILL');
+  }
+}
+
+// Runs `aethel <args>` to completion: {status, stdout, stderr}.
+export function runAethel(args) {
+  const r = spawnSync(BINARY, args, { encoding: 'utf8', timeout: 30000 });
+  return { status: r.status, stdout: r.stdout || '', stderr: r.stderr || '' };
+}
+
+// Text of every element matching `selector` inside the page, for failure messages.
+export async function describe(page) {
+  return page.evaluate(() => ({
+    banner: document.querySelector('#banner')?.textContent.trim(),
+    detail: document.querySelector('#banner-detail')?.textContent.trim(),
+    source: document.querySelector('#source')?.textContent,
+    cards: [...document.querySelectorAll('#nodes .card')].map((c) => c.innerText.replace(/\s+/g, ' ')),
+    result: document.querySelector('#result')?.innerText,
+  }));
+}
+
+// Waits until `predicate` (run in the page with `arg`) is true; the error says what the
+// page showed.
+export async function waitInPage(page, what, predicate, arg, timeoutMs = 20000) {
+  try {
+    await page.waitForFunction(predicate, arg, { timeout: timeoutMs, polling: 100 });
+  } catch (error) {
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; page shows ${JSON.stringify(await describe(page), null, 1)}`);
+  }
+}
+
+export async function screenshot(page, name) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, name);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`screenshot: ${file}`);
+  return file;
+}
+
+// Runs the named steps in order, printing each; the first failure fails the test
+// (exit 1) after `cleanup`. Prints "N passed, N failed" at the end.
+export async function runSteps(title, steps, cleanup) {
+  let passed = 0;
+  let failed = 0;
+  try {
+    for (const [name, fn] of steps) {
+      const started = Date.now();
+      try {
+        await fn();
+        passed += 1;
+        console.log(`ok - ${name} (${Date.now() - started} ms)`);
+      } catch (error) {
+        failed += 1;
+        console.log(`not ok - ${name}\n${error.stack || error}`);
+        break;
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+  console.log(`${title}: ${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}

@@ -1,0 +1,171 @@
+// Runs the real `aethel node` binary as a child process on a free loopback port
+// with its own temporary data directory, and speaks HTTP to it.
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/api.h"
+
+namespace aethel::test {
+
+namespace json = boost::json;
+
+// JSON integers parse as int64 when they fit; this reads either as unsigned.
+inline uint64_t u64(const json::value& v) {
+  return json::value_to<uint64_t>(v);
+}
+
+// A port the kernel just handed out and released: free unless another process
+// grabs it in between (the node then fails to start and the test says so).
+inline uint16_t free_loopback_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+inline std::filesystem::path make_temp_dir(const std::string& tag) {
+  std::random_device seed;
+  auto dir = std::filesystem::temp_directory_path() /
+             ("aethel-" + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(seed()));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+class NodeProcess {
+ public:
+  // `root` holds data/, logs/ and the child's output; the same root restarts the
+  // same node (same key, same ledger).
+  explicit NodeProcess(std::filesystem::path root, uint16_t port = free_loopback_port())
+      : root_(std::move(root)), port_(port) {}
+  ~NodeProcess() {
+    if (pid_ > 0) kill_hard();
+  }
+
+  uint16_t port() const { return port_; }
+  api::Endpoint endpoint() const { return {"127.0.0.1", port_}; }
+  const std::filesystem::path& root() const { return root_; }
+
+  // `extra_env` entries ("NAME=value") override the defaults below.
+  void start(std::vector<std::string> extra_env = {}) {
+    std::vector<std::string> defaults = {
+        "AETHEL_DATA_DIR=" + (root_ / "data").string(),
+        "AETHEL_LOG_DIR=" + (root_ / "logs").string(),
+        "AETHEL_API_HOST=127.0.0.1",
+        "AETHEL_API_PORT=" + std::to_string(port_),
+        "AETHEL_NODE_NAME=test-node",
+        "AETHEL_P2P_LISTEN=/ip4/127.0.0.1/tcp/0",
+        "PATH=/usr/bin:/bin",
+    };
+    std::vector<std::string> env = std::move(extra_env);
+    for (std::string& d : defaults) {
+      std::string name = d.substr(0, d.find('=') + 1);
+      bool overridden = std::any_of(env.begin(), env.end(),
+                                    [&](const std::string& e) { return e.starts_with(name); });
+      if (!overridden) env.push_back(std::move(d));
+    }
+    std::string output = (root_ / "output.log").string();
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      if (chdir(root_.c_str()) != 0) _exit(126);
+      int out = open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(out, 1);
+      dup2(out, 2);
+      std::vector<char*> envp;
+      for (std::string& e : env) envp.push_back(e.data());
+      envp.push_back(nullptr);
+      char binary[] = AETHEL_BINARY;
+      char command[] = "node";
+      char* argv[] = {binary, command, nullptr};
+      execve(binary, argv, envp.data());
+      _exit(127);
+    }
+    wait_ready();
+  }
+
+  // Polls /health until it answers 200; fails if the child exits or 30 s pass.
+  void wait_ready() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        FAIL() << "the node exited during start-up; output: " << output();
+      }
+      auto reply = api::http_call(endpoint(), "GET", "/health", {}, 1000);
+      if (reply.ok() && reply.value().status == 200) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
+    }
+    FAIL() << "the node did not become ready in 30 s; output: " << output();
+  }
+
+  void kill_hard() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  // SIGTERM and wait: the exit status (0 for a clean stop).
+  int stop() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  std::string output() const {
+    std::ifstream file(root_ / "output.log");
+    return std::string(std::istreambuf_iterator<char>(file), {});
+  }
+
+  // One exchange; the reply's body parsed as JSON (null when it is not JSON).
+  struct Reply {
+    unsigned status = 0;
+    json::value body;
+    std::string allow;
+  };
+  Reply call(std::string_view method, std::string_view target, std::string_view body = {}) const {
+    auto reply = api::http_call(endpoint(), method, target, body, 30'000);
+    EXPECT_TRUE(reply.ok()) << (reply.ok() ? "" : reply.error().message);
+    if (!reply.ok()) return {};
+    json::error_code ec;
+    json::value parsed = json::parse(reply.value().body, ec);
+    EXPECT_FALSE(ec) << "not JSON: " << reply.value().body;
+    return Reply{reply.value().status, parsed, reply.value().allow};
+  }
+  Reply get(std::string_view target) const { return call("GET", target); }
+  Reply post(std::string_view target, const json::value& body) const {
+    return call("POST", target, json::serialize(body));
+  }
+
+ private:
+  std::filesystem::path root_;
+  uint16_t port_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace aethel::test
