@@ -494,6 +494,7 @@ class Lattice::Impl {
     }
     peer.hello_ok = peer.connected;
     peer.last_p2p_seen = Clock::now();
+    update_mode(Clock::now());
   }
 
   void peer_connected(const p2p::PeerId& id) {
@@ -679,7 +680,7 @@ class Lattice::Impl {
   void update_mode(Clock::time_point now) {
     size_t peers = peer_count_locked(now);
     if (peers > 0 || peers_.empty()) peerless_since_ = now;
-    if (!options_.config.p2p_enabled || !host_running_) return set_mode(kHttp);
+    if (!options_.config.p2p_enabled) return set_mode(kHttp);
     if (manual_ != kAuto) return set_mode(manual_);
     if (peers > 0) {
       if (mode_ == kHttp) log("[P2P_HEARTBEAT] Peers back - returning to P2P");
@@ -804,12 +805,12 @@ class Lattice::Impl {
 
   std::string status_message(size_t peers) const {
     if (!options_.config.p2p_enabled) return "P2P disabled, HTTP sync only";
-    if (!host_running_) return "P2P stopped by an operator, HTTP sync only";
     if (mode_ == kHttp && manual_ == kHttp) return "HTTP sync selected manually";
     if (mode_ == kHttp) {
       return fmt::format("HTTP fallback active: no P2P peers for {}s",
                          options_.config.peerless_timeout_s);
     }
+    if (!host_running_) return "P2P stopped by an operator; consensus runs over HTTP";
     if (peers > 0) return fmt::format("P2P active with {} peers", peers);
     return "P2P started, waiting for peers...";
   }

@@ -369,6 +369,7 @@ class Node::Replica {
   // Leader: everything queued (up to the block cap) becomes one entry. Follower with
   // a known leader: each submission is forwarded. No leader: it waits.
   void route_submissions() {
+    reroute_after_leader_change();
     if (queue_.empty()) return;
     if (raft_.role() == consensus::Role::kLeader) return propose_group();
     consensus::NodeId leader = raft_.leader();
@@ -386,6 +387,28 @@ class Node::Replica {
       payload += encode_entry(s.txs);
       send(peer_of(leader), envelope(EnvelopeKind::kForward, payload));
       awaiting_reply_.emplace(request_id, std::move(s));
+    }
+  }
+
+  // Writes forwarded to a leader that is gone would wait for their deadline; those
+  // whose transactions all carry client ids go to the new leader instead. Should the
+  // old leader have committed them after all, idempotency answers with "exists".
+  // Without client ids a resend could apply twice, so those wait (outcome unknown).
+  void reroute_after_leader_change() {
+    consensus::NodeId leader = raft_.leader();
+    if (leader == routed_leader_) return;
+    routed_leader_ = leader;
+    for (auto it = awaiting_reply_.begin(); it != awaiting_reply_.end();) {
+      const auto& txs = it->second.txs;
+      bool idempotent = std::all_of(txs.begin(), txs.end(), [](const ledger::Transaction& tx) {
+        return !tx.client_id.empty();
+      });
+      if (!idempotent) {
+        ++it;
+        continue;
+      }
+      queue_.push_front(std::move(it->second));
+      it = awaiting_reply_.erase(it);
     }
   }
 
@@ -661,6 +684,7 @@ class Node::Replica {
   std::map<uint64_t, Submission> awaiting_reply_;
   std::multimap<Index, Waiter> waiters_;
   uint64_t next_request_id_ = 1;
+  consensus::NodeId routed_leader_ = consensus::kNoNode;  // where forwards went last
   std::deque<AppliedEntry> recent_;
   uint64_t last_stored_height_ = 0;
   uint64_t blocks_since_snapshot_ = 0;
