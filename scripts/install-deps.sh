@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libz3-dev libfmt-dev libsodium-dev liblmdb-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   curl jq
+  nftables iproute2
   chromium fonts-noto-color-emoji
 )
 

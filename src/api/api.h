@@ -17,6 +17,10 @@
 #include "api/lattice.h"
 #include "node/node.h"
 
+namespace aethel::metrics {
+class Metrics;
+}
+
 namespace aethel::api {
 
 using ledger::Error;
@@ -53,6 +57,9 @@ struct RouterOptions {
   std::string node_name;
   Lattice* lattice = nullptr;  // null: the lattice routes answer 503
   std::optional<std::string> admin_token;
+  // When set: GET /metrics renders it, and every request handled is counted and
+  // timed in it by route template.
+  metrics::Metrics* metrics = nullptr;
 };
 
 // Maps requests to the node. Stateless apart from the node it reads and writes;
@@ -68,6 +75,11 @@ class Router {
   Response handle(const Request& request) const;
 
  private:
+  // handle() without the metrics; `route` is set to the route template matched
+  // ("/api/lattice/tx/{id}"), or "not_found", "bad_target", "/dashboard".
+  Response dispatch(const Request& request, std::string_view& route) const;
+  Response metrics_page() const;
+
   node::Node& node_;
   RouterOptions options_;
 };
@@ -93,8 +105,14 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   uint16_t port() const;
-  // Stops accepting and serving; run() returns. Safe from any thread.
+  // Stops accepting and serving at once; run() returns. Safe from any thread.
   void stop();
+  // Stops gracefully: closes the listening socket, lets every request already
+  // being processed finish and answer (with Connection: close), closes idle
+  // keep-alive connections, and after grace_ms cuts what is left. Returns when
+  // every thread has stopped; requests still running on a worker (waiting for a
+  // commit) are waited for, which the node's commit timeout bounds.
+  void shutdown(uint32_t grace_ms);
   // Blocks until stop().
   void wait();
 

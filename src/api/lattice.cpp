@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "api/api.h"
+#include "consensus/consensus.h"
+#include "metrics/metrics.h"
 
 namespace aethel::api {
 namespace json = boost::json;
@@ -185,9 +187,28 @@ class Lattice::Impl {
     send_http(peer, std::move(envelope));
   }
 
-  bool use_p2p(const Peer& peer, Clock::time_point now) const {
+  bool use_p2p(Peer& peer, Clock::time_point now) {
     if (manual_ == kHttp || !host_running_ || !peer.connected || !peer.hello_ok) return false;
-    return peer.inflight == 0 || now - peer.oldest_unacked < kP2pStall;
+    if (peer.inflight == 0 || now - peer.oldest_unacked < kP2pStall) return true;
+    drop_stalled(peer);
+    return false;
+  }
+
+  // A P2P connection whose requests stay unanswered (a dropped port, a partition)
+  // still looks connected to TCP for minutes. It is closed: its pending requests
+  // fail at once and go over HTTP, and the heartbeat dials the peer again.
+  void drop_stalled(Peer& peer) {
+    log(
+        fmt::format("[P2P] Peer {} ({}) stopped answering for {} ms: closing the connection, "
+                    "HTTP carries its messages",
+                    peer.id, peer.name, kP2pStall.count()));
+    peer.connected = peer.hello_ok = false;
+    peer.inflight = 0;
+    auto id = p2p::PeerId::parse(peer.id);
+    if (!id.ok()) return;
+    run_on_io_async([this, id = id.value()] {
+      if (host_) host_->disconnect(id);
+    });
   }
 
   void send_p2p(const std::string& peer_id, std::string envelope) {
@@ -391,6 +412,11 @@ class Lattice::Impl {
       config.key = node_.key();
       config.listen_addrs = listen;
       config.log = [this](std::string_view line) { log(std::string(line)); };
+      // A snapshot for a far-behind follower travels as one consensus message.
+      config.limits.max_message_bytes = consensus::kMaxEncodedMessageBytes + 1024;
+      // Dials into a cut network must give up soon, so the heartbeat's next dial
+      // finds the link once it heals.
+      config.limits.handshake_timeout_ms = 3'000;
       host_ = std::make_unique<p2p::Host>(io_, config);
       install_handlers();
       auto status = host_->start();
@@ -533,11 +559,11 @@ class Lattice::Impl {
     const json::object& head = value.as_object();
     auto* height = head.if_contains("height");
     auto* root = head.if_contains("merkle_root");
-    if (!height || !height->is_uint64() || !root || !root->is_string()) return;
+    if (!height || !height->is_number() || !root || !root->is_string()) return;
     std::lock_guard lock(mutex_);
     auto it = peers_.find(author);
     if (it == peers_.end()) return;
-    it->second.height = height->as_uint64();
+    it->second.height = height->to_number<uint64_t>();
     it->second.root = std::string(root->as_string());
     it->second.last_sync = Clock::now();
   }
@@ -651,7 +677,11 @@ class Lattice::Impl {
         host_->ping(id, [this, peer_id](p2p::Result<double> rtt) {
           std::lock_guard lock(mutex_);
           auto it = peers_.find(peer_id);
-          if (it == peers_.end() || !rtt.ok()) return;
+          if (it == peers_.end()) return;
+          if (!rtt.ok()) {
+            if (it->second.connected) drop_stalled(it->second);
+            return;
+          }
           it->second.last_p2p_seen = Clock::now();
           it->second.rtt_ms = rtt.value();
         });
@@ -682,6 +712,7 @@ class Lattice::Impl {
     if (peers > 0 || peers_.empty()) peerless_since_ = now;
     if (!options_.config.p2p_enabled) return set_mode(kHttp);
     if (manual_ != kAuto) return set_mode(manual_);
+    if (peers_.empty()) return set_mode(kAuto);  // standalone: nobody to sync with
     if (peers > 0) {
       if (mode_ == kHttp) log("[P2P_HEARTBEAT] Peers back - returning to P2P");
       return set_mode(kP2p);
@@ -692,6 +723,7 @@ class Lattice::Impl {
       log(fmt::format("[P2P_HEARTBEAT] 🚨 {} seconds without peers - Activating HTTP Fallback",
                       options_.config.peerless_timeout_s));
       ++fallback_activations_;
+      if (options_.metrics) options_.metrics->record_fallback_activation();
       set_mode(kHttp);
     }
   }
@@ -723,8 +755,8 @@ class Lattice::Impl {
       if (ec || !value.is_object()) continue;
       auto* height = value.as_object().if_contains("height");
       auto* root = value.as_object().if_contains("merkle_root");
-      if (!height || !height->is_uint64() || !root || !root->is_string()) continue;
-      compare_heads(id, url, height->as_uint64(), std::string(root->as_string()));
+      if (!height || !height->is_number() || !root || !root->is_string()) continue;
+      compare_heads(id, url, height->to_number<uint64_t>(), std::string(root->as_string()));
     }
   }
 
@@ -742,6 +774,7 @@ class Lattice::Impl {
     peer.last_http_ok = Clock::now();
     if (height == local_height && root != local_root) {
       ++divergences_;
+      if (options_.metrics) options_.metrics->record_divergence();
       diverged_ = true;
       log(fmt::format("[HTTP_SYNC] ⚠ STATE DIVERGENCE at height {}: local {} peer {} ({})", height,
                       local_root, root, url));
@@ -752,6 +785,24 @@ class Lattice::Impl {
   }
 
   // --- status -----------------------------------------------------------------
+
+  LatticeCounters counters() const {
+    std::lock_guard lock(mutex_);
+    Clock::time_point now = Clock::now();
+    LatticeCounters out;
+    for (const auto& [id, peer] : peers_) {
+      if (manual_ != kHttp && alive_over_p2p(peer, now)) {
+        ++out.p2p_peers;
+      } else if (alive_over_http(peer, now)) {
+        ++out.http_peers;
+      }
+    }
+    static constexpr const char* kLowerNames[] = {"auto", "p2p", "http"};
+    out.sync_mode = kLowerNames[mode_];
+    out.fallback_activations = fallback_activations_;
+    out.divergences = divergences_;
+    return out;
+  }
 
   json::object p2p_status() const {
     std::lock_guard lock(mutex_);
@@ -1085,6 +1136,9 @@ json::object Lattice::identity() const {
 }
 json::object Lattice::health() const {
   return impl_->health();
+}
+LatticeCounters Lattice::counters() const {
+  return impl_->counters();
 }
 json::object Lattice::nodes() const {
   return impl_->nodes();

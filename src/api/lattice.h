@@ -27,6 +27,10 @@
 
 #include "node/node.h"
 
+namespace aethel::metrics {
+class Metrics;
+}
+
 namespace aethel::api {
 
 inline constexpr std::string_view kInternalMessagesPath = "/api/lattice/internal/messages";
@@ -38,6 +42,17 @@ struct LatticeOptions {
   std::string lattice_id;
   // Operator log lines (SPEC §6.3); default: stdout.
   std::function<void(std::string_view)> log;
+  // When set, fallback activations and divergences are counted here as they happen.
+  metrics::Metrics* metrics = nullptr;
+};
+
+// A snapshot of the lattice's numbers, for /metrics (polled when it is rendered).
+struct LatticeCounters {
+  size_t p2p_peers = 0;   // alive over P2P (SPEC §6.2 peer_count)
+  size_t http_peers = 0;  // not alive over P2P, but answered over HTTP
+  std::string sync_mode;  // "auto", "p2p" or "http"
+  uint64_t fallback_activations = 0;
+  uint64_t divergences = 0;
 };
 
 // The headers of a signed node-to-node request.
@@ -73,6 +88,7 @@ class Lattice : public node::Transport {
   boost::json::object identity() const;
   boost::json::object health() const;
   boost::json::object nodes() const;
+  LatticeCounters counters() const;
   // Fans out to every node (this one included) with short timeouts.
   boost::json::object network() const;
 

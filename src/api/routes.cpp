@@ -11,6 +11,7 @@
 #include "api/dashboard.h"
 #include "cli/report.h"
 #include "lang/lang.h"
+#include "metrics/metrics.h"
 
 namespace aethel::api {
 namespace json = boost::json;
@@ -568,47 +569,58 @@ enum class RouteId {
   kSyncSwitch,
   kP2pStop,
   kP2pStart,
+  kMetrics,
 };
 
 struct Match {
   RouteId id;
   std::string_view method;
   std::string argument;  // {name} or {id}, decoded
+  // The path with {name} or {id} in place of the argument (static storage): the
+  // label of the HTTP metrics, never the raw path, so label values stay few.
+  std::string_view route;
 };
 
 std::optional<Match> match_route(const std::string& path) {
-  static const std::array<std::pair<std::string_view, Match>, 15> exact = {{
-      {"/", {RouteId::kRoot, "GET", {}}},
-      {"/health", {RouteId::kHealth, "GET", {}}},
-      {"/api/verify", {RouteId::kVerify, "POST", {}}},
-      {"/api/lattice/transactions", {RouteId::kTransactions, "POST", {}}},
-      {"/api/lattice/state", {RouteId::kState, "GET", {}}},
-      {"/api/lattice/blocks", {RouteId::kBlocks, "GET", {}}},
-      {kInternalMessagesPath, {RouteId::kInternalMessages, "POST", {}}},
-      {"/api/lattice/p2p/status", {RouteId::kP2pStatus, "GET", {}}},
-      {"/api/lattice/p2p/identity", {RouteId::kP2pIdentity, "GET", {}}},
-      {"/api/lattice/health", {RouteId::kLatticeHealth, "GET", {}}},
-      {"/api/lattice/nodes", {RouteId::kNodes, "GET", {}}},
-      {"/api/lattice/network", {RouteId::kNetwork, "GET", {}}},
-      {"/api/lattice/sync/switch", {RouteId::kSyncSwitch, "POST", {}}},
-      {"/api/lattice/p2p/stop", {RouteId::kP2pStop, "POST", {}}},
-      {"/api/lattice/p2p/start", {RouteId::kP2pStart, "POST", {}}},
-  }};
-  for (const auto& [route, match] : exact) {
-    if (path == route) return match;
+  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 16>
+      exact = {{
+          {"/metrics", {RouteId::kMetrics, "GET"}},
+          {"/", {RouteId::kRoot, "GET"}},
+          {"/health", {RouteId::kHealth, "GET"}},
+          {"/api/verify", {RouteId::kVerify, "POST"}},
+          {"/api/lattice/transactions", {RouteId::kTransactions, "POST"}},
+          {"/api/lattice/state", {RouteId::kState, "GET"}},
+          {"/api/lattice/blocks", {RouteId::kBlocks, "GET"}},
+          {kInternalMessagesPath, {RouteId::kInternalMessages, "POST"}},
+          {"/api/lattice/p2p/status", {RouteId::kP2pStatus, "GET"}},
+          {"/api/lattice/p2p/identity", {RouteId::kP2pIdentity, "GET"}},
+          {"/api/lattice/health", {RouteId::kLatticeHealth, "GET"}},
+          {"/api/lattice/nodes", {RouteId::kNodes, "GET"}},
+          {"/api/lattice/network", {RouteId::kNetwork, "GET"}},
+          {"/api/lattice/sync/switch", {RouteId::kSyncSwitch, "POST"}},
+          {"/api/lattice/p2p/stop", {RouteId::kP2pStop, "POST"}},
+          {"/api/lattice/p2p/start", {RouteId::kP2pStart, "POST"}},
+      }};
+  for (const auto& [route, id_and_method] : exact) {
+    if (path == route) return Match{id_and_method.first, id_and_method.second, {}, route};
   }
-  static const std::array<std::pair<std::string_view, RouteId>, 3> prefixed = {{
-      {"/api/lattice/accounts/", RouteId::kAccount},
-      {"/api/lattice/proof/", RouteId::kProof},
-      {"/api/lattice/tx/", RouteId::kTx},
+  struct Prefixed {
+    std::string_view prefix;
+    RouteId id;
+    std::string_view route;
+  };
+  static const std::array<Prefixed, 3> prefixed = {{
+      {"/api/lattice/accounts/", RouteId::kAccount, "/api/lattice/accounts/{name}"},
+      {"/api/lattice/proof/", RouteId::kProof, "/api/lattice/proof/{name}"},
+      {"/api/lattice/tx/", RouteId::kTx, "/api/lattice/tx/{id}"},
   }};
-  for (const auto& [prefix, id] : prefixed) {
+  for (const auto& [prefix, id, route] : prefixed) {
     if (!path.starts_with(prefix) || path.size() == prefix.size()) continue;
     std::string_view rest = std::string_view(path).substr(prefix.size());
     if (rest.find('/') != std::string_view::npos) return std::nullopt;
     auto decoded = percent_decode(rest);
     if (!decoded) return std::nullopt;
-    return Match{id, "GET", *decoded};
+    return Match{id, "GET", *decoded, route};
   }
   return std::nullopt;
 }
@@ -662,11 +674,54 @@ bool Router::is_blocking(const Request& request) const {
 }
 
 Response Router::handle(const Request& request) const {
-  if (auto page = dashboard_route(request)) return std::move(*page);  // GET /dashboard[/...]
+  if (options_.metrics == nullptr) {
+    std::string_view ignored;
+    return dispatch(request, ignored);
+  }
+  auto start = std::chrono::steady_clock::now();
+  std::string_view route = "other";
+  Response response = dispatch(request, route);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  options_.metrics->record_http_request(route, response.status, seconds);
+  // A 200 from a write route was answered once its block was committed and applied:
+  // its duration is what a client waits for a commit.
+  bool write = route == "/api/lattice/transactions" || route == "/api/verify";
+  if (write && response.status == 200) options_.metrics->observe_commit_latency_seconds(seconds);
+  return response;
+}
+
+// GET /metrics: the gauges that are cheaper to read than to push are refreshed here.
+Response Router::metrics_page() const {
+  if (options_.metrics == nullptr) {
+    return error_response(404, "not_found", "metrics are not enabled on this node");
+  }
+  metrics::Metrics& m = *options_.metrics;
+  m.set_height(node_.read([](const ledger::Ledger& l) { return l.height(); }));
+  m.set_raft(node_.consensus_status().term, node_.is_leader());
+  if (options_.lattice != nullptr) {
+    LatticeCounters counters = options_.lattice->counters();
+    m.set_peers(counters.p2p_peers, counters.http_peers);
+    m.set_sync_mode(counters.sync_mode);
+  }
+  return Response{200, m.render(), {}, std::string(metrics::kContentType)};
+}
+
+Response Router::dispatch(const Request& request, std::string_view& route) const {
+  if (auto page = dashboard_route(request)) {  // GET /dashboard[/...]
+    route = "/dashboard";
+    return std::move(*page);
+  }
   auto target = parse_target(request.target);
-  if (!target) return bad_request("bad_target", "the request target has a bad percent-escape");
+  if (!target) {
+    route = "bad_target";
+    return bad_request("bad_target", "the request target has a bad percent-escape");
+  }
   auto match = match_route(target->path);
-  if (!match) return error_response(404, "not_found", "no route " + target->path);
+  if (!match) {
+    route = "not_found";
+    return error_response(404, "not_found", "no route " + target->path);
+  }
+  route = match->route;
   if (request.method != match->method) {
     Response r = error_response(405, "method_not_allowed",
                                 fmt::format("{} accepts {} only", target->path, match->method));
@@ -698,6 +753,8 @@ Response Router::handle(const Request& request) const {
         return tx_route(node_, match->argument);
       case RouteId::kBlocks:
         return blocks_route(node_, *target);
+      case RouteId::kMetrics:
+        return metrics_page();
       default:
         return lattice_route(match->id, request, *target, options_);
     }

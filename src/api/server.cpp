@@ -2,6 +2,7 @@
 // translation unit of the API that includes Beast (it is slow to compile).
 #include <fmt/format.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,11 +10,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
+#include <map>
+#include <memory>
 #include <thread>
 
 #include "api/api.h"
@@ -71,7 +75,7 @@ class Server::Impl {
         router_(router),
         io_(static_cast<int>(options.io_threads)),
         workers_(options.worker_threads),
-        acceptor_(io_) {}
+        acceptor_(asio::make_strand(io_)) {}
 
   std::optional<Error> listen() {
     beast::error_code ec;
@@ -84,7 +88,7 @@ class Server::Impl {
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return listen_error(ec);
     port_ = acceptor_.local_endpoint().port();
-    asio::co_spawn(io_, accept_loop(), asio::detached);
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
     for (unsigned i = 0; i < std::max(1u, options_.io_threads); ++i) {
       threads_.emplace_back([this] { io_.run(); });
     }
@@ -105,6 +109,37 @@ class Server::Impl {
     stopped_signal_.wait(lock, [&] { return stopped_; });
   }
 
+  // Graceful stop: no new connections; a request being processed gets its answer
+  // (with Connection: close); idle keep-alive connections close now. After
+  // `grace` whatever is left is cut. Returns once every thread is joined.
+  void shutdown(std::chrono::milliseconds grace) {
+    draining_.store(true);
+    asio::post(acceptor_.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    std::vector<std::shared_ptr<Session>> open;
+    {
+      std::lock_guard lock(sessions_mutex_);
+      for (auto& [id, weak] : sessions_) {
+        if (auto session = weak.lock()) open.push_back(std::move(session));
+      }
+    }
+    // On the session's strand, so it never races the session's own use of the
+    // stream; a session between requests checks draining_ before reading again.
+    for (auto& session : open) {
+      asio::post(session->stream.get_executor(), [session] {
+        if (!session->busy) session->stream.cancel();
+      });
+    }
+    open.clear();
+    {
+      std::unique_lock lock(sessions_mutex_);
+      sessions_done_.wait_for(lock, grace, [&] { return sessions_.empty(); });
+    }
+    join();
+  }
+
   void join() {
     stop();
     for (std::thread& t : threads_) t.join();
@@ -120,13 +155,36 @@ class Server::Impl {
                                               options_.port, ec.message())};
   }
 
+  // One connection. Each runs on its own strand, so shutdown() can post to it.
+  struct Session {
+    explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+    beast::tcp_stream stream;
+    bool busy = false;  // between a request read and its answer written (strand only)
+  };
+
   asio::awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(kUseTuple);
-      if (ec == asio::error::operation_aborted) co_return;
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kUseTuple);
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       if (ec) continue;  // e.g. too many open files: keep serving the others
-      asio::co_spawn(io_, session(std::move(socket)), asio::detached);
+      auto executor = socket.get_executor();
+      auto state = std::make_shared<Session>(std::move(socket));
+      uint64_t id = register_session(state);
+      asio::co_spawn(executor, session(std::move(state), id), asio::detached);
     }
+  }
+
+  uint64_t register_session(const std::shared_ptr<Session>& state) {
+    std::lock_guard lock(sessions_mutex_);
+    uint64_t id = next_session_id_++;
+    sessions_.emplace(id, state);
+    return id;
+  }
+
+  void unregister_session(uint64_t id) {
+    std::lock_guard lock(sessions_mutex_);
+    sessions_.erase(id);
+    if (sessions_.empty()) sessions_done_.notify_all();
   }
 
   // Runs a blocking route on the worker pool and resumes on the loop with its answer.
@@ -162,10 +220,17 @@ class Server::Impl {
     return request;
   }
 
-  asio::awaitable<void> session(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
+  asio::awaitable<void> session(std::shared_ptr<Session> state, uint64_t id) {
+    co_await serve(*state);
+    unregister_session(id);
+  }
+
+  asio::awaitable<void> serve(Session& state) {
+    beast::tcp_stream& stream = state.stream;
     beast::flat_buffer buffer;
     for (;;) {
+      state.busy = false;
+      if (draining_.load()) break;
       http::request_parser<http::string_body> parser;
       parser.header_limit(options_.max_header_bytes);
       parser.body_limit(options_.max_body_bytes);
@@ -177,6 +242,7 @@ class Server::Impl {
         }
         break;
       }
+      state.busy = true;
       http::request<http::string_body> message = parser.release();
       Request request = to_request(message, stream.socket());
       // Not a conditional expression: g++ 12 miscompiles co_await inside `?:`.
@@ -186,7 +252,9 @@ class Server::Impl {
       } else {
         response = router_.handle(request);
       }
-      bool keep_alive = message.keep_alive();
+      // While draining, the answer tells the client to reconnect (to another node
+      // or to this one once it is back) instead of sending more on this connection.
+      bool keep_alive = message.keep_alive() && !draining_.load();
       if (!co_await write(stream, response, message.version(), keep_alive) || !keep_alive) break;
     }
     beast::error_code ignored;
@@ -227,6 +295,11 @@ class Server::Impl {
   std::mutex mutex_;
   std::condition_variable stopped_signal_;
   bool stopped_ = false;
+  std::atomic<bool> draining_{false};
+  std::mutex sessions_mutex_;
+  std::condition_variable sessions_done_;
+  std::map<uint64_t, std::weak_ptr<Session>> sessions_;
+  uint64_t next_session_id_ = 1;
 };
 
 Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, const Router& router) {
@@ -244,6 +317,9 @@ uint16_t Server::port() const {
 }
 void Server::stop() {
   impl_->stop();
+}
+void Server::shutdown(uint32_t grace_ms) {
+  impl_->shutdown(std::chrono::milliseconds(grace_ms));
 }
 void Server::wait() {
   impl_->wait();

@@ -2,12 +2,17 @@
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <boost/json.hpp>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "metrics/metrics.h"
 #include "node/node.h"
 
 namespace aethel::cli {
@@ -16,6 +21,9 @@ namespace {
 constexpr int kExitStopped = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
+// SIGTERM: how long requests already being processed get to finish before their
+// connections are cut; with the node's stop this keeps the exit under 5 s.
+constexpr uint32_t kShutdownGrace_ms = 3'000;
 
 struct NodeArgs {
   std::optional<std::string> env_file;
@@ -33,9 +41,13 @@ std::optional<NodeArgs> parse_node_args(const Args& args) {
       out.flags["AETHEL_API_HOST"] = args[++i];
     } else if (arg == "--port" && has_value) {
       out.flags["AETHEL_API_PORT"] = args[++i];
+    } else if (arg == "--log-format" && has_value) {
+      out.flags["AETHEL_LOG_FORMAT"] = args[++i];
     } else {
       fmt::print(stderr, "aethel node: unexpected argument '{}'\n", arg);
-      fmt::print(stderr, "usage: aethel node [--env FILE] [--host H] [--port P]\n");
+      fmt::print(stderr,
+                 "usage: aethel node [--env FILE] [--host H] [--port P] [--log-format "
+                 "text|json]\n");
       return std::nullopt;
     }
   }
@@ -81,21 +93,90 @@ node::Result<ledger::Genesis> load_genesis(const node::Config& config) {
   return genesis;
 }
 
-// Lines for operators go to stdout and to <log_dir>/<node_name>.log.
+enum class LogFormat { kText, kJson };
+
+// AETHEL_LOG_FORMAT (or DIOTEC360_LOG_FORMAT, or --log-format) with the usual
+// precedence: flag, environment, .env file. load_config() does not know it: it only
+// shapes the lines, never the node.
+node::Result<LogFormat> log_format(const node::ConfigSources& sources) {
+  std::optional<std::string> value;
+  for (const auto* source : {&sources.flags, &sources.environment, &sources.env_file}) {
+    for (const char* name : {"AETHEL_LOG_FORMAT", "DIOTEC360_LOG_FORMAT"}) {
+      auto it = source->find(name);
+      if (!value && it != source->end()) value = it->second;
+    }
+  }
+  if (!value || *value == "text") return LogFormat::kText;
+  if (*value == "json") return LogFormat::kJson;
+  return node::Error{"bad_config", fmt::format("AETHEL_LOG_FORMAT='{}' is invalid: expected "
+                                               "text or json",
+                                               *value)};
+}
+
+// "2026-11-30T17:36:57.123Z"
+std::string utc_timestamp() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:03}Z", text, ms % 1000);
+}
+
+// A line "[TAG] message" as JSON: {"ts","level","tag","message","node"}. The level
+// is read from the words operators already grep for, so both formats say the same.
+std::string json_line(std::string_view text, const std::string& node_name) {
+  std::string_view tag, message = text;
+  if (text.starts_with('[')) {
+    size_t close = text.find(']');
+    if (close != std::string_view::npos) {
+      tag = text.substr(1, close - 1);
+      message = text.substr(close + 1);
+      if (message.starts_with(' ')) message.remove_prefix(1);
+    }
+  }
+  std::string_view level = "info";
+  if (message.find("fatal") != std::string_view::npos) {
+    level = "error";
+  } else {
+    static constexpr std::string_view kWarnWords[] = {"warning",  "DIVERGENCE", "failed",
+                                                      "Fallback", "cannot",     "refusing"};
+    for (std::string_view word : kWarnWords) {
+      if (message.find(word) != std::string_view::npos) level = "warn";
+    }
+  }
+  boost::json::object line{{"ts", utc_timestamp()},
+                           {"level", level},
+                           {"tag", tag},
+                           {"message", message},
+                           {"node", node_name}};
+  return boost::json::serialize(line);
+}
+
+// Lines for operators go to stdout and to <log_dir>/<node_name>.log, as text with
+// the tags of SPEC §6.3 or as one JSON object per line. Called from many threads
+// (consensus, lattice monitor, io): one lock keeps lines whole.
 class Log {
  public:
-  explicit Log(const node::Config& config) {
+  Log(const node::Config& config, LogFormat format) : format_(format), node_(config.node_name) {
     std::error_code ec;
     std::filesystem::create_directories(config.log_dir, ec);
     file_.open(config.log_dir / (config.node_name + ".log"), std::ios::app);
   }
-  void line(const std::string& text) {
-    fmt::print("{}\n", text);
+  void line(std::string_view text) {
+    std::string out = format_ == LogFormat::kJson ? json_line(text, node_) : std::string(text);
+    std::lock_guard lock(mutex_);
+    fmt::print("{}\n", out);
     std::fflush(stdout);
-    if (file_) file_ << text << '\n' << std::flush;
+    if (file_) file_ << out << '\n' << std::flush;
   }
 
  private:
+  LogFormat format_;
+  std::string node_;
+  std::mutex mutex_;
   std::ofstream file_;
 };
 
@@ -149,8 +230,11 @@ int run_node(const Args& args) {
   if (!parsed_args) return kExitUsage;
   auto env_file = load_env_file(parsed_args->env_file);
   if (!env_file.ok()) return fail(env_file.error().message);
-  auto config = node::load_config(
-      node::ConfigSources{parsed_args->flags, node::current_environment(), env_file.value()});
+  node::ConfigSources sources{parsed_args->flags, node::current_environment(), env_file.value()};
+  auto format = log_format(sources);
+  if (!format.ok()) return fail(format.error().message);
+  sources.flags.erase("AETHEL_LOG_FORMAT");
+  auto config = node::load_config(sources);
   if (!config.ok()) return fail(config.error().message);
   auto genesis = load_genesis(config.value());
   if (!genesis.ok()) return fail(genesis.error().message);
@@ -161,13 +245,19 @@ int run_node(const Args& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const node::Config& c = config.value();
-  Log log(c);
+  Log log(c, format.value());
+  metrics::Metrics metrics;  // outlives the node, the lattice and the server below
   for (const std::string& warning : c.warnings) log.line("[CONFIG] warning: " + warning);
   auto validators = validator_ids(c);
   if (!validators.ok()) return fail(validators.error().message);
-  node::NodeOptions options{c.data_dir, c.node_key_path, genesis.value()};
+  node::NodeOptions options;
+  options.data_dir = c.data_dir;
+  options.node_key_path = c.node_key_path;
+  options.genesis = genesis.value();
   options.snapshot_interval_blocks = c.snapshot_interval_blocks;
   options.validators = validators.value();
+  options.log = [&log](std::string_view line) { log.line(line); };
+  options.on_store_write = [&metrics](double seconds) { metrics.observe_fsync_seconds(seconds); };
   auto opened = node::Node::open(options);
   if (!opened.ok()) return fail(opened.error().message);
   std::unique_ptr<node::Node> node = std::move(opened).value();
@@ -175,6 +265,12 @@ int run_node(const Args& args) {
   auto [height, root] = node->read(
       [](const ledger::Ledger& l) { return std::make_pair(l.height(), ledger::to_hex(l.root())); });
   log.line(fmt::format("[NODE] {} restored at height {} root {}", c.node_name, height, root));
+  metrics.set_height(height);
+  node->on_block_applied([&metrics](const node::AppliedBlock& block) {
+    metrics.record_commit(block.height, block.committed_transactions);
+    size_t rejected = block.transactions - block.committed_transactions;
+    if (rejected > 0) metrics.record_transactions("rejected", rejected);
+  });
   node->on_role_changed([&log](const node::ConsensusStatus& status) {
     if (status.role == "leader") {
       log.line(fmt::format("[CONSENSUS] became leader for term {}", status.term));
@@ -189,10 +285,11 @@ int run_node(const Args& args) {
                        node->validators().size()));
   auto lattice = api::Lattice::start(
       *node,
-      api::LatticeOptions{c, lattice_id, [&log](std::string_view l) { log.line(std::string(l)); }});
+      api::LatticeOptions{c, lattice_id, [&log](std::string_view l) { log.line(l); }, &metrics});
   if (!lattice.ok()) return fail(lattice.error().message);
 
-  api::Router router(*node, api::RouterOptions{c.node_name, lattice.value().get(), c.admin_token});
+  api::Router router(
+      *node, api::RouterOptions{c.node_name, lattice.value().get(), c.admin_token, &metrics});
   api::ServerOptions server_options;
   server_options.host = c.api_host;
   server_options.port = c.api_port;
@@ -205,10 +302,17 @@ int run_node(const Args& args) {
   int received = 0;
   sigwait(&signals, &received);
   log.line(fmt::format("[NODE] {} received, stopping", received == SIGINT ? "SIGINT" : "SIGTERM"));
-  server.value().reset();   // no new requests; in-flight ones are dropped unanswered
+  auto stop_start = std::chrono::steady_clock::now();
+  // No new connections; requests being processed still commit (the lattice is up
+  // for that) and get their answer; then the rest is cut.
+  server.value()->shutdown(kShutdownGrace_ms);
+  server.value().reset();
   lattice.value().reset();  // no more peer traffic
-  node.reset();             // consensus finishes its Ready, then stops
-  log.line("[NODE] stopped");
+  node.reset();             // consensus finishes its Ready (fsync'd), then stops
+  auto stop_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - stop_start)
+                     .count();
+  log.line(fmt::format("[NODE] stopped in {} ms", stop_ms));
   return kExitStopped;
 }
 

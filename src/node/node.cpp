@@ -8,6 +8,8 @@
 #include <deque>
 #include <future>
 #include <map>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "consensus/consensus.h"
@@ -110,6 +112,11 @@ constexpr size_t kForwardReplyBytes = 1 + 8 + 1 + 8 + 8 + 4;
 // Outcomes of recently applied entries, for forward replies that arrive after the
 // follower already applied the entry they point at.
 constexpr size_t kRecentEntries = 256;
+// Forwarded writes remembered per leader, to drop a second delivery of one.
+constexpr size_t kRememberedForwards = 65'536;
+// A Ready with at least this many committed entries is a backlog worth progress lines.
+constexpr size_t kProgressMinEntries = 64;
+constexpr auto kProgressInterval = std::chrono::seconds(1);
 
 std::string envelope(EnvelopeKind kind, std::string_view payload) {
   std::string out(1, static_cast<char>(kind));
@@ -240,7 +247,7 @@ class Node::Replica {
     return status_;
   }
 
-  void on_block_applied(std::function<void(uint64_t, const ledger::Hash&)> callback) {
+  void on_block_applied(std::function<void(const AppliedBlock&)> callback) {
     std::lock_guard lock(mutex_);
     on_block_applied_ = std::move(callback);
   }
@@ -303,10 +310,23 @@ class Node::Replica {
     auto block = decode_block(payload.substr(8));
     if (!block.ok() || block.value().transactions.empty()) return;
     std::lock_guard lock(mutex_);
-    if (stopping_) return;
+    if (stopping_ || !first_delivery(from_peer, request_id)) return;
     queue_.push_back(Submission{std::move(block.value().transactions), nullptr, deadline(),
                                 from_peer, request_id});
     wake_.notify_one();
+  }
+
+  // The transport may deliver a forward twice (a P2P request that failed after it
+  // arrived is resent over HTTP); proposing it twice could apply it twice.
+  bool first_delivery(const std::string& from_peer, uint64_t request_id) {
+    auto key = std::make_pair(from_peer, request_id);
+    if (!seen_forwards_.insert(key).second) return false;
+    seen_order_.push_back(std::move(key));
+    if (seen_order_.size() > kRememberedForwards) {
+      seen_forwards_.erase(seen_order_.front());
+      seen_order_.pop_front();
+    }
+    return true;
   }
 
   void receive_forward_reply(const ForwardReply& reply) {
@@ -486,8 +506,19 @@ class Node::Replica {
   bool handle_ready(consensus::Ready& ready) {
     if (ready.snapshot) install_snapshot(*ready.snapshot);
     storage::WriteBatch batch = persistable(ready);
-    for (consensus::Entry& entry : ready.committed_entries) apply_entry(entry, batch);
+    CatchUpProgress progress(ready.committed_entries.size(), last_applied_height_, *this);
+    for (consensus::Entry& entry : ready.committed_entries) {
+      apply_entry(entry, batch);
+      progress.applied(last_applied_height_);
+    }
+    progress.finish();
+    auto write_start = Clock::now();
     storage::Status written = node_.store_->write(batch);
+    bool wrote = batch.snapshot || !batch.entries.empty() || batch.hard_state ||
+                 !batch.blocks.empty();  // an empty batch costs no fsync: not a sample
+    if (options_.on_store_write && wrote) {
+      options_.on_store_write(std::chrono::duration<double>(Clock::now() - write_start).count());
+    }
     if (!written.ok()) {
       // Nothing may be sent that promises these writes; without a disk the node
       // cannot take part, and continuing could acknowledge lost data.
@@ -519,7 +550,58 @@ class Node::Replica {
     return batch;
   }
 
+  // Progress of a long run of committed entries (a restart's replay, a follower
+  // catching up): one line at most every kProgressInterval, so an operator sees a
+  // backlog move without a line per block.
+  class CatchUpProgress {
+   public:
+    CatchUpProgress(size_t total_entries, uint64_t height_before, Replica& replica)
+        : total_(total_entries),
+          replica_(replica),
+          last_height_(height_before),
+          last_line_(Clock::now()) {}
+    // One committed entry was applied; the ledger is now at `height` (unchanged for a
+    // leader's no-op entry).
+    void applied(uint64_t height) {
+      ++done_;
+      if (height == last_height_) return;
+      if (first_height_ == 0) first_height_ = height;
+      last_height_ = height;
+      if (total_ < kProgressMinEntries || Clock::now() - last_line_ < kProgressInterval) return;
+      line();
+    }
+    // The closing line of a backlog that printed progress.
+    void finish() {
+      if (total_ >= kProgressMinEntries && first_height_ != 0) line();
+    }
+
+   private:
+    void line() {
+      replica_.log(fmt::format("[SYNC] applied blocks {}..{} ({}/{})", first_height_, last_height_,
+                               done_, total_));
+      first_height_ = 0;
+      last_line_ = Clock::now();
+    }
+    size_t total_;
+    size_t done_ = 0;
+    Replica& replica_;
+    uint64_t first_height_ = 0;  // of the blocks not yet reported; 0: none
+    uint64_t last_height_ = 0;
+    Clock::time_point last_line_;
+  };
+
+  void log(const std::string& line) const {
+    if (options_.log) {
+      options_.log(line);
+    } else {
+      fmt::print("{}\n", line);
+      std::fflush(stdout);
+    }
+  }
+
   void install_snapshot(const consensus::Snapshot& snapshot) {
+    log(fmt::format("[SYNC] installing snapshot at log index {} ({} bytes)", snapshot.meta.index,
+                    snapshot.data->size()));
     auto restored = ledger::Ledger::deserialize(std::string_view(
         reinterpret_cast<const char*>(snapshot.data->data()), snapshot.data->size()));
     if (!restored.ok()) {
@@ -531,8 +613,9 @@ class Node::Replica {
       std::unique_lock lock(slot.mutex);
       slot.ledger = restored.value();
     }
-    fmt::print("[SYNC] installed snapshot at height {} (log index {})\n", restored.value().height(),
-               snapshot.meta.index);
+    last_applied_height_ = restored.value().height();
+    log(fmt::format("[SYNC] installed snapshot at height {} (log index {}, {} bytes)",
+                    restored.value().height(), snapshot.meta.index, snapshot.data->size()));
   }
 
   // Entry → block: applied to the ledger readers do not use, published, then the
@@ -571,7 +654,14 @@ class Node::Replica {
       batch.blocks.push_back({block.height, to_bytes(encode_block(block))});
       last_stored_height_ = block.height;
     }
-    if (on_block_applied_) on_block_applied_(applied.height, applied.root);
+    last_applied_height_ = applied.height;
+    if (on_block_applied_) {
+      size_t committed = static_cast<size_t>(
+          std::count_if(applied.outcomes.begin(), applied.outcomes.end(),
+                        [](const ledger::Outcome& o) { return o.committed(); }));
+      on_block_applied_(
+          AppliedBlock{applied.height, applied.root, applied.outcomes.size(), committed});
+    }
     recent_.push_back(std::move(applied));
     if (recent_.size() > kRecentEntries) recent_.pop_front();
     ++blocks_since_snapshot_;
@@ -636,8 +726,7 @@ class Node::Replica {
     storage::Status written = node_.store_->write(batch);
     if (written.ok()) written = node_.store_->compact_prefix(index);
     if (!written.ok()) {
-      fmt::print(stderr, "[NODE] snapshot at log index {} failed: {}\n", index,
-                 written.to_string());
+      log(fmt::format("[NODE] snapshot at log index {} failed: {}", index, written.to_string()));
     }
   }
 
@@ -683,13 +772,18 @@ class Node::Replica {
   std::deque<Submission> queue_;
   std::map<uint64_t, Submission> awaiting_reply_;
   std::multimap<Index, Waiter> waiters_;
-  uint64_t next_request_id_ = 1;
+  // Random start: a restarted follower must not reuse ids the leader remembers.
+  uint64_t next_request_id_ = (uint64_t{std::random_device{}()} << 32) ^
+                              static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  std::set<std::pair<std::string, uint64_t>> seen_forwards_;
+  std::deque<std::pair<std::string, uint64_t>> seen_order_;
   consensus::NodeId routed_leader_ = consensus::kNoNode;  // where forwards went last
   std::deque<AppliedEntry> recent_;
   uint64_t last_stored_height_ = 0;
   uint64_t blocks_since_snapshot_ = 0;
+  uint64_t last_applied_height_ = 0;  // consensus thread only; for progress lines
   ConsensusStatus status_;
-  std::function<void(uint64_t, const ledger::Hash&)> on_block_applied_;
+  std::function<void(const AppliedBlock&)> on_block_applied_;
   std::function<void(const ConsensusStatus&)> on_role_changed_;
   bool stopping_ = false;
   std::thread thread_;
@@ -855,7 +949,7 @@ bool Node::is_leader() const {
   ConsensusStatus s = replica_->status();
   return s.leader_peer_id == peer_id_;
 }
-void Node::on_block_applied(std::function<void(uint64_t, const ledger::Hash&)> callback) {
+void Node::on_block_applied(std::function<void(const AppliedBlock&)> callback) {
   replica_->on_block_applied(std::move(callback));
 }
 void Node::on_role_changed(std::function<void(const ConsensusStatus&)> callback) {

@@ -148,6 +148,12 @@ struct NodeOptions {
   // A submission not committed within this time gets Error "unavailable": it may
   // still commit later; a retry with the same id is safe.
   uint32_t commit_timeout_ms = 5'000;
+  // Operator lines (catch-up progress, snapshot installs), one call per line without
+  // the newline; empty: stdout. Called from the consensus thread.
+  std::function<void(std::string_view)> log;
+  // Called on the consensus thread after each durable write of the log (one fsync),
+  // with its duration; for the fsync latency metric. Must not block.
+  std::function<void(double seconds)> on_store_write;
 };
 
 // What a submission got: either the ledger's outcomes (one per transaction, in
@@ -168,6 +174,14 @@ class Transport {
  public:
   virtual ~Transport() = default;
   virtual void send(const std::string& peer_id, std::string envelope) = 0;
+};
+
+// One applied block, as on_block_applied reports it.
+struct AppliedBlock {
+  uint64_t height = 0;
+  ledger::Hash root{};
+  size_t transactions = 0;            // in the block
+  size_t committed_transactions = 0;  // of those, the ones whose outcome is committed
 };
 
 // Consensus facts for status pages.
@@ -218,9 +232,9 @@ class Node {
 
   ConsensusStatus consensus_status() const;
   bool is_leader() const;
-  // Called on the consensus thread after each applied block (height, root); for
-  // announcements and metrics. Set before traffic starts.
-  void on_block_applied(std::function<void(uint64_t, const ledger::Hash&)> callback);
+  // Called on the consensus thread after each applied block; for announcements and
+  // metrics. Set before traffic starts.
+  void on_block_applied(std::function<void(const AppliedBlock&)> callback);
   // Called on the consensus thread when the role or term changes.
   void on_role_changed(std::function<void(const ConsensusStatus&)> callback);
 
