@@ -88,6 +88,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8000;  // 0: any free port (see Server::port)
   uint64_t max_body_bytes = 4 << 20;
+  // POST /api/lattice/internal/messages (signed; checked after the body is read): a
+  // consensus snapshot for a far-behind follower travels in one message.
+  uint64_t max_internal_body_bytes = (64ull << 20) + 4096;
   uint32_t max_header_bytes = 16 * 1024;
   // A connection must deliver a whole request (or, when idle between keep-alive
   // requests, start one) within this time; then it is closed.

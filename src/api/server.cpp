@@ -208,8 +208,10 @@ class Server::Impl {
   }
 
   static Request to_request(http::request<http::string_body>& message, const tcp::socket& socket) {
-    Request request{std::string(message.method_string()), std::string(message.target()),
-                    std::move(message.body())};
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.body = std::move(message.body());
     auto header = [&](std::string_view name) { return std::string(message[name]); };
     request.authorization = header("Authorization");
     request.signed_headers = SignedHeaders{header("X-Aethel-Peer"), header("X-Aethel-Timestamp"),
@@ -233,11 +235,21 @@ class Server::Impl {
       if (draining_.load()) break;
       http::request_parser<http::string_body> parser;
       parser.header_limit(options_.max_header_bytes);
-      parser.body_limit(options_.max_body_bytes);
       stream.expires_after(std::chrono::milliseconds(options_.request_timeout_ms));
-      auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+      auto [head_ec, head_bytes] =
+          co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+      beast::error_code read_ec = head_ec;
+      // Node-to-node messages may carry a snapshot: their own, larger limit.
+      uint64_t body_limit = parser.get().target().starts_with(kInternalMessagesPath)
+                                ? options_.max_internal_body_bytes
+                                : options_.max_body_bytes;
+      if (!read_ec) {
+        parser.body_limit(body_limit);
+        auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+        read_ec = body_ec;
+      }
       if (read_ec) {
-        if (auto answer = answer_for_read_error(read_ec, options_.max_body_bytes)) {
+        if (auto answer = answer_for_read_error(read_ec, body_limit)) {
           if (co_await write(stream, *answer, 11, false)) co_await drain(stream);
         }
         break;

@@ -18,6 +18,12 @@ int run_verify(const Args& args);
 // bad arguments.
 int run_node(const Args& args);
 
+// `aethel rebuild [--env FILE]`: for a node whose state diverged (SPEC §6.4) and is
+// stopped: moves its store aside (kept as a backup; the key, term and vote stay) so
+// that the next start rebuilds the state from the leader's snapshot and log.
+// Exit 0 done, 1 failed (e.g. the node is running), 2 bad arguments.
+int run_rebuild(const Args& args);
+
 // `aethel keygen [--out FILE] [--force]`: creates a node key (default
 // data/node.key) and prints its peer ID; exit 1 if the file exists and --force is
 // absent.

@@ -26,6 +26,10 @@ constexpr std::array kCommands = {
     Command{"node", "node [--env FILE] [--host H] [--port P]",
             "run a single node (reads ./.env or FILE; flags > environment > file)",
             aethel::cli::run_node},
+    Command{"rebuild", "rebuild [--env FILE]",
+            "stopped node whose state diverged: set its store aside, rebuild from the "
+            "majority on next start",
+            aethel::cli::run_rebuild},
     Command{"keygen", "keygen [--out FILE] [--force]",
             "create a node identity key (default data/node.key), print its peer ID",
             aethel::cli::run_keygen},

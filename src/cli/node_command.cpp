@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "metrics/metrics.h"
 #include "node/node.h"
+#include "storage/storage.h"
 
 namespace aethel::cli {
 namespace {
@@ -313,6 +314,68 @@ int run_node(const Args& args) {
                      std::chrono::steady_clock::now() - stop_start)
                      .count();
   log.line(fmt::format("[NODE] stopped in {} ms", stop_ms));
+  return kExitStopped;
+}
+
+namespace {
+
+// Moves the store's files into a backup folder next to them; the key stays.
+node::Result<std::filesystem::path> move_store_aside(const std::filesystem::path& data_dir) {
+  auto backup = data_dir / fmt::format("rebuild-backup-{}", std::time(nullptr));
+  std::error_code ec;
+  std::filesystem::create_directories(backup, ec);
+  if (ec)
+    return node::Error{"io_error",
+                       fmt::format("cannot create {}: {}", backup.string(), ec.message())};
+  for (const char* name : {"FORMAT", "data.mdb", "lock.mdb", "LOCK"}) {
+    if (!std::filesystem::exists(data_dir / name)) continue;
+    std::filesystem::rename(data_dir / name, backup / name, ec);
+    if (ec) return node::Error{"io_error", fmt::format("cannot move {}: {}", name, ec.message())};
+  }
+  return backup;
+}
+
+}  // namespace
+
+int run_rebuild(const Args& args) {
+  auto parsed_args = parse_node_args(args);
+  if (!parsed_args) return kExitUsage;
+  auto env_file = load_env_file(parsed_args->env_file);
+  if (!env_file.ok()) return fail(env_file.error().message);
+  node::ConfigSources sources{parsed_args->flags, node::current_environment(), env_file.value()};
+  sources.flags.erase("AETHEL_LOG_FORMAT");
+  auto config = node::load_config(sources);
+  if (!config.ok()) return fail(config.error().message);
+  const std::filesystem::path& data_dir = config.value().data_dir;
+
+  // The term and vote must survive: a node that forgot its vote could vote twice in
+  // one term and help elect two leaders.
+  storage::HardState kept;
+  {
+    auto store = storage::Store::open(data_dir);
+    if (!store.ok()) {
+      return fail(
+          fmt::format("cannot open the store (is the node still running? stop it "
+                      "first): {}",
+                      store.status().to_string()));
+    }
+    auto hard = store.value()->hard_state();
+    if (!hard.ok()) return fail(hard.status().to_string());
+    kept = hard.value();
+  }
+  auto backup = move_store_aside(data_dir);
+  if (!backup.ok()) return fail(backup.error().message);
+  auto fresh = storage::Store::open(data_dir);
+  if (!fresh.ok()) return fail(fresh.status().to_string());
+  storage::WriteBatch batch;
+  batch.hard_state = storage::HardState{kept.term, kept.voted_for, 0};
+  storage::Status written = fresh.value()->write(batch);
+  if (!written.ok()) return fail(written.to_string());
+  fmt::print(
+      "aethel rebuild: the old state is in {}; the node key and the Raft term {} are kept.\n"
+      "Start the node: with the next committed write the leader finds its log gone and "
+      "sends its snapshot or log, rebuilding the majority's state.\n",
+      backup.value().string(), kept.term);
   return kExitStopped;
 }
 

@@ -78,6 +78,17 @@ struct Progress {
   // The follower rejected an append after `rejected`; `hint` is where it may match.
   // False if the rejection is stale (answers an append we already moved past).
   bool maybe_decrease_to(Index rejected, Index hint) {
+    // The follower no longer holds entries it acknowledged. Raft's durability rule
+    // forbids that except after an operator rebuilt the node (`aethel rebuild`); start
+    // over from where it says its log ends. (A duplicated old rejection can look the
+    // same: then the entries are merely sent again.)
+    if (state != State::kSnapshot && rejected == match && hint < match) {
+      match = hint;
+      next = hint + 1;
+      probe_sent = false;
+      inflight.clear();
+      return true;
+    }
     if (state == State::kReplicate) {
       if (rejected <= match) return false;
       next = match + 1;

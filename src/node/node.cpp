@@ -187,6 +187,7 @@ class Node::Replica {
       handle_ready(ready);
       raft_.advance();
     }
+    applied_through_ = raft_.applied_index();
     // A group of one need not wait out an election timeout: it elects itself now.
     for (uint32_t i = 0; node_.validators_.size() == 1 && i < 4 * options_.election_timeout_ticks &&
                          raft_.role() != consensus::Role::kLeader;
@@ -342,7 +343,7 @@ class Node::Replica {
     }
     Waiter waiter{reply.term, reply.offset, static_cast<uint32_t>(submission.txs.size()),
                   std::move(submission.done), submission.deadline};
-    if (reply.index > raft_.applied_index()) {
+    if (reply.index > applied_through_) {
       waiters_.emplace(reply.index, std::move(waiter));
       return;
     }
@@ -376,7 +377,6 @@ class Node::Replica {
       lock.lock();
       if (!ok) continue;  // not persisted: not advanced; the core re-offers nothing new
       raft_.advance();
-      answer_applied(lock);
       maybe_compact();
       publish_status(lock);
     }
@@ -512,6 +512,7 @@ class Node::Replica {
       progress.applied(last_applied_height_);
     }
     progress.finish();
+    if (!ready.committed_entries.empty()) answer_through(ready.committed_entries.back().index);
     auto write_start = Clock::now();
     storage::Status written = node_.store_->write(batch);
     bool wrote = batch.snapshot || !batch.entries.empty() || batch.hard_state ||
@@ -662,8 +663,7 @@ class Node::Replica {
       on_block_applied_(
           AppliedBlock{applied.height, applied.root, applied.outcomes.size(), committed});
     }
-    recent_.push_back(std::move(applied));
-    if (recent_.size() > kRecentEntries) recent_.pop_front();
+    just_applied_.push_back(std::move(applied));
     ++blocks_since_snapshot_;
   }
 
@@ -689,23 +689,28 @@ class Node::Replica {
       return result;
     }
     return failed(unavailable(
-        "the entry holding this write was replaced by another leader's; it was not committed "
-        "there, a retry with the same id is safe"));
+        "the outcome of this write is not known here (its log entry was replaced by another "
+        "leader's, or arrived inside a snapshot); a retry with the same id is safe"));
   }
 
-  // Answers every waiter whose entry is now applied (after the fsync of its Ready).
-  void answer_applied(std::unique_lock<std::mutex>& lock) {
-    Index applied = raft_.applied_index();
+  // Answers every waiter whose entry is now applied. This may run before the fsync
+  // of the current Ready: a committed entry is already durable on a majority, which
+  // is the promise an answer makes, and the local log holds it since an earlier Ready.
+  void answer_through(Index applied) {
     std::vector<std::pair<CommitCallback, CommitResult>> answers;
-    while (!waiters_.empty() && waiters_.begin()->first <= applied) {
-      auto node = waiters_.extract(waiters_.begin());
-      Waiter& w = node.mapped();
-      answers.emplace_back(std::move(w.done), recent_result(node.key(), w));
+    {
+      std::lock_guard lock(mutex_);
+      for (AppliedEntry& e : just_applied_) recent_.push_back(std::move(e));
+      just_applied_.clear();
+      while (recent_.size() > kRecentEntries) recent_.pop_front();
+      applied_through_ = applied;
+      while (!waiters_.empty() && waiters_.begin()->first <= applied) {
+        auto node = waiters_.extract(waiters_.begin());
+        Waiter& w = node.mapped();
+        answers.emplace_back(std::move(w.done), recent_result(node.key(), w));
+      }
     }
-    if (answers.empty()) return;
-    lock.unlock();
     for (auto& [done, result] : answers) done(std::move(result));
-    lock.lock();
   }
 
   // Every snapshot_interval_blocks blocks, the ledger state becomes the Raft
@@ -778,7 +783,9 @@ class Node::Replica {
   std::set<std::pair<std::string, uint64_t>> seen_forwards_;
   std::deque<std::pair<std::string, uint64_t>> seen_order_;
   consensus::NodeId routed_leader_ = consensus::kNoNode;  // where forwards went last
-  std::deque<AppliedEntry> recent_;
+  std::deque<AppliedEntry> recent_;                       // guarded by mutex_
+  std::vector<AppliedEntry> just_applied_;  // consensus thread only, until answer_through
+  Index applied_through_ = 0;               // guarded by mutex_
   uint64_t last_stored_height_ = 0;
   uint64_t blocks_since_snapshot_ = 0;
   uint64_t last_applied_height_ = 0;  // consensus thread only; for progress lines

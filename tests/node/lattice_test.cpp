@@ -181,5 +181,48 @@ TEST(LatticeTest, UnreachablePeersAreAWarningNotACrash) {
   EXPECT_EQ(reply.body.at("outcome"), "unknown");
 }
 
+// SPEC §6.4's operator command: a stopped node's state is set aside and rebuilt from
+// the majority when it starts again.
+TEST(LatticeTest, RebuildSetsTheStoreAsideAndTheNodeRejoinsWithTheMajorityState) {
+  Lattice lattice;
+  lattice.start_all();
+  ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(20'000)));
+  int victim = (lattice.leader() + 1) % Lattice::kNodes;
+  ASSERT_EQ(
+      lattice.node(victim).post("/api/lattice/transactions", transfer_batch("before", 5)).status,
+      200u);
+  ASSERT_EQ(lattice.node(victim).stop(), 0);
+
+  std::string data_dir = (lattice.node(victim).root() / "data").string();
+  std::string command = "AETHEL_DATA_DIR=" + data_dir + " " AETHEL_BINARY " rebuild 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char chunk[256];
+  while (fgets(chunk, sizeof chunk, pipe)) output += chunk;
+  ASSERT_EQ(pclose(pipe), 0) << output;
+  EXPECT_NE(output.find("rebuild-backup-"), std::string::npos) << output;
+
+  // The others move on while it is away; it must come back to their state.
+  int other = (victim + 1) % Lattice::kNodes;
+  ASSERT_EQ(
+      lattice.node(other).post("/api/lattice/transactions", transfer_batch("after", 7)).status,
+      200u);
+  lattice.start(victim);
+  // The leader learns that the log it had replicated there is gone when its next
+  // append is refused: the next write repairs the node.
+  ASSERT_EQ(
+      lattice.node(other).post("/api/lattice/transactions", transfer_batch("later", 3)).status,
+      200u);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return lattice.converged({0, 1, 2});
+      },
+      milliseconds(15'000)))
+      << lattice.node(victim).output();
+  expect_all_present(lattice, victim, {"before", "after", "later"});
+  expect_conserved(lattice, victim);
+}
+
 }  // namespace
 }  // namespace aethel::test
