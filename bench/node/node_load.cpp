@@ -154,9 +154,13 @@ void post_writes(const Options& o, const aethel::api::Endpoint& endpoint, unsign
     Request request = next_request(o, random, worker, nonce, sequence);
     auto sent = Clock::now();
     auto reply = connection.value()->call("POST", request.target, request.body);
-    if (!reply.ok() || reply.value().status != 200) {
+    if (!reply.ok()) {  // the connection is gone
       ++totals.errors;
-      return;
+      break;
+    }
+    if (reply.value().status != 200) {  // e.g. 503 during an election: keep going
+      ++totals.errors;
+      continue;
     }
     latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
     count_answer(o, reply.value().body, totals);

@@ -32,6 +32,10 @@ constexpr std::string_view kRaftProtocol = "/aethel/raft/1.0.0";
 constexpr std::string_view kHelloProtocol = "/aethel/hello/1.0.0";
 // A P2P request unanswered this long moves its peer to the HTTP lung.
 constexpr auto kP2pStall = std::chrono::milliseconds(500);
+// Unanswered this long, the connection is taken for dead: it is closed, its pending
+// requests fail and are resent over HTTP, and the heartbeat dials the peer again. (An
+// overloaded peer answers late but within this; a cut link never answers.)
+constexpr auto kP2pDead = std::chrono::milliseconds(2'000);
 constexpr uint32_t kPeerHttpTimeout_ms = 2'000;
 constexpr size_t kMaxQueuedEnvelopes = 4096;
 constexpr size_t kMaxHttpBatchBytes = 8u << 20;
@@ -190,7 +194,7 @@ class Lattice::Impl {
   bool use_p2p(Peer& peer, Clock::time_point now) {
     if (manual_ == kHttp || !host_running_ || !peer.connected || !peer.hello_ok) return false;
     if (peer.inflight == 0 || now - peer.oldest_unacked < kP2pStall) return true;
-    drop_stalled(peer);
+    if (now - peer.oldest_unacked >= kP2pDead) drop_stalled(peer);
     return false;
   }
 
@@ -201,7 +205,7 @@ class Lattice::Impl {
     log(
         fmt::format("[P2P] Peer {} ({}) stopped answering for {} ms: closing the connection, "
                     "HTTP carries its messages",
-                    peer.id, peer.name, kP2pStall.count()));
+                    peer.id, peer.name, kP2pDead.count()));
     peer.connected = peer.hello_ok = false;
     peer.inflight = 0;
     auto id = p2p::PeerId::parse(peer.id);
@@ -692,7 +696,7 @@ class Lattice::Impl {
   bool alive_over_p2p(const Peer& peer, Clock::time_point now) const {
     auto window = std::chrono::seconds(2 * options_.config.heartbeat_interval_s + 1);
     return host_running_ && peer.connected && peer.hello_ok && now - peer.last_p2p_seen <= window &&
-           (peer.inflight == 0 || now - peer.oldest_unacked < kP2pStall * 4);
+           (peer.inflight == 0 || now - peer.oldest_unacked < kP2pDead);
   }
   bool alive_over_http(const Peer& peer, Clock::time_point now) const {
     auto window = std::chrono::seconds(2 * options_.config.heartbeat_interval_s + 1);

@@ -884,6 +884,9 @@ consensus::Config consensus_config(const NodeOptions& options,
   }
   config.election_timeout_ticks = options.election_timeout_ticks;
   config.max_entry_bytes = 64ull << 20;  // a block of 8192 transfers with memos
+  // Blocks are large: a deep pipeline of 1 MiB appends only queues behind itself in
+  // the follower's stream windows and delays the answers the stall detector waits for.
+  config.max_inflight_appends = 8;
   // Seeded by identity, so two nodes never draw the same timeouts.
   config.prng_seed = ledger::sha256(self)[0] * 0x9E3779B97F4A7C15ull + 1;
   return config;

@@ -144,7 +144,7 @@ struct NodeOptions {
   // Raft's clock: one tick every tick_ms; an election starts after
   // election_timeout_ticks (plus up to half of it as random jitter) without a leader.
   uint32_t tick_ms = 50;
-  uint32_t election_timeout_ticks = 10;
+  uint32_t election_timeout_ticks = 15;
   // A submission not committed within this time gets Error "unavailable": it may
   // still commit later; a retry with the same id is safe.
   uint32_t commit_timeout_ms = 5'000;
