@@ -23,8 +23,8 @@ constexpr std::array kCommands = {
             "error)",
             aethel::cli::run_verify},
 #if AETHEL_WITH_NODE
-    Command{"node", "node [--env FILE] [--host H] [--port P]",
-            "run a single node (reads ./.env or FILE; flags > environment > file)",
+    Command{"node", "node [--env FILE] [--host H] [--port P] [--log-format F]",
+            "run a node (reads ./.env or FILE; flags > environment > file; F: text|json)",
             aethel::cli::run_node},
     Command{"rebuild", "rebuild [--env FILE]",
             "stopped node whose state diverged: set its store aside, rebuild from the "

@@ -216,6 +216,13 @@ int fail(const std::string& message) {
   return kExitFailed;
 }
 
+// Flags, the real environment and the .env file, in that order of precedence.
+node::Result<node::ConfigSources> config_sources(const NodeArgs& args) {
+  auto env_file = load_env_file(args.env_file);
+  if (!env_file.ok()) return env_file.error();
+  return node::ConfigSources{args.flags, node::current_environment(), env_file.value()};
+}
+
 sigset_t stop_signals() {
   sigset_t signals;
   sigemptyset(&signals);
@@ -229,9 +236,9 @@ sigset_t stop_signals() {
 int run_node(const Args& args) {
   auto parsed_args = parse_node_args(args);
   if (!parsed_args) return kExitUsage;
-  auto env_file = load_env_file(parsed_args->env_file);
-  if (!env_file.ok()) return fail(env_file.error().message);
-  node::ConfigSources sources{parsed_args->flags, node::current_environment(), env_file.value()};
+  auto loaded = config_sources(*parsed_args);
+  if (!loaded.ok()) return fail(loaded.error().message);
+  node::ConfigSources& sources = loaded.value();
   auto format = log_format(sources);
   if (!format.ok()) return fail(format.error().message);
   sources.flags.erase("AETHEL_LOG_FORMAT");
@@ -340,11 +347,10 @@ node::Result<std::filesystem::path> move_store_aside(const std::filesystem::path
 int run_rebuild(const Args& args) {
   auto parsed_args = parse_node_args(args);
   if (!parsed_args) return kExitUsage;
-  auto env_file = load_env_file(parsed_args->env_file);
-  if (!env_file.ok()) return fail(env_file.error().message);
-  node::ConfigSources sources{parsed_args->flags, node::current_environment(), env_file.value()};
-  sources.flags.erase("AETHEL_LOG_FORMAT");
-  auto config = node::load_config(sources);
+  auto sources = config_sources(*parsed_args);
+  if (!sources.ok()) return fail(sources.error().message);
+  sources.value().flags.erase("AETHEL_LOG_FORMAT");
+  auto config = node::load_config(sources.value());
   if (!config.ok()) return fail(config.error().message);
   const std::filesystem::path& data_dir = config.value().data_dir;
 
