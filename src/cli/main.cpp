@@ -52,8 +52,8 @@ constexpr std::array kCommands = {
 void print_help() {
   fmt::print("aethel {} - Aethel Lattice, a replicated ledger of verified intents\n\n", kVersion);
   fmt::print("usage: aethel <command> [options]\n\ncommands:\n");
-  for (const Command& c : kCommands) fmt::print("  {:<42} {}\n", c.usage, c.summary);
-  fmt::print("\n  {:<42} {}\n  {:<42} {}\n", "--help", "show this help", "--version",
+  for (const Command& c : kCommands) fmt::print("  {:<56} {}\n", c.usage, c.summary);
+  fmt::print("\n  {:<56} {}\n  {:<56} {}\n", "--help", "show this help", "--version",
              "print the version");
 }
 
