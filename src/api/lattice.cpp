@@ -71,6 +71,12 @@ void put_u32(std::string& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
 }
 
+// Milliseconds since `then`, or null when it never happened.
+boost::json::value age_ms(Clock::time_point then, Clock::time_point now) {
+  if (then == Clock::time_point{}) return nullptr;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(now - then).count();
+}
+
 const char* mode_name(int mode) {
   static constexpr const char* kNames[] = {"AUTO", "P2P", "HTTP"};
   return kNames[mode];
@@ -118,8 +124,7 @@ class Lattice::Impl {
     for (const std::string& v : node_.validators()) {
       if (v != node_.peer_id()) peers_[v].id = v;
     }
-    started_at_ = Clock::now();
-    peerless_since_ = started_at_;
+    peerless_since_ = Clock::now();
     mode_ = options_.config.p2p_enabled ? kAuto : kHttp;
   }
 
@@ -510,7 +515,6 @@ class Lattice::Impl {
           fmt::format("[P2P] refusing peer {}: lattice id {} differs from ours {} (other "
                       "validators or genesis)",
                       peer_id, their_id.substr(0, 16), options_.lattice_id.substr(0, 16)));
-      refused_.insert(peer_id);
       return;
     }
     if (auto* name = hello.if_contains("name"); name && name->is_string()) {
@@ -817,23 +821,20 @@ class Lattice::Impl {
       std::string transport = manual_ != kHttp && alive_over_p2p(peer, now) ? "p2p"
                               : alive_over_http(peer, now)                  ? "http"
                                                                             : "down";
-      auto seen = std::max(peer.last_p2p_seen, peer.last_http_ok);
-      json::value last_seen_ms = nullptr;
-      if (seen != Clock::time_point{}) {
-        last_seen_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - seen).count();
-      }
       list.push_back(json::object{
           {"peer_id", id},
           {"name", peer.name},
           {"url", peer.url},
           {"transport", transport},
-          {"last_seen_ms", last_seen_ms},
+          {"last_seen_ms", age_ms(std::max(peer.last_p2p_seen, peer.last_http_ok), now)},
+          // When its height and root last reached us (gossip or an HTTP poll).
+          {"last_sync_ms", age_ms(peer.last_sync, now)},
           {"rtt_ms", peer.rtt_ms < 0 ? json::value(nullptr) : json::value(peer.rtt_ms)}});
     }
     auto peerless_s =
         std::chrono::duration_cast<std::chrono::seconds>(now - peerless_since_).count();
     json::array listen;
-    for (const std::string& a : listen_addrs_locked()) listen.push_back(json::value(a));
+    for (const std::string& a : listen_addrs_) listen.push_back(json::value(a));
     json::array bootstrap;
     for (const std::string& b : options_.config.p2p_bootstrap) bootstrap.push_back(json::value(b));
     return json::object{{"success", true},
@@ -869,8 +870,6 @@ class Lattice::Impl {
     if (peers > 0) return fmt::format("P2P active with {} peers", peers);
     return "P2P started, waiting for peers...";
   }
-
-  std::vector<std::string> listen_addrs_locked() const { return listen_addrs_; }
 
   json::object identity() const {
     json::array listen;
@@ -1091,7 +1090,6 @@ class Lattice::Impl {
   std::thread monitor_;
   std::map<std::string, Peer> peers_;  // the other validators
   std::vector<std::string> listen_addrs_;
-  std::set<std::string> refused_;
   std::set<std::string> warned_;
   std::map<std::string, uint64_t> seen_signatures_;
   std::multimap<uint64_t, std::string> seen_by_time_;
@@ -1099,7 +1097,6 @@ class Lattice::Impl {
   bool stopped_ = false;
   int mode_ = kAuto;
   int manual_ = kAuto;
-  Clock::time_point started_at_;
   Clock::time_point peerless_since_;
   uint64_t fallback_activations_ = 0;
   uint64_t divergences_ = 0;
