@@ -373,9 +373,8 @@ class Node::Replica {
       if (!raft_.has_ready()) continue;
       consensus::Ready ready = raft_.ready();
       lock.unlock();
-      bool ok = handle_ready(ready);
+      handle_ready(ready);  // persists, or stops the process
       lock.lock();
-      if (!ok) continue;  // not persisted: not advanced; the core re-offers nothing new
       raft_.advance();
       maybe_compact();
       publish_status(lock);
@@ -503,7 +502,7 @@ class Node::Replica {
   }
 
   // Applies committed entries, persists the Ready with one fsync, then sends.
-  bool handle_ready(consensus::Ready& ready) {
+  void handle_ready(consensus::Ready& ready) {
     if (ready.snapshot) install_snapshot(*ready.snapshot);
     storage::WriteBatch batch = persistable(ready);
     CatchUpProgress progress(ready.committed_entries.size(), last_applied_height_, *this);
@@ -532,7 +531,6 @@ class Node::Replica {
            envelope(EnvelopeKind::kRaft,
                     std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())));
     }
-    return true;
   }
 
   storage::WriteBatch persistable(const consensus::Ready& ready) {
