@@ -104,8 +104,11 @@ class Lattice::Impl {
     bool hello_ok = false;   // and it proved the same lattice id
     Clock::time_point last_p2p_seen{};
     double rtt_ms = -1;
-    int inflight = 0;  // P2P requests not answered yet
+    // P2P requests not answered yet, by send number: resent over HTTP if the link stalls.
+    std::map<uint64_t, std::string> unacked;
+    uint64_t sends = 0;
     Clock::time_point oldest_unacked{};
+    std::optional<Clock::time_point> stalled_since;  // set: HTTP until P2P answers again
     Clock::time_point last_http_ok{};
     std::optional<uint64_t> height;
     std::string root;
@@ -187,20 +190,38 @@ class Lattice::Impl {
     if (it == peers_.end() || stopped_) return;
     Peer& peer = it->second;
     if (use_p2p(peer, Clock::now())) {
-      if (peer.inflight++ == 0) peer.oldest_unacked = Clock::now();
+      if (peer.unacked.empty()) peer.oldest_unacked = Clock::now();
+      uint64_t send_number = ++peer.sends;
+      peer.unacked.emplace(send_number, envelope);
       lock.unlock();
-      send_p2p(peer_id, std::move(envelope));
+      send_p2p(peer_id, send_number, std::move(envelope));
       return;
     }
     if (manual_ == kP2p) return;  // "P2P only": the HTTP lung is switched off
     send_http(peer, std::move(envelope));
   }
 
+  // P2P while the peer answers. Once requests stay unanswered for kP2pStall, what is
+  // in flight is resent over HTTP and HTTP carries everything until P2P answers again.
   bool use_p2p(Peer& peer, Clock::time_point now) {
     if (manual_ == kHttp || !host_running_ || !peer.connected || !peer.hello_ok) return false;
-    if (peer.inflight == 0 || now - peer.oldest_unacked < kP2pStall) return true;
-    if (now - peer.oldest_unacked >= kP2pDead) drop_stalled(peer);
+    if (peer.stalled_since) {
+      if (now - *peer.stalled_since >= kP2pDead - kP2pStall) drop_stalled(peer);
+      return false;
+    }
+    if (peer.unacked.empty() || now - peer.oldest_unacked < kP2pStall) return true;
+    peer.stalled_since = now;
+    divert_unacked(peer);
     return false;
+  }
+
+  // Duplicates are harmless: consensus ignores them and the leader drops a second
+  // delivery of a forwarded write.
+  void divert_unacked(Peer& peer) {
+    if (manual_ != kP2p) {
+      for (auto& [number, envelope] : peer.unacked) send_http(peer, std::move(envelope));
+    }
+    peer.unacked.clear();
   }
 
   // A P2P connection whose requests stay unanswered (a dropped port, a partition)
@@ -212,7 +233,8 @@ class Lattice::Impl {
                     "HTTP carries its messages",
                     peer.id, peer.name, kP2pDead.count()));
     peer.connected = peer.hello_ok = false;
-    peer.inflight = 0;
+    peer.stalled_since.reset();
+    divert_unacked(peer);
     auto id = p2p::PeerId::parse(peer.id);
     if (!id.ok()) return;
     run_on_io_async([this, id = id.value()] {
@@ -220,32 +242,33 @@ class Lattice::Impl {
     });
   }
 
-  void send_p2p(const std::string& peer_id, std::string envelope) {
-    asio::post(io_, [this, peer_id, envelope = std::move(envelope)]() mutable {
+  void send_p2p(const std::string& peer_id, uint64_t send_number, std::string envelope) {
+    asio::post(io_, [this, peer_id, send_number, envelope = std::move(envelope)] {
       auto peer = p2p::PeerId::parse(peer_id);
-      if (!host_ || !peer.ok()) return settle_p2p(peer_id, false, std::move(envelope));
-      std::string copy = envelope;
-      host_->request(
-          peer.value(), std::string(kRaftProtocol), p2p::Bytes(envelope.begin(), envelope.end()),
-          [this, peer_id, copy = std::move(copy)](p2p::Result<p2p::Bytes> reply) mutable {
-            settle_p2p(peer_id, reply.ok(), std::move(copy));
-          });
+      if (!host_ || !peer.ok()) return settle_p2p(peer_id, send_number, false);
+      host_->request(peer.value(), std::string(kRaftProtocol),
+                     p2p::Bytes(envelope.begin(), envelope.end()),
+                     [this, peer_id, send_number](p2p::Result<p2p::Bytes> reply) {
+                       settle_p2p(peer_id, send_number, reply.ok());
+                     });
     });
   }
 
-  // A P2P request finished; a failed one is sent again over HTTP at once.
-  void settle_p2p(const std::string& peer_id, bool ok, std::string envelope) {
+  // A P2P request finished; a failed one is sent again over HTTP at once (unless the
+  // stall detector already did).
+  void settle_p2p(const std::string& peer_id, uint64_t send_number, bool ok) {
     std::lock_guard lock(mutex_);
     auto it = peers_.find(peer_id);
     if (it == peers_.end()) return;
     Peer& peer = it->second;
-    if (peer.inflight > 0) --peer.inflight;
+    auto sent = peer.unacked.extract(send_number);
     peer.oldest_unacked = Clock::now();
     if (ok) {
       peer.last_p2p_seen = Clock::now();
+      peer.stalled_since.reset();
       return;
     }
-    if (manual_ != kP2p) send_http(peer, std::move(envelope));
+    if (sent && manual_ != kP2p) send_http(peer, std::move(sent.mapped()));
   }
 
   // --- the HTTP lung: one sender thread per peer ---------------------------
@@ -541,7 +564,7 @@ class Lattice::Impl {
         return;
       }
       it->second.connected = true;
-      it->second.inflight = 0;
+      it->second.stalled_since.reset();
     }
     std::string mine = hello_text();
     host_->request(id, std::string(kHelloProtocol), p2p::Bytes(mine.begin(), mine.end()),
@@ -556,7 +579,8 @@ class Lattice::Impl {
     if (it == peers_.end()) return;
     it->second.connected = false;
     it->second.hello_ok = false;
-    it->second.inflight = 0;
+    it->second.stalled_since.reset();
+    divert_unacked(it->second);
   }
 
   void head_announced(const std::string& author, const p2p::Bytes& data) {
@@ -700,7 +724,7 @@ class Lattice::Impl {
   bool alive_over_p2p(const Peer& peer, Clock::time_point now) const {
     auto window = std::chrono::seconds(2 * options_.config.heartbeat_interval_s + 1);
     return host_running_ && peer.connected && peer.hello_ok && now - peer.last_p2p_seen <= window &&
-           (peer.inflight == 0 || now - peer.oldest_unacked < kP2pDead);
+           !peer.stalled_since;
   }
   bool alive_over_http(const Peer& peer, Clock::time_point now) const {
     auto window = std::chrono::seconds(2 * options_.config.heartbeat_interval_s + 1);
@@ -1031,7 +1055,8 @@ class Lattice::Impl {
       host_running_ = false;
       for (auto& [id, peer] : peers_) {
         peer.connected = peer.hello_ok = false;
-        peer.inflight = 0;
+        peer.stalled_since.reset();
+        divert_unacked(peer);
       }
     }
     run_on_io([this] {

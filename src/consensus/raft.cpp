@@ -14,6 +14,7 @@ namespace aethel::consensus {
 namespace {
 
 constexpr Index kMaxIndex = Index{1} << 62;  // far beyond any real log; guards overflow
+constexpr Term kMaxTerm = Term{1} << 62;     // the same for terms
 
 bool carries_leader_authority(MessageType type) {
   return type == MessageType::kAppend || type == MessageType::kHeartbeat ||
@@ -342,6 +343,9 @@ bool RaftImpl::acceptable(const Message& m) const {
     return false;
   }
   if (m.index > kMaxIndex || m.commit > kMaxIndex || m.reject_hint > kMaxIndex) return false;
+  // Adopting a term this large would leave no term for the next election (found by
+  // the codec fuzzer: term 2^64-1, then TimeoutNow, overflowed). No real group gets near.
+  if (m.term > kMaxTerm || m.log_term > kMaxTerm) return false;
   if (!m.entries.empty()) {
     if (m.type != MessageType::kAppend || m.entries.size() > kMaxEntriesPerMessage) return false;
     Term previous_term = m.log_term;

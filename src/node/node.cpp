@@ -839,7 +839,11 @@ Result<consensus::DurableState> durable_state(const storage::Store& store,
   }
   auto bounds = store.log_bounds();
   if (!bounds.ok()) return storage_error(bounds.status());
-  for (uint64_t from = bounds->first_index; from <= bounds->last_index;) {
+  // A snapshot is written before the log prefix it covers is dropped (two commits): a
+  // crash in between leaves entries the snapshot already holds. They are skipped.
+  uint64_t first = bounds->first_index;
+  if (durable.snapshot) first = std::max(first, durable.snapshot->meta.index + 1);
+  for (uint64_t from = first; from <= bounds->last_index;) {
     auto entries = store.entries(from, bounds->last_index + 1, kReplayBytesPerRead);
     if (!entries.ok()) return storage_error(entries.status());
     for (storage::LogEntry& e : entries.value()) {

@@ -377,5 +377,25 @@ TEST(ConsensusRaft, ConfigValidation) {
   EXPECT_TRUE(validate(config).has_value());
 }
 
+// Found by the codec fuzzer: a message with the largest term, then TimeoutNow, made the
+// node campaign in term 2^64 (overflow) and trip "terms never go backwards".
+TEST(ConsensusRaft, AbsurdTermsAreIgnoredInsteadOfOverflowing) {
+  Config config;
+  config.id = 1;
+  config.voters = {1, 2, 3};
+  Raft raft(config, DurableState{});
+  Message heartbeat;
+  heartbeat.type = MessageType::kHeartbeat;
+  heartbeat.from = 2;
+  heartbeat.to = 1;
+  heartbeat.term = ~Term{0};
+  raft.step(heartbeat);
+  EXPECT_EQ(raft.term(), 0u);
+  Message timeout_now = heartbeat;
+  timeout_now.type = MessageType::kTimeoutNow;
+  raft.step(timeout_now);
+  EXPECT_LT(raft.term(), Term{1} << 62);
+}
+
 }  // namespace
 }  // namespace aethel::consensus
