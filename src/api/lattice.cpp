@@ -40,12 +40,6 @@ constexpr uint32_t kPeerHttpTimeout_ms = 2'000;
 constexpr size_t kMaxQueuedEnvelopes = 4096;
 constexpr size_t kMaxHttpBatchBytes = 8u << 20;
 
-uint64_t unix_ms() {
-  using namespace std::chrono;
-  return static_cast<uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-}
-
 p2p::ByteView view(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
@@ -83,6 +77,12 @@ const char* mode_name(int mode) {
 }
 
 }  // namespace
+
+uint64_t unix_time_ms() {
+  using namespace std::chrono;
+  return static_cast<uint64_t>(
+      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
 
 std::string signing_text(std::string_view method, std::string_view path,
                          std::string_view timestamp_ms, std::string_view body) {
@@ -318,9 +318,9 @@ class Lattice::Impl {
     }
 
     bool post(std::unique_ptr<HttpConnection>& connection, const std::string& body) {
-      auto endpoint = parse_base_url(url_);
-      if (!endpoint.ok()) return false;
       if (!connection) {
+        auto endpoint = parse_base_url(url_);
+        if (!endpoint.ok()) return false;
         auto opened = HttpConnection::open(endpoint.value(), kPeerHttpTimeout_ms);
         if (!opened.ok()) return false;
         connection = std::move(opened).value();
@@ -358,7 +358,7 @@ class Lattice::Impl {
 
   std::string signed_headers(std::string_view method, std::string_view path,
                              std::string_view body) const {
-    std::string timestamp = std::to_string(unix_ms());
+    std::string timestamp = std::to_string(unix_time_ms());
     std::string text = signing_text(method, path, timestamp, body);
     auto signature = node_.key().sign(view(text));
     return fmt::format("X-Aethel-Peer: {}\r\nX-Aethel-Timestamp: {}\r\nX-Aethel-Signature: {}\r\n",
@@ -383,7 +383,7 @@ class Lattice::Impl {
     } catch (const std::exception&) {
       return refuse("X-Aethel-Timestamp is not a number");
     }
-    uint64_t now = unix_ms();
+    uint64_t now = unix_time_ms();
     uint64_t skew = now > timestamp ? now - timestamp : timestamp - now;
     if (skew > kSignedRequestWindowMs) return refuse("the request is outside the replay window");
     auto peer = p2p::PeerId::parse(h.peer_id);
@@ -939,7 +939,7 @@ class Lattice::Impl {
     }
     const char* overall = !unhealthy.empty() ? "unhealthy" : degraded ? "degraded" : "healthy";
     return json::object{{"status", overall},
-                        {"timestamp", unix_ms()},
+                        {"timestamp", unix_time_ms()},
                         {"components", std::move(components)},
                         {"unhealthy_components", std::move(unhealthy)},
                         {"divergences", divergences_}};
@@ -987,7 +987,8 @@ class Lattice::Impl {
     }
     json::array list;
     for (auto& answer : answers) list.push_back(answer.get());
-    return json::object{{"success", true}, {"timestamp", unix_ms()}, {"nodes", std::move(list)}};
+    return json::object{
+        {"success", true}, {"timestamp", unix_time_ms()}, {"nodes", std::move(list)}};
   }
 
   static json::object probe_node(const std::string& url) {

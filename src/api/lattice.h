@@ -62,6 +62,9 @@ struct SignedHeaders {
   std::string signature;     // X-Aethel-Signature: hex Ed25519 over signing_text()
 };
 
+// Wall-clock Unix time in ms: signed-request and signed-state timestamps.
+uint64_t unix_time_ms();
+
 // "<METHOD>\n<path>\n<timestamp_ms>\n<hex SHA-256 of the body>".
 std::string signing_text(std::string_view method, std::string_view path,
                          std::string_view timestamp_ms, std::string_view body);

@@ -382,12 +382,6 @@ Response transactions_route(node::Node& node, const Request& request) {
 // Reads
 // ---------------------------------------------------------------------------
 
-uint64_t unix_time_ms() {
-  using namespace std::chrono;
-  return static_cast<uint64_t>(
-      duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-}
-
 Response state_route(const node::Node& node, const RouterOptions& options, const Target& target) {
   Number limit = query_number(target, "limit", kDefaultStatePageAccounts);
   if (limit.error) return *limit.error;

@@ -336,11 +336,7 @@ void cut_scenario(const std::string& hook) {
       },
       milliseconds(10'000)))
       << describe(lattice);
-  auto acknowledged = load.acknowledged();
-  for (int i = 0; i < Lattice::kNodes; ++i) {
-    expect_all_present(lattice, i, acknowledged);
-    expect_conserved(lattice, i);
-  }
+  expect_every_node_holds(lattice, load.acknowledged());
 }
 
 TEST(LatticeCutTest, P2pCutBetweenEveryPairKeepsCommittingOverHttpThenP2pReturns) {

@@ -277,4 +277,12 @@ inline void expect_conserved(Lattice& lattice, int node) {
   EXPECT_EQ(sum, ledger::default_genesis().total_supply()) << "node " << node + 1;
 }
 
+// Every acknowledged transfer is on every node, and every node conserves the supply.
+inline void expect_every_node_holds(Lattice& lattice, const std::vector<std::string>& ids) {
+  for (int i = 0; i < Lattice::kNodes; ++i) {
+    expect_all_present(lattice, i, ids);
+    expect_conserved(lattice, i);
+  }
+}
+
 }  // namespace aethel::test

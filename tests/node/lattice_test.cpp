@@ -93,11 +93,7 @@ TEST(LatticeTest, KillingTheLeaderUnderLoadKeepsCommittingAndItCatchesUp) {
 
   lattice.start(leader);
   EXPECT_TRUE(eventually([&] { return lattice.converged({0, 1, 2}); }, milliseconds(15'000)));
-  auto acknowledged = load.acknowledged();
-  for (int i = 0; i < Lattice::kNodes; ++i) {
-    expect_all_present(lattice, i, acknowledged);
-    expect_conserved(lattice, i);
-  }
+  expect_every_node_holds(lattice, load.acknowledged());
 }
 
 TEST(LatticeTest, WithP2pStoppedEverywhereCommitsContinueOverHttpAndComeBack) {
@@ -138,11 +134,7 @@ TEST(LatticeTest, WithP2pStoppedEverywhereCommitsContinueOverHttpAndComeBack) {
               static_cast<long long>(load.longest_gap().count()));
   EXPECT_LT(load.longest_gap(), milliseconds(2'000));
   EXPECT_TRUE(eventually([&] { return lattice.converged({0, 1, 2}); }, milliseconds(10'000)));
-  auto acknowledged = load.acknowledged();
-  for (int i = 0; i < Lattice::kNodes; ++i) {
-    expect_all_present(lattice, i, acknowledged);
-    expect_conserved(lattice, i);
-  }
+  expect_every_node_holds(lattice, load.acknowledged());
 }
 
 TEST(LatticeTest, ANodeOfAnotherLatticeIsRefusedWithAReason) {
