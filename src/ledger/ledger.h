@@ -21,36 +21,18 @@
 #include <utility>
 #include <vector>
 
+#include "base/base.h"
+
 namespace aethel::ledger {
 
 // ---------------------------------------------------------------------------
 // Errors as values
 // ---------------------------------------------------------------------------
 
-// A refusal at a boundary (bad genesis, bad snapshot, bad proof encoding...).
-// `code` is stable and machine readable (snake_case); `message` is for humans and
-// names the offending value.
-struct Error {
-  std::string code;
-  std::string message;
-};
-
-// Either a value or the Error that prevented it. Never throws.
+// Errors are base's: `code` stable snake_case, `message` names the offending value.
+using Error = base::Error;
 template <class T>
-class Result {
- public:
-  Result(T value) : value_(std::move(value)) {}      // NOLINT: implicit on purpose
-  Result(Error error) : error_(std::move(error)) {}  // NOLINT
-  bool ok() const { return value_.has_value(); }
-  const T& value() const& { return *value_; }
-  T& value() & { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  const Error& error() const { return error_; }
-
- private:
-  std::optional<T> value_;
-  Error error_;
-};
+using Result = base::Result<T>;
 
 // ---------------------------------------------------------------------------
 // Hashes
@@ -58,8 +40,7 @@ class Result {
 
 using Hash = std::array<uint8_t, 32>;
 
-// Lower-case hex, two characters per byte.
-std::string to_hex(std::span<const uint8_t> bytes);
+using base::to_hex;
 // Accepts exactly 64 hex digits (either case); anything else is nullopt.
 std::optional<Hash> hash_from_hex(std::string_view hex);
 // SHA-256 of `bytes` (libsodium).

@@ -21,13 +21,6 @@ void store_be64(uint8_t* out, uint64_t v) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 struct KeyedLeaf {
   Hash key;
   Hash leaf;
@@ -55,25 +48,12 @@ bool shares_prefix(const Hash& a, const Hash& b, unsigned bits) {
 
 }  // namespace
 
-std::string to_hex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(bytes.size() * 2, '0');
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0x0f];
-  }
-  return out;
-}
-
 std::optional<Hash> hash_from_hex(std::string_view hex) {
+  if (hex.size() != Hash{}.size() * 2) return std::nullopt;
+  auto bytes = base::from_hex(hex);
+  if (!bytes) return std::nullopt;
   Hash out{};
-  if (hex.size() != out.size() * 2) return std::nullopt;
-  for (size_t i = 0; i < out.size(); ++i) {
-    const int high = hex_value(hex[2 * i]);
-    const int low = hex_value(hex[2 * i + 1]);
-    if (high < 0 || low < 0) return std::nullopt;
-    out[i] = static_cast<uint8_t>(high * 16 + low);
-  }
+  std::copy(bytes->begin(), bytes->end(), out.begin());
   return out;
 }
 

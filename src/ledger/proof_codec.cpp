@@ -45,10 +45,10 @@ std::string encode_proof(const Proof& proof) {
   }
   out.bytes(bitmap);
   for (const Hash& sibling : proof.siblings) {
-    if (sibling != kEmptyHash) out.hash(sibling);
+    if (sibling != kEmptyHash) put_hash(out, sibling);
   }
   if (proof.terminal == ProofTerminal::kOtherLeaf) {
-    out.hash(proof.other_key);
+    put_hash(out, proof.other_key);
     out.i64(proof.other_account.balance);
     out.u64(proof.other_account.nonce);
   }
@@ -77,14 +77,14 @@ Result<Proof> decode_proof(std::string_view bytes) {
     const bool present = (static_cast<uint8_t>(bitmap[i / 8]) & (0x80u >> (i % 8))) != 0;
     if (!present) continue;
     if (i >= depth) return bad_proof("proof bitmap has bits set past its depth");
-    proof.siblings[i] = in.hash();
+    proof.siblings[i] = read_hash(in);
     if (!in.ok()) return bad_proof("proof is truncated in its siblings");
     if (proof.siblings[i] == kEmptyHash) {
       return bad_proof("proof lists an empty sibling explicitly (not canonical)");
     }
   }
   if (proof.terminal == ProofTerminal::kOtherLeaf) {
-    proof.other_key = in.hash();
+    proof.other_key = read_hash(in);
     proof.other_account.balance = in.i64();
     proof.other_account.nonce = in.u64();
     if (!in.ok()) return bad_proof("proof is truncated in its other leaf");

@@ -33,7 +33,7 @@ std::string Ledger::serialize() const {
   out.u64(s.limits.tx_retention_blocks);
   out.u64(s.limits.tx_retention_count);
   out.u64(s.limits.max_accounts);
-  out.hash(s.tree.root());
+  put_hash(out, s.tree.root());
   out.u64(s.by_name.size());
   for (const auto& [name, slot] : s.by_name) {
     out.u8(static_cast<uint8_t>(name.size()));
@@ -52,7 +52,7 @@ std::string Ledger::serialize() const {
     out.u16(static_cast<uint16_t>(r.message.size()));
     out.bytes(r.message);
   }
-  out.hash(sha256(out.str()));
+  put_hash(out, sha256(out.str()));
   return out.take();
 }
 
@@ -60,7 +60,8 @@ Result<Ledger> Ledger::deserialize(std::string_view bytes) {
   constexpr size_t kHeaderBytes = 8 + 4 + 8 * 5 + 32;
   if (bytes.size() < kHeaderBytes + 16 + 32) return bad_snapshot("snapshot is truncated");
   const std::string_view body = bytes.substr(0, bytes.size() - 32);
-  if (sha256(body) != ByteReader(bytes.substr(body.size())).hash()) {
+  ByteReader checksum(bytes.substr(body.size()));
+  if (sha256(body) != read_hash(checksum)) {
     return bad_snapshot("snapshot checksum mismatch (corrupt or truncated)");
   }
   ByteReader in(body);
@@ -80,7 +81,7 @@ Result<Ledger> Ledger::deserialize(std::string_view bytes) {
   s.limits.tx_retention_blocks = in.u64();
   s.limits.tx_retention_count = in.u64();
   s.limits.max_accounts = in.u64();
-  const Hash recorded_root = in.hash();
+  const Hash recorded_root = read_hash(in);
   if (s.supply < 0) return bad_snapshot("negative supply");
 
   const uint64_t account_count = in.u64();

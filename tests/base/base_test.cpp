@@ -1,0 +1,113 @@
+#include "base/base.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace aethel::base {
+namespace {
+
+TEST(Hex, RoundTripsEveryByte) {
+  std::string all;
+  for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
+  std::string hex = to_hex(all);
+  EXPECT_EQ(hex.substr(0, 6), "000102");
+  EXPECT_EQ(hex.substr(hex.size() - 4), "feff");
+  auto back = from_hex(hex);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::string(back->begin(), back->end()), all);
+}
+
+TEST(Hex, CaseDecodesToTheSameBytes) {
+  EXPECT_EQ(from_hex("ABcd"), from_hex("abcd"));
+}
+
+TEST(Hex, RefusesOddLengthAndNonDigits) {
+  EXPECT_FALSE(from_hex("abc"));
+  EXPECT_FALSE(from_hex("zz"));
+  EXPECT_FALSE(from_hex("0g"));
+  EXPECT_TRUE(from_hex(""));
+}
+
+TEST(Bytes, WriterAndReaderAgree) {
+  ByteWriter w;
+  w.u8(7);
+  w.u16(0x1234);
+  w.u32(0xdeadbeef);
+  w.u64(0x0102030405060708ull);
+  w.i64(-2);
+  w.string32("memo");
+  EXPECT_EQ(w.str().substr(1, 2), std::string("\x12\x34"));
+  ByteReader r(w.str());
+  EXPECT_EQ(r.u8(), 7);
+  EXPECT_EQ(r.u16(), 0x1234);
+  EXPECT_EQ(r.u32(), 0xdeadbeefu);
+  EXPECT_EQ(r.u64(), 0x0102030405060708ull);
+  EXPECT_EQ(r.i64(), -2);
+  EXPECT_EQ(r.string32(16), "memo");
+  EXPECT_TRUE(r.ok());
+  EXPECT_TRUE(r.at_end());
+}
+
+TEST(Bytes, ReaderFailsOnceAndStaysFailed) {
+  ByteReader r(std::string_view("\x00\x01", 2));
+  EXPECT_EQ(r.u32(), 0u);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.u8(), 0);  // even though a byte is left
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(Bytes, String32RefusesMoreThanItsBound) {
+  ByteWriter w;
+  w.string32("0123456789");
+  ByteReader r(w.str());
+  EXPECT_EQ(r.string32(4), "");
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(Result, CarriesValueOrError) {
+  Result<int> good = 3;
+  Result<int> bad = Error{"bad_input", "three was expected"};
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(*good, 3);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, "bad_input");
+  Status failed = Error{"io", "disk full"};
+  EXPECT_EQ(failed.to_string(), "io: disk full");
+  EXPECT_EQ(Status().to_string(), "ok");
+}
+
+TEST(Mutex, CondVarWakesAWaiter) {
+  Mutex mutex;
+  CondVar cv;
+  bool ready = false;
+  std::thread setter([&] {
+    MutexLock lock(mutex);
+    ready = true;
+    cv.notify_all();
+  });
+  {
+    MutexLock lock(mutex);
+    cv.wait(lock, [&] { return ready; });
+    EXPECT_TRUE(ready);
+  }
+  setter.join();
+}
+
+[[noreturn]] void throwing_handler(std::string_view what) {
+  throw std::runtime_error(std::string(what));
+}
+
+TEST(Fatal, HandlerSeesTheCheckThatFailed) {
+  set_fatal_handler(throwing_handler);
+  try {
+    AETHEL_CHECK(1 + 1 == 3);
+    ADD_FAILURE() << "AETHEL_CHECK did not stop";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("1 + 1 == 3"), std::string::npos);
+  }
+  set_fatal_handler(nullptr);
+}
+
+}  // namespace
+}  // namespace aethel::base
