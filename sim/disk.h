@@ -1,31 +1,31 @@
-// A simulated disk for one node. Writes land in a volatile queue; sync() makes everything
-// written so far durable (one fsync for the batch). A crash keeps the durable image plus
-// an arbitrary prefix of the unsynced writes (the kernel may have flushed some), and may
-// tear the last surviving write: only a prefix of its entries reaches the platter and the
-// partial record is discarded by its checksum at recovery.
+// A simulated disk for one node, with the semantics of storage::Store::write (one
+// WriteBatch: snapshot, entries, hard state, blocks, compaction). Writes land in a
+// volatile queue; sync(n) makes the first n of them durable (one fsync each). A crash
+// keeps the durable image plus an arbitrary prefix of the unsynced writes (the kernel
+// may have flushed some), and may tear the first lost write: only a prefix of its log
+// entries survives, nothing else of it.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <vector>
 
 #include "consensus/consensus.h"
+#include "node/replica.h"
+#include "storage/storage.h"
 
 namespace aethel::sim {
 
-struct DiskWrite {
-  std::optional<consensus::HardState> hard_state;
-  std::optional<consensus::Snapshot> install;  // replaces the whole log
-  std::optional<consensus::Snapshot> compact;  // drops the log prefix it covers
-  std::vector<consensus::Entry> entries;       // truncate from front().index, then append
-};
-
 class SimDisk {
  public:
-  void write(DiskWrite write) { unsynced_.push_back(std::move(write)); }
+  void write(storage::WriteBatch batch) { unsynced_.push_back(std::move(batch)); }
+  size_t unsynced() const { return unsynced_.size(); }
 
-  void sync() {
-    for (const DiskWrite& w : unsynced_) apply(w, w.entries.size());
-    unsynced_.clear();
+  // The oldest unsynced write becomes durable.
+  void sync_one() {
+    if (unsynced_.empty()) return;
+    apply(unsynced_.front(), unsynced_.front().entries.size());
+    unsynced_.erase(unsynced_.begin());
   }
 
   // Returns true when the crash tore a write.
@@ -33,59 +33,88 @@ class SimDisk {
     const std::size_t survivors = prng.below(unsynced_.size() + 1);
     for (std::size_t i = 0; i < survivors; ++i) apply(unsynced_[i], unsynced_[i].entries.size());
     bool torn = false;
-    if (allow_torn && survivors < unsynced_.size()) {
-      const DiskWrite& w = unsynced_[survivors];
-      if (!w.install && !w.compact && !w.entries.empty()) {
-        apply(w, prng.below(w.entries.size()));
-        torn = true;
-      }
+    if (allow_torn && survivors < unsynced_.size() && !unsynced_[survivors].entries.empty()) {
+      storage::WriteBatch prefix;
+      prefix.entries = unsynced_[survivors].entries;
+      apply(prefix, prng.below(prefix.entries.size()));
+      torn = true;
     }
     unsynced_.clear();
     return torn;
   }
 
-  // What a restarting node reads back. The commit index is only a hint: when a torn write
-  // left it beyond the surviving log, recovery lowers it (the leader will tell us again).
-  consensus::DurableState recover() const {
-    consensus::DurableState state = durable_;
-    const consensus::Index last = !state.entries.empty() ? state.entries.back().index
-                                  : state.snapshot       ? state.snapshot->meta.index
-                                                         : 0;
-    if (state.hard_state.commit > last) state.hard_state.commit = last;
-    return state;
+  // What a restarting node reads back (as node::recover does from LMDB). The commit
+  // index is only a hint: when a torn write left it beyond the surviving log, recovery
+  // lowers it (the leader will tell us again).
+  node::Recovered recover() const {
+    node::Recovered out;
+    out.durable.hard_state = hard_state_;
+    out.durable.snapshot = snapshot_;
+    const consensus::Index after = snapshot_ ? snapshot_->meta.index : 0;
+    for (const consensus::Entry& e : log_) {
+      if (e.index > after) out.durable.entries.push_back(e);
+    }
+    const consensus::Index last = !out.durable.entries.empty() ? out.durable.entries.back().index
+                                  : snapshot_                  ? snapshot_->meta.index
+                                                               : 0;
+    if (out.durable.hard_state.commit > last) out.durable.hard_state.commit = last;
+    out.last_stored_height = blocks_.empty() ? 0 : blocks_.rbegin()->first;
+    return out;
   }
+
+  // Stored blocks by height (what /api/lattice/blocks would serve).
+  const std::map<uint64_t, storage::Bytes>& blocks() const { return blocks_; }
 
  private:
-  void apply(const DiskWrite& w, std::size_t entry_count) {
-    if (w.install) {
-      durable_.snapshot = w.install;
-      durable_.entries.clear();
+  void apply(const storage::WriteBatch& w, std::size_t entry_count) {
+    if (w.snapshot) apply_snapshot(*w.snapshot);
+    if (entry_count > 0) apply_entries(w.entries, entry_count);
+    if (w.hard_state) {
+      hard_state_.term = w.hard_state->term;
+      hard_state_.vote = w.hard_state->voted_for.empty() ? consensus::kNoNode
+                                                         : std::stoull(w.hard_state->voted_for);
+      hard_state_.commit = w.hard_state->commit_index;
     }
-    if (w.compact) {
-      const consensus::Index index = w.compact->meta.index;
-      const consensus::Index current = durable_.snapshot ? durable_.snapshot->meta.index : 0;
-      if (index > current) {
-        std::vector<consensus::Entry> kept;
-        for (consensus::Entry& e : durable_.entries) {
-          if (e.index > index) kept.push_back(std::move(e));
-        }
-        durable_.entries = std::move(kept);
-        durable_.snapshot = w.compact;
-      }
+    for (const storage::Block& b : w.blocks) blocks_[b.height] = b.data;
+    if (w.compact_through) compact(*w.compact_through);
+  }
+
+  // Raft's InstallSnapshot rule, as the Store applies it: keep the log when it holds
+  // the snapshot's last entry with the same term, otherwise discard it.
+  void apply_snapshot(const storage::Snapshot& s) {
+    bool matches = false;
+    for (const consensus::Entry& e : log_) {
+      if (e.index == s.last_included_index) matches = e.term == s.last_included_term;
     }
-    if (w.hard_state) durable_.hard_state = *w.hard_state;
-    if (!w.entries.empty()) {
-      const consensus::Index from = w.entries.front().index;
-      while (!durable_.entries.empty() && durable_.entries.back().index >= from) {
-        durable_.entries.pop_back();
-      }
-      durable_.entries.insert(durable_.entries.end(), w.entries.begin(),
-                              w.entries.begin() + static_cast<long>(entry_count));
+    if (!matches) log_.clear();
+    consensus::Snapshot snapshot;
+    snapshot.meta.index = s.last_included_index;
+    snapshot.meta.term = s.last_included_term;
+    snapshot.data = std::make_shared<const consensus::Bytes>(s.data);
+    snapshot_ = std::move(snapshot);
+  }
+
+  void apply_entries(const std::vector<storage::LogEntry>& entries, std::size_t count) {
+    const consensus::Index from = entries.front().index;
+    while (!log_.empty() && log_.back().index >= from) log_.pop_back();
+    for (std::size_t i = 0; i < count; ++i) {
+      log_.push_back(consensus::Entry{entries[i].term, entries[i].index, entries[i].data});
     }
   }
 
-  consensus::DurableState durable_;
-  std::vector<DiskWrite> unsynced_;
+  void compact(consensus::Index through) {
+    std::vector<consensus::Entry> kept;
+    for (consensus::Entry& e : log_) {
+      if (e.index > through) kept.push_back(std::move(e));
+    }
+    log_ = std::move(kept);
+  }
+
+  consensus::HardState hard_state_;
+  std::optional<consensus::Snapshot> snapshot_;
+  std::vector<consensus::Entry> log_;  // may start before the snapshot index
+  std::map<uint64_t, storage::Bytes> blocks_;
+  std::vector<storage::WriteBatch> unsynced_;
 };
 
 }  // namespace aethel::sim

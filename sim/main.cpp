@@ -25,8 +25,8 @@ int usage() {
       stderr,
       "usage: aethel_sim [--seed S | --seeds N --from S] [--nodes 3|5|0] [--bug NAME]\n"
       "                  [--fault-ms MS] [--heal-limit-ms MS] [--clients N]\n"
-      "                  [--no-faults] [--target-acks N] [--machine bank|ledger] [--verbose]\n"
-      "bugs: commit_without_quorum vote_without_log_check apply_before_persist\n");
+      "                  [--no-faults] [--target-acks N] [--verbose]\n"
+      "bugs: commit_without_quorum vote_without_log_check apply_before_persist forget_vote\n");
   return 2;
 }
 
@@ -69,10 +69,6 @@ int main(int argc, char** argv) {
       if (value == nullptr) return usage();
       options.bug = value;
       ++i;
-    } else if (arg == "--machine") {
-      if (value == nullptr) return usage();
-      options.machine = value;
-      ++i;
     } else if (arg == "--no-faults") {
       options.faults = false;
     } else if (arg == "--verbose") {
@@ -81,7 +77,7 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  aethel::consensus::BugInjection ignored;
+  aethel::sim::Bugs ignored;
   if (!aethel::sim::parse_bug(options.bug, ignored)) return usage();
 
   std::uint64_t failures = 0;

@@ -118,5 +118,10 @@ TEST(SimPlantedBugs, ApplyBeforePersistIsCaught) {
   EXPECT_NE(first_seed_catching("apply_before_persist", kBugSeedBound), 0u);
 }
 
+// A bug in the replica's own Ready handling: the vote is not persisted.
+TEST(SimPlantedBugs, ForgetVoteIsCaught) {
+  EXPECT_NE(first_seed_catching("forget_vote", kBugSeedBound), 0u);
+}
+
 }  // namespace
 }  // namespace aethel::sim

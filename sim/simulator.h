@@ -1,9 +1,10 @@
-// aethel::sim — deterministic simulation of a Raft group (TigerBeetle VOPR style).
+// aethel::sim — deterministic simulation of a lattice (TigerBeetle VOPR style).
 //
 // One seed fixes everything: fault profile, message delays, drops, duplicates, crash
-// points, torn writes, disk latencies and the client workload. The real consensus core
-// runs unmodified; only its world (network, disk, clock, clients) is simulated, in
-// microseconds of simulated time. Invariants are checked continuously; the first
+// points, torn writes, disk latencies and the client workload. Each node is the
+// production replica (node::Replica: the Ready loop, forwarding, the real ledger and
+// its blocks) unmodified; only its world (network, disk, clock, clients) is simulated,
+// in microseconds of simulated time. Invariants are checked continuously; the first
 // violation ends the run and is reported with a command that replays it exactly.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "consensus/consensus.h"
+#include "node/replica.h"
 
 namespace aethel::sim {
 
@@ -23,16 +25,13 @@ struct SimOptions {
   std::size_t clients = 5;
   bool faults = true;
   // Planted bug ("" for none): commit_without_quorum, vote_without_log_check,
-  // apply_before_persist.
+  // apply_before_persist (core and replica), forget_vote (replica).
   std::string bug;
-  // The replicated state machine: "bank" (sim/bank.h) or "ledger" (the real aethel::ledger);
-  // empty selects the ledger whenever the build has it.
-  std::string machine;
   // Stop once this many transfers were acknowledged (0: run by time). Benchmarks use it.
   std::uint64_t target_acks = 0;
-  // Each node snapshots its state machine and compacts its log every this many applied
-  // entries (small: snapshots and InstallSnapshot get exercised often).
-  std::uint64_t compact_every_entries = 64;
+  // Each node snapshots its ledger and compacts its log every this many applied blocks
+  // (small: snapshots and InstallSnapshot get exercised often).
+  std::uint64_t compact_every_blocks = 64;
   bool check_log_matching = true;
   bool verbose = false;
 };
@@ -60,8 +59,13 @@ struct SimResult {
 
 SimResult run_simulation(const SimOptions& options);
 std::string replay_command(const SimOptions& options);
+// Planted bugs: in the consensus core, and in the replica's own Ready handling.
+struct Bugs {
+  consensus::BugInjection core;
+  node::ReplicaBugs replica;
+};
 // Maps a bug name to the switches; false for an unknown name.
-bool parse_bug(const std::string& name, consensus::BugInjection& bugs);
+bool parse_bug(const std::string& name, Bugs& bugs);
 
 // Failover measurement: a healthy 3-node group whose leader is crashed `samples` times;
 // returns, for each crash, the simulated time until a new leader exists, in units of the

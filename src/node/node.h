@@ -12,16 +12,13 @@
 //   nothing is acknowledged before a majority has it on disk.
 //
 // Readers (HTTP handlers) see the ledger through `read()`, under a shared lock: a
-// consistent state at one height, never a half-applied block. The consensus thread
-// is the only writer of the ledgers and of the store.
+// consistent state at one height, never a half-applied block (ledger_pair.h). The
+// consensus thread is the only writer of the ledgers and of the store.
 //
-// Why two ledgers: applying a block of 8192 transfers takes tens of milliseconds,
-// and a reader locked out for that long breaks the latency goal of
-// GET /api/lattice/state. So the node keeps two identical ledgers: the consensus thread
-// applies each block first to the one readers are not using, publishes it (one
-// atomic store), then brings the other one up to the same height. Readers only
-// ever wait for the rare reader that raced a publication. The price is memory and
-// CPU for a second apply; both ledgers must end at the same root (checked).
+// Inside: the replica (replica.h) is the Ready loop, with no thread of its own; the
+// runtime (runtime.cpp) gives it one thread, the LMDB store as its Disk and the
+// lattice as its Transport. Other threads never touch the replica: they post
+// submissions and envelopes to an inbox the consensus thread drains.
 //
 // Configuration reference for operators: docs/CONFIGURATION.md.
 #pragma once
@@ -42,6 +39,9 @@
 #include <vector>
 
 #include "ledger/ledger.h"
+#include "node/block.h"
+#include "node/ledger_pair.h"
+#include "node/replica.h"
 #include "p2p/p2p.h"
 #include "storage/storage.h"
 
@@ -109,22 +109,6 @@ Result<std::map<std::string, std::string>> parse_env_file(std::string_view text)
 Result<Config> load_config(const ConfigSources& sources);
 
 // ---------------------------------------------------------------------------
-// Blocks as stored and served
-// ---------------------------------------------------------------------------
-
-// A block: height, the root before it was applied (a replay checks it), and the
-// transactions in commit order. Byte layout (docs/API.md, "Blocks"):
-//   u8 version = 1 | u64 BE height | 32 bytes prev_root | u32 BE count |
-//   count × (u32 BE length | encode_transaction bytes)
-struct Block {
-  uint64_t height = 0;
-  ledger::Hash prev_root{};
-  std::vector<ledger::Transaction> transactions;
-};
-std::string encode_block(const Block& block);
-Result<Block> decode_block(std::string_view bytes);
-
-// ---------------------------------------------------------------------------
 // The runtime
 // ---------------------------------------------------------------------------
 
@@ -156,46 +140,9 @@ struct NodeOptions {
   std::function<void(double seconds)> on_store_write;
 };
 
-// What a submission got: either the ledger's outcomes (one per transaction, in
-// order) at `height` with the `root` after that block, or an error (no quorum in
-// time, the store could not write, the node is stopping): then the outcome is
-// unknown, and a retry with the same ids is safe.
-struct CommitResult {
-  std::optional<Error> error;
-  uint64_t height = 0;
-  ledger::Hash root{};
-  std::vector<ledger::Outcome> outcomes;
-};
-
-// How the node reaches the other validators. The lattice (lattice.h) implements it
-// with a P2P stream when one is up and HTTP otherwise; delivery is best effort
-// (consensus retransmits). Called from the node's consensus thread: must not block.
-class Transport {
- public:
-  virtual ~Transport() = default;
-  virtual void send(const std::string& peer_id, std::string envelope) = 0;
-};
-
-// One applied block, as on_block_applied reports it.
-struct AppliedBlock {
-  uint64_t height = 0;
-  ledger::Hash root{};
-  size_t transactions = 0;            // in the block
-  size_t committed_transactions = 0;  // of those, the ones whose outcome is committed
-};
-
-// Consensus facts for status pages.
-struct ConsensusStatus {
-  std::string role;  // "leader", "follower", "candidate", "standalone"
-  uint64_t term = 0;
-  std::string leader_peer_id;  // empty: unknown
-  uint64_t commit_index = 0;
-  uint64_t applied_index = 0;
-};
-
 class Node {
  public:
-  using CommitCallback = std::function<void(CommitResult)>;
+  using CommitCallback = node::CommitCallback;
 
   // Opens the store in options.data_dir, loads or creates the node key, restores
   // the ledger (latest snapshot, then the committed log after it, each block checked
@@ -208,7 +155,7 @@ class Node {
 
   // Queues `transactions` for the next block (forwarded to the leader when this node
   // follows); `done` runs once the block is committed by a majority, durable and
-  // applied here, or with an error. Must not block.
+  // applied here, or with an error. Must not block; runs on the consensus thread.
   void submit_async(std::vector<ledger::Transaction> transactions, CommitCallback done);
   // The same, waiting for the answer.
   CommitResult submit(std::vector<ledger::Transaction> transactions);
@@ -222,9 +169,7 @@ class Node {
   // Runs `reader` with the ledger under a shared lock: one consistent height.
   template <class F>
   auto read(F&& reader) const {
-    const LedgerSlot& slot = slots_[published_.load(std::memory_order_acquire)];
-    std::shared_lock lock(slot.mutex);
-    return reader(static_cast<const ledger::Ledger&>(slot.ledger));
+    return ledgers_->read(std::forward<F>(reader));
   }
 
   // Stored blocks from `from_height`, at most `limit`, at most about max_bytes.
@@ -233,9 +178,9 @@ class Node {
   ConsensusStatus consensus_status() const;
   bool is_leader() const;
   // Called on the consensus thread after each applied block; for announcements and
-  // metrics. Set before traffic starts.
+  // metrics. Must not block.
   void on_block_applied(std::function<void(const AppliedBlock&)> callback);
-  // Called on the consensus thread when the role or term changes.
+  // Called on the consensus thread when the role or term changes. Must not block.
   void on_role_changed(std::function<void(const ConsensusStatus&)> callback);
 
   const p2p::KeyPair& key() const { return key_; }
@@ -243,24 +188,18 @@ class Node {
   const std::vector<std::string>& validators() const { return validators_; }
   storage::StoreStats store_stats() const { return store_->stats(); }
 
-  class Replica;  // node.cpp
+  class Runtime;  // runtime.cpp
 
  private:
-  Node(std::unique_ptr<storage::Store> store, p2p::KeyPair key, ledger::Ledger ledger);
+  Node(std::unique_ptr<storage::Store> store, p2p::KeyPair key, std::vector<std::string> validators,
+       const ledger::Ledger& ledger);
 
   std::unique_ptr<storage::Store> store_;
   p2p::KeyPair key_;
   std::string peer_id_;
   std::vector<std::string> validators_;  // sorted; consensus id = position + 1
-  struct LedgerSlot {
-    explicit LedgerSlot(ledger::Ledger l) : ledger(std::move(l)) {}
-    mutable std::shared_mutex mutex;
-    ledger::Ledger ledger;
-  };
-  std::array<LedgerSlot, 2> slots_;
-  std::atomic<int> published_{0};  // the slot readers use
-  std::unique_ptr<Replica> replica_;
-  friend class Replica;
+  std::unique_ptr<LedgerPair> ledgers_;
+  std::unique_ptr<Runtime> runtime_;
 };
 
 // The lattice id (SPEC §3): SHA-256 over the sorted validator peer IDs and the

@@ -37,7 +37,7 @@ std::string Status::to_string() const {
 
 bool WriteBatch::empty() const {
   return !snapshot && entries.empty() && !hard_state && blocks.empty() && !replace_state &&
-         state_deletes.empty() && state_puts.empty() && !applied_state;
+         state_deletes.empty() && state_puts.empty() && !applied_state && !compact_through;
 }
 
 }  // namespace aethel::storage

@@ -201,6 +201,9 @@ struct WriteBatch {
   std::vector<StateRecord> state_puts;
   // applied_index never decreases.
   std::optional<AppliedState> applied_state;
+  // Last: drops the log entries up to this index, as compact_prefix does (a snapshot
+  // in this batch may be the one that covers them).
+  std::optional<std::uint64_t> compact_through;
 
   bool empty() const;
 };

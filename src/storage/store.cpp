@@ -106,6 +106,7 @@ class Store::Impl {
   Status validate_shape(const WriteBatch& batch) const;
   Status apply_batch(Txn& txn, const WriteBatch& batch);
   Status apply_snapshot(Txn& txn, const Snapshot& snapshot);
+  Status apply_compaction(Txn& txn, std::uint64_t through_index);
   Status apply_entries(Txn& txn, const std::vector<LogEntry>& entries);
   Status apply_hard_state(Txn& txn, const HardState& hard_state);
   Status apply_blocks(Txn& txn, const std::vector<Block>& blocks);
@@ -576,6 +577,7 @@ Status Store::Impl::apply_batch(Txn& txn, const WriteBatch& batch) {
   if (!batch.blocks.empty()) AETHEL_RETURN_IF_ERROR(apply_blocks(txn, batch.blocks));
   AETHEL_RETURN_IF_ERROR(apply_state(txn, batch));
   if (batch.applied_state) AETHEL_RETURN_IF_ERROR(apply_applied_state(txn, *batch.applied_state));
+  if (batch.compact_through) AETHEL_RETURN_IF_ERROR(apply_compaction(txn, *batch.compact_through));
   return {};
 }
 
@@ -841,10 +843,15 @@ Status Store::Impl::truncate_suffix(std::uint64_t from_index) {
 Status Store::Impl::compact_prefix(std::uint64_t through_index) {
   auto txn = write_txn();
   if (!txn.ok()) return txn.status();
-  auto bounds = log_bounds(txn.value());
+  AETHEL_RETURN_IF_ERROR(apply_compaction(txn.value(), through_index));
+  return commit(txn.value(), 0, 0);
+}
+
+Status Store::Impl::apply_compaction(Txn& txn, std::uint64_t through_index) {
+  auto bounds = log_bounds(txn);
   if (!bounds.ok()) return bounds.status();
   if (through_index < bounds->first_index) return {};
-  auto stored = snapshot(txn.value());
+  auto stored = snapshot(txn);
   if (!stored.ok()) return stored.status();
   if (!stored->has_value() || through_index > (*stored)->last_included_index) {
     return invalid(
@@ -857,12 +864,11 @@ Status Store::Impl::compact_prefix(std::uint64_t through_index) {
                   fmt::format("cannot compact through {}: the log ends at {} in {}", through_index,
                               bounds->last_index, dir_.string()));
   }
-  auto term = term_at(txn.value(), through_index);
+  auto term = term_at(txn, through_index);
   if (!term.ok()) return term.status();
-  AETHEL_RETURN_IF_ERROR(delete_log_through(txn.value(), through_index));
-  AETHEL_RETURN_IF_ERROR(txn->put(
-      meta_, kLogOffsetKey, encoding::encode_log_offset(LogOffset{through_index, term.value()})));
-  return commit(txn.value(), 0, 0);
+  AETHEL_RETURN_IF_ERROR(delete_log_through(txn, through_index));
+  return txn.put(meta_, kLogOffsetKey,
+                 encoding::encode_log_offset(LogOffset{through_index, term.value()}));
 }
 
 // ---------------------------------------------------------------------------

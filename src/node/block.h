@@ -1,0 +1,64 @@
+// The bytes a node stores, serves and sends: blocks (what /api/lattice/blocks
+// serves and the store keeps), Raft entries (a block without height and root) and
+// the envelopes validators send each other through the Transport.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ledger/ledger.h"
+
+namespace aethel::node {
+
+using ledger::Error;
+using ledger::Result;
+
+// A block: height, the root before it was applied (a replay checks it), and the
+// transactions in commit order. Byte layout (docs/API.md, "Blocks"):
+//   u8 version = 1 | u64 BE height | 32 bytes prev_root | u32 BE count |
+//   count × (u32 BE length | encode_transaction bytes)
+struct Block {
+  uint64_t height = 0;
+  ledger::Hash prev_root{};
+  std::vector<ledger::Transaction> transactions;
+};
+std::string encode_block(const Block& block);
+Result<Block> decode_block(std::string_view bytes);
+
+// A Raft entry carries its transactions in the block layout with height and root
+// zero: those are only known when the entry is applied.
+std::string encode_entry(const std::vector<ledger::Transaction>& transactions);
+
+// What validators send each other: one kind byte, then the payload.
+enum class EnvelopeKind : uint8_t {
+  kRaft = 1,          // a consensus::Message (consensus::encode)
+  kForward = 2,       // follower → leader: u64 request id | transactions as an entry
+  kForwardReply = 3,  // leader → follower: ForwardReply
+};
+
+// The leader's answer to a forwarded write: `accepted` false means "I do not lead,
+// route it again"; otherwise the write is at (term, index), from `offset` on.
+struct ForwardReply {
+  uint64_t request_id = 0;
+  bool accepted = false;
+  uint64_t term = 0;
+  uint64_t index = 0;
+  uint32_t offset = 0;
+};
+
+std::string raft_envelope(std::string_view encoded_message);
+std::string forward_envelope(uint64_t request_id, const std::vector<ledger::Transaction>& txs);
+std::string forward_reply_envelope(const ForwardReply& reply);
+
+struct Forward {
+  uint64_t request_id = 0;
+  std::vector<ledger::Transaction> transactions;
+};
+// Payload decoders (the bytes after the kind byte); nullopt for anything malformed.
+std::optional<Forward> decode_forward(std::string_view payload);
+std::optional<ForwardReply> decode_forward_reply(std::string_view payload);
+
+}  // namespace aethel::node

@@ -1,0 +1,519 @@
+#include "node/replica.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace aethel::node {
+namespace {
+
+using consensus::Index;
+using consensus::Term;
+
+// Outcomes of recently applied entries, for forward replies that arrive after the
+// follower already applied the entry they point at.
+constexpr size_t kRecentEntries = 256;
+// Forwarded writes remembered per leader, to drop a second delivery of one.
+constexpr size_t kRememberedForwards = 65'536;
+// A Ready with at least this many committed entries is a backlog worth a progress line.
+constexpr size_t kProgressMinEntries = 64;
+
+CommitResult failed(Error error) {
+  CommitResult result;
+  result.error = std::move(error);
+  return result;
+}
+
+Error unavailable(std::string message) {
+  return Error{"unavailable", std::move(message)};
+}
+
+std::string vote_to_string(consensus::NodeId vote) {
+  return vote == consensus::kNoNode ? "" : std::to_string(vote);
+}
+
+std::string_view as_view(const consensus::Bytes& bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+storage::Bytes to_bytes(std::string_view s) {
+  return storage::Bytes(s.begin(), s.end());
+}
+
+consensus::Config raft_config(const ReplicaOptions& options) {
+  consensus::Config config = options.consensus;
+  config.voters.clear();
+  for (size_t i = 0; i < options.validators.size(); ++i) config.voters.push_back(i + 1);
+  config.id = node_id_of(options.validators, options.self);
+  return config;
+}
+
+Index recovered_applied_index(const Recovered& recovered) {
+  return recovered.durable.snapshot ? recovered.durable.snapshot->meta.index : 0;
+}
+
+}  // namespace
+
+consensus::NodeId node_id_of(const std::vector<std::string>& validators, std::string_view peer) {
+  auto it = std::lower_bound(validators.begin(), validators.end(), peer);
+  if (it == validators.end() || *it != peer) return consensus::kNoNode;
+  return static_cast<consensus::NodeId>(it - validators.begin()) + 1;
+}
+
+Replica::Replica(ReplicaOptions options, Recovered recovered, LedgerPair& ledgers, Disk& disk,
+                 Transport& transport)
+    : options_(std::move(options)),
+      raft_(raft_config(options_), recovered.durable, recovered_applied_index(recovered)),
+      ledgers_(ledgers),
+      disk_(disk),
+      transport_(transport),
+      next_request_id_(options_.first_request_id),
+      last_stored_height_(recovered.last_stored_height) {
+  AETHEL_CHECK(std::is_sorted(options_.validators.begin(), options_.validators.end()));
+  AETHEL_CHECK(raft_.id() != consensus::kNoNode);
+  status_ = status();
+}
+
+Replica::~Replica() = default;
+
+// ---------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------
+
+void Replica::tick() {
+  ++now_ticks_;
+  raft_.tick();
+  expire();
+}
+
+void Replica::submit(std::vector<ledger::Transaction> transactions, CommitCallback done) {
+  if (stopped_) {
+    done(failed(Error{"stopping", "the node is stopping"}));
+    return;
+  }
+  queue_.push_back(Submission{
+      std::move(transactions), std::move(done), now_ticks_ + options_.commit_timeout_ticks, {}, 0});
+}
+
+void Replica::receive(const std::string& from_peer, std::string_view envelope) {
+  consensus::NodeId from = node_id_of(options_.validators, from_peer);
+  if (from == consensus::kNoNode || envelope.empty() || stopped_) return;
+  std::string_view payload = envelope.substr(1);
+  switch (static_cast<EnvelopeKind>(envelope[0])) {
+    case EnvelopeKind::kRaft:
+      return receive_raft(from, payload);
+    case EnvelopeKind::kForward:
+      return receive_forward(from_peer, payload);
+    case EnvelopeKind::kForwardReply:
+      if (auto reply = decode_forward_reply(payload)) receive_forward_reply(*reply);
+      return;
+  }
+}
+
+void Replica::receive_raft(consensus::NodeId from, std::string_view payload) {
+  auto decoded = consensus::decode(
+      std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  if (!decoded.message || decoded.message->from != from) return;
+  raft_.step(*decoded.message);
+}
+
+void Replica::receive_forward(const std::string& from_peer, std::string_view payload) {
+  auto forward = decode_forward(payload);
+  if (!forward || !first_delivery(from_peer, forward->request_id)) return;
+  queue_.push_back(Submission{std::move(forward->transactions), nullptr,
+                              now_ticks_ + options_.commit_timeout_ticks, from_peer,
+                              forward->request_id});
+}
+
+// The transport may deliver a forward twice (a message resent over the other lung);
+// proposing it twice could apply it twice.
+bool Replica::first_delivery(const std::string& from_peer, uint64_t request_id) {
+  auto key = std::make_pair(from_peer, request_id);
+  if (!seen_forwards_.insert(key).second) return false;
+  seen_order_.push_back(std::move(key));
+  if (seen_order_.size() > kRememberedForwards) {
+    seen_forwards_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
+  return true;
+}
+
+void Replica::receive_forward_reply(const ForwardReply& reply) {
+  auto it = awaiting_reply_.find(reply.request_id);
+  if (it == awaiting_reply_.end()) return;
+  Submission submission = std::move(it->second);
+  awaiting_reply_.erase(it);
+  if (!reply.accepted) {  // the leader moved: route it again
+    queue_.push_back(std::move(submission));
+    return;
+  }
+  Waiter waiter{reply.term, reply.offset, static_cast<uint32_t>(submission.txs.size()),
+                std::move(submission.done), submission.deadline_tick};
+  if (reply.index > raft_.applied_index()) {
+    waiters_.emplace(reply.index, std::move(waiter));
+    return;
+  }
+  CommitResult result = recent_result(reply.index, waiter);
+  waiter.done(std::move(result));
+}
+
+// ---------------------------------------------------------------------------
+// Routing writes
+// ---------------------------------------------------------------------------
+
+// Leader: everything queued (up to the block cap) becomes one entry. Follower with
+// a known leader: each submission is forwarded. No leader: it waits.
+void Replica::route_submissions() {
+  reroute_after_leader_change();
+  if (queue_.empty() || stopped_) return;
+  if (raft_.role() == consensus::Role::kLeader) {
+    while (!queue_.empty()) {
+      size_t queued = queue_.size();
+      propose_group();
+      if (queue_.size() == queued) break;
+    }
+    return;
+  }
+  consensus::NodeId leader = raft_.leader();
+  if (leader == consensus::kNoNode) return;
+  while (!queue_.empty()) {
+    Submission s = std::move(queue_.front());
+    queue_.pop_front();
+    forward(std::move(s), leader);
+  }
+}
+
+void Replica::forward(Submission s, consensus::NodeId leader) {
+  if (!s.origin.empty()) {  // a follower asked the wrong node: let it retry
+    send(s.origin, forward_reply_envelope(ForwardReply{s.request_id, false, 0, 0, 0}));
+    return;
+  }
+  uint64_t request_id = next_request_id_++;
+  send(peer_of(leader), forward_envelope(request_id, s.txs));
+  awaiting_reply_.emplace(request_id, std::move(s));
+}
+
+// Writes forwarded to a leader that is gone would wait for their deadline; those
+// whose transactions all carry client ids go to the new leader instead. Should the
+// old leader have committed them after all, idempotency answers with "exists".
+// Without client ids a resend could apply twice, so those wait (outcome unknown).
+void Replica::reroute_after_leader_change() {
+  consensus::NodeId leader = raft_.leader();
+  if (leader == routed_leader_) return;
+  routed_leader_ = leader;
+  for (auto it = awaiting_reply_.begin(); it != awaiting_reply_.end();) {
+    const auto& txs = it->second.txs;
+    bool idempotent = std::all_of(txs.begin(), txs.end(), [](const ledger::Transaction& tx) {
+      return !tx.client_id.empty();
+    });
+    if (!idempotent) {
+      ++it;
+      continue;
+    }
+    queue_.push_front(std::move(it->second));
+    it = awaiting_reply_.erase(it);
+  }
+}
+
+void Replica::propose_group() {
+  std::vector<Submission> group;
+  std::vector<ledger::Transaction> txs;
+  while (!queue_.empty()) {
+    size_t next = queue_.front().txs.size();
+    if (!group.empty() && txs.size() + next > options_.max_block_transactions) break;
+    for (ledger::Transaction& tx : queue_.front().txs) txs.push_back(tx);
+    group.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  std::string data = encode_entry(txs);
+  consensus::ProposeResult proposed = raft_.propose(consensus::Bytes(data.begin(), data.end()));
+  if (proposed.error != consensus::Error::kNone) {
+    Error error = unavailable(std::string("consensus refused the write: ") +
+                              consensus::error_name(proposed.error));
+    for (Submission& s : group) {
+      if (s.done) s.done(failed(error));  // a follower's request times out there
+    }
+    return;
+  }
+  register_proposal(group, proposed);
+}
+
+void Replica::register_proposal(std::vector<Submission>& group,
+                                const consensus::ProposeResult& proposed) {
+  uint32_t offset = 0;
+  for (Submission& s : group) {
+    uint32_t count = static_cast<uint32_t>(s.txs.size());
+    if (s.origin.empty()) {
+      waiters_.emplace(proposed.index,
+                       Waiter{proposed.term, offset, count, std::move(s.done), s.deadline_tick});
+    } else {
+      send(s.origin, forward_reply_envelope(
+                         ForwardReply{s.request_id, true, proposed.term, proposed.index, offset}));
+    }
+    offset += count;
+  }
+}
+
+// Fails what waited past its deadline; the write may still commit later.
+void Replica::expire() {
+  std::vector<CommitCallback> expired;
+  auto take = [&](auto& container, auto item_of) {
+    for (auto it = container.begin(); it != container.end();) {
+      auto& item = item_of(*it);
+      if (item.deadline_tick > now_ticks_) {
+        ++it;
+        continue;
+      }
+      if (item.done) expired.push_back(std::move(item.done));
+      it = container.erase(it);
+    }
+  };
+  take(
+      queue_, [](auto& x) -> auto& { return x; });
+  take(
+      awaiting_reply_, [](auto& pair) -> auto& { return pair.second; });
+  take(
+      waiters_, [](auto& pair) -> auto& { return pair.second; });
+  Error error = unavailable(
+      "no quorum answered in time; the outcome is unknown and a retry with the same id is safe");
+  for (CommitCallback& done : expired) done(failed(error));
+}
+
+void Replica::stop(const Error& error) {
+  stopped_ = true;
+  std::vector<CommitCallback> pending;
+  for (Submission& s : queue_) pending.push_back(std::move(s.done));
+  for (auto& [id, s] : awaiting_reply_) pending.push_back(std::move(s.done));
+  for (auto& [index, w] : waiters_) pending.push_back(std::move(w.done));
+  queue_.clear();
+  awaiting_reply_.clear();
+  waiters_.clear();
+  for (CommitCallback& done : pending) {
+    if (done) done(failed(error));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The Ready loop
+// ---------------------------------------------------------------------------
+
+void Replica::process() {
+  route_submissions();
+  auto ready_in_flight = [&] {
+    return std::any_of(in_flight_.begin(), in_flight_.end(),
+                       [](const PendingWrite& w) { return w.advance; });
+  };
+  while (!ready_in_flight() && raft_.has_ready()) {
+    handle_ready(raft_.ready());
+    route_submissions();  // a Ready may have made this node leader, or named one
+  }
+}
+
+bool Replica::idle() const {
+  return (queue_.empty() || !raft_.leader()) && !raft_.has_ready() && in_flight_.empty();
+}
+
+// Steps 1 and 2: apply what is committed, hand the writes to the Disk, hold the
+// messages until they are durable.
+void Replica::handle_ready(consensus::Ready ready) {
+  if (ready.snapshot) install_snapshot(*ready.snapshot);
+  storage::WriteBatch batch = persistable(ready);
+  apply_committed(ready.committed_entries, batch);
+  PendingWrite pending{true, std::move(ready.messages)};
+  if (options_.consensus.bugs.apply_before_persist) send_all(pending.messages);  // planted bug
+  if (batch.empty()) {
+    send_all(pending.messages);
+    raft_.advance();
+    maybe_compact();
+    publish_status();
+    return;
+  }
+  in_flight_.push_back(std::move(pending));
+  disk_.write(std::move(batch));
+}
+
+void Replica::on_durable() {
+  AETHEL_CHECK(!in_flight_.empty());
+  PendingWrite done = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  if (!done.advance) return;
+  send_all(done.messages);
+  raft_.advance();
+  maybe_compact();
+  publish_status();
+}
+
+storage::WriteBatch Replica::persistable(const consensus::Ready& ready) const {
+  storage::WriteBatch batch;
+  if (ready.snapshot) {
+    const consensus::Snapshot& s = *ready.snapshot;
+    batch.snapshot = storage::Snapshot{s.meta.index, s.meta.term, {}, *s.data};
+  }
+  for (const consensus::Entry& e : ready.entries) {
+    batch.entries.push_back(storage::LogEntry{e.index, e.term, e.data});
+  }
+  if (ready.hard_state) {
+    const consensus::HardState& h = *ready.hard_state;
+    std::string vote = options_.bugs.forget_vote ? "" : vote_to_string(h.vote);  // planted bug
+    batch.hard_state = storage::HardState{h.term, std::move(vote), h.commit};
+  }
+  return batch;
+}
+
+void Replica::apply_committed(std::vector<consensus::Entry>& entries, storage::WriteBatch& batch) {
+  if (entries.empty()) return;
+  uint64_t first_height = ledgers_.height() + 1;
+  for (const consensus::Entry& entry : entries) apply_entry(entry, batch);
+  uint64_t last_height = ledgers_.height();
+  if (entries.size() >= kProgressMinEntries && last_height >= first_height) {
+    log(fmt::format("[SYNC] applied blocks {}..{} ({} log entries)", first_height, last_height,
+                    entries.size()));
+  }
+  answer_through(entries.back().index);
+}
+
+// Entry → block, applied to both ledgers. Blocks already stored (a restart re-applies
+// the log after the last snapshot) are not written again.
+void Replica::apply_entry(const consensus::Entry& entry, storage::WriteBatch& batch) {
+  if (entry.data.empty()) return;  // a new leader's no-op
+  auto decoded = decode_block(as_view(entry.data));
+  if (!decoded.ok()) {
+    base::fatal(fmt::format("committed entry {} does not decode: {}", entry.index,
+                            decoded.error().message));
+  }
+  Block block = std::move(decoded).value();
+  ledger::BlockResult applied = ledgers_.apply(block);
+  if (block.height > last_stored_height_) {
+    batch.blocks.push_back({block.height, to_bytes(encode_block(block))});
+    last_stored_height_ = block.height;
+  }
+  ++blocks_since_snapshot_;
+  if (options_.on_block_applied) {
+    size_t committed =
+        static_cast<size_t>(std::count_if(applied.outcomes.begin(), applied.outcomes.end(),
+                                          [](const ledger::Outcome& o) { return o.committed(); }));
+    options_.on_block_applied(
+        AppliedBlock{applied.height, applied.root, applied.outcomes.size(), committed});
+  }
+  recent_.push_back(AppliedEntry{entry.index, entry.term, applied.height, applied.root,
+                                 std::move(applied.outcomes)});
+  while (recent_.size() > kRecentEntries) recent_.pop_front();
+}
+
+void Replica::install_snapshot(const consensus::Snapshot& snapshot) {
+  log(fmt::format("[SYNC] installing snapshot at log index {} ({} bytes)", snapshot.meta.index,
+                  snapshot.data->size()));
+  auto restored = ledger::Ledger::deserialize(as_view(*snapshot.data));
+  if (!restored.ok()) {
+    base::fatal("the leader's snapshot does not decode: " + restored.error().message);
+  }
+  ledgers_.replace(restored.value());
+  log(fmt::format("[SYNC] installed snapshot at height {} (log index {}, {} bytes)",
+                  restored.value().height(), snapshot.meta.index, snapshot.data->size()));
+}
+
+// Answers every waiter whose entry is now applied. This runs before the fsync of the
+// current Ready: a committed entry is already durable on a majority, which is the
+// promise an answer makes, and the local log holds it since an earlier Ready.
+void Replica::answer_through(Index applied) {
+  std::vector<std::pair<CommitCallback, CommitResult>> answers;
+  while (!waiters_.empty() && waiters_.begin()->first <= applied) {
+    auto node = waiters_.extract(waiters_.begin());
+    Waiter& w = node.mapped();
+    answers.emplace_back(std::move(w.done), recent_result(node.key(), w));
+  }
+  for (auto& [done, result] : answers) done(std::move(result));
+}
+
+CommitResult Replica::recent_result(Index index, const Waiter& waiter) const {
+  for (const AppliedEntry& e : recent_) {
+    if (e.index != index) continue;
+    if (e.term != waiter.term || waiter.offset + waiter.count > e.outcomes.size()) break;
+    CommitResult result{std::nullopt, e.height, e.root, {}};
+    auto first = e.outcomes.begin() + waiter.offset;
+    result.outcomes.assign(first, first + waiter.count);
+    return result;
+  }
+  return failed(unavailable(
+      "the outcome of this write is not known here (its log entry was replaced by another "
+      "leader's, or arrived inside a snapshot); a retry with the same id is safe"));
+}
+
+void Replica::send_all(std::vector<consensus::Message>& messages) {
+  for (const consensus::Message& message : messages) {
+    consensus::Bytes bytes = consensus::encode(message);
+    send(peer_of(message.to), raft_envelope(as_view(bytes)));
+  }
+  messages.clear();
+}
+
+void Replica::send(const std::string& peer, std::string envelope) {
+  transport_.send(peer, std::move(envelope));
+}
+
+// Every snapshot_interval_blocks blocks, the ledger state becomes the Raft snapshot
+// and the log before it is dropped, in one write.
+void Replica::maybe_compact() {
+  if (options_.snapshot_interval_blocks == 0 ||
+      blocks_since_snapshot_ < options_.snapshot_interval_blocks) {
+    return;
+  }
+  Index index = raft_.applied_index();
+  if (index > raft_.stable_index()) return;  // compact only what the disk holds
+  blocks_since_snapshot_ = 0;
+  std::string state = ledgers_.read([](const ledger::Ledger& l) { return l.serialize(); });
+  consensus::Bytes bytes(state.begin(), state.end());
+  if (raft_.compact(index, bytes) != consensus::Error::kNone) return;
+  storage::WriteBatch batch;
+  batch.snapshot = storage::Snapshot{index, raft_.term_at(index).value_or(0), {}, std::move(bytes)};
+  batch.compact_through = index;
+  in_flight_.push_back(PendingWrite{});
+  disk_.write(std::move(batch));
+}
+
+// ---------------------------------------------------------------------------
+// Status
+// ---------------------------------------------------------------------------
+
+const std::string& Replica::peer_of(consensus::NodeId id) const {
+  return options_.validators[id - 1];
+}
+
+ConsensusStatus Replica::status() const {
+  ConsensusStatus s;
+  bool alone = options_.validators.size() == 1;
+  switch (raft_.role()) {
+    case consensus::Role::kLeader:
+      s.role = alone ? "standalone" : "leader";
+      break;
+    case consensus::Role::kFollower:
+      s.role = alone ? "standalone" : "follower";
+      break;
+    default:
+      s.role = alone ? "standalone" : "candidate";
+  }
+  s.term = raft_.term();
+  if (raft_.leader() != consensus::kNoNode) s.leader_peer_id = peer_of(raft_.leader());
+  s.commit_index = raft_.commit_index();
+  s.applied_index = raft_.applied_index();
+  return s;
+}
+
+void Replica::publish_status() {
+  ConsensusStatus now = status();
+  bool changed = now.role != status_.role || now.term != status_.term ||
+                 now.leader_peer_id != status_.leader_peer_id;
+  status_ = now;
+  if (changed && options_.on_role_changed) options_.on_role_changed(now);
+}
+
+void Replica::log(const std::string& line) const {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    fmt::print("{}\n", line);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace aethel::node

@@ -1,0 +1,245 @@
+// The replica: one validator's Ready loop, with no thread, clock, disk or socket of
+// its own. The production runtime (runtime.cpp) gives it a thread, the LMDB store
+// and the lattice transport; the simulator (sim/) drives this same class on a
+// simulated disk and network with faults. What runs in the simulator is what runs
+// in production.
+//
+// The rule it keeps (consensus.h, "DURABILITY CONTRACT"), for every Ready:
+//
+//   1. install a received snapshot, apply committed entries as blocks H+1, H+2, ...
+//      (allowed before this Ready's fsync: committed entries are durable on a
+//      majority already) and answer the writers waiting for them;
+//   2. hand the Ready's entries, hard state, snapshot and the new blocks to the Disk
+//      as ONE write (one fsync);
+//   3. only once the Disk reports it durable (on_durable()), send the Ready's
+//      messages — votes and append acknowledgements promise what step 2 wrote —
+//      and advance the core.
+//
+// Writes: submit() queues transactions; on the leader everything queued (up to
+// max_block_transactions) becomes one Raft entry, a follower forwards them to the
+// leader as an envelope and waits for its own apply of the entry the leader names.
+// A write not committed within commit_timeout_ticks is answered "unavailable": its
+// outcome is unknown and a retry with the same client ids is safe.
+//
+// Single-threaded: every call must come from the driver's one thread, and every
+// callback (commit answers, hooks) runs on it, from inside these calls.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "consensus/consensus.h"
+#include "ledger/ledger.h"
+#include "node/block.h"
+#include "node/ledger_pair.h"
+#include "storage/storage.h"
+
+namespace aethel::node {
+
+// What a write got: the ledger's outcomes (one per transaction, in order) at
+// `height` with the `root` after that block, or an error (no quorum in time, the
+// node is stopping): then the outcome is unknown, and a retry with the same ids is
+// safe.
+struct CommitResult {
+  std::optional<Error> error;
+  uint64_t height = 0;
+  ledger::Hash root{};
+  std::vector<ledger::Outcome> outcomes;
+};
+using CommitCallback = std::function<void(CommitResult)>;
+
+// How a replica reaches the other validators: best effort (consensus retransmits),
+// must not block.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void send(const std::string& peer_id, std::string envelope) = 0;
+};
+
+// Where a replica's writes go. Writes become durable in the order they were handed
+// over; the driver calls Replica::on_durable() once per write, in that order.
+class Disk {
+ public:
+  virtual ~Disk() = default;
+  virtual void write(storage::WriteBatch batch) = 0;
+};
+
+// One applied block, as the applied hook reports it.
+struct AppliedBlock {
+  uint64_t height = 0;
+  ledger::Hash root{};
+  size_t transactions = 0;            // in the block
+  size_t committed_transactions = 0;  // of those, the ones whose outcome is committed
+};
+
+// Consensus facts for status pages.
+struct ConsensusStatus {
+  std::string role;  // "leader", "follower", "candidate", "standalone"
+  uint64_t term = 0;
+  std::string leader_peer_id;  // empty: unknown
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+  bool operator==(const ConsensusStatus&) const = default;
+};
+
+// Test-only switches that plant bugs in the replica's own Ready handling, so the
+// simulator can prove it catches them. Off in production.
+struct ReplicaBugs {
+  // The hard state (term, vote) is left out of the Ready's write: after a crash the
+  // node may vote twice in one term.
+  bool forget_vote = false;
+};
+
+struct ReplicaOptions {
+  std::string self;                     // this node's peer ID
+  std::vector<std::string> validators;  // peer IDs, sorted, self included
+  // Raft settings; id and voters are derived from self and validators.
+  consensus::Config consensus;
+  // One block holds at most this many transactions (a request is never split, so a
+  // single larger request still forms its own block).
+  size_t max_block_transactions = 8192;
+  // A ledger snapshot is taken (and the log compacted) after every this many blocks.
+  uint64_t snapshot_interval_blocks = 1000;
+  uint32_t commit_timeout_ticks = 100;
+  // First id of forwarded writes; ids must not repeat across restarts of one node
+  // (production: random), and must be reproducible in the simulator (seeded).
+  uint64_t first_request_id = 1;
+  // Operator lines (catch-up progress, snapshot installs), without the newline.
+  std::function<void(std::string_view)> log;
+  // Hooks, called on the driver's thread.
+  std::function<void(const AppliedBlock&)> on_block_applied;
+  std::function<void(const ConsensusStatus&)> on_role_changed;
+  ReplicaBugs bugs;
+};
+
+// What the disk held at start.
+struct Recovered {
+  consensus::DurableState durable;
+  uint64_t last_stored_height = 0;  // blocks at or below it are stored already
+};
+
+// The consensus id of each validator: its position in the sorted list, plus one.
+consensus::NodeId node_id_of(const std::vector<std::string>& validators, std::string_view peer);
+
+class Replica {
+ public:
+  // `ledgers` hold the state at the recovered snapshot (or genesis); the committed
+  // log after it is applied before the constructor returns, so readers start at the
+  // recovered height. `disk` and `transport` must outlive the replica.
+  Replica(ReplicaOptions options, Recovered recovered, LedgerPair& ledgers, Disk& disk,
+          Transport& transport);
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // Inputs. Each may produce work; call process() after them.
+  void tick();
+  void submit(std::vector<ledger::Transaction> transactions, CommitCallback done);
+  // An envelope another validator sent with Transport::send; anything malformed or
+  // from a non-validator is dropped.
+  void receive(const std::string& from_peer, std::string_view envelope);
+
+  // Does what is ready: routes queued writes and, while no Ready awaits its fsync,
+  // takes the next Ready (steps 1 and 2 above).
+  void process();
+  // The oldest write handed to the Disk is durable (step 3).
+  void on_durable();
+  // Writes handed to the Disk and not yet reported durable.
+  size_t writes_in_flight() const { return in_flight_.size(); }
+  // Fails every waiting write with `error`; the replica takes no more writes.
+  void stop(const Error& error);
+
+  // True when a tick's worth of time may pass without a call: nothing queued, no
+  // Ready pending. The driver may sleep until the next tick.
+  bool idle() const;
+  ConsensusStatus status() const;
+  const consensus::Raft& raft() const { return raft_; }
+  const std::string& self() const { return options_.self; }
+
+ private:
+  // A write waiting to be proposed. `origin` set: it came from that follower, which
+  // waits for a ForwardReply with `request_id`.
+  struct Submission {
+    std::vector<ledger::Transaction> txs;
+    CommitCallback done;
+    uint64_t deadline_tick = 0;
+    std::string origin;
+    uint64_t request_id = 0;
+  };
+  // A proposed write waiting for its entry to be applied.
+  struct Waiter {
+    consensus::Term term = 0;
+    uint32_t offset = 0;
+    uint32_t count = 0;
+    CommitCallback done;
+    uint64_t deadline_tick = 0;
+  };
+  struct AppliedEntry {
+    consensus::Index index = 0;
+    consensus::Term term = 0;
+    uint64_t height = 0;
+    ledger::Hash root{};
+    std::vector<ledger::Outcome> outcomes;
+  };
+  struct PendingWrite {
+    bool advance = false;  // a Ready's write: advance the core once durable
+    std::vector<consensus::Message> messages;
+  };
+
+  void route_submissions();
+  void reroute_after_leader_change();
+  void forward(Submission submission, consensus::NodeId leader);
+  void propose_group();
+  void register_proposal(std::vector<Submission>& group, const consensus::ProposeResult& proposed);
+  void receive_raft(consensus::NodeId from, std::string_view payload);
+  void receive_forward(const std::string& from_peer, std::string_view payload);
+  void receive_forward_reply(const ForwardReply& reply);
+  bool first_delivery(const std::string& from_peer, uint64_t request_id);
+
+  void handle_ready(consensus::Ready ready);
+  storage::WriteBatch persistable(const consensus::Ready& ready) const;
+  void apply_committed(std::vector<consensus::Entry>& entries, storage::WriteBatch& batch);
+  void apply_entry(const consensus::Entry& entry, storage::WriteBatch& batch);
+  void install_snapshot(const consensus::Snapshot& snapshot);
+  void answer_through(consensus::Index applied);
+  CommitResult recent_result(consensus::Index index, const Waiter& waiter) const;
+  void send_all(std::vector<consensus::Message>& messages);
+  void send(const std::string& peer, std::string envelope);
+  void maybe_compact();
+  void expire();
+  void publish_status();
+  void log(const std::string& line) const;
+  const std::string& peer_of(consensus::NodeId id) const;
+
+  ReplicaOptions options_;
+  consensus::Raft raft_;
+  LedgerPair& ledgers_;
+  Disk& disk_;
+  Transport& transport_;
+  uint64_t now_ticks_ = 0;
+  bool stopped_ = false;
+
+  std::deque<Submission> queue_;                   // not yet proposed or forwarded
+  std::map<uint64_t, Submission> awaiting_reply_;  // forwarded, by request id
+  std::multimap<consensus::Index, Waiter> waiters_;
+  uint64_t next_request_id_;
+  std::set<std::pair<std::string, uint64_t>> seen_forwards_;
+  std::deque<std::pair<std::string, uint64_t>> seen_order_;
+  consensus::NodeId routed_leader_ = consensus::kNoNode;  // where forwards went last
+
+  std::deque<AppliedEntry> recent_;  // outcomes of the last applied entries
+  std::deque<PendingWrite> in_flight_;
+  uint64_t last_stored_height_ = 0;
+  uint64_t blocks_since_snapshot_ = 0;
+  ConsensusStatus status_;
+};
+
+}  // namespace aethel::node

@@ -1,0 +1,118 @@
+#include "node/restore.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "node/node.h"
+
+namespace aethel::node {
+namespace {
+
+// Log entries are read back in slices of at most this many bytes.
+constexpr uint64_t kReplayBytesPerRead = 64ull << 20;
+
+Error storage_error(const storage::Status& status) {
+  return Error{"storage_error", status.to_string()};
+}
+
+consensus::NodeId vote_from_string(const std::string& text) {
+  return text.empty() ? consensus::kNoNode : std::stoull(text);
+}
+
+Result<std::vector<consensus::Entry>> stored_entries(const storage::Store& store, uint64_t first) {
+  auto bounds = store.log_bounds();
+  if (!bounds.ok()) return storage_error(bounds.status());
+  std::vector<consensus::Entry> out;
+  first = std::max(first, bounds->first_index);
+  for (uint64_t from = first; from <= bounds->last_index;) {
+    auto entries = store.entries(from, bounds->last_index + 1, kReplayBytesPerRead);
+    if (!entries.ok()) return storage_error(entries.status());
+    for (storage::LogEntry& e : entries.value()) {
+      out.push_back(consensus::Entry{e.term, e.index, std::move(e.data)});
+    }
+    from += entries->size();
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> validator_set(std::vector<std::string> validators,
+                                               const std::string& self) {
+  if (validators.empty()) validators.push_back(self);
+  std::sort(validators.begin(), validators.end());
+  validators.erase(std::unique(validators.begin(), validators.end()), validators.end());
+  if (!std::binary_search(validators.begin(), validators.end(), self)) {
+    return Error{"bad_config", fmt::format("AETHEL_VALIDATORS does not include this node's own "
+                                           "peer ID {}",
+                                           self)};
+  }
+  if (validators.size() > consensus::kMaxVoters) {
+    return Error{"bad_config", fmt::format("AETHEL_VALIDATORS lists {} peers; at most {}",
+                                           validators.size(), consensus::kMaxVoters)};
+  }
+  return validators;
+}
+
+consensus::Config consensus_config(const NodeOptions& options, const std::string& self) {
+  consensus::Config config;
+  config.election_timeout_ticks = options.election_timeout_ticks;
+  config.max_entry_bytes = 64ull << 20;  // a block of 8192 transfers with memos
+  // Blocks are large: a deep pipeline of 1 MiB appends only queues behind itself in
+  // the follower's stream windows and delays the answers the stall detector waits for.
+  config.max_inflight_appends = 8;
+  // Seeded by identity, so two nodes never draw the same timeouts.
+  config.prng_seed = ledger::sha256(self)[0] * 0x9E3779B97F4A7C15ull + 1;
+  return config;
+}
+
+Result<Recovered> recover(const storage::Store& store) {
+  Recovered recovered;
+  consensus::DurableState& durable = recovered.durable;
+  auto hard = store.hard_state();
+  if (!hard.ok()) return storage_error(hard.status());
+  durable.hard_state =
+      consensus::HardState{hard->term, vote_from_string(hard->voted_for), hard->commit_index};
+  auto snapshot = store.snapshot();
+  if (!snapshot.ok()) return storage_error(snapshot.status());
+  if (snapshot.value()) {
+    const storage::Snapshot& s = **snapshot;
+    durable.snapshot = consensus::Snapshot{
+        consensus::SnapshotMeta{s.last_included_index, s.last_included_term, {}},
+        std::make_shared<const consensus::Bytes>(s.data)};
+  }
+  uint64_t first = durable.snapshot ? durable.snapshot->meta.index + 1 : 1;
+  auto entries = stored_entries(store, first);
+  if (!entries.ok()) return entries.error();
+  durable.entries = std::move(entries).value();
+  if (auto broken = consensus::validate(durable)) {
+    return Error{"bad_log", "the consensus log in " + store.dir().string() + ": " + *broken};
+  }
+  auto blocks = store.block_bounds();
+  if (!blocks.ok()) return storage_error(blocks.status());
+  recovered.last_stored_height = blocks->last_height;
+  return recovered;
+}
+
+Result<ledger::Ledger> ledger_at(const Recovered& recovered, const ledger::Genesis& genesis,
+                                 const storage::Store& store) {
+  if (!recovered.durable.snapshot) return ledger::Ledger(genesis);
+  const consensus::Bytes& data = *recovered.durable.snapshot->data;
+  auto restored = ledger::Ledger::deserialize(
+      std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  if (!restored.ok()) {
+    return Error{"bad_snapshot",
+                 "snapshot in " + store.dir().string() + ": " + restored.error().message};
+  }
+  if (restored.value().total_supply() != genesis.total_supply()) {
+    return Error{"genesis_mismatch",
+                 fmt::format("the stored state has supply {} but the genesis has {}: the data "
+                             "directory belongs to another genesis",
+                             restored.value().total_supply(), genesis.total_supply())};
+  }
+  if (auto broken = restored.value().check_invariants()) return *broken;
+  return restored;
+}
+
+}  // namespace aethel::node

@@ -1,0 +1,36 @@
+// Opening a node's durable state: the validator set, the Raft settings, what the
+// store holds (snapshot, hard state, log, stored blocks) and the ledger at the
+// snapshot. Used by the runtime at start; errors name the directory or setting.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "consensus/consensus.h"
+#include "ledger/ledger.h"
+#include "node/replica.h"
+#include "storage/storage.h"
+
+namespace aethel::node {
+
+struct NodeOptions;
+
+// The sorted, de-duplicated validator peer IDs; empty means "this node alone". An
+// Error when `self` is not among them or there are too many.
+Result<std::vector<std::string>> validator_set(std::vector<std::string> validators,
+                                               const std::string& self);
+
+// Raft settings of a production node (ids and voters are the replica's to fill).
+consensus::Config consensus_config(const NodeOptions& options, const std::string& self);
+
+// The snapshot, hard state and committed log the store holds, as the core wants them,
+// and the height of the last stored block. A crash between writing a snapshot and
+// dropping the log it covers leaves entries the snapshot holds: they are skipped.
+Result<Recovered> recover(const storage::Store& store);
+
+// The ledger at the recovered snapshot, or the genesis when there is none. A snapshot
+// of another genesis (different supply) is refused.
+Result<ledger::Ledger> ledger_at(const Recovered& recovered, const ledger::Genesis& genesis,
+                                 const storage::Store& store);
+
+}  // namespace aethel::node

@@ -1,0 +1,345 @@
+// The production runtime: one consensus thread that owns the replica, the LMDB store
+// as its Disk, and whatever transport the lattice sets.
+//
+// Other threads never touch the replica. They post submissions and envelopes to an
+// inbox (a short critical section, no I/O under it); the consensus thread drains the
+// inbox, feeds the replica, ticks it, and performs the Disk writes the replica hands
+// over — fsync outside any lock — reporting each one durable before the next step.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <future>
+#include <random>
+#include <thread>
+#include <variant>
+
+#include "node/node.h"
+#include "node/restore.h"
+
+namespace aethel::node {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Submit {
+  std::vector<ledger::Transaction> transactions;
+  CommitCallback done;
+};
+struct Receive {
+  std::string from_peer;
+  std::string envelope;
+};
+using Event = std::variant<Submit, Receive>;
+
+template <class T>
+using Hook = std::shared_ptr<const std::function<void(const T&)>>;
+
+// Forwarded-write ids must not repeat across restarts of one node.
+uint64_t random_request_id() {
+  return (uint64_t{std::random_device{}()} << 32) ^
+         static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+}
+
+}  // namespace
+
+class Node::Runtime : public Transport, public Disk {
+ public:
+  Runtime(Node& node, const NodeOptions& options, Recovered recovered)
+      : store_(*node.store_), options_(options) {
+    replica_ = std::make_unique<Replica>(replica_options(node, options), std::move(recovered),
+                                         *node.ledgers_, *this, *this);
+    catch_up_log();
+    campaign_if_alone(node.validators_.size());
+    publish_status();
+  }
+
+  ~Runtime() {
+    {
+      base::MutexLock lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    Error stopping{"stopping", "the node is stopping"};
+    for (Event& event : take_inbox()) {
+      if (auto* submit = std::get_if<Submit>(&event))
+        submit->done(CommitResult{stopping, 0, {}, {}});
+    }
+    replica_->stop(stopping);
+  }
+
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void post(Event event) {
+    {
+      base::MutexLock lock(mutex_);
+      if (!stopping_) {
+        inbox_.push_back(std::move(event));
+        wake_.notify_one();
+        return;
+      }
+    }
+    if (auto* submit = std::get_if<Submit>(&event)) {
+      submit->done(CommitResult{Error{"stopping", "the node is stopping"}, 0, {}, {}});
+    }
+  }
+
+  // Transport: the lattice, once set.
+  void send(const std::string& peer_id, std::string envelope) override {
+    if (Transport* transport = transport_.load()) transport->send(peer_id, std::move(envelope));
+  }
+  void set_transport(Transport* transport) { transport_.store(transport); }
+
+  // Disk: writes are performed by the consensus thread right after the replica's step.
+  void write(storage::WriteBatch batch) override { writes_.push_back(std::move(batch)); }
+
+  ConsensusStatus status() const {
+    base::MutexLock lock(status_mutex_);
+    return status_;
+  }
+
+  void set_applied_hook(std::function<void(const AppliedBlock&)> hook) {
+    base::MutexLock lock(status_mutex_);
+    applied_hook_ = std::make_shared<const std::function<void(const AppliedBlock&)>>(hook);
+  }
+  void set_role_hook(std::function<void(const ConsensusStatus&)> hook) {
+    base::MutexLock lock(status_mutex_);
+    role_hook_ = std::make_shared<const std::function<void(const ConsensusStatus&)>>(hook);
+  }
+
+ private:
+  ReplicaOptions replica_options(Node& node, const NodeOptions& options) {
+    ReplicaOptions r;
+    r.self = node.peer_id_;
+    r.validators = node.validators_;
+    r.consensus = consensus_config(options, node.peer_id_);
+    r.max_block_transactions = options.max_block_transactions;
+    r.snapshot_interval_blocks = options.snapshot_interval_blocks;
+    r.commit_timeout_ticks = std::max<uint32_t>(1, options.commit_timeout_ms / options.tick_ms);
+    r.first_request_id = random_request_id();
+    r.log = options.log;
+    r.on_block_applied = [this](const AppliedBlock& block) {
+      if (auto hook = hook_of(&Runtime::applied_hook_)) (*hook)(block);
+    };
+    r.on_role_changed = [this](const ConsensusStatus& status) {
+      if (auto hook = hook_of(&Runtime::role_hook_)) (*hook)(status);
+    };
+    return r;
+  }
+
+  template <class T>
+  Hook<T> hook_of(Hook<T> Runtime::*member) {
+    base::MutexLock lock(status_mutex_);
+    return this->*member;
+  }
+
+  // The committed log after the snapshot is applied before anyone reads.
+  void catch_up_log() {
+    while (replica_->raft().has_ready() || !writes_.empty()) step();
+  }
+
+  // A group of one need not wait out an election timeout: it elects itself now.
+  void campaign_if_alone(size_t validators) {
+    for (uint32_t i = 0; validators == 1 && i < 4 * options_.election_timeout_ticks &&
+                         replica_->raft().role() != consensus::Role::kLeader;
+         ++i) {
+      replica_->tick();
+      step();
+    }
+  }
+
+  void run() {
+    const auto tick = std::chrono::milliseconds(options_.tick_ms);
+    Clock::time_point next_tick = Clock::now() + tick;
+    while (true) {
+      std::vector<Event> events;
+      {
+        base::MutexLock lock(mutex_);
+        if (replica_->idle()) {
+          wake_.wait_until(lock, next_tick, [&] {
+            mutex_.assert_held();
+            return stopping_ || !inbox_.empty();
+          });
+        }
+        if (stopping_) return;
+        events.swap(inbox_);
+      }
+      for (Event& event : events) feed(event);
+      if (Clock::now() >= next_tick) {
+        replica_->tick();
+        next_tick = std::max(next_tick + tick, Clock::now());
+      }
+      step();
+      publish_status();
+    }
+  }
+
+  void feed(Event& event) {
+    if (auto* submit = std::get_if<Submit>(&event)) {
+      replica_->submit(std::move(submit->transactions), std::move(submit->done));
+    } else {
+      auto& receive = std::get<Receive>(event);
+      replica_->receive(receive.from_peer, receive.envelope);
+    }
+  }
+
+  // One replica step, then every write it handed over, each reported durable.
+  void step() {
+    replica_->process();
+    while (!writes_.empty()) {
+      storage::WriteBatch batch = std::move(writes_.front());
+      writes_.pop_front();
+      persist(batch);
+      replica_->on_durable();
+      replica_->process();
+    }
+  }
+
+  // Nothing may be sent that promises this write; without a disk the node cannot
+  // take part, and continuing could acknowledge lost data.
+  void persist(const storage::WriteBatch& batch) {
+    auto started = Clock::now();
+    storage::Status written = store_.write(batch);
+    if (!written.ok()) base::fatal("cannot persist consensus state: " + written.to_string());
+    if (options_.on_store_write) {
+      options_.on_store_write(std::chrono::duration<double>(Clock::now() - started).count());
+    }
+  }
+
+  void publish_status() {
+    ConsensusStatus now = replica_->status();
+    base::MutexLock lock(status_mutex_);
+    status_ = std::move(now);
+  }
+
+  std::vector<Event> take_inbox() {
+    base::MutexLock lock(mutex_);
+    std::vector<Event> events;
+    events.swap(inbox_);
+    return events;
+  }
+
+  storage::Store& store_;
+  const NodeOptions options_;
+  std::unique_ptr<Replica> replica_;        // consensus thread only (before start: the opener)
+  std::deque<storage::WriteBatch> writes_;  // consensus thread only
+  std::atomic<Transport*> transport_{nullptr};
+
+  base::Mutex mutex_;
+  base::CondVar wake_;
+  std::vector<Event> inbox_ GUARDED_BY(mutex_);
+  bool stopping_ GUARDED_BY(mutex_) = false;
+
+  mutable base::Mutex status_mutex_;
+  ConsensusStatus status_ GUARDED_BY(status_mutex_);
+  Hook<AppliedBlock> applied_hook_ GUARDED_BY(status_mutex_);
+  Hook<ConsensusStatus> role_hook_ GUARDED_BY(status_mutex_);
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------
+// Node
+// ---------------------------------------------------------------------------
+
+namespace {
+
+Error storage_error(const storage::Status& status) {
+  return Error{"storage_error", status.to_string()};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Node>> Node::open(const NodeOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  auto store = storage::Store::open(options.data_dir);
+  if (!store.ok()) return storage_error(store.status());
+  auto key = p2p::load_or_create_key(options.node_key_path.string());
+  if (!key.ok()) {
+    return Error{"bad_key", options.node_key_path.string() + ": " + key.error().message};
+  }
+  std::string self = p2p::PeerId::from_public_key(key.value().public_key()).to_base58();
+  auto validators = validator_set(options.validators, self);
+  if (!validators.ok()) return validators.error();
+  auto recovered = recover(*store.value());
+  if (!recovered.ok()) return recovered.error();
+  auto ledger = ledger_at(recovered.value(), options.genesis, *store.value());
+  if (!ledger.ok()) return ledger.error();
+
+  std::unique_ptr<Node> node(new Node(std::move(store).value(), std::move(key).value(),
+                                      std::move(validators).value(), ledger.value()));
+  node->runtime_ = std::make_unique<Runtime>(*node, options, std::move(recovered).value());
+  node->runtime_->start();
+  return node;
+}
+
+Node::Node(std::unique_ptr<storage::Store> store, p2p::KeyPair key,
+           std::vector<std::string> validators, const ledger::Ledger& ledger)
+    : store_(std::move(store)),
+      key_(std::move(key)),
+      peer_id_(p2p::PeerId::from_public_key(key_.public_key()).to_base58()),
+      validators_(std::move(validators)),
+      ledgers_(std::make_unique<LedgerPair>(ledger)) {}
+
+Node::~Node() {
+  runtime_.reset();
+}
+
+void Node::submit_async(std::vector<ledger::Transaction> transactions, CommitCallback done) {
+  runtime_->post(Submit{std::move(transactions), std::move(done)});
+}
+
+CommitResult Node::submit(std::vector<ledger::Transaction> transactions) {
+  std::promise<CommitResult> answer;
+  std::future<CommitResult> answered = answer.get_future();
+  submit_async(std::move(transactions),
+               [&answer](CommitResult result) { answer.set_value(std::move(result)); });
+  return answered.get();
+}
+
+void Node::receive(const std::string& from_peer_id, std::string_view envelope) {
+  runtime_->post(Receive{from_peer_id, std::string(envelope)});
+}
+void Node::set_transport(Transport* transport) {
+  runtime_->set_transport(transport);
+}
+ConsensusStatus Node::consensus_status() const {
+  return runtime_->status();
+}
+bool Node::is_leader() const {
+  return runtime_->status().leader_peer_id == peer_id_;
+}
+void Node::on_block_applied(std::function<void(const AppliedBlock&)> callback) {
+  runtime_->set_applied_hook(std::move(callback));
+}
+void Node::on_role_changed(std::function<void(const ConsensusStatus&)> callback) {
+  runtime_->set_role_hook(std::move(callback));
+}
+
+Result<std::vector<Block>> Node::blocks(uint64_t from_height, uint32_t limit,
+                                        uint64_t max_bytes) const {
+  auto stored = store_->blocks(from_height, limit, max_bytes);
+  if (!stored.ok()) return storage_error(stored.status());
+  std::vector<Block> out;
+  for (const storage::Block& raw : stored.value()) {
+    auto block = decode_block(
+        std::string_view(reinterpret_cast<const char*>(raw.data.data()), raw.data.size()));
+    if (!block.ok()) return block.error();
+    out.push_back(std::move(block).value());
+  }
+  return out;
+}
+
+std::string lattice_id(std::vector<std::string> validators, const ledger::Genesis& genesis) {
+  std::sort(validators.begin(), validators.end());
+  std::string text = "aethel-lattice-v1\n";
+  for (const std::string& v : validators) text += v + "\n";
+  for (const ledger::GenesisAccount& a : genesis.accounts) {
+    text += fmt::format("{}={}\n", a.name, a.balance);
+  }
+  return ledger::to_hex(ledger::sha256(text));
+}
+
+}  // namespace aethel::node
