@@ -1,0 +1,91 @@
+#include "lattice/link_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace aethel::lattice {
+
+void RttEstimator::sample(double rtt_ms) {
+  rtt_ms = std::max(0.0, rtt_ms);
+  if (samples_++ == 0) {
+    srtt_ms_ = rtt_ms;
+    rttvar_ms_ = rtt_ms / 2;
+    return;
+  }
+  // RFC 6298 §2.3 with alpha = 1/8, beta = 1/4.
+  rttvar_ms_ = 0.75 * rttvar_ms_ + 0.25 * std::abs(srtt_ms_ - rtt_ms);
+  srtt_ms_ = 0.875 * srtt_ms_ + 0.125 * rtt_ms;
+}
+
+std::string_view link_state_name(LinkState state) {
+  switch (state) {
+    case LinkState::kP2p:
+      return "p2p";
+    case LinkState::kHttp:
+      return "http";
+    case LinkState::kDown:
+      return "down";
+  }
+  return "down";
+}
+
+void LinkPolicy::p2p_ready(TimeMs now) {
+  p2p_ready_ = true;
+  stalled_since_.reset();
+  last_p2p_heard_ = now;
+}
+
+void LinkPolicy::p2p_lost() {
+  p2p_ready_ = false;
+  stalled_since_.reset();
+}
+
+void LinkPolicy::p2p_answered(TimeMs now, std::optional<double> rtt_ms) {
+  if (rtt_ms) rtt_.sample(*rtt_ms);
+  last_p2p_heard_ = now;
+  stalled_since_.reset();
+}
+
+void LinkPolicy::http_answered(TimeMs now, bool ok) {
+  if (ok) last_http_ok_ = now;
+}
+
+double LinkPolicy::stall_after_ms() const {
+  return std::max(timing_.stall_floor_ms, timing_.stall_rtt_multiple * rtt_.timeout_ms());
+}
+
+double LinkPolicy::close_after_ms() const {
+  return std::max(timing_.close_floor_ms, 4 * stall_after_ms());
+}
+
+LinkPolicy::Decision LinkPolicy::decide(TimeMs now, std::optional<TimeMs> oldest_unacked_sent) {
+  Decision d;
+  if (!p2p_ready_) return d;
+  if (stalled_since_) {
+    if (static_cast<double>(now - *stalled_since_) >= close_after_ms()) {
+      d.close_p2p = true;
+      p2p_lost();
+    }
+    return d;
+  }
+  bool overdue = oldest_unacked_sent && now > *oldest_unacked_sent &&
+                 static_cast<double>(now - *oldest_unacked_sent) > stall_after_ms();
+  if (!overdue) {
+    d.lung = Lung::kP2p;
+    return d;
+  }
+  stalled_since_ = now;
+  d.resend_unacked = true;
+  return d;
+}
+
+LinkState LinkPolicy::state(TimeMs now, double window_ms) const {
+  auto recent = [&](const std::optional<TimeMs>& t) {
+    return t && static_cast<double>(now - std::min(now, *t)) <= window_ms;
+  };
+  if (p2p_usable() && recent(last_p2p_heard_)) return LinkState::kP2p;
+  if (recent(last_http_ok_)) return LinkState::kHttp;
+  return LinkState::kDown;
+}
+
+}  // namespace aethel::lattice
