@@ -111,3 +111,49 @@ TEST(Fatal, HandlerSeesTheCheckThatFailed) {
 
 }  // namespace
 }  // namespace aethel::base
+
+#include "base/log_queue.h"
+
+namespace aethel::base {
+namespace {
+
+TEST(LogQueue, WritesEveryLineInOrder) {
+  std::vector<std::string> written;
+  {
+    LogQueue log([&](const std::vector<std::string>& lines) {
+      written.insert(written.end(), lines.begin(), lines.end());
+    });
+    for (int i = 0; i < 1000; ++i) log.post("line " + std::to_string(i));
+    log.flush();
+    ASSERT_EQ(written.size(), 1000u);
+    EXPECT_EQ(written.front(), "line 0");
+    EXPECT_EQ(written.back(), "line 999");
+  }
+}
+
+TEST(LogQueue, ASlowSinkNeverBlocksThePosterAndDropsAreReported) {
+  Mutex gate;
+  std::vector<std::string> written;
+  auto hold = std::make_unique<MutexLock>(gate);  // the sink blocks until released
+  LogQueue log(
+      [&](const std::vector<std::string>& lines) {
+        MutexLock wait(gate);
+        written.insert(written.end(), lines.begin(), lines.end());
+      },
+      4);
+  log.post("first");  // taken by the writer, which then blocks in the sink
+  for (int i = 0; i < 100; ++i) log.post("more " + std::to_string(i));  // returns at once
+  EXPECT_GE(log.dropped(), 90u);
+  hold.reset();
+  log.flush();
+  log.post("after");
+  log.flush();
+  bool reported = false;
+  for (const std::string& line : written)
+    reported |= line.find("lines dropped") != std::string::npos;
+  EXPECT_TRUE(reported);
+  EXPECT_EQ(written.back(), "after");
+}
+
+}  // namespace
+}  // namespace aethel::base
