@@ -1,9 +1,9 @@
 // A simulated disk for one node, with the semantics of storage::Store::write (one
 // WriteBatch: snapshot, entries, hard state, blocks, compaction). Writes land in a
-// volatile queue; sync(n) makes the first n of them durable (one fsync each). A crash
+// volatile queue; sync_one() makes the oldest durable (one fsync each). A crash
 // keeps the durable image plus an arbitrary prefix of the unsynced writes (the kernel
-// may have flushed some), and may tear the first lost write: only a prefix of its log
-// entries survives, nothing else of it.
+// may have flushed some), and may tear the first lost write: its hard state and a
+// prefix of its log entries survive, nothing else of it.
 #pragma once
 
 #include <map>
@@ -33,8 +33,13 @@ class SimDisk {
     const std::size_t survivors = prng.below(unsynced_.size() + 1);
     for (std::size_t i = 0; i < survivors; ++i) apply(unsynced_[i], unsynced_[i].entries.size());
     bool torn = false;
-    if (allow_torn && survivors < unsynced_.size() && !unsynced_[survivors].entries.empty()) {
-      storage::WriteBatch prefix;
+    // A write that installs a snapshot is not torn: its entries follow the snapshot, and
+    // without it they would leave a gap (the Store writes both in one transaction).
+    const bool tearable = survivors < unsynced_.size() && !unsynced_[survivors].snapshot &&
+                          !unsynced_[survivors].entries.empty();
+    if (allow_torn && tearable) {
+      storage::WriteBatch prefix;  // its hard state and some of its entries
+      prefix.hard_state = unsynced_[survivors].hard_state;
       prefix.entries = unsynced_[survivors].entries;
       apply(prefix, prng.below(prefix.entries.size()));
       torn = true;

@@ -250,6 +250,9 @@ node::ReplicaOptions Simulation::replica_options(const Node& n) {
 
 void Simulation::start_node(Node& n) {
   node::Recovered recovered = n.disk.recover();
+  if (auto broken = consensus::validate(recovered.durable)) {
+    fail("node " + std::to_string(n.id) + " recovered a broken log: " + *broken);
+  }
   ledger::Ledger ledger(genesis_);
   if (recovered.durable.snapshot) {
     const consensus::Bytes& data = *recovered.durable.snapshot->data;
