@@ -58,6 +58,8 @@ struct Error {
   std::string message;
 };
 
+class Status;
+
 // Either a value or the Error that prevented it. Never throws; reading the value of
 // a failed Result (or the error of a good one) is a programming error.
 template <class T>
@@ -75,6 +77,9 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &*value_; }
   T* operator->() { return &*value_; }
   const Error& error() const { return error_; }
+  // Ok when a value is held, otherwise the Error: for `return x.status();` where only
+  // success matters, and for printing with to_string().
+  Status status() const;
 
  private:
   std::optional<T> value_;
@@ -96,6 +101,12 @@ class [[nodiscard]] Status {
   std::optional<Error> error_;
 };
 
+template <class T>
+Status Result<T>::status() const {
+  if (ok()) return Status();
+  return Status(error_);
+}
+
 // ---------------------------------------------------------------------------
 // Hex
 // ---------------------------------------------------------------------------
@@ -110,6 +121,16 @@ std::optional<std::vector<uint8_t>> from_hex(std::string_view hex);
 // ---------------------------------------------------------------------------
 // Big-endian coding
 // ---------------------------------------------------------------------------
+
+// Writes `v` big-endian into all of `out` (its size is the width, 1 to 8 bytes): for
+// fixed-size buffers on hot paths, such as hash preimages, where ByteWriter's string
+// would allocate. ByteWriter writes through it too.
+inline void store_be(std::span<uint8_t> out, uint64_t v) {
+  for (size_t i = out.size(); i > 0; --i) {
+    out[i - 1] = static_cast<uint8_t>(v);
+    v >>= 8;
+  }
+}
 
 // Appends fixed-width big-endian integers and raw bytes to a string.
 class ByteWriter {
@@ -136,8 +157,10 @@ class ByteWriter {
   std::string take() { return std::move(out_); }
 
  private:
-  void be(uint64_t v, int width) {
-    for (int shift = (width - 1) * 8; shift >= 0; shift -= 8) u8(static_cast<uint8_t>(v >> shift));
+  void be(uint64_t v, size_t width) {
+    uint8_t buffer[8];
+    store_be(std::span<uint8_t>(buffer, width), v);
+    out_.append(reinterpret_cast<const char*>(buffer), width);
   }
   std::string out_;
 };

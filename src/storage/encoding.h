@@ -1,7 +1,8 @@
 // Byte encodings of the records the store keeps in LMDB (docs/STORAGE.md).
-// Integers are fixed-width big-endian, so LMDB's default bytewise key order
-// is numeric order. Decoders check every length and report a truncated or
-// oversized record instead of reading past its end.
+// Integers are fixed-width big-endian (base::ByteWriter / base::ByteReader), so
+// LMDB's default bytewise key order is numeric order; blobs carry a u32 length.
+// Decoders check every length and report a truncated or oversized record
+// instead of reading past its end.
 #pragma once
 
 #include <cstdint>
@@ -16,33 +17,6 @@ namespace aethel::storage::encoding {
 inline constexpr std::size_t kU64Bytes = 8;
 inline constexpr std::size_t kU32Bytes = 4;
 
-// Appends fixed-width big-endian integers and length-prefixed blobs.
-class Writer {
- public:
-  void u64(std::uint64_t value);
-  void u32(std::uint32_t value);
-  void blob(std::string_view bytes);  // u32 length, then the bytes
-  void raw(std::string_view bytes);   // the bytes, no length
-  std::string& out() { return out_; }
-
- private:
-  std::string out_;
-};
-
-// Reads what Writer wrote; every method returns false once the input is short.
-class Reader {
- public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  bool u64(std::uint64_t& value);
-  bool u32(std::uint32_t& value);
-  bool blob(std::string_view& bytes);
-  std::string_view rest();  // everything left, consumed
-  bool at_end() const { return in_.empty(); }
-
- private:
-  std::string_view in_;
-};
-
 std::string_view as_view(const Bytes& bytes);
 Bytes to_bytes(std::string_view view);
 
@@ -55,6 +29,10 @@ std::optional<std::uint64_t> parse_u64_key(std::string_view key);
 std::string encode_log_value(std::uint64_t term, const Bytes& data);
 // The term alone, without copying the data; nullopt if shorter than 8 bytes.
 std::optional<std::uint64_t> decode_log_term(std::string_view value);
+
+// The format version record of the meta database: a u32.
+std::string encode_format_version(std::uint32_t version);
+std::optional<std::uint32_t> decode_format_version(std::string_view value);
 
 std::string encode_hard_state(const HardState& hard_state);
 std::optional<HardState> decode_hard_state(std::string_view value);

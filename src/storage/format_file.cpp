@@ -60,14 +60,14 @@ Result<Contents> read(const std::filesystem::path& dir) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) return Contents{};
-    return errno_status(fmt::format("cannot read format file {}", path.string()), errno);
+    return errno_error(fmt::format("cannot read format file {}", path.string()), errno);
   }
   std::array<char, kMaxReadBytes> buffer{};
   std::size_t size = 0;
   while (size < buffer.size()) {
     const ssize_t n = ::read(fd.get(), buffer.data() + size, buffer.size() - size);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_status(fmt::format("cannot read format file {}", path.string()), errno);
+    if (n < 0) return errno_error(fmt::format("cannot read format file {}", path.string()), errno);
     if (n == 0) break;
     size += static_cast<std::size_t>(n);
   }

@@ -1,6 +1,6 @@
 // Thin RAII layer over the LMDB C API: transactions that abort unless
 // committed, cursors that close themselves, and LMDB return codes turned into
-// Status values that name the data directory.
+// errors that name the data directory.
 #pragma once
 
 #include <lmdb.h>
@@ -14,10 +14,10 @@
 
 namespace aethel::storage::lmdb {
 
-// Maps an LMDB or errno return code to a Status: MDB_MAP_FULL -> kMapFull,
+// Maps an LMDB or errno return code to an Error: MDB_MAP_FULL -> kMapFull,
 // page/format damage -> kCorruption, EACCES/EROFS -> kNotWritable, the rest
 // kIoError. The message reads "<what> in <dir>: <LMDB's reason>".
-Status status_from(int rc, std::string_view what, const std::filesystem::path& dir);
+base::Error error_from(int rc, std::string_view what, const std::filesystem::path& dir);
 
 inline MDB_val to_val(std::string_view bytes) {
   return MDB_val{bytes.size(), const_cast<char*>(bytes.data())};

@@ -28,11 +28,11 @@ int Fd::release() {
   return fd;
 }
 
-Status errno_status(std::string_view what, int error_number) {
+base::Error errno_error(std::string_view what, int error_number) {
   const bool not_writable =
       error_number == EACCES || error_number == EPERM || error_number == EROFS;
-  return Status(not_writable ? Code::kNotWritable : Code::kIoError,
-                fmt::format("{}: {}", what, std::strerror(error_number)));
+  return make_error(not_writable ? Code::kNotWritable : Code::kIoError,
+                    fmt::format("{}: {}", what, std::strerror(error_number)));
 }
 
 namespace {
@@ -41,7 +41,7 @@ Status write_all(int fd, std::string_view contents, const std::string& path) {
   while (!contents.empty()) {
     const ssize_t n = ::write(fd, contents.data(), contents.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_status(fmt::format("cannot write {}", path), errno);
+    if (n < 0) return errno_error(fmt::format("cannot write {}", path), errno);
     contents.remove_prefix(static_cast<std::size_t>(n));
   }
   return {};
@@ -49,8 +49,8 @@ Status write_all(int fd, std::string_view contents, const std::string& path) {
 
 Status fsync_path(const std::string& path, int flags) {
   Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
-  if (!fd.valid()) return errno_status(fmt::format("cannot open {} to fsync it", path), errno);
-  if (::fsync(fd.get()) != 0) return errno_status(fmt::format("cannot fsync {}", path), errno);
+  if (!fd.valid()) return errno_error(fmt::format("cannot open {} to fsync it", path), errno);
+  if (::fsync(fd.get()) != 0) return errno_error(fmt::format("cannot fsync {}", path), errno);
   return {};
 }
 
@@ -66,12 +66,12 @@ Status write_file_atomically(const std::filesystem::path& dir, const std::string
   const std::string temp = target + ".tmp";
   {
     Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd.valid()) return errno_status(fmt::format("cannot create {}", temp), errno);
-    if (Status status = write_all(fd.get(), contents, temp); !status.ok()) return status;
-    if (::fsync(fd.get()) != 0) return errno_status(fmt::format("cannot fsync {}", temp), errno);
+    if (!fd.valid()) return errno_error(fmt::format("cannot create {}", temp), errno);
+    if (Status status = write_all(fd.get(), contents, temp); !status.ok()) return status.error();
+    if (::fsync(fd.get()) != 0) return errno_error(fmt::format("cannot fsync {}", temp), errno);
   }
   if (::rename(temp.c_str(), target.c_str()) != 0) {
-    return errno_status(fmt::format("cannot rename {} to {}", temp, target), errno);
+    return errno_error(fmt::format("cannot rename {} to {}", temp, target), errno);
   }
   return fsync_directory(dir);
 }

@@ -1,6 +1,6 @@
 // Small POSIX helpers for the few files the store writes itself (FORMAT, LOCK):
 // an owning file descriptor, durable atomic file replacement and errno
-// translation into Status values.
+// translation into errors.
 #pragma once
 
 #include <filesystem>
@@ -31,7 +31,7 @@ class Fd {
 
 // "<what>: <strerror>" with a code chosen from errno: permission and read-only
 // errors become kNotWritable, the rest kIoError.
-Status errno_status(std::string_view what, int error_number);
+base::Error errno_error(std::string_view what, int error_number);
 
 // fsyncs a directory, making the names created in it durable.
 Status fsync_directory(const std::filesystem::path& dir);

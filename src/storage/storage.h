@@ -18,8 +18,9 @@
 // node's fsync thread) calling `write`/`append` with large batches while the
 // event loop and HTTP handlers read concurrently.
 //
-// Errors are values: every call returns a Status (or a Result) whose message
-// names what failed and the data directory. Bad input, a corrupt file, a full
+// Errors are values: every call returns a base::Status (or base::Result) whose
+// Error::code is a Code's name and whose message names what failed and the data
+// directory. Bad input, a corrupt file, a full
 // map or a read-only disk never crash the process.
 #pragma once
 
@@ -34,12 +35,20 @@
 #include <utility>
 #include <vector>
 
+#include "base/base.h"
+
 namespace aethel::storage {
 
 // ---------------------------------------------------------------------------
-// Status and Result
+// Status and Result: base's, with the store's machine codes
 // ---------------------------------------------------------------------------
 
+using Status = base::Status;
+template <typename T>
+using Result = base::Result<T>;
+
+// What went wrong, for callers that branch on it. A failed Status or Result carries
+// code_name(code) as its Error::code and a message for an operator.
 enum class Code : std::uint8_t {
   kOk,
   kInvalidArgument,    // the request breaks a rule of the log (gap, stale term, ...)
@@ -53,50 +62,21 @@ enum class Code : std::uint8_t {
   kIoError,            // any other operating system or LMDB failure
 };
 
-// Short lowercase name of a code, e.g. "corruption"; used in messages and logs.
+// The stable snake_case name of a code, e.g. "compacted", "io_error": the Error::code
+// of the failures this module returns.
 std::string_view code_name(Code code);
 
-// The outcome of an operation: ok, or a code with a message for an operator.
-class Status {
- public:
-  Status() = default;  // ok
-  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+// The Error a store operation returns for `code` (never kOk).
+base::Error make_error(Code code, std::string message);
 
-  bool ok() const { return code_ == Code::kOk; }
-  Code code() const { return code_; }
-  const std::string& message() const { return message_; }
-  // "ok" or "<code name>: <message>".
-  std::string to_string() const;
-
- private:
-  Code code_ = Code::kOk;
-  std::string message_;
-};
-
-// A value or the Status that explains why there is none.
+// The Code of a failure made by make_error; kOk for success. A code this module did
+// not make reads as kIoError.
+Code code_of(const base::Error& error);
+Code code_of(const Status& status);
 template <typename T>
-class Result {
- public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
-  Result(Status status) : status_(std::move(status)) {
-    if (status_.ok()) status_ = Status(Code::kInvalidArgument, "Result built from an ok Status");
-  }
-
-  bool ok() const { return value_.has_value(); }
-  const Status& status() const { return status_; }
-  // Precondition: ok().
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-
- private:
-  Status status_;
-  std::optional<T> value_;
-};
+Code code_of(const Result<T>& result) {
+  return result.ok() ? Code::kOk : code_of(result.error());
+}
 
 // ---------------------------------------------------------------------------
 // Records

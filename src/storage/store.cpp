@@ -36,13 +36,14 @@ constexpr std::string_view kDataFileName = "data.mdb";
 constexpr unsigned kMaxDatabases = 4;
 constexpr std::size_t kMaxVotedForBytes = 1024;
 
-#define AETHEL_RETURN_IF_ERROR(expr)                            \
-  do {                                                          \
-    if (Status status_ = (expr); !status_.ok()) return status_; \
+// Returns the Error of a failed Status from a function returning Status or Result.
+#define AETHEL_RETURN_IF_ERROR(expr)                                    \
+  do {                                                                  \
+    if (Status status_ = (expr); !status_.ok()) return status_.error(); \
   } while (false)
 
-Status invalid(std::string message) {
-  return Status(Code::kInvalidArgument, std::move(message));
+base::Error invalid(std::string message) {
+  return make_error(Code::kInvalidArgument, std::move(message));
 }
 
 std::uint64_t entry_payload_bytes(const LogEntry& entry) {
@@ -115,8 +116,8 @@ class Store::Impl {
   Status delete_log_from(Txn& txn, std::uint64_t from_index);
   Status delete_log_through(Txn& txn, std::uint64_t through_index);
   Status commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes);
-  Status corrupt(std::string_view what) const {
-    return Status(Code::kCorruption, fmt::format("{} in {}", what, dir_.string()));
+  base::Error corrupt(std::string_view what) const {
+    return make_error(Code::kCorruption, fmt::format("{} in {}", what, dir_.string()));
   }
 
   fs::path dir_;
@@ -141,24 +142,24 @@ namespace {
 Status prepare_directory(const fs::path& dir) {
   std::error_code error;
   if (fs::exists(dir, error) && !fs::is_directory(dir, error)) {
-    return Status(Code::kNotWritable,
-                  fmt::format("data directory {} exists but is not a directory", dir.string()));
+    return make_error(Code::kNotWritable,
+                      fmt::format("data directory {} exists but is not a directory", dir.string()));
   }
   fs::create_directories(dir, error);
   if (error) {
     const bool denied = error == std::errc::permission_denied ||
                         error == std::errc::read_only_file_system ||
                         error == std::errc::operation_not_permitted;
-    return Status(
+    return make_error(
         denied ? Code::kNotWritable : Code::kIoError,
         fmt::format("cannot create data directory {}: {}", dir.string(), error.message()));
   }
   if (!fs::is_directory(dir, error)) {
-    return Status(Code::kNotWritable,
-                  fmt::format("data directory {} is not a directory", dir.string()));
+    return make_error(Code::kNotWritable,
+                      fmt::format("data directory {} is not a directory", dir.string()));
   }
   if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    return errno_status(fmt::format("data directory {} is not writable", dir.string()), errno);
+    return errno_error(fmt::format("data directory {} is not writable", dir.string()), errno);
   }
   return {};
 }
@@ -167,16 +168,16 @@ Result<Fd> lock_directory(const fs::path& dir) {
   const fs::path path = dir / kLockFileName;
   Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd.valid()) {
-    return errno_status(fmt::format("cannot create lock file {}", path.string()), errno);
+    return errno_error(fmt::format("cannot create lock file {}", path.string()), errno);
   }
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return Status(Code::kLocked,
-                    fmt::format("data directory {} is already in use by another store "
-                                "(this or another process holds {})",
-                                dir.string(), path.string()));
+      return make_error(Code::kLocked,
+                        fmt::format("data directory {} is already in use by another store "
+                                    "(this or another process holds {})",
+                                    dir.string(), path.string()));
     }
-    return errno_status(fmt::format("cannot lock {}", path.string()), errno);
+    return errno_error(fmt::format("cannot lock {}", path.string()), errno);
   }
   return fd;
 }
@@ -192,14 +193,14 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& dir, const StoreOptio
   }
   AETHEL_RETURN_IF_ERROR(prepare_directory(dir));
   auto lock = lock_directory(dir);
-  if (!lock.ok()) return lock.status();
+  if (!lock.ok()) return lock.error();
   auto format = format_file::read(dir);
-  if (!format.ok()) return format.status();
+  if (!format.ok()) return format.error();
   const bool known =
       format->state == format_file::Contents::State::kMissing ||
       (format->state == format_file::Contents::State::kValid && format->version == kFormatVersion);
   if (!known) {
-    return Status(Code::kUnsupportedFormat, format_file::refusal_message(dir, format.value()));
+    return make_error(Code::kUnsupportedFormat, format_file::refusal_message(dir, format.value()));
   }
 
   auto impl = std::make_unique<Impl>(dir, options, std::move(lock).value());
@@ -211,7 +212,7 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& dir, const StoreOptio
     AETHEL_RETURN_IF_ERROR(format_file::write(dir, kFormatVersion));
     std::error_code error;
     const fs::path absolute = fs::absolute(dir, error);
-    if (error) return errno_status(fmt::format("cannot resolve {}", dir.string()), error.value());
+    if (error) return errno_error(fmt::format("cannot resolve {}", dir.string()), error.value());
     fs::path normal = absolute.lexically_normal();
     if (!normal.has_filename()) normal = normal.parent_path();  // "data/" -> "data"
     AETHEL_RETURN_IF_ERROR(fsync_directory(normal.parent_path()));
@@ -230,16 +231,16 @@ Status Store::Impl::open_environment(const format_file::Contents& format) {
     }
   }
   int rc = mdb_env_create(&env_);
-  if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot create an LMDB environment", dir_);
+  if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot create an LMDB environment", dir_);
   rc = mdb_env_set_mapsize(env_, options_.map_size_bytes);
   if (rc == MDB_SUCCESS) rc = mdb_env_set_maxdbs(env_, kMaxDatabases);
   if (rc == MDB_SUCCESS) rc = mdb_env_set_maxreaders(env_, options_.max_readers);
-  if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot configure LMDB", dir_);
+  if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot configure LMDB", dir_);
   // Every commit is durable: never MDB_NOSYNC, MDB_NOMETASYNC or MDB_MAPASYNC.
   // MDB_NOTLS ties reader slots to transactions rather than threads, so a
   // slot is free again as soon as a read ends, whichever thread ran it.
   rc = mdb_env_open(env_, dir_.c_str(), MDB_NOTLS, 0644);
-  if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot open the database", dir_);
+  if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot open the database", dir_);
   AETHEL_RETURN_IF_ERROR(check_file_size());
   return open_databases(format);
 }
@@ -251,7 +252,7 @@ Status Store::Impl::check_file_size() const {
   MDB_stat stat{};
   int rc = mdb_env_info(env_, &info);
   if (rc == MDB_SUCCESS) rc = mdb_env_stat(env_, &stat);
-  if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot read database info", dir_);
+  if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot read database info", dir_);
   const fs::path data_path = dir_ / kDataFileName;
   std::error_code error;
   const std::uint64_t size = fs::file_size(data_path, error);
@@ -266,13 +267,13 @@ Status Store::Impl::check_file_size() const {
 
 Status Store::Impl::open_databases(const format_file::Contents& format) {
   auto txn = write_txn();
-  if (!txn.ok()) return txn.status();
+  if (!txn.ok()) return txn.error();
   const std::pair<const char*, MDB_dbi*> databases[] = {
       {"meta", &meta_}, {"log", &log_}, {"blocks", &blocks_}, {"state", &state_}};
   for (const auto& [name, handle] : databases) {
     const int rc = mdb_dbi_open(txn->get(), name, MDB_CREATE, handle);
     if (rc != MDB_SUCCESS) {
-      return lmdb::status_from(rc, fmt::format("cannot open database \"{}\"", name), dir_);
+      return lmdb::error_from(rc, fmt::format("cannot open database \"{}\"", name), dir_);
     }
   }
   AETHEL_RETURN_IF_ERROR(check_format_record(txn.value(), format));
@@ -283,18 +284,15 @@ Status Store::Impl::open_databases(const format_file::Contents& format) {
 // to a foreign data.mdb, or a data.mdb without its FORMAT file, is detected.
 Status Store::Impl::check_format_record(Txn& txn, const format_file::Contents& format) {
   auto record = txn.get(meta_, kFormatKey);
-  if (!record.ok()) return record.status();
+  if (!record.ok()) return record.error();
   if (record->has_value()) {
-    encoding::Reader reader(**record);
-    std::uint32_t version = 0;
-    if (!reader.u32(version) || !reader.at_end()) {
-      return corrupt("the format version record of the database does not decode");
-    }
-    if (version != kFormatVersion) {
-      return Status(Code::kUnsupportedFormat,
-                    fmt::format("data directory {} holds a database of storage format version "
-                                "{}; this build supports version {}",
-                                dir_.string(), version, kFormatVersion));
+    const auto version = encoding::decode_format_version(**record);
+    if (!version) return corrupt("the format version record of the database does not decode");
+    if (*version != kFormatVersion) {
+      return make_error(Code::kUnsupportedFormat,
+                        fmt::format("data directory {} holds a database of storage format version "
+                                    "{}; this build supports version {}",
+                                    dir_.string(), *version, kFormatVersion));
     }
     return {};
   }
@@ -303,23 +301,21 @@ Status Store::Impl::check_format_record(Txn& txn, const format_file::Contents& f
         fmt::format("{} exists but the database has no format version record", kFormatFileName));
   }
   auto has_records = any_database_has_records(txn);
-  if (!has_records.ok()) return has_records.status();
+  if (!has_records.ok()) return has_records.error();
   if (has_records.value()) {
     return corrupt(
         fmt::format("{} holds records but neither a {} file nor a format record; "
                     "it is not an Aethel store",
                     (dir_ / kDataFileName).string(), kFormatFileName));
   }
-  encoding::Writer writer;
-  writer.u32(kFormatVersion);
-  return txn.put(meta_, kFormatKey, writer.out());
+  return txn.put(meta_, kFormatKey, encoding::encode_format_version(kFormatVersion));
 }
 
 Result<bool> Store::Impl::any_database_has_records(const Txn& txn) const {
   for (MDB_dbi dbi : {meta_, log_, blocks_, state_}) {
     MDB_stat stat{};
     const int rc = mdb_stat(txn.get(), dbi, &stat);
-    if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot count records", dir_);
+    if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot count records", dir_);
     if (stat.ms_entries > 0) return true;
   }
   return false;
@@ -331,7 +327,7 @@ Result<bool> Store::Impl::any_database_has_records(const Txn& txn) const {
 
 Result<LogOffset> Store::Impl::log_offset(const Txn& txn) const {
   auto record = txn.get(meta_, kLogOffsetKey);
-  if (!record.ok()) return record.status();
+  if (!record.ok()) return record.error();
   if (!record->has_value()) return LogOffset{};
   auto offset = encoding::decode_log_offset(**record);
   if (!offset) return corrupt("the log offset record does not decode");
@@ -340,14 +336,14 @@ Result<LogOffset> Store::Impl::log_offset(const Txn& txn) const {
 
 Result<LogBounds> Store::Impl::log_bounds(const Txn& txn) const {
   auto offset = log_offset(txn);
-  if (!offset.ok()) return offset.status();
+  if (!offset.ok()) return offset.error();
   LogBounds bounds{offset->index + 1, offset->index, offset->term};
   auto cursor = Cursor::open(txn, log_);
-  if (!cursor.ok()) return cursor.status();
+  if (!cursor.ok()) return cursor.error();
   std::string_view key;
   std::string_view value;
   auto found = cursor->move(MDB_LAST, key, value);
-  if (!found.ok()) return found.status();
+  if (!found.ok()) return found.error();
   if (!found.value()) return bounds;
   auto last = encoding::parse_u64_key(key);
   if (!last || *last <= offset->index) {
@@ -359,18 +355,18 @@ Result<LogBounds> Store::Impl::log_bounds(const Txn& txn) const {
 
 Result<std::uint64_t> Store::Impl::term_at(const Txn& txn, std::uint64_t index) const {
   auto bounds = log_bounds(txn);
-  if (!bounds.ok()) return bounds.status();
+  if (!bounds.ok()) return bounds.error();
   if (index + 1 == bounds->first_index) return bounds->compacted_term;
   if (index < bounds->first_index) {
-    return Status(Code::kCompacted, fmt::format("entry {} was compacted (first index {}) in {}",
-                                                index, bounds->first_index, dir_.string()));
+    return make_error(Code::kCompacted, fmt::format("entry {} was compacted (first index {}) in {}",
+                                                    index, bounds->first_index, dir_.string()));
   }
   if (index > bounds->last_index) {
-    return Status(Code::kOutOfRange, fmt::format("entry {} is past the last index {} in {}", index,
-                                                 bounds->last_index, dir_.string()));
+    return make_error(Code::kOutOfRange, fmt::format("entry {} is past the last index {} in {}",
+                                                     index, bounds->last_index, dir_.string()));
   }
   auto record = txn.get(log_, encoding::u64_key(index));
-  if (!record.ok()) return record.status();
+  if (!record.ok()) return record.error();
   if (!record->has_value()) return corrupt(fmt::format("log entry {} is missing", index));
   auto term = encoding::decode_log_term(**record);
   if (!term) return corrupt(fmt::format("log entry {} does not decode", index));
@@ -379,7 +375,7 @@ Result<std::uint64_t> Store::Impl::term_at(const Txn& txn, std::uint64_t index) 
 
 Result<HardState> Store::Impl::hard_state(const Txn& txn) const {
   auto record = txn.get(meta_, kHardStateKey);
-  if (!record.ok()) return record.status();
+  if (!record.ok()) return record.error();
   if (!record->has_value()) return HardState{};
   auto hard_state = encoding::decode_hard_state(**record);
   if (!hard_state) return corrupt("the hard state record does not decode");
@@ -388,7 +384,7 @@ Result<HardState> Store::Impl::hard_state(const Txn& txn) const {
 
 Result<std::optional<Snapshot>> Store::Impl::snapshot(const Txn& txn) const {
   auto record = txn.get(meta_, kSnapshotKey);
-  if (!record.ok()) return record.status();
+  if (!record.ok()) return record.error();
   if (!record->has_value()) return std::optional<Snapshot>();
   auto snapshot = encoding::decode_snapshot(**record);
   if (!snapshot) return corrupt("the snapshot record does not decode");
@@ -397,7 +393,7 @@ Result<std::optional<Snapshot>> Store::Impl::snapshot(const Txn& txn) const {
 
 Result<std::optional<AppliedState>> Store::Impl::applied_state(const Txn& txn) const {
   auto record = txn.get(meta_, kAppliedStateKey);
-  if (!record.ok()) return record.status();
+  if (!record.ok()) return record.error();
   if (!record->has_value()) return std::optional<AppliedState>();
   auto applied = encoding::decode_applied_state(**record);
   if (!applied) return corrupt("the applied state record does not decode");
@@ -411,27 +407,28 @@ Result<std::vector<LogEntry>> Store::Impl::entries(const Txn& txn, std::uint64_t
     return invalid(fmt::format("entry range [{}, {}) is reversed", from_index, to_index_exclusive));
   }
   auto bounds = log_bounds(txn);
-  if (!bounds.ok()) return bounds.status();
+  if (!bounds.ok()) return bounds.error();
   if (from_index < bounds->first_index) {
-    return Status(Code::kCompacted, fmt::format("entry {} was compacted (first index {}) in {}",
-                                                from_index, bounds->first_index, dir_.string()));
+    return make_error(Code::kCompacted,
+                      fmt::format("entry {} was compacted (first index {}) in {}", from_index,
+                                  bounds->first_index, dir_.string()));
   }
   if (to_index_exclusive > bounds->last_index + 1) {
-    return Status(Code::kOutOfRange,
-                  fmt::format("entries up to {} requested, last index is {} in {}",
-                              to_index_exclusive - 1, bounds->last_index, dir_.string()));
+    return make_error(Code::kOutOfRange,
+                      fmt::format("entries up to {} requested, last index is {} in {}",
+                                  to_index_exclusive - 1, bounds->last_index, dir_.string()));
   }
   std::vector<LogEntry> result;
   if (from_index == to_index_exclusive) return result;
   auto cursor = Cursor::open(txn, log_);
-  if (!cursor.ok()) return cursor.status();
+  if (!cursor.ok()) return cursor.error();
   const std::string first_key = encoding::u64_key(from_index);
   std::string_view key = first_key;
   std::string_view value;
   auto found = cursor->move(MDB_SET_KEY, key, value);
   std::uint64_t total_bytes = 0;
   for (std::uint64_t index = from_index; index < to_index_exclusive; ++index) {
-    if (!found.ok()) return found.status();
+    if (!found.ok()) return found.error();
     if (!found.value() || encoding::parse_u64_key(key) != index) {
       return corrupt(fmt::format("log entry {} is missing inside [{}, {}]", index,
                                  bounds->first_index, bounds->last_index));
@@ -452,14 +449,14 @@ Result<std::vector<Block>> Store::Impl::blocks(const Txn& txn, std::uint64_t fro
   std::vector<Block> result;
   if (limit == 0) return result;
   auto cursor = Cursor::open(txn, blocks_);
-  if (!cursor.ok()) return cursor.status();
+  if (!cursor.ok()) return cursor.error();
   const std::string first_key = encoding::u64_key(from_height);
   std::string_view key = first_key;
   std::string_view value;
   auto found = cursor->move(MDB_SET_KEY, key, value);
   std::uint64_t total_bytes = 0;
   for (std::uint64_t height = from_height; result.size() < limit; ++height) {
-    if (!found.ok()) return found.status();
+    if (!found.ok()) return found.error();
     if (!found.value() || encoding::parse_u64_key(key) != height) break;
     if (!result.empty() && total_bytes + value.size() > max_bytes) break;
     total_bytes += value.size();
@@ -471,14 +468,14 @@ Result<std::vector<Block>> Store::Impl::blocks(const Txn& txn, std::uint64_t fro
 
 Result<BlockBounds> Store::Impl::block_bounds(const Txn& txn) const {
   auto cursor = Cursor::open(txn, blocks_);
-  if (!cursor.ok()) return cursor.status();
+  if (!cursor.ok()) return cursor.error();
   BlockBounds bounds;
   std::string_view key;
   std::string_view value;
   for (const auto& [op, height] :
        {std::pair{MDB_FIRST, &bounds.first_height}, std::pair{MDB_LAST, &bounds.last_height}}) {
     auto found = cursor->move(op, key, value);
-    if (!found.ok()) return found.status();
+    if (!found.ok()) return found.error();
     if (!found.value()) return BlockBounds{};
     auto parsed = encoding::parse_u64_key(key);
     if (!parsed) return corrupt("a block key is malformed");
@@ -492,14 +489,14 @@ Result<std::vector<StateRecord>> Store::Impl::state_scan(const Txn& txn, std::st
   std::vector<StateRecord> result;
   if (limit == 0) return result;
   auto cursor = Cursor::open(txn, state_);
-  if (!cursor.ok()) return cursor.status();
+  if (!cursor.ok()) return cursor.error();
   std::string_view key = after_key;
   std::string_view value;
   auto found = after_key.empty() ? cursor->move(MDB_FIRST, key, value)
                                  : cursor->move(MDB_SET_RANGE, key, value);
   if (found.ok() && found.value() && key == after_key) found = cursor->move(MDB_NEXT, key, value);
   while (result.size() < limit) {
-    if (!found.ok()) return found.status();
+    if (!found.ok()) return found.error();
     if (!found.value()) break;
     result.push_back(StateRecord{std::string(key), encoding::to_bytes(value)});
     found = cursor->move(MDB_NEXT, key, value);
@@ -599,7 +596,7 @@ Status Store::Impl::write(const WriteBatch& batch) {
   if (batch.empty()) return {};
   AETHEL_RETURN_IF_ERROR(validate_shape(batch));
   auto txn = write_txn();
-  if (!txn.ok()) return txn.status();
+  if (!txn.ok()) return txn.error();
   AETHEL_RETURN_IF_ERROR(apply_batch(txn.value(), batch));
   return commit(txn.value(), batch.entries.size(), payload_bytes(batch));
 }
@@ -653,15 +650,15 @@ Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes)
 // snapshot. Never discards a committed entry the snapshot does not cover.
 Status Store::Impl::apply_snapshot(Txn& txn, const Snapshot& snapshot) {
   auto stored = this->snapshot(txn);
-  if (!stored.ok()) return stored.status();
+  if (!stored.ok()) return stored.error();
   if (stored->has_value() && snapshot.last_included_index < (*stored)->last_included_index) {
     return invalid(fmt::format("snapshot at index {} is older than the stored one at {}",
                                snapshot.last_included_index, (*stored)->last_included_index));
   }
   auto bounds = log_bounds(txn);
-  if (!bounds.ok()) return bounds.status();
+  if (!bounds.ok()) return bounds.error();
   auto hard = hard_state(txn);
-  if (!hard.ok()) return hard.status();
+  if (!hard.ok()) return hard.error();
   const std::uint64_t index = snapshot.last_included_index;
   if (index + 1 < bounds->first_index) {
     return invalid(
@@ -672,7 +669,7 @@ Status Store::Impl::apply_snapshot(Txn& txn, const Snapshot& snapshot) {
   bool log_matches = false;
   if (index <= bounds->last_index) {
     auto term = term_at(txn, index);
-    if (!term.ok()) return term.status();
+    if (!term.ok()) return term.error();
     log_matches = term.value() == snapshot.last_included_term;
   }
   if (!log_matches) {
@@ -692,21 +689,21 @@ Status Store::Impl::apply_snapshot(Txn& txn, const Snapshot& snapshot) {
 
 Status Store::Impl::apply_entries(Txn& txn, const std::vector<LogEntry>& entries) {
   auto bounds = log_bounds(txn);
-  if (!bounds.ok()) return bounds.status();
+  if (!bounds.ok()) return bounds.error();
   auto hard = hard_state(txn);
-  if (!hard.ok()) return hard.status();
+  if (!hard.ok()) return hard.error();
   const std::uint64_t first = entries.front().index;
   if (first < bounds->first_index) {
-    return Status(Code::kCompacted,
-                  fmt::format("cannot append at index {}: entries up to {} are compacted in {}",
-                              first, bounds->first_index - 1, dir_.string()));
+    return make_error(Code::kCompacted,
+                      fmt::format("cannot append at index {}: entries up to {} are compacted in {}",
+                                  first, bounds->first_index - 1, dir_.string()));
   }
   if (first > bounds->last_index + 1) {
     return invalid(fmt::format("cannot append at index {}: the log ends at {} (gap)", first,
                                bounds->last_index));
   }
   auto previous_term = term_at(txn, first - 1);
-  if (!previous_term.ok()) return previous_term.status();
+  if (!previous_term.ok()) return previous_term.error();
   if (entries.front().term < previous_term.value()) {
     return invalid(fmt::format("entry {} has term {}, lower than the term {} of entry {}", first,
                                entries.front().term, previous_term.value(), first - 1));
@@ -717,7 +714,7 @@ Status Store::Impl::apply_entries(Txn& txn, const std::vector<LogEntry>& entries
        index <= std::min(hard->commit_index, bounds->last_index) && index < first + entries.size();
        ++index) {
     auto term = term_at(txn, index);
-    if (!term.ok()) return term.status();
+    if (!term.ok()) return term.error();
     if (term.value() != entries[index - first].term) {
       return invalid(fmt::format("entry {} term {} would overwrite a committed entry of term {}",
                                  index, entries[index - first].term, term.value()));
@@ -733,7 +730,7 @@ Status Store::Impl::apply_entries(Txn& txn, const std::vector<LogEntry>& entries
 
 Status Store::Impl::apply_hard_state(Txn& txn, const HardState& hard_state) {
   auto stored = this->hard_state(txn);
-  if (!stored.ok()) return stored.status();
+  if (!stored.ok()) return stored.error();
   if (hard_state.term < stored->term) {
     return invalid(fmt::format("hard state term {} is lower than the stored term {}",
                                hard_state.term, stored->term));
@@ -743,7 +740,7 @@ Status Store::Impl::apply_hard_state(Txn& txn, const HardState& hard_state) {
                                hard_state.commit_index, stored->commit_index));
   }
   auto bounds = log_bounds(txn);
-  if (!bounds.ok()) return bounds.status();
+  if (!bounds.ok()) return bounds.error();
   if (hard_state.commit_index > bounds->last_index) {
     return invalid(fmt::format("commit index {} is past the last log index {}",
                                hard_state.commit_index, bounds->last_index));
@@ -753,7 +750,7 @@ Status Store::Impl::apply_hard_state(Txn& txn, const HardState& hard_state) {
 
 Status Store::Impl::apply_blocks(Txn& txn, const std::vector<Block>& blocks) {
   auto bounds = block_bounds(txn);
-  if (!bounds.ok()) return bounds.status();
+  if (!bounds.ok()) return bounds.error();
   if (bounds->last_height != 0 && blocks.front().height <= bounds->last_height) {
     return invalid(fmt::format("block height {} is not above the last stored height {}",
                                blocks.front().height, bounds->last_height));
@@ -768,7 +765,7 @@ Status Store::Impl::apply_blocks(Txn& txn, const std::vector<Block>& blocks) {
 Status Store::Impl::apply_state(Txn& txn, const WriteBatch& batch) {
   if (batch.replace_state) {
     const int rc = mdb_drop(txn.get(), state_, 0);
-    if (rc != MDB_SUCCESS) return lmdb::status_from(rc, "cannot clear the state records", dir_);
+    if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot clear the state records", dir_);
   }
   for (const std::string& key : batch.state_deletes) AETHEL_RETURN_IF_ERROR(txn.del(state_, key));
   for (const StateRecord& record : batch.state_puts) {
@@ -779,7 +776,7 @@ Status Store::Impl::apply_state(Txn& txn, const WriteBatch& batch) {
 
 Status Store::Impl::apply_applied_state(Txn& txn, const AppliedState& applied) {
   auto stored = this->applied_state(txn);
-  if (!stored.ok()) return stored.status();
+  if (!stored.ok()) return stored.error();
   if (stored->has_value() && applied.applied_index < (*stored)->applied_index) {
     return invalid(fmt::format("applied index {} is lower than the stored applied index {}",
                                applied.applied_index, (*stored)->applied_index));
@@ -789,13 +786,13 @@ Status Store::Impl::apply_applied_state(Txn& txn, const AppliedState& applied) {
 
 Status Store::Impl::delete_log_from(Txn& txn, std::uint64_t from_index) {
   auto cursor = Cursor::open(txn, log_);
-  if (!cursor.ok()) return cursor.status();
+  if (!cursor.ok()) return cursor.error();
   const std::string first_key = encoding::u64_key(from_index);
   std::string_view key = first_key;
   std::string_view value;
   auto found = cursor->move(MDB_SET_RANGE, key, value);
   while (true) {
-    if (!found.ok()) return found.status();
+    if (!found.ok()) return found.error();
     if (!found.value()) return {};
     AETHEL_RETURN_IF_ERROR(cursor->del());
     found = cursor->move(MDB_NEXT, key, value);
@@ -804,12 +801,12 @@ Status Store::Impl::delete_log_from(Txn& txn, std::uint64_t from_index) {
 
 Status Store::Impl::delete_log_through(Txn& txn, std::uint64_t through_index) {
   auto cursor = Cursor::open(txn, log_);
-  if (!cursor.ok()) return cursor.status();
+  if (!cursor.ok()) return cursor.error();
   std::string_view key;
   std::string_view value;
   auto found = cursor->move(MDB_FIRST, key, value);
   while (true) {
-    if (!found.ok()) return found.status();
+    if (!found.ok()) return found.error();
     if (!found.value()) return {};
     auto index = encoding::parse_u64_key(key);
     if (!index) return corrupt("a log key is malformed");
@@ -821,15 +818,15 @@ Status Store::Impl::delete_log_through(Txn& txn, std::uint64_t through_index) {
 
 Status Store::Impl::truncate_suffix(std::uint64_t from_index) {
   auto txn = write_txn();
-  if (!txn.ok()) return txn.status();
+  if (!txn.ok()) return txn.error();
   auto bounds = log_bounds(txn.value());
-  if (!bounds.ok()) return bounds.status();
+  if (!bounds.ok()) return bounds.error();
   auto hard = hard_state(txn.value());
-  if (!hard.ok()) return hard.status();
+  if (!hard.ok()) return hard.error();
   if (from_index < bounds->first_index) {
-    return Status(Code::kCompacted,
-                  fmt::format("cannot truncate from {}: entries up to {} are compacted in {}",
-                              from_index, bounds->first_index - 1, dir_.string()));
+    return make_error(Code::kCompacted,
+                      fmt::format("cannot truncate from {}: entries up to {} are compacted in {}",
+                                  from_index, bounds->first_index - 1, dir_.string()));
   }
   if (from_index <= hard->commit_index) {
     return invalid(fmt::format("cannot truncate from {}: entries up to {} are committed",
@@ -842,17 +839,17 @@ Status Store::Impl::truncate_suffix(std::uint64_t from_index) {
 
 Status Store::Impl::compact_prefix(std::uint64_t through_index) {
   auto txn = write_txn();
-  if (!txn.ok()) return txn.status();
+  if (!txn.ok()) return txn.error();
   AETHEL_RETURN_IF_ERROR(apply_compaction(txn.value(), through_index));
   return commit(txn.value(), 0, 0);
 }
 
 Status Store::Impl::apply_compaction(Txn& txn, std::uint64_t through_index) {
   auto bounds = log_bounds(txn);
-  if (!bounds.ok()) return bounds.status();
+  if (!bounds.ok()) return bounds.error();
   if (through_index < bounds->first_index) return {};
   auto stored = snapshot(txn);
-  if (!stored.ok()) return stored.status();
+  if (!stored.ok()) return stored.error();
   if (!stored->has_value() || through_index > (*stored)->last_included_index) {
     return invalid(
         fmt::format("cannot compact through {}: the stored snapshot covers entries "
@@ -860,12 +857,12 @@ Status Store::Impl::apply_compaction(Txn& txn, std::uint64_t through_index) {
                     through_index, stored->has_value() ? (*stored)->last_included_index : 0));
   }
   if (through_index > bounds->last_index) {
-    return Status(Code::kOutOfRange,
-                  fmt::format("cannot compact through {}: the log ends at {} in {}", through_index,
-                              bounds->last_index, dir_.string()));
+    return make_error(Code::kOutOfRange,
+                      fmt::format("cannot compact through {}: the log ends at {} in {}",
+                                  through_index, bounds->last_index, dir_.string()));
   }
   auto term = term_at(txn, through_index);
-  if (!term.ok()) return term.status();
+  if (!term.ok()) return term.error();
   AETHEL_RETURN_IF_ERROR(delete_log_through(txn, through_index));
   return txn.put(meta_, kLogOffsetKey,
                  encoding::encode_log_offset(LogOffset{through_index, term.value()}));
@@ -908,7 +905,7 @@ namespace {
 template <typename Read>
 auto with_read_txn(const Store::Impl& impl, Read read) -> decltype(read(std::declval<Txn&>())) {
   auto txn = impl.read_txn();
-  if (!txn.ok()) return txn.status();
+  if (!txn.ok()) return txn.error();
   return read(txn.value());
 }
 
@@ -953,10 +950,10 @@ Result<BlockBounds> Store::block_bounds() const {
 }
 
 Result<std::optional<Bytes>> Store::state_get(std::string_view key) const {
-  if (Status status = impl_->check_state_key(key); !status.ok()) return status;
+  if (Status status = impl_->check_state_key(key); !status.ok()) return status.error();
   return with_read_txn(*impl_, [&](Txn& txn) -> Result<std::optional<Bytes>> {
     auto record = txn.get(impl_->state_dbi(), key);
-    if (!record.ok()) return record.status();
+    if (!record.ok()) return record.error();
     if (!record->has_value()) return std::optional<Bytes>();
     return std::optional<Bytes>(encoding::to_bytes(**record));
   });
@@ -965,7 +962,7 @@ Result<std::optional<Bytes>> Store::state_get(std::string_view key) const {
 Result<std::vector<StateRecord>> Store::state_scan(std::string_view after_key,
                                                    std::uint32_t limit) const {
   if (!after_key.empty()) {
-    if (Status status = impl_->check_state_key(after_key); !status.ok()) return status;
+    if (Status status = impl_->check_state_key(after_key); !status.ok()) return status.error();
   }
   return with_read_txn(*impl_, [&](Txn& txn) { return impl_->state_scan(txn, after_key, limit); });
 }

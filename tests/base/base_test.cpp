@@ -77,6 +77,29 @@ TEST(Result, CarriesValueOrError) {
   EXPECT_EQ(Status().to_string(), "ok");
 }
 
+TEST(Bytes, StoreBeFillsARawBufferAsByteWriterWrites) {
+  uint8_t buffer[8 + 2];
+  store_be(std::span<uint8_t>(buffer, 8), 0x0102030405060708ull);
+  store_be(std::span<uint8_t>(buffer + 8, 2), 0xabcd);
+  ByteWriter w;
+  w.u64(0x0102030405060708ull);
+  w.u16(0xabcd);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(buffer), sizeof buffer), w.str());
+  ByteReader r(std::span<const uint8_t>(buffer, sizeof buffer));
+  EXPECT_EQ(r.u64(), 0x0102030405060708ull);
+  EXPECT_EQ(r.u16(), 0xabcd);
+}
+
+TEST(Result, StatusIsOkWithAValueAndTheErrorWithout) {
+  Result<int> good = 3;
+  Result<int> bad = Error{"compacted", "entry 4 was compacted"};
+  EXPECT_TRUE(good.status().ok());
+  Status failed = bad.status();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, "compacted");
+  EXPECT_EQ(failed.to_string(), "compacted: entry 4 was compacted");
+}
+
 TEST(Mutex, CondVarWakesAWaiter) {
   Mutex mutex;
   CondVar cv;

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 
+#include "base/base.h"
+
 namespace aethel::storage::encoding {
 namespace {
 
@@ -50,14 +52,21 @@ RC_GTEST_PROP(StorageEncoding, SnapshotAndAppliedStateRoundTrip,
 }
 
 TEST(StorageEncoding, OversizedLengthPrefixIsRejected) {
-  Writer writer;
+  base::ByteWriter writer;
   writer.u64(1);
   writer.u64(2);
   writer.u32(1000);  // claims 1000 bytes of configuration
-  writer.raw("short");
-  EXPECT_FALSE(decode_snapshot(writer.out()).has_value());
+  writer.bytes("short");
+  EXPECT_FALSE(decode_snapshot(writer.str()).has_value());
   EXPECT_FALSE(decode_log_term("1234567").has_value());
   EXPECT_EQ(decode_log_term(encode_log_value(42, Bytes{1, 2})), 42u);
+}
+
+TEST(StorageEncoding, FormatVersionIsExactlyOneU32) {
+  EXPECT_EQ(encode_format_version(1), std::string("\0\0\0\1", 4));
+  EXPECT_EQ(decode_format_version(encode_format_version(70000)), 70000u);
+  EXPECT_FALSE(decode_format_version("abc").has_value());
+  EXPECT_FALSE(decode_format_version("abcde").has_value());
 }
 
 }  // namespace
