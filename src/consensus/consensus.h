@@ -303,12 +303,13 @@ struct DecodeResult {
 };
 DecodeResult decode(std::span<const std::uint8_t> bytes);
 
-// ---- Assertions ----------------------------------------------------------------------
+// ---- Invariants ----------------------------------------------------------------------
 //
-// Invariant violations inside the core (commit going backwards, log matching broken, ...)
-// call this handler. The default prints the failed condition and aborts; the simulator
-// installs one that throws, so a planted bug is reported with its replay command.
-using AssertionHandler = void (*)(const char* condition, const char* file, int line);
-void set_assertion_handler(AssertionHandler handler);
+// The core checks its invariants (commit <= last index, applied <= commit, terms and commit
+// never decreasing, log matching, a leader consistent with itself, ...) in every build
+// type with AETHEL_CHECK, after every tick(), step() and advance(). A violation calls
+// base::fatal: by default it prints the failed condition and aborts; the simulator installs
+// a handler (base::set_fatal_handler) that throws, so a planted bug is reported with its
+// replay command.
 
 }  // namespace aethel::consensus

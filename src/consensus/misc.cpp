@@ -1,8 +1,5 @@
-// Prng, names of enums, the assertion handler.
-#include <cstdio>
-#include <cstdlib>
-
-#include "consensus/assert.h"
+// Prng and the names of enums.
+#include "base/base.h"
 #include "consensus/consensus.h"
 
 namespace aethel::consensus {
@@ -19,13 +16,6 @@ std::uint64_t splitmix64(std::uint64_t& state) {
 std::uint64_t rotl(std::uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
 }
-
-void default_assertion_handler(const char* condition, const char* file, int line) {
-  std::fprintf(stderr, "consensus invariant violated: %s at %s:%d\n", condition, file, line);
-  std::abort();
-}
-
-AssertionHandler g_assertion_handler = default_assertion_handler;
 
 }  // namespace
 
@@ -47,7 +37,7 @@ std::uint64_t Prng::next() {
 }
 
 std::uint64_t Prng::below(std::uint64_t bound) {
-  CONSENSUS_ASSERT(bound > 0);
+  AETHEL_CHECK(bound > 0);
   // Rejection sampling: exactly uniform, still deterministic for a given seed.
   const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % bound);
   std::uint64_t value = next();
@@ -94,16 +84,5 @@ const char* error_name(Error error) {
   }
   return "unknown";
 }
-
-void set_assertion_handler(AssertionHandler handler) {
-  g_assertion_handler = handler != nullptr ? handler : default_assertion_handler;
-}
-
-namespace detail {
-void assertion_failed(const char* condition, const char* file, int line) {
-  g_assertion_handler(condition, file, line);
-  std::abort();  // a handler that returns must not let the core continue
-}
-}  // namespace detail
 
 }  // namespace aethel::consensus

@@ -5,9 +5,10 @@
 #include <map>
 #include <set>
 
-#include "consensus/assert.h"
+#include "base/base.h"
 #include "consensus/consensus.h"
 #include "consensus/progress.h"
+#include "consensus/raft_impl.h"
 #include "consensus/raft_log.h"
 
 namespace aethel::consensus {
@@ -57,6 +58,7 @@ std::optional<std::string> validate(const DurableState& durable) {
   Index previous = durable.snapshot ? durable.snapshot->meta.index : 0;
   Term previous_term = durable.snapshot ? durable.snapshot->meta.term : 0;
   if (durable.snapshot && !durable.snapshot->data) return "snapshot without data";
+  if (previous_term > durable.hard_state.term) return "snapshot term beyond the hard state term";
   for (const Entry& entry : durable.entries) {
     if (entry.index != previous + 1) return "entries are not consecutive after the snapshot";
     if (entry.term < previous_term) return "entry terms decrease";
@@ -70,111 +72,13 @@ std::optional<std::string> validate(const DurableState& durable) {
 
 // ---------------------------------------------------------------------------------------
 
-class RaftImpl {
- public:
-  RaftImpl(const Config& config, const DurableState& durable, Index applied_index);
-
-  void tick();
-  void step(const Message& m);
-  ProposeResult propose(Bytes data);
-  Error read_index(std::uint64_t context);
-  Error transfer_leadership(NodeId target);
-  Error compact(Index index, Bytes data);
-  bool has_ready() const;
-  Ready ready();
-  void advance();
-
-  Config config_;
-  Prng prng_;
-  RaftLog log_;
-  Term term_ = 0;
-  NodeId vote_ = kNoNode;
-  NodeId leader_ = kNoNode;
-  Role role_ = Role::kFollower;
-  std::optional<Snapshot> snapshot_;  // latest snapshot, sent to far-behind followers
-
- private:
-  struct PendingRead {
-    std::uint64_t sequence = 0;
-    std::uint64_t context = 0;
-    NodeId requester = kNoNode;
-    Index index = 0;
-    std::set<NodeId> acks;
-  };
-  struct InFlight {
-    bool active = false;
-    std::optional<HardState> hard_state;
-    std::optional<Index> snapshot_index;
-    std::optional<Entry> last_entry;  // index and term only; data cleared
-    std::optional<Index> last_committed;
-  };
-
-  // Roles.
-  void become_follower(Term term, NodeId leader);
-  void become_pre_candidate();
-  void become_candidate();
-  void become_leader();
-  void reset(Term term);
-  void campaign(bool pre_vote, bool leader_transfer);
-  std::size_t quorum() const { return config_.voters.size() / 2 + 1; }
-
-  // Message plumbing.
-  bool acceptable(const Message& m) const;
-  void send(Message m);
-  void handle_vote_request(const Message& m);
-  void step_leader(const Message& m);
-  void step_candidate(const Message& m);
-  void step_follower(const Message& m);
-
-  // Follower side.
-  void handle_append(const Message& m);
-  void handle_heartbeat(const Message& m);
-  void handle_snapshot(const Message& m);
-
-  // Leader side.
-  void handle_append_response(const Message& m);
-  void handle_heartbeat_response(const Message& m);
-  void handle_read_request(NodeId requester, std::uint64_t context);
-  void release_reads(std::uint64_t up_to_sequence);
-  bool maybe_send_append(NodeId to, bool send_if_empty);
-  void send_snapshot(NodeId to, Progress& progress);
-  void send_heartbeat(NodeId to, std::uint64_t context);
-  void broadcast_heartbeat();
-  void flush_appends();
-  bool maybe_commit();
-  Index self_match() const;
-  bool quorum_active() const;
-  bool committed_in_current_term() const;
-  void tick_election();
-  void tick_leader();
-  void maybe_transfer_to_preferred();
-  std::vector<Entry> next_committed_entries() const;
-  void commit_to(Index index);
-
-  std::uint32_t election_elapsed_ = 0;
-  std::uint32_t heartbeat_elapsed_ = 0;
-  std::uint32_t randomized_election_timeout_ = 0;
-  std::map<NodeId, Progress> progress_;  // ordered: iteration order is deterministic
-  std::map<NodeId, bool> votes_;
-  NodeId transferee_ = kNoNode;
-  std::optional<Snapshot> pending_install_;  // received, not yet handed out in a Ready
-  HardState persisted_hard_state_;
-  std::vector<Message> messages_;
-  std::vector<ReadState> read_states_;
-  std::deque<PendingRead> pending_reads_;
-  std::uint64_t read_sequence_ = 0;
-  bool appends_pending_ = false;  // new entries or acks since the last flush
-  bool commit_changed_ = false;   // followers should learn the new commit index
-  InFlight in_flight_;
-};
-
 RaftImpl::RaftImpl(const Config& config, const DurableState& durable, Index applied_index)
     : config_(config),
       prng_(config.prng_seed),
       log_(durable.snapshot ? durable.snapshot->meta.index : 0,
            durable.snapshot ? durable.snapshot->meta.term : 0, durable.entries) {
-  CONSENSUS_ASSERT(!validate(config).has_value());
-  CONSENSUS_ASSERT(!validate(durable).has_value());
+  AETHEL_CHECK(!validate(config).has_value());
+  AETHEL_CHECK(!validate(durable).has_value());
   if (durable.snapshot) snapshot_ = durable.snapshot;
   term_ = durable.hard_state.term;
   vote_ = durable.hard_state.vote;
@@ -182,13 +86,16 @@ RaftImpl::RaftImpl(const Config& config, const DurableState& durable, Index appl
   log_.applied_to(std::min(applied_index, log_.committed()));
   persisted_hard_state_ = durable.hard_state;
   become_follower(term_, kNoNode);
+  checked_term_ = term_;
+  checked_commit_ = log_.committed();
+  check_invariants();
 }
 
 // ---- roles ------------------------------------------------------------------------------
 
 void RaftImpl::reset(Term term) {
   if (term != term_) {
-    CONSENSUS_ASSERT(term > term_);  // terms never go backwards
+    AETHEL_CHECK(term > term_);  // terms never go backwards
     term_ = term;
     vote_ = kNoNode;
   }
@@ -227,7 +134,7 @@ void RaftImpl::become_candidate() {
 }
 
 void RaftImpl::become_leader() {
-  CONSENSUS_ASSERT(role_ == Role::kCandidate);
+  AETHEL_CHECK(role_ == Role::kCandidate);
   reset(term_);
   role_ = Role::kLeader;
   leader_ = config_.id;
@@ -280,6 +187,7 @@ void RaftImpl::tick() {
   } else {
     tick_election();
   }
+  check_invariants();
 }
 
 void RaftImpl::tick_election() {
@@ -368,6 +276,11 @@ bool RaftImpl::acceptable(const Message& m) const {
 }
 
 void RaftImpl::step(const Message& m) {
+  receive(m);
+  check_invariants(m.from);
+}
+
+void RaftImpl::receive(const Message& m) {
   if (!acceptable(m)) return;
   if (m.term > term_) {
     const bool vote_request = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
@@ -695,7 +608,7 @@ Index RaftImpl::self_match() const {
 }
 
 bool RaftImpl::maybe_commit() {
-  CONSENSUS_ASSERT(role_ == Role::kLeader);
+  AETHEL_CHECK(role_ == Role::kLeader);
   std::vector<Index> matches;
   matches.push_back(self_match());
   for (const auto& [peer, progress] : progress_) matches.push_back(progress.match);
@@ -724,7 +637,7 @@ void RaftImpl::broadcast_heartbeat() {
 }
 
 void RaftImpl::send_snapshot(NodeId to, Progress& progress) {
-  CONSENSUS_ASSERT(snapshot_.has_value());
+  AETHEL_CHECK(snapshot_.has_value());
   Message m;
   m.type = MessageType::kSnapshot;
   m.to = to;
@@ -883,7 +796,7 @@ bool RaftImpl::has_ready() const {
 }
 
 Ready RaftImpl::ready() {
-  CONSENSUS_ASSERT(!in_flight_.active);  // advance() the previous Ready first
+  AETHEL_CHECK(!in_flight_.active);  // advance() the previous Ready first
   flush_appends();
   Ready rd;
   in_flight_ = InFlight{};
@@ -915,7 +828,7 @@ Ready RaftImpl::ready() {
 }
 
 void RaftImpl::advance() {
-  CONSENSUS_ASSERT(in_flight_.active);
+  AETHEL_CHECK(in_flight_.active);
   if (in_flight_.hard_state) persisted_hard_state_ = *in_flight_.hard_state;
   if (in_flight_.snapshot_index) log_.applied_to(*in_flight_.snapshot_index);
   if (in_flight_.last_entry) {
@@ -924,6 +837,7 @@ void RaftImpl::advance() {
   if (in_flight_.last_committed) log_.applied_to(*in_flight_.last_committed);
   in_flight_ = InFlight{};
   if (role_ == Role::kLeader && maybe_commit()) commit_changed_ = true;
+  check_invariants();
 }
 
 // ---- public facade --------------------------------------------------------------------

@@ -2,15 +2,15 @@
 
 #include <algorithm>
 
-#include "consensus/assert.h"
+#include "base/base.h"
 
 namespace aethel::consensus {
 
 RaftLog::RaftLog(Index snapshot_index, Term snapshot_term, std::vector<Entry> entries)
     : snapshot_index_(snapshot_index), snapshot_term_(snapshot_term) {
   for (auto& entry : entries) {
-    CONSENSUS_ASSERT(entry.index == last_index() + 1);
-    CONSENSUS_ASSERT(entry.term >= last_term());
+    AETHEL_CHECK(entry.index == last_index() + 1);
+    AETHEL_CHECK(entry.term >= last_term());
     entries_.push_back(std::move(entry));
   }
   committed_ = snapshot_index;
@@ -53,8 +53,8 @@ Index RaftLog::find_conflict_by_term(Index index, Term term) const {
 }
 
 void RaftLog::append_as_leader(Entry entry) {
-  CONSENSUS_ASSERT(entry.index == last_index() + 1);
-  CONSENSUS_ASSERT(entry.term >= last_term());
+  AETHEL_CHECK(entry.index == last_index() + 1);
+  AETHEL_CHECK(entry.term >= last_term());
   entries_.push_back(std::move(entry));
 }
 
@@ -63,11 +63,11 @@ void RaftLog::append_from_leader(const std::vector<Entry>& entries) {
     if (entry.index <= last_index()) {
       if (matches(entry.index, entry.term)) continue;
       // Log matching: a conflicting suffix is never committed; truncating it is safe.
-      CONSENSUS_ASSERT(entry.index > committed_);
+      AETHEL_CHECK(entry.index > committed_);
       truncate_from(entry.index);
     }
-    CONSENSUS_ASSERT(entry.index == last_index() + 1);
-    CONSENSUS_ASSERT(entry.term >= last_term());
+    AETHEL_CHECK(entry.index == last_index() + 1);
+    AETHEL_CHECK(entry.term >= last_term());
     entries_.push_back(entry);
   }
 }
@@ -76,7 +76,7 @@ std::vector<Entry> RaftLog::slice(Index from, std::uint64_t max_entries,
                                   std::uint64_t max_bytes) const {
   std::vector<Entry> out;
   if (from > last_index()) return out;
-  CONSENSUS_ASSERT(from >= first_index());
+  AETHEL_CHECK(from >= first_index());
   std::uint64_t bytes = 0;
   for (Index index = from; index <= last_index() && out.size() < max_entries; ++index) {
     const Entry& entry = entries_[index - first_index()];
@@ -89,7 +89,7 @@ std::vector<Entry> RaftLog::slice(Index from, std::uint64_t max_entries,
 
 void RaftLog::commit_to(Index index) {
   if (index <= committed_) return;  // commit never moves backwards
-  CONSENSUS_ASSERT(index <= last_index());
+  AETHEL_CHECK(index <= last_index());
   committed_ = index;
 }
 
@@ -101,12 +101,12 @@ void RaftLog::stable_to(Index index, Term term) {
 
 void RaftLog::applied_to(Index index) {
   if (index <= applied_) return;
-  CONSENSUS_ASSERT(index <= committed_);
+  AETHEL_CHECK(index <= committed_);
   applied_ = index;
 }
 
 void RaftLog::restore(Index index, Term term) {
-  CONSENSUS_ASSERT(index > committed_);
+  AETHEL_CHECK(index > committed_);
   entries_.clear();
   snapshot_index_ = index;
   snapshot_term_ = term;
@@ -115,7 +115,7 @@ void RaftLog::restore(Index index, Term term) {
 }
 
 void RaftLog::compact(Index index) {
-  CONSENSUS_ASSERT(index <= applied_ && index <= stable_);
+  AETHEL_CHECK(index <= applied_ && index <= stable_);
   if (index <= snapshot_index_) return;
   const Term term = *term_at(index);
   entries_.erase(entries_.begin(), entries_.begin() + static_cast<long>(index - snapshot_index_));
@@ -124,7 +124,7 @@ void RaftLog::compact(Index index) {
 }
 
 void RaftLog::truncate_from(Index index) {
-  CONSENSUS_ASSERT(index > snapshot_index_ && index <= last_index());
+  AETHEL_CHECK(index > snapshot_index_ && index <= last_index());
   entries_.erase(entries_.begin() + static_cast<long>(index - first_index()), entries_.end());
   stable_ = std::min(stable_, index - 1);
 }

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "base/base.h"
 #include "consensus/consensus.h"
 #include "tests/consensus/cluster.h"
 
@@ -153,8 +154,8 @@ TEST(ConsensusCodec, HugeDeclaredCountsDoNotAllocate) {
   EXPECT_EQ(decode(wire).error, "entry count out of range");
 }
 
-void throw_on_assertion(const char* condition, const char* file, int line) {
-  throw std::logic_error(std::string(condition) + " at " + file + ":" + std::to_string(line));
+[[noreturn]] void throw_on_fatal(std::string_view what) {
+  throw std::logic_error(std::string(what));
 }
 
 // Decodable is not the same as sane: members may send anything the codec accepts. Random
@@ -166,7 +167,7 @@ RC_GTEST_PROP(ConsensusCodec, ArbitraryDecodableMessagesNeverBreakAnInvariant, (
   RC_ASSERT(leader != kNoNode);
   cluster.node(leader).propose(Bytes{1, 2, 3});
   cluster.tick_all(3);
-  set_assertion_handler(throw_on_assertion);
+  base::set_fatal_handler(throw_on_fatal);
   std::string failure;
   try {
     for (int i = 0; i < 20; ++i) {
@@ -194,7 +195,7 @@ RC_GTEST_PROP(ConsensusCodec, ArbitraryDecodableMessagesNeverBreakAnInvariant, (
   } catch (const std::logic_error& e) {
     failure = e.what();
   }
-  set_assertion_handler(nullptr);
+  base::set_fatal_handler(nullptr);
   if (!failure.empty()) RC_FAIL(failure);
 }
 

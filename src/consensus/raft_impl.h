@@ -1,0 +1,133 @@
+// Internal: the Raft core behind the Raft facade (consensus.h). Declared here, not in
+// raft.cpp, so that the core's own tests can build a state that breaks an invariant and
+// see check_invariants() stop it. Nothing outside src/consensus and tests/consensus
+// includes this header.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "consensus/consensus.h"
+#include "consensus/progress.h"
+#include "consensus/raft_log.h"
+
+namespace aethel::consensus {
+
+class RaftImpl {
+ public:
+  RaftImpl(const Config& config, const DurableState& durable, Index applied_index);
+
+  void tick();
+  void step(const Message& m);
+  ProposeResult propose(Bytes data);
+  Error read_index(std::uint64_t context);
+  Error transfer_leadership(NodeId target);
+  Error compact(Index index, Bytes data);
+  bool has_ready() const;
+  Ready ready();
+  void advance();
+
+  // Stops the process through base::fatal (AETHEL_CHECK) unless the core's invariants
+  // hold: commit <= last index, applied <= commit, stable <= last, the snapshot within
+  // the commit, terms and commit never decreasing, no entry from a future term, and a
+  // leader consistent with itself (and with `sender`'s progress, when it is a peer).
+  // O(1): tick(), step() and advance() run it every time, in every build type.
+  void check_invariants(NodeId sender = kNoNode);
+
+  Config config_;
+  Prng prng_;
+  RaftLog log_;
+  Term term_ = 0;
+  NodeId vote_ = kNoNode;
+  NodeId leader_ = kNoNode;
+  Role role_ = Role::kFollower;
+  std::optional<Snapshot> snapshot_;  // latest snapshot, sent to far-behind followers
+
+ private:
+  struct PendingRead {
+    std::uint64_t sequence = 0;
+    std::uint64_t context = 0;
+    NodeId requester = kNoNode;
+    Index index = 0;
+    std::set<NodeId> acks;
+  };
+  struct InFlight {
+    bool active = false;
+    std::optional<HardState> hard_state;
+    std::optional<Index> snapshot_index;
+    std::optional<Entry> last_entry;  // index and term only; data cleared
+    std::optional<Index> last_committed;
+  };
+
+  // Roles.
+  void become_follower(Term term, NodeId leader);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void reset(Term term);
+  void campaign(bool pre_vote, bool leader_transfer);
+  std::size_t quorum() const { return config_.voters.size() / 2 + 1; }
+
+  // Message plumbing.
+  bool acceptable(const Message& m) const;
+  void receive(const Message& m);
+  void send(Message m);
+  void handle_vote_request(const Message& m);
+  void step_leader(const Message& m);
+  void step_candidate(const Message& m);
+  void step_follower(const Message& m);
+
+  // Follower side.
+  void handle_append(const Message& m);
+  void handle_heartbeat(const Message& m);
+  void handle_snapshot(const Message& m);
+
+  // Leader side.
+  void handle_append_response(const Message& m);
+  void handle_heartbeat_response(const Message& m);
+  void handle_read_request(NodeId requester, std::uint64_t context);
+  void release_reads(std::uint64_t up_to_sequence);
+  bool maybe_send_append(NodeId to, bool send_if_empty);
+  void send_snapshot(NodeId to, Progress& progress);
+  void send_heartbeat(NodeId to, std::uint64_t context);
+  void broadcast_heartbeat();
+  void flush_appends();
+  bool maybe_commit();
+  Index self_match() const;
+  bool quorum_active() const;
+  bool committed_in_current_term() const;
+  void tick_election();
+  void tick_leader();
+  void maybe_transfer_to_preferred();
+  std::vector<Entry> next_committed_entries() const;
+  void commit_to(Index index);
+
+  // Invariants (invariants.cpp).
+  void check_leader() const;
+  void check_progress(NodeId peer) const;
+
+  std::uint32_t election_elapsed_ = 0;
+  std::uint32_t heartbeat_elapsed_ = 0;
+  std::uint32_t randomized_election_timeout_ = 0;
+  std::map<NodeId, Progress> progress_;  // ordered: iteration order is deterministic
+  std::map<NodeId, bool> votes_;
+  NodeId transferee_ = kNoNode;
+  std::optional<Snapshot> pending_install_;  // received, not yet handed out in a Ready
+  HardState persisted_hard_state_;
+  std::vector<Message> messages_;
+  std::vector<ReadState> read_states_;
+  std::deque<PendingRead> pending_reads_;
+  std::uint64_t read_sequence_ = 0;
+  bool appends_pending_ = false;  // new entries or acks since the last flush
+  bool commit_changed_ = false;   // followers should learn the new commit index
+  InFlight in_flight_;
+  // What check_invariants() saw last: neither may go down.
+  Term checked_term_ = 0;
+  Index checked_commit_ = 0;
+};
+
+}  // namespace aethel::consensus
