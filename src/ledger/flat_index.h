@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "ledger/ledger_assert.h"
+#include "base/base.h"
 
 namespace aethel::ledger {
 
@@ -45,7 +45,7 @@ class FlatIndex {
 
   // Adds an entry; the caller guarantees no matching entry exists.
   void insert(uint64_t hash, uint64_t value) {
-    AETHEL_LEDGER_ASSERT(value != kAbsent);
+    AETHEL_CHECK(value != kAbsent);
     if ((size_ + 1) * 2 > entries_.size()) rehash(entries_.empty() ? 16 : entries_.size() * 2);
     place(hash, value);
     ++size_;
@@ -92,7 +92,7 @@ class FlatIndex {
   }
 
   void rehash(size_t capacity) {
-    AETHEL_LEDGER_ASSERT((capacity & (capacity - 1)) == 0);
+    AETHEL_CHECK((capacity & (capacity - 1)) == 0);
     std::vector<Entry> old;
     old.swap(entries_);
     entries_.assign(capacity, Entry{});

@@ -5,8 +5,8 @@
 
 #include <unordered_map>
 
+#include "base/base.h"
 #include "ledger/bytes.h"
-#include "ledger/ledger_assert.h"
 #include "ledger/ledger_state.h"
 #include "ledger/rules.h"
 
@@ -201,7 +201,7 @@ void commit_overlay(LedgerState& s, const Overlay& overlay, uint64_t block_heigh
   int64_t delta_sum = 0;
   for (const auto& entry : overlay.entries()) {
     delta_sum += entry.after.balance - entry.before.balance;
-    AETHEL_LEDGER_ASSERT(entry.after.balance >= 0);
+    AETHEL_CHECK(entry.after.balance >= 0);
     uint32_t slot = entry.slot;
     if (slot == kNoSlot) {
       slot = s.add_account(entry.name, entry.after);
@@ -210,7 +210,7 @@ void commit_overlay(LedgerState& s, const Overlay& overlay, uint64_t block_heigh
     }
     s.touch(slot, block_height);
   }
-  AETHEL_LEDGER_ASSERT(delta_sum == 0);  // a transaction moves money, never makes it
+  AETHEL_CHECK(delta_sum == 0);  // a transaction moves money, never makes it
 }
 
 std::string derive_tx_id(const Transaction& tx, uint64_t height, uint32_t index,
@@ -272,10 +272,10 @@ const Outcome* LedgerState::find_record(std::string_view tx_id) const {
 }
 
 uint32_t LedgerState::add_account(std::string_view name, const Account& account) {
-  AETHEL_LEDGER_ASSERT(slots.size() < kNoSlot);
+  AETHEL_CHECK(slots.size() < kNoSlot);
   const auto slot = static_cast<uint32_t>(slots.size());
   const auto [it, inserted] = by_name.emplace(std::string(name), slot);
-  AETHEL_LEDGER_ASSERT(inserted);
+  AETHEL_CHECK(inserted);
   slot_index.insert(text_hash(name), slot);
   const Hash key = account_key(name);
   slots.push_back({it->first, account, key, SparseMerkleTree::kNone, kNeverTouched});
@@ -303,7 +303,7 @@ void LedgerState::update_tree() {
 }
 
 void LedgerState::remember(Outcome outcome) {
-  AETHEL_LEDGER_ASSERT(outcome.message.size() <= kMaxOutcomeMessageBytes);
+  AETHEL_CHECK(outcome.message.size() <= kMaxOutcomeMessageBytes);
   // Ids are unique here: a client id was looked up by the caller, and a derived id
   // hashes its own height and index.
   const uint64_t number = first_record_number + records.size();
@@ -317,7 +317,7 @@ void LedgerState::forget_expired() {
     const uint64_t oldest = first_record_number;
     const bool erased = record_index.erase(text_hash(records.front().tx_id),
                                            [&](uint64_t number) { return number == oldest; });
-    AETHEL_LEDGER_ASSERT(erased);
+    AETHEL_CHECK(erased);
     records.pop_front();
     ++first_record_number;
   }
@@ -326,10 +326,10 @@ void LedgerState::forget_expired() {
 void LedgerState::assert_conservation() const {
   int64_t sum = 0;
   for (const Slot& s : slots) {
-    AETHEL_LEDGER_ASSERT(s.account.balance >= 0);
-    AETHEL_LEDGER_ASSERT(!__builtin_add_overflow(sum, s.account.balance, &sum));
+    AETHEL_CHECK(s.account.balance >= 0);
+    AETHEL_CHECK(!__builtin_add_overflow(sum, s.account.balance, &sum));
   }
-  AETHEL_LEDGER_ASSERT(sum == supply);
+  AETHEL_CHECK(sum == supply);
 }
 
 // ---------------------------------------------------------------------------
@@ -337,7 +337,7 @@ void LedgerState::assert_conservation() const {
 // ---------------------------------------------------------------------------
 
 Ledger::Ledger(const Genesis& genesis, Limits limits) : state_(std::make_unique<LedgerState>()) {
-  AETHEL_LEDGER_ASSERT(make_genesis(genesis.accounts).ok());  // built by make/parse_genesis
+  AETHEL_CHECK(make_genesis(genesis.accounts).ok());  // built by make/parse_genesis
   state_->limits = limits;
   state_->supply = genesis.total_supply();
   for (const GenesisAccount& g : genesis.accounts) {

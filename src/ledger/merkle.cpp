@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/base.h"
 #include "ledger/bytes.h"
 #include "ledger/ledger.h"
-#include "ledger/ledger_assert.h"
 #include "ledger/sha256.h"
 #include "ledger/smt.h"
 
@@ -13,13 +13,6 @@ namespace {
 
 constexpr uint8_t kLeafPrefix = 0x00;
 constexpr uint8_t kInteriorPrefix = 0x01;
-
-void store_be64(uint8_t* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<uint8_t>(v);
-    v >>= 8;
-  }
-}
 
 struct KeyedLeaf {
   Hash key;
@@ -31,7 +24,7 @@ struct KeyedLeaf {
 Hash subtree_hash(std::span<const KeyedLeaf> leaves, unsigned depth) {
   if (leaves.empty()) return kEmptyHash;
   if (leaves.size() == 1) return leaves[0].leaf;
-  AETHEL_LEDGER_ASSERT(depth < 256);  // two equal keys cannot be in one tree
+  AETHEL_CHECK(depth < 256);  // two equal keys cannot be in one tree
   const auto split = std::partition_point(
       leaves.begin(), leaves.end(), [&](const KeyedLeaf& l) { return key_bit(l.key, depth) == 0; });
   const auto left_count = static_cast<size_t>(split - leaves.begin());
@@ -71,8 +64,8 @@ Hash leaf_hash(const Hash& key, const Account& account) {
   uint8_t buffer[1 + 32 + 8 + 8];
   buffer[0] = kLeafPrefix;
   std::memcpy(buffer + 1, key.data(), 32);
-  store_be64(buffer + 33, static_cast<uint64_t>(account.balance));
-  store_be64(buffer + 41, account.nonce);
+  base::store_be(std::span<uint8_t>(buffer + 33, 8), static_cast<uint64_t>(account.balance));
+  base::store_be(std::span<uint8_t>(buffer + 41, 8), account.nonce);
   Hash out{};
   sha256_digest(buffer, sizeof buffer, out.data());
   return out;

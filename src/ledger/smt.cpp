@@ -1,6 +1,6 @@
 #include "ledger/smt.h"
 
-#include "ledger/ledger_assert.h"
+#include "base/base.h"
 
 namespace aethel::ledger {
 namespace {
@@ -17,7 +17,7 @@ unsigned first_difference(const Hash& a, const Hash& b) {
 }  // namespace
 
 uint32_t SparseMerkleTree::add_node(const Node& node, uint32_t parent) {
-  AETHEL_LEDGER_ASSERT(nodes_.size() < kNone - 1);
+  AETHEL_CHECK(nodes_.size() < kNone - 1);
   nodes_.push_back(node);
   parent_.push_back(parent);
   dirty_.push_back(1);
@@ -39,7 +39,7 @@ uint32_t SparseMerkleTree::insert(const Hash& key, const Hash& leaf_hash, uint32
   uint32_t closest = root_id_;
   while (!is_leaf(closest)) closest = nodes_[closest].child[key_bit(key, nodes_[closest].bit)];
   const unsigned split_bit = first_difference(key, nodes_[closest].key);
-  AETHEL_LEDGER_ASSERT(split_bit < 256);  // the key is not in the tree yet
+  AETHEL_CHECK(split_bit < 256);  // the key is not in the tree yet
 
   // The new branch goes above the first node on the path that splits deeper.
   uint32_t parent = kNone;
@@ -68,7 +68,7 @@ uint32_t SparseMerkleTree::insert(const Hash& key, const Hash& leaf_hash, uint32
 }
 
 void SparseMerkleTree::update(uint32_t leaf_id, const Hash& leaf_hash) {
-  AETHEL_LEDGER_ASSERT(leaf_id < nodes_.size() && is_leaf(leaf_id));
+  AETHEL_CHECK(leaf_id < nodes_.size() && is_leaf(leaf_id));
   nodes_[leaf_id].hash = leaf_hash;
   mark_dirty_upwards(leaf_id);
 }
@@ -111,7 +111,7 @@ Hash SparseMerkleTree::lifted_hash(uint32_t id, unsigned depth) const {
   const Node& node = nodes_[id];
   Hash hash = node.hash;
   if (node.bit == kLeafBit) return hash;  // a lone leaf hashes to itself at any depth
-  AETHEL_LEDGER_ASSERT(depth <= node.bit);
+  AETHEL_CHECK(depth <= node.bit);
   for (unsigned level = node.bit; level > depth; --level) {
     hash = key_bit(node.key, level - 1) == 0 ? interior_hash(hash, kEmptyHash)
                                              : interior_hash(kEmptyHash, hash);
@@ -120,7 +120,7 @@ Hash SparseMerkleTree::lifted_hash(uint32_t id, unsigned depth) const {
 }
 
 SparseMerkleTree::Walk SparseMerkleTree::walk(const Hash& key) const {
-  AETHEL_LEDGER_ASSERT(!has_pending_changes());
+  AETHEL_CHECK(!has_pending_changes());
   Walk result;
   uint32_t id = root_id_;
   unsigned depth = 0;

@@ -2,9 +2,9 @@
 // (layout: docs/LEDGER.md, "Snapshot format").
 #include <fmt/format.h>
 
+#include "base/base.h"
 #include "ledger/bytes.h"
 #include "ledger/ledger.h"
-#include "ledger/ledger_assert.h"
 #include "ledger/ledger_state.h"
 
 namespace aethel::ledger {
@@ -24,7 +24,7 @@ Error bad_snapshot(std::string message) {
 
 std::string Ledger::serialize() const {
   const LedgerState& s = *state_;
-  AETHEL_LEDGER_ASSERT(!s.tree.has_pending_changes());
+  AETHEL_CHECK(!s.tree.has_pending_changes());
   ByteWriter out;
   out.bytes(kSnapshotMagic);
   out.u32(kSnapshotVersion);
@@ -56,15 +56,28 @@ std::string Ledger::serialize() const {
   return out.take();
 }
 
-Result<Ledger> Ledger::deserialize(std::string_view bytes) {
+namespace {
+
+using base::Status;
+
+constexpr size_t kChecksumBytes = 32;
+
+// The snapshot without its trailing checksum, once the checksum matches.
+Result<std::string_view> checked_body(std::string_view bytes) {
   constexpr size_t kHeaderBytes = 8 + 4 + 8 * 5 + 32;
-  if (bytes.size() < kHeaderBytes + 16 + 32) return bad_snapshot("snapshot is truncated");
-  const std::string_view body = bytes.substr(0, bytes.size() - 32);
+  if (bytes.size() < kHeaderBytes + 16 + kChecksumBytes) {
+    return bad_snapshot("snapshot is truncated");
+  }
+  const std::string_view body = bytes.substr(0, bytes.size() - kChecksumBytes);
   ByteReader checksum(bytes.substr(body.size()));
   if (sha256(body) != read_hash(checksum)) {
     return bad_snapshot("snapshot checksum mismatch (corrupt or truncated)");
   }
-  ByteReader in(body);
+  return body;
+}
+
+// Magic, version, height, supply, limits and the recorded root.
+Status read_header(ByteReader& in, LedgerState& s, Hash& recorded_root) {
   if (in.bytes(kSnapshotMagic.size()) != kSnapshotMagic) {
     return bad_snapshot("not a ledger snapshot (bad magic)");
   }
@@ -74,16 +87,18 @@ Result<Ledger> Ledger::deserialize(std::string_view bytes) {
                  fmt::format("snapshot format version {} is not supported (this build reads {})",
                              version, kSnapshotVersion)};
   }
-  auto state = std::make_unique<LedgerState>();
-  LedgerState& s = *state;
   s.height = in.u64();
   s.supply = in.i64();
   s.limits.tx_retention_blocks = in.u64();
   s.limits.tx_retention_count = in.u64();
   s.limits.max_accounts = in.u64();
-  const Hash recorded_root = read_hash(in);
+  recorded_root = read_hash(in);
   if (s.supply < 0) return bad_snapshot("negative supply");
+  return {};
+}
 
+// The accounts in strict name order; their balances must sum to the supply.
+Status read_accounts(ByteReader& in, LedgerState& s) {
   const uint64_t account_count = in.u64();
   if (!in.ok() || account_count == 0 || account_count > in.remaining() / kMinAccountBytes) {
     return bad_snapshot(fmt::format("bad account count {}", account_count));
@@ -110,7 +125,43 @@ Result<Ledger> Ledger::deserialize(std::string_view bytes) {
   if (sum != s.supply) {
     return bad_snapshot(fmt::format("balances sum to {} but the supply is {}", sum, s.supply));
   }
+  return {};
+}
 
+// Record number `i`: its fields, each within its bounds.
+Status read_record(ByteReader& in, uint64_t i, Outcome& r) {
+  r.tx_id = std::string(in.bytes(in.u8()));
+  r.height = in.u64();
+  r.index = in.u32();
+  const uint8_t code = in.u8();
+  r.failed_transfer = in.u32();
+  r.message = std::string(in.bytes(in.u16()));
+  if (!in.ok()) return bad_snapshot("snapshot is truncated in its transaction records");
+  if (!is_valid_client_id(r.tx_id)) return bad_snapshot(fmt::format("record {} has a bad id", i));
+  if (code > kMaxOutcomeCode) return bad_snapshot(fmt::format("record {} has code {}", i, code));
+  r.code = static_cast<OutcomeCode>(code);
+  if (r.message.size() > kMaxOutcomeMessageBytes) return bad_snapshot("record message too long");
+  return {};
+}
+
+// Record number `i` fits the state read so far: inside the retention window, after
+// the previous record in applied order, and with an id not seen before.
+Status check_record_place(const LedgerState& s, uint64_t i, const Outcome& r) {
+  if (r.height == 0 || r.height > s.height || s.height - r.height >= s.limits.tx_retention_blocks) {
+    return bad_snapshot(
+        fmt::format("record {} has height {} outside the retention window", i, r.height));
+  }
+  if (!s.records.empty()) {
+    const Outcome& last = s.records.back();
+    if (r.height < last.height || (r.height == last.height && r.index <= last.index)) {
+      return bad_snapshot("transaction records are not in applied order");
+    }
+  }
+  if (s.find_record(r.tx_id) != nullptr) return bad_snapshot("transaction record ids repeat");
+  return {};
+}
+
+Status read_records(ByteReader& in, LedgerState& s) {
   const uint64_t record_count = in.u64();
   if (!in.ok() || record_count > in.remaining() / kMinRecordBytes ||
       record_count > s.limits.tx_retention_count) {
@@ -118,39 +169,37 @@ Result<Ledger> Ledger::deserialize(std::string_view bytes) {
   }
   for (uint64_t i = 0; i < record_count; ++i) {
     Outcome r;
-    r.tx_id = std::string(in.bytes(in.u8()));
-    r.height = in.u64();
-    r.index = in.u32();
-    const uint8_t code = in.u8();
-    r.failed_transfer = in.u32();
-    r.message = std::string(in.bytes(in.u16()));
-    if (!in.ok()) return bad_snapshot("snapshot is truncated in its transaction records");
-    if (!is_valid_client_id(r.tx_id)) return bad_snapshot(fmt::format("record {} has a bad id", i));
-    if (code > kMaxOutcomeCode) return bad_snapshot(fmt::format("record {} has code {}", i, code));
-    r.code = static_cast<OutcomeCode>(code);
-    if (r.message.size() > kMaxOutcomeMessageBytes) return bad_snapshot("record message too long");
-    if (r.height == 0 || r.height > s.height ||
-        s.height - r.height >= s.limits.tx_retention_blocks) {
-      return bad_snapshot(
-          fmt::format("record {} has height {} outside the retention window", i, r.height));
-    }
-    if (!s.records.empty()) {
-      const Outcome& last = s.records.back();
-      if (r.height < last.height || (r.height == last.height && r.index <= last.index)) {
-        return bad_snapshot("transaction records are not in applied order");
-      }
-    }
-    if (s.find_record(r.tx_id) != nullptr) return bad_snapshot("transaction record ids repeat");
+    if (Status read = read_record(in, i, r); !read.ok()) return read;
+    if (Status placed = check_record_place(s, i, r); !placed.ok()) return placed;
     s.remember(std::move(r));
   }
-  if (!in.at_end()) return bad_snapshot("snapshot has trailing bytes");
+  return {};
+}
 
+// Builds the Merkle tree of the accounts read; its root must be the recorded one.
+Status check_root(LedgerState& s, const Hash& recorded_root) {
   for (uint32_t slot = 0; slot < s.slots.size(); ++slot) s.touch(slot, s.height);
   s.update_tree();
   if (s.tree.root() != recorded_root) {
     return bad_snapshot(fmt::format("recomputed root {} differs from the recorded root {}",
                                     to_hex(s.tree.root()), to_hex(recorded_root)));
   }
+  return {};
+}
+
+}  // namespace
+
+Result<Ledger> Ledger::deserialize(std::string_view bytes) {
+  const Result<std::string_view> body = checked_body(bytes);
+  if (!body.ok()) return body.error();
+  ByteReader in(body.value());
+  auto state = std::make_unique<LedgerState>();
+  Hash recorded_root{};
+  if (Status header = read_header(in, *state, recorded_root); !header.ok()) return header.error();
+  if (Status accounts = read_accounts(in, *state); !accounts.ok()) return accounts.error();
+  if (Status records = read_records(in, *state); !records.ok()) return records.error();
+  if (!in.at_end()) return bad_snapshot("snapshot has trailing bytes");
+  if (Status root = check_root(*state, recorded_root); !root.ok()) return root.error();
   return Ledger(std::move(state));
 }
 

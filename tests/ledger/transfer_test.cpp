@@ -358,8 +358,8 @@ TEST(LedgerAssertionsDeathTest, InvalidHandBuiltGenesisStopsTheProcess) {
   // Assertions stay on in release builds: a ledger never starts from a genesis that
   // breaks its rules (make_genesis / parse_genesis would have refused it).
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_DEATH({ Ledger ledger(Genesis{{{"Alice", -1}}}); }, "ledger invariant violated");
-  EXPECT_DEATH({ Ledger ledger(Genesis{{{"Bob", 1}, {"Bob", 2}}}); }, "ledger invariant violated");
+  EXPECT_DEATH({ Ledger ledger(Genesis{{{"Alice", -1}}}); }, "invariant violated");
+  EXPECT_DEATH({ Ledger ledger(Genesis{{{"Bob", 1}, {"Bob", 2}}}); }, "invariant violated");
 }
 
 }  // namespace
