@@ -10,8 +10,9 @@
 #include <array>
 #include <cctype>
 #include <map>
-#include <mutex>
 #include <utility>
+
+#include "base/base.h"
 
 namespace aethel::metrics {
 namespace {
@@ -40,79 +41,100 @@ std::string lower(std::string_view text) {
   return out;
 }
 
+Family<Counter>& counter_family(prometheus::Registry& registry, const std::string& name,
+                                const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
+Family<Gauge>& gauge_family(prometheus::Registry& registry, const std::string& name,
+                            const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+}
+
+// A metric without labels.
+Counter& counter(prometheus::Registry& registry, const std::string& name, const std::string& help) {
+  return counter_family(registry, name, help).Add({});
+}
+
+Gauge& gauge(prometheus::Registry& registry, const std::string& name, const std::string& help) {
+  return gauge_family(registry, name, help).Add({});
+}
+
+Histogram& histogram(prometheus::Registry& registry, const std::string& name,
+                     const std::string& help, Histogram::BucketBoundaries buckets) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(registry).Add(
+      {}, std::move(buckets));
+}
+
 }  // namespace
 
 struct Metrics::Handles {
   explicit Handles(prometheus::Registry& registry)
-      : commits(prometheus::BuildCounter()
-                    .Name("aethel_commits_total")
-                    .Help("Blocks committed and applied by this node")
-                    .Register(registry)
-                    .Add({})),
-        transactions(prometheus::BuildCounter()
-                         .Name("aethel_transactions_total")
-                         .Help("Transactions by outcome")
-                         .Register(registry)),
+      : commits(
+            counter(registry, "aethel_commits_total", "Blocks committed and applied by this node")),
+        transactions(
+            counter_family(registry, "aethel_transactions_total", "Transactions by outcome")),
         committed_transactions(transactions.Add({{"outcome", "committed"}})),
-        fallback_activations(prometheus::BuildCounter()
-                                 .Name("aethel_fallback_activations_total")
-                                 .Help("Switches to HTTP fallback after the peerless timeout")
-                                 .Register(registry)
-                                 .Add({})),
-        divergences(prometheus::BuildCounter()
-                        .Name("aethel_divergences_total")
-                        .Help("Peer roots that differed from ours at the same height")
-                        .Register(registry)
-                        .Add({})),
-        http_requests(prometheus::BuildCounter()
-                          .Name("aethel_http_requests_total")
-                          .Help("HTTP requests served, by route template and status code")
-                          .Register(registry)),
-        height(prometheus::BuildGauge()
-                   .Name("aethel_height")
-                   .Help("Committed height of the local ledger")
-                   .Register(registry)
-                   .Add({})),
-        peers(prometheus::BuildGauge()
-                  .Name("aethel_peers")
-                  .Help("Peers currently reached, by transport")
-                  .Register(registry)),
+        fallback_activations(counter(registry, "aethel_fallback_activations_total",
+                                     "Switches to HTTP fallback after the peerless timeout")),
+        divergences(counter(registry, "aethel_divergences_total",
+                            "Peer roots that differed from ours at the same height")),
+        http_requests(counter_family(registry, "aethel_http_requests_total",
+                                     "HTTP requests served, by route template and status code")),
+        height(gauge(registry, "aethel_height", "Committed height of the local ledger")),
+        peers(gauge_family(registry, "aethel_peers", "Peers currently reached, by transport")),
         p2p_peers(peers.Add({{"transport", "p2p"}})),
         http_peers(peers.Add({{"transport", "http"}})),
-        sync_mode(prometheus::BuildGauge()
-                      .Name("aethel_sync_mode")
-                      .Help("1 for the current sync mode (auto, p2p, http), 0 for the others")
-                      .Register(registry)),
-        raft_term(prometheus::BuildGauge()
-                      .Name("aethel_raft_term")
-                      .Help("Current Raft term")
-                      .Register(registry)
-                      .Add({})),
-        is_leader(prometheus::BuildGauge()
-                      .Name("aethel_is_leader")
-                      .Help("1 while this node is the Raft leader")
-                      .Register(registry)
-                      .Add({})),
-        http_duration(prometheus::BuildHistogram()
-                          .Name("aethel_http_request_duration_seconds")
-                          .Help("HTTP request handling time")
-                          .Register(registry)
-                          .Add({}, latency_buckets())),
-        fsync_duration(prometheus::BuildHistogram()
-                           .Name("aethel_fsync_duration_seconds")
-                           .Help("Duration of one fsync of the durable log")
-                           .Register(registry)
-                           .Add({}, fsync_buckets())),
-        commit_latency(prometheus::BuildHistogram()
-                           .Name("aethel_commit_latency_seconds")
-                           .Help("Time from proposal to applied")
-                           .Register(registry)
-                           .Add({}, latency_buckets())) {
+        sync_mode(gauge_family(registry, "aethel_sync_mode",
+                               "1 for the current sync mode (auto, p2p, http), 0 for the others")),
+        raft_term(gauge(registry, "aethel_raft_term", "Current Raft term")),
+        is_leader(gauge(registry, "aethel_is_leader", "1 while this node is the Raft leader")),
+        http_duration(histogram(registry, "aethel_http_request_duration_seconds",
+                                "HTTP request handling time", latency_buckets())),
+        fsync_duration(histogram(registry, "aethel_fsync_duration_seconds",
+                                 "Duration of one fsync of the durable log", fsync_buckets())),
+        commit_latency(histogram(registry, "aethel_commit_latency_seconds",
+                                 "Time from proposal to applied", latency_buckets())) {
     transactions.Add({{"outcome", "rejected"}});
     for (size_t i = 0; i < kSyncModes.size(); ++i) {
       sync_modes[i] = &sync_mode.Add({{"mode", std::string(kSyncModes[i])}});
     }
     sync_modes[0]->Set(1);  // a node starts in AUTO (SPEC §6.2)
+  }
+
+  // The aethel_transactions_total series of `outcome`, added on first use.
+  Counter& outcome_counter(std::string_view outcome) EXCLUDES(mutex) {
+    base::MutexLock lock(mutex);
+    auto it = outcomes.find(outcome);
+    if (it == outcomes.end()) {
+      Counter& added = transactions.Add({{"outcome", std::string(outcome)}});
+      it = outcomes.emplace(std::string(outcome), &added).first;
+    }
+    return *it->second;
+  }
+
+  // The aethel_http_requests_total series of (route, status), added on first use;
+  // route="other" once kMaxHttpSeries series exist.
+  Counter& http_counter(std::string_view route, unsigned status) EXCLUDES(mutex) {
+    base::MutexLock lock(mutex);
+    auto key = std::make_pair(std::string(route), status);
+    auto it = http_series.find(key);
+    if (it == http_series.end()) {
+      if (http_series.size() >= kMaxHttpSeries) key.first = "other";
+      it = http_series.find(key);
+      if (it == http_series.end()) {
+        Counter& added =
+            http_requests.Add({{"route", key.first}, {"status", std::to_string(status)}});
+        it = http_series.emplace(std::move(key), &added).first;
+      }
+    }
+    return *it->second;
+  }
+
+  // Sets the series of kSyncModes[selected] to 1 and the others to 0, as one step.
+  void select_sync_mode(size_t selected) EXCLUDES(mutex) {
+    base::MutexLock lock(mutex);
+    for (size_t i = 0; i < kSyncModes.size(); ++i) sync_modes[i]->Set(i == selected ? 1 : 0);
   }
 
   Counter& commits;
@@ -126,16 +148,18 @@ struct Metrics::Handles {
   Gauge& p2p_peers;
   Gauge& http_peers;
   Family<Gauge>& sync_mode;
-  std::array<Gauge*, kSyncModes.size()> sync_modes{};
+  std::array<Gauge*, kSyncModes.size()> sync_modes{};  // set in the constructor only
   Gauge& raft_term;
   Gauge& is_leader;
   Histogram& http_duration;
   Histogram& fsync_duration;
   Histogram& commit_latency;
 
-  std::mutex mutex;  // guards the two maps below and sync-mode switches
-  std::map<std::string, Counter*, std::less<>> outcomes;
-  std::map<std::pair<std::string, unsigned>, Counter*> http_series;
+  // prometheus-cpp metrics are atomic on their own; the mutex guards the two maps of
+  // series added on first use, and makes a sync-mode switch one step for readers.
+  base::Mutex mutex;
+  std::map<std::string, Counter*, std::less<>> outcomes GUARDED_BY(mutex);
+  std::map<std::pair<std::string, unsigned>, Counter*> http_series GUARDED_BY(mutex);
 };
 
 Metrics::Metrics()
@@ -151,18 +175,7 @@ void Metrics::record_commit(uint64_t height, size_t transactions) {
 }
 
 void Metrics::record_transactions(std::string_view outcome, uint64_t count) {
-  Handles& h = *handles_;
-  Counter* counter = nullptr;
-  {
-    std::lock_guard lock(h.mutex);
-    auto it = h.outcomes.find(outcome);
-    if (it == h.outcomes.end()) {
-      Counter& added = h.transactions.Add({{"outcome", std::string(outcome)}});
-      it = h.outcomes.emplace(std::string(outcome), &added).first;
-    }
-    counter = it->second;
-  }
-  counter->Increment(static_cast<double>(count));
+  handles_->outcome_counter(outcome).Increment(static_cast<double>(count));
 }
 
 void Metrics::observe_commit_latency_seconds(double seconds) {
@@ -191,14 +204,10 @@ void Metrics::set_peers(uint64_t p2p, uint64_t http) {
 }
 
 bool Metrics::set_sync_mode(std::string_view mode) {
-  std::string wanted = lower(mode);
-  auto found = std::find(kSyncModes.begin(), kSyncModes.end(), wanted);
+  const std::string wanted = lower(mode);
+  const auto found = std::find(kSyncModes.begin(), kSyncModes.end(), wanted);
   if (found == kSyncModes.end()) return false;
-  Handles& h = *handles_;
-  std::lock_guard lock(h.mutex);
-  for (size_t i = 0; i < kSyncModes.size(); ++i) {
-    h.sync_modes[i]->Set(kSyncModes[i] == wanted ? 1 : 0);
-  }
+  handles_->select_sync_mode(static_cast<size_t>(found - kSyncModes.begin()));
   return true;
 }
 
@@ -208,25 +217,8 @@ void Metrics::set_raft(uint64_t term, bool is_leader) {
 }
 
 void Metrics::record_http_request(std::string_view route, unsigned status, double seconds) {
-  Handles& h = *handles_;
-  Counter* counter = nullptr;
-  {
-    std::lock_guard lock(h.mutex);
-    auto key = std::make_pair(std::string(route), status);
-    auto it = h.http_series.find(key);
-    if (it == h.http_series.end()) {
-      if (h.http_series.size() >= kMaxHttpSeries) key.first = "other";
-      it = h.http_series.find(key);
-      if (it == h.http_series.end()) {
-        Counter& added =
-            h.http_requests.Add({{"route", key.first}, {"status", std::to_string(status)}});
-        it = h.http_series.emplace(std::move(key), &added).first;
-      }
-    }
-    counter = it->second;
-  }
-  counter->Increment();
-  h.http_duration.Observe(seconds);
+  handles_->http_counter(route, status).Increment();
+  handles_->http_duration.Observe(seconds);
 }
 
 std::string Metrics::render() const {
