@@ -2,7 +2,8 @@
 # Builds Aethel Lattice and runs every test: the README's test command.
 #   1. installs missing Debian packages (scripts/install-deps.sh, needs root) and the
 #      pinned npm packages of the js-libp2p interop tests (scripts/install-npm-deps.sh)
-#   2. checks formatting (clang-format)
+#   2. checks formatting (clang-format) and function length (at most 70 lines in src/
+#      and sim/, scripts/check-function-length.sh)
 #   3. release build (g++) and its ctest suite
 #   4. ASan+UBSan build (clang) and its ctest suite, libFuzzer targets included
 # JOBS=n limits parallelism (default: number of cores).
@@ -15,6 +16,9 @@ JOBS=${JOBS:-$(nproc)}
 
 echo "== format check"
 ./scripts/format.sh --check
+
+echo "== function length check"
+./scripts/check-function-length.sh
 
 echo "== release build (g++)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
