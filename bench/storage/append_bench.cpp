@@ -35,15 +35,28 @@ double percentile(std::vector<double> values, double fraction) {
   return values[rank];
 }
 
-void BM_DurableAppend(benchmark::State& state) {
-  const auto batch_entries = static_cast<std::uint64_t>(state.range(0));
-  const auto dir = fresh_dir("append-" + std::to_string(batch_entries));
+// The store in `dir`, or null after telling the benchmark why it is skipped.
+std::unique_ptr<Store> open_store(benchmark::State& state, const std::filesystem::path& dir) {
   auto opened = Store::open(dir);
   if (!opened.ok()) {
     state.SkipWithError(opened.status().to_string().c_str());
-    return;
+    return nullptr;
   }
-  std::unique_ptr<Store> store = std::move(opened).value();
+  return std::move(opened).value();
+}
+
+void report_rates(benchmark::State& state, const StoreStats& stats) {
+  state.counters["entries/s"] =
+      benchmark::Counter(static_cast<double>(stats.entries_written), benchmark::Counter::kIsRate);
+  state.counters["fsyncs/s"] =
+      benchmark::Counter(static_cast<double>(stats.durable_commits), benchmark::Counter::kIsRate);
+}
+
+void BM_DurableAppend(benchmark::State& state) {
+  const auto batch_entries = static_cast<std::uint64_t>(state.range(0));
+  const auto dir = fresh_dir("append-" + std::to_string(batch_entries));
+  std::unique_ptr<Store> store = open_store(state, dir);
+  if (!store) return;
   std::uint64_t next_index = 1;
   std::vector<LogEntry> batch(batch_entries);
   std::vector<double> latencies_us;
@@ -65,10 +78,7 @@ void BM_DurableAppend(benchmark::State& state) {
   state.counters["commit_p50_us"] = percentile(latencies_us, 0.50);
   state.counters["commit_p99_us"] = percentile(latencies_us, 0.99);
   const StoreStats stats = store->stats();
-  state.counters["entries/s"] =
-      benchmark::Counter(static_cast<double>(stats.entries_written), benchmark::Counter::kIsRate);
-  state.counters["fsyncs/s"] =
-      benchmark::Counter(static_cast<double>(stats.durable_commits), benchmark::Counter::kIsRate);
+  report_rates(state, stats);
   state.SetBytesProcessed(static_cast<std::int64_t>(stats.bytes_written));
   store.reset();
   std::filesystem::remove_all(dir);
@@ -79,12 +89,8 @@ void BM_DurableAppend(benchmark::State& state) {
 void BM_WriteAllSingleEntryBatches(benchmark::State& state) {
   const auto batches_per_commit = static_cast<std::size_t>(state.range(0));
   const auto dir = fresh_dir("write-all-" + std::to_string(batches_per_commit));
-  auto opened = Store::open(dir);
-  if (!opened.ok()) {
-    state.SkipWithError(opened.status().to_string().c_str());
-    return;
-  }
-  std::unique_ptr<Store> store = std::move(opened).value();
+  std::unique_ptr<Store> store = open_store(state, dir);
+  if (!store) return;
   std::uint64_t next_index = 1;
   std::vector<WriteBatch> batches(batches_per_commit);
   for (auto _ : state) {
@@ -102,10 +108,7 @@ void BM_WriteAllSingleEntryBatches(benchmark::State& state) {
     }
   }
   const StoreStats stats = store->stats();
-  state.counters["entries/s"] =
-      benchmark::Counter(static_cast<double>(stats.entries_written), benchmark::Counter::kIsRate);
-  state.counters["fsyncs/s"] =
-      benchmark::Counter(static_cast<double>(stats.durable_commits), benchmark::Counter::kIsRate);
+  report_rates(state, stats);
   store.reset();
   std::filesystem::remove_all(dir);
 }
