@@ -1,8 +1,13 @@
 include(GoogleTest)
-# Applied to the project's own targets (not to dependencies).
+# Applied to the project's own targets (not to dependencies). With clang, the lock
+# annotations of src/base/base.h (GUARDED_BY, REQUIRES, ...) are checked, and a
+# violation fails the build.
 function(aethel_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow
                                            -Wnon-virtual-dtor -Wimplicit-fallthrough)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    target_compile_options(${target} PRIVATE -Wthread-safety -Werror=thread-safety)
+  endif()
 endfunction()
 
 # aethel_test(NAME SOURCES... LIBS ...): a GoogleTest executable registered with ctest.

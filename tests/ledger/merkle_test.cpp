@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 
+#include "base/base.h"
 #include "ledger/ledger.h"
 
 namespace aethel::ledger {
@@ -18,16 +19,14 @@ std::string raw(const Hash& h) {
   return std::string(h.begin(), h.end());
 }
 
-std::string be64(uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) out[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
-  return out;
-}
-
 // The leaf hash spelled out from docs/MERKLE.md, independently of leaf_hash().
 Hash doc_leaf(std::string_view name, int64_t balance, uint64_t nonce) {
-  return sha256(std::string(1, '\0') + raw(sha256(name)) + be64(static_cast<uint64_t>(balance)) +
-                be64(nonce));
+  base::ByteWriter preimage;
+  preimage.u8(0);
+  preimage.bytes(raw(sha256(name)));
+  preimage.i64(balance);
+  preimage.u64(nonce);
+  return sha256(preimage.str());
 }
 
 Hash doc_interior(const Hash& left, const Hash& right) {
