@@ -46,11 +46,6 @@ struct SimFailure {
   throw SimFailure{"fatal: " + std::string(what)};
 }
 
-void throwing_assertion_handler(const char* condition, const char* file, int line) {
-  throw SimFailure{std::string("core assertion failed: ") + condition + " (" + file + ":" +
-                   std::to_string(line) + ")"};
-}
-
 // Fault intensities, drawn from the seed so that runs differ in character, not only in
 // detail. Probabilities are per mille.
 struct Profile {
@@ -676,7 +671,6 @@ SimResult Simulation::run() {
     result.violation = "unknown bug name: " + options_.bug;
     return result;
   }
-  consensus::set_assertion_handler(throwing_assertion_handler);
   base::set_fatal_handler(throwing_fatal_handler);
   try {
     profile_ = draw_profile(prng_);
@@ -701,7 +695,6 @@ SimResult Simulation::run() {
     result.ok = false;
     result.violation = failure.what;
   }
-  consensus::set_assertion_handler(nullptr);
   base::set_fatal_handler(nullptr);
   stats_.simulated_us = now_us_;
   for (const Node& n : nodes_) {
