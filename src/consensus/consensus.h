@@ -264,6 +264,15 @@ class Raft {
   // The last Ready's persistence, sending and applying are done.
   void advance();
 
+  // A node whose log is gone (a rebuilt or emptied data directory, a new disk) must not
+  // help elect a leader that lacks what it had acknowledged before: while recovering it
+  // grants no vote or pre-vote and starts no election, but follows a leader, appends and
+  // acknowledges as any follower (those acknowledgements are genuine durable copies).
+  // The caller decides when it holds everything a majority may have acknowledged
+  // (node/replica.h, "Recovery") and switches it off.
+  void set_recovering(bool recovering);
+  bool recovering() const;
+
   // Observers (tests, simulator, metrics, status API).
   NodeId id() const;
   Role role() const;

@@ -18,6 +18,7 @@ void RaftImpl::check_invariants(NodeId sender) {
   AETHEL_CHECK(log_.committed() >= checked_commit_);        // commit never decreases
   AETHEL_CHECK(persisted_hard_state_.term <= term_);
   AETHEL_CHECK(persisted_hard_state_.commit <= log_.committed());
+  if (recovering_) AETHEL_CHECK(role_ == Role::kFollower);  // it cannot have campaigned
   if (role_ == Role::kLeader) {
     check_leader();
     if (sender != kNoNode) check_progress(sender);

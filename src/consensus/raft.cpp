@@ -192,7 +192,7 @@ void RaftImpl::tick() {
 
 void RaftImpl::tick_election() {
   ++election_elapsed_;
-  if (election_elapsed_ >= randomized_election_timeout_) {
+  if (election_elapsed_ >= randomized_election_timeout_ && !recovering_) {
     campaign(config_.pre_vote, false);
   }
 }
@@ -337,8 +337,10 @@ void RaftImpl::send(Message m) {
 
 void RaftImpl::handle_vote_request(const Message& m) {
   const bool pre_vote = m.type == MessageType::kPreVote;
+  // A node that lost its log could elect a leader that lacks what it had acknowledged.
   const bool can_vote =
-      vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) || (pre_vote && m.term > term_);
+      !recovering_ &&
+      (vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) || (pre_vote && m.term > term_));
   const bool log_ok =
       config_.bugs.vote_without_log_check || log_.is_up_to_date(m.index, m.log_term);
   // Two pre-candidates with identical logs that grant each other's pre-vote go on to split
@@ -406,7 +408,8 @@ void RaftImpl::step_follower(const Message& m) {
       handle_snapshot(m);
       break;
     case MessageType::kTimeoutNow:
-      campaign(false, true);  // the leader asked us to take over: no pre-vote, no lease
+      // The leader asked us to take over: no pre-vote, no lease (unless we cannot lead).
+      if (!recovering_) campaign(false, true);
       break;
     case MessageType::kReadIndexResponse:
       read_states_.push_back(ReadState{m.context, m.index});
@@ -890,6 +893,13 @@ NodeId Raft::leader() const {
 }
 NodeId Raft::vote() const {
   return impl_->vote_;
+}
+void Raft::set_recovering(bool recovering) {
+  impl_->recovering_ = recovering;
+  impl_->check_invariants();
+}
+bool Raft::recovering() const {
+  return impl_->recovering_;
 }
 Index Raft::commit_index() const {
   return impl_->log_.committed();

@@ -45,6 +45,8 @@ class RaftImpl {
   NodeId vote_ = kNoNode;
   NodeId leader_ = kNoNode;
   Role role_ = Role::kFollower;
+  // A node that lost its log: it grants no vote and starts no election (Raft::set_recovering).
+  bool recovering_ = false;
   std::optional<Snapshot> snapshot_;  // latest snapshot, sent to far-behind followers
 
  private:

@@ -399,3 +399,58 @@ TEST(ConsensusRaft, AbsurdTermsAreIgnoredInsteadOfOverflowing) {
 
 }  // namespace
 }  // namespace aethel::consensus
+
+namespace aethel::consensus {
+namespace {
+
+// Issue 12's repair scenario at the core's level: L leads, C is down, entries commit on
+// L+B; B loses its disk and restarts; L dies; C returns. Returns whether C, which lacks
+// the entries, could be elected.
+bool amnesiac_helps_elect_a_stale_leader(bool recovering) {
+  Cluster cluster(3, 21);
+  const NodeId l = cluster.wait_for_leader();
+  const NodeId b = l == 1 ? 2 : 1;
+  const NodeId c = 6 - l - b;
+  cluster.crash(c);
+  for (int i = 0; i < 50; ++i) cluster.node(l).propose(bytes_of(i));
+  cluster.tick_all(3);
+  EXPECT_GE(cluster.node(l).commit_index(), 50u);
+  cluster.crash(b);
+  cluster.disks[b] = DurableState{};  // rebuilt: its log is gone
+  cluster.restart(b);
+  cluster.node(b).set_recovering(recovering);
+  cluster.crash(l);
+  cluster.restart(c);
+  cluster.tick_all(300);
+  return cluster.node(c).role() == Role::kLeader;
+}
+
+TEST(ConsensusRaft, ARecoveringNodeNeverHelpsElectALeaderLackingWhatItAcknowledged) {
+  EXPECT_TRUE(amnesiac_helps_elect_a_stale_leader(false)) << "the scenario must show the danger";
+  EXPECT_FALSE(amnesiac_helps_elect_a_stale_leader(true));
+}
+
+TEST(ConsensusRaft, ARecoveringNodeFollowsAndAcknowledgesButNeverCampaigns) {
+  Cluster cluster(3, 22);
+  const NodeId l = cluster.wait_for_leader();
+  const NodeId b = l == 1 ? 2 : 1;
+  cluster.crash(b);
+  cluster.disks[b] = DurableState{};
+  cluster.restart(b);
+  cluster.node(b).set_recovering(true);
+  for (int i = 0; i < 5; ++i) cluster.node(l).propose(bytes_of(i));
+  cluster.tick_all(5);
+  EXPECT_EQ(cluster.node(b).commit_index(), cluster.node(l).commit_index());  // caught up
+  EXPECT_EQ(cluster.node(l).transfer_leadership(b), Error::kNone);
+  cluster.isolate(l);  // whatever happens now, b must not lead
+  cluster.tick_all(300);
+  EXPECT_NE(cluster.node(b).role(), Role::kLeader);
+  EXPECT_NE(cluster.node(b).role(), Role::kCandidate);
+  cluster.node(b).set_recovering(false);  // caught up: it may vote and lead again
+  cluster.tick_all(300);
+  EXPECT_NE(cluster.leader(), l);
+  EXPECT_NE(cluster.leader(), kNoNode);
+}
+
+}  // namespace
+}  // namespace aethel::consensus
