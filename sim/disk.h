@@ -64,6 +64,7 @@ class SimDisk {
                                                                : 0;
     if (out.durable.hard_state.commit > last) out.durable.hard_state.commit = last;
     out.last_stored_height = blocks_.empty() ? 0 : blocks_.rbegin()->first;
+    out.recovery = recovery_;
     return out;
   }
 
@@ -82,6 +83,7 @@ class SimDisk {
     }
     for (const storage::Block& b : w.blocks) blocks_[b.height] = b.data;
     if (w.compact_through) compact(*w.compact_through);
+    if (w.recovery) recovery_ = static_cast<node::Recovery>(*w.recovery);
   }
 
   // Raft's InstallSnapshot rule, as the Store applies it: keep the log when it holds
@@ -119,6 +121,7 @@ class SimDisk {
   std::optional<consensus::Snapshot> snapshot_;
   std::vector<consensus::Entry> log_;  // may start before the snapshot index
   std::map<uint64_t, storage::Bytes> blocks_;
+  node::Recovery recovery_ = node::Recovery::kNone;
   std::vector<storage::WriteBatch> unsynced_;
 };
 

@@ -26,7 +26,8 @@ int usage() {
       "usage: aethel_sim [--seed S | --seeds N --from S] [--nodes 3|5|0] [--bug NAME]\n"
       "                  [--fault-ms MS] [--heal-limit-ms MS] [--clients N]\n"
       "                  [--no-faults] [--target-acks N] [--verbose]\n"
-      "bugs: commit_without_quorum vote_without_log_check apply_before_persist forget_vote\n");
+      "bugs: commit_without_quorum vote_without_log_check apply_before_persist forget_vote\n"
+      "      skip_recovery\n");
   return 2;
 }
 
@@ -94,13 +95,14 @@ int main(int argc, char** argv) {
       const auto& st = result.stats;
       std::printf(
           "ok seed %llu: %.3f s simulated, %llu events, %llu msgs (%llu dropped), %llu crashes, "
-          "%llu torn, %llu partitions, %llu leaders, %llu acks, commit %llu\n",
+          "%llu torn, %llu disks replaced, %llu partitions, %llu leaders, %llu acks, commit %llu\n",
           static_cast<unsigned long long>(s), static_cast<double>(st.simulated_us) / 1e6,
           static_cast<unsigned long long>(st.events),
           static_cast<unsigned long long>(st.messages_sent),
           static_cast<unsigned long long>(st.messages_dropped),
           static_cast<unsigned long long>(st.crashes),
           static_cast<unsigned long long>(st.torn_writes),
+          static_cast<unsigned long long>(st.disks_replaced),
           static_cast<unsigned long long>(st.partitions),
           static_cast<unsigned long long>(st.leaders_elected),
           static_cast<unsigned long long>(st.acks),

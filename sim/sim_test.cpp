@@ -118,6 +118,11 @@ TEST(SimPlantedBugs, ApplyBeforePersistIsCaught) {
   EXPECT_NE(first_seed_catching("apply_before_persist", kBugSeedBound), 0u);
 }
 
+// A node back on an empty disk takes part as if the lattice were new.
+TEST(SimPlantedBugs, SkipRecoveryIsCaught) {
+  EXPECT_NE(first_seed_catching("skip_recovery", kBugSeedBound), 0u);
+}
+
 // A bug in the replica's own Ready handling: the vote is not persisted.
 TEST(SimPlantedBugs, ForgetVoteIsCaught) {
   EXPECT_NE(first_seed_catching("forget_vote", kBugSeedBound), 0u);

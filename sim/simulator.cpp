@@ -59,6 +59,7 @@ struct Profile {
   std::uint64_t heal_pm = 60;
   std::uint64_t slow_disk_pm = 0;
   bool torn_writes = false;
+  std::uint64_t disk_replace_pm = 0;  // per restart: the node comes back with an empty disk
 };
 
 Profile draw_profile(Prng& prng) {
@@ -76,6 +77,8 @@ Profile draw_profile(Prng& prng) {
   p.partition_pm = partitions[prng.below(3)];
   p.slow_disk_pm = prng.below(2) * 30;
   p.torn_writes = prng.below(2) == 1;
+  const std::uint64_t replaces[] = {0, 0, 150, 400};
+  p.disk_replace_pm = replaces[prng.below(4)];
   return p;
 }
 
@@ -172,6 +175,8 @@ class Simulation {
 
   void fault_step();
   void crash(Node& node);
+  void restart(Node& node);
+  bool anyone_recovering() const;
   void partition();
   void heal();
   bool converged();
@@ -511,7 +516,7 @@ void Simulation::fault_step() {
     if (n.up) {
       up.push_back(n.id);
     } else if (prng_.chance(profile_.restart_pm, 1000)) {
-      start_node(n);
+      restart(n);
     }
   }
   if (!up.empty() && prng_.chance(profile_.crash_pm, 1000)) {
@@ -542,6 +547,24 @@ void Simulation::crash(Node& n) {
   n.replica.reset();  // unanswered writes are never answered: their clients time out
   n.ledgers.reset();
   ++stats_.crashes;
+}
+
+// Sometimes on a new, empty disk under the same identity (an emptied data directory,
+// `aethel rebuild`): one node at a time, as SPEC §10 promises it for.
+void Simulation::restart(Node& n) {
+  if (prng_.chance(profile_.disk_replace_pm, 1000) && !anyone_recovering()) {
+    n.disk = SimDisk{};
+    ++stats_.disks_replaced;
+  }
+  start_node(n);
+}
+
+bool Simulation::anyone_recovering() const {
+  for (const Node& n : nodes_) {
+    node::Recovery recovery = n.up ? n.replica->status().recovery : n.disk.recover().recovery;
+    if (recovery != node::Recovery::kNone) return true;
+  }
+  return false;
 }
 
 void Simulation::partition() {
@@ -719,6 +742,8 @@ bool parse_bug(const std::string& name, Bugs& bugs) {
     bugs.core.apply_before_persist = true;
   } else if (name == "forget_vote") {
     bugs.replica.forget_vote = true;
+  } else if (name == "skip_recovery") {
+    bugs.replica.skip_recovery = true;
   } else {
     return false;
   }

@@ -25,7 +25,7 @@ struct SimOptions {
   std::size_t clients = 5;
   bool faults = true;
   // Planted bug ("" for none): commit_without_quorum, vote_without_log_check,
-  // apply_before_persist (core and replica), forget_vote (replica).
+  // apply_before_persist (core and replica), forget_vote and skip_recovery (replica).
   std::string bug;
   // Stop once this many transfers were acknowledged (0: run by time). Benchmarks use it.
   std::uint64_t target_acks = 0;
@@ -43,6 +43,7 @@ struct SimStats {
   std::uint64_t messages_dropped = 0;
   std::uint64_t crashes = 0;
   std::uint64_t torn_writes = 0;
+  std::uint64_t disks_replaced = 0;
   std::uint64_t partitions = 0;
   std::uint64_t leaders_elected = 0;
   std::uint64_t acks = 0;

@@ -83,6 +83,24 @@ std::string forward_reply_envelope(const ForwardReply& reply) {
   return out.take();
 }
 
+std::string probe_envelope() {
+  return with_kind(EnvelopeKind::kProbe, {});
+}
+
+std::string probe_reply_envelope(uint64_t last_index) {
+  base::ByteWriter out;
+  out.u8(static_cast<uint8_t>(EnvelopeKind::kProbeReply));
+  out.u64(last_index);
+  return out.take();
+}
+
+std::optional<uint64_t> decode_probe_reply(std::string_view payload) {
+  base::ByteReader in(payload);
+  uint64_t last_index = in.u64();
+  if (!in.ok() || !in.at_end()) return std::nullopt;
+  return last_index;
+}
+
 std::optional<Forward> decode_forward(std::string_view payload) {
   base::ByteReader in(payload);
   Forward forward;

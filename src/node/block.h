@@ -37,6 +37,8 @@ enum class EnvelopeKind : uint8_t {
   kRaft = 1,          // a consensus::Message (consensus::encode)
   kForward = 2,       // follower → leader: u64 request id | transactions as an entry
   kForwardReply = 3,  // leader → follower: ForwardReply
+  kProbe = 4,         // a node with an empty store asks: how long is your log? (no payload)
+  kProbeReply = 5,    // u64 last log index (snapshot included)
 };
 
 // The leader's answer to a forwarded write: `accepted` false means "I do not lead,
@@ -52,6 +54,8 @@ struct ForwardReply {
 std::string raft_envelope(std::string_view encoded_message);
 std::string forward_envelope(uint64_t request_id, const std::vector<ledger::Transaction>& txs);
 std::string forward_reply_envelope(const ForwardReply& reply);
+std::string probe_envelope();
+std::string probe_reply_envelope(uint64_t last_index);
 
 struct Forward {
   uint64_t request_id = 0;
@@ -60,5 +64,6 @@ struct Forward {
 // Payload decoders (the bytes after the kind byte); nullopt for anything malformed.
 std::optional<Forward> decode_forward(std::string_view payload);
 std::optional<ForwardReply> decode_forward_reply(std::string_view payload);
+std::optional<uint64_t> decode_probe_reply(std::string_view payload);
 
 }  // namespace aethel::node

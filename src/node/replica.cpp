@@ -71,7 +71,26 @@ Replica::Replica(ReplicaOptions options, Recovered recovered, LedgerPair& ledger
       last_stored_height_(recovered.last_stored_height) {
   AETHEL_CHECK(std::is_sorted(options_.validators.begin(), options_.validators.end()));
   AETHEL_CHECK(raft_.id() != consensus::kNoNode);
+  recovery_ = recovered.recovery;
+  bool unknown_past = recovered.empty() && options_.validators.size() > 1;
+  if (recovery_ == Recovery::kNone && unknown_past && !options_.bugs.skip_recovery) {
+    set_recovery(Recovery::kProbing,
+                 "[RECOVERY] empty store: asking the other validators whether the lattice has "
+                 "history before voting");
+  }
+  raft_.set_recovering(recovery_ != Recovery::kNone);
   status_ = status();
+}
+
+const char* recovery_name(Recovery recovery) {
+  switch (recovery) {
+    case Recovery::kProbing:
+      return "probing";
+    case Recovery::kRecovering:
+      return "recovering";
+    default:
+      return "";
+  }
 }
 
 Replica::~Replica() = default;
@@ -84,6 +103,7 @@ void Replica::tick() {
   ++now_ticks_;
   raft_.tick();
   expire();
+  if (recovery_ == Recovery::kProbing) probe_peers();
 }
 
 void Replica::submit(std::vector<ledger::Transaction> transactions, CommitCallback done) {
@@ -107,6 +127,10 @@ void Replica::receive(const std::string& from_peer, std::string_view envelope) {
     case EnvelopeKind::kForwardReply:
       if (auto reply = decode_forward_reply(payload)) receive_forward_reply(*reply);
       return;
+    case EnvelopeKind::kProbe:
+      return send(from_peer, probe_reply_envelope(raft_.last_index()));
+    case EnvelopeKind::kProbeReply:
+      return receive_probe_reply(from_peer, payload);
   }
 }
 
@@ -155,6 +179,62 @@ void Replica::receive_forward_reply(const ForwardReply& reply) {
   }
   CommitResult result = recent_result(reply.index, waiter);
   waiter.done(std::move(result));
+}
+
+// ---------------------------------------------------------------------------
+// Recovery
+// ---------------------------------------------------------------------------
+
+// Asks, once per heartbeat interval, every validator that has not answered yet.
+void Replica::probe_peers() {
+  if (now_ticks_ % std::max<uint32_t>(1, options_.consensus.heartbeat_interval_ticks) != 0) return;
+  for (const std::string& peer : options_.validators) {
+    if (peer != options_.self && !empty_peers_.count(peer)) send(peer, probe_envelope());
+  }
+}
+
+void Replica::receive_probe_reply(const std::string& from_peer, std::string_view payload) {
+  auto last_index = decode_probe_reply(payload);
+  if (recovery_ != Recovery::kProbing || !last_index) return;
+  if (*last_index > 0) {
+    return set_recovery(Recovery::kRecovering,
+                        fmt::format("[RECOVERY] {} holds a log: the lattice has history that "
+                                    "this node lost; it will not vote until it has caught up",
+                                    from_peer));
+  }
+  empty_peers_.insert(from_peer);
+  size_t n = options_.validators.size();
+  if (empty_peers_.size() >= n - n / 2) {
+    set_recovery(Recovery::kNone,
+                 fmt::format("[RECOVERY] {} other validators hold no log: a new lattice, voting",
+                             empty_peers_.size()));
+  }
+}
+
+// Caught up: this node holds a commit index that its leader reached in its own term,
+// so it holds everything committed before that leader was elected.
+void Replica::finish_recovery_if_caught_up() {
+  if (recovery_ != Recovery::kRecovering) return;
+  Index commit = raft_.commit_index();
+  if (raft_.leader() == consensus::kNoNode || commit == 0 || raft_.applied_index() < commit ||
+      raft_.term_at(commit) != raft_.term()) {
+    return;
+  }
+  set_recovery(Recovery::kNone,
+               fmt::format("[RECOVERY] caught up at log index {} (height {}): voting again", commit,
+                           ledgers_.height()));
+}
+
+// Written before anything that follows it (writes are ordered), so a crash never
+// leaves a store without its mark.
+void Replica::set_recovery(Recovery recovery, const std::string& why) {
+  recovery_ = recovery;
+  raft_.set_recovering(recovery != Recovery::kNone);
+  storage::WriteBatch batch;
+  batch.recovery = static_cast<uint8_t>(recovery);
+  in_flight_.push_back(PendingWrite{});
+  disk_.write(std::move(batch));
+  log(why);
 }
 
 // ---------------------------------------------------------------------------
@@ -496,10 +576,12 @@ ConsensusStatus Replica::status() const {
   if (raft_.leader() != consensus::kNoNode) s.leader_peer_id = peer_of(raft_.leader());
   s.commit_index = raft_.commit_index();
   s.applied_index = raft_.applied_index();
+  s.recovery = recovery_;
   return s;
 }
 
 void Replica::publish_status() {
+  finish_recovery_if_caught_up();
   ConsensusStatus now = status();
   bool changed = now.role != status_.role || now.term != status_.term ||
                  now.leader_peer_id != status_.leader_peer_id;

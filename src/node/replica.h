@@ -21,6 +21,16 @@
 // A write not committed within commit_timeout_ticks is answered "unavailable": its
 // outcome is unknown and a retry with the same client ids is safe.
 //
+// Recovery (SPEC §10, "Repairs never un-commit"). A validator that starts with an
+// empty store cannot tell a new lattice from a lost disk, and with a lost disk its vote
+// could elect a leader that lacks what it had acknowledged. So it starts *probing*: it
+// neither votes nor campaigns (consensus::Raft::set_recovering) and asks the other
+// validators for their last log index. One non-empty log among them means history:
+// it is *recovering* until it holds a leader's commit from that leader's own term
+// (everything a majority may have acknowledged precedes it). Empty logs from every
+// validator of some majority without it (n - n/2 others) mean a new lattice: it takes
+// part at once. The state is written before anything else, so a restart keeps it.
+//
 // Single-threaded: every call must come from the driver's one thread, and every
 // callback (commit answers, hooks) runs on it, from inside these calls.
 #pragma once
@@ -80,6 +90,10 @@ struct AppliedBlock {
   size_t committed_transactions = 0;  // of those, the ones whose outcome is committed
 };
 
+// Where a replica stands in its recovery (stored as one byte).
+enum class Recovery : uint8_t { kNone = 0, kProbing = 1, kRecovering = 2 };
+const char* recovery_name(Recovery recovery);  // "", "probing", "recovering"
+
 // Consensus facts for status pages.
 struct ConsensusStatus {
   std::string role;  // "leader", "follower", "candidate", "standalone"
@@ -87,6 +101,7 @@ struct ConsensusStatus {
   std::string leader_peer_id;  // empty: unknown
   uint64_t commit_index = 0;
   uint64_t applied_index = 0;
+  Recovery recovery = Recovery::kNone;
   bool operator==(const ConsensusStatus&) const = default;
 };
 
@@ -96,6 +111,8 @@ struct ReplicaBugs {
   // The hard state (term, vote) is left out of the Ready's write: after a crash the
   // node may vote twice in one term.
   bool forget_vote = false;
+  // An empty store is taken for a new lattice: no probing, no recovery.
+  bool skip_recovery = false;
 };
 
 struct ReplicaOptions {
@@ -124,6 +141,12 @@ struct ReplicaOptions {
 struct Recovered {
   consensus::DurableState durable;
   uint64_t last_stored_height = 0;  // blocks at or below it are stored already
+  Recovery recovery = Recovery::kNone;
+  // Nothing at all was stored: no term, no log, no snapshot, no block.
+  bool empty() const {
+    return durable.hard_state.term == 0 && durable.entries.empty() && !durable.snapshot &&
+           last_stored_height == 0;
+  }
 };
 
 // The consensus id of each validator: its position in the sorted list, plus one.
@@ -215,6 +238,10 @@ class Replica {
   void send(const std::string& peer, std::string envelope);
   void maybe_compact();
   void expire();
+  void probe_peers();
+  void receive_probe_reply(const std::string& from_peer, std::string_view payload);
+  void finish_recovery_if_caught_up();
+  void set_recovery(Recovery recovery, const std::string& why);
   void publish_status();
   void log(const std::string& line) const;
   const std::string& peer_of(consensus::NodeId id) const;
@@ -226,6 +253,8 @@ class Replica {
   Transport& transport_;
   uint64_t now_ticks_ = 0;
   bool stopped_ = false;
+  Recovery recovery_ = Recovery::kNone;
+  std::set<std::string> empty_peers_;  // answered a probe with an empty log
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
   std::map<uint64_t, Submission> awaiting_reply_;  // forwarded, by request id

@@ -92,6 +92,13 @@ Result<Recovered> recover(const storage::Store& store) {
   auto blocks = store.block_bounds();
   if (!blocks.ok()) return storage_error(blocks.status());
   recovered.last_stored_height = blocks->last_height;
+  auto recovery = store.recovery();
+  if (!recovery.ok()) return storage_error(recovery.status());
+  if (*recovery > static_cast<uint8_t>(Recovery::kRecovering)) {
+    return Error{"bad_store",
+                 fmt::format("unknown recovery state {} in {}", *recovery, store.dir().string())};
+  }
+  recovered.recovery = static_cast<Recovery>(*recovery);
   return recovered;
 }
 

@@ -184,6 +184,9 @@ struct WriteBatch {
   // Last: drops the log entries up to this index, as compact_prefix does (a snapshot
   // in this batch may be the one that covers them).
   std::optional<std::uint64_t> compact_through;
+  // The replica's recovery state (opaque here; 0 when never written): whether this
+  // node must not vote until it has caught up (node/replica.h, "Recovery").
+  std::optional<std::uint8_t> recovery;
 
   bool empty() const;
 };
@@ -274,6 +277,8 @@ class Store {
   // The stored hard state; all zero when none was ever written.
   Result<HardState> hard_state() const;
   Result<std::optional<Snapshot>> snapshot() const;
+  // The last recovery state written; 0 when none was.
+  Result<std::uint8_t> recovery() const;
   Result<std::optional<AppliedState>> applied_state() const;
   // Blocks with heights in [from_height, from_height + limit), contiguous from
   // from_height: stops at the first missing height, after `limit` blocks, or

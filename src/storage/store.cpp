@@ -30,6 +30,7 @@ constexpr std::string_view kHardStateKey = "hard_state";
 constexpr std::string_view kLogOffsetKey = "log_offset";
 constexpr std::string_view kSnapshotKey = "snapshot";
 constexpr std::string_view kAppliedStateKey = "applied_state";
+constexpr std::string_view kRecoveryKey = "recovery";
 
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr std::string_view kDataFileName = "data.mdb";
@@ -80,6 +81,7 @@ class Store::Impl {
   Result<std::uint64_t> term_at(const Txn& txn, std::uint64_t index) const;
   Result<HardState> hard_state(const Txn& txn) const;
   Result<std::optional<Snapshot>> snapshot(const Txn& txn) const;
+  Result<std::uint8_t> recovery(const Txn& txn) const;
   Result<std::optional<AppliedState>> applied_state(const Txn& txn) const;
   Result<std::vector<LogEntry>> entries(const Txn& txn, std::uint64_t from_index,
                                         std::uint64_t to_index_exclusive,
@@ -382,6 +384,14 @@ Result<HardState> Store::Impl::hard_state(const Txn& txn) const {
   return *hard_state;
 }
 
+Result<std::uint8_t> Store::Impl::recovery(const Txn& txn) const {
+  auto record = txn.get(meta_, kRecoveryKey);
+  if (!record.ok()) return record.error();
+  if (!record->has_value()) return std::uint8_t{0};
+  if ((*record)->size() != 1) return corrupt("the recovery record does not decode");
+  return static_cast<std::uint8_t>((**record)[0]);
+}
+
 Result<std::optional<Snapshot>> Store::Impl::snapshot(const Txn& txn) const {
   auto record = txn.get(meta_, kSnapshotKey);
   if (!record.ok()) return record.error();
@@ -575,6 +585,10 @@ Status Store::Impl::apply_batch(Txn& txn, const WriteBatch& batch) {
   AETHEL_RETURN_IF_ERROR(apply_state(txn, batch));
   if (batch.applied_state) AETHEL_RETURN_IF_ERROR(apply_applied_state(txn, *batch.applied_state));
   if (batch.compact_through) AETHEL_RETURN_IF_ERROR(apply_compaction(txn, *batch.compact_through));
+  if (batch.recovery) {
+    const char mark = static_cast<char>(*batch.recovery);
+    AETHEL_RETURN_IF_ERROR(txn.put(meta_, kRecoveryKey, std::string_view(&mark, 1)));
+  }
   return {};
 }
 
@@ -929,6 +943,10 @@ Result<std::uint64_t> Store::term_at(std::uint64_t index) const {
 
 Result<HardState> Store::hard_state() const {
   return with_read_txn(*impl_, [&](Txn& txn) { return impl_->hard_state(txn); });
+}
+
+Result<std::uint8_t> Store::recovery() const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->recovery(txn); });
 }
 
 Result<std::optional<Snapshot>> Store::snapshot() const {
