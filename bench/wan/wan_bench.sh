@@ -9,7 +9,7 @@
 #           POST /api/verify / an etcd put through the JSON gateway (LATENCY_REQUESTS)
 #   tput    16 clients writing through all nodes, client c on node c mod 3 (THROUGHPUT_S)
 #   gap     kill -9 of the leader under a write load (4 clients on the two other nodes,
-#           1 s request timeout): last write acknowledged before the kill → first after,
+#           request timeout 1 s + 6 × delay): last write acknowledged before the kill → first after,
 #           RUNS times; the killed node is restarted and caught up between runs
 # It prints a markdown table (aethel, etcd, ratio) and keeps raw results and logs.
 #
@@ -100,7 +100,7 @@ measure_failovers() {
     leader=$("$WAN_LOAD" leader --kind "$system" --targets "$(wan_targets_except "$system")" --timeout-s 60)
     out=$("$WAN_LOAD" failover --kind "$system" --targets "$(wan_targets_except "$system" "$leader")" \
       --kill-pid "${WAN_PIDS[$leader]}" --clients "$FAILOVER_CLIENTS" --before-ms 2000 \
-      --max-gap-s 30 --timeout-ms 1000 || true)
+      --max-gap-s 30 --timeout-ms "$((1000 + 6 * delay))" || true)
     wan_reap "$leader"
     wan_log "$system delay=$delay kill -9 of the leader (node $leader), run $run: $out"
     record "$system $delay gap $(word gap_ms "$out")"

@@ -12,7 +12,10 @@
 //                        [--before-ms B] [--max-gap-s G]
 //       writes run on the targets (the survivors); after B ms the tool sends SIGKILL to
 //       PID (the leader) and reports the gap between the last write acknowledged
-//       before the kill and the first one after it (or none within G s).
+//       before the kill and the first acknowledged write that was sent after it (or
+//       none within G s). A write sent before the kill and acknowledged after it may
+//       have committed before the kill (its answer was still on the delayed links), so
+//       it does not show that writes resumed; those are counted as late_acks.
 //   wan_load wait-leader --kind K --targets T,... --since-ns NS [--timeout-s S]
 //       polls until there is a leader (aethel: GET / says role leader; etcd: a put
 //       succeeds) and prints the time since NS (Unix time in ns, `date +%s%N`).
@@ -412,11 +415,12 @@ int run_latency(const Options& o) {
   return latencies_ms.empty() ? 1 : 0;
 }
 
-// Closed-loop writers, client c on target c mod n, until `stop`; `on_ack` sees the
-// time of every acknowledged write.
+// Closed-loop writers, client c on target c mod n, until `stop`; `on_ack` sees when
+// every acknowledged write was sent and when its answer came.
 class Writers {
  public:
-  Writers(const Options& o, std::function<void(Clock::time_point)> on_ack) : on_ack_(on_ack) {
+  using OnAck = std::function<void(Clock::time_point sent, Clock::time_point acknowledged)>;
+  Writers(const Options& o, OnAck on_ack) : on_ack_(std::move(on_ack)) {
     for (unsigned c = 0; c < o.clients; ++c) {
       threads_.emplace_back([this, &o, c] { run(o, c); });
     }
@@ -435,9 +439,10 @@ class Writers {
     HttpClient client(o.targets[c % o.targets.size()], o.timeout_ms);
     for (uint64_t n = 0; !stopping_; ++n) {
       Write write = make_write(o.kind, c, n);
+      auto sent = Clock::now();
       auto reply = client.call("POST", write.path, write.body);
       if (acknowledged(o.kind, reply)) {
-        on_ack_(Clock::now());
+        on_ack_(sent, Clock::now());
       } else {
         ++failures_;
         if (!reply) std::this_thread::sleep_for(milliseconds(10));  // refused: no busy loop
@@ -445,7 +450,7 @@ class Writers {
     }
   }
 
-  std::function<void(Clock::time_point)> on_ack_;
+  OnAck on_ack_;
   std::atomic<bool> stopping_ = false;
   std::atomic<uint64_t> failures_ = 0;
   std::vector<std::thread> threads_;
@@ -454,7 +459,7 @@ class Writers {
 int run_throughput(const Options& o) {
   std::atomic<uint64_t> acks = 0;
   auto start = Clock::now();
-  Writers writers(o, [&](Clock::time_point) { ++acks; });
+  Writers writers(o, [&](Clock::time_point, Clock::time_point) { ++acks; });
   std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));  // the measured span
   uint64_t counted = acks.load();
   double elapsed_s = ms_between(start, Clock::now()) / 1000;
@@ -468,11 +473,14 @@ int run_throughput(const Options& o) {
 int run_failover(const Options& o) {
   std::mutex mutex;
   std::optional<Clock::time_point> killed_at, last_before, first_after;
-  Writers writers(o, [&](Clock::time_point at) {
+  uint64_t late_acks = 0;
+  Writers writers(o, [&](Clock::time_point sent, Clock::time_point at) {
     std::lock_guard lock(mutex);
     if (!killed_at || at <= *killed_at) {
       last_before = at;
-    } else if (!first_after) {
+    } else if (sent <= *killed_at) {
+      ++late_acks;
+    } else if (!first_after || at < *first_after) {
       first_after = at;
     }
   });
@@ -493,9 +501,11 @@ int run_failover(const Options& o) {
   if (!last_before) fmt::print("gap_ms=none reason=no_write_before_the_kill\n");
   if (!first_after) fmt::print("gap_ms=none max_gap_s={}\n", o.max_gap_s);
   if (!last_before || !first_after) return 1;
-  fmt::print("gap_ms={:.0f} last_ack_before_kill_ms={:.0f} first_ack_after_kill_ms={:.0f}\n",
-             ms_between(*last_before, *first_after), ms_between(*last_before, *killed_at),
-             ms_between(*killed_at, *first_after));
+  fmt::print(
+      "gap_ms={:.0f} last_ack_before_kill_ms={:.0f} first_ack_after_kill_ms={:.0f} "
+      "late_acks={}\n",
+      ms_between(*last_before, *first_after), ms_between(*last_before, *killed_at),
+      ms_between(*killed_at, *first_after), late_acks);
   return 0;
 }
 

@@ -91,6 +91,7 @@ class WanNode {
     pid_ = fork();
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives a crashed test
       if (setns(netns_.fd(), CLONE_NEWNET) != 0 || chdir(root_.c_str()) != 0) _exit(126);
       int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(out, 1);

@@ -73,7 +73,9 @@ TEST(WanLatticeTest, AtFiftyMsOneWayTheGuideTransferCommitsWithOneRootAndEveryLi
   // The nodes' own measure of every link: a ping round trip takes at least 2 × delay.
   ASSERT_TRUE(eventually([&] { return rtts_measured(lattice); }, milliseconds(10'000)));
   for (int i = 0; i < WanLattice::kNodes; ++i) {
-    for (const auto& peer : lattice.p2p_status(i)->at("peers").as_array()) {
+    auto status = lattice.p2p_status(i);
+    ASSERT_TRUE(status);
+    for (const auto& peer : status->at("peers").as_array()) {
       EXPECT_GE(peer.at("rtt_ms").to_number<double>(), kRttMs)
           << "node " << i + 1 << " reaches " << json::serialize(peer) << " faster than the delay";
     }
