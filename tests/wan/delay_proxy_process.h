@@ -34,16 +34,17 @@ struct ProxyLinkStats {
 class DelayProxy {
  public:
   DelayProxy(const std::filesystem::path& dir, int64_t delay_ms,
-             const std::vector<std::string>& links)
-      : stats_file_(dir / "proxy.stats") {
+             const std::vector<std::string>& links, std::vector<std::string> extra_args = {})
+      : stats_file_(dir / "proxy.stats"), errors_file_(dir / "proxy.err") {
     std::vector<std::string> args = {AETHEL_DELAY_PROXY_BINARY, "--delay-ms",
                                      std::to_string(delay_ms), "--stats-file",
                                      stats_file_.string()};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     for (const std::string& link : links) {
       args.push_back("--link");
       args.push_back(link);
     }
-    spawn(args, dir / "proxy.err");
+    spawn(args, errors_file_);
   }
   ~DelayProxy() { stop(); }
   // SIGTERM and wait: the exit status (0 for a clean stop).
@@ -57,6 +58,13 @@ class DelayProxy {
   }
   DelayProxy(const DelayProxy&) = delete;
   DelayProxy& operator=(const DelayProxy&) = delete;
+
+  void send_signal(int signal) { ::kill(pid_, signal); }
+  // What the proxy wrote on stderr so far.
+  std::string errors() const {
+    std::ifstream file(errors_file_);
+    return std::string(std::istreambuf_iterator<char>(file), {});
+  }
 
   // The port a link listens on (what the proxy printed for it).
   uint16_t port(const std::string& name) const { return ports_.at(name); }
@@ -127,6 +135,7 @@ class DelayProxy {
   }
 
   std::filesystem::path stats_file_;
+  std::filesystem::path errors_file_;
   std::map<std::string, uint16_t> ports_;
   pid_t pid_ = -1;
 };

@@ -253,6 +253,43 @@ TEST_F(ProxyTest, CountsConnectionsAndBytesPerLink) {
   EXPECT_EQ(proxy.stop(), 0) << "SIGTERM is a clean stop";
 }
 
+// Round trip of one byte on an open connection to an echo server, in ms.
+double echo_rtt_ms(int fd) {
+  auto start = Clock::now();
+  EXPECT_TRUE(send_all(fd, "r"));
+  EXPECT_EQ(receive(fd, 1), "r");
+  return ms_since(start);
+}
+
+TEST_F(ProxyTest, SighupTakesANewDelayFromTheDelayFile) {
+  Server server(echo);
+  auto delay_file = dir / "delay";
+  std::ofstream(delay_file) << "120\n";
+  DelayProxy proxy(dir, 0,
+                   {link_to(server.port()), link_to(server.port(), "fixed") + ",delay-ms=0"},
+                   {"--delay-file", delay_file.string()});
+  int fd = connect_to(proxy.port("l"));
+  int fixed = connect_to(proxy.port("fixed"));
+  EXPECT_LT(echo_rtt_ms(fd), 100);
+  proxy.send_signal(SIGHUP);
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  double rtt_ms = 0;
+  while (Clock::now() < deadline && (rtt_ms = echo_rtt_ms(fd)) < 240) {
+  }  // the signal is handled asynchronously: the first round trips may be fast still
+  EXPECT_GE(rtt_ms, 240) << "the open connection did not take the new delay";
+  EXPECT_LT(echo_rtt_ms(fixed), 100) << "a link with its own delay-ms changed";
+  std::ofstream(delay_file) << "soon";
+  proxy.send_signal(SIGHUP);
+  deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline && proxy.errors().find("delay unchanged") == std::string::npos) {
+    std::this_thread::sleep_for(milliseconds(20));  // poll interval
+  }
+  EXPECT_NE(proxy.errors().find("delay unchanged"), std::string::npos) << proxy.errors();
+  EXPECT_GE(echo_rtt_ms(fd), 240);
+  close(fd);
+  close(fixed);
+}
+
 // Runs the proxy with `args`; its exit status and what it wrote on stderr.
 std::pair<int, std::string> run_proxy(const std::filesystem::path& dir, std::string args) {
   std::string err = (dir / "stderr").string();

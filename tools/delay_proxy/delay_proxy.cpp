@@ -3,7 +3,7 @@
 // not available on this kernel). One process serves many links.
 //
 //   aethel_delay_proxy --delay-ms D [--stats-file FILE] [--max-queued-mib M]
-//                      --link SPEC [--link SPEC ...]
+//                      [--delay-file FILE] --link SPEC [--link SPEC ...]
 //
 //   SPEC   = [LISTEN_HOST:]LISTEN_PORT:TARGET_HOST:TARGET_PORT[,OPTION]...
 //   OPTION = name=TEXT          how the link is called in the output and the stats
@@ -37,6 +37,12 @@
 // waits. The delay is measured from the moment the proxy reads the bytes, so the
 // proxy's own scheduling (one thread, epoll) adds well under a millisecond.
 //
+// Changing the delay at run time (--delay-file): on SIGHUP the proxy reads a whole
+// number of ms from FILE and makes it the delay of every link that has no delay-ms of
+// its own, for bytes read from then on (bytes already waiting keep their time, and
+// nothing overtakes them: after a shorter delay, bytes wait for those before them).
+// A file that does not hold such a number is reported on stderr and changes nothing.
+//
 // Stats (--stats-file): rewritten every second and at exit, one line per link:
 //   NAME connections=N open=N bytes_forward=N bytes_back=N
 // (`forward`: from the listening side to the target).
@@ -46,6 +52,7 @@
 #include <unistd.h>
 
 #include <boost/asio.hpp>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <csignal>
@@ -85,6 +92,7 @@ struct LinkSpec {
 struct Options {
   std::optional<int64_t> delay_ms;
   std::string stats_file;
+  std::string delay_file;
   size_t max_queued_bytes = 64u << 20;
   std::vector<LinkSpec> links;
 };
@@ -173,6 +181,8 @@ Options parse_options(int argc, char** argv) {
       options.links.push_back(parse_link(value));
     } else if (flag == "--stats-file") {
       options.stats_file = value;
+    } else if (flag == "--delay-file") {
+      options.delay_file = value;
     } else if (flag == "--max-queued-mib") {
       options.max_queued_bytes = static_cast<size_t>(parse_number(value, 1, 4096, flag)) << 20;
     } else {
@@ -555,6 +565,34 @@ void stats_loop(asio::steady_timer& timer, const std::vector<std::unique_ptr<Lin
   });
 }
 
+// The links without a delay of their own take the delay in `path`.
+void reload_delay(const std::vector<std::unique_ptr<Link>>& links, const std::string& path) {
+  std::ifstream file(path);
+  std::string text((std::istreambuf_iterator<char>(file)), {});
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  int64_t delay_ms = 0;
+  try {
+    delay_ms = parse_number(text, 0, 600'000, "the delay in " + path);
+  } catch (const UsageError& error) {
+    std::fprintf(stderr, "aethel_delay_proxy: SIGHUP: %s; delay unchanged\n",
+                 error.message.c_str());
+    return;
+  }
+  for (const auto& link : links) {
+    if (!link->spec.delay_ms) link->delay = milliseconds(delay_ms);
+  }
+  std::fprintf(stderr, "aethel_delay_proxy: delay now %lld ms\n", static_cast<long long>(delay_ms));
+}
+
+void reload_on_hangup(asio::signal_set& signals, const std::vector<std::unique_ptr<Link>>& links,
+                      const std::string& path) {
+  signals.async_wait([&signals, &links, &path](const boost::system::error_code& error, int) {
+    if (error) return;
+    reload_delay(links, path);
+    reload_on_hangup(signals, links, path);
+  });
+}
+
 void raise_descriptor_limit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
@@ -596,6 +634,8 @@ int run(const Options& options) {
   std::fflush(stdout);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](const boost::system::error_code&, int) { io.stop(); });
+  asio::signal_set reload(io, SIGHUP);
+  if (!options.delay_file.empty()) reload_on_hangup(reload, links, options.delay_file);
   asio::steady_timer stats_timer(io);
   stats_loop(stats_timer, links, options.stats_file);
   io.run();
@@ -605,6 +645,7 @@ int run(const Options& options) {
 
 constexpr const char* kUsage =
     "usage: aethel_delay_proxy --delay-ms D [--stats-file FILE] [--max-queued-mib M]\n"
+    "                          [--delay-file FILE (read on SIGHUP)]\n"
     "                          --link [LISTEN_HOST:]LISTEN_PORT:TARGET_HOST:TARGET_PORT"
     "[,name=N][,delay-ms=D][,listen-netns=PATH][,target-netns=PATH] ...\n";
 
