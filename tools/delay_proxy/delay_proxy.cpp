@@ -397,6 +397,7 @@ void Pipe::schedule() {
   if (writing_ || timer_armed_ || queue_.empty() || stopped_) return;
   // Still dialling the target: target_ready() calls back (a failed dial closes all).
   if (to_target_ && !owner_.target_connected()) return;
+  if (queue_.front().due <= Clock::now()) return write_due();  // due already: no timer
   timer_armed_ = true;
   timer_.expires_at(queue_.front().due);
   timer_.async_wait([this, keep = owner_.self()](const boost::system::error_code& error) {
