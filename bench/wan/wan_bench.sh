@@ -11,7 +11,8 @@
 #   gap     kill -9 of the leader under a write load (4 clients on the two other nodes,
 #           request timeout 1 s + 6 × delay): last write acknowledged before the kill → first after,
 #           RUNS times; the killed node is restarted and caught up between runs
-# It prints a markdown table (aethel, etcd, ratio) and keeps raw results and logs.
+# It prints a markdown table (aethel, etcd, ratio) and keeps raw results and logs;
+# `wan_bench.sh --table DIR/results.txt` prints the table of an earlier run again.
 #
 # As root (network namespaces), after a build:
 #   bench/wan/wan_bench.sh
@@ -35,33 +36,36 @@ BUILD_DIR=${BUILD_DIR:-build}
 AETHEL_BIN=$BUILD_DIR/src/cli/aethel
 PROXY_BIN=$BUILD_DIR/tools/delay_proxy/aethel_delay_proxy
 WAN_LOAD=$BUILD_DIR/bench/wan/wan_load
-OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/aethel-wan-bench.XXXXXX)}
+OUT_DIR=${OUT_DIR:-/tmp/aethel-wan-bench.$$}
 WAN_WORK=$OUT_DIR/work
 WAN_TAG=awb$$n
 # shellcheck source=bench/wan/harness.sh
 source bench/wan/harness.sh
 
-for binary in "$AETHEL_BIN" "$PROXY_BIN" "$WAN_LOAD"; do
-  [[ -x $binary ]] || wan_die "$binary is missing: build first (cmake --build $BUILD_DIR)"
-done
-for tool in etcd ip curl; do
-  command -v "$tool" >/dev/null || wan_die "$tool is missing: run scripts/install-deps.sh"
-done
-[[ $(id -u) == 0 ]] || wan_die "run as root: the harness creates network namespaces"
-for d in $DELAYS; do [[ $d =~ ^[0-9]+$ ]] || wan_die "DELAYS must be integers (ms), got '$d'"; done
-for s in $SYSTEMS; do [[ $s == aethel || $s == etcd ]] || wan_die "SYSTEMS: aethel or etcd, got '$s'"; done
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || wan_die "RUNS must be a positive integer, got '$RUNS'"
-
 RESULTS=$OUT_DIR/results.txt
-mkdir -p "$WAN_WORK"
+
+setup() {
+  for binary in "$AETHEL_BIN" "$PROXY_BIN" "$WAN_LOAD"; do
+    [[ -x $binary ]] || wan_die "$binary is missing: build first (cmake --build $BUILD_DIR)"
+  done
+  for tool in etcd ip curl; do
+    command -v "$tool" >/dev/null || wan_die "$tool is missing: run scripts/install-deps.sh"
+  done
+  [[ $(id -u) == 0 ]] || wan_die "run as root: the harness creates network namespaces"
+  for d in $DELAYS; do [[ $d =~ ^[0-9]+$ ]] || wan_die "DELAYS must be integers (ms), got '$d'"; done
+  for s in $SYSTEMS; do [[ $s == aethel || $s == etcd ]] || wan_die "SYSTEMS: aethel or etcd, got '$s'"; done
+  [[ $RUNS =~ ^[1-9][0-9]*$ ]] || wan_die "RUNS must be a positive integer, got '$RUNS'"
+  mkdir -p "$WAN_WORK"
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
 cleanup() {
   trap - EXIT INT TERM
   wan_stop_all
   wan_proxy_stop
   wan_netns_delete
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 record() { echo "$*" >>"$RESULTS"; }
 # The value of KEY in a line of KEY=VALUE words.
@@ -125,14 +129,23 @@ measure() {
 
 # --- the table ------------------------------------------------------------------------
 
-# All values of one measure, in run order, and their median.
+# All values of one measure, in run order, and their median; a run without a value
+# ("none": no leader or no write within the time limit) counts as longer than any.
 values() { awk -v s="$1" -v d="$2" -v m="$3" '$1 == s && $2 == d && $3 == m { print $4 }' "$RESULTS"; }
 median() {
-  values "$@" | grep -E '^[0-9.]+$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+  values "$@" | sed 's/^$/none/; s/^none$/inf/' | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
-fmt_ms() { [[ -n $1 ]] && awk -v v="$1" 'BEGIN { printf(v >= 1000 ? "%.1f s" : "%.1f ms", v >= 1000 ? v / 1000 : v) }' || echo "—"; }
-fmt_rate() { [[ -n $1 ]] && awk -v v="$1" 'BEGIN { printf("%.0f/s", v) }' || echo "—"; }
-ratio() { [[ -n $1 && -n $2 ]] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf("%.2f", a / b); else print "—" }' || echo "—"; }
+fmt_ms() {
+  if [[ -z $1 ]]; then echo "—"; elif [[ $1 == inf ]]; then echo "none within the limit"; else
+    awk -v v="$1" 'BEGIN { printf(v >= 1000 ? "%.1f s" : "%.1f ms", v >= 1000 ? v / 1000 : v) }'
+  fi
+}
+fmt_rate() { [[ -n $1 && $1 != inf ]] && awk -v v="$1" 'BEGIN { printf("%.0f/s", v) }' || echo "—"; }
+ratio() {
+  [[ -n $1 && -n $2 && $1 != inf && $2 != inf ]] &&
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf("%.2f", a / b); else print "—" }' || echo "—"
+}
 all_s() { values "$@" | awk '{ printf("%s%s", NR > 1 ? ", " : "", $1 == "none" || $1 == "" ? "none" : sprintf("%.1f", $1 / 1000)) }'; }
 
 row() {
@@ -149,8 +162,8 @@ print_table() {
   for d in $DELAYS; do
     row "$d" "1 client, writes to the leader, p50" p50 fmt_ms
     row "$d" "$CLIENTS clients over 3 nodes" tput fmt_rate
-    row "$d" "kill -9 of the leader: write gap, median of $RUNS" gap fmt_ms
-    row "$d" "fresh start → first leader, median of $RUNS" start fmt_ms
+    row "$d" "kill -9 of the leader: write gap, median of the runs" gap fmt_ms
+    row "$d" "fresh start → first leader, median of the runs" start fmt_ms
   done
   echo
   echo "Every run (s): kill gap / first leader"
@@ -162,6 +175,12 @@ print_table() {
 }
 
 main() {
+  if [[ ${1:-} == --table ]]; then  # the table of an earlier run's results.txt
+    RESULTS=${2:?--table needs a results.txt}
+    print_table
+    return
+  fi
+  setup
   : >"$RESULTS"
   wan_netns_create
   record "# $(date -u +%FT%TZ) $(git rev-parse --short HEAD) load: $(uptime | sed 's/.*load average: //')"

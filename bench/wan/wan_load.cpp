@@ -10,10 +10,10 @@
 //       C closed-loop clients, client c on target c mod n: acknowledged writes/s.
 //   wan_load failover    --kind K --targets T,... --kill-pid PID [--clients C]
 //                        [--before-ms B] [--max-gap-s G]
-//       writes run on the targets (the survivors); after B ms the tool sends SIGKILL to
-//       PID (the leader) and reports the gap between the last write acknowledged
-//       before the kill and the first acknowledged write that was sent after it (or
-//       none within G s). A write sent before the kill and acknowledged after it may
+//       writes run on the targets (the survivors); after B ms and at least one
+//       acknowledged write the tool sends SIGKILL to PID (the leader) and reports the gap between
+//       the last write acknowledged before the kill and the first acknowledged write that was sent
+//       after it (or none within G s). A write sent before the kill and acknowledged after it may
 //       have committed before the kill (its answer was still on the delayed links), so
 //       it does not show that writes resumed; those are counted as late_acks.
 //   wan_load wait-leader --kind K --targets T,... --since-ns NS [--timeout-s S]
@@ -388,6 +388,11 @@ Options parse_options(int argc, char** argv) {
 
 // --- measurements -----------------------------------------------------------------
 
+Clock::time_point deadline_after(double seconds) {
+  return Clock::now() +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
@@ -485,6 +490,14 @@ int run_failover(const Options& o) {
     }
   });
   std::this_thread::sleep_for(milliseconds(o.before_ms));  // load before the kill
+  // The kill must interrupt writes that commit: wait for one acknowledgement first.
+  auto has_ack = [&] {
+    std::lock_guard lock(mutex);
+    return last_before.has_value();
+  };
+  for (auto limit = deadline_after(o.max_gap_s); !has_ack() && Clock::now() < limit;) {
+    std::this_thread::sleep_for(milliseconds(10));  // poll interval
+  }
   {
     std::lock_guard lock(mutex);
     killed_at = Clock::now();
@@ -547,11 +560,6 @@ std::vector<std::unique_ptr<HttpClient>> clients_for(const Options& o) {
   for (const Target& t : o.targets)
     clients.push_back(std::make_unique<HttpClient>(t, o.timeout_ms));
   return clients;
-}
-
-Clock::time_point deadline_after(double seconds) {
-  return Clock::now() +
-         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
 int run_wait_leader(const Options& o) {
