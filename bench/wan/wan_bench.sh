@@ -9,8 +9,9 @@
 #           POST /api/verify / an etcd put through the JSON gateway (LATENCY_REQUESTS)
 #   tput    16 clients writing through all nodes, client c on node c mod 3 (THROUGHPUT_S)
 #   gap     kill -9 of the leader under a write load (4 clients on the two other nodes,
-#           request timeout 1 s + 6 × delay): last write acknowledged before the kill → first after,
-#           RUNS times; the killed node is restarted and caught up between runs
+#           request timeout 1 s + 6 × delay; the kill once a write was acknowledged): the
+#           last write acknowledged before the kill → the first acknowledged write sent
+#           after it, RUNS times; the killed node is restarted and caught up between runs
 # It prints a markdown table (aethel, etcd, ratio) and keeps raw results and logs;
 # `wan_bench.sh --table DIR/results.txt` prints the table of an earlier run again.
 #
