@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   curl jq
   nftables iproute2
+  etcd-server etcd-client wrk   # the reference and load tools of bench/wan (issue 10)
   chromium fonts-noto-color-emoji
 )
 

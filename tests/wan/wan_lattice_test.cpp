@@ -1,0 +1,193 @@
+// A 3-node lattice at internet distance: every P2P and HTTP link between the nodes
+// goes through aethel_delay_proxy with a one-way delay of 50 ms, in network namespaces
+// that leave no other path (wan_fixture.h). SPEC §12, issue 10 item 6.
+//
+// The enabled tests assert what the current transport achieves: a leader, the guide's
+// transfer committed and replicated with one root, the delay really on every link.
+// The DISABLED_ tests are the hooks for SPEC §12's numbers, which the transport being
+// rewritten under issue 10 must meet; enable them (drop the prefix) as it does, or run
+// them with --gtest_also_run_disabled_tests.
+#include <gtest/gtest.h>
+
+#include "wan_fixture.h"
+
+namespace aethel::test {
+namespace {
+
+constexpr int64_t kDelayMs = 50;
+constexpr int64_t kRttMs = 2 * kDelayMs;
+const json::object kGuideTransfer{
+    {"code", "intent transfer { from: Alice, to: Bob, amount: 100 }"}};
+
+#define SKIP_WITHOUT_NAMESPACES()                                               \
+  if (std::string why = WanLattice::unavailable(); !why.empty()) {              \
+    GTEST_SKIP() << "WAN tests need network namespaces (run as root): " << why; \
+  }
+
+// Every node lists both peers over P2P with a measured round-trip time.
+bool rtts_measured(WanLattice& lattice) {
+  for (int i = 0; i < WanLattice::kNodes; ++i) {
+    auto status = lattice.p2p_status(i);
+    if (!status || status->at("peers").as_array().size() != 2) return false;
+    for (const auto& peer : status->at("peers").as_array()) {
+      if (!peer.at("rtt_ms").is_number() || peer.at("rtt_ms").to_number<double>() < 0) return false;
+    }
+  }
+  return true;
+}
+
+TEST(WanLatticeTest, AtFiftyMsOneWayTheGuideTransferCommitsWithOneRootAndEveryLinkIsDelayed) {
+  SKIP_WITHOUT_NAMESPACES();
+  WanLattice lattice({.delay_ms = kDelayMs});
+  lattice.start_all();
+  ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)))
+      << "no leader at one-way " << kDelayMs << " ms";
+  int leader = lattice.leader();
+  ASSERT_GE(leader, 0);
+  auto started = Clock::now();
+  auto reply = lattice.node(leader).post("/api/verify", kGuideTransfer);
+  auto commit_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
+  ASSERT_EQ(reply.status, 200u) << json::serialize(reply.body);
+  EXPECT_EQ(reply.body.at("status"), "PROVED");
+  const auto& tx = reply.body.at("intents").at(0).at("transaction");
+  EXPECT_EQ(tx.at("committed"), true);
+  std::string root(tx.at("merkle_root").as_string());
+  // A commit needs the followers' acknowledgements: at least one round trip.
+  EXPECT_GE(commit_ms, kRttMs) << "the write did not wait for the delayed links";
+  std::printf("guide transfer to the leader at one-way %lld ms: %lld ms\n",
+              static_cast<long long>(kDelayMs), static_cast<long long>(commit_ms));
+
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto h = lattice.head(0);
+        return lattice.converged() && h && h->root == root;
+      },
+      milliseconds(10'000)))
+      << "the nodes did not all reach the committed root";
+  for (int i = 0; i < WanLattice::kNodes; ++i) {
+    auto bob = lattice.get(i, "/api/lattice/accounts/Bob");
+    ASSERT_TRUE(bob);
+    EXPECT_EQ(bob->at("balance"), 600) << "node " << i + 1;
+  }
+
+  // The nodes' own measure of every link: a ping round trip takes at least 2 × delay.
+  ASSERT_TRUE(eventually([&] { return rtts_measured(lattice); }, milliseconds(10'000)));
+  for (int i = 0; i < WanLattice::kNodes; ++i) {
+    auto status = lattice.p2p_status(i);
+    ASSERT_TRUE(status);
+    for (const auto& peer : status->at("peers").as_array()) {
+      EXPECT_GE(peer.at("rtt_ms").to_number<double>(), kRttMs)
+          << "node " << i + 1 << " reaches " << json::serialize(peer) << " faster than the delay";
+    }
+  }
+  // And the proxy's: every pair of nodes talks P2P through it.
+  for (int i = 0; i < WanLattice::kNodes; ++i) {
+    for (int j = i + 1; j < WanLattice::kNodes; ++j) {
+      auto stats = lattice.proxy().stats();
+      uint64_t bytes = stats[WanLattice::link_name("p2p", i, j)].bytes_forward +
+                       stats[WanLattice::link_name("p2p", j, i)].bytes_forward;
+      EXPECT_GT(bytes, 0u) << "no P2P traffic between node " << i + 1 << " and " << j + 1;
+    }
+  }
+}
+
+// With P2P off, consensus runs over the HTTP lung alone: every directed HTTP link
+// must carry it, through the proxy.
+TEST(WanLatticeTest, AnHttpOnlyLatticeCommitsThroughTheDelayedHttpLinks) {
+  SKIP_WITHOUT_NAMESPACES();
+  WanLattice lattice({.delay_ms = kDelayMs});
+  lattice.start_all({"AETHEL_P2P_ENABLED=false"});
+  ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)));
+  int leader = lattice.leader();
+  ASSERT_GE(leader, 0);
+  auto reply = lattice.node(leader).post("/api/verify", kGuideTransfer);
+  ASSERT_EQ(reply.status, 200u) << json::serialize(reply.body);
+  EXPECT_EQ(reply.body.at("status"), "PROVED");
+  ASSERT_TRUE(eventually([&] { return lattice.converged(); }, milliseconds(10'000)));
+  EXPECT_GE(lattice.head(0)->height, 1u);
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto stats = lattice.proxy().stats();
+        for (int i = 0; i < WanLattice::kNodes; ++i) {
+          for (int j = 0; j < WanLattice::kNodes; ++j) {
+            if (i != j && stats[WanLattice::link_name("http", i, j)].bytes_forward == 0) {
+              return false;
+            }
+          }
+        }
+        return true;
+      },
+      milliseconds(5'000)))
+      << "a directed HTTP link carried nothing: traffic went around the proxy";
+}
+
+// --- hooks for SPEC §12 (the transport of issue 10) -------------------------------
+
+// p50 of `count` sequential writes of the guide transfer (1 unit, back and forth).
+double write_p50_ms(WanNode& node, int count) {
+  auto connection = api::HttpConnection::open(node.endpoint());
+  EXPECT_TRUE(connection.ok());
+  if (!connection.ok()) return 1e9;
+  std::vector<double> latencies_ms;
+  for (int n = 0; n < count; ++n) {
+    std::string code = n % 2 ? "intent transfer { from: Bob, to: Alice, amount: 1 }"
+                             : "intent transfer { from: Alice, to: Bob, amount: 1 }";
+    auto started = Clock::now();
+    auto reply = connection.value()->call("POST", "/api/verify",
+                                          json::serialize(json::object{{"code", code}}));
+    if (!reply.ok() || reply.value().status != 200) continue;
+    latencies_ms.push_back(
+        std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+  }
+  EXPECT_EQ(latencies_ms.size(), static_cast<size_t>(count)) << "some writes failed";
+  if (latencies_ms.empty()) return 1e9;
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  return latencies_ms[latencies_ms.size() / 2];
+}
+
+// SPEC §12: a write to the leader commits in one round trip (p50 ≤ RTT + 10 ms), one
+// sent to a follower in ≤ 2 RTT + 10 ms.
+TEST(WanLatticeTest, DISABLED_AWriteCommitsInOneRoundTripToAMajority) {
+  SKIP_WITHOUT_NAMESPACES();
+  WanLattice lattice({.delay_ms = kDelayMs});
+  lattice.start_all();
+  ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)));
+  int leader = lattice.leader();
+  EXPECT_LE(write_p50_ms(lattice.node(leader), 30), kRttMs + 10);
+  EXPECT_LE(write_p50_ms(lattice.node((leader + 1) % WanLattice::kNodes), 30), 2 * kRttMs + 10);
+}
+
+// SPEC §12: a fresh lattice elects a leader within 2 s + 3 RTT.
+TEST(WanLatticeTest, DISABLED_AFreshLatticeElectsWithinTwoSecondsAndThreeRoundTrips) {
+  SKIP_WITHOUT_NAMESPACES();
+  WanLattice lattice({.delay_ms = kDelayMs});
+  auto started = Clock::now();
+  lattice.start_all();
+  ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)));
+  EXPECT_LE(std::chrono::duration_cast<milliseconds>(Clock::now() - started).count(),
+            2'000 + 3 * kRttMs);
+}
+
+// SPEC §12: latency alone never moves a link to HTTP nor closes it (at 120 ms one way).
+TEST(WanLatticeTest, DISABLED_LatencyAloneNeverLeavesP2p) {
+  SKIP_WITHOUT_NAMESPACES();
+  WanLattice lattice({.delay_ms = 120});
+  lattice.start_all();
+  ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)));
+  int leader = lattice.leader();
+  auto end = Clock::now() + std::chrono::seconds(15);
+  for (int n = 0; Clock::now() < end; ++n) {
+    (void)write_p50_ms(lattice.node((leader + n) % WanLattice::kNodes), 3);
+    for (int i = 0; i < WanLattice::kNodes; ++i) {
+      auto status = lattice.p2p_status(i);
+      ASSERT_TRUE(status);
+      EXPECT_EQ(status->at("sync_mode"), "P2P") << "node " << i + 1;
+      for (const auto& peer : status->at("peers").as_array()) {
+        EXPECT_EQ(peer.at("transport"), "p2p") << "node " << i + 1 << ": " << json::serialize(peer);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace aethel::test
