@@ -180,6 +180,7 @@ class Simulation {
   void partition();
   void heal();
   bool converged();
+  std::string describe_nodes() const;
   void failover_step();
   void run_events();
   bool lossy() const { return options_.faults && !healed_; }
@@ -559,10 +560,12 @@ void Simulation::restart(Node& n) {
   start_node(n);
 }
 
+// A node down on an empty disk counts: the crash may have lost its recovery mark.
 bool Simulation::anyone_recovering() const {
   for (const Node& n : nodes_) {
-    node::Recovery recovery = n.up ? n.replica->status().recovery : n.disk.recover().recovery;
-    if (recovery != node::Recovery::kNone) return true;
+    if (n.up && n.replica->status().recovery != node::Recovery::kNone) return true;
+    node::Recovered stored = n.disk.recover();
+    if (!n.up && (stored.recovery != node::Recovery::kNone || stored.empty())) return true;
   }
   return false;
 }
@@ -617,6 +620,27 @@ bool Simulation::converged() {
   if (!has_leader) return false;
   for (const Node& n : nodes_) check_acknowledged(n);
   return true;
+}
+
+// One line per node for a failure report: role, term, commit, applied, recovery.
+std::string Simulation::describe_nodes() const {
+  std::string out;
+  for (const Node& n : nodes_) {
+    if (!out.empty()) out += "; ";
+    out += "node " + std::to_string(n.id) + ": ";
+    if (!n.up) {
+      out += "down";
+      continue;
+    }
+    const consensus::Raft& raft = n.replica->raft();
+    node::ConsensusStatus status = n.replica->status();
+    out += status.role + " term " + std::to_string(raft.term()) + " commit " +
+           std::to_string(raft.commit_index()) + " applied " +
+           std::to_string(raft.applied_index()) + " last " + std::to_string(raft.last_index());
+    if (status.recovery != node::Recovery::kNone)
+      out += std::string(" ") + recovery_name(status.recovery);
+  }
+  return out;
 }
 
 void Simulation::failover_step() {
@@ -679,7 +703,7 @@ void Simulation::run_events() {
       next_convergence_check_us = now_us_ + 10'000;
       if (now_us_ > deadline_us) {
         fail("liveness: not converged " + std::to_string(options_.heal_limit_ms) +
-             " ms after all faults healed");
+             " ms after all faults healed (" + describe_nodes() + ")");
       }
     }
   }

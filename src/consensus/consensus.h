@@ -189,6 +189,17 @@ struct DurableState {
 // commit within the log), otherwise the reason. The Raft constructor asserts this.
 std::optional<std::string> validate(const DurableState& durable);
 
+// Where a log ends, ordered by Raft's "at least as up to date" rule: by the term of
+// the last entry, then by its index.
+struct LogPosition {
+  Term term = 0;
+  Index index = 0;
+  friend bool operator<(const LogPosition& a, const LogPosition& b) {
+    return a.term < b.term || (a.term == b.term && a.index < b.index);
+  }
+  bool operator==(const LogPosition&) const = default;
+};
+
 // A linearizable read may be served once the state machine has applied `index`.
 struct ReadState {
   std::uint64_t context = 0;
@@ -265,13 +276,17 @@ class Raft {
   void advance();
 
   // A node whose log is gone (a rebuilt or emptied data directory, a new disk) must not
-  // help elect a leader that lacks what it had acknowledged before: while recovering it
-  // grants no vote or pre-vote and starts no election, but follows a leader, appends and
-  // acknowledges as any follower (those acknowledgements are genuine durable copies).
-  // The caller decides when it holds everything a majority may have acknowledged
-  // (node/replica.h, "Recovery") and switches it off.
-  void set_recovering(bool recovering);
+  // help elect a leader that lacks what it had acknowledged before. While recovering it
+  // starts no election and grants a vote or pre-vote only to a candidate whose log is
+  // at least as up to date as `vote_floor` (none: no vote at all): the most up-to-date
+  // log among validators that, with any majority it belonged to, share a member — so
+  // the floor holds every entry it could have helped commit. Otherwise it follows a
+  // leader, appends and acknowledges as any follower (those acknowledgements are
+  // genuine durable copies). The caller (node/replica.h, "Recovery") gathers the floor
+  // and switches recovery off once this node's own log reaches it.
+  void set_recovering(bool recovering, std::optional<LogPosition> vote_floor = std::nullopt);
   bool recovering() const;
+  LogPosition last_position() const;  // the last entry's term and index
 
   // Observers (tests, simulator, metrics, status API).
   NodeId id() const;

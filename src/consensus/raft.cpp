@@ -338,8 +338,10 @@ void RaftImpl::send(Message m) {
 void RaftImpl::handle_vote_request(const Message& m) {
   const bool pre_vote = m.type == MessageType::kPreVote;
   // A node that lost its log could elect a leader that lacks what it had acknowledged.
+  const bool above_floor =
+      !recovering_ || (vote_floor_ && !(LogPosition{m.log_term, m.index} < *vote_floor_));
   const bool can_vote =
-      !recovering_ &&
+      above_floor &&
       (vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) || (pre_vote && m.term > term_));
   const bool log_ok =
       config_.bugs.vote_without_log_check || log_.is_up_to_date(m.index, m.log_term);
@@ -894,9 +896,13 @@ NodeId Raft::leader() const {
 NodeId Raft::vote() const {
   return impl_->vote_;
 }
-void Raft::set_recovering(bool recovering) {
+void Raft::set_recovering(bool recovering, std::optional<LogPosition> vote_floor) {
   impl_->recovering_ = recovering;
+  impl_->vote_floor_ = recovering ? vote_floor : std::nullopt;
   impl_->check_invariants();
+}
+LogPosition Raft::last_position() const {
+  return LogPosition{impl_->log_.last_term(), impl_->log_.last_index()};
 }
 bool Raft::recovering() const {
   return impl_->recovering_;

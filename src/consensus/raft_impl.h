@@ -45,8 +45,9 @@ class RaftImpl {
   NodeId vote_ = kNoNode;
   NodeId leader_ = kNoNode;
   Role role_ = Role::kFollower;
-  // A node that lost its log: it grants no vote and starts no election (Raft::set_recovering).
+  // A node that lost its log: no election, votes only above the floor (Raft::set_recovering).
   bool recovering_ = false;
+  std::optional<LogPosition> vote_floor_;
   std::optional<Snapshot> snapshot_;  // latest snapshot, sent to far-behind followers
 
  private:

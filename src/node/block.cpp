@@ -87,18 +87,19 @@ std::string probe_envelope() {
   return with_kind(EnvelopeKind::kProbe, {});
 }
 
-std::string probe_reply_envelope(uint64_t last_index) {
+std::string probe_reply_envelope(consensus::LogPosition last) {
   base::ByteWriter out;
   out.u8(static_cast<uint8_t>(EnvelopeKind::kProbeReply));
-  out.u64(last_index);
+  out.u64(last.term);
+  out.u64(last.index);
   return out.take();
 }
 
-std::optional<uint64_t> decode_probe_reply(std::string_view payload) {
+std::optional<consensus::LogPosition> decode_probe_reply(std::string_view payload) {
   base::ByteReader in(payload);
-  uint64_t last_index = in.u64();
+  consensus::LogPosition last{in.u64(), in.u64()};
   if (!in.ok() || !in.at_end()) return std::nullopt;
-  return last_index;
+  return last;
 }
 
 std::optional<Forward> decode_forward(std::string_view payload) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "consensus/consensus.h"
 #include "ledger/ledger.h"
 
 namespace aethel::node {
@@ -38,7 +39,7 @@ enum class EnvelopeKind : uint8_t {
   kForward = 2,       // follower → leader: u64 request id | transactions as an entry
   kForwardReply = 3,  // leader → follower: ForwardReply
   kProbe = 4,         // a node with an empty store asks: how long is your log? (no payload)
-  kProbeReply = 5,    // u64 last log index (snapshot included)
+  kProbeReply = 5,    // u64 term | u64 index of the last log entry (snapshot included)
 };
 
 // The leader's answer to a forwarded write: `accepted` false means "I do not lead,
@@ -55,7 +56,7 @@ std::string raft_envelope(std::string_view encoded_message);
 std::string forward_envelope(uint64_t request_id, const std::vector<ledger::Transaction>& txs);
 std::string forward_reply_envelope(const ForwardReply& reply);
 std::string probe_envelope();
-std::string probe_reply_envelope(uint64_t last_index);
+std::string probe_reply_envelope(consensus::LogPosition last);
 
 struct Forward {
   uint64_t request_id = 0;
@@ -64,6 +65,6 @@ struct Forward {
 // Payload decoders (the bytes after the kind byte); nullopt for anything malformed.
 std::optional<Forward> decode_forward(std::string_view payload);
 std::optional<ForwardReply> decode_forward_reply(std::string_view payload);
-std::optional<uint64_t> decode_probe_reply(std::string_view payload);
+std::optional<consensus::LogPosition> decode_probe_reply(std::string_view payload);
 
 }  // namespace aethel::node

@@ -103,7 +103,7 @@ void Replica::tick() {
   ++now_ticks_;
   raft_.tick();
   expire();
-  if (recovery_ == Recovery::kProbing) probe_peers();
+  if (recovery_ != Recovery::kNone) probe_peers();
 }
 
 void Replica::submit(std::vector<ledger::Transaction> transactions, CommitCallback done) {
@@ -128,7 +128,7 @@ void Replica::receive(const std::string& from_peer, std::string_view envelope) {
       if (auto reply = decode_forward_reply(payload)) receive_forward_reply(*reply);
       return;
     case EnvelopeKind::kProbe:
-      return send(from_peer, probe_reply_envelope(raft_.last_index()));
+      return send(from_peer, probe_reply_envelope(raft_.last_position()));
     case EnvelopeKind::kProbeReply:
       return receive_probe_reply(from_peer, payload);
   }
@@ -185,30 +185,59 @@ void Replica::receive_forward_reply(const ForwardReply& reply) {
 // Recovery
 // ---------------------------------------------------------------------------
 
-// Asks, once per heartbeat interval, every validator that has not answered yet.
+// Asks every other validator, once per heartbeat interval, where its log ends.
 void Replica::probe_peers() {
   if (now_ticks_ % std::max<uint32_t>(1, options_.consensus.heartbeat_interval_ticks) != 0) return;
   for (const std::string& peer : options_.validators) {
-    if (peer != options_.self && !empty_peers_.count(peer)) send(peer, probe_envelope());
+    if (peer != options_.self) send(peer, probe_envelope());
   }
 }
 
 void Replica::receive_probe_reply(const std::string& from_peer, std::string_view payload) {
-  auto last_index = decode_probe_reply(payload);
-  if (recovery_ != Recovery::kProbing || !last_index) return;
-  if (*last_index > 0) {
-    return set_recovery(Recovery::kRecovering,
-                        fmt::format("[RECOVERY] {} holds a log: the lattice has history that "
-                                    "this node lost; it will not vote until it has caught up",
-                                    from_peer));
+  auto position = decode_probe_reply(payload);
+  if (recovery_ == Recovery::kNone || !position) return;
+  probe_replies_[from_peer] = *position;
+  if (recovery_ == Recovery::kProbing) return decide_probing(from_peer, *position);
+  update_vote_floor();
+}
+
+// Any log among the others: history this node lost. Empty logs on every validator of
+// some majority without it: a new lattice.
+void Replica::decide_probing(const std::string& from_peer, consensus::LogPosition position) {
+  if (position.index > 0) {
+    set_recovery(Recovery::kRecovering,
+                 fmt::format("[RECOVERY] {} holds a log: the lattice has history that "
+                             "this node lost; it will not vote until it has caught up",
+                             from_peer));
+    return update_vote_floor();
   }
-  empty_peers_.insert(from_peer);
-  size_t n = options_.validators.size();
-  if (empty_peers_.size() >= n - n / 2) {
+  if (probe_replies_.size() >= others_in_every_majority()) {
     set_recovery(Recovery::kNone,
                  fmt::format("[RECOVERY] {} other validators hold no log: a new lattice, voting",
-                             empty_peers_.size()));
+                             probe_replies_.size()));
   }
+}
+
+// The most up-to-date log among enough others that they share a member with every
+// majority this node belonged to: it holds all that this node could have helped
+// commit. Candidates below it get no vote; once this node's own log reaches it,
+// recovery is over.
+void Replica::update_vote_floor() {
+  if (probe_replies_.size() < others_in_every_majority()) return;
+  consensus::LogPosition floor;
+  for (const auto& [peer, position] : probe_replies_) floor = std::max(floor, position);
+  if (!(raft_.last_position() < floor)) {
+    return set_recovery(Recovery::kNone,
+                        fmt::format("[RECOVERY] this node's log reaches log index {} of term {}, "
+                                    "the most up to date of {} validators: voting again",
+                                    floor.index, floor.term, probe_replies_.size()));
+  }
+  raft_.set_recovering(true, floor);
+}
+
+size_t Replica::others_in_every_majority() const {
+  size_t n = options_.validators.size();
+  return n - n / 2;
 }
 
 // Caught up: this node holds a commit index that its leader reached in its own term,

@@ -25,11 +25,14 @@
 // empty store cannot tell a new lattice from a lost disk, and with a lost disk its vote
 // could elect a leader that lacks what it had acknowledged. So it starts *probing*: it
 // neither votes nor campaigns (consensus::Raft::set_recovering) and asks the other
-// validators for their last log index. One non-empty log among them means history:
-// it is *recovering* until it holds a leader's commit from that leader's own term
-// (everything a majority may have acknowledged precedes it). Empty logs from every
-// validator of some majority without it (n - n/2 others) mean a new lattice: it takes
-// part at once. The state is written before anything else, so a restart keeps it.
+// validators where their logs end. Empty logs on n - n/2 others (enough to share a
+// member with every majority it could have belonged to) mean a new lattice: it takes
+// part at once. A non-empty log means history: it is *recovering*. It then votes only
+// for candidates at least as up to date as the most up-to-date log of n - n/2 others
+// (that log holds everything this node could have helped commit), and recovery ends
+// when its own log reaches that point, or when it holds a commit its leader reached in
+// the leader's own term. The state is written before anything that follows it, so a
+// restart keeps it.
 //
 // Single-threaded: every call must come from the driver's one thread, and every
 // callback (commit answers, hooks) runs on it, from inside these calls.
@@ -240,6 +243,9 @@ class Replica {
   void expire();
   void probe_peers();
   void receive_probe_reply(const std::string& from_peer, std::string_view payload);
+  void decide_probing(const std::string& from_peer, consensus::LogPosition position);
+  void update_vote_floor();
+  size_t others_in_every_majority() const;
   void finish_recovery_if_caught_up();
   void set_recovery(Recovery recovery, const std::string& why);
   void publish_status();
@@ -254,7 +260,7 @@ class Replica {
   uint64_t now_ticks_ = 0;
   bool stopped_ = false;
   Recovery recovery_ = Recovery::kNone;
-  std::set<std::string> empty_peers_;  // answered a probe with an empty log
+  std::map<std::string, consensus::LogPosition> probe_replies_;  // where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
   std::map<uint64_t, Submission> awaiting_reply_;  // forwarded, by request id

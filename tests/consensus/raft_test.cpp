@@ -430,6 +430,32 @@ TEST(ConsensusRaft, ARecoveringNodeNeverHelpsElectALeaderLackingWhatItAcknowledg
   EXPECT_FALSE(amnesiac_helps_elect_a_stale_leader(true));
 }
 
+// With a vote floor (the most up-to-date log it learned of), a recovering node votes for
+// a candidate at or above it and for no one below it.
+TEST(ConsensusRaft, ARecoveringNodeVotesOnlyAboveItsFloor) {
+  Cluster cluster(3, 23);
+  const NodeId l = cluster.wait_for_leader();
+  const NodeId b = l == 1 ? 2 : 1;
+  const NodeId c = 6 - l - b;
+  cluster.crash(c);
+  for (int i = 0; i < 20; ++i) cluster.node(l).propose(bytes_of(i));
+  cluster.tick_all(3);
+  const LogPosition floor = cluster.node(l).last_position();
+  cluster.crash(b);
+  cluster.disks[b] = DurableState{};
+  cluster.restart(b);
+  cluster.node(b).set_recovering(true, floor);
+  cluster.crash(l);
+  cluster.restart(c);
+  cluster.tick_all(300);
+  EXPECT_NE(cluster.node(c).role(), Role::kLeader);  // below the floor: no vote from b
+  cluster.restart(l);
+  const NodeId leader = cluster.wait_for_leader();
+  EXPECT_EQ(leader, l);  // at the floor: b (or c) votes for it
+  EXPECT_GE(cluster.node(leader).commit_index(), floor.index);
+  EXPECT_TRUE(cluster.election_safe());
+}
+
 TEST(ConsensusRaft, ARecoveringNodeFollowsAndAcknowledgesButNeverCampaigns) {
   Cluster cluster(3, 22);
   const NodeId l = cluster.wait_for_leader();
