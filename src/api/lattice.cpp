@@ -368,10 +368,12 @@ class Lattice::Impl {
             {"X-Aethel-Signature", ledger::to_hex(std::span<const uint8_t>(signature))}};
   }
 
-  // The node's trust (AETHEL_TLS_CA_FILE) for https:// peers.
-  http::ClientOptions client_options(uint32_t timeout_ms) const {
+  // The node's trust (AETHEL_TLS_CA_FILE) for https:// peers. `stall_timeout_ms`
+  // bounds each wait for bytes (the old client's per-socket-operation timeout), so a
+  // large batch that keeps moving is not cut; the whole exchange has the default 30 s.
+  http::ClientOptions client_options(uint32_t stall_timeout_ms) const {
     http::ClientOptions client;
-    client.timeout_ms = timeout_ms;
+    client.stall_timeout_ms = stall_timeout_ms;
     client.trust.ca_file = options_.config.tls_ca_file;
     return client;
   }

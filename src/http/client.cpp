@@ -126,22 +126,60 @@ Reply to_reply(bhttp::response<bhttp::string_body>& message) {
   return reply;
 }
 
+// Arms the stall timer of `stream` for its next operation (0: none). Beast's
+// basic_stream fails a pending operation with error::timeout when it fires.
+template <class Stream>
+void arm_stall_timer(Stream& stream, uint32_t stall_timeout_ms) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  if (stall_timeout_ms == 0) {
+    lowest.expires_never();
+  } else {
+    lowest.expires_after(Millis(stall_timeout_ms));
+  }
+}
+
+base::Error stalled(const Url& url, uint32_t stall_timeout_ms) {
+  return base::Error{"timeout", fmt::format("{} stalled: no byte moved for {} ms", url.to_string(),
+                                            stall_timeout_ms)};
+}
+
+// Writes one request on `stream`, a piece at a time so that the stall timer
+// restarts whenever bytes move.
+template <class Stream>
+asio::awaitable<std::optional<Outcome>> write_request(Stream& stream, const Url& url,
+                                                      const ClientRequest& request,
+                                                      uint64_t max_body) {
+  auto message = to_message(url, request);
+  bhttp::request_serializer<bhttp::span_body<const char>> serializer(message);
+  while (!serializer.is_done()) {
+    arm_stall_timer(stream, request.stall_timeout_ms);
+    auto [ec, written] = co_await bhttp::async_write_some(stream, serializer, kUseTuple);
+    if (ec == beast::error::timeout) co_return failed(stalled(url, request.stall_timeout_ms));
+    if (ec && is_closed_by_peer(ec)) co_return failed(read_error(ec, url, max_body));
+    if (ec) {
+      co_return failed(base::Error{
+          "closed", fmt::format("sending to {} failed: {}", url.to_string(), ec.message())});
+    }
+  }
+  co_return std::nullopt;
+}
+
 // Writes one request on `stream` and reads its answer.
 template <class Stream>
 asio::awaitable<Outcome> exchange_on(Stream& stream, beast::flat_buffer& buffer, const Url& url,
                                      const ClientRequest& request, uint64_t max_body) {
-  auto message = to_message(url, request);
-  auto [write_ec, written] = co_await bhttp::async_write(stream, message, kUseTuple);
-  if (write_ec) {
-    if (is_closed_by_peer(write_ec)) co_return failed(read_error(write_ec, url, max_body));
-    co_return failed(base::Error{
-        "closed", fmt::format("sending to {} failed: {}", url.to_string(), write_ec.message())});
-  }
+  if (auto failure = co_await write_request(stream, url, request, max_body)) co_return *failure;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.header_limit(kMaxReplyHeaderBytes);
   parser.body_limit(max_body);
-  auto [read_ec, read] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
-  if (read_ec) co_return failed(read_error(read_ec, url, max_body), parser.got_some());
+  while (!parser.is_done()) {
+    arm_stall_timer(stream, request.stall_timeout_ms);
+    auto [ec, read] = co_await bhttp::async_read_some(stream, buffer, parser, kUseTuple);
+    if (ec == beast::error::timeout) {
+      co_return failed(stalled(url, request.stall_timeout_ms), parser.got_some());
+    }
+    if (ec) co_return failed(read_error(ec, url, max_body), parser.got_some());
+  }
   bool keep_alive = parser.get().keep_alive();
   co_return Outcome{to_reply(parser.get()), true, keep_alive};
 }
@@ -159,7 +197,7 @@ class Link {
   bool is_open() const { return plain_.has_value() || secure_.has_value(); }
 
   // Resolves, connects and, for https, completes the verified TLS handshake.
-  asio::awaitable<base::Status> connect(const Url& url) {
+  asio::awaitable<base::Status> connect(const Url& url, uint32_t stall_timeout_ms) {
     auto [resolve_ec, endpoints] =
         co_await resolver_.async_resolve(url.host, std::to_string(url.port), kUseTuple);
     if (resolve_ec) {
@@ -167,6 +205,7 @@ class Link {
                             fmt::format("cannot resolve {}: {}", url.host, resolve_ec.message())};
     }
     connecting_.emplace(strand_);
+    arm_stall_timer(*connecting_, stall_timeout_ms);
     auto [connect_ec, endpoint] = co_await connecting_->async_connect(endpoints, kUseTuple);
     if (connect_ec) {
       connecting_.reset();
@@ -180,7 +219,7 @@ class Link {
       connecting_.reset();
       co_return base::Status{};
     }
-    co_return co_await handshake(url);
+    co_return co_await handshake(url, stall_timeout_ms);
   }
 
   asio::awaitable<Outcome> exchange(const Url& url, const ClientRequest& request,
@@ -207,7 +246,7 @@ class Link {
   }
 
  private:
-  asio::awaitable<base::Status> handshake(const Url& url) {
+  asio::awaitable<base::Status> handshake(const Url& url, uint32_t stall_timeout_ms) {
     if (!tls_) {
       connecting_.reset();
       co_return base::Error{"tls_error", "no TLS context for " + url.to_string()};
@@ -218,7 +257,12 @@ class Link {
       secure_.reset();
       co_return base::Error{"tls_error", "cannot set the expected host name " + url.host};
     }
+    arm_stall_timer(*secure_, stall_timeout_ms);
     auto [ec] = co_await secure_->async_handshake(asio::ssl::stream_base::client, kUseTuple);
+    if (ec == beast::error::timeout) {
+      secure_.reset();
+      co_return stalled(url, stall_timeout_ms);
+    }
     if (ec) {
       base::Error error = tls::handshake_error(ec, secure_->native_handle(), url);
       secure_.reset();
@@ -364,7 +408,7 @@ class Origin : public std::enable_shared_from_this<Origin> {
 
   asio::awaitable<Outcome> attempt(Link& link, Pending& pending) {
     if (!link.is_open()) {
-      base::Status connected = co_await link.connect(url_);
+      base::Status connected = co_await link.connect(url_, pending.request.stall_timeout_ms);
       if (!connected.ok()) co_return failed(connected.error());
     }
     co_return co_await link.exchange(url_, pending.request, options_.client.max_reply_body_bytes);
@@ -501,8 +545,8 @@ class Connection::Impl {
 
   base::Result<Reply> call(std::string_view method, std::string_view target, std::string_view body,
                            const Headers& headers) {
-    ClientRequest request{std::string(method), std::string(target), std::string(body), headers,
-                          options_.timeout_ms};
+    ClientRequest request{std::string(method), std::string(target),      std::string(body), headers,
+                          options_.timeout_ms, options_.stall_timeout_ms};
     std::optional<base::Result<Reply>> result;
     client_->send(url_, std::move(request),
                   [&result](base::Result<Reply> reply) { result.emplace(std::move(reply)); });

@@ -93,6 +93,10 @@ base::Status check_trust(const TlsTrust& trust);
 struct ClientOptions {
   // Each exchange, connection and TLS handshake included, completes within this.
   uint32_t timeout_ms = 30'000;
+  // 0: off. Otherwise an exchange also fails ("timeout") when no byte moves for this
+  // long: a bulk transfer (a snapshot) may take long while it progresses, and a
+  // stalled peer is still noticed early. Pair it with a generous timeout_ms.
+  uint32_t stall_timeout_ms = 0;
   TlsTrust trust;
   // Answers larger than this are refused ("bad_reply"): a peer cannot make us
   // buffer without bound.
@@ -151,6 +155,8 @@ struct ClientRequest {
   Headers headers;
   // From send() to the complete answer: queueing, connecting and the exchange.
   uint32_t timeout_ms = 30'000;
+  // As ClientOptions::stall_timeout_ms, for this request (0: off).
+  uint32_t stall_timeout_ms = 0;
 };
 
 struct PoolOptions {

@@ -195,6 +195,47 @@ TEST_F(AsyncClientTest, AServerThatClosesAFreshConnectionWithoutAnswerIsAnError)
   EXPECT_EQ(scripted.connections(), 1) << "a fresh connection is not retried";
 }
 
+// A server that sends part of an answer and then nothing: the stall timeout ends the
+// exchange long before the request's own timeout.
+TEST_F(AsyncClientTest, AStalledAnswerFailsAfterTheStallTimeout) {
+  ScriptedServer scripted([](int fd, int) {
+    if (read_request(fd).empty()) return;
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
+    read_request(fd);  // waits until the client gives up and closes
+  });
+  client(1);
+  auto promise = std::make_shared<std::promise<base::Result<http::Reply>>>();
+  Answer answer = promise->get_future();
+  auto start = Clock::now();
+  client_->send(url_of(scripted.port()), {"GET", "/", "", {}, 20'000, 300},
+                [promise](base::Result<http::Reply> r) { promise->set_value(std::move(r)); });
+  auto reply = wait(answer);
+  ASSERT_EQ(code_of(reply), "timeout");
+  EXPECT_NE(reply.error().message.find("stalled: no byte moved for 300 ms"), std::string::npos)
+      << reply.error().message;
+  EXPECT_LT(Clock::now() - start, 5s);
+}
+
+// The same stall timeout lets a slow answer through as long as bytes keep coming.
+TEST_F(AsyncClientTest, ASlowButMovingAnswerIsNotCut) {
+  ScriptedServer scripted([](int fd, int) {
+    if (read_request(fd).empty()) return;
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
+    for (char c : std::string("slow answer!")) {
+      std::this_thread::sleep_for(100ms);  // the pace of a slow link: 1.2 s in all
+      send_all(fd, std::string(1, c));
+    }
+  });
+  client(1);
+  auto promise = std::make_shared<std::promise<base::Result<http::Reply>>>();
+  Answer answer = promise->get_future();
+  client_->send(url_of(scripted.port()), {"GET", "/", "", {}, 20'000, 500},
+                [promise](base::Result<http::Reply> r) { promise->set_value(std::move(r)); });
+  auto reply = wait(answer);
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_EQ(reply.value().body, "slow answer!");
+}
+
 TEST_F(AsyncClientTest, GarbageIsABadReply) {
   ScriptedServer scripted([](int fd, int) {
     if (!read_request(fd).empty()) send_all(fd, "SMTP READY\r\n\r\n");

@@ -216,7 +216,8 @@ struct Latencies {
 };
 
 // 64 connections post /api/verify for `duration`: half transfers (each waits for its
-// commit), half hard definitions (the verifier pool, 429 when full).
+// commit), half definitions (the verifier pool; 429 when full, then they wait the
+// Retry-After second as a client should).
 class VerifyLoad {
  public:
   VerifyLoad(const http::Url& url, std::chrono::seconds duration) {
@@ -247,6 +248,7 @@ class VerifyLoad {
       if (status == 429) {
         ++overloaded;
         if (reply.value().header("Retry-After") != "1") ++retry_after_missing;
+        std::this_thread::sleep_for(std::chrono::seconds(1));  // as Retry-After asks
       } else if (status != 200) {
         ++other;
       }
