@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <future>
+#include <set>
 
 #include "../http/raw_socket.h"
 #include "../http/test_certs.h"
 #include "node_process.h"
+#include "p2p/p2p.h"
 
 namespace aethel::test {
 namespace {
@@ -194,6 +196,60 @@ TEST_F(HttpsNodeTest, UnusableTlsFilesStopTheNodeWithOneLineNamingTheVariable) {
     EXPECT_NE(result.output.find(c.expected), std::string::npos) << result.output;
     EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
   }
+}
+
+// Three nodes that know each other only by https:// URLs, P2P disabled: consensus
+// runs over the HTTP lung, through TLS with the test CA, and every node ends at the
+// same height and root.
+TEST_F(HttpsNodeTest, AnHttpsOnlyLatticeCommitsAndReplicates) {
+  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  std::vector<std::string> peer_ids, urls;
+  for (int i = 0; i < 3; ++i) {
+    auto dir = root_ / fmt::format("node{}", i + 1);
+    std::filesystem::create_directories(dir / "data");
+    auto key = p2p::load_or_create_key((dir / "data" / "node.key").string());
+    ASSERT_TRUE(key.ok());
+    peer_ids.push_back(p2p::PeerId::from_public_key(key.value().public_key()).to_base58());
+    nodes.push_back(std::make_unique<NodeProcess>(dir));
+    nodes.back()->use_https(path("ca.pem"));
+    urls.push_back(nodes.back()->url().to_string());
+  }
+  for (int i = 0; i < 3; ++i) {
+    std::string others;
+    for (int j = 0; j < 3; ++j) others += j == i ? "" : (others.empty() ? "" : ",") + urls[j];
+    nodes[i]->start(
+        {"AETHEL_NODE_NAME=node-" + std::to_string(i + 1), "AETHEL_P2P_ENABLED=false",
+         "AETHEL_P2P_LISTEN=", "AETHEL_PUBLIC_URL=" + urls[i], "AETHEL_LATTICE_NODES=" + others,
+         "AETHEL_VALIDATORS=" + peer_ids[0] + "," + peer_ids[1] + "," + peer_ids[2],
+         "AETHEL_TLS_CERT_FILE=" + path("node.crt"), "AETHEL_TLS_KEY_FILE=" + path("node.key"),
+         "AETHEL_TLS_CA_FILE=" + path("ca.pem"), "AETHEL_HEARTBEAT_INTERVAL=1"});
+  }
+  auto transfer = json::object{
+      {"transactions", json::array{json::object{
+                           {"id", "tls-1"}, {"from", "Alice"}, {"to", "Bob"}, {"amount", 3}}}}};
+  unsigned status = 0;
+  for (auto end = Clock::now() + std::chrono::seconds(20); status != 200 && Clock::now() < end;) {
+    status = nodes[2]->post("/api/lattice/transactions", transfer).status;  // 503 until a leader
+    if (status != 200) std::this_thread::sleep_for(milliseconds(200));      // retry interval
+  }
+  ASSERT_EQ(status, 200u) << nodes[2]->output();
+  std::set<std::string> heads;
+  for (auto end = Clock::now() + std::chrono::seconds(10); Clock::now() < end;) {
+    heads.clear();
+    for (auto& node : nodes) {
+      auto state = node->get("/api/lattice/state?limit=0").body;
+      heads.insert(fmt::format("{}:{}", u64(state.at("height")),
+                               json::value_to<std::string>(state.at("merkle_root"))));
+    }
+    if (heads.size() == 1 && !heads.begin()->starts_with("0:")) break;
+    std::this_thread::sleep_for(milliseconds(50));  // poll interval
+  }
+  EXPECT_EQ(heads.size(), 1u) << "nodes disagree: " << fmt::format("{}", fmt::join(heads, " "));
+  EXPECT_FALSE(heads.begin()->starts_with("0:")) << "nothing was replicated";
+  CommandResult status_command =
+      run("env AETHEL_TLS_CA_FILE=" + path("ca.pem") + " " AETHEL_BINARY " status --nodes " +
+          urls[0] + "," + urls[1] + "," + urls[2] + " 2>&1");
+  EXPECT_EQ(status_command.exit_code, 0) << status_command.output;
 }
 
 // ---------------------------------------------------------------------------
