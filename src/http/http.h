@@ -21,7 +21,8 @@
 //   connect_failed   name resolution or TCP connection failed
 //   tls_certificate  the server's certificate is not trusted for this host (see above)
 //   tls_error        any other TLS failure (handshake, protocol)
-//   timeout          no complete answer within the request's timeout
+//   timeout          no complete answer within the timeout, or no byte moved for the
+//                    stall timeout
 //   closed           the server closed the connection before a complete answer
 //   bad_reply        the answer is not HTTP/1.1, or exceeds the reply limits
 //   queue_full       AsyncClient: too many requests already wait for that origin
