@@ -18,13 +18,14 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
 
-#include "api/api.h"
+#include "http/http.h"
 
 namespace {
 
@@ -133,9 +134,16 @@ void count_answer(const Options& o, const std::string& body, Totals& totals) {
   ++(proved ? totals.committed : totals.failed);
 }
 
-void post_writes(const Options& o, const aethel::api::Endpoint& endpoint, unsigned worker,
+// https:// nodes with a private CA: AETHEL_TLS_CA_FILE, as for the CLI.
+aethel::http::ClientOptions client_options() {
+  aethel::http::ClientOptions options;
+  if (const char* ca_file = std::getenv("AETHEL_TLS_CA_FILE")) options.trust.ca_file = ca_file;
+  return options;
+}
+
+void post_writes(const Options& o, const aethel::http::Url& endpoint, unsigned worker,
                  Clock::time_point end, Totals& totals) {
-  auto connection = aethel::api::HttpConnection::open(endpoint);
+  auto connection = aethel::http::Connection::open(endpoint, client_options());
   if (!connection.ok()) {
     ++totals.errors;
     return;
@@ -170,10 +178,9 @@ void post_writes(const Options& o, const aethel::api::Endpoint& endpoint, unsign
                                    latencies_ms.end());
 }
 
-std::vector<double> sample_state_latency(const aethel::api::Endpoint& endpoint,
-                                         Clock::time_point end) {
+std::vector<double> sample_state_latency(const aethel::http::Url& endpoint, Clock::time_point end) {
   std::vector<double> latencies_ms;
-  auto connection = aethel::api::HttpConnection::open(endpoint);
+  auto connection = aethel::http::Connection::open(endpoint, client_options());
   if (!connection.ok()) return latencies_ms;
   while (Clock::now() < end) {
     auto start = Clock::now();
@@ -203,7 +210,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!options->genesis_path.empty()) return write_genesis(*options);
-  auto endpoint = aethel::api::parse_base_url(options->node_url);
+  auto endpoint = aethel::http::parse_url(options->node_url);
   if (!endpoint.ok()) {
     fmt::print(stderr, "{}\n", endpoint.error().message);
     return 2;

@@ -29,7 +29,7 @@ std::optional<Response> dashboard_route(const Request& request) {
     if (request.method != "GET") {
       Response r =
           error_response(405, "method_not_allowed", std::string(path) + " accepts GET only");
-      r.allow = "GET";
+      r.headers.emplace_back("Allow", "GET");
       return r;
     }
     auto body = dashboard_asset(page.asset);

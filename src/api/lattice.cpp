@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "consensus/consensus.h"
+#include "http/http.h"
 #include "metrics/metrics.h"
 
 namespace aethel::api {
@@ -297,7 +298,7 @@ class Lattice::Impl {
 
    private:
     void run() {
-      std::unique_ptr<HttpConnection> connection;
+      std::unique_ptr<http::Connection> connection;
       std::unique_lock lock(mutex_);
       while (true) {
         wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -317,15 +318,16 @@ class Lattice::Impl {
       }
     }
 
-    bool post(std::unique_ptr<HttpConnection>& connection, const std::string& body) {
+    bool post(std::unique_ptr<http::Connection>& connection, const std::string& body) {
       if (!connection) {
-        auto endpoint = parse_base_url(url_);
-        if (!endpoint.ok()) return false;
-        auto opened = HttpConnection::open(endpoint.value(), kPeerHttpTimeout_ms);
+        auto url = http::parse_url(url_);
+        if (!url.ok()) return false;
+        auto opened =
+            http::Connection::open(url.value(), owner_.client_options(kPeerHttpTimeout_ms));
         if (!opened.ok()) return false;
         connection = std::move(opened).value();
       }
-      std::string headers = owner_.signed_headers("POST", kInternalMessagesPath, body);
+      http::Headers headers = owner_.signed_headers("POST", kInternalMessagesPath, body);
       auto reply = connection->call("POST", kInternalMessagesPath, body, headers);
       if (!reply.ok() || reply.value().status != 200) {
         connection.reset();
@@ -356,14 +358,24 @@ class Lattice::Impl {
     if (it != peers_.end() && ok) it->second.last_http_ok = Clock::now();
   }
 
-  std::string signed_headers(std::string_view method, std::string_view path,
-                             std::string_view body) const {
+  http::Headers signed_headers(std::string_view method, std::string_view path,
+                               std::string_view body) const {
     std::string timestamp = std::to_string(unix_time_ms());
     std::string text = signing_text(method, path, timestamp, body);
     auto signature = node_.key().sign(view(text));
-    return fmt::format("X-Aethel-Peer: {}\r\nX-Aethel-Timestamp: {}\r\nX-Aethel-Signature: {}\r\n",
-                       node_.peer_id(), timestamp,
-                       ledger::to_hex(std::span<const uint8_t>(signature)));
+    return {{"X-Aethel-Peer", node_.peer_id()},
+            {"X-Aethel-Timestamp", timestamp},
+            {"X-Aethel-Signature", ledger::to_hex(std::span<const uint8_t>(signature))}};
+  }
+
+  // The node's trust (AETHEL_TLS_CA_FILE) for https:// peers. `stall_timeout_ms`
+  // bounds each wait for bytes (the old client's per-socket-operation timeout), so a
+  // large batch that keeps moving is not cut; the whole exchange has the default 30 s.
+  http::ClientOptions client_options(uint32_t stall_timeout_ms) const {
+    http::ClientOptions client;
+    client.stall_timeout_ms = stall_timeout_ms;
+    client.trust.ca_file = options_.config.tls_ca_file;
+    return client;
   }
 
   // --- inbound ----------------------------------------------------------------
@@ -647,10 +659,10 @@ class Lattice::Impl {
         for (auto& [id, peer] : peers_) known |= peer.url == url;
         if (known) continue;
       }
-      auto endpoint = parse_base_url(url);
-      if (!endpoint.ok()) continue;
-      auto reply =
-          http_call(endpoint.value(), "GET", "/api/lattice/p2p/identity", {}, kPeerHttpTimeout_ms);
+      auto parsed = http::parse_url(url);
+      if (!parsed.ok()) continue;
+      auto reply = http::call(parsed.value(), "GET", "/api/lattice/p2p/identity", {},
+                              client_options(kPeerHttpTimeout_ms));
       if (!reply.ok() || reply.value().status != 200) continue;
       json::error_code ec;
       json::value value = json::parse(reply.value().body, ec);
@@ -777,10 +789,10 @@ class Lattice::Impl {
       }
     }
     for (const auto& [id, url] : targets) {
-      auto endpoint = parse_base_url(url);
-      if (!endpoint.ok()) continue;
-      auto reply =
-          http_call(endpoint.value(), "GET", "/api/lattice/state?limit=0", {}, kPeerHttpTimeout_ms);
+      auto parsed = http::parse_url(url);
+      if (!parsed.ok()) continue;
+      auto reply = http::call(parsed.value(), "GET", "/api/lattice/state?limit=0", {},
+                              client_options(kPeerHttpTimeout_ms));
       if (!reply.ok() || reply.value().status != 200) continue;
       json::error_code ec;
       json::value value = json::parse(reply.value().body, ec);
@@ -983,7 +995,9 @@ class Lattice::Impl {
     }
     std::vector<std::future<json::object>> answers;
     for (const std::string& url : urls) {
-      answers.push_back(std::async(std::launch::async, [url] { return probe_node(url); }));
+      answers.push_back(std::async(std::launch::async, [url, client = client_options(1'000)] {
+        return probe_node(url, client);
+      }));
     }
     json::array list;
     for (auto& answer : answers) list.push_back(answer.get());
@@ -991,15 +1005,15 @@ class Lattice::Impl {
         {"success", true}, {"timestamp", unix_time_ms()}, {"nodes", std::move(list)}};
   }
 
-  static json::object probe_node(const std::string& url) {
+  static json::object probe_node(const std::string& url, const http::ClientOptions& client) {
     json::object out{{"url", url}, {"reachable", false}};
-    auto endpoint = parse_base_url(url);
-    if (!endpoint.ok()) {
-      out["error"] = endpoint.error().message;
+    auto parsed = http::parse_url(url);
+    if (!parsed.ok()) {
+      out["error"] = parsed.error().message;
       return out;
     }
     auto get = [&](std::string_view target) -> std::optional<json::object> {
-      auto reply = http_call(endpoint.value(), "GET", target, {}, 1'000);
+      auto reply = http::call(parsed.value(), "GET", target, {}, client);
       if (!reply.ok()) {
         out["error"] = reply.error().message;
         return std::nullopt;

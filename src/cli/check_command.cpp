@@ -16,8 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "api/api.h"
 #include "cli/cli.h"
+#include "cli/node_client.h"
+#include "http/http.h"
 
 namespace aethel::cli {
 namespace json = boost::json;
@@ -85,10 +86,10 @@ std::optional<uint64_t> unsigned_field(const json::object& object, std::string_v
 // One GET whose body is a JSON object. nullopt (with a note) when the node answers
 // something else; `accepted` lists the statuses whose body is still meaningful
 // (health answers 503 with its JSON when unhealthy).
-std::optional<json::object> get_object(const api::Endpoint& endpoint, std::string_view target,
-                                       uint32_t timeout_ms, NodeReport& report,
+std::optional<json::object> get_object(http::Connection& connection, std::string_view target,
+                                       NodeReport& report,
                                        std::initializer_list<unsigned> accepted = {200}) {
-  auto reply = api::http_call(endpoint, "GET", target, {}, timeout_ms);
+  auto reply = connection.call("GET", target);
   if (!reply.ok()) {
     report.notes.push_back(fmt::format("GET {}: {}", target, reply.error().message));
     return std::nullopt;
@@ -128,12 +129,19 @@ std::optional<uint64_t> count_peers(const json::object& status) {
 NodeReport poll_node(const std::string& url, uint32_t timeout_ms) {
   NodeReport report;
   report.url = url;
-  auto endpoint = api::parse_base_url(url);
-  if (!endpoint.ok()) {
-    report.error = endpoint.error().message;
+  auto parsed = http::parse_url(url);
+  if (!parsed.ok()) {
+    report.error = parsed.error().message;
     return report;
   }
-  auto reply = api::http_call(endpoint.value(), "GET", "/", {}, timeout_ms);
+  // One kept-alive connection for the four GETs (one TLS handshake for https).
+  auto connection = http::Connection::open(parsed.value(), client_options(timeout_ms));
+  if (!connection.ok()) {
+    report.error = connection.error().message;
+    return report;
+  }
+  http::Connection& node = *connection.value();
+  auto reply = node.call("GET", "/");
   if (!reply.ok()) {
     report.error = reply.error().message;
     return report;
@@ -149,16 +157,15 @@ NodeReport poll_node(const std::string& url, uint32_t timeout_ms) {
   } else {
     report.notes.push_back(fmt::format("GET /: HTTP {}, not a JSON object", reply.value().status));
   }
-  if (auto p2p = get_object(endpoint.value(), "/api/lattice/p2p/status", timeout_ms, report)) {
+  if (auto p2p = get_object(node, "/api/lattice/p2p/status", report)) {
     report.sync_mode = string_field(*p2p, "sync_mode");
     report.peers = count_peers(*p2p);
   }
-  if (auto state = get_object(endpoint.value(), "/api/lattice/state?limit=0", timeout_ms, report)) {
+  if (auto state = get_object(node, "/api/lattice/state?limit=0", report)) {
     report.merkle_root = string_field(*state, "merkle_root");
     report.height = unsigned_field(*state, "height");
   }
-  if (auto health =
-          get_object(endpoint.value(), "/api/lattice/health", timeout_ms, report, {200, 503})) {
+  if (auto health = get_object(node, "/api/lattice/health", report, {200, 503})) {
     report.health = string_field(*health, "status");
   }
   return report;

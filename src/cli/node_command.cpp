@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "http/http.h"
 #include "metrics/metrics.h"
 #include "node/node.h"
 #include "storage/storage.h"
@@ -211,6 +212,77 @@ node::Result<std::vector<std::string>> validator_ids(const node::Config& config)
   return ids;
 }
 
+// Opens the node (store, key, ledger, consensus) and wires its log lines and metrics.
+node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
+                                                    const ledger::Genesis& genesis, Log& log,
+                                                    metrics::Metrics& metrics) {
+  auto validators = validator_ids(c);
+  if (!validators.ok()) return validators.error();
+  node::NodeOptions options;
+  options.data_dir = c.data_dir;
+  options.node_key_path = c.node_key_path;
+  options.genesis = genesis;
+  options.snapshot_interval_blocks = c.snapshot_interval_blocks;
+  options.validators = validators.value();
+  options.log = [&log](std::string_view line) { log.line(line); };
+  options.on_store_write = [&metrics](double seconds) { metrics.observe_fsync_seconds(seconds); };
+  auto opened = node::Node::open(options);
+  if (!opened.ok()) return opened.error();
+  std::unique_ptr<node::Node> node = std::move(opened).value();
+  log.line(fmt::format("[P2P] Peer ID: {}", node->peer_id()));
+  auto [height, root] = node->read(
+      [](const ledger::Ledger& l) { return std::make_pair(l.height(), ledger::to_hex(l.root())); });
+  log.line(fmt::format("[NODE] {} restored at height {} root {}", c.node_name, height, root));
+  metrics.set_height(height);
+  node->on_block_applied([&metrics](const node::AppliedBlock& block) {
+    metrics.record_commit(block.height, block.committed_transactions);
+    size_t rejected = block.transactions - block.committed_transactions;
+    if (rejected > 0) metrics.record_transactions("rejected", rejected);
+  });
+  node->on_role_changed([&log](const node::ConsensusStatus& status) {
+    if (status.role == "leader") {
+      log.line(fmt::format("[CONSENSUS] became leader for term {}", status.term));
+    } else {
+      log.line(fmt::format("[CONSENSUS] {} in term {} (leader {})", status.role, status.term,
+                           status.leader_peer_id.empty() ? "unknown" : status.leader_peer_id));
+    }
+  });
+  return node;
+}
+
+// The TLS files, checked before anything opens: a certificate or key that cannot be
+// used, or a CA file without certificates (the node could not verify its peers),
+// is one line naming its variable.
+base::Status check_tls(const node::Config& config) {
+  base::Status trusted = http::check_trust(http::TlsTrust{config.tls_ca_file});
+  if (!trusted.ok()) {
+    return base::Error{"bad_config", fmt::format("AETHEL_TLS_CA_FILE='{}' is invalid: {}",
+                                                 config.tls_ca_file, trusted.error().message)};
+  }
+  if (config.tls_cert_file.empty()) return base::Status{};
+  base::Status usable =
+      http::check_server_tls(http::ServerTls{config.tls_cert_file, config.tls_key_file});
+  if (usable.ok()) return usable;
+  bool key = usable.error().code == "bad_tls_key";
+  return base::Error{
+      "bad_config",
+      fmt::format("{}='{}' is invalid: {}", key ? "AETHEL_TLS_KEY_FILE" : "AETHEL_TLS_CERT_FILE",
+                  key ? config.tls_key_file : config.tls_cert_file, usable.error().message)};
+}
+
+// The API server, HTTPS when AETHEL_TLS_CERT_FILE and AETHEL_TLS_KEY_FILE are set
+// (check_tls has checked them).
+node::Result<std::unique_ptr<http::Server>> start_server(const node::Config& config,
+                                                         http::Handler& handler) {
+  http::ServerOptions options;
+  options.host = config.api_host;
+  options.port = config.api_port;
+  if (!config.tls_cert_file.empty()) {
+    options.tls = http::ServerTls{config.tls_cert_file, config.tls_key_file};
+  }
+  return http::Server::start(options, handler);
+}
+
 int fail(const std::string& message) {
   fmt::print(stderr, "aethel node: {}\n", message);
   return kExitFailed;
@@ -246,6 +318,7 @@ int run_node(const Args& args) {
   if (!config.ok()) return fail(config.error().message);
   auto genesis = load_genesis(config.value());
   if (!genesis.ok()) return fail(genesis.error().message);
+  if (base::Status tls = check_tls(config.value()); !tls.ok()) return fail(tls.error().message);
 
   // Blocked before any thread starts, so every thread inherits the mask and the
   // signals wait for sigwait below instead of killing the process mid-write.
@@ -256,37 +329,9 @@ int run_node(const Args& args) {
   Log log(c, format.value());
   metrics::Metrics metrics;  // outlives the node, the lattice and the server below
   for (const std::string& warning : c.warnings) log.line("[CONFIG] warning: " + warning);
-  auto validators = validator_ids(c);
-  if (!validators.ok()) return fail(validators.error().message);
-  node::NodeOptions options;
-  options.data_dir = c.data_dir;
-  options.node_key_path = c.node_key_path;
-  options.genesis = genesis.value();
-  options.snapshot_interval_blocks = c.snapshot_interval_blocks;
-  options.validators = validators.value();
-  options.log = [&log](std::string_view line) { log.line(line); };
-  options.on_store_write = [&metrics](double seconds) { metrics.observe_fsync_seconds(seconds); };
-  auto opened = node::Node::open(options);
+  auto opened = open_node(c, genesis.value(), log, metrics);
   if (!opened.ok()) return fail(opened.error().message);
   std::unique_ptr<node::Node> node = std::move(opened).value();
-  log.line(fmt::format("[P2P] Peer ID: {}", node->peer_id()));
-  auto [height, root] = node->read(
-      [](const ledger::Ledger& l) { return std::make_pair(l.height(), ledger::to_hex(l.root())); });
-  log.line(fmt::format("[NODE] {} restored at height {} root {}", c.node_name, height, root));
-  metrics.set_height(height);
-  node->on_block_applied([&metrics](const node::AppliedBlock& block) {
-    metrics.record_commit(block.height, block.committed_transactions);
-    size_t rejected = block.transactions - block.committed_transactions;
-    if (rejected > 0) metrics.record_transactions("rejected", rejected);
-  });
-  node->on_role_changed([&log](const node::ConsensusStatus& status) {
-    if (status.role == "leader") {
-      log.line(fmt::format("[CONSENSUS] became leader for term {}", status.term));
-    } else {
-      log.line(fmt::format("[CONSENSUS] {} in term {} (leader {})", status.role, status.term,
-                           status.leader_peer_id.empty() ? "unknown" : status.leader_peer_id));
-    }
-  });
 
   std::string lattice_id = node::lattice_id(node->validators(), genesis.value());
   log.line(fmt::format("[NODE] lattice id {} with {} validators", lattice_id.substr(0, 16),
@@ -296,15 +341,13 @@ int run_node(const Args& args) {
       api::LatticeOptions{c, lattice_id, [&log](std::string_view l) { log.line(l); }, &metrics});
   if (!lattice.ok()) return fail(lattice.error().message);
 
-  api::Router router(
-      *node, api::RouterOptions{c.node_name, lattice.value().get(), c.admin_token, &metrics});
-  api::ServerOptions server_options;
-  server_options.host = c.api_host;
-  server_options.port = c.api_port;
-  server_options.max_body_bytes = c.max_body_bytes;
-  auto server = api::Server::start(server_options, router);
+  api::RouterOptions router_options{c.node_name, lattice.value().get(), c.admin_token, &metrics};
+  router_options.max_body_bytes = c.max_body_bytes;
+  auto router = std::make_unique<api::Router>(*node, router_options);
+  auto server = start_server(c, *router);
   if (!server.ok()) return fail(server.error().message);
-  log.line(fmt::format("[API] listening on http://{}:{} (public URL {})", c.api_host,
+  log.line(fmt::format("[API] listening on {}://{}:{} (public URL {})",
+                       c.tls_cert_file.empty() ? "http" : "https", c.api_host,
                        server.value()->port(), c.public_url));
 
   int received = 0;
@@ -315,6 +358,7 @@ int run_node(const Args& args) {
   // for that) and get their answer; then the rest is cut.
   server.value()->shutdown(kShutdownGrace_ms);
   server.value().reset();
+  router.reset();           // joins the verifier and blocking pools: nothing uses the node after
   lattice.value().reset();  // no more peer traffic
   node.reset();             // consensus finishes its Ready (fsync'd), then stops
   auto stop_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

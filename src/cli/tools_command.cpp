@@ -9,8 +9,9 @@
 #include <set>
 #include <sstream>
 
-#include "api/api.h"
 #include "cli/cli.h"
+#include "cli/node_client.h"
+#include "http/http.h"
 #include "ledger/ledger.h"
 #include "p2p/p2p.h"
 
@@ -22,6 +23,8 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
+// A write waits for its commit (5 s at most on the node) and maybe for Z3.
+constexpr uint32_t kSubmitTimeout_ms = 30'000;
 constexpr size_t kMaxInputBytes = 16 << 20;
 
 std::optional<std::string> read_input(const std::string& path) {
@@ -79,7 +82,7 @@ void print_intent(const json::object& intent) {
              t.contains("exists") && t.at("exists").as_bool() ? " (exists: retry)" : "");
 }
 
-int print_verify_reply(const api::HttpReply& reply, bool raw_json) {
+int print_verify_reply(const http::Reply& reply, bool raw_json) {
   json::error_code ec;
   json::value body = json::parse(reply.body, ec);
   if (ec || !body.is_object()) {
@@ -144,9 +147,9 @@ int run_submit(const Args& args) {
     fmt::print(stderr, "usage: aethel submit --node URL SOURCE|- [--dry-run] [--json]\n");
     return kExitUsage;
   }
-  auto endpoint = api::parse_base_url(parsed->options["--node"]);
-  if (!endpoint.ok()) {
-    fmt::print(stderr, "aethel submit: --node {}\n", endpoint.error().message);
+  auto url = http::parse_url(parsed->options["--node"]);
+  if (!url.ok()) {
+    fmt::print(stderr, "aethel submit: --node {}\n", url.error().message);
     return kExitUsage;
   }
   auto source = read_input(parsed->positional[0]);
@@ -155,7 +158,8 @@ int run_submit(const Args& args) {
     return kExitUsage;
   }
   json::object request{{"code", *source}, {"dry_run", parsed->flags.contains("--dry-run")}};
-  auto reply = api::http_call(endpoint.value(), "POST", "/api/verify", json::serialize(request));
+  auto reply = http::call(url.value(), "POST", "/api/verify", json::serialize(request),
+                          client_options(kSubmitTimeout_ms));
   if (!reply.ok()) {
     fmt::print(stderr, "aethel submit: {}\n", reply.error().message);
     return kExitUnreachable;

@@ -9,8 +9,8 @@
 #include <iostream>
 #include <iterator>
 
+#include "api/verify_json.h"
 #include "cli/cli.h"
-#include "cli/report.h"
 #include "lang/lang.h"
 
 namespace aethel::cli {
@@ -64,13 +64,12 @@ std::optional<std::string> read_source(const std::string& path, size_t limit) {
   return source;
 }
 
-void print_human(const std::vector<TimedOutcome>& outcomes, lang::Verdict verdict) {
-  for (const TimedOutcome& t : outcomes) {
-    const lang::IntentOutcome& o = t.outcome;
+void print_human(const std::vector<lang::IntentOutcome>& outcomes, lang::Verdict verdict) {
+  for (const lang::IntentOutcome& o : outcomes) {
     std::string where = o.is_definition ? "definition" : "invocation";
     if (!o.batch.empty()) where += ", atomic_batch " + o.batch;
     fmt::print("{:<9} {} ({}, {:.1f} ms)\n", to_string(o.report.verdict), o.name, where,
-               t.elapsed_ms);
+               o.elapsed_ms);
     fmt::print("          {}\n", o.report.message);
     for (const lang::Violation& v : o.report.violations) {
       fmt::print("          ✗ {}: {}\n", to_string(v.property), v.message);
@@ -81,8 +80,8 @@ void print_human(const std::vector<TimedOutcome>& outcomes, lang::Verdict verdic
     }
   }
   size_t not_proved = 0;
-  for (const TimedOutcome& t : outcomes)
-    not_proved += t.outcome.report.verdict != lang::Verdict::kProved;
+  for (const lang::IntentOutcome& o : outcomes)
+    not_proved += o.report.verdict != lang::Verdict::kProved;
   fmt::print("\nResult: {} ({} of {} intents proved)\n", to_string(verdict),
              outcomes.size() - not_proved, outcomes.size());
 }
@@ -113,17 +112,17 @@ int run_verify(const Args& args) {
   lang::ParseResult parsed = lang::parse(*source, limits);
   if (!parsed.ok()) {
     if (options->json) {
-      fmt::print("{}\n", boost::json::serialize(parse_error_json(*parsed.error)));
+      fmt::print("{}\n", boost::json::serialize(api::parse_error_json(*parsed.error)));
     } else {
       print_parse_error(*source, *parsed.error);
     }
     return kExitUnusable;
   }
 
-  std::vector<TimedOutcome> outcomes = check_program_timed(*parsed.program);
-  lang::Verdict verdict = overall_verdict(outcomes);
+  std::vector<lang::IntentOutcome> outcomes = lang::check_program(*parsed.program);
+  lang::Verdict verdict = lang::overall_verdict(outcomes);
   if (options->json) {
-    fmt::print("{}\n", boost::json::serialize(verify_response_json(outcomes, verdict)));
+    fmt::print("{}\n", boost::json::serialize(api::verify_response_json(outcomes, verdict)));
   } else {
     print_human(outcomes, verdict);
   }

@@ -253,10 +253,21 @@ struct IntentOutcome {
   std::string batch;  // enclosing atomic_batch, empty if none
   VerifyReport report;
   std::optional<TransferRequest> transfer;  // well-formed invocations
+  // How long checking took, for reports. Measured by check_program; no verdict
+  // depends on it (the verifier's own wall-clock limit is in VerifyLimits).
+  double elapsed_ms = 0;
 };
 
 // Verifies a definition or shape-checks an invocation.
 IntentOutcome check_intent(const ProgramIntent& intent, const VerifyLimits& limits = {});
+
+// Checks every intent of the program in source order, timing each, and applies the
+// batch rule: the verdicts a program gets, before any ledger sees it.
+std::vector<IntentOutcome> check_program(const Program& program, const VerifyLimits& limits = {});
+
+// Whether the program has a definition, i.e. whether checking it needs the SMT
+// solver (seconds of CPU) rather than shape checks (microseconds).
+bool has_definitions(const Program& program);
 
 // All-or-nothing: when any intent of an atomic_batch is not PROVED, its
 // invocations are all FAILED, each saying which intent sank the batch.

@@ -2,6 +2,8 @@
 // and atomic batches succeed or fail as one.
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "lang/lang.h"
 
 namespace aethel::lang {
@@ -47,6 +49,25 @@ IntentOutcome check_intent(const ProgramIntent& intent, const VerifyLimits& limi
                     {}};
   outcome.transfer = std::move(check.transfer);
   return outcome;
+}
+
+std::vector<IntentOutcome> check_program(const Program& program, const VerifyLimits& limits) {
+  std::vector<IntentOutcome> outcomes;
+  for (const ProgramIntent& intent : intents_of(program)) {
+    auto start = std::chrono::steady_clock::now();
+    outcomes.push_back(check_intent(intent, limits));
+    std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
+    outcomes.back().elapsed_ms = elapsed.count();
+  }
+  apply_batch_rule(outcomes);
+  return outcomes;
+}
+
+bool has_definitions(const Program& program) {
+  for (const ProgramIntent& intent : intents_of(program)) {
+    if (intent.definition != nullptr) return true;
+  }
+  return false;
 }
 
 void apply_batch_rule(std::vector<IntentOutcome>& outcomes) {

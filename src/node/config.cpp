@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <fstream>
 #include <limits>
 
 #include "node/node.h"
@@ -297,7 +298,7 @@ std::optional<Error> read_lattice(const Reader& reader, Config& config) {
     config.lattice_nodes = split_csv(found->value);
     for (const std::string& url : config.lattice_nodes) {
       if (!url.starts_with("http://") && !url.starts_with("https://")) {
-        return invalid(*found, "a comma-separated list of http:// URLs");
+        return invalid(*found, "a comma-separated list of http:// or https:// URLs");
       }
     }
   }
@@ -319,10 +320,38 @@ std::optional<Error> read_extensions(const Reader& reader, Config& config) {
                        config.snapshot_interval_blocks);
 }
 
+// A TLS file setting: it must name a readable file. Whether its contents are a
+// usable certificate or key is checked when the node starts its server.
+std::optional<Error> read_tls_file(const Reader& reader, std::string_view suffix,
+                                   std::string& target) {
+  auto found = reader.get(suffix);
+  if (!found) return std::nullopt;
+  std::ifstream file(found->value, std::ios::binary);
+  if (found->value.empty() || !file) return invalid(*found, "a readable PEM file");
+  target = found->value;
+  return std::nullopt;
+}
+
+std::optional<Error> read_tls(const Reader& reader, Config& config) {
+  if (auto e = read_tls_file(reader, "TLS_CERT_FILE", config.tls_cert_file)) return e;
+  if (auto e = read_tls_file(reader, "TLS_KEY_FILE", config.tls_key_file)) return e;
+  if (auto e = read_tls_file(reader, "TLS_CA_FILE", config.tls_ca_file)) return e;
+  // Half a pair would silently serve plain HTTP where HTTPS was meant.
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    auto set = reader.get(config.tls_cert_file.empty() ? "TLS_KEY_FILE" : "TLS_CERT_FILE");
+    std::string_view missing =
+        config.tls_cert_file.empty() ? "AETHEL_TLS_CERT_FILE" : "AETHEL_TLS_KEY_FILE";
+    return Error{"bad_config", fmt::format("{}='{}' is invalid: HTTPS needs {} as well", set->name,
+                                           set->value, missing)};
+  }
+  return std::nullopt;
+}
+
 std::string derive_public_url(const Config& config) {
   std::string host =
       config.api_host == "0.0.0.0" || config.api_host == "::" ? "127.0.0.1" : config.api_host;
-  return fmt::format("http://{}:{}", host, config.api_port);
+  std::string_view scheme = config.tls_cert_file.empty() ? "http" : "https";
+  return fmt::format("{}://{}:{}", scheme, host, config.api_port);
 }
 
 std::string unquote(std::string_view value) {
@@ -377,7 +406,7 @@ Result<std::map<std::string, std::string>> parse_env_file(std::string_view text)
 Result<Config> load_config(const ConfigSources& sources) {
   Reader reader(sources);
   Config config;
-  for (auto step : {read_basics, read_paths, read_lattice, read_extensions}) {
+  for (auto step : {read_basics, read_paths, read_lattice, read_tls, read_extensions}) {
     if (auto error = step(reader, config)) return *error;
   }
   if (config.public_url.empty()) config.public_url = derive_public_url(config);

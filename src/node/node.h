@@ -77,6 +77,11 @@ struct Config {
   uint32_t peerless_timeout_s = 60;
   uint32_t http_poll_interval_s = 10;
 
+  // TLS (SPEC §3). Empty: unset. Both cert and key set: the API serves HTTPS.
+  std::string tls_cert_file;  // AETHEL_TLS_CERT_FILE: PEM certificate chain
+  std::string tls_key_file;   // AETHEL_TLS_KEY_FILE: PEM private key
+  std::string tls_ca_file;    // AETHEL_TLS_CA_FILE: extra CAs for https:// node URLs
+
   // Aethel extensions (docs/CONFIGURATION.md).
   uint64_t max_body_bytes = 4 << 20;         // AETHEL_MAX_BODY_BYTES
   uint64_t snapshot_interval_blocks = 1000;  // AETHEL_SNAPSHOT_INTERVAL

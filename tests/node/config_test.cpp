@@ -2,7 +2,10 @@
 // addresses and validator peer IDs. Each error must be the one line an operator
 // needs: the variable, its value and what is wrong.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "node/node.h"
@@ -149,6 +152,67 @@ TEST(ConfigTest, DefaultsLeaveValidatorsEmptyForTheNodeToDerive) {
   EXPECT_TRUE(config.value().validators.empty());
   EXPECT_TRUE(config.value().warnings.empty());
   EXPECT_EQ(config.value().p2p_listen, (std::vector<std::string>{"/ip4/0.0.0.0/tcp/9000"}));
+}
+
+// TLS files (SPEC §3): readable files, and a certificate only with its key.
+class TlsConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("aethel-config-tls-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    for (const char* name : {"cert.pem", "key.pem", "ca.pem"}) {
+      std::ofstream(dir_ / name) << "-----BEGIN CERTIFICATE-----\n";
+    }
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path(const char* name) const { return (dir_ / name).string(); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(TlsConfigTest, CertificateKeyAndCaFilesAreRead) {
+  auto config = load_env({{"AETHEL_TLS_CERT_FILE", path("cert.pem")},
+                          {"AETHEL_TLS_KEY_FILE", path("key.pem")},
+                          {"DIOTEC360_TLS_CA_FILE", path("ca.pem")},
+                          {"AETHEL_API_PORT", "8443"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config.value().tls_cert_file, path("cert.pem"));
+  EXPECT_EQ(config.value().tls_key_file, path("key.pem"));
+  EXPECT_EQ(config.value().tls_ca_file, path("ca.pem"));
+  EXPECT_EQ(config.value().public_url, "https://127.0.0.1:8443");  // derived: HTTPS served
+}
+
+TEST_F(TlsConfigTest, WithoutTlsSettingsNothingIsSetAndThePublicUrlIsHttp) {
+  auto config = load_env({});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_TRUE(config.value().tls_cert_file.empty());
+  EXPECT_TRUE(config.value().tls_ca_file.empty());
+  EXPECT_TRUE(config.value().public_url.starts_with("http://")) << config.value().public_url;
+}
+
+TEST_F(TlsConfigTest, AMissingFileIsNamedWithItsVariable) {
+  std::string missing = path("nope.pem");
+  std::string message = error_of({{"AETHEL_TLS_CA_FILE", missing}});
+  EXPECT_EQ(message,
+            "AETHEL_TLS_CA_FILE='" + missing + "' is invalid: expected a readable PEM file");
+  message = error_of({{"AETHEL_TLS_CERT_FILE", missing}, {"AETHEL_TLS_KEY_FILE", path("key.pem")}});
+  EXPECT_TRUE(message.starts_with("AETHEL_TLS_CERT_FILE='" + missing + "' is invalid")) << message;
+}
+
+TEST_F(TlsConfigTest, ACertificateWithoutItsKeyIsAnError) {
+  std::string message = error_of({{"AETHEL_TLS_CERT_FILE", path("cert.pem")}});
+  EXPECT_EQ(message, "AETHEL_TLS_CERT_FILE='" + path("cert.pem") +
+                         "' is invalid: HTTPS needs AETHEL_TLS_KEY_FILE as well");
+  message = error_of({{"AETHEL_TLS_KEY_FILE", path("key.pem")}});
+  EXPECT_TRUE(contains(message, "HTTPS needs AETHEL_TLS_CERT_FILE as well")) << message;
+}
+
+TEST(ConfigTest, LatticeNodesMayBeHttps) {
+  auto config = load_env({{"AETHEL_LATTICE_NODES", "https://a.example.com,http://10.0.0.2:8000"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config.value().lattice_nodes.size(), 2u);
+  std::string message = error_of({{"AETHEL_LATTICE_NODES", "node2:8000"}});
+  EXPECT_TRUE(contains(message, "http:// or https:// URLs")) << message;
 }
 
 }  // namespace

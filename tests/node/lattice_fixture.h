@@ -16,6 +16,7 @@
 #include <optional>
 #include <thread>
 
+#include "ledger/ledger.h"
 #include "node_process.h"
 #include "p2p/p2p.h"
 
@@ -34,9 +35,8 @@ inline bool eventually(const std::function<bool()>& condition, milliseconds time
   return condition();
 }
 
-inline std::optional<json::object> get_json(const api::Endpoint& endpoint,
-                                            std::string_view target) {
-  auto reply = api::http_call(endpoint, "GET", target, {}, 2'000);
+inline std::optional<json::object> get_json(const http::Url& endpoint, std::string_view target) {
+  auto reply = http::call(endpoint, "GET", target, {}, http::with_timeout_ms(2'000));
   if (!reply.ok()) return std::nullopt;
   json::error_code ec;
   json::value value = json::parse(reply.value().body, ec);
@@ -119,15 +119,15 @@ class Lattice {
   }
 
   std::optional<json::object> p2p_status(int i) {
-    return get_json(node(i).endpoint(), "/api/lattice/p2p/status");
+    return get_json(node(i).url(), "/api/lattice/p2p/status");
   }
   std::optional<Head> head(int i) {
-    auto state = get_json(node(i).endpoint(), "/api/lattice/state?limit=0");
+    auto state = get_json(node(i).url(), "/api/lattice/state?limit=0");
     if (!state) return std::nullopt;
     return Head{u64(state->at("height")), std::string(state->at("merkle_root").as_string())};
   }
   std::string role(int i) {
-    auto root = get_json(node(i).endpoint(), "/");
+    auto root = get_json(node(i).url(), "/");
     return root ? std::string(root->at("role").as_string()) : "";
   }
   int leader() {
@@ -226,11 +226,10 @@ class Load {
       }
       int target = targets[n % targets.size()];
       std::string id = "load-" + std::to_string(n);
-      auto reply =
-          api::http_call(lattice_.node(target).endpoint(), "POST", "/api/lattice/transactions",
-                         json::serialize(n % 2 == 0 ? transfer_batch(id, 1, "Alice", "Bob")
-                                                    : transfer_batch(id, 1, "Bob", "Alice")),
-                         5'000);
+      auto reply = http::call(lattice_.node(target).url(), "POST", "/api/lattice/transactions",
+                              json::serialize(n % 2 == 0 ? transfer_batch(id, 1, "Alice", "Bob")
+                                                         : transfer_batch(id, 1, "Bob", "Alice")),
+                              http::with_timeout_ms(5'000));
       if (!reply.ok() || reply.value().status != 200) continue;
       auto body = json::parse(reply.value().body).as_object();
       if (body["committed"].to_number<int64_t>() != 1) continue;
@@ -257,7 +256,7 @@ class Load {
 };
 
 inline void expect_all_present(Lattice& lattice, int node, const std::vector<std::string>& ids) {
-  auto connection = api::HttpConnection::open(lattice.node(node).endpoint());
+  auto connection = http::Connection::open(lattice.node(node).url());
   ASSERT_TRUE(connection.ok());
   for (const std::string& id : ids) {
     auto found = connection.value()->call("GET", "/api/lattice/tx/" + id);
@@ -268,7 +267,7 @@ inline void expect_all_present(Lattice& lattice, int node, const std::vector<std
 }
 
 inline void expect_conserved(Lattice& lattice, int node) {
-  auto state = get_json(lattice.node(node).endpoint(), "/api/lattice/state");
+  auto state = get_json(lattice.node(node).url(), "/api/lattice/state");
   ASSERT_TRUE(state);
   int64_t sum = 0;
   for (const auto& [name, account] : state->at("state").as_object()) {

@@ -64,7 +64,7 @@ TEST(LatticeTest, GuideTransferReachesEveryNodeWithOneRoot) {
   std::printf("guide transfer committed and visible on 3 nodes in %lld ms\n",
               static_cast<long long>(elapsed.count()));
   for (int i = 0; i < Lattice::kNodes; ++i) {
-    auto bob = get_json(lattice.node(i).endpoint(), "/api/lattice/accounts/Bob");
+    auto bob = get_json(lattice.node(i).url(), "/api/lattice/accounts/Bob");
     ASSERT_TRUE(bob);
     EXPECT_EQ(bob->at("balance"), 600) << "node " << i + 1;
   }

@@ -23,7 +23,7 @@ const std::array<std::string, 3> kAccounts = {"Alice", "Bob", "Charlie"};
 // as committed.
 class Load {
  public:
-  Load(api::Endpoint endpoint, int round, uint32_t seed)
+  Load(http::Url endpoint, int round, uint32_t seed)
       : endpoint_(std::move(endpoint)), round_(round), random_(seed) {
     thread_ = std::thread([this] { run(); });
   }
@@ -38,7 +38,7 @@ class Load {
 
  private:
   void run() {
-    auto connection = api::HttpConnection::open(endpoint_, 10'000);
+    auto connection = http::Connection::open(endpoint_, http::with_timeout_ms(10'000));
     if (!connection.ok()) return;
     for (int batch = 0;; ++batch) {
       json::array items;
@@ -62,7 +62,7 @@ class Load {
     }
   }
 
-  api::Endpoint endpoint_;
+  http::Url endpoint_;
   int round_;
   std::mt19937 random_;
   std::vector<std::string> acknowledged_;
@@ -104,7 +104,7 @@ ledger::Ledger replay_from_scratch(const NodeProcess& node) {
 }
 
 void check_node(const NodeProcess& node, const std::vector<std::string>& acknowledged) {
-  auto connection = api::HttpConnection::open(node.endpoint());
+  auto connection = http::Connection::open(node.url());
   ASSERT_TRUE(connection.ok());
   for (const std::string& id : acknowledged) {
     auto found = connection.value()->call("GET", "/api/lattice/tx/" + id);
@@ -134,7 +134,7 @@ TEST(NodeCrashTest, AcknowledgedTransfersSurviveKillNine) {
     ASSERT_NO_FATAL_FAILURE(check_node(node, acknowledged));
     uint64_t height_before = u64(node.get("/api/lattice/state?limit=0").body.at("height"));
     {
-      Load load(node.endpoint(), round, random());
+      Load load(node.url(), round, random());
       // The random moment of the crash; not a synchronisation.
       std::this_thread::sleep_for(std::chrono::milliseconds(100 + random() % 400));
       node.kill_hard();

@@ -230,7 +230,7 @@ TEST_F(NodeHttpTest, ProofsVerifyOfflineWithTheCli) {
   verify(kGuideCode);
   auto [root, height] = root_and_height();
   for (std::string name : {"Bob", "Mallory"}) {
-    auto reply = api::http_call(node_->endpoint(), "GET", "/api/lattice/proof/" + name);
+    auto reply = http::call(node_->url(), "GET", "/api/lattice/proof/" + name);
     ASSERT_TRUE(reply.ok());
     auto document = ledger::parse_proof_document(reply.value().body);
     ASSERT_TRUE(document.ok());

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "api/api.h"
+#include "http/http.h"
 
 namespace aethel::test {
 
@@ -64,7 +64,19 @@ class NodeProcess {
   }
 
   uint16_t port() const { return port_; }
-  api::Endpoint endpoint() const { return {"127.0.0.1", port_}; }
+  // https:// once use_https() was called.
+  http::Url url() const { return http::Url{https_, https_ ? "localhost" : "127.0.0.1", port_, ""}; }
+  // The node serves HTTPS (its env sets AETHEL_TLS_CERT_FILE and _KEY_FILE): this
+  // process reaches it as https://localhost:PORT, trusting `ca_file`.
+  void use_https(std::string ca_file) {
+    https_ = true;
+    client_.trust.ca_file = std::move(ca_file);
+  }
+  http::ClientOptions client(uint32_t timeout_ms) const {
+    http::ClientOptions options = client_;
+    options.timeout_ms = timeout_ms;
+    return options;
+  }
   const std::filesystem::path& root() const { return root_; }
 
   // `extra_env` entries ("NAME=value") override the defaults below.
@@ -114,7 +126,7 @@ class NodeProcess {
         pid_ = -1;
         FAIL() << "the node exited during start-up; output: " << output();
       }
-      auto reply = api::http_call(endpoint(), "GET", "/health", {}, 1000);
+      auto reply = http::call(url(), "GET", "/health", {}, client(1'000));
       if (reply.ok() && reply.value().status == 200) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
     }
@@ -149,13 +161,13 @@ class NodeProcess {
     std::string allow;
   };
   Reply call(std::string_view method, std::string_view target, std::string_view body = {}) const {
-    auto reply = api::http_call(endpoint(), method, target, body, 30'000);
+    auto reply = http::call(url(), method, target, body, client(30'000));
     EXPECT_TRUE(reply.ok()) << (reply.ok() ? "" : reply.error().message);
     if (!reply.ok()) return {};
     json::error_code ec;
     json::value parsed = json::parse(reply.value().body, ec);
     EXPECT_FALSE(ec) << "not JSON: " << reply.value().body;
-    return Reply{reply.value().status, parsed, reply.value().allow};
+    return Reply{reply.value().status, parsed, std::string(reply.value().header("Allow"))};
   }
   Reply get(std::string_view target) const { return call("GET", target); }
   Reply post(std::string_view target, const json::value& body) const {
@@ -166,6 +178,8 @@ class NodeProcess {
   std::filesystem::path root_;
   uint16_t port_;
   pid_t pid_ = -1;
+  bool https_ = false;
+  http::ClientOptions client_;
 };
 
 }  // namespace aethel::test

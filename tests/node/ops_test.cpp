@@ -31,7 +31,7 @@ std::optional<double> sample(const std::string& text, const std::string& series)
 }
 
 std::string scrape(const NodeProcess& node) {
-  auto reply = api::http_call(node.endpoint(), "GET", "/metrics", {}, 10'000);
+  auto reply = http::call(node.url(), "GET", "/metrics", {}, http::with_timeout_ms(10'000));
   EXPECT_TRUE(reply.ok());
   if (!reply.ok()) return {};
   EXPECT_EQ(reply.value().status, 200u);
@@ -43,8 +43,8 @@ json::object transfer(const std::string& id, std::string_view from, std::string_
   return json::object{{"id", id}, {"from", from}, {"to", to}, {"amount", amount}};
 }
 
-int64_t total_balance(const api::Endpoint& endpoint) {
-  auto reply = api::http_call(endpoint, "GET", "/api/lattice/state");
+int64_t total_balance(const http::Url& endpoint) {
+  auto reply = http::call(endpoint, "GET", "/api/lattice/state");
   EXPECT_TRUE(reply.ok());
   if (!reply.ok()) return -1;
   json::value state = json::parse(reply.value().body);
@@ -68,7 +68,7 @@ class ChildNode {
     }
   }
 
-  api::Endpoint endpoint() const { return {"127.0.0.1", port_}; }
+  http::Url url() const { return http::Url{false, "127.0.0.1", port_, ""}; }
   std::string stdout_text() const { return read(root_ / "stdout.log"); }
   std::string stderr_text() const { return read(root_ / "stderr.log"); }
 
@@ -102,7 +102,7 @@ class ChildNode {
     auto deadline = Clock::now() + std::chrono::seconds(30);
     while (Clock::now() < deadline) {
       ASSERT_EQ(waitpid(pid_, nullptr, WNOHANG), 0) << "exited at start: " << stderr_text();
-      auto reply = api::http_call(endpoint(), "GET", "/health", {}, 1000);
+      auto reply = http::call(url(), "GET", "/health", {}, http::with_timeout_ms(1000));
       if (reply.ok() && reply.value().status == 200) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
     }
@@ -223,8 +223,8 @@ void expect_json_lines(const std::string& text, std::string_view where) {
 TEST_F(OpsTest, JsonLogFormatWritesOneObjectPerLine) {
   ChildNode node(root_, {"--log-format", "json"});
   node.start();
-  ASSERT_EQ(api::http_call(node.endpoint(), "POST", "/api/lattice/transactions",
-                           R"({"transactions": [{"id": "j-1", "from": "Alice", "to": "Bob",
+  ASSERT_EQ(http::call(node.url(), "POST", "/api/lattice/transactions",
+                       R"({"transactions": [{"id": "j-1", "from": "Alice", "to": "Bob",
                                "amount": 5}]})")
                 .value()
                 .status,
@@ -260,7 +260,7 @@ TEST_F(OpsTest, RestartReplayLogsProgress) {
   constexpr int kBlocks = 70;  // above the node's 64-entry progress threshold
   NodeProcess node(root_);
   node.start();
-  auto connection = api::HttpConnection::open(node.endpoint());
+  auto connection = http::Connection::open(node.url());
   ASSERT_TRUE(connection.ok());
   for (int i = 0; i < kBlocks; ++i) {  // one at a time: one block each
     json::object body{
@@ -296,7 +296,7 @@ TEST_F(OpsTest, SigtermStopsInTimeAndLosesNoAcknowledgedTransfer) {
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
-      auto connection = api::HttpConnection::open(node->endpoint(), 10'000);
+      auto connection = http::Connection::open(node->url(), http::with_timeout_ms(10'000));
       if (!connection.ok()) return;
       for (int n = 0;; ++n) {
         std::string id = fmt::format("s-{}-{}", c, n);
@@ -348,7 +348,7 @@ TEST_F(OpsTest, SigtermStopsInTimeAndLosesNoAcknowledgedTransfer) {
   // Restart on the same data: every acknowledged transfer is there, money conserved.
   node = std::make_unique<ChildNode>(root_, std::vector<std::string>{});
   node->start();
-  auto reader = api::HttpConnection::open(node->endpoint(), 10'000);
+  auto reader = http::Connection::open(node->url(), http::with_timeout_ms(10'000));
   ASSERT_TRUE(reader.ok());
   size_t missing = 0;
   for (const std::string& id : acknowledged) {
@@ -367,7 +367,7 @@ TEST_F(OpsTest, SigtermStopsInTimeAndLosesNoAcknowledgedTransfer) {
     ASSERT_TRUE(reply.ok());
     EXPECT_EQ(reply.value().status, 404u) << id << " was committed but never answered";
   }
-  EXPECT_EQ(total_balance(node->endpoint()), kGenesisTotal);
+  EXPECT_EQ(total_balance(node->url()), kGenesisTotal);
   node->signal(SIGTERM);
   EXPECT_EQ(node->wait_exit(std::chrono::seconds(10)), 0);
 }

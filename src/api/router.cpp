@@ -1,0 +1,116 @@
+// The Router: matches a request to its route and runs it in its lane (api.h): the
+// io thread, the write path (verifier pool, asynchronous commit) or the blocking
+// pool. This is where "waiting never holds what consensus needs" is decided.
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "api/dashboard.h"
+#include "api/routes.h"
+
+namespace aethel::api {
+namespace {
+
+unsigned default_verifier_threads() {
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  return std::max(1u, cores - 1);
+}
+
+}  // namespace
+
+// What the router's lanes share. The pools are declared last: they are joined
+// first, while everything their tasks use still exists.
+struct Router::Shared {
+  Shared(node::Node& n, RouterOptions o)
+      : node(n),
+        options(std::move(o)),
+        pending_writes(std::make_shared<std::atomic<size_t>>(0)),
+        verifier(options.verifier_threads ? options.verifier_threads : default_verifier_threads(),
+                 options.verifier_queue),
+        blocking(options.blocking_threads, options.blocking_queue) {}
+
+  node::Node& node;
+  const RouterOptions options;
+  std::shared_ptr<std::atomic<size_t>> pending_writes;
+  WorkPool verifier;
+  WorkPool blocking;
+};
+
+namespace {
+
+void write_route(Router::Shared& s, const Request& request, const Match& match,
+                 const Reply& reply) {
+  WriteContext context{&s.node, &s.verifier, s.pending_writes, s.options.max_pending_writes};
+  if (match.id == RouteId::kVerify) return verify_route(context, request, reply);
+  transactions_route(context, request, reply);
+}
+
+// `s` outlives the task: its pool is joined before Shared goes away.
+void blocking_route(Router::Shared* s, Request request, Match match, Target target,
+                    const Reply& reply) {
+  auto task = [s, request = std::move(request), match = std::move(match),
+               target = std::move(target),
+               reply] { reply.send(answer_now(s->node, s->options, match, request, target)); };
+  if (!s->blocking.try_post(std::move(task))) {
+    reply.send(overloaded(fmt::format("{} requests already wait for other nodes; retry later",
+                                      s->blocking.max_queued())));
+  }
+}
+
+}  // namespace
+
+Router::Router(node::Node& node, RouterOptions options)
+    : shared_(std::make_unique<Shared>(node, std::move(options))) {}
+
+Router::~Router() = default;
+
+uint64_t Router::body_limit(const Request& head) const {
+  // Node-to-node messages may carry a snapshot: their own, larger limit.
+  std::string_view target = head.target;
+  if (target.substr(0, target.find('?')) == kInternalMessagesPath) {
+    return shared_->options.max_internal_body_bytes;
+  }
+  return shared_->options.max_body_bytes;
+}
+
+Response Router::error(unsigned status, std::string_view code, std::string_view message) const {
+  Response response = error_response(status, code, message);
+  response.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  return response;
+}
+
+void Router::handle(Request request, http::Responder responder) {
+  auto start = Reply::Clock::now();
+  Shared& s = *shared_;
+  metrics::Metrics* metrics = s.options.metrics;
+  if (auto page = dashboard_route(request)) {  // GET /dashboard[/...]
+    return Reply(responder, metrics, "/dashboard", start).send(std::move(*page));
+  }
+  auto target = parse_target(request.target);
+  if (!target) {
+    return Reply(responder, metrics, "bad_target", start)
+        .send(bad_request("bad_target", "the request target has a bad percent-escape"));
+  }
+  auto match = match_route(target->path);
+  if (!match) {
+    return Reply(responder, metrics, "not_found", start)
+        .send(error_response(404, "not_found", "no route " + target->path));
+  }
+  Reply reply(responder, metrics, match->route, start);
+  if (request.method != match->method) {
+    Response r = error_response(405, "method_not_allowed",
+                                fmt::format("{} accepts {} only", target->path, match->method));
+    r.headers.emplace_back("Allow", std::string(match->method));
+    return reply.send(std::move(r));
+  }
+  switch (lane_of(match->id)) {
+    case Lane::kIoThread:
+      return reply.send(answer_now(s.node, s.options, *match, request, *target));
+    case Lane::kWrite:
+      return write_route(s, request, *match, reply);
+    case Lane::kBlocking:
+      return blocking_route(&s, std::move(request), std::move(*match), std::move(*target), reply);
+  }
+}
+
+}  // namespace aethel::api

@@ -1,0 +1,305 @@
+// The write routes: POST /api/verify and POST /api/lattice/transactions.
+//
+// A write is parsed on the io thread, verified on the verifier pool when it has
+// definitions (Z3), submitted with Node::submit_async and answered from the commit
+// callback: the callback runs on the consensus thread, so it only posts the
+// rendering back to the connection's io thread. No thread ever waits for a commit.
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include "api/routes.h"
+#include "api/verify_json.h"
+#include "intents/intents.h"
+
+namespace aethel::api {
+namespace json = boost::json;
+namespace {
+
+using CommitDone = std::function<void(node::CommitResult)>;
+
+std::optional<json::object> parse_object(const std::string& body, Response& error) {
+  json::error_code ec;
+  json::value value = json::parse(body, ec);
+  if (ec) {
+    error = bad_request("malformed_json",
+                        fmt::format("request body is not valid JSON: {}", ec.message()));
+    return std::nullopt;
+  }
+  if (!value.is_object()) {
+    error = bad_request("malformed_json", "request body must be a JSON object");
+    return std::nullopt;
+  }
+  return std::move(value.as_object());
+}
+
+// Commits `txs` through the node, unless none of them could change the state: when
+// every transaction, checked alone against the current state, fails or is a retry
+// (exists), applying them in order changes nothing either (a failure leaves the
+// state as it was, so the next check stays exact). Then the checked outcomes are the
+// answer and no empty block is written: a refused transfer moves neither the root
+// nor the height.
+//
+// Only the leader may answer from its own state: it has applied every acknowledged
+// write. A follower may lag behind, so it always forwards.
+void commit_unless_futile(node::Node& node, std::vector<ledger::Transaction> txs,
+                          node::Node::CommitCallback done) {
+  if (!node.is_leader()) return node.submit_async(std::move(txs), std::move(done));
+  node::CommitResult checked = node.read([&](const ledger::Ledger& ledger) {
+    node::CommitResult out;
+    out.height = ledger.height();
+    out.root = ledger.root();
+    for (const ledger::Transaction& tx : txs) out.outcomes.push_back(ledger.check(tx));
+    return out;
+  });
+  for (const ledger::Outcome& outcome : checked.outcomes) {
+    if (outcome.committed() && !outcome.exists) {
+      return node.submit_async(std::move(txs), std::move(done));
+    }
+  }
+  done(std::move(checked));
+}
+
+// Submits `txs` and runs `done` with the result on the connection's io thread. At
+// most max_pending_writes writes wait at once; beyond, the answer is 429.
+void commit(const WriteContext& context, std::vector<ledger::Transaction> txs, const Reply& reply,
+            CommitDone done) {
+  std::atomic<size_t>& pending = *context.pending_writes;
+  if (pending.fetch_add(1) >= context.max_pending_writes) {
+    pending.fetch_sub(1);
+    return reply.send(overloaded(fmt::format("{} writes are waiting for their commit; retry later",
+                                             context.max_pending_writes)));
+  }
+  // Runs on the consensus thread (or here, when nothing needed committing): hand
+  // the rendering to the io thread at once.
+  auto on_commit = [counter = context.pending_writes, reply,
+                    done = std::move(done)](node::CommitResult result) {
+    counter->fetch_sub(1);
+    auto shared = std::make_shared<node::CommitResult>(std::move(result));
+    reply.post([done, shared] { done(std::move(*shared)); });
+  };
+  commit_unless_futile(*context.node, std::move(txs), std::move(on_commit));
+}
+
+// ---------------------------------------------------------------------------
+// POST /api/verify
+// ---------------------------------------------------------------------------
+
+// One /api/verify request from parse to answer; shared by the steps below.
+struct VerifyJob {
+  lang::Program program;
+  bool dry_run = false;
+  std::vector<lang::IntentOutcome> intents;
+  intents::Plan plan;
+  // The ledger's word on plan.transactions, at this height and root.
+  std::vector<ledger::Outcome> outcomes;
+  uint64_t height = 0;
+  ledger::Hash root{};
+};
+
+json::object commit_json(const ledger::Outcome& outcome, const ledger::Transaction& tx,
+                         const VerifyJob& job) {
+  json::object out = outcome_json(outcome);
+  out["kind"] = tx.kind == ledger::TxKind::kTransfer ? "transfer" : "atomic_batch";
+  out["committed"] = outcome.committed() && !job.dry_run;
+  out["dry_run"] = job.dry_run;
+  out["merkle_root"] = ledger::to_hex(job.root);
+  if (job.dry_run) out["height"] = job.height;
+  return out;
+}
+
+Response render_verify(VerifyJob& job) {
+  intents::apply_ledger_outcomes(job.intents, job.plan, job.outcomes);
+  json::object response = verify_response_json(job.intents, lang::overall_verdict(job.intents));
+  json::array& rendered = response["intents"].as_array();
+  for (size_t i = 0; i < job.intents.size(); ++i) {
+    if (!job.plan.transaction_of[i]) continue;
+    size_t tx = *job.plan.transaction_of[i];
+    json::object& transaction = rendered[i].as_object()["transaction"].as_object();
+    json::object commit = commit_json(job.outcomes[tx], job.plan.transactions[tx], job);
+    for (auto& [key, value] : commit) transaction[key] = value;
+  }
+  return json_response(200, response);
+}
+
+void dry_run(const node::Node& node, VerifyJob& job) {
+  node.read([&](const ledger::Ledger& ledger) {
+    job.height = ledger.height();
+    job.root = ledger.root();
+    for (const ledger::Transaction& tx : job.plan.transactions) {
+      job.outcomes.push_back(ledger.check(tx));
+    }
+  });
+}
+
+// Checks the program (on the verifier pool when it has definitions), then commits
+// what was proved.
+void check_and_commit(const WriteContext& context, const std::shared_ptr<VerifyJob>& job,
+                      const Reply& reply) {
+  job->intents = lang::check_program(job->program);
+  job->plan = intents::plan(job->intents);
+  if (job->dry_run || job->plan.transactions.empty()) {
+    if (job->dry_run) dry_run(*context.node, *job);
+    return reply.send(render_verify(*job));
+  }
+  commit(context, job->plan.transactions, reply, [job, reply](node::CommitResult result) {
+    if (result.error) return reply.send(unavailable(*result.error));
+    job->outcomes = std::move(result.outcomes);
+    job->height = result.height;
+    job->root = result.root;
+    reply.send(render_verify(*job));
+  });
+}
+
+// {"code": "...", "dry_run": false} → the parsed program, or the 400 to answer.
+std::optional<VerifyJob> parse_verify_request(const Request& request, Response& error) {
+  auto body = parse_object(request.body, error);
+  if (!body) return std::nullopt;
+  const json::value* code = body->if_contains("code");
+  if (!code) {
+    error = bad_request("missing_field", "the request needs a \"code\" string");
+    return std::nullopt;
+  }
+  if (!code->is_string()) {
+    error = bad_request("bad_field", "\"code\" must be a string");
+    return std::nullopt;
+  }
+  VerifyJob job;
+  if (const json::value* flag = body->if_contains("dry_run")) {
+    if (!flag->is_bool()) {
+      error = bad_request("bad_field", "\"dry_run\" must be true or false");
+      return std::nullopt;
+    }
+    job.dry_run = flag->as_bool();
+  }
+  lang::ParseResult parsed = lang::parse(std::string_view(code->as_string()));
+  if (!parsed.ok()) {
+    error = json_response(400, parse_error_json(*parsed.error));
+    return std::nullopt;
+  }
+  job.program = std::move(*parsed.program);
+  return job;
+}
+
+// ---------------------------------------------------------------------------
+// POST /api/lattice/transactions
+// ---------------------------------------------------------------------------
+
+std::optional<std::string> optional_string(const json::object& item, std::string_view key,
+                                           bool& ok) {
+  const json::value* v = item.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string()) {
+    ok = false;
+    return std::nullopt;
+  }
+  return std::string(v->as_string());
+}
+
+// One item → a transfer, or a 400 naming the item and field.
+std::optional<ledger::Transaction> item_to_transaction(const json::value& value, size_t index,
+                                                       Response& error) {
+  auto fail = [&](std::string_view what) {
+    error = bad_request("bad_field", fmt::format("transactions[{}]: {}", index, what));
+    return std::nullopt;
+  };
+  if (!value.is_object()) return fail("must be an object");
+  const json::object& item = value.as_object();
+  bool ok = true;
+  auto id = optional_string(item, "id", ok);
+  auto from = optional_string(item, "from", ok);
+  auto to = optional_string(item, "to", ok);
+  auto memo = optional_string(item, "memo", ok);
+  if (!ok) return fail("\"id\", \"from\", \"to\" and \"memo\" must be strings");
+  if (!from || !to) return fail("\"from\" and \"to\" are required");
+  const json::value* amount = item.if_contains("amount");
+  if (!amount) return fail("\"amount\" is required");
+  int64_t amount_value = 0;
+  if (amount->is_int64()) {
+    amount_value = amount->as_int64();
+  } else if (amount->is_uint64()) {
+    return fail("\"amount\" is larger than a 64-bit signed integer");
+  } else {
+    return fail("\"amount\" must be an integer");
+  }
+  return ledger::Transaction::transfer(*from, *to, amount_value, id.value_or(""),
+                                       memo.value_or(""));
+}
+
+std::optional<std::vector<ledger::Transaction>> parse_transactions(const Request& request,
+                                                                   Response& error) {
+  auto body = parse_object(request.body, error);
+  if (!body) return std::nullopt;
+  const json::value* items = body->if_contains("transactions");
+  if (!items) {
+    error = bad_request("missing_field", "the request needs a \"transactions\" array");
+    return std::nullopt;
+  }
+  if (!items->is_array()) {
+    error = bad_request("bad_field", "\"transactions\" must be an array");
+    return std::nullopt;
+  }
+  const json::array& array = items->as_array();
+  if (array.empty()) {
+    error = bad_request("bad_field", "\"transactions\" is empty");
+    return std::nullopt;
+  }
+  if (array.size() > ledger::kMaxBatchTransfers) {
+    error = error_response(413, "too_many_transactions",
+                           fmt::format("{} transactions; at most {} per request", array.size(),
+                                       ledger::kMaxBatchTransfers));
+    return std::nullopt;
+  }
+  std::vector<ledger::Transaction> txs;
+  txs.reserve(array.size());
+  for (size_t i = 0; i < array.size(); ++i) {
+    auto tx = item_to_transaction(array[i], i, error);
+    if (!tx) return std::nullopt;
+    txs.push_back(std::move(*tx));
+  }
+  return txs;
+}
+
+Response render_transactions(const node::CommitResult& result) {
+  if (result.error) return unavailable(*result.error);
+  json::array results;
+  size_t committed = 0;
+  for (const ledger::Outcome& o : result.outcomes) {
+    committed += o.committed();
+    results.push_back(outcome_json(o));
+  }
+  return json_response(200, {{"success", true},
+                             {"height", result.height},
+                             {"merkle_root", ledger::to_hex(result.root)},
+                             {"committed", committed},
+                             {"failed", result.outcomes.size() - committed},
+                             {"results", std::move(results)}});
+}
+
+}  // namespace
+
+void verify_route(const WriteContext& context, const Request& request, const Reply& reply) {
+  Response error;
+  auto parsed = parse_verify_request(request, error);
+  if (!parsed) return reply.send(std::move(error));
+  auto job = std::make_shared<VerifyJob>(std::move(*parsed));
+  // Shape checks of invocations take microseconds: done here. Definitions need the
+  // solver (up to seconds each): the verifier pool, or 429 when it is full.
+  if (!lang::has_definitions(job->program)) return check_and_commit(context, job, reply);
+  bool queued =
+      context.verifier->try_post([context, job, reply] { check_and_commit(context, job, reply); });
+  if (!queued) {
+    reply.send(overloaded(fmt::format("the verifier is busy ({} requests wait for it); retry later",
+                                      context.verifier->max_queued())));
+  }
+}
+
+void transactions_route(const WriteContext& context, const Request& request, const Reply& reply) {
+  Response error;
+  auto txs = parse_transactions(request, error);
+  if (!txs) return reply.send(std::move(error));
+  commit(context, std::move(*txs), reply,
+         [reply](node::CommitResult result) { reply.send(render_transactions(result)); });
+}
+
+}  // namespace aethel::api
