@@ -78,8 +78,8 @@ class WanNode {
   WanNode(std::filesystem::path root, const Netns& netns) : root_(std::move(root)), netns_(netns) {}
   ~WanNode() { kill_hard(); }
 
-  void set_client_endpoint(api::Endpoint endpoint) { endpoint_ = std::move(endpoint); }
-  const api::Endpoint& endpoint() const { return endpoint_; }
+  void set_client_endpoint(http::Url endpoint) { endpoint_ = std::move(endpoint); }
+  const http::Url& endpoint() const { return endpoint_; }
   const std::filesystem::path& root() const { return root_; }
   bool running() const { return pid_ > 0; }
 
@@ -117,7 +117,7 @@ class WanNode {
         pid_ = -1;
         FAIL() << "the node exited during start-up; output: " << output();
       }
-      auto reply = api::http_call(endpoint_, "GET", "/health", {}, 1000);
+      auto reply = http::call(endpoint_, "GET", "/health", {}, http::with_timeout_ms(1000));
       if (reply.ok() && reply.value().status == 200) return;
       std::this_thread::sleep_for(milliseconds(20));  // poll interval
     }
@@ -137,19 +137,21 @@ class WanNode {
   }
 
   NodeProcess::Reply post(std::string_view target, const json::value& body) const {
-    auto reply = api::http_call(endpoint_, "POST", target, json::serialize(body), 30'000);
+    auto reply =
+        http::call(endpoint_, "POST", target, json::serialize(body), http::with_timeout_ms(30'000));
     EXPECT_TRUE(reply.ok()) << (reply.ok() ? "" : reply.error().message);
     if (!reply.ok()) return {};
     json::error_code ec;
     json::value parsed = json::parse(reply.value().body, ec);
     EXPECT_FALSE(ec) << "not JSON: " << reply.value().body;
-    return NodeProcess::Reply{reply.value().status, parsed, reply.value().allow};
+    return NodeProcess::Reply{reply.value().status, parsed,
+                              std::string(reply.value().header("Allow"))};
   }
 
  private:
   std::filesystem::path root_;
   const Netns& netns_;
-  api::Endpoint endpoint_;
+  http::Url endpoint_;
   pid_t pid_ = -1;
 };
 
@@ -194,7 +196,8 @@ class WanLattice {
     }
     proxy_ = std::make_unique<DelayProxy>(dir_, options_.delay_ms, proxy_links());
     for (int i = 0; i < kNodes; ++i) {
-      nodes_[i]->set_client_endpoint({"127.0.0.1", proxy_->port(fmt::format("client-{}", i + 1))});
+      nodes_[i]->set_client_endpoint(
+          http::Url{false, "127.0.0.1", proxy_->port(fmt::format("client-{}", i + 1)), ""});
     }
   }
   ~WanLattice() {

@@ -125,7 +125,7 @@ TEST(WanLatticeTest, AnHttpOnlyLatticeCommitsThroughTheDelayedHttpLinks) {
 
 // p50 of `count` sequential writes of the guide transfer (1 unit, back and forth).
 double write_p50_ms(WanNode& node, int count) {
-  auto connection = api::HttpConnection::open(node.endpoint());
+  auto connection = http::Connection::open(node.endpoint());
   EXPECT_TRUE(connection.ok());
   if (!connection.ok()) return 1e9;
   std::vector<double> latencies_ms;
