@@ -36,9 +36,9 @@ Result<VarintDecode> decode_varint(ByteView input);
 std::string base58_encode(ByteView bytes);
 Result<Bytes> base58_decode(std::string_view text);
 
-// ---- hex, for logs and tests ----
-std::string to_hex(ByteView bytes);
-Result<Bytes> from_hex(std::string_view text);
+// ---- hex, for logs and tests: base's (from_hex gives std::nullopt for bad text) ----
+using base::from_hex;
+using base::to_hex;
 
 // ---- protobuf ----
 

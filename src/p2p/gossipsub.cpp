@@ -64,10 +64,10 @@ Status for_each_submessage(ByteView encoded, std::uint32_t number, Visit visit) 
   while (true) {
     auto field = reader.next();
     if (!field) return field.error();
-    if (!field.value()) return Ok{};
+    if (!field.value()) return {};
     const auto& f = *field.value();
     if (f.number != number || f.type != WireType::kLengthDelimited) continue;
-    if (++count > kMaxRpcEntries) return Error{"too many entries"};
+    if (++count > kMaxRpcEntries) return Error{"bad_rpc", "too many entries"};
     if (auto visited = visit(f.bytes); !visited) return visited;
   }
 }
@@ -88,7 +88,7 @@ Status decode_control(ByteView encoded, PubsubRpc& rpc) {
       }
     }
     rpc.ihave.push_back(std::move(entry));
-    return Ok{};
+    return {};
   });
   if (!ihave) return ihave;
   auto iwant = for_each_submessage(encoded, 2, [&](ByteView bytes) -> Status {
@@ -103,7 +103,7 @@ Status decode_control(ByteView encoded, PubsubRpc& rpc) {
         rpc.iwant.emplace_back(f.bytes.begin(), f.bytes.end());
       }
     }
-    return Ok{};
+    return {};
   });
   if (!iwant) return iwant;
   auto graft = for_each_submessage(encoded, 3, [&](ByteView bytes) -> Status {
@@ -116,7 +116,7 @@ Status decode_control(ByteView encoded, PubsubRpc& rpc) {
         rpc.graft.push_back(as_string(field.value()->bytes));
       }
     }
-    return Ok{};
+    return {};
   });
   if (!graft) return graft;
   return for_each_submessage(encoded, 4, [&](ByteView bytes) -> Status {
@@ -131,7 +131,7 @@ Status decode_control(ByteView encoded, PubsubRpc& rpc) {
       if (f.number == 3 && f.type == WireType::kVarint) entry.backoff_s = f.varint;
     }
     rpc.prune.push_back(std::move(entry));
-    return Ok{};
+    return {};
   });
 }
 }  // namespace
@@ -181,7 +181,7 @@ Bytes encode_pubsub_rpc(const PubsubRpc& rpc) {
 }
 
 Result<PubsubRpc> decode_pubsub_rpc(ByteView encoded) {
-  if (encoded.size() > kMaxRpcBytes) return Error{"pubsub: RPC too large"};
+  if (encoded.size() > kMaxRpcBytes) return Error{"rpc_too_large", "pubsub: RPC too large"};
   PubsubRpc rpc;
   auto subscriptions = for_each_submessage(encoded, 1, [&](ByteView bytes) -> Status {
     PubsubRpc::Subscription subscription;
@@ -197,19 +197,19 @@ Result<PubsubRpc> decode_pubsub_rpc(ByteView encoded) {
       }
     }
     rpc.subscriptions.push_back(std::move(subscription));
-    return Ok{};
+    return {};
   });
-  if (!subscriptions) return Error{"pubsub: " + subscriptions.error().message};
+  if (!subscriptions) return Error{"bad_rpc", "pubsub: " + subscriptions.error().message};
   auto messages = for_each_submessage(encoded, 2, [&](ByteView bytes) -> Status {
     auto message = decode_message(bytes);
     if (!message) return message.error();
     rpc.messages.push_back(std::move(message.value()));
-    return Ok{};
+    return {};
   });
-  if (!messages) return Error{"pubsub: " + messages.error().message};
+  if (!messages) return Error{"bad_rpc", "pubsub: " + messages.error().message};
   auto control = for_each_submessage(
       encoded, 3, [&](ByteView bytes) -> Status { return decode_control(bytes, rpc); });
-  if (!control) return Error{"pubsub: " + control.error().message};
+  if (!control) return Error{"bad_rpc", "pubsub: " + control.error().message};
   return rpc;
 }
 
@@ -230,23 +230,23 @@ Bytes pubsub_message_id(const PubsubMessage& message) {
 
 Status verify_pubsub_message(const PubsubMessage& message) {
   if (message.from.empty() || message.seqno.empty() || message.signature.empty()) {
-    return Error{"pubsub: unsigned message (StrictSign)"};
+    return Error{"unsigned_message", "pubsub: unsigned message (StrictSign)"};
   }
   auto author = PeerId::from_bytes(message.from);
-  if (!author) return Error{"pubsub: bad author: " + author.error().message};
+  if (!author) return Error{"bad_rpc", "pubsub: bad author: " + author.error().message};
   std::optional<PublicKey> key = author->public_key();
   if (!message.key.empty()) {
     auto embedded = PublicKey::from_protobuf(message.key);
     if (!embedded || PeerId::from_public_key(embedded.value()) != author.value()) {
-      return Error{"pubsub: message key does not match its author"};
+      return Error{"bad_signature", "pubsub: message key does not match its author"};
     }
     key = embedded.value();
   }
-  if (!key) return Error{"pubsub: author's key is unknown"};
+  if (!key) return Error{"bad_signature", "pubsub: author's key is unknown"};
   if (!key->verify(pubsub_signing_bytes(message), message.signature)) {
-    return Error{"pubsub: invalid signature"};
+    return Error{"bad_signature", "pubsub: invalid signature"};
   }
-  return Ok{};
+  return {};
 }
 
 // ---- router ----
@@ -416,12 +416,12 @@ Status GossipsubRouter::publish(const std::string& topic, Bytes data, GossipsubO
     }
     fanout_last_publish_[topic] = heartbeat_count_;
   }
-  if (recipients.empty()) return Error{"pubsub: no peers subscribed to " + topic};
+  if (recipients.empty()) return Error{"no_peers", "pubsub: no peers subscribed to " + topic};
   remember(pubsub_message_id(message), message);
   std::map<PeerId, PubsubRpc> batch;
   for (const auto& peer : recipients) rpc_for(batch, peer).messages.push_back(message);
   flush(batch, out);
-  return Ok{};
+  return {};
 }
 
 void GossipsubRouter::handle_rpc(const PeerId& from, const PubsubRpc& rpc, GossipsubOutput& out) {

@@ -267,8 +267,9 @@ Task<Result<Bytes>> Connection::read_raw() {
   Bytes buffer(kReadChunkBytes);
   auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), kNoThrow);
   if (ec) {
-    co_return Error{ec == asio::error::eof ? std::string("connection closed by peer")
-                                           : "read failed: " + ec.message()};
+    co_return Error{"connection_closed", ec == asio::error::eof
+                                             ? std::string("connection closed by peer")
+                                             : "read failed: " + ec.message()};
   }
   buffer.resize(n);
   co_return buffer;
@@ -277,15 +278,15 @@ Task<Result<Bytes>> Connection::read_raw() {
 Task<Status> Connection::write_raw(Bytes bytes) {
   auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), kNoThrow);
   (void)n;
-  if (ec) co_return Error{"write failed: " + ec.message()};
-  co_return Ok{};
+  if (ec) co_return Error{"write_failed", "write failed: " + ec.message()};
+  co_return Status{};
 }
 
 Task<Status> Connection::upgrade(const KeyPair& identity, std::optional<PeerId> expected,
                                  std::size_t max_streams) {
   boost::system::error_code endpoint_error;
   const auto endpoint = socket_.remote_endpoint(endpoint_error);
-  if (endpoint_error) co_return Error{"socket has no remote endpoint"};
+  if (endpoint_error) co_return Error{"handshake_failed", "socket has no remote endpoint"};
   remote_addr_ = endpoint_to_multiaddr(endpoint);
 
   // 1. multistream-select /noise in plaintext.
@@ -395,7 +396,7 @@ Task<Status> Connection::upgrade(const KeyPair& identity, std::optional<PeerId> 
   yamux_ = YamuxSession(is_client_, YamuxConfig{kYamuxInitialWindowBytes, max_streams});
   upgraded_ = true;
   handshake_deadline_.cancel();
-  co_return Ok{};
+  co_return Status{};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -540,7 +541,7 @@ void Connection::close(const std::string& reason) {
 
 std::shared_ptr<StreamState> Connection::create_stream(Status& status) {
   if (closed_) {
-    status = Error{"connection is closed"};
+    status = Error{"not_connected", "connection is closed"};
     return nullptr;
   }
   auto id = yamux_.open_stream();
@@ -551,7 +552,7 @@ std::shared_ptr<StreamState> Connection::create_stream(Status& status) {
   auto stream = std::make_shared<StreamState>(socket_.get_executor(), id.value());
   streams_[id.value()] = stream;
   flush();
-  status = Ok{};
+  status = Status{};
   return stream;
 }
 
@@ -566,7 +567,7 @@ Task<Result<Bytes>> Connection::read_some(std::shared_ptr<StreamState> stream) {
     flush();
     co_return data;
   }
-  if (stream->reset || closed_) co_return Error{"stream reset"};
+  if (stream->reset || closed_) co_return Error{"stream_reset", "stream reset"};
   co_return Bytes{};
 }
 
@@ -575,7 +576,7 @@ Task<Result<Bytes>> Connection::read_exact(std::shared_ptr<StreamState> stream, 
   while (out.size() < count) {
     auto data = co_await read_some(stream);
     if (!data) co_return data.error();
-    if (data->empty()) co_return Error{"stream ended early"};
+    if (data->empty()) co_return Error{"stream_ended", "stream ended early"};
     out.insert(out.end(), data->begin(), data->end());
   }
   if (out.size() > count) {
@@ -598,7 +599,7 @@ Task<Result<Bytes>> Connection::read_message(std::shared_ptr<StreamState> stream
     }
     auto data = co_await read_some(stream);
     if (!data) co_return data.error();
-    if (data->empty()) co_return Error{"stream ended before a complete message"};
+    if (data->empty()) co_return Error{"stream_ended", "stream ended before a complete message"};
     reader.feed(data.value());
   }
 }
@@ -606,14 +607,14 @@ Task<Result<Bytes>> Connection::read_message(std::shared_ptr<StreamState> stream
 Task<Status> Connection::write(std::shared_ptr<StreamState> stream, Bytes data) {
   ByteView rest(data);
   while (!rest.empty()) {
-    if (stream->reset || closed_) co_return Error{"stream reset"};
-    if (!yamux_.can_send(stream->id)) co_return Error{"stream closed for writing"};
+    if (stream->reset || closed_) co_return Error{"stream_reset", "stream reset"};
+    if (!yamux_.can_send(stream->id)) co_return Error{"stream_closed", "stream closed for writing"};
     const std::size_t taken = yamux_.send(stream->id, rest);
     rest = rest.subspan(taken);
     flush();
     if (!rest.empty()) co_await stream->wait();
   }
-  co_return Ok{};
+  co_return Status{};
 }
 
 void Connection::close_write(const std::shared_ptr<StreamState>& stream) {
@@ -662,7 +663,7 @@ Task<Result<std::string>> Connection::negotiate_outbound(std::shared_ptr<StreamS
   while (!dialer.done()) {
     auto data = co_await read_some(stream);
     if (!data) co_return data.error();
-    if (data->empty()) co_return Error{"stream closed during protocol negotiation"};
+    if (data->empty()) co_return Error{"stream_ended", "stream closed during protocol negotiation"};
     auto out = dialer.receive(data.value());
     if (!out) co_return out.error();
     if (!out->empty()) {
@@ -680,7 +681,7 @@ Task<Result<std::string>> Connection::negotiate_inbound(
   while (!listener.done()) {
     auto data = co_await read_some(stream);
     if (!data) co_return data.error();
-    if (data->empty()) co_return Error{"stream closed during protocol negotiation"};
+    if (data->empty()) co_return Error{"stream_ended", "stream closed during protocol negotiation"};
     auto out = listener.receive(data.value());
     if (!out) co_return out.error();
     if (!out->empty()) {
@@ -753,13 +754,13 @@ Task<void> Host::Impl::upgrade_and_run(std::shared_ptr<Connection> connection,
     const std::string why = !upgraded ? upgraded.error().message : "closed during handshake";
     log("[P2P] Handshake with " + connection->remote_addr().to_string() + " failed: " + why);
     connection->close(why);
-    deliver(done, Result<PeerId>(Error{"handshake failed: " + why}));
+    deliver(done, Result<PeerId>(Error{"handshake_failed", "handshake failed: " + why}));
     co_return;
   }
   if (connection->remote() == self_id) {
     log("[P2P] Refusing a connection to ourselves");
     connection->close("connection to self");
-    deliver(done, Result<PeerId>(Error{"dialed our own peer ID"}));
+    deliver(done, Result<PeerId>(Error{"self_dial", "dialed our own peer ID"}));
     co_return;
   }
   connection_ready(connection);
@@ -775,11 +776,12 @@ Task<void> Host::Impl::dial(std::string host, std::uint16_t port, std::optional<
   auto [resolve_error, endpoints] =
       co_await resolver.async_resolve(host, std::to_string(port), kNoThrow);
   if (resolve_error) {
-    deliver(done, Result<PeerId>(Error{"cannot resolve " + host + ": " + resolve_error.message()}));
+    deliver(done, Result<PeerId>(Error{"resolve_failed",
+                                       "cannot resolve " + host + ": " + resolve_error.message()}));
     co_return;
   }
   if (connection_count() >= config.limits.max_connections) {
-    deliver(done, Result<PeerId>(Error{"connection limit reached"}));
+    deliver(done, Result<PeerId>(Error{"connection_limit", "connection limit reached"}));
     co_return;
   }
   auto connection = std::make_shared<Connection>(shared_from_this(), tcp::socket(io), true);
@@ -792,8 +794,8 @@ Task<void> Host::Impl::dial(std::string host, std::uint16_t port, std::optional<
   if (connect_error || connection->closed()) {
     const std::string why = connect_error ? connect_error.message() : "timed out";
     connection->close(why);
-    deliver(done, Result<PeerId>(Error{"cannot connect to " + host + ":" + std::to_string(port) +
-                                       ": " + why}));
+    deliver(done, Result<PeerId>(Error{"connect_failed", "cannot connect to " + host + ":" +
+                                                             std::to_string(port) + ": " + why}));
     co_return;
   }
   boost::system::error_code ignored;
@@ -902,7 +904,7 @@ Task<void> Host::Impl::serve_request(std::shared_ptr<Connection> connection,
 
 Task<void> Host::Impl::identify_peer(std::shared_ptr<Connection> connection) {
   auto self = shared_from_this();
-  Status status = Ok{};
+  Status status;
   auto stream = connection->create_stream(status);
   if (!stream) co_return;
   auto finished = std::make_shared<bool>(false);
@@ -958,7 +960,7 @@ void Host::Impl::start_pubsub(const std::shared_ptr<Connection>& connection) {
 Task<void> Host::Impl::open_pubsub_stream(std::shared_ptr<Connection> connection) {
   auto self = shared_from_this();
   const PeerId peer = connection->remote();
-  Status status = Ok{};
+  Status status;
   auto stream = connection->create_stream(status);
   if (!stream) co_return;
   std::vector<std::string> versions{std::string(kMeshsub11), std::string(kMeshsub10)};
@@ -1077,10 +1079,10 @@ Task<void> Host::Impl::do_ping(PeerId peer, PingCallback done) {
   auto self = shared_from_this();
   auto connection = connection_to(peer);
   if (!connection) {
-    deliver(done, Result<double>(Error{"not connected to " + peer.to_base58()}));
+    deliver(done, Result<double>(Error{"not_connected", "not connected to " + peer.to_base58()}));
     co_return;
   }
-  Status status = Ok{};
+  Status status;
   auto stream = connection->create_stream(status);
   if (!stream) {
     deliver(done, Result<double>(status.error()));
@@ -1093,21 +1095,22 @@ Task<void> Host::Impl::do_ping(PeerId peer, PingCallback done) {
   if (!negotiated) {
     *finished = true;
     connection->reset(stream);
-    deliver(done, Result<double>(Error{"ping: " + negotiated.error().message}));
+    deliver(done,
+            Result<double>(Error{"protocol_not_supported", "ping: " + negotiated.error().message}));
     co_return;
   }
   Bytes payload(kPingPayloadBytes);
   random_bytes(payload);
   const auto start = std::chrono::steady_clock::now();
   auto written = co_await connection->write(stream, payload);
-  Result<Bytes> echoed = Error{"ping: write failed"};
+  Result<Bytes> echoed = Error{"write_failed", "ping: write failed"};
   if (written) echoed = co_await connection->read_exact(stream, kPingPayloadBytes);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   *finished = true;
   if (!echoed || echoed.value() != payload) {
     connection->reset(stream);
-    deliver(done, Result<double>(Error{echoed ? std::string("ping: echo does not match")
-                                              : "ping: " + echoed.error().message}));
+    deliver(done, Result<double>(Error{"bad_ping", echoed ? std::string("ping: echo does not match")
+                                                          : "ping: " + echoed.error().message}));
     co_return;
   }
   co_await connection->finish(stream);
@@ -1119,10 +1122,10 @@ Task<void> Host::Impl::do_request(PeerId peer, std::string protocol, Bytes reque
   auto self = shared_from_this();
   auto connection = connection_to(peer);
   if (!connection) {
-    deliver(done, Result<Bytes>(Error{"not connected to " + peer.to_base58()}));
+    deliver(done, Result<Bytes>(Error{"not_connected", "not connected to " + peer.to_base58()}));
     co_return;
   }
-  Status status = Ok{};
+  Status status;
   auto stream = connection->create_stream(status);
   if (!stream) {
     deliver(done, Result<Bytes>(status.error()));
@@ -1132,15 +1135,15 @@ Task<void> Host::Impl::do_request(PeerId peer, std::string protocol, Bytes reque
   arm_stream_deadline(connection, stream, config.limits.request_timeout_ms, finished);
   std::vector<std::string> request_protocol{protocol};
   auto negotiated = co_await connection->negotiate_outbound(stream, request_protocol);
-  Result<Bytes> response = Error{"unreachable"};
+  Result<Bytes> response = Error{"internal", "unreachable"};
   if (!negotiated) {
-    response = Error{negotiated.error().message};
+    response = negotiated.error();
   } else {
     Bytes framed;
     append_length_prefixed(framed, request);
     auto written = co_await connection->write(stream, std::move(framed));
     if (!written) {
-      response = Error{written.error().message};
+      response = written.error();
     } else {
       connection->close_write(stream);
       response = co_await connection->read_message(stream, config.limits.max_message_bytes);
@@ -1151,8 +1154,8 @@ Task<void> Host::Impl::do_request(PeerId peer, std::string protocol, Bytes reque
     co_await connection->finish(stream);
   } else {
     connection->reset(stream);
-    response =
-        Error{protocol + " request to " + peer.to_base58() + ": " + response.error().message};
+    response = Error{response.error().code, protocol + " request to " + peer.to_base58() + ": " +
+                                                response.error().message};
   }
   deliver(done, std::move(response));
 }
@@ -1168,24 +1171,30 @@ Host::~Host() {
 }
 
 Status Host::start() {
-  if (impl_->started) return Error{"host already started"};
+  if (impl_->started) return Error{"already_started", "host already started"};
   impl_->started = true;
   impl_->log("[P2P] Peer ID: " + impl_->self_id.to_base58());
   asio::co_spawn(
       impl_->io, [impl = impl_]() { return impl->heartbeat_loop(); }, asio::detached);
   for (const auto& address : impl_->config.listen_addrs) {
     auto endpoint = address.tcp_endpoint();
-    if (!endpoint) return Error{"cannot listen on " + address.to_string() + ": not a TCP address"};
+    if (!endpoint)
+      return Error{"bad_listen_addr",
+                   "cannot listen on " + address.to_string() + ": not a TCP address"};
     boost::system::error_code ec;
     const auto ip = asio::ip::make_address(endpoint->first, ec);
-    if (ec) return Error{"cannot listen on " + address.to_string() + ": needs an IP address"};
+    if (ec)
+      return Error{"bad_listen_addr",
+                   "cannot listen on " + address.to_string() + ": needs an IP address"};
     auto acceptor = std::make_shared<tcp::acceptor>(impl_->io);
     const tcp::endpoint bind_to(ip, endpoint->second);
     acceptor->open(bind_to.protocol(), ec);
     if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor->bind(bind_to, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Error{"cannot listen on " + address.to_string() + ": " + ec.message()};
+    if (ec)
+      return Error{"listen_failed",
+                   "cannot listen on " + address.to_string() + ": " + ec.message()};
     const Multiaddr bound = endpoint_to_multiaddr(acceptor->local_endpoint());
     impl_->bound_addrs.push_back(bound);
     impl_->acceptors.push_back(acceptor);
@@ -1194,7 +1203,7 @@ Status Host::start() {
         impl_->io, [impl = impl_, acceptor]() { return impl->accept_loop(acceptor); },
         asio::detached);
   }
-  return Ok{};
+  return {};
 }
 
 void Host::stop() {
@@ -1226,7 +1235,7 @@ void Host::connect(const Multiaddr& address, ConnectCallback done) {
   auto endpoint = address.tcp_endpoint();
   if (!endpoint) {
     asio::post(impl_->io, [done, text = address.to_string()] {
-      done(Error{"cannot dial " + text + ": not a TCP multiaddr"});
+      done(Error{"bad_multiaddr", "cannot dial " + text + ": not a TCP multiaddr"});
     });
     return;
   }

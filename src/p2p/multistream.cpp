@@ -10,11 +10,11 @@ void append_multistream_line(Bytes& out, std::string_view line) {
 
 Result<std::optional<std::string>> MultistreamLineReader::next() {
   auto message = reader_.next();
-  if (!message) return Error{"multistream: " + message.error().message};
+  if (!message) return Error{"bad_multistream", "multistream: " + message.error().message};
   if (!message.value()) return std::optional<std::string>();
   const Bytes& bytes = *message.value();
   if (bytes.empty() || bytes.back() != '\n') {
-    return Error{"multistream: message does not end with a newline"};
+    return Error{"bad_multistream", "multistream: message does not end with a newline"};
   }
   return std::optional<std::string>(std::string(bytes.begin(), bytes.end() - 1));
 }
@@ -39,25 +39,28 @@ Result<Bytes> MultistreamDialer::receive(ByteView bytes) {
     const std::string& text = *line.value();
     if (!header_received_) {
       if (text != kMultistreamHeader) {
-        return Error{"multistream: expected header " + std::string(kMultistreamHeader) + ", got '" +
-                     text.substr(0, 64) + "'"};
+        return Error{"bad_multistream", "multistream: expected header " +
+                                            std::string(kMultistreamHeader) + ", got '" +
+                                            text.substr(0, 64) + "'"};
       }
       header_received_ = true;
       continue;
     }
-    if (proposal_ >= protocols_.size()) return Error{"multistream: unexpected message"};
+    if (proposal_ >= protocols_.size())
+      return Error{"bad_multistream", "multistream: unexpected message"};
     if (text == protocols_[proposal_]) {
       selected_ = text;
       break;
     }
     if (text != "na") {
-      return Error{"multistream: listener answered '" + text.substr(0, 64) + "' to '" +
-                   protocols_[proposal_] + "'"};
+      return Error{"bad_multistream", "multistream: listener answered '" + text.substr(0, 64) +
+                                          "' to '" + protocols_[proposal_] + "'"};
     }
     ++proposal_;
     if (proposal_ == protocols_.size()) {
-      return Error{"multistream: peer supports none of the proposed protocols (first: " +
-                   protocols_.front() + ")"};
+      return Error{"protocol_not_supported",
+                   "multistream: peer supports none of the proposed protocols (first: " +
+                       protocols_.front() + ")"};
     }
     append_multistream_line(out, protocols_[proposal_]);
   }
@@ -83,14 +86,15 @@ Result<Bytes> MultistreamListener::receive(ByteView bytes) {
     const std::string& text = *line.value();
     if (!header_received_) {
       if (text != kMultistreamHeader) {
-        return Error{"multistream: expected header " + std::string(kMultistreamHeader) + ", got '" +
-                     text.substr(0, 64) + "'"};
+        return Error{"bad_multistream", "multistream: expected header " +
+                                            std::string(kMultistreamHeader) + ", got '" +
+                                            text.substr(0, 64) + "'"};
       }
       header_received_ = true;
       continue;
     }
     if (++proposals_ > kMaxMultistreamProposals) {
-      return Error{"multistream: too many proposals"};
+      return Error{"too_many_proposals", "multistream: too many proposals"};
     }
     if (text != "ls" && supports_(text)) {
       selected_ = text;

@@ -35,8 +35,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
+
+#include "base/base.h"
 
 namespace boost::asio {
 class io_context;
@@ -48,36 +49,13 @@ using Bytes = std::vector<std::uint8_t>;
 using ByteView = std::span<const std::uint8_t>;
 
 // ---------------------------------------------------------------------------------------
-// Errors as values.
-
-// A human-readable reason; the message is what an operator sees in a log line, so it
-// names the offending value and what was expected.
-struct Error {
-  std::string message;
-};
-
-// Either a value or an Error. Kept tiny on purpose (C++20 has no std::expected).
+// Errors as values: the project's one Error {code, message} (base.h). Codes used here are
+// snake_case and stable ("bad_varint", "handshake_failed", "stream_reset", "timeout",
+// "not_connected", ...); the message names the offending value for an operator.
+using Error = base::Error;
 template <typename T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
-  Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}
-
-  bool ok() const { return state_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() & { return std::get<0>(state_); }
-  const T& value() const& { return std::get<0>(state_); }
-  T&& value() && { return std::get<0>(std::move(state_)); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  const Error& error() const { return std::get<1>(state_); }
-
- private:
-  std::variant<T, Error> state_;
-};
-
-struct Ok {};
-using Status = Result<Ok>;
+using Result = base::Result<T>;
+using Status = base::Status;
 
 // ---------------------------------------------------------------------------------------
 // Identity: Ed25519 keys (libsodium) and their libp2p protobuf encodings (peer-ids spec).
