@@ -39,48 +39,54 @@ class MultistreamLineReader {
   LengthPrefixedReader reader_{kMaxMultistreamLineBytes};
 };
 
-class MultistreamDialer {
+// What the negotiation loop (negotiate.h) drives: either side of multistream-select.
+class MultistreamNegotiator {
+ public:
+  virtual ~MultistreamNegotiator() = default;
+  // Bytes to send before reading anything.
+  virtual Bytes start() = 0;
+  // Consumes received bytes; returns bytes to send (possibly empty).
+  virtual Result<Bytes> receive(ByteView bytes) = 0;
+
+  bool done() const { return !selected_.empty(); }
+  const std::string& selected() const { return selected_; }
+  Bytes take_leftover() { return lines_.take_rest(); }
+
+ protected:
+  std::string selected_;
+  MultistreamLineReader lines_;
+};
+
+class MultistreamDialer final : public MultistreamNegotiator {
  public:
   // `protocols` in order of preference; must not be empty.
   explicit MultistreamDialer(std::vector<std::string> protocols);
 
   // The header and the first proposal, to be sent at once.
-  Bytes start();
+  Bytes start() override;
   // Consumes received bytes; returns bytes to send (a further proposal after "na").
   // Fails when the listener refuses every protocol or breaks the protocol.
-  Result<Bytes> receive(ByteView bytes);
-
-  bool done() const { return !selected_.empty(); }
-  const std::string& selected() const { return selected_; }
-  Bytes take_leftover() { return lines_.take_rest(); }
+  Result<Bytes> receive(ByteView bytes) override;
 
  private:
   std::vector<std::string> protocols_;
   std::size_t proposal_ = 0;
   bool header_received_ = false;
-  std::string selected_;
-  MultistreamLineReader lines_;
 };
 
-class MultistreamListener {
+class MultistreamListener final : public MultistreamNegotiator {
  public:
   explicit MultistreamListener(std::function<bool(std::string_view)> supports);
 
   // The listener's header, sent without waiting for the dialer.
-  Bytes start();
+  Bytes start() override;
   // Consumes received bytes; returns the answers to send ("na" or the echoed protocol).
-  Result<Bytes> receive(ByteView bytes);
-
-  bool done() const { return !selected_.empty(); }
-  const std::string& selected() const { return selected_; }
-  Bytes take_leftover() { return lines_.take_rest(); }
+  Result<Bytes> receive(ByteView bytes) override;
 
  private:
   std::function<bool(std::string_view)> supports_;
   bool header_received_ = false;
   std::size_t proposals_ = 0;
-  std::string selected_;
-  MultistreamLineReader lines_;
 };
 
 }  // namespace aethel::p2p

@@ -44,7 +44,10 @@ Result<YamuxHeader> decode_yamux_header(ByteView bytes) {
 }
 
 YamuxSession::YamuxSession(bool is_client, YamuxConfig config)
-    : is_client_(is_client), config_(config), next_stream_id_(is_client ? 1 : 2) {}
+    : is_client_(is_client),
+      config_(config),
+      next_stream_id_(is_client ? 1 : 2),
+      max_window_bytes_(config.initial_window_bytes) {}
 
 void YamuxSession::queue(YamuxType type, std::uint16_t flags, std::uint32_t stream_id,
                          std::uint32_t length, ByteView body) {
@@ -72,7 +75,7 @@ Status YamuxSession::receive(ByteView bytes) {
     std::size_t body_bytes = 0;
     if (header->type == YamuxType::kData) {
       // Refuse before buffering: nothing legitimate exceeds the largest window we grant.
-      if (header->length > config_.initial_window_bytes) {
+      if (header->length > max_window_bytes_) {
         return protocol_error("data frame of " + std::to_string(header->length) +
                               " bytes exceeds any window");
       }
@@ -110,6 +113,7 @@ Status YamuxSession::handle_stream_flags(const YamuxHeader& header, bool& stream
     Stream stream;
     stream.send_window = kYamuxInitialWindowBytes;
     stream.receive_window = config_.initial_window_bytes;
+    stream.window_bytes = config_.initial_window_bytes;
     it = streams_.emplace(id, stream).first;
     events_.push_back({YamuxEvent::Kind::kStreamOpened, id, {}, 0});
     // Accept at once and grant any window above the protocol's initial 256 KiB.
@@ -185,6 +189,7 @@ Result<std::uint32_t> YamuxSession::open_stream() {
   Stream stream;
   stream.send_window = kYamuxInitialWindowBytes;
   stream.receive_window = config_.initial_window_bytes;
+  stream.window_bytes = config_.initial_window_bytes;
   stream.acked = true;  // outbound: the ACK is the peer's to send
   streams_.emplace(id, stream);
   queue(YamuxType::kWindowUpdate, yamux_flag::kSyn, id,
@@ -239,12 +244,25 @@ void YamuxSession::consumed(std::uint32_t stream_id, std::uint32_t bytes) {
   Stream& stream = it->second;
   stream.unacknowledged_consumed += bytes;
   // Batch window updates: grant once half the window has been consumed.
-  if (stream.unacknowledged_consumed >= config_.initial_window_bytes / 2 && !stream.remote_closed) {
+  if (stream.unacknowledged_consumed >= stream.window_bytes / 2 && !stream.remote_closed) {
     const std::uint32_t delta = stream.unacknowledged_consumed;
     stream.unacknowledged_consumed = 0;
     stream.receive_window += delta;
     queue(YamuxType::kWindowUpdate, take_ack_flag(stream_id), stream_id, delta);
   }
+}
+
+void YamuxSession::set_receive_window(std::uint32_t stream_id, std::uint32_t window_bytes) {
+  auto it = streams_.find(stream_id);
+  window_bytes = std::min(window_bytes, kMaxWindowBytes);
+  if (it == streams_.end() || window_bytes <= it->second.window_bytes || failed_) return;
+  Stream& stream = it->second;
+  const std::uint32_t delta = window_bytes - stream.window_bytes;
+  stream.window_bytes = window_bytes;
+  stream.receive_window += delta;
+  max_window_bytes_ = std::max(max_window_bytes_, window_bytes);
+  if (!stream.remote_closed)
+    queue(YamuxType::kWindowUpdate, take_ack_flag(stream_id), stream_id, delta);
 }
 
 void YamuxSession::ping(std::uint32_t opaque) {
