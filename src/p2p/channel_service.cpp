@@ -32,6 +32,7 @@ Result<Channel> ChannelService::open(const PeerId& peer, const std::string& prot
                                                 protocol, true);
   state->set_events(std::move(events));
   outbound_[key] = state;
+  track(state);
   asio::co_spawn(
       host_.io,
       [this, keep = host_.shared_from_this(), state, connection]() {
@@ -39,6 +40,18 @@ Result<Channel> ChannelService::open(const PeerId& peer, const std::string& prot
       },
       asio::detached);
   return Channel(state);
+}
+
+void ChannelService::track(const std::shared_ptr<Channel::State>& state) {
+  std::erase_if(all_, [](const auto& weak) { return weak.expired(); });
+  all_.push_back(state);
+}
+
+void ChannelService::stop() {
+  for (const auto& weak : std::exchange(all_, {})) {
+    if (auto state = weak.lock()) state->end(Error{"stopped", "the host stopped"}, false);
+  }
+  outbound_.clear();
 }
 
 Task<void> ChannelService::run_open(std::shared_ptr<Channel::State> state,
@@ -72,6 +85,7 @@ Task<void> ChannelService::serve(std::shared_ptr<Stream> stream, std::string pro
   const Host::ChannelAcceptor accept = acceptor->second;  // the map may change meanwhile
   auto state = std::make_shared<Channel::State>(host_.weak_from_this(), host_.config.limits,
                                                 stream->remote(), protocol, false);
+  track(state);
   auto events = accept(Channel(state));
   if (!events || host_.stopped || stream->is_reset() || state->ended()) {
     state->end(Error{"refused", "channel refused"}, false);

@@ -86,8 +86,13 @@ class ChannelService {
   // Registers `protocol` with the host.
   void set_acceptor(const std::string& protocol, Host::ChannelAcceptor accept);
   Result<Channel> open(const PeerId& peer, const std::string& protocol, ChannelEvents events);
+  // Ends every channel without callbacks (dropping them breaks any cycle through a
+  // Channel the owner's callbacks captured).
+  void stop();
 
  private:
+  void track(const std::shared_ptr<Channel::State>& state);
+
   Task<void> serve(std::shared_ptr<Stream> stream, std::string protocol);
   Task<void> run_open(std::shared_ptr<Channel::State> state,
                       std::shared_ptr<Connection> connection);
@@ -96,6 +101,7 @@ class ChannelService {
   std::map<std::string, Host::ChannelAcceptor> acceptors_;
   // Outbound channels by (peer, protocol): at most one open at a time.
   std::map<std::pair<PeerId, std::string>, std::weak_ptr<Channel::State>> outbound_;
+  std::vector<std::weak_ptr<Channel::State>> all_;  // both directions, for stop()
 };
 
 }  // namespace aethel::p2p

@@ -263,6 +263,7 @@ void Host::Impl::stop() {
   // Forget the connections first (breaking the Impl ↔ Connection ownership cycle); each
   // still sends its go-away if the io_context keeps running.
   pubsub.stop();
+  channels.stop();
   identify.clear();
   for (auto& [peer, list] : std::exchange(connections, {})) {
     for (auto& connection : list) connection->shutdown();
