@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "p2p/p2p.h"
 
@@ -82,6 +83,23 @@ class ProtoReader {
   ByteView input_;
   std::size_t offset_ = 0;
 };
+
+// Calls `visit(field)` for each field of `encoded` in order. `visit` returns void or a
+// Status; the first Error (malformed input or from `visit`) stops the walk.
+template <typename Visit>
+Status for_each_field(ByteView encoded, Visit&& visit) {
+  ProtoReader reader(encoded);
+  while (true) {
+    auto field = reader.next();
+    if (!field) return field.error();
+    if (!field.value()) return {};
+    if constexpr (std::is_void_v<std::invoke_result_t<Visit&, const ProtoField&>>) {
+      visit(*field.value());
+    } else if (Status visited = visit(*field.value()); !visited) {
+      return visited;
+    }
+  }
+}
 
 inline ByteView as_bytes(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};

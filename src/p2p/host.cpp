@@ -69,6 +69,14 @@ Task<Result<std::shared_ptr<Stream>>> Host::Impl::open_stream(
   co_return stream.value();
 }
 
+Task<Result<std::shared_ptr<Stream>>> Host::Impl::open_stream(PeerId peer,
+                                                              std::vector<std::string> protocols,
+                                                              Deadline deadline) {
+  auto connection = connection_to(peer);
+  if (!connection) co_return Error{"not_connected", "not connected to " + peer.to_base58()};
+  co_return co_await open_stream(std::move(connection), std::move(protocols), deadline);
+}
+
 // An inbound stream: negotiate against the handler map, then hand it to the handler.
 Task<void> Host::Impl::serve_stream(std::shared_ptr<Stream> stream) {
   auto self = shared_from_this();

@@ -50,6 +50,9 @@ class Host::Impl : public std::enable_shared_from_this<Host::Impl> {
   Task<Result<std::shared_ptr<Stream>>> open_stream(std::shared_ptr<Connection> connection,
                                                     std::vector<std::string> protocols,
                                                     Deadline deadline);
+  // The same on whichever connection exists to `peer` ("not_connected" if none).
+  Task<Result<std::shared_ptr<Stream>>> open_stream(PeerId peer, std::vector<std::string> protocols,
+                                                    Deadline deadline);
   Task<void> serve_stream(std::shared_ptr<Stream> stream);
 
   // Connections.

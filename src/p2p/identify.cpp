@@ -19,13 +19,8 @@ Result<IdentifyMessage> decode_identify(ByteView encoded) {
   if (encoded.size() > kMaxIdentifyBytes)
     return Error{"identify_too_large", "identify: message too large"};
   IdentifyMessage message;
-  ProtoReader reader(encoded);
-  while (true) {
-    auto field = reader.next();
-    if (!field) return Error{"bad_identify", "identify: " + field.error().message};
-    if (!field.value()) break;
-    const auto& f = *field.value();
-    if (f.type != WireType::kLengthDelimited) continue;
+  auto decoded = for_each_field(encoded, [&](const ProtoField& f) -> Status {
+    if (f.type != WireType::kLengthDelimited) return {};
     const Bytes value(f.bytes.begin(), f.bytes.end());
     switch (f.number) {
       case 1:
@@ -33,13 +28,13 @@ Result<IdentifyMessage> decode_identify(ByteView encoded) {
         break;
       case 2:
         if (message.listen_addrs.size() == kMaxIdentifyListEntries) {
-          return Error{"bad_identify", "identify: too many listen addresses"};
+          return Error{"bad_identify", "too many listen addresses"};
         }
         message.listen_addrs.push_back(value);
         break;
       case 3:
         if (message.protocols.size() == kMaxIdentifyListEntries) {
-          return Error{"bad_identify", "identify: too many protocols"};
+          return Error{"bad_identify", "too many protocols"};
         }
         message.protocols.push_back(as_string(value));
         break;
@@ -55,7 +50,9 @@ Result<IdentifyMessage> decode_identify(ByteView encoded) {
       default:
         break;
     }
-  }
+    return {};
+  });
+  if (!decoded) return Error{"bad_identify", "identify: " + decoded.error().message};
   return message;
 }
 

@@ -32,12 +32,7 @@ Result<KeyProto> decode_key_proto(ByteView encoded) {
   KeyProto proto;
   bool has_type = false;
   bool has_data = false;
-  ProtoReader reader(encoded);
-  while (true) {
-    auto field = reader.next();
-    if (!field) return field.error();
-    if (!field.value()) break;
-    const auto& f = *field.value();
+  auto decoded = for_each_field(encoded, [&](const ProtoField& f) {
     if (f.number == 1 && f.type == WireType::kVarint) {
       proto.type = f.varint;
       has_type = true;
@@ -45,7 +40,8 @@ Result<KeyProto> decode_key_proto(ByteView encoded) {
       proto.data = f.bytes;
       has_data = true;
     }
-  }
+  });
+  if (!decoded) return decoded.error();
   if (!has_type || !has_data) return Error{"bad_key", "key protobuf lacks its Type or Data field"};
   if (proto.type != kKeyTypeEd25519) {
     return Error{"bad_key", "key type " + std::to_string(proto.type) + " is not Ed25519 (1)"};

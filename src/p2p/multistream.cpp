@@ -19,6 +19,28 @@ Result<std::optional<std::string>> MultistreamLineReader::next() {
   return std::optional<std::string>(std::string(bytes.begin(), bytes.end() - 1));
 }
 
+Result<Bytes> MultistreamNegotiator::receive(ByteView bytes) {
+  lines_.feed(bytes);
+  Bytes out;
+  while (!done()) {
+    auto line = lines_.next();
+    if (!line) return line.error();
+    if (!line.value()) break;
+    const std::string& text = *line.value();
+    if (header_received_) {
+      if (auto answered = answer(text, out); !answered) return answered.error();
+      continue;
+    }
+    if (text != kMultistreamHeader) {
+      return Error{"bad_multistream", "multistream: expected header " +
+                                          std::string(kMultistreamHeader) + ", got '" +
+                                          text.substr(0, 64) + "'"};
+    }
+    header_received_ = true;
+  }
+  return out;
+}
+
 MultistreamDialer::MultistreamDialer(std::vector<std::string> protocols)
     : protocols_(std::move(protocols)) {}
 
@@ -29,42 +51,25 @@ Bytes MultistreamDialer::start() {
   return out;
 }
 
-Result<Bytes> MultistreamDialer::receive(ByteView bytes) {
-  lines_.feed(bytes);
-  Bytes out;
-  while (!done()) {
-    auto line = lines_.next();
-    if (!line) return line.error();
-    if (!line.value()) break;
-    const std::string& text = *line.value();
-    if (!header_received_) {
-      if (text != kMultistreamHeader) {
-        return Error{"bad_multistream", "multistream: expected header " +
-                                            std::string(kMultistreamHeader) + ", got '" +
-                                            text.substr(0, 64) + "'"};
-      }
-      header_received_ = true;
-      continue;
-    }
-    if (proposal_ >= protocols_.size())
-      return Error{"bad_multistream", "multistream: unexpected message"};
-    if (text == protocols_[proposal_]) {
-      selected_ = text;
-      break;
-    }
-    if (text != "na") {
-      return Error{"bad_multistream", "multistream: listener answered '" + text.substr(0, 64) +
-                                          "' to '" + protocols_[proposal_] + "'"};
-    }
-    ++proposal_;
-    if (proposal_ == protocols_.size()) {
-      return Error{"protocol_not_supported",
-                   "multistream: peer supports none of the proposed protocols (first: " +
-                       protocols_.front() + ")"};
-    }
-    append_multistream_line(out, protocols_[proposal_]);
+Status MultistreamDialer::answer(const std::string& text, Bytes& out) {
+  if (proposal_ >= protocols_.size()) {
+    return Error{"bad_multistream", "multistream: unexpected message"};
   }
-  return out;
+  if (text == protocols_[proposal_]) {
+    selected_ = text;
+    return {};
+  }
+  if (text != "na") {
+    return Error{"bad_multistream", "multistream: listener answered '" + text.substr(0, 64) +
+                                        "' to '" + protocols_[proposal_] + "'"};
+  }
+  if (++proposal_ == protocols_.size()) {
+    return Error{"protocol_not_supported",
+                 "multistream: peer supports none of the proposed protocols (first: " +
+                     protocols_.front() + ")"};
+  }
+  append_multistream_line(out, protocols_[proposal_]);
+  return {};
 }
 
 MultistreamListener::MultistreamListener(std::function<bool(std::string_view)> supports)
@@ -76,34 +81,17 @@ Bytes MultistreamListener::start() {
   return out;
 }
 
-Result<Bytes> MultistreamListener::receive(ByteView bytes) {
-  lines_.feed(bytes);
-  Bytes out;
-  while (!done()) {
-    auto line = lines_.next();
-    if (!line) return line.error();
-    if (!line.value()) break;
-    const std::string& text = *line.value();
-    if (!header_received_) {
-      if (text != kMultistreamHeader) {
-        return Error{"bad_multistream", "multistream: expected header " +
-                                            std::string(kMultistreamHeader) + ", got '" +
-                                            text.substr(0, 64) + "'"};
-      }
-      header_received_ = true;
-      continue;
-    }
-    if (++proposals_ > kMaxMultistreamProposals) {
-      return Error{"too_many_proposals", "multistream: too many proposals"};
-    }
-    if (text != "ls" && supports_(text)) {
-      selected_ = text;
-      append_multistream_line(out, text);
-      break;
-    }
-    append_multistream_line(out, "na");
+Status MultistreamListener::answer(const std::string& text, Bytes& out) {
+  if (++proposals_ > kMaxMultistreamProposals) {
+    return Error{"too_many_proposals", "multistream: too many proposals"};
   }
-  return out;
+  if (text != "ls" && supports_(text)) {
+    selected_ = text;
+    append_multistream_line(out, text);
+    return {};
+  }
+  append_multistream_line(out, "na");
+  return {};
 }
 
 }  // namespace aethel::p2p

@@ -83,30 +83,21 @@ Status NoiseTransport::decrypt(ByteView wire, Bytes& plaintext_out) {
 
 Result<NoiseHandshakePayload> decode_noise_payload(ByteView encoded) {
   NoiseHandshakePayload payload;
-  ProtoReader reader(encoded);
-  while (true) {
-    auto field = reader.next();
-    if (!field) return Error{"bad_noise_payload", "noise payload: " + field.error().message};
-    if (!field.value()) break;
-    const auto& f = *field.value();
-    if (f.type != WireType::kLengthDelimited) continue;
+  auto decoded = for_each_field(encoded, [&](const ProtoField& f) -> Status {
+    if (f.type != WireType::kLengthDelimited) return {};
     if (f.number == 1) payload.identity_key.assign(f.bytes.begin(), f.bytes.end());
     if (f.number == 2) payload.identity_sig.assign(f.bytes.begin(), f.bytes.end());
-    if (f.number == 4) {  // NoiseExtensions
-      ProtoReader extensions(f.bytes);
-      while (true) {
-        auto extension = extensions.next();
-        if (!extension)
-          return Error{"bad_noise_payload", "noise extensions: " + extension.error().message};
-        if (!extension.value()) break;
-        if (extension.value()->number == 2 &&
-            extension.value()->type == WireType::kLengthDelimited &&
-            payload.stream_muxers.size() < kMaxStreamMuxers) {
-          payload.stream_muxers.push_back(as_string(extension.value()->bytes));
-        }
+    if (f.number != 4) return {};
+    auto extensions = for_each_field(f.bytes, [&](const ProtoField& extension) {  // NoiseExtensions
+      if (extension.number == 2 && extension.type == WireType::kLengthDelimited &&
+          payload.stream_muxers.size() < kMaxStreamMuxers) {
+        payload.stream_muxers.push_back(as_string(extension.bytes));
       }
-    }
-  }
+    });
+    if (!extensions) return Error{"bad_noise_payload", "extensions: " + extensions.error().message};
+    return {};
+  });
+  if (!decoded) return Error{"bad_noise_payload", "noise payload: " + decoded.error().message};
   return payload;
 }
 

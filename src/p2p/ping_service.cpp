@@ -34,15 +34,9 @@ void PingService::ping(const PeerId& peer, Host::PingCallback done) {
 }
 
 Task<void> PingService::run_ping(PeerId peer, Host::PingCallback done) {
-  auto connection = host_.connection_to(peer);
-  if (!connection) {
-    host_.deliver(done,
-                  Result<double>(Error{"not_connected", "not connected to " + peer.to_base58()}));
-    co_return;
-  }
   const auto deadline = host_.deadline_after(host_.config.limits.request_timeout_ms);
   std::vector<std::string> protocol{std::string(kPingProtocolId)};
-  auto stream = co_await host_.open_stream(connection, protocol, deadline);
+  auto stream = co_await host_.open_stream(peer, protocol, deadline);
   if (!stream) {
     host_.deliver(done,
                   Result<double>(Error{stream.error().code, "ping: " + stream.error().message}));

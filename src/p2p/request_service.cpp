@@ -52,15 +52,9 @@ void RequestService::request(const PeerId& peer, const std::string& protocol, By
 
 Task<void> RequestService::run_request(PeerId peer, std::string protocol, Bytes request,
                                        Host::ResponseCallback done) {
-  auto connection = host_.connection_to(peer);
-  if (!connection) {
-    host_.deliver(done,
-                  Result<Bytes>(Error{"not_connected", "not connected to " + peer.to_base58()}));
-    co_return;
-  }
   const auto deadline = host_.deadline_after(host_.config.limits.request_timeout_ms);
   std::vector<std::string> protocols{protocol};
-  auto stream = co_await host_.open_stream(connection, protocols, deadline);
+  auto stream = co_await host_.open_stream(peer, protocols, deadline);
   Result<Bytes> response = Error{"internal", ""};
   if (!stream) {
     response = stream.error();
