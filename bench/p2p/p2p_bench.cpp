@@ -11,35 +11,18 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 
+#include "loopback.h"
 #include "p2p/p2p.h"
 
 namespace aethel::p2p {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 const std::string kTopic = "aethel/lattice/v1";
 
-template <typename Predicate>
-bool run_until(boost::asio::io_context& io, Predicate done,
-               std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done() && Clock::now() < deadline) io.run_one_for(std::chrono::milliseconds(5));
-  return done();
-}
-
-HostConfig quiet_config() {
-  HostConfig config;
-  config.listen_addrs.push_back(Multiaddr::parse("/ip4/127.0.0.1/tcp/0").value());
-  config.log = [](std::string_view) {};
-  return config;
-}
-
-void report_percentiles(benchmark::State& state, std::vector<double> micros) {
-  if (micros.empty()) return;
-  std::sort(micros.begin(), micros.end());
-  state.counters["p50_us"] = micros[micros.size() / 2];
-  state.counters["p99_us"] = micros[std::min(micros.size() - 1, micros.size() * 99 / 100)];
-}
+using bench::Clock;
+using bench::quiet_config;
+using bench::report_percentiles;
+using bench::run_until;
 
 void BM_ConnectionSetup(benchmark::State& state) {
   boost::asio::io_context io;

@@ -20,6 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (event.kind == YamuxEvent::Kind::kData) {
         session.consumed(event.stream_id, static_cast<std::uint32_t>(event.data.size()));
         (void)session.send(event.stream_id, payload);
+      } else if (event.kind == YamuxEvent::Kind::kStreamOpened) {
+        session.set_receive_window(event.stream_id, 64 * 1024 + input.size());  // some raised
       } else if (event.kind == YamuxEvent::Kind::kRemoteClosed) {
         session.close_write(event.stream_id);
       }

@@ -492,7 +492,7 @@ class Lattice::Impl {
         [this](const p2p::PeerId& from, p2p::Bytes request) -> p2p::Result<p2p::Bytes> {
           std::string peer = from.to_base58();
           if (!is_lattice_peer(peer)) {
-            return p2p::Error{"not an authenticated lattice peer"};
+            return p2p::Error{"unauthenticated", "not an authenticated lattice peer"};
           }
           node_.receive(peer, std::string_view(reinterpret_cast<const char*>(request.data()),
                                                request.size()));

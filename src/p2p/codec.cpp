@@ -21,22 +21,22 @@ Bytes encode_varint(std::uint64_t value) {
 Result<std::optional<VarintDecode>> decode_varint_prefix(ByteView input) {
   std::uint64_t value = 0;
   for (std::size_t i = 0; i < input.size(); ++i) {
-    if (i == kMaxVarintBytes) return Error{"varint longer than 9 bytes"};
+    if (i == kMaxVarintBytes) return Error{"bad_varint", "varint longer than 9 bytes"};
     const std::uint8_t byte = input[i];
     value |= static_cast<std::uint64_t>(byte & 0x7f) << (7 * i);
     if ((byte & 0x80) == 0) {
-      if (byte == 0 && i > 0) return Error{"varint is not minimally encoded"};
+      if (byte == 0 && i > 0) return Error{"bad_varint", "varint is not minimally encoded"};
       return std::optional<VarintDecode>(VarintDecode{value, i + 1});
     }
   }
-  if (input.size() >= kMaxVarintBytes) return Error{"varint longer than 9 bytes"};
+  if (input.size() >= kMaxVarintBytes) return Error{"bad_varint", "varint longer than 9 bytes"};
   return std::optional<VarintDecode>();
 }
 
 Result<VarintDecode> decode_varint(ByteView input) {
   auto decoded = decode_varint_prefix(input);
   if (!decoded) return decoded.error();
-  if (!decoded.value()) return Error{"truncated varint"};
+  if (!decoded.value()) return Error{"bad_varint", "truncated varint"};
   return *decoded.value();
 }
 
@@ -72,14 +72,15 @@ std::string base58_encode(ByteView bytes) {
 }
 
 Result<Bytes> base58_decode(std::string_view text) {
-  if (text.size() > kMaxBase58Chars) return Error{"base58 text too long"};
+  if (text.size() > kMaxBase58Chars) return Error{"bad_base58", "base58 text too long"};
   std::size_t leading_ones = 0;
   while (leading_ones < text.size() && text[leading_ones] == '1') ++leading_ones;
   std::vector<std::uint8_t> bytes_le;
   for (std::size_t i = leading_ones; i < text.size(); ++i) {
     const auto position = kBase58Alphabet.find(text[i]);
     if (position == std::string_view::npos) {
-      return Error{"character '" + std::string(1, text[i]) + "' is not in the base58 alphabet"};
+      return Error{"bad_base58",
+                   "character '" + std::string(1, text[i]) + "' is not in the base58 alphabet"};
     }
     std::uint32_t carry = static_cast<std::uint32_t>(position);
     for (auto& byte : bytes_le) {
@@ -94,38 +95,6 @@ Result<Bytes> base58_decode(std::string_view text) {
   }
   Bytes out(leading_ones, 0);
   out.insert(out.end(), bytes_le.rbegin(), bytes_le.rend());
-  return out;
-}
-
-// ---- hex ----
-
-std::string to_hex(ByteView bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string text;
-  text.reserve(bytes.size() * 2);
-  for (auto byte : bytes) {
-    text.push_back(kDigits[byte >> 4]);
-    text.push_back(kDigits[byte & 0xf]);
-  }
-  return text;
-}
-
-Result<Bytes> from_hex(std::string_view text) {
-  if (text.size() % 2 != 0) return Error{"hex text has an odd length"};
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  Bytes out;
-  out.reserve(text.size() / 2);
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    const int high = nibble(text[i]);
-    const int low = nibble(text[i + 1]);
-    if (high < 0 || low < 0) return Error{"invalid hex digit"};
-    out.push_back(static_cast<std::uint8_t>(high * 16 + low));
-  }
   return out;
 }
 
@@ -153,18 +122,20 @@ void ProtoWriter::add_string(std::uint32_t field, std::string_view value) {
 Result<std::optional<ProtoField>> ProtoReader::next() {
   if (offset_ == input_.size()) return std::optional<ProtoField>();
   auto tag = decode_varint(input_.subspan(offset_));
-  if (!tag) return Error{"protobuf: bad field tag: " + tag.error().message};
+  if (!tag) return Error{"bad_protobuf", "protobuf: bad field tag: " + tag.error().message};
   offset_ += tag->length;
   ProtoField field;
   const std::uint64_t number = tag->value >> 3;
-  if (number == 0 || number > 0x1fffffff) return Error{"protobuf: invalid field number"};
+  if (number == 0 || number > 0x1fffffff)
+    return Error{"bad_protobuf", "protobuf: invalid field number"};
   field.number = static_cast<std::uint32_t>(number);
   const auto wire = tag->value & 7;
   const auto remaining = input_.size() - offset_;
   switch (wire) {
     case 0: {
       auto value = decode_varint(input_.subspan(offset_));
-      if (!value) return Error{"protobuf: bad varint field: " + value.error().message};
+      if (!value)
+        return Error{"bad_protobuf", "protobuf: bad varint field: " + value.error().message};
       offset_ += value->length;
       field.type = WireType::kVarint;
       field.varint = value->value;
@@ -173,7 +144,7 @@ Result<std::optional<ProtoField>> ProtoReader::next() {
     case 1:
     case 5: {
       const std::size_t width = wire == 1 ? 8 : 4;
-      if (remaining < width) return Error{"protobuf: truncated fixed-width field"};
+      if (remaining < width) return Error{"bad_protobuf", "protobuf: truncated fixed-width field"};
       std::uint64_t value = 0;
       for (std::size_t i = 0; i < width; ++i) {
         value |= static_cast<std::uint64_t>(input_[offset_ + i]) << (8 * i);
@@ -185,10 +156,11 @@ Result<std::optional<ProtoField>> ProtoReader::next() {
     }
     case 2: {
       auto length = decode_varint(input_.subspan(offset_));
-      if (!length) return Error{"protobuf: bad length: " + length.error().message};
+      if (!length) return Error{"bad_protobuf", "protobuf: bad length: " + length.error().message};
       offset_ += length->length;
       if (length->value > input_.size() - offset_) {
-        return Error{"protobuf: length-delimited field runs past the end of the message"};
+        return Error{"bad_protobuf",
+                     "protobuf: length-delimited field runs past the end of the message"};
       }
       field.type = WireType::kLengthDelimited;
       field.bytes = input_.subspan(offset_, static_cast<std::size_t>(length->value));
@@ -196,7 +168,7 @@ Result<std::optional<ProtoField>> ProtoReader::next() {
       break;
     }
     default:
-      return Error{"protobuf: unsupported wire type " + std::to_string(wire)};
+      return Error{"bad_protobuf", "protobuf: unsupported wire type " + std::to_string(wire)};
   }
   return std::optional<ProtoField>(field);
 }
@@ -208,12 +180,13 @@ void append_length_prefixed(Bytes& out, ByteView payload) {
 
 Result<std::optional<Bytes>> LengthPrefixedReader::next() {
   auto prefix = decode_varint_prefix(buffer_);
-  if (!prefix) return Error{"bad length prefix: " + prefix.error().message};
+  if (!prefix) return Error{"bad_length_prefix", "bad length prefix: " + prefix.error().message};
   if (!prefix.value()) return std::optional<Bytes>();
   const auto [length, prefix_bytes] = *prefix.value();
   if (length > max_bytes_) {
-    return Error{"message of " + std::to_string(length) + " bytes exceeds the limit of " +
-                 std::to_string(max_bytes_)};
+    return Error{"message_too_large", "message of " + std::to_string(length) +
+                                          " bytes exceeds the limit of " +
+                                          std::to_string(max_bytes_)};
   }
   if (buffer_.size() - prefix_bytes < length) return std::optional<Bytes>();
   const auto begin = buffer_.begin() + static_cast<std::ptrdiff_t>(prefix_bytes);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "p2p/p2p.h"
 
@@ -36,9 +37,9 @@ Result<VarintDecode> decode_varint(ByteView input);
 std::string base58_encode(ByteView bytes);
 Result<Bytes> base58_decode(std::string_view text);
 
-// ---- hex, for logs and tests ----
-std::string to_hex(ByteView bytes);
-Result<Bytes> from_hex(std::string_view text);
+// ---- hex, for logs and tests: base's (from_hex gives std::nullopt for bad text) ----
+using base::from_hex;
+using base::to_hex;
 
 // ---- protobuf ----
 
@@ -82,6 +83,23 @@ class ProtoReader {
   ByteView input_;
   std::size_t offset_ = 0;
 };
+
+// Calls `visit(field)` for each field of `encoded` in order. `visit` returns void or a
+// Status; the first Error (malformed input or from `visit`) stops the walk.
+template <typename Visit>
+Status for_each_field(ByteView encoded, Visit&& visit) {
+  ProtoReader reader(encoded);
+  while (true) {
+    auto field = reader.next();
+    if (!field) return field.error();
+    if (!field.value()) return {};
+    if constexpr (std::is_void_v<std::invoke_result_t<Visit&, const ProtoField&>>) {
+      visit(*field.value());
+    } else if (Status visited = visit(*field.value()); !visited) {
+      return visited;
+    }
+  }
+}
 
 inline ByteView as_bytes(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};

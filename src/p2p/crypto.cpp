@@ -59,7 +59,7 @@ Result<X25519Key> x25519(const X25519Key& secret, const X25519Key& remote_public
   ensure_sodium();
   X25519Key shared{};
   if (crypto_scalarmult(shared.data(), secret.data(), remote_public.data()) != 0) {
-    return Error{"noise: remote X25519 key is a low-order point"};
+    return Error{"bad_key", "noise: remote X25519 key is a low-order point"};
   }
   return shared;
 }
@@ -87,14 +87,15 @@ void aead_encrypt(const CipherKey& key, std::uint64_t nonce, ByteView associated
 
 Result<Bytes> aead_decrypt(const CipherKey& key, std::uint64_t nonce, ByteView associated_data,
                            ByteView ciphertext) {
-  if (ciphertext.size() < kAeadTagBytes) return Error{"noise: ciphertext shorter than its tag"};
+  if (ciphertext.size() < kAeadTagBytes)
+    return Error{"decrypt_failed", "noise: ciphertext shorter than its tag"};
   Bytes plaintext(ciphertext.size() - kAeadTagBytes);
   unsigned long long written = 0;
   const auto n = noise_nonce(nonce);
   if (crypto_aead_chacha20poly1305_ietf_decrypt(
           plaintext.data(), &written, nullptr, ciphertext.data(), ciphertext.size(),
           associated_data.data(), associated_data.size(), n.data(), key.data()) != 0) {
-    return Error{"noise: decryption failed (bad tag)"};
+    return Error{"decrypt_failed", "noise: decryption failed (bad tag)"};
   }
   plaintext.resize(static_cast<std::size_t>(written));
   return plaintext;

@@ -22,13 +22,8 @@ void encode_message_fields(ProtoWriter& writer, const PubsubMessage& message, bo
 
 Result<PubsubMessage> decode_message(ByteView encoded) {
   PubsubMessage message;
-  ProtoReader reader(encoded);
-  while (true) {
-    auto field = reader.next();
-    if (!field) return field.error();
-    if (!field.value()) break;
-    const auto& f = *field.value();
-    if (f.type != WireType::kLengthDelimited) continue;
+  auto decoded = for_each_field(encoded, [&](const ProtoField& f) {
+    if (f.type != WireType::kLengthDelimited) return;
     Bytes value(f.bytes.begin(), f.bytes.end());
     switch (f.number) {
       case 1:
@@ -52,87 +47,87 @@ Result<PubsubMessage> decode_message(ByteView encoded) {
       default:
         break;
     }
-  }
+  });
+  if (!decoded) return decoded.error();
   return message;
 }
 
 // Iterates the length-delimited sub-messages with `number` in `encoded`, bounded.
+bool is_bytes(const ProtoField& f, std::uint32_t number) {
+  return f.number == number && f.type == WireType::kLengthDelimited;
+}
+
+// Visits each `number` sub-message; more than kMaxRpcEntries of them is an error.
 template <typename Visit>
 Status for_each_submessage(ByteView encoded, std::uint32_t number, Visit visit) {
-  ProtoReader reader(encoded);
   std::size_t count = 0;
-  while (true) {
-    auto field = reader.next();
-    if (!field) return field.error();
-    if (!field.value()) return Ok{};
-    const auto& f = *field.value();
-    if (f.number != number || f.type != WireType::kLengthDelimited) continue;
-    if (++count > kMaxRpcEntries) return Error{"too many entries"};
-    if (auto visited = visit(f.bytes); !visited) return visited;
-  }
+  return for_each_field(encoded, [&](const ProtoField& f) -> Status {
+    if (!is_bytes(f, number)) return {};
+    if (++count > kMaxRpcEntries) return Error{"bad_rpc", "too many entries"};
+    return visit(f.bytes);
+  });
+}
+
+// Decodes each `number` sub-message with `decode(bytes, entry)` and appends the entries.
+template <typename Entry, typename Decode>
+Status decode_entries(ByteView encoded, std::uint32_t number, std::vector<Entry>& entries,
+                      Decode decode) {
+  return for_each_submessage(encoded, number, [&](ByteView bytes) -> Status {
+    Entry entry{};
+    if (auto decoded = decode(bytes, entry); !decoded) return decoded;
+    entries.push_back(std::move(entry));
+    return {};
+  });
+}
+
+Status decode_ihave(ByteView bytes, PubsubRpc::IHave& entry) {
+  return for_each_field(bytes, [&](const ProtoField& f) {
+    if (is_bytes(f, 1)) entry.topic = as_string(f.bytes);
+    if (is_bytes(f, 2) && entry.message_ids.size() < kMaxRpcEntries) {
+      entry.message_ids.emplace_back(f.bytes.begin(), f.bytes.end());
+    }
+  });
+}
+
+Status decode_prune(ByteView bytes, PubsubRpc::Prune& entry) {
+  return for_each_field(bytes, [&](const ProtoField& f) {
+    if (is_bytes(f, 1)) entry.topic = as_string(f.bytes);
+    if (f.number == 3 && f.type == WireType::kVarint) entry.backoff_s = f.varint;
+  });
+}
+
+// IWANT {messageIDs = 1} and GRAFT {topicID = 1}: one repeated or single bytes field.
+template <typename Value>
+Status decode_field_one(ByteView bytes, std::vector<Value>& out) {
+  return for_each_field(bytes, [&](const ProtoField& f) {
+    if (is_bytes(f, 1) && out.size() < kMaxRpcEntries)
+      out.emplace_back(f.bytes.begin(), f.bytes.end());
+  });
 }
 
 Status decode_control(ByteView encoded, PubsubRpc& rpc) {
-  auto ihave = for_each_submessage(encoded, 1, [&](ByteView bytes) -> Status {
-    PubsubRpc::IHave entry;
-    ProtoReader reader(bytes);
-    while (true) {
-      auto field = reader.next();
-      if (!field) return field.error();
-      if (!field.value()) break;
-      const auto& f = *field.value();
-      if (f.type != WireType::kLengthDelimited) continue;
-      if (f.number == 1) entry.topic = as_string(f.bytes);
-      if (f.number == 2 && entry.message_ids.size() < kMaxRpcEntries) {
-        entry.message_ids.emplace_back(f.bytes.begin(), f.bytes.end());
-      }
-    }
-    rpc.ihave.push_back(std::move(entry));
-    return Ok{};
-  });
-  if (!ihave) return ihave;
-  auto iwant = for_each_submessage(encoded, 2, [&](ByteView bytes) -> Status {
-    ProtoReader reader(bytes);
-    while (true) {
-      auto field = reader.next();
-      if (!field) return field.error();
-      if (!field.value()) break;
-      const auto& f = *field.value();
-      if (f.number == 1 && f.type == WireType::kLengthDelimited &&
-          rpc.iwant.size() < kMaxRpcEntries) {
-        rpc.iwant.emplace_back(f.bytes.begin(), f.bytes.end());
-      }
-    }
-    return Ok{};
-  });
+  if (auto ihave = decode_entries(encoded, 1, rpc.ihave, decode_ihave); !ihave) return ihave;
+  auto iwant = for_each_submessage(
+      encoded, 2, [&](ByteView bytes) { return decode_field_one(bytes, rpc.iwant); });
   if (!iwant) return iwant;
-  auto graft = for_each_submessage(encoded, 3, [&](ByteView bytes) -> Status {
-    ProtoReader reader(bytes);
-    while (true) {
-      auto field = reader.next();
-      if (!field) return field.error();
-      if (!field.value()) break;
-      if (field.value()->number == 1 && field.value()->type == WireType::kLengthDelimited) {
-        rpc.graft.push_back(as_string(field.value()->bytes));
-      }
-    }
-    return Ok{};
-  });
+  auto graft = for_each_submessage(
+      encoded, 3, [&](ByteView bytes) { return decode_field_one(bytes, rpc.graft); });
   if (!graft) return graft;
-  return for_each_submessage(encoded, 4, [&](ByteView bytes) -> Status {
-    PubsubRpc::Prune entry;
-    ProtoReader reader(bytes);
-    while (true) {
-      auto field = reader.next();
-      if (!field) return field.error();
-      if (!field.value()) break;
-      const auto& f = *field.value();
-      if (f.number == 1 && f.type == WireType::kLengthDelimited) entry.topic = as_string(f.bytes);
-      if (f.number == 3 && f.type == WireType::kVarint) entry.backoff_s = f.varint;
-    }
-    rpc.prune.push_back(std::move(entry));
-    return Ok{};
+  return decode_entries(encoded, 4, rpc.prune, decode_prune);
+}
+
+Status decode_subscription(ByteView bytes, PubsubRpc::Subscription& entry) {
+  return for_each_field(bytes, [&](const ProtoField& f) {
+    if (f.number == 1 && f.type == WireType::kVarint) entry.subscribe = f.varint != 0;
+    if (is_bytes(f, 2)) entry.topic = as_string(f.bytes);
   });
+}
+
+Status decode_message_into(ByteView bytes, PubsubMessage& entry) {
+  auto message = decode_message(bytes);
+  if (!message) return message.error();
+  entry = std::move(message.value());
+  return {};
 }
 }  // namespace
 
@@ -181,35 +176,15 @@ Bytes encode_pubsub_rpc(const PubsubRpc& rpc) {
 }
 
 Result<PubsubRpc> decode_pubsub_rpc(ByteView encoded) {
-  if (encoded.size() > kMaxRpcBytes) return Error{"pubsub: RPC too large"};
+  if (encoded.size() > kMaxRpcBytes) return Error{"rpc_too_large", "pubsub: RPC too large"};
   PubsubRpc rpc;
-  auto subscriptions = for_each_submessage(encoded, 1, [&](ByteView bytes) -> Status {
-    PubsubRpc::Subscription subscription;
-    ProtoReader reader(bytes);
-    while (true) {
-      auto field = reader.next();
-      if (!field) return field.error();
-      if (!field.value()) break;
-      const auto& f = *field.value();
-      if (f.number == 1 && f.type == WireType::kVarint) subscription.subscribe = f.varint != 0;
-      if (f.number == 2 && f.type == WireType::kLengthDelimited) {
-        subscription.topic = as_string(f.bytes);
-      }
-    }
-    rpc.subscriptions.push_back(std::move(subscription));
-    return Ok{};
-  });
-  if (!subscriptions) return Error{"pubsub: " + subscriptions.error().message};
-  auto messages = for_each_submessage(encoded, 2, [&](ByteView bytes) -> Status {
-    auto message = decode_message(bytes);
-    if (!message) return message.error();
-    rpc.messages.push_back(std::move(message.value()));
-    return Ok{};
-  });
-  if (!messages) return Error{"pubsub: " + messages.error().message};
-  auto control = for_each_submessage(
-      encoded, 3, [&](ByteView bytes) -> Status { return decode_control(bytes, rpc); });
-  if (!control) return Error{"pubsub: " + control.error().message};
+  auto subscriptions = decode_entries(encoded, 1, rpc.subscriptions, decode_subscription);
+  if (!subscriptions) return Error{"bad_rpc", "pubsub: " + subscriptions.error().message};
+  auto messages = decode_entries(encoded, 2, rpc.messages, decode_message_into);
+  if (!messages) return Error{"bad_rpc", "pubsub: " + messages.error().message};
+  auto control =
+      for_each_submessage(encoded, 3, [&](ByteView bytes) { return decode_control(bytes, rpc); });
+  if (!control) return Error{"bad_rpc", "pubsub: " + control.error().message};
   return rpc;
 }
 
@@ -230,23 +205,23 @@ Bytes pubsub_message_id(const PubsubMessage& message) {
 
 Status verify_pubsub_message(const PubsubMessage& message) {
   if (message.from.empty() || message.seqno.empty() || message.signature.empty()) {
-    return Error{"pubsub: unsigned message (StrictSign)"};
+    return Error{"unsigned_message", "pubsub: unsigned message (StrictSign)"};
   }
   auto author = PeerId::from_bytes(message.from);
-  if (!author) return Error{"pubsub: bad author: " + author.error().message};
+  if (!author) return Error{"bad_rpc", "pubsub: bad author: " + author.error().message};
   std::optional<PublicKey> key = author->public_key();
   if (!message.key.empty()) {
     auto embedded = PublicKey::from_protobuf(message.key);
     if (!embedded || PeerId::from_public_key(embedded.value()) != author.value()) {
-      return Error{"pubsub: message key does not match its author"};
+      return Error{"bad_signature", "pubsub: message key does not match its author"};
     }
     key = embedded.value();
   }
-  if (!key) return Error{"pubsub: author's key is unknown"};
+  if (!key) return Error{"bad_signature", "pubsub: author's key is unknown"};
   if (!key->verify(pubsub_signing_bytes(message), message.signature)) {
-    return Error{"pubsub: invalid signature"};
+    return Error{"bad_signature", "pubsub: invalid signature"};
   }
-  return Ok{};
+  return {};
 }
 
 // ---- router ----
@@ -416,12 +391,12 @@ Status GossipsubRouter::publish(const std::string& topic, Bytes data, GossipsubO
     }
     fanout_last_publish_[topic] = heartbeat_count_;
   }
-  if (recipients.empty()) return Error{"pubsub: no peers subscribed to " + topic};
+  if (recipients.empty()) return Error{"no_peers", "pubsub: no peers subscribed to " + topic};
   remember(pubsub_message_id(message), message);
   std::map<PeerId, PubsubRpc> batch;
   for (const auto& peer : recipients) rpc_for(batch, peer).messages.push_back(message);
   flush(batch, out);
-  return Ok{};
+  return {};
 }
 
 void GossipsubRouter::handle_rpc(const PeerId& from, const PubsubRpc& rpc, GossipsubOutput& out) {

@@ -16,15 +16,11 @@ Bytes encode_identify(const IdentifyMessage& message) {
 }
 
 Result<IdentifyMessage> decode_identify(ByteView encoded) {
-  if (encoded.size() > kMaxIdentifyBytes) return Error{"identify: message too large"};
+  if (encoded.size() > kMaxIdentifyBytes)
+    return Error{"identify_too_large", "identify: message too large"};
   IdentifyMessage message;
-  ProtoReader reader(encoded);
-  while (true) {
-    auto field = reader.next();
-    if (!field) return Error{"identify: " + field.error().message};
-    if (!field.value()) break;
-    const auto& f = *field.value();
-    if (f.type != WireType::kLengthDelimited) continue;
+  auto decoded = for_each_field(encoded, [&](const ProtoField& f) -> Status {
+    if (f.type != WireType::kLengthDelimited) return {};
     const Bytes value(f.bytes.begin(), f.bytes.end());
     switch (f.number) {
       case 1:
@@ -32,13 +28,13 @@ Result<IdentifyMessage> decode_identify(ByteView encoded) {
         break;
       case 2:
         if (message.listen_addrs.size() == kMaxIdentifyListEntries) {
-          return Error{"identify: too many listen addresses"};
+          return Error{"bad_identify", "too many listen addresses"};
         }
         message.listen_addrs.push_back(value);
         break;
       case 3:
         if (message.protocols.size() == kMaxIdentifyListEntries) {
-          return Error{"identify: too many protocols"};
+          return Error{"bad_identify", "too many protocols"};
         }
         message.protocols.push_back(as_string(value));
         break;
@@ -54,16 +50,19 @@ Result<IdentifyMessage> decode_identify(ByteView encoded) {
       default:
         break;
     }
-  }
+    return {};
+  });
+  if (!decoded) return Error{"bad_identify", "identify: " + decoded.error().message};
   return message;
 }
 
 Result<PeerInfo> identify_to_peer_info(const PeerId& peer, const IdentifyMessage& message) {
   if (!message.public_key.empty()) {
     auto key = PublicKey::from_protobuf(message.public_key);
-    if (!key) return Error{"identify: " + key.error().message};
+    if (!key) return Error{"bad_identify", "identify: " + key.error().message};
     if (PeerId::from_public_key(key.value()) != peer) {
-      return Error{"identify: public key does not belong to " + peer.to_base58()};
+      return Error{"identify_key_mismatch",
+                   "identify: public key does not belong to " + peer.to_base58()};
     }
   }
   PeerInfo info{peer, message.agent_version, message.protocol_version, message.protocols, {}, {}};

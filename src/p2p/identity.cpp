@@ -32,12 +32,7 @@ Result<KeyProto> decode_key_proto(ByteView encoded) {
   KeyProto proto;
   bool has_type = false;
   bool has_data = false;
-  ProtoReader reader(encoded);
-  while (true) {
-    auto field = reader.next();
-    if (!field) return field.error();
-    if (!field.value()) break;
-    const auto& f = *field.value();
+  auto decoded = for_each_field(encoded, [&](const ProtoField& f) {
     if (f.number == 1 && f.type == WireType::kVarint) {
       proto.type = f.varint;
       has_type = true;
@@ -45,10 +40,11 @@ Result<KeyProto> decode_key_proto(ByteView encoded) {
       proto.data = f.bytes;
       has_data = true;
     }
-  }
-  if (!has_type || !has_data) return Error{"key protobuf lacks its Type or Data field"};
+  });
+  if (!decoded) return decoded.error();
+  if (!has_type || !has_data) return Error{"bad_key", "key protobuf lacks its Type or Data field"};
   if (proto.type != kKeyTypeEd25519) {
-    return Error{"key type " + std::to_string(proto.type) + " is not Ed25519 (1)"};
+    return Error{"bad_key", "key type " + std::to_string(proto.type) + " is not Ed25519 (1)"};
   }
   return proto;
 }
@@ -63,10 +59,10 @@ void ensure_sodium() {
 
 Result<PublicKey> PublicKey::from_protobuf(ByteView encoded) {
   auto proto = decode_key_proto(encoded);
-  if (!proto) return Error{"public key: " + proto.error().message};
+  if (!proto) return Error{"bad_key", "public key: " + proto.error().message};
   if (proto->data.size() != kEd25519PublicKeyBytes) {
-    return Error{"public key: Ed25519 key is " + std::to_string(proto->data.size()) +
-                 " bytes, expected 32"};
+    return Error{"bad_key", "public key: Ed25519 key is " + std::to_string(proto->data.size()) +
+                                " bytes, expected 32"};
   }
   std::array<std::uint8_t, kEd25519PublicKeyBytes> raw{};
   std::copy(proto->data.begin(), proto->data.end(), raw.begin());
@@ -106,18 +102,19 @@ KeyPair KeyPair::from_seed(const std::array<std::uint8_t, kEd25519SeedBytes>& se
 
 Result<KeyPair> KeyPair::from_protobuf(ByteView encoded) {
   auto proto = decode_key_proto(encoded);
-  if (!proto) return Error{"private key: " + proto.error().message};
+  if (!proto) return Error{"bad_key", "private key: " + proto.error().message};
   const auto data = proto->data;
   if (data.size() != 64 && data.size() != 32) {
-    return Error{"private key: Ed25519 key data is " + std::to_string(data.size()) +
-                 " bytes, expected 64 (seed and public key) or 32 (seed)"};
+    return Error{"bad_key", "private key: Ed25519 key data is " + std::to_string(data.size()) +
+                                " bytes, expected 64 (seed and public key) or 32 (seed)"};
   }
   std::array<std::uint8_t, kEd25519SeedBytes> seed{};
   std::copy(data.begin(), data.begin() + kEd25519SeedBytes, seed.begin());
   KeyPair pair = from_seed(seed);
   if (data.size() == 64 &&
       !std::equal(data.begin() + 32, data.end(), pair.public_key().raw().begin())) {
-    return Error{"private key: stored public key does not match the seed (corrupt key?)"};
+    return Error{"bad_key",
+                 "private key: stored public key does not match the seed (corrupt key?)"};
   }
   return pair;
 }
@@ -144,12 +141,13 @@ std::array<std::uint8_t, kEd25519SignatureBytes> KeyPair::sign(ByteView message)
 namespace {
 Result<Bytes> read_small_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{"cannot open " + path};
+  if (!in) return Error{"io_error", "cannot open " + path};
   Bytes content;
   char chunk[512];
   while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
     content.insert(content.end(), chunk, chunk + in.gcount());
-    if (content.size() > kMaxKeyFileBytes) return Error{path + " is too large for a key file"};
+    if (content.size() > kMaxKeyFileBytes)
+      return Error{"bad_key_file", path + " is too large for a key file"};
   }
   return content;
 }
@@ -157,24 +155,24 @@ Result<Bytes> read_small_file(const std::string& path) {
 Status write_file_atomically(const std::string& path, ByteView content) {
   const std::string temp = path + ".tmp";
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error{"cannot create " + temp + ": " + std::strerror(errno)};
+  if (fd < 0) return Error{"io_error", "cannot create " + temp + ": " + std::strerror(errno)};
   std::size_t written = 0;
   while (written < content.size()) {
     const auto n = ::write(fd, content.data() + written, content.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       ::close(fd);
-      return Error{"cannot write " + temp + ": " + std::strerror(errno)};
+      return Error{"io_error", "cannot write " + temp + ": " + std::strerror(errno)};
     }
     written += static_cast<std::size_t>(n);
   }
   const bool synced = ::fsync(fd) == 0;
   ::close(fd);
-  if (!synced) return Error{"cannot fsync " + temp + ": " + std::strerror(errno)};
+  if (!synced) return Error{"io_error", "cannot fsync " + temp + ": " + std::strerror(errno)};
   if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return Error{"cannot rename " + temp + " to " + path + ": " + std::strerror(errno)};
+    return Error{"io_error", "cannot rename " + temp + " to " + path + ": " + std::strerror(errno)};
   }
-  return Ok{};
+  return {};
 }
 }  // namespace
 
@@ -185,10 +183,11 @@ Result<KeyPair> load_or_create_key(const std::string& path) {
     if (!content) return content.error();
     auto key = KeyPair::from_protobuf(content.value());
     sodium_memzero(content->data(), content->size());
-    if (!key) return Error{"node key file " + path + ": " + key.error().message};
+    if (!key) return Error{"bad_key_file", "node key file " + path + ": " + key.error().message};
     return key;
   }
-  if (errno != ENOENT) return Error{"cannot stat " + path + ": " + std::strerror(errno)};
+  if (errno != ENOENT)
+    return Error{"io_error", "cannot stat " + path + ": " + std::strerror(errno)};
   KeyPair key = KeyPair::generate();
   Bytes encoded = key.to_protobuf();
   auto written = write_file_atomically(path, encoded);
@@ -208,32 +207,35 @@ PeerId PeerId::from_public_key(const PublicKey& key) {
 
 Result<PeerId> PeerId::from_bytes(ByteView multihash) {
   auto code = decode_varint(multihash);
-  if (!code) return Error{"multihash code: " + code.error().message};
+  if (!code) return Error{"bad_multihash", "multihash code: " + code.error().message};
   auto length = decode_varint(multihash.subspan(code->length));
-  if (!length) return Error{"multihash length: " + length.error().message};
+  if (!length) return Error{"bad_multihash", "multihash length: " + length.error().message};
   const auto digest = multihash.subspan(code->length + length->length);
   if (digest.size() != length->value) {
-    return Error{"multihash declares " + std::to_string(length->value) + " digest bytes but has " +
-                 std::to_string(digest.size())};
+    return Error{"bad_multihash", "multihash declares " + std::to_string(length->value) +
+                                      " digest bytes but has " + std::to_string(digest.size())};
   }
   if (code->value == kMultihashIdentity) {
-    if (digest.size() > kMaxInlineKeyBytes) return Error{"identity multihash too long for a key"};
+    if (digest.size() > kMaxInlineKeyBytes)
+      return Error{"bad_multihash", "identity multihash too long for a key"};
     auto key = PublicKey::from_protobuf(digest);
     if (!key)
-      return Error{"identity multihash does not hold an Ed25519 key: " + key.error().message};
+      return Error{"bad_multihash",
+                   "identity multihash does not hold an Ed25519 key: " + key.error().message};
   } else if (code->value == kMultihashSha256) {
-    if (digest.size() != kSha256Bytes) return Error{"sha2-256 multihash digest is not 32 bytes"};
+    if (digest.size() != kSha256Bytes)
+      return Error{"bad_multihash", "sha2-256 multihash digest is not 32 bytes"};
   } else {
-    return Error{"multihash code " + std::to_string(code->value) +
-                 " is neither identity (0x00) nor sha2-256 (0x12)"};
+    return Error{"bad_multihash", "multihash code " + std::to_string(code->value) +
+                                      " is neither identity (0x00) nor sha2-256 (0x12)"};
   }
   return PeerId(Bytes(multihash.begin(), multihash.end()));
 }
 
 Result<PeerId> PeerId::parse(std::string_view text) {
   auto invalid = [&](const std::string& why) {
-    return Error{"'" + std::string(text) + "' is not a valid peer ID (" + why +
-                 "); expected base58btc 12D3KooW... or Qm..."};
+    return Error{"bad_peer_id", "'" + std::string(text) + "' is not a valid peer ID (" + why +
+                                    "); expected base58btc 12D3KooW... or Qm..."};
   };
   if (text.empty()) return invalid("empty");
   if (!text.starts_with("12D3KooW") && !text.starts_with("Qm") && !text.starts_with('1')) {

@@ -55,13 +55,14 @@ Result<Bytes> ip_to_bytes(Protocol protocol, const std::string& text) {
   if (protocol == Protocol::kIp4) {
     std::array<std::uint8_t, 4> raw{};
     if (::inet_pton(AF_INET, text.c_str(), raw.data()) != 1) {
-      return Error{"'" + text + "' is not an IPv4 address (a host name belongs under /dns4/)"};
+      return Error{"bad_multiaddr",
+                   "'" + text + "' is not an IPv4 address (a host name belongs under /dns4/)"};
     }
     return Bytes(raw.begin(), raw.end());
   }
   std::array<std::uint8_t, 16> raw{};
   if (::inet_pton(AF_INET6, text.c_str(), raw.data()) != 1) {
-    return Error{"'" + text + "' is not an IPv6 address"};
+    return Error{"bad_multiaddr", "'" + text + "' is not an IPv6 address"};
   }
   return Bytes(raw.begin(), raw.end());
 }
@@ -86,7 +87,7 @@ Result<std::string> canonical_value(Protocol protocol, std::string_view value) {
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), port);
       if (ec != std::errc() || end != value.data() + value.size() || port > 65535 ||
           value.empty() || (value.size() > 1 && value[0] == '0')) {
-        return Error{"'" + std::string(value) + "' is not a TCP port (0-65535)"};
+        return Error{"bad_multiaddr", "'" + std::string(value) + "' is not a TCP port (0-65535)"};
       }
       return std::to_string(port);
     }
@@ -94,7 +95,7 @@ Result<std::string> canonical_value(Protocol protocol, std::string_view value) {
     case Protocol::kDns4:
     case Protocol::kDns6:
       if (value.empty() || value.size() > kMaxDnsNameBytes) {
-        return Error{"DNS name must be 1-253 bytes"};
+        return Error{"bad_multiaddr", "DNS name must be 1-253 bytes"};
       }
       return std::string(value);
     case Protocol::kP2p: {
@@ -103,13 +104,13 @@ Result<std::string> canonical_value(Protocol protocol, std::string_view value) {
       return peer->to_base58();
     }
   }
-  return Error{"unknown protocol"};
+  return Error{"bad_multiaddr", "unknown protocol"};
 }
 }  // namespace
 
 Result<Multiaddr> Multiaddr::parse(std::string_view text) {
   auto fail = [&](const std::string& why) {
-    return Error{"multiaddr '" + std::string(text) + "': " + why};
+    return Error{"bad_multiaddr", "multiaddr '" + std::string(text) + "': " + why};
   };
   if (text.empty() || text.front() != '/') return fail("must start with '/'");
   Multiaddr address;
@@ -171,14 +172,16 @@ Result<Multiaddr> Multiaddr::from_bytes(ByteView bytes) {
   std::size_t offset = 0;
   while (offset < bytes.size()) {
     if (address.components_.size() == kMaxComponents) {
-      return Error{"multiaddr: too many components"};
+      return Error{"bad_multiaddr", "multiaddr: too many components"};
     }
     auto code = decode_varint(bytes.subspan(offset));
-    if (!code) return Error{"multiaddr: bad protocol code: " + code.error().message};
+    if (!code)
+      return Error{"bad_multiaddr", "multiaddr: bad protocol code: " + code.error().message};
     offset += code->length;
     const auto protocol = protocol_from_code(code->value);
     if (!protocol) {
-      return Error{"multiaddr: unsupported protocol code " + std::to_string(code->value)};
+      return Error{"bad_multiaddr",
+                   "multiaddr: unsupported protocol code " + std::to_string(code->value)};
     }
     std::size_t value_bytes = 0;
     if (*protocol == Protocol::kIp4) {
@@ -189,12 +192,15 @@ Result<Multiaddr> Multiaddr::from_bytes(ByteView bytes) {
       value_bytes = 2;
     } else {
       auto length = decode_varint(bytes.subspan(offset));
-      if (!length) return Error{"multiaddr: bad value length: " + length.error().message};
+      if (!length)
+        return Error{"bad_multiaddr", "multiaddr: bad value length: " + length.error().message};
       offset += length->length;
-      if (length->value > bytes.size()) return Error{"multiaddr: value runs past the end"};
+      if (length->value > bytes.size())
+        return Error{"bad_multiaddr", "multiaddr: value runs past the end"};
       value_bytes = static_cast<std::size_t>(length->value);
     }
-    if (bytes.size() - offset < value_bytes) return Error{"multiaddr: value runs past the end"};
+    if (bytes.size() - offset < value_bytes)
+      return Error{"bad_multiaddr", "multiaddr: value runs past the end"};
     const auto raw = bytes.subspan(offset, value_bytes);
     offset += value_bytes;
     std::string value;
@@ -204,18 +210,19 @@ Result<Multiaddr> Multiaddr::from_bytes(ByteView bytes) {
       value = std::to_string((static_cast<unsigned>(raw[0]) << 8) | raw[1]);
     } else if (is_dns(*protocol)) {
       if (raw.empty() || raw.size() > kMaxDnsNameBytes) {
-        return Error{"multiaddr: DNS name must be 1-253 bytes"};
+        return Error{"bad_multiaddr", "multiaddr: DNS name must be 1-253 bytes"};
       }
       value = as_string(raw);
-      if (value.find('/') != std::string::npos) return Error{"multiaddr: '/' in a DNS name"};
+      if (value.find('/') != std::string::npos)
+        return Error{"bad_multiaddr", "multiaddr: '/' in a DNS name"};
     } else {
       auto peer = PeerId::from_bytes(raw);
-      if (!peer) return Error{"multiaddr: /p2p/ value: " + peer.error().message};
+      if (!peer) return Error{"bad_multiaddr", "multiaddr: /p2p/ value: " + peer.error().message};
       value = peer->to_base58();
     }
     address.components_.push_back({*protocol, std::move(value)});
   }
-  if (address.components_.empty()) return Error{"multiaddr: empty"};
+  if (address.components_.empty()) return Error{"bad_multiaddr", "multiaddr: empty"};
   return address;
 }
 

@@ -39,48 +39,57 @@ class MultistreamLineReader {
   LengthPrefixedReader reader_{kMaxMultistreamLineBytes};
 };
 
-class MultistreamDialer {
+// What the negotiation loop (negotiate.h) drives: either side of multistream-select.
+class MultistreamNegotiator {
+ public:
+  virtual ~MultistreamNegotiator() = default;
+  // Bytes to send before reading anything.
+  virtual Bytes start() = 0;
+  // Consumes received bytes; returns bytes to send (possibly empty). Fails when the peer
+  // breaks the protocol or no protocol can be agreed.
+  Result<Bytes> receive(ByteView bytes);
+
+  bool done() const { return !selected_.empty(); }
+  const std::string& selected() const { return selected_; }
+  Bytes take_leftover() { return lines_.take_rest(); }
+
+ protected:
+  // One line from the peer (after its header); appends any answer to `out`.
+  virtual Status answer(const std::string& line, Bytes& out) = 0;
+
+  std::string selected_;
+
+ private:
+  MultistreamLineReader lines_;
+  bool header_received_ = false;
+};
+
+class MultistreamDialer final : public MultistreamNegotiator {
  public:
   // `protocols` in order of preference; must not be empty.
   explicit MultistreamDialer(std::vector<std::string> protocols);
-
-  // The header and the first proposal, to be sent at once.
-  Bytes start();
-  // Consumes received bytes; returns bytes to send (a further proposal after "na").
-  // Fails when the listener refuses every protocol or breaks the protocol.
-  Result<Bytes> receive(ByteView bytes);
-
-  bool done() const { return !selected_.empty(); }
-  const std::string& selected() const { return selected_; }
-  Bytes take_leftover() { return lines_.take_rest(); }
+  // The header and the first proposal, to be sent at once (each "na" gets the next).
+  Bytes start() override;
 
  private:
+  Status answer(const std::string& line, Bytes& out) override;
+
   std::vector<std::string> protocols_;
   std::size_t proposal_ = 0;
-  bool header_received_ = false;
-  std::string selected_;
-  MultistreamLineReader lines_;
 };
 
-class MultistreamListener {
+class MultistreamListener final : public MultistreamNegotiator {
  public:
   explicit MultistreamListener(std::function<bool(std::string_view)> supports);
-
-  // The listener's header, sent without waiting for the dialer.
-  Bytes start();
-  // Consumes received bytes; returns the answers to send ("na" or the echoed protocol).
-  Result<Bytes> receive(ByteView bytes);
-
-  bool done() const { return !selected_.empty(); }
-  const std::string& selected() const { return selected_; }
-  Bytes take_leftover() { return lines_.take_rest(); }
+  // The listener's header, sent without waiting for the dialer; then "na" or the echo of
+  // the accepted protocol.
+  Bytes start() override;
 
  private:
+  Status answer(const std::string& line, Bytes& out) override;
+
   std::function<bool(std::string_view)> supports_;
-  bool header_received_ = false;
   std::size_t proposals_ = 0;
-  std::string selected_;
-  MultistreamLineReader lines_;
 };
 
 }  // namespace aethel::p2p

@@ -76,36 +76,28 @@ Status NoiseTransport::decrypt(ByteView wire, Bytes& plaintext_out) {
     if (!plaintext) return plaintext.error();
     plaintext_out.insert(plaintext_out.end(), plaintext->begin(), plaintext->end());
   }
-  return Ok{};
+  return {};
 }
 
 // ---- payload ----
 
 Result<NoiseHandshakePayload> decode_noise_payload(ByteView encoded) {
   NoiseHandshakePayload payload;
-  ProtoReader reader(encoded);
-  while (true) {
-    auto field = reader.next();
-    if (!field) return Error{"noise payload: " + field.error().message};
-    if (!field.value()) break;
-    const auto& f = *field.value();
-    if (f.type != WireType::kLengthDelimited) continue;
+  auto decoded = for_each_field(encoded, [&](const ProtoField& f) -> Status {
+    if (f.type != WireType::kLengthDelimited) return {};
     if (f.number == 1) payload.identity_key.assign(f.bytes.begin(), f.bytes.end());
     if (f.number == 2) payload.identity_sig.assign(f.bytes.begin(), f.bytes.end());
-    if (f.number == 4) {  // NoiseExtensions
-      ProtoReader extensions(f.bytes);
-      while (true) {
-        auto extension = extensions.next();
-        if (!extension) return Error{"noise extensions: " + extension.error().message};
-        if (!extension.value()) break;
-        if (extension.value()->number == 2 &&
-            extension.value()->type == WireType::kLengthDelimited &&
-            payload.stream_muxers.size() < kMaxStreamMuxers) {
-          payload.stream_muxers.push_back(as_string(extension.value()->bytes));
-        }
+    if (f.number != 4) return {};
+    auto extensions = for_each_field(f.bytes, [&](const ProtoField& extension) {  // NoiseExtensions
+      if (extension.number == 2 && extension.type == WireType::kLengthDelimited &&
+          payload.stream_muxers.size() < kMaxStreamMuxers) {
+        payload.stream_muxers.push_back(as_string(extension.bytes));
       }
-    }
-  }
+    });
+    if (!extensions) return Error{"bad_noise_payload", "extensions: " + extensions.error().message};
+    return {};
+  });
+  if (!decoded) return Error{"bad_noise_payload", "noise payload: " + decoded.error().message};
   return payload;
 }
 
@@ -167,7 +159,8 @@ Result<Bytes> NoiseHandshake::decrypt_and_hash(ByteView ciphertext) {
   Bytes plaintext;
   if (k_) {
     auto decrypted = aead_decrypt(*k_, n_, h_, ciphertext);
-    if (!decrypted) return Error{"noise handshake: " + decrypted.error().message};
+    if (!decrypted)
+      return Error{"handshake_failed", "noise handshake: " + decrypted.error().message};
     ++n_;
     plaintext = std::move(decrypted.value());
   } else {
@@ -182,7 +175,7 @@ Status NoiseHandshake::mix_dh(const X25519Key& secret, const X25519Key& remote_p
   if (!shared) return shared.error();
   mix_key(shared.value());
   sodium_memzero(shared->data(), shared->size());
-  return Ok{};
+  return {};
 }
 
 Bytes NoiseHandshake::signed_payload() const {
@@ -199,24 +192,25 @@ Status NoiseHandshake::verify_payload(ByteView encoded) {
   auto payload = decode_noise_payload(encoded);
   if (!payload) return payload.error();
   auto key = PublicKey::from_protobuf(payload->identity_key);
-  if (!key) return Error{"noise payload identity key: " + key.error().message};
+  if (!key) return Error{"bad_noise_payload", "noise payload identity key: " + key.error().message};
   Bytes message(kSignaturePrefix.begin(), kSignaturePrefix.end());
   message.insert(message.end(), remote_static_.begin(), remote_static_.end());
   if (!key->verify(message, payload->identity_sig)) {
-    return Error{"noise payload: identity signature over the static key is invalid"};
+    return Error{"bad_noise_payload",
+                 "noise payload: identity signature over the static key is invalid"};
   }
   const PeerId peer = PeerId::from_public_key(key.value());
   if (expected_remote_ && peer != *expected_remote_) {
-    return Error{"noise: dialed " + expected_remote_->to_base58() + " but the remote is " +
-                 peer.to_base58()};
+    return Error{"peer_id_mismatch", "noise: dialed " + expected_remote_->to_base58() +
+                                         " but the remote is " + peer.to_base58()};
   }
   remote_key_ = key.value();
   remote_peer_ = peer;
-  return Ok{};
+  return {};
 }
 
 Result<Bytes> NoiseHandshake::write_message() {
-  if (!should_write()) return Error{"noise: not this side's turn to write"};
+  if (!should_write()) return Error{"handshake_failed", "noise: not this side's turn to write"};
   Bytes out;
   if (step_ == 0) {  // -> e
     out.insert(out.end(), ephemeral_.public_key.begin(), ephemeral_.public_key.end());
@@ -240,11 +234,12 @@ Result<Bytes> NoiseHandshake::write_message() {
 
 Status NoiseHandshake::read_message(ByteView message) {
   if (failed_ || complete() || should_write()) {
-    return Error{"noise: unexpected handshake message"};
+    return Error{"handshake_failed", "noise: unexpected handshake message"};
   }
   failed_ = true;  // cleared on success below
   if (step_ == 0 || step_ == 1) {
-    if (message.size() < kKeyBytes) return Error{"noise: handshake message too short"};
+    if (message.size() < kKeyBytes)
+      return Error{"handshake_failed", "noise: handshake message too short"};
     std::copy(message.begin(), message.begin() + kKeyBytes, remote_ephemeral_.begin());
     mix_hash(message.first(kKeyBytes));
     message = message.subspan(kKeyBytes);
@@ -257,7 +252,8 @@ Status NoiseHandshake::read_message(ByteView message) {
       if (auto s = mix_dh(ephemeral_.secret, remote_ephemeral_); !s) return s.error();
     }
     const std::size_t static_bytes = kKeyBytes + kAeadTagBytes;
-    if (message.size() < static_bytes) return Error{"noise: handshake message too short"};
+    if (message.size() < static_bytes)
+      return Error{"handshake_failed", "noise: handshake message too short"};
     auto remote_static = decrypt_and_hash(message.first(static_bytes));
     if (!remote_static) return remote_static.error();
     std::copy(remote_static->begin(), remote_static->end(), remote_static_.begin());
@@ -270,7 +266,7 @@ Status NoiseHandshake::read_message(ByteView message) {
   }
   failed_ = false;
   ++step_;
-  return Ok{};
+  return {};
 }
 
 NoiseTransport NoiseHandshake::transport() const {

@@ -3,8 +3,8 @@
 // What a peer on the wire sees (SPEC.md §6.1):
 //   TCP → multistream-select 1.0 → Noise XX (/noise) → multistream-select → Yamux
 //   (/yamux/1.0.0) → one multistream-select per stream → identify (/ipfs/id/1.0.0),
-//   ping (/ipfs/ping/1.0.0), gossipsub (/meshsub/1.1.0) and the node's own
-//   request/response protocols.
+//   ping (/ipfs/ping/1.0.0), gossipsub (/meshsub/1.1.0), the node's own
+//   request/response protocols and its persistent framed channels.
 // Any libp2p implementation (js-libp2p is the one the interop tests run) can connect.
 //
 // Layers, bottom up; each wire layer is a sans-I/O state machine in its own header beside
@@ -16,12 +16,16 @@
 //   yamux.h        stream multiplexing with flow-control windows
 //   identify.h     the identify message
 //   gossipsub.h    gossipsub v1.1 router and pubsub RPC codec
-//   host.cpp        the only Boost.Asio code: TCP, the upgrade, streams, protocols
+//   channel_codec.h  the record format and ack bookkeeping of channels
+// and the Boost.Asio part, internal to the module: connection.h (TCP, the upgrade, Yamux
+// streams), negotiate.h (the one multistream-select loop), host_impl.h (connections and
+// the protocol handler map) and one service per protocol (ping, identify, request,
+// pubsub, channel).
 // docs/P2P.md describes the whole stack, its limits and the interop tests.
 //
 // Errors are values (Result / Status). Nothing in this module throws across its API, and
 // no input from the network can crash the process: a malformed or oversized frame closes
-// that one connection with a log line.
+// that one stream or connection with a log line.
 #pragma once
 
 #include <array>
@@ -35,8 +39,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
+
+#include "base/base.h"
 
 namespace boost::asio {
 class io_context;
@@ -48,36 +53,13 @@ using Bytes = std::vector<std::uint8_t>;
 using ByteView = std::span<const std::uint8_t>;
 
 // ---------------------------------------------------------------------------------------
-// Errors as values.
-
-// A human-readable reason; the message is what an operator sees in a log line, so it
-// names the offending value and what was expected.
-struct Error {
-  std::string message;
-};
-
-// Either a value or an Error. Kept tiny on purpose (C++20 has no std::expected).
+// Errors as values: the project's one Error {code, message} (base.h). Codes used here are
+// snake_case and stable ("bad_varint", "handshake_failed", "stream_reset", "timeout",
+// "not_connected", ...); the message names the offending value for an operator.
+using Error = base::Error;
 template <typename T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
-  Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}
-
-  bool ok() const { return state_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() & { return std::get<0>(state_); }
-  const T& value() const& { return std::get<0>(state_); }
-  T&& value() && { return std::get<0>(std::move(state_)); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  const Error& error() const { return std::get<1>(state_); }
-
- private:
-  std::variant<T, Error> state_;
-};
-
-struct Ok {};
-using Status = Result<Ok>;
+using Result = base::Result<T>;
+using Status = base::Status;
 
 // ---------------------------------------------------------------------------------------
 // Identity: Ed25519 keys (libsodium) and their libp2p protobuf encodings (peer-ids spec).
@@ -230,6 +212,16 @@ struct HostLimits {
   std::size_t max_message_bytes = 4 * 1024 * 1024;  // request/response messages
   std::uint32_t handshake_timeout_ms = 10'000;      // TCP connect + full upgrade
   std::uint32_t request_timeout_ms = 10'000;        // open stream → response read
+  // Channels. A larger frame is refused by send() and, received, resets the stream.
+  std::size_t max_channel_frame_bytes = 64 * 1024 * 1024;
+  // send() refuses a frame once this many bytes wait to be written (an empty buffer
+  // always takes one frame, so a frame up to max_channel_frame_bytes can be sent).
+  std::size_t channel_send_buffer_bytes = 8 * 1024 * 1024;
+  // send() refuses a frame while this many sent frames are unacknowledged.
+  std::size_t max_channel_unacked_frames = 65'536;
+  // Yamux receive window of a channel stream: bounds throughput to window / RTT, so it
+  // is larger than the 256 KiB default of other streams (at most 16 MiB).
+  std::uint32_t channel_window_bytes = 4 * 1024 * 1024;
 };
 
 // Gossipsub v1.1 parameters (names as in the spec); the defaults are the spec's.
@@ -259,6 +251,79 @@ struct PeerInfo {
   std::vector<std::string> protocols;
   std::vector<Multiaddr> listen_addrs;
   std::optional<Multiaddr> observed_addr;  // how the peer sees us
+};
+
+// ---------------------------------------------------------------------------------------
+// Channels: persistent framed streams for consensus traffic. One long-lived Yamux stream
+// per peer, protocol and direction carries many frames back to back, many in flight, with
+// no negotiation per frame. Both ends may send frames on it. Every frame is acknowledged:
+// the receiver answers with cumulative "processed through frame N" acks (at most one per
+// read batch), from which the sender knows what is unacknowledged since when and the
+// smoothed round-trip time. docs/P2P.md has the wire format.
+//
+// A channel runs over whichever connection exists to the peer, whoever dialed it. Yamux
+// interleaves the streams of a connection and a large frame is written in window-sized
+// chunks, so a large frame on one channel does not delay small frames on another.
+
+// What the owner of a channel hears from it. Callbacks run on the io_context's thread,
+// never after Host::stop().
+struct ChannelEvents {
+  // Each frame the remote sent, in order. Returning from it acknowledges the frame.
+  std::function<void(Bytes frame)> on_frame;
+  // The channel ended without a local close()/reset(): "stream_reset" (by the peer),
+  // "closed_by_peer", "connection_closed", "timeout" (opening), "protocol_not_supported",
+  // "bad_frame" / "frame_too_large" / "bad_ack" (the peer broke the channel protocol).
+  // Runs at most once; the channel is unusable afterwards.
+  std::function<void(const Error& reason)> on_closed;
+  // After send() refused a frame: the buffer (and the unacknowledged count) fell to half
+  // its limit, so send() accepts frames again.
+  std::function<void()> on_writable;
+};
+
+struct ChannelStats {
+  std::uint64_t frames_sent = 0;                // accepted by send()
+  std::uint64_t frames_acked = 0;               // of those, processed by the remote
+  std::uint64_t frames_received = 0;            // delivered to on_frame
+  std::size_t buffered_bytes = 0;               // accepted by send(), not yet written to the stream
+  std::optional<double> oldest_unacked_age_ms;  // since send() of the oldest unacked frame
+  std::optional<double> smoothed_rtt_ms;        // frame written → its ack; none before one
+  std::optional<double> rtt_variance_ms;
+};
+
+// A handle to a channel; copies refer to the same channel. Call it on the io_context's
+// thread. A default-constructed or ended channel refuses every frame.
+class Channel {
+ public:
+  class State;
+  Channel() = default;
+  explicit Channel(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  // Queues one frame. False (frame not queued) when the channel has ended or is closing,
+  // the frame exceeds HostLimits::max_channel_frame_bytes, or the buffered bytes or the
+  // unacknowledged frames are at their limit (see ChannelEvents::on_writable).
+  bool send(Bytes frame);
+  // Opening (outbound, before the protocol is agreed) or open.
+  bool is_open() const;
+  std::size_t buffered_bytes() const;
+  // Frames accepted by send() and not yet acknowledged by the remote.
+  std::size_t unacked() const;
+  std::optional<double> oldest_unacked_age_ms() const;
+  std::optional<double> smoothed_rtt_ms() const;
+  ChannelStats stats() const;
+
+  const PeerId& peer() const;
+  const std::string& protocol() const;
+  // True for the side that opened the channel.
+  bool is_outbound() const;
+
+  // Sends what is queued, then closes our direction; the channel ends when the remote
+  // closes theirs. No on_closed for a local close.
+  void close();
+  // Abandons the channel at once (Yamux RST); no on_closed.
+  void reset();
+
+ private:
+  std::shared_ptr<State> state_;
 };
 
 class Host {
@@ -300,6 +365,17 @@ class Host {
   void set_request_handler(const std::string& protocol_id, RequestHandler handler);
   void request(const PeerId& peer, const std::string& protocol_id, Bytes request,
                ResponseCallback done);
+
+  // Channels (see Channel). Outbound: a channel to a connected peer for `protocol_id`;
+  // usable at once (frames queue until the remote agrees to the protocol). Fails with
+  // "not_connected", "stopped", or "channel_exists" while an outbound channel for the same
+  // peer and protocol is open.
+  Result<Channel> open_channel(const PeerId& peer, const std::string& protocol_id,
+                               ChannelEvents events);
+  // Inbound: `accept` runs when a peer opens a channel for `protocol_id`; it returns the
+  // events for that channel, or std::nullopt to refuse it (the stream is reset).
+  using ChannelAcceptor = std::function<std::optional<ChannelEvents>(const Channel& channel)>;
+  void set_channel_handler(const std::string& protocol_id, ChannelAcceptor accept);
 
   // Gossipsub (/meshsub/1.1.0, also answering /meshsub/1.0.0), StrictSign with our key.
   // `on_message` receives each valid message on `topic` once, with its author.

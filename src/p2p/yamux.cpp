@@ -29,11 +29,13 @@ void append_yamux_header(Bytes& out, const YamuxHeader& header) {
 }
 
 Result<YamuxHeader> decode_yamux_header(ByteView bytes) {
-  if (bytes.size() < kYamuxHeaderBytes) return Error{"yamux: short header"};
+  if (bytes.size() < kYamuxHeaderBytes) return Error{"bad_yamux_header", "yamux: short header"};
   YamuxHeader header;
   header.version = bytes[0];
-  if (header.version != 0) return Error{"yamux: unknown version " + std::to_string(bytes[0])};
-  if (bytes[1] > 3) return Error{"yamux: unknown frame type " + std::to_string(bytes[1])};
+  if (header.version != 0)
+    return Error{"bad_yamux_header", "yamux: unknown version " + std::to_string(bytes[0])};
+  if (bytes[1] > 3)
+    return Error{"bad_yamux_header", "yamux: unknown frame type " + std::to_string(bytes[1])};
   header.type = static_cast<YamuxType>(bytes[1]);
   header.flags = static_cast<std::uint16_t>((bytes[2] << 8) | bytes[3]);
   header.stream_id = read_u32(bytes.subspan(4));
@@ -42,7 +44,10 @@ Result<YamuxHeader> decode_yamux_header(ByteView bytes) {
 }
 
 YamuxSession::YamuxSession(bool is_client, YamuxConfig config)
-    : is_client_(is_client), config_(config), next_stream_id_(is_client ? 1 : 2) {}
+    : is_client_(is_client),
+      config_(config),
+      next_stream_id_(is_client ? 1 : 2),
+      max_window_bytes_(config.initial_window_bytes) {}
 
 void YamuxSession::queue(YamuxType type, std::uint16_t flags, std::uint32_t stream_id,
                          std::uint32_t length, ByteView body) {
@@ -55,11 +60,11 @@ Status YamuxSession::protocol_error(std::string why) {
     failed_ = true;
     go_away(kGoAwayProtocolError);
   }
-  return Error{"yamux: " + std::move(why)};
+  return Error{"yamux_protocol_error", "yamux: " + std::move(why)};
 }
 
 Status YamuxSession::receive(ByteView bytes) {
-  if (failed_) return Error{"yamux: session already failed"};
+  if (failed_) return Error{"yamux_failed", "yamux: session already failed"};
   input_.insert(input_.end(), bytes.begin(), bytes.end());
   while (true) {
     const std::size_t available = input_.size() - input_offset_;
@@ -70,7 +75,7 @@ Status YamuxSession::receive(ByteView bytes) {
     std::size_t body_bytes = 0;
     if (header->type == YamuxType::kData) {
       // Refuse before buffering: nothing legitimate exceeds the largest window we grant.
-      if (header->length > config_.initial_window_bytes) {
+      if (header->length > max_window_bytes_) {
         return protocol_error("data frame of " + std::to_string(header->length) +
                               " bytes exceeds any window");
       }
@@ -88,7 +93,7 @@ Status YamuxSession::receive(ByteView bytes) {
     input_.erase(input_.begin(), input_.begin() + static_cast<std::ptrdiff_t>(input_offset_));
     input_offset_ = 0;
   }
-  return Ok{};
+  return {};
 }
 
 Status YamuxSession::handle_stream_flags(const YamuxHeader& header, bool& stream_exists) {
@@ -103,11 +108,12 @@ Status YamuxSession::handle_stream_flags(const YamuxHeader& header, bool& stream
     if (streams_.size() >= config_.max_streams || local_went_away_) {
       queue(YamuxType::kWindowUpdate, yamux_flag::kRst, id, 0);
       stream_exists = false;
-      return Ok{};
+      return {};
     }
     Stream stream;
     stream.send_window = kYamuxInitialWindowBytes;
     stream.receive_window = config_.initial_window_bytes;
+    stream.window_bytes = config_.initial_window_bytes;
     it = streams_.emplace(id, stream).first;
     events_.push_back({YamuxEvent::Kind::kStreamOpened, id, {}, 0});
     // Accept at once and grant any window above the protocol's initial 256 KiB.
@@ -116,13 +122,13 @@ Status YamuxSession::handle_stream_flags(const YamuxHeader& header, bool& stream
     it->second.acked = true;
   }
   stream_exists = it != streams_.end();
-  if (!stream_exists) return Ok{};  // frames for streams already gone are dropped
+  if (!stream_exists) return {};  // frames for streams already gone are dropped
   if (header.flags & yamux_flag::kRst) {
     streams_.erase(it);
     events_.push_back({YamuxEvent::Kind::kReset, id, {}, 0});
     stream_exists = false;
   }
-  return Ok{};
+  return {};
 }
 
 Status YamuxSession::handle_frame(const YamuxHeader& header, ByteView body) {
@@ -132,17 +138,17 @@ Status YamuxSession::handle_frame(const YamuxHeader& header, ByteView body) {
     } else if (header.flags & yamux_flag::kAck) {
       events_.push_back({YamuxEvent::Kind::kPingAck, 0, {}, header.length});
     }
-    return Ok{};
+    return {};
   }
   if (header.type == YamuxType::kGoAway) {
     remote_went_away_ = true;
     events_.push_back({YamuxEvent::Kind::kGoAway, 0, {}, header.length});
-    return Ok{};
+    return {};
   }
   if (header.stream_id == 0) return protocol_error("stream frame on stream 0");
   bool exists = false;
   if (auto flags = handle_stream_flags(header, exists); !flags) return flags;
-  if (!exists) return Ok{};
+  if (!exists) return {};
   Stream& stream = streams_.at(header.stream_id);
   if (header.type == YamuxType::kWindowUpdate) {
     if (header.length > kMaxWindowBytes - std::min(stream.send_window, kMaxWindowBytes)) {
@@ -167,20 +173,23 @@ Status YamuxSession::handle_frame(const YamuxHeader& header, ByteView body) {
     events_.push_back({YamuxEvent::Kind::kRemoteClosed, header.stream_id, {}, 0});
     remove_if_finished(header.stream_id);
   }
-  return Ok{};
+  return {};
 }
 
 Result<std::uint32_t> YamuxSession::open_stream() {
   if (failed_ || remote_went_away_ || local_went_away_) {
-    return Error{"yamux: session is going away"};
+    return Error{"going_away", "yamux: session is going away"};
   }
-  if (streams_.size() >= config_.max_streams) return Error{"yamux: too many streams"};
-  if (next_stream_id_ > 0xfffffffdU) return Error{"yamux: stream IDs exhausted"};
+  if (streams_.size() >= config_.max_streams)
+    return Error{"too_many_streams", "yamux: too many streams"};
+  if (next_stream_id_ > 0xfffffffdU)
+    return Error{"stream_ids_exhausted", "yamux: stream IDs exhausted"};
   const std::uint32_t id = next_stream_id_;
   next_stream_id_ += 2;
   Stream stream;
   stream.send_window = kYamuxInitialWindowBytes;
   stream.receive_window = config_.initial_window_bytes;
+  stream.window_bytes = config_.initial_window_bytes;
   stream.acked = true;  // outbound: the ACK is the peer's to send
   streams_.emplace(id, stream);
   queue(YamuxType::kWindowUpdate, yamux_flag::kSyn, id,
@@ -235,12 +244,25 @@ void YamuxSession::consumed(std::uint32_t stream_id, std::uint32_t bytes) {
   Stream& stream = it->second;
   stream.unacknowledged_consumed += bytes;
   // Batch window updates: grant once half the window has been consumed.
-  if (stream.unacknowledged_consumed >= config_.initial_window_bytes / 2 && !stream.remote_closed) {
+  if (stream.unacknowledged_consumed >= stream.window_bytes / 2 && !stream.remote_closed) {
     const std::uint32_t delta = stream.unacknowledged_consumed;
     stream.unacknowledged_consumed = 0;
     stream.receive_window += delta;
     queue(YamuxType::kWindowUpdate, take_ack_flag(stream_id), stream_id, delta);
   }
+}
+
+void YamuxSession::set_receive_window(std::uint32_t stream_id, std::uint32_t window_bytes) {
+  auto it = streams_.find(stream_id);
+  window_bytes = std::min(window_bytes, kMaxWindowBytes);
+  if (it == streams_.end() || window_bytes <= it->second.window_bytes || failed_) return;
+  Stream& stream = it->second;
+  const std::uint32_t delta = window_bytes - stream.window_bytes;
+  stream.window_bytes = window_bytes;
+  stream.receive_window += delta;
+  max_window_bytes_ = std::max(max_window_bytes_, window_bytes);
+  if (!stream.remote_closed)
+    queue(YamuxType::kWindowUpdate, take_ack_flag(stream_id), stream_id, delta);
 }
 
 void YamuxSession::ping(std::uint32_t opaque) {

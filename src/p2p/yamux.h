@@ -84,6 +84,10 @@ class YamuxSession {
   void reset(std::uint32_t stream_id);
   // The application has taken `bytes` of received data off the stream; grants window.
   void consumed(std::uint32_t stream_id, std::uint32_t bytes);
+  // Raises the stream's receive window to `window_bytes` (at most 16 MiB) and grants the
+  // difference at once: a long-lived bulk stream needs a window of about bandwidth × RTT,
+  // which the 256 KiB default is not at internet distances. Never shrinks a window.
+  void set_receive_window(std::uint32_t stream_id, std::uint32_t window_bytes);
   void ping(std::uint32_t opaque);
   void go_away(std::uint32_t code);
 
@@ -96,12 +100,15 @@ class YamuxSession {
   // False once the stream is gone or our direction is closed: waiting for window is futile.
   bool can_send(std::uint32_t stream_id) const;
   bool remote_closed(std::uint32_t stream_id) const;
+  // False once the stream was reset or both directions are closed.
+  bool has_stream(std::uint32_t stream_id) const { return streams_.contains(stream_id); }
   bool remote_went_away() const { return remote_went_away_; }
 
  private:
   struct Stream {
     std::uint32_t send_window = 0;
     std::uint32_t receive_window = 0;  // bytes the peer may still send
+    std::uint32_t window_bytes = 0;    // the window we grant in all (default or raised)
     std::uint32_t unacknowledged_consumed = 0;
     bool acked = false;  // for inbound streams: our ACK was sent
     bool local_closed = false;
@@ -119,6 +126,7 @@ class YamuxSession {
   bool is_client_;
   YamuxConfig config_;
   std::uint32_t next_stream_id_;
+  std::uint32_t max_window_bytes_;  // the largest window granted on any stream
   std::map<std::uint32_t, Stream> streams_;
   Bytes input_;
   std::size_t input_offset_ = 0;

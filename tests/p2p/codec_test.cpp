@@ -20,9 +20,9 @@ TEST(P2pVarint, EncodesSpecExamples) {
 }
 
 TEST(P2pVarint, RejectsNonMinimalOverlongAndTruncated) {
-  EXPECT_FALSE(decode_varint(hex("8000")).ok());
-  EXPECT_FALSE(decode_varint(hex("ffffffffffffffffff01")).ok());
-  EXPECT_FALSE(decode_varint(hex("80")).ok());
+  EXPECT_EQ(decode_varint(hex("8000")).error().code, "bad_varint");
+  EXPECT_EQ(decode_varint(hex("ffffffffffffffffff01")).error().code, "bad_varint");
+  EXPECT_EQ(decode_varint(hex("80")).error().code, "bad_varint");
   auto partial = decode_varint_prefix(hex("80"));
   ASSERT_TRUE(partial.ok());
   EXPECT_FALSE(partial.value().has_value());
@@ -41,6 +41,13 @@ RC_GTEST_PROP(P2pVarint, RoundTripsEvery63BitValue, (std::uint64_t value)) {
   RC_ASSERT(decoded->length == encoded.size());
 }
 
+TEST(P2pHex, IsBaseHexWithItsStrictDecoding) {
+  EXPECT_EQ(to_hex(hex("00ff10")), "00ff10");
+  EXPECT_EQ(hex("ABcd"), (Bytes{0xab, 0xcd}));
+  EXPECT_FALSE(from_hex("abc").has_value());
+  EXPECT_FALSE(from_hex("zz").has_value());
+}
+
 TEST(P2pBase58, EncodesKnownVectors) {
   EXPECT_EQ(base58_encode(as_bytes("Hello World!")), "2NEpo7TZRRrLZSi2U");
   EXPECT_EQ(base58_encode(hex("000001")), "112");
@@ -51,6 +58,7 @@ TEST(P2pBase58, EncodesKnownVectors) {
 TEST(P2pBase58, RejectsCharactersOutsideTheAlphabet) {
   auto decoded = base58_decode("abc0");
   ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.error().code, "bad_base58");
   EXPECT_NE(decoded.error().message.find("'0'"), std::string::npos);
   EXPECT_FALSE(base58_decode("Il").ok());
 }

@@ -51,7 +51,7 @@ struct P2pTwoHosts : ::testing::Test {
     std::optional<Result<PeerId>> outcome;
     client.connect(address, [&](Result<PeerId> r) { outcome = std::move(r); });
     EXPECT_TRUE(run_until(io, [&] { return outcome.has_value(); }));
-    if (!outcome) return Error{"timed out"};
+    if (!outcome) return Error{"timeout", "timed out"};
     return *outcome;
   }
 };
@@ -132,8 +132,9 @@ TEST_F(P2pTwoHosts, ManyConcurrentRequestsAllComplete) {
 }
 
 TEST_F(P2pTwoHosts, UnknownProtocolAndHandlerErrorsFailTheRequestOnly) {
-  server.set_request_handler("/aethel/fails/1.0.0",
-                             [](const PeerId&, Bytes) -> Result<Bytes> { return Error{"nope"}; });
+  server.set_request_handler("/aethel/fails/1.0.0", [](const PeerId&, Bytes) -> Result<Bytes> {
+    return Error{"refused", "nope"};
+  });
   ASSERT_TRUE(connect(server_addr()).ok());
   std::optional<Result<Bytes>> unknown;
   client.request(server.peer_id(), "/aethel/unknown/1.0.0", Bytes{1},

@@ -21,7 +21,7 @@ Status run_handshake(NoiseHandshake& initiator, NoiseHandshake& responder) {
     if (!message) return message.error();
     if (auto read = reader.read_message(message.value()); !read) return read;
   }
-  return Ok{};
+  return {};
 }
 
 TEST(P2pNoise, HandshakeAuthenticatesBothPeersAndTransportWorksBothWays) {

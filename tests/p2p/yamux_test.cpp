@@ -92,6 +92,27 @@ TEST(P2pYamux, SenderStopsAtTheWindowUntilTheReceiverConsumes) {
   EXPECT_EQ(link.client.send_window(id), kYamuxInitialWindowBytes);
 }
 
+TEST(P2pYamux, RaisedReceiveWindowIsGrantedAtOnceAndReplenishedByHalves) {
+  Link link;
+  const std::uint32_t id = link.client.open_stream().value();
+  link.pump();
+  constexpr std::uint32_t kWindow = 4 * kYamuxInitialWindowBytes;
+  link.server.set_receive_window(id, kWindow);
+  link.server.set_receive_window(id, kWindow / 2);  // never shrinks
+  link.pump();
+  EXPECT_EQ(link.client.send_window(id), kWindow);
+  Bytes big(kWindow, 0x11);
+  EXPECT_EQ(link.client.send(id, big), kWindow);
+  link.pump();  // the raised window also raises the largest frame the server accepts
+  EXPECT_EQ(Link::data_of(link.server_events, id).size(), kWindow);
+  link.server.consumed(id, kWindow / 2 - 1);
+  link.pump();
+  EXPECT_EQ(link.client.send_window(id), 0u);  // below half the raised window: no update
+  link.server.consumed(id, 1);
+  link.pump();
+  EXPECT_EQ(link.client.send_window(id), kWindow / 2);
+}
+
 TEST(P2pYamux, OverrunningTheWindowIsAProtocolErrorWithGoAway) {
   YamuxSession server(false);
   Bytes frames;
