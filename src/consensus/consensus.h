@@ -276,16 +276,26 @@ class Raft {
   void advance();
 
   // A node whose log is gone (a rebuilt or emptied data directory, a new disk) must not
-  // help elect a leader that lacks what it had acknowledged before. While recovering it
-  // starts no election and grants a vote or pre-vote only to a candidate whose log is
-  // at least as up to date as `vote_floor` (none: no vote at all): the most up-to-date
-  // log among validators that, with any majority it belonged to, share a member — so
-  // the floor holds every entry it could have helped commit. Otherwise it follows a
+  // help elect a leader that lacks what it had acknowledged before, nor vote twice in a
+  // term it may have voted in before. While recovering it starts no election and grants
+  // a vote or pre-vote only with a `floor` (none: no vote at all), and only to a
+  // candidate whose log is at least as up to date as floor.log and whose term is above
+  // floor.term: the most up-to-date log and the highest term among validators that
+  // share a member with any majority it belonged to — so they hold every entry it could
+  // have helped commit, and every term it could have voted in. Otherwise it follows a
   // leader, appends and acknowledges as any follower (those acknowledgements are
-  // genuine durable copies). The caller (node/replica.h, "Recovery") gathers the floor
-  // and switches recovery off once this node's own log reaches it.
-  void set_recovering(bool recovering, std::optional<LogPosition> vote_floor = std::nullopt);
+  // genuine durable copies). The caller (node/replica.h, "Recovery") gathers the floor,
+  // and once this node's own log reaches it, ends recovery with fence_votes_through().
+  struct VoteFloor {
+    LogPosition log;
+    Term term = 0;
+  };
+  void set_recovering(bool recovering, std::optional<VoteFloor> floor = std::nullopt);
   bool recovering() const;
+  // No vote for anyone else in `term` or before: a follower below it moves to `term`,
+  // with a vote for itself recorded (persisted by the next Ready), so a vote this node
+  // may have cast before it lost its log can never be cast again.
+  void fence_votes_through(Term term);
   LogPosition last_position() const;  // the last entry's term and index
 
   // Observers (tests, simulator, metrics, status API).

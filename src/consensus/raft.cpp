@@ -338,8 +338,8 @@ void RaftImpl::send(Message m) {
 void RaftImpl::handle_vote_request(const Message& m) {
   const bool pre_vote = m.type == MessageType::kPreVote;
   // A node that lost its log could elect a leader that lacks what it had acknowledged.
-  const bool above_floor =
-      !recovering_ || (vote_floor_ && !(LogPosition{m.log_term, m.index} < *vote_floor_));
+  const bool above_floor = !recovering_ || (vote_floor_ && m.term > vote_floor_->term &&
+                                            !(LogPosition{m.log_term, m.index} < vote_floor_->log));
   const bool can_vote =
       above_floor &&
       (vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) || (pre_vote && m.term > term_));
@@ -366,6 +366,12 @@ void RaftImpl::handle_vote_request(const Message& m) {
     response.reject = true;
   }
   send(std::move(response));
+}
+
+void RaftImpl::fence_votes_through(Term term) {
+  if (term_ > term || role_ != Role::kFollower) return;
+  if (term_ < term) become_follower(term, kNoNode);
+  if (vote_ == kNoNode) vote_ = config_.id;
 }
 
 void RaftImpl::step_candidate(const Message& m) {
@@ -896,9 +902,13 @@ NodeId Raft::leader() const {
 NodeId Raft::vote() const {
   return impl_->vote_;
 }
-void Raft::set_recovering(bool recovering, std::optional<LogPosition> vote_floor) {
+void Raft::set_recovering(bool recovering, std::optional<VoteFloor> floor) {
   impl_->recovering_ = recovering;
-  impl_->vote_floor_ = recovering ? vote_floor : std::nullopt;
+  impl_->vote_floor_ = recovering ? floor : std::nullopt;
+  impl_->check_invariants();
+}
+void Raft::fence_votes_through(Term term) {
+  impl_->fence_votes_through(term);
   impl_->check_invariants();
 }
 LogPosition Raft::last_position() const {

@@ -27,6 +27,7 @@ class RaftImpl {
   Error read_index(std::uint64_t context);
   Error transfer_leadership(NodeId target);
   Error compact(Index index, Bytes data);
+  void fence_votes_through(Term term);
   bool has_ready() const;
   Ready ready();
   void advance();
@@ -47,7 +48,7 @@ class RaftImpl {
   Role role_ = Role::kFollower;
   // A node that lost its log: no election, votes only above the floor (Raft::set_recovering).
   bool recovering_ = false;
-  std::optional<LogPosition> vote_floor_;
+  std::optional<Raft::VoteFloor> vote_floor_;
   std::optional<Snapshot> snapshot_;  // latest snapshot, sent to far-behind followers
 
  private:

@@ -87,19 +87,22 @@ std::string probe_envelope() {
   return with_kind(EnvelopeKind::kProbe, {});
 }
 
-std::string probe_reply_envelope(consensus::LogPosition last) {
+std::string probe_reply_envelope(const ProbeReply& reply) {
   base::ByteWriter out;
   out.u8(static_cast<uint8_t>(EnvelopeKind::kProbeReply));
-  out.u64(last.term);
-  out.u64(last.index);
+  out.u64(reply.term);
+  out.u64(reply.last.term);
+  out.u64(reply.last.index);
   return out.take();
 }
 
-std::optional<consensus::LogPosition> decode_probe_reply(std::string_view payload) {
+std::optional<ProbeReply> decode_probe_reply(std::string_view payload) {
   base::ByteReader in(payload);
-  consensus::LogPosition last{in.u64(), in.u64()};
+  ProbeReply reply;
+  reply.term = in.u64();
+  reply.last = consensus::LogPosition{in.u64(), in.u64()};
   if (!in.ok() || !in.at_end()) return std::nullopt;
-  return last;
+  return reply;
 }
 
 std::optional<Forward> decode_forward(std::string_view payload) {

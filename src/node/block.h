@@ -39,7 +39,7 @@ enum class EnvelopeKind : uint8_t {
   kForward = 2,       // follower → leader: u64 request id | transactions as an entry
   kForwardReply = 3,  // leader → follower: ForwardReply
   kProbe = 4,         // a node with an empty store asks: how long is your log? (no payload)
-  kProbeReply = 5,    // u64 term | u64 index of the last log entry (snapshot included)
+  kProbeReply = 5,    // u64 current term | u64 term, u64 index of the last log entry
 };
 
 // The leader's answer to a forwarded write: `accepted` false means "I do not lead,
@@ -56,7 +56,12 @@ std::string raft_envelope(std::string_view encoded_message);
 std::string forward_envelope(uint64_t request_id, const std::vector<ledger::Transaction>& txs);
 std::string forward_reply_envelope(const ForwardReply& reply);
 std::string probe_envelope();
-std::string probe_reply_envelope(consensus::LogPosition last);
+// What a probe learns: the peer's current term and where its log ends.
+struct ProbeReply {
+  consensus::Term term = 0;
+  consensus::LogPosition last;
+};
+std::string probe_reply_envelope(const ProbeReply& reply);
 
 struct Forward {
   uint64_t request_id = 0;
@@ -65,6 +70,6 @@ struct Forward {
 // Payload decoders (the bytes after the kind byte); nullopt for anything malformed.
 std::optional<Forward> decode_forward(std::string_view payload);
 std::optional<ForwardReply> decode_forward_reply(std::string_view payload);
-std::optional<consensus::LogPosition> decode_probe_reply(std::string_view payload);
+std::optional<ProbeReply> decode_probe_reply(std::string_view payload);
 
 }  // namespace aethel::node

@@ -128,7 +128,7 @@ void Replica::receive(const std::string& from_peer, std::string_view envelope) {
       if (auto reply = decode_forward_reply(payload)) receive_forward_reply(*reply);
       return;
     case EnvelopeKind::kProbe:
-      return send(from_peer, probe_reply_envelope(raft_.last_position()));
+      return send(from_peer, probe_reply_envelope(ProbeReply{raft_.term(), raft_.last_position()}));
     case EnvelopeKind::kProbeReply:
       return receive_probe_reply(from_peer, payload);
   }
@@ -194,10 +194,10 @@ void Replica::probe_peers() {
 }
 
 void Replica::receive_probe_reply(const std::string& from_peer, std::string_view payload) {
-  auto position = decode_probe_reply(payload);
-  if (recovery_ == Recovery::kNone || !position) return;
-  probe_replies_[from_peer] = *position;
-  if (recovery_ == Recovery::kProbing) return decide_probing(from_peer, *position);
+  auto reply = decode_probe_reply(payload);
+  if (recovery_ == Recovery::kNone || !reply) return;
+  probe_replies_[from_peer] = *reply;
+  if (recovery_ == Recovery::kProbing) return decide_probing(from_peer, reply->last);
   update_vote_floor();
 }
 
@@ -218,21 +218,23 @@ void Replica::decide_probing(const std::string& from_peer, consensus::LogPositio
   }
 }
 
-// The most up-to-date log among enough others that they share a member with every
-// majority this node belonged to: it holds all that this node could have helped
-// commit. Candidates below it get no vote; once this node's own log reaches it,
-// recovery is over.
+// The most up-to-date log and the highest term among enough others that they share a
+// member with every majority this node belonged to: they hold all it could have helped
+// commit and every term it could have voted in. Candidates below get no vote; once
+// this node's own log reaches the floor, recovery is over.
 void Replica::update_vote_floor() {
   if (probe_replies_.size() < others_in_every_majority()) return;
-  consensus::LogPosition floor;
-  for (const auto& [peer, position] : probe_replies_) floor = std::max(floor, position);
-  if (!(raft_.last_position() < floor)) {
-    return set_recovery(Recovery::kNone,
-                        fmt::format("[RECOVERY] this node's log reaches log index {} of term {}, "
-                                    "the most up to date of {} validators: voting again",
-                                    floor.index, floor.term, probe_replies_.size()));
+  consensus::Raft::VoteFloor floor;
+  for (const auto& [peer, reply] : probe_replies_) {
+    floor.log = std::max(floor.log, reply.last);
+    floor.term = std::max(floor.term, reply.term);
   }
-  raft_.set_recovering(true, floor);
+  if (raft_.last_position() < floor.log) return raft_.set_recovering(true, floor);
+  raft_.fence_votes_through(floor.term);
+  set_recovery(Recovery::kNone,
+               fmt::format("[RECOVERY] this node's log reaches log index {} of term {}, the most "
+                           "up to date of {} validators: voting again from term {}",
+                           floor.log.index, floor.log.term, probe_replies_.size(), floor.term + 1));
 }
 
 size_t Replica::others_in_every_majority() const {

@@ -29,10 +29,11 @@
 // member with every majority it could have belonged to) mean a new lattice: it takes
 // part at once. A non-empty log means history: it is *recovering*. It then votes only
 // for candidates at least as up to date as the most up-to-date log of n - n/2 others
-// (that log holds everything this node could have helped commit), and recovery ends
-// when its own log reaches that point, or when it holds a commit its leader reached in
-// the leader's own term. The state is written before anything that follows it, so a
-// restart keeps it.
+// (that log holds everything this node could have helped commit) and in terms above
+// the highest term they report (it may have voted in any term up to that one), and
+// recovery ends when its own log reaches that log — fencing its votes through that
+// term — or when it holds a commit its leader reached in the leader's own term. The
+// state is written before anything that follows it, so a restart keeps it.
 //
 // Single-threaded: every call must come from the driver's one thread, and every
 // callback (commit answers, hooks) runs on it, from inside these calls.
@@ -260,7 +261,7 @@ class Replica {
   uint64_t now_ticks_ = 0;
   bool stopped_ = false;
   Recovery recovery_ = Recovery::kNone;
-  std::map<std::string, consensus::LogPosition> probe_replies_;  // where their logs end
+  std::map<std::string, ProbeReply> probe_replies_;  // their terms and where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
   std::map<uint64_t, Submission> awaiting_reply_;  // forwarded, by request id

@@ -444,7 +444,7 @@ TEST(ConsensusRaft, ARecoveringNodeVotesOnlyAboveItsFloor) {
   cluster.crash(b);
   cluster.disks[b] = DurableState{};
   cluster.restart(b);
-  cluster.node(b).set_recovering(true, floor);
+  cluster.node(b).set_recovering(true, Raft::VoteFloor{floor, cluster.node(l).term()});
   cluster.crash(l);
   cluster.restart(c);
   cluster.tick_all(300);
