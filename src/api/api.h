@@ -17,14 +17,15 @@
 #pragma once
 
 #include <atomic>
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "api/lattice.h"
 #include "http/http.h"
+#include "lattice/lattice.h"
 #include "node/node.h"
 
 namespace aethel::metrics {
@@ -55,16 +56,18 @@ Response error_response(unsigned status, std::string_view code, std::string_view
 
 struct RouterOptions {
   std::string node_name;
-  Lattice* lattice = nullptr;  // null: the lattice routes answer 503
+  lattice::Lattice* lattice = nullptr;  // null: the lattice routes answer 503
+  // AETHEL_TLS_CA_FILE, for the network fan-out to https:// nodes.
+  std::string tls_ca_file;
   std::optional<std::string> admin_token;
   // When set: GET /metrics renders it, and every request handled is counted and
   // timed in it by route template. Must outlive every request (and the node).
   metrics::Metrics* metrics = nullptr;
   // AETHEL_MAX_BODY_BYTES: the largest request body, however it is framed.
   uint64_t max_body_bytes = 4 << 20;
-  // POST /api/lattice/internal/messages (signed; checked after the body is read): a
-  // consensus snapshot for a far-behind follower travels in one message.
-  uint64_t max_internal_body_bytes = (64ull << 20) + 4096;
+  // POST /api/lattice/internal/messages is authenticated from its signed headers
+  // before its body is read; its bodies stay within max_body_bytes too (the lattice
+  // fragments larger envelopes).
   // Z3 verification of definitions: this many threads (0: one less than the
   // cores, at least 1, leaving a core to the io loop and consensus) and at most
   // this many requests waiting for one.
@@ -88,6 +91,8 @@ class Router final : public http::Handler {
   Router& operator=(const Router&) = delete;
 
   uint64_t body_limit(const Request& head) const override;
+  // Node-to-node requests: their signature is checked before the body is read.
+  std::optional<Response> screen(Request& head) override;
   void handle(Request request, http::Responder responder) override;
   Response error(unsigned status, std::string_view code, std::string_view message) const override;
 
@@ -96,5 +101,14 @@ class Router final : public http::Handler {
  private:
   std::unique_ptr<Shared> shared_;
 };
+
+// The lattice's status routes, rendered from its published status (lattice_json.cpp).
+boost::json::object p2p_status_json(const lattice::Status& status);
+boost::json::object identity_json(const lattice::Status& status);
+boost::json::object health_json(const lattice::Status& status,
+                                const node::ConsensusStatus& consensus);
+boost::json::object nodes_json(const lattice::Status& status);
+// Asks every node (this one included) for its status, each within a second.
+boost::json::object network_json(const lattice::Status& status, const std::string& tls_ca_file);
 
 }  // namespace aethel::api

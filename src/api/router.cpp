@@ -64,13 +64,22 @@ Router::Router(node::Node& node, RouterOptions options)
 
 Router::~Router() = default;
 
-uint64_t Router::body_limit(const Request& head) const {
-  // Node-to-node messages may carry a snapshot: their own, larger limit.
-  std::string_view target = head.target;
-  if (target.substr(0, target.find('?')) == kInternalMessagesPath) {
-    return shared_->options.max_internal_body_bytes;
-  }
+uint64_t Router::body_limit(const Request&) const {
   return shared_->options.max_body_bytes;
+}
+
+// A node-to-node request is read only once its signed headers name a validator, this
+// node as receiver, a fresh timestamp and a valid signature (SPEC §9).
+std::optional<Response> Router::screen(Request& head) {
+  std::string_view target = head.target;
+  if (target.substr(0, target.find('?')) != lattice::kInternalMessagesPath) return std::nullopt;
+  lattice::Lattice* lattice = shared_->options.lattice;
+  if (lattice == nullptr || head.method != "POST") return std::nullopt;  // routed as usual
+  auto sender =
+      lattice->authenticate(head.method, lattice::kInternalMessagesPath, signed_headers_of(head));
+  if (!sender.ok()) return error(401, "unauthorized", sender.error().message);
+  head.principal = sender.value();
+  return std::nullopt;
 }
 
 Response Router::error(unsigned status, std::string_view code, std::string_view message) const {

@@ -129,7 +129,7 @@ Response state_route(const node::Node& node, const RouterOptions& options, const
     out["next_after"] = continues ? json::value(page.back().first) : json::value(nullptr);
     return out;
   });
-  uint64_t timestamp = unix_time_ms();
+  uint64_t timestamp = lattice::unix_time_ms();
   std::string signed_text = fmt::format("{}:{}:{}", response["merkle_root"].as_string().c_str(),
                                         response["height"].as_uint64(), timestamp);
   auto signature = node.key().sign(
@@ -222,39 +222,47 @@ std::optional<Response> refuse_admin(const Request& request, const RouterOptions
                         "AETHEL_ADMIN_TOKEN is unset");
 }
 
-SignedHeaders signed_headers(const Request& request) {
-  return SignedHeaders{std::string(request.header("X-Aethel-Peer")),
-                       std::string(request.header("X-Aethel-Timestamp")),
-                       std::string(request.header("X-Aethel-Signature"))};
+}  // namespace
+
+lattice::SignedHeaders signed_headers_of(const Request& request) {
+  return lattice::SignedHeaders{std::string(request.header("X-Aethel-Peer")),
+                                std::string(request.header("X-Aethel-To")),
+                                std::string(request.header("X-Aethel-Timestamp")),
+                                std::string(request.header("X-Aethel-Body-Sha256")),
+                                std::string(request.header("X-Aethel-Signature"))};
 }
 
-Response internal_messages_route(Lattice& lattice, const Request& request, const Target& target) {
-  auto sender =
-      lattice.authenticate(signed_headers(request), request.method, target.path, request.body);
-  if (!sender.ok()) return error_response(401, "unauthorized", sender.error().message);
-  auto delivered = lattice.deliver(sender.value(), request.body);
-  if (!delivered.ok()) return bad_request("malformed_body", delivered.error().message);
+namespace {
+
+// The headers were authenticated before the body was read (Router::screen).
+Response internal_messages_route(lattice::Lattice& lattice, const Request& request) {
+  auto delivered = lattice.deliver(request.principal, signed_headers_of(request), request.body);
+  if (!delivered.ok()) {
+    unsigned status = delivered.error().code == "unauthorized" ? 401 : 400;
+    return error_response(status, delivered.error().code, delivered.error().message);
+  }
   return json_response(200, {{"success", true}, {"delivered", delivered.value()}});
 }
 
-Response health_route(const Lattice& lattice) {
-  json::object health = lattice.health();
+Response health_route(const lattice::Lattice& lattice, node::Node& node) {
+  json::object health = health_json(lattice.status(), node.consensus_status());
   bool unhealthy = health["status"].as_string() == "unhealthy";
   return json_response(unhealthy ? 503 : 200, health);
 }
 
-Response switch_route(Lattice& lattice, const Target& target) {
+Response switch_route(lattice::Lattice& lattice, const Target& target) {
   auto mode = target.query.find("mode");
   if (mode == target.query.end()) {
     return bad_request("missing_query", "use ?mode=p2p, ?mode=http or ?mode=auto");
   }
   auto switched = lattice.switch_mode(mode->second);
   if (!switched.ok()) return bad_request(switched.error().code, switched.error().message);
-  return json_response(
-      200, {{"success", true}, {"requested", mode->second}, {"sync_mode", switched.value()}});
+  return json_response(200, {{"success", true},
+                             {"requested", mode->second},
+                             {"sync_mode", lattice::sync_mode_name(switched.value())}});
 }
 
-Response p2p_switch_route(Lattice& lattice, bool start) {
+Response p2p_switch_route(lattice::Lattice& lattice, bool start) {
   if (!start) {
     lattice.stop_p2p();
     return json_response(200, {{"success", true}, {"p2p", "stopped"}});
@@ -281,7 +289,7 @@ std::optional<Match> match_route(const std::string& path) {
           {"/api/lattice/transactions", {RouteId::kTransactions, "POST"}},
           {"/api/lattice/state", {RouteId::kState, "GET"}},
           {"/api/lattice/blocks", {RouteId::kBlocks, "GET"}},
-          {kInternalMessagesPath, {RouteId::kInternalMessages, "POST"}},
+          {lattice::kInternalMessagesPath, {RouteId::kInternalMessages, "POST"}},
           {"/api/lattice/p2p/status", {RouteId::kP2pStatus, "GET"}},
           {"/api/lattice/p2p/identity", {RouteId::kP2pIdentity, "GET"}},
           {"/api/lattice/health", {RouteId::kLatticeHealth, "GET"}},
@@ -318,8 +326,8 @@ std::optional<Match> match_route(const std::string& path) {
 namespace {
 
 Response lattice_route(RouteId route, const Request& request, const Target& target,
-                       const RouterOptions& options) {
-  Lattice* lattice = options.lattice;
+                       node::Node& node, const RouterOptions& options) {
+  lattice::Lattice* lattice = options.lattice;
   if (lattice == nullptr) return lattice_unavailable();
   bool admin =
       route == RouteId::kSyncSwitch || route == RouteId::kP2pStop || route == RouteId::kP2pStart;
@@ -328,17 +336,17 @@ Response lattice_route(RouteId route, const Request& request, const Target& targ
   }
   switch (route) {
     case RouteId::kInternalMessages:
-      return internal_messages_route(*lattice, request, target);
+      return internal_messages_route(*lattice, request);
     case RouteId::kP2pStatus:
-      return json_response(200, lattice->p2p_status());
+      return json_response(200, p2p_status_json(lattice->status()));
     case RouteId::kP2pIdentity:
-      return json_response(200, lattice->identity());
+      return json_response(200, identity_json(lattice->status()));
     case RouteId::kLatticeHealth:
-      return health_route(*lattice);
+      return health_route(*lattice, node);
     case RouteId::kNodes:
-      return json_response(200, lattice->nodes());
+      return json_response(200, nodes_json(lattice->status()));
     case RouteId::kNetwork:
-      return json_response(200, with_success(lattice->network()));
+      return json_response(200, with_success(network_json(lattice->status(), options.tls_ca_file)));
     case RouteId::kSyncSwitch:
       return switch_route(*lattice, target);
     case RouteId::kP2pStop:
@@ -359,9 +367,9 @@ Response metrics_page(node::Node& node, const RouterOptions& options) {
   m.set_height(node.read([](const ledger::Ledger& l) { return l.height(); }));
   m.set_raft(node.consensus_status().term, node.is_leader());
   if (options.lattice != nullptr) {
-    LatticeCounters counters = options.lattice->counters();
-    m.set_peers(counters.p2p_peers, counters.http_peers);
-    m.set_sync_mode(counters.sync_mode);
+    lattice::Status status = options.lattice->status();
+    m.set_peers(status.peer_count, status.http_peers);
+    m.set_sync_mode(lattice::sync_mode_name(status.sync_mode));
   }
   return Response{200, m.render(), std::string(metrics::kContentType), {}};
 }
@@ -391,7 +399,7 @@ Response dispatch(node::Node& node, const RouterOptions& options, const Match& m
     case RouteId::kMetrics:
       return metrics_page(node, options);
     default:
-      return lattice_route(match.id, request, target, options);
+      return lattice_route(match.id, request, target, node, options);
   }
 }
 

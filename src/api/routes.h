@@ -67,6 +67,9 @@ enum class Lane {
 };
 Lane lane_of(RouteId id);
 
+// The X-Aethel-* headers of a node-to-node request.
+lattice::SignedHeaders signed_headers_of(const Request& request);
+
 // ---------------------------------------------------------------------------
 // Answers
 // ---------------------------------------------------------------------------

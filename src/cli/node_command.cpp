@@ -11,8 +11,10 @@
 #include <sstream>
 
 #include "api/api.h"
+#include "base/log_queue.h"
 #include "cli/cli.h"
 #include "http/http.h"
+#include "lattice/lattice.h"
 #include "metrics/metrics.h"
 #include "node/node.h"
 #include "storage/storage.h"
@@ -158,28 +160,38 @@ std::string json_line(std::string_view text, const std::string& node_name) {
 }
 
 // Lines for operators go to stdout and to <log_dir>/<node_name>.log, as text with
-// the tags of SPEC §6.3 or as one JSON object per line. Called from many threads
-// (consensus, lattice monitor, io): one lock keeps lines whole.
+// the tags of SPEC §6.3 or as one JSON object per line. Written by a thread of its
+// own (base::LogQueue): the consensus thread and the io threads never wait for a
+// terminal or a disk.
 class Log {
  public:
-  Log(const node::Config& config, LogFormat format) : format_(format), node_(config.node_name) {
+  Log(const node::Config& config, LogFormat format)
+      : format_(format),
+        node_(config.node_name),
+        queue_([this](const std::vector<std::string>& lines) { write(lines); }) {
     std::error_code ec;
     std::filesystem::create_directories(config.log_dir, ec);
     file_.open(config.log_dir / (config.node_name + ".log"), std::ios::app);
   }
+  ~Log() { queue_.flush(); }
   void line(std::string_view text) {
-    std::string out = format_ == LogFormat::kJson ? json_line(text, node_) : std::string(text);
-    std::lock_guard lock(mutex_);
-    fmt::print("{}\n", out);
-    std::fflush(stdout);
-    if (file_) file_ << out << '\n' << std::flush;
+    queue_.post(format_ == LogFormat::kJson ? json_line(text, node_) : std::string(text));
   }
 
  private:
+  void write(const std::vector<std::string>& lines) {  // the writer thread only
+    for (const std::string& out : lines) {
+      fmt::print("{}\n", out);
+      if (file_) file_ << out << '\n';
+    }
+    std::fflush(stdout);
+    if (file_) file_.flush();
+  }
+
   LogFormat format_;
   std::string node_;
-  std::mutex mutex_;
-  std::ofstream file_;
+  std::ofstream file_;    // opened before the writer writes: it waits for the first line
+  base::LogQueue queue_;  // last: its thread stops first
 };
 
 // The consensus group: AETHEL_VALIDATORS, or by default this node and every
@@ -250,6 +262,57 @@ node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
   return node;
 }
 
+// The node's transport: the lattice (which knows nothing of nodes).
+class LatticeTransport final : public node::Transport {
+ public:
+  explicit LatticeTransport(lattice::Lattice& lattice) : lattice_(lattice) {}
+  void send(const std::string& peer_id, std::string envelope) override {
+    lattice_.send(peer_id, std::move(envelope));
+  }
+
+ private:
+  lattice::Lattice& lattice_;
+};
+
+lattice::Settings lattice_settings(const node::Config& c) {
+  lattice::Settings s;
+  s.node_name = c.node_name;
+  s.public_url = c.public_url;
+  s.p2p_enabled = c.p2p_enabled;
+  s.p2p_listen = c.p2p_listen;
+  s.p2p_bootstrap = c.p2p_bootstrap;
+  s.p2p_topic = c.p2p_topic;
+  s.lattice_nodes = c.lattice_nodes;
+  s.heartbeat_interval_s = c.heartbeat_interval_s;
+  s.peerless_timeout_s = c.peerless_timeout_s;
+  s.http_poll_interval_s = c.http_poll_interval_s;
+  s.tls_ca_file = c.tls_ca_file;
+  s.max_body_bytes = c.max_body_bytes;
+  return s;
+}
+
+// The lattice, wired to the node: envelopes both ways, its head for hellos and gossip,
+// log lines and metrics.
+base::Result<std::unique_ptr<lattice::Lattice>> start_lattice(node::Node& node,
+                                                              const node::Config& c,
+                                                              const std::string& lattice_id,
+                                                              Log& log, metrics::Metrics& metrics) {
+  lattice::Identity identity{node.key(), node.peer_id(), node.validators(), lattice_id};
+  lattice::Hooks hooks;
+  hooks.deliver = [&node](const std::string& from, std::string envelope) {
+    node.receive(from, envelope);
+  };
+  hooks.head = [&node] {
+    return node.read([](const ledger::Ledger& l) {
+      return lattice::Head{l.height(), ledger::to_hex(l.root())};
+    });
+  };
+  hooks.log = [&log](std::string_view line) { log.line(line); };
+  hooks.on_fallback_activation = [&metrics] { metrics.record_fallback_activation(); };
+  hooks.on_divergence = [&metrics] { metrics.record_divergence(); };
+  return lattice::Lattice::start(std::move(identity), lattice_settings(c), std::move(hooks));
+}
+
 // The TLS files, checked before anything opens: a certificate or key that cannot be
 // used, or a CA file without certificates (the node could not verify its peers),
 // is one line naming its variable.
@@ -305,67 +368,88 @@ sigset_t stop_signals() {
 
 }  // namespace
 
-int run_node(const Args& args) {
+namespace {
+
+// Everything `aethel node` needs before it opens anything, checked.
+struct NodeSetup {
+  node::Config config;
+  ledger::Genesis genesis;
+  LogFormat format = LogFormat::kText;
+};
+
+node::Result<NodeSetup> load_setup(const Args& args, bool& usage_error) {
   auto parsed_args = parse_node_args(args);
-  if (!parsed_args) return kExitUsage;
+  usage_error = !parsed_args;
+  if (!parsed_args) return node::Error{"usage", ""};
   auto loaded = config_sources(*parsed_args);
-  if (!loaded.ok()) return fail(loaded.error().message);
+  if (!loaded.ok()) return loaded.error();
   node::ConfigSources& sources = loaded.value();
   auto format = log_format(sources);
-  if (!format.ok()) return fail(format.error().message);
+  if (!format.ok()) return format.error();
   sources.flags.erase("AETHEL_LOG_FORMAT");
   auto config = node::load_config(sources);
-  if (!config.ok()) return fail(config.error().message);
+  if (!config.ok()) return config.error();
   auto genesis = load_genesis(config.value());
-  if (!genesis.ok()) return fail(genesis.error().message);
-  if (base::Status tls = check_tls(config.value()); !tls.ok()) return fail(tls.error().message);
+  if (!genesis.ok()) return genesis.error();
+  if (base::Status tls = check_tls(config.value()); !tls.ok()) return tls.error();
+  return NodeSetup{std::move(config).value(), std::move(genesis).value(), format.value()};
+}
 
-  // Blocked before any thread starts, so every thread inherits the mask and the
-  // signals wait for sigwait below instead of killing the process mid-write.
-  sigset_t signals = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  const node::Config& c = config.value();
-  Log log(c, format.value());
+// Serves until SIGINT or SIGTERM, then stops in order: the server (requests in
+// progress still commit and get their answer), the router's pools, the lattice, the
+// node (its Ready finishes, fsync'd).
+int serve(const NodeSetup& setup, const sigset_t& signals) {
+  const node::Config& c = setup.config;
+  Log log(c, setup.format);
   metrics::Metrics metrics;  // outlives the node, the lattice and the server below
   for (const std::string& warning : c.warnings) log.line("[CONFIG] warning: " + warning);
-  auto opened = open_node(c, genesis.value(), log, metrics);
-  if (!opened.ok()) return fail(opened.error().message);
-  std::unique_ptr<node::Node> node = std::move(opened).value();
-
-  std::string lattice_id = node::lattice_id(node->validators(), genesis.value());
+  auto node = open_node(c, setup.genesis, log, metrics);
+  if (!node.ok()) return fail(node.error().message);
+  std::string lattice_id = node::lattice_id(node.value()->validators(), setup.genesis);
   log.line(fmt::format("[NODE] lattice id {} with {} validators", lattice_id.substr(0, 16),
-                       node->validators().size()));
-  auto lattice = api::Lattice::start(
-      *node,
-      api::LatticeOptions{c, lattice_id, [&log](std::string_view l) { log.line(l); }, &metrics});
+                       node.value()->validators().size()));
+  auto lattice = start_lattice(*node.value(), c, lattice_id, log, metrics);
   if (!lattice.ok()) return fail(lattice.error().message);
-
-  api::RouterOptions router_options{c.node_name, lattice.value().get(), c.admin_token, &metrics};
+  LatticeTransport transport(*lattice.value());
+  node.value()->set_transport(&transport);
+  api::RouterOptions router_options{c.node_name, lattice.value().get(), c.tls_ca_file,
+                                    c.admin_token, &metrics};
   router_options.max_body_bytes = c.max_body_bytes;
-  auto router = std::make_unique<api::Router>(*node, router_options);
+  auto router = std::make_unique<api::Router>(*node.value(), router_options);
   auto server = start_server(c, *router);
   if (!server.ok()) return fail(server.error().message);
   log.line(fmt::format("[API] listening on {}://{}:{} (public URL {})",
                        c.tls_cert_file.empty() ? "http" : "https", c.api_host,
                        server.value()->port(), c.public_url));
-
   int received = 0;
   sigwait(&signals, &received);
   log.line(fmt::format("[NODE] {} received, stopping", received == SIGINT ? "SIGINT" : "SIGTERM"));
   auto stop_start = std::chrono::steady_clock::now();
-  // No new connections; requests being processed still commit (the lattice is up
-  // for that) and get their answer; then the rest is cut.
   server.value()->shutdown(kShutdownGrace_ms);
   server.value().reset();
-  router.reset();           // joins the verifier and blocking pools: nothing uses the node after
-  lattice.value().reset();  // no more peer traffic
-  node.reset();             // consensus finishes its Ready (fsync'd), then stops
+  router.reset();                        // nothing uses the node after
+  node.value()->set_transport(nullptr);  // before the lattice goes
+  lattice.value().reset();               // no more peer traffic
+  node.value().reset();
   auto stop_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - stop_start)
                      .count();
   log.line(fmt::format("[NODE] stopped in {} ms", stop_ms));
   return kExitStopped;
+}
+
+}  // namespace
+
+int run_node(const Args& args) {
+  bool usage_error = false;
+  auto setup = load_setup(args, usage_error);
+  if (usage_error) return kExitUsage;
+  if (!setup.ok()) return fail(setup.error().message);
+  // Blocked before any thread starts, so every thread inherits the mask and the
+  // signals wait for sigwait instead of killing the process mid-write.
+  sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return serve(setup.value(), signals);
 }
 
 namespace {
@@ -419,12 +503,14 @@ int run_rebuild(const Args& args) {
   if (!fresh.ok()) return fail(fresh.status().to_string());
   storage::WriteBatch batch;
   batch.hard_state = storage::HardState{kept.term, kept.voted_for, 0};
+  // Its log is gone: until it has caught up it must not vote (SPEC §10).
+  batch.recovery = static_cast<uint8_t>(node::Recovery::kRecovering);
   storage::Status written = fresh.value()->write(batch);
   if (!written.ok()) return fail(written.to_string());
   fmt::print(
       "aethel rebuild: the old state is in {}; the node key and the Raft term {} are kept.\n"
-      "Start the node: with the next committed write the leader finds its log gone and "
-      "sends its snapshot or log, rebuilding the majority's state.\n",
+      "Start the node: it takes no part in elections until it holds everything the other "
+      "validators may have acknowledged, which it fetches from them.\n",
       backup.value().string(), kept.term);
   return kExitStopped;
 }

@@ -227,6 +227,8 @@ struct Request {
   std::string body;            // empty in Handler::body_limit (not read yet)
   std::string remote_address;  // the peer's IP address
   bool from_loopback = false;  // 127.0.0.0/8 or ::1
+  // Who Handler::screen authenticated this request as (a peer ID); empty: nobody.
+  std::string principal;
   std::string_view header(std::string_view name) const { return find_header(headers, name); }
 };
 
@@ -263,6 +265,13 @@ class Handler {
   // The largest body accepted for a request with this head (`body` is empty), in
   // bytes, whatever its framing (Content-Length or chunked). Larger: 413.
   virtual uint64_t body_limit(const Request& head) const = 0;
+  // Called once the head is read, before anything of the body: an answer refuses the
+  // request at once (a node-to-node request whose signature fails is never read), and
+  // the connection is closed. May set head.principal. Default: admit everything.
+  virtual std::optional<Response> screen(Request& head) {
+    (void)head;
+    return std::nullopt;
+  }
   // Answers a complete request through `responder`, now or later, from any thread.
   // The connection reads nothing more until it is answered.
   virtual void handle(Request request, Responder responder) = 0;

@@ -396,6 +396,10 @@ class Server::Impl {
     }
     Incoming incoming{head_of(parser.get(), session.remote_address, session.from_loopback),
                       parser.get().version(), parser.get().keep_alive()};
+    if (auto refusal = handler_.screen(incoming.request)) {
+      co_await refuse(session.stream, std::move(*refusal));
+      co_return std::nullopt;
+    }
     uint64_t limit = handler_.body_limit(incoming.request);
     if (auto length = parser.content_length(); length && *length > limit) {
       co_await refuse(session.stream, handler_.error(413, "body_too_large", body_too_large(limit)));

@@ -17,6 +17,12 @@ void RttEstimator::sample(double rtt_ms) {
   srtt_ms_ = 0.875 * srtt_ms_ + 0.125 * rtt_ms;
 }
 
+void RttEstimator::set(double srtt_ms, double rttvar_ms) {
+  samples_ = std::max<uint64_t>(samples_, 1);
+  srtt_ms_ = std::max(0.0, srtt_ms);
+  rttvar_ms_ = std::max(0.0, rttvar_ms);
+}
+
 std::string_view link_state_name(LinkState state) {
   switch (state) {
     case LinkState::kP2p:
@@ -42,6 +48,12 @@ void LinkPolicy::p2p_lost() {
 
 void LinkPolicy::p2p_answered(TimeMs now, std::optional<double> rtt_ms) {
   if (rtt_ms) rtt_.sample(*rtt_ms);
+  last_p2p_heard_ = now;
+  stalled_since_.reset();
+}
+
+void LinkPolicy::rtt_measured(TimeMs now, double srtt_ms, double rttvar_ms) {
+  rtt_.set(srtt_ms, rttvar_ms);
   last_p2p_heard_ = now;
   stalled_since_.reset();
 }
@@ -79,13 +91,19 @@ LinkPolicy::Decision LinkPolicy::decide(TimeMs now, std::optional<TimeMs> oldest
   return d;
 }
 
+namespace {
+bool recent(const std::optional<TimeMs>& t, TimeMs now, double window_ms) {
+  return t && static_cast<double>(now - std::min(now, *t)) <= window_ms;
+}
+}  // namespace
+
 LinkState LinkPolicy::state(TimeMs now, double window_ms) const {
-  auto recent = [&](const std::optional<TimeMs>& t) {
-    return t && static_cast<double>(now - std::min(now, *t)) <= window_ms;
-  };
-  if (p2p_usable() && recent(last_p2p_heard_)) return LinkState::kP2p;
-  if (recent(last_http_ok_)) return LinkState::kHttp;
-  return LinkState::kDown;
+  if (p2p_usable() && recent(last_p2p_heard_, now, window_ms)) return LinkState::kP2p;
+  return http_state(now, window_ms);
+}
+
+LinkState LinkPolicy::http_state(TimeMs now, double window_ms) const {
+  return recent(last_http_ok_, now, window_ms) ? LinkState::kHttp : LinkState::kDown;
 }
 
 }  // namespace aethel::lattice

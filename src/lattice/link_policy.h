@@ -22,6 +22,8 @@ using TimeMs = uint64_t;
 class RttEstimator {
  public:
   void sample(double rtt_ms);
+  // Takes an estimate made elsewhere (a P2P channel measures its own).
+  void set(double srtt_ms, double rttvar_ms);
   bool has_sample() const { return samples_ > 0; }
   double srtt_ms() const { return srtt_ms_; }
   double rttvar_ms() const { return rttvar_ms_; }
@@ -61,6 +63,8 @@ class LinkPolicy {
   // Something came back over P2P (an acknowledgement, a ping answer); `rtt_ms` when
   // it measured a round trip.
   void p2p_answered(TimeMs now, std::optional<double> rtt_ms);
+  // The same, with the channel's own smoothed RTT and its variance.
+  void rtt_measured(TimeMs now, double srtt_ms, double rttvar_ms);
   void http_answered(TimeMs now, bool ok);
 
   // --- decisions ---
@@ -83,6 +87,8 @@ class LinkPolicy {
   // P2P alive: usable and heard from within `window_ms`; else HTTP when HTTP answered
   // within the window; else down.
   LinkState state(TimeMs now, double window_ms) const;
+  // The same as if P2P were not there (an operator chose HTTP only).
+  LinkState http_state(TimeMs now, double window_ms) const;
   const RttEstimator& rtt() const { return rtt_; }
   std::optional<TimeMs> last_p2p_heard() const { return last_p2p_heard_; }
   std::optional<TimeMs> last_http_ok() const { return last_http_ok_; }
