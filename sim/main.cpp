@@ -25,7 +25,7 @@ int usage() {
       stderr,
       "usage: aethel_sim [--seed S | --seeds N --from S] [--nodes 3|5|0] [--bug NAME]\n"
       "                  [--fault-ms MS] [--heal-limit-ms MS] [--clients N]\n"
-      "                  [--no-faults] [--target-acks N] [--verbose]\n"
+      "                  [--no-faults] [--target-acks N] [--verbose] [--trace]\n"
       "bugs: commit_without_quorum vote_without_log_check apply_before_persist forget_vote\n"
       "      skip_recovery\n");
   return 2;
@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
       options.faults = false;
     } else if (arg == "--verbose") {
       verbose = true;
+    } else if (arg == "--trace") {
+      options.trace = true;
     } else {
       return usage();
     }

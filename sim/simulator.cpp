@@ -186,6 +186,13 @@ class Simulation {
   bool lossy() const { return options_.faults && !healed_; }
 
   Node& node(NodeId id) { return nodes_[id - 1]; }
+  // --trace: one line per notable event, on stderr, with the simulated time.
+  void trace(NodeId id, std::string_view what) const {
+    if (options_.trace) {
+      std::fprintf(stderr, "%10.3f ms node %llu: %.*s\n", static_cast<double>(now_us_) / 1000,
+                   static_cast<unsigned long long>(id), static_cast<int>(what.size()), what.data());
+    }
+  }
 
   SimOptions options_;
   Prng prng_;
@@ -243,7 +250,7 @@ node::ReplicaOptions Simulation::replica_options(const Node& n) {
   o.snapshot_interval_blocks = options_.compact_every_blocks;
   o.commit_timeout_ticks = kClientTimeoutUs / kTickUs;
   o.first_request_id = prng_.next();
-  o.log = [](std::string_view) {};
+  o.log = [this, id = n.id](std::string_view line) { trace(id, line); };
   const NodeId id = n.id;
   o.on_block_applied = [this, id](const node::AppliedBlock& b) { on_block_applied(id, b); };
   return o;
@@ -267,6 +274,9 @@ void Simulation::start_node(Node& n) {
   n.replica = std::make_unique<node::Replica>(replica_options(n), std::move(recovered), *n.ledgers,
                                               *n.io, *n.io);
   n.up = true;
+  trace(n.id, "start: term " + std::to_string(n.replica->raft().term()) + ", last index " +
+                  std::to_string(n.replica->raft().last_index()) + ", recovery " +
+                  node::recovery_name(n.replica->status().recovery));
   n.last_sync_due_us = now_us_;
   n.seen_commit = n.replica->raft().first_index() - 1;
   pump(n);
@@ -332,6 +342,9 @@ void Simulation::observe_leader(Node& n) {
     return;
   }
   ++stats_.leaders_elected;
+  trace(n.id, "leader of term " + std::to_string(raft.term()) + ", last index " +
+                  std::to_string(raft.last_index()) + ", committed so far " +
+                  std::to_string(max_committed_));
   // Leader completeness: the new leader holds every entry committed so far.
   if (max_committed_ > raft.last_index()) {
     fail("leader completeness: leader " + std::to_string(n.id) + " of term " +
@@ -543,6 +556,7 @@ void Simulation::fault_step() {
 void Simulation::crash(Node& n) {
   const bool torn = profile_.torn_writes && prng_.below(2) == 0;
   stats_.torn_writes += n.disk.crash(prng_, torn) ? 1 : 0;
+  trace(n.id, "crash");
   n.up = false;
   ++n.incarnation;
   n.replica.reset();  // unanswered writes are never answered: their clients time out
@@ -556,6 +570,7 @@ void Simulation::restart(Node& n) {
   if (prng_.chance(profile_.disk_replace_pm, 1000) && !anyone_recovering()) {
     n.disk = SimDisk{};
     ++stats_.disks_replaced;
+    trace(n.id, "disk replaced");
   }
   start_node(n);
 }

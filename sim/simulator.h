@@ -34,6 +34,7 @@ struct SimOptions {
   std::uint64_t compact_every_blocks = 64;
   bool check_log_matching = true;
   bool verbose = false;
+  bool trace = false;  // every notable event on stderr (one seed, for debugging)
 };
 
 struct SimStats {

@@ -242,20 +242,6 @@ size_t Replica::others_in_every_majority() const {
   return n - n / 2;
 }
 
-// Caught up: this node holds a commit index that its leader reached in its own term,
-// so it holds everything committed before that leader was elected.
-void Replica::finish_recovery_if_caught_up() {
-  if (recovery_ != Recovery::kRecovering) return;
-  Index commit = raft_.commit_index();
-  if (raft_.leader() == consensus::kNoNode || commit == 0 || raft_.applied_index() < commit ||
-      raft_.term_at(commit) != raft_.term()) {
-    return;
-  }
-  set_recovery(Recovery::kNone,
-               fmt::format("[RECOVERY] caught up at log index {} (height {}): voting again", commit,
-                           ledgers_.height()));
-}
-
 // Written before anything that follows it (writes are ordered), so a crash never
 // leaves a store without its mark.
 void Replica::set_recovery(Recovery recovery, const std::string& why) {
@@ -612,7 +598,6 @@ ConsensusStatus Replica::status() const {
 }
 
 void Replica::publish_status() {
-  finish_recovery_if_caught_up();
   ConsensusStatus now = status();
   bool changed = now.role != status_.role || now.term != status_.term ||
                  now.leader_peer_id != status_.leader_peer_id;

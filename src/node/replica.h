@@ -31,8 +31,10 @@
 // for candidates at least as up to date as the most up-to-date log of n - n/2 others
 // (that log holds everything this node could have helped commit) and in terms above
 // the highest term they report (it may have voted in any term up to that one), and
-// recovery ends when its own log reaches that log — fencing its votes through that
-// term — or when it holds a commit its leader reached in the leader's own term. The
+// recovery ends when its own log reaches that log, fencing its votes through that
+// term. (A leader's commit index is not enough: what this node helped commit before it
+// lost its disk may lie beyond what a leader tells a lagging follower; the simulator
+// found that.) Until then it follows the leader and acknowledges what it stores. The
 // state is written before anything that follows it, so a restart keeps it.
 //
 // Single-threaded: every call must come from the driver's one thread, and every
@@ -247,7 +249,6 @@ class Replica {
   void decide_probing(const std::string& from_peer, consensus::LogPosition position);
   void update_vote_floor();
   size_t others_in_every_majority() const;
-  void finish_recovery_if_caught_up();
   void set_recovery(Recovery recovery, const std::string& why);
   void publish_status();
   void log(const std::string& line) const;
