@@ -53,11 +53,13 @@ Lattice::Impl::Impl(Identity identity, Settings settings, Hooks hooks)
       mode_(settings_.p2p_enabled, identity_.validators.size() > 1,
             uint64_t{settings_.peerless_timeout_s} * 1000, 0),
       packer_(settings_.max_body_bytes, random_message_id()) {
+  LinkTiming timing = settings_.link_timing;
+  if (timing.max_silence_ms == 0) timing.max_silence_ms = alive_window_ms();  // pings keep it heard
   for (const std::string& v : identity_.validators) {
     if (v == identity_.peer_id) continue;
     Peer& peer = peers_[v];
     peer.id = v;
-    peer.link = LinkPolicy(settings_.link_timing);
+    peer.link = LinkPolicy(timing);
   }
 }
 

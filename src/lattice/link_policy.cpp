@@ -80,6 +80,14 @@ LinkPolicy::Decision LinkPolicy::decide(TimeMs now, std::optional<TimeMs> oldest
     }
     return d;
   }
+  bool silent = timing_.max_silence_ms > 0 && last_p2p_heard_ &&
+                static_cast<double>(now - std::min(now, *last_p2p_heard_)) >
+                    std::max(timing_.max_silence_ms, close_after_ms());
+  if (silent) {
+    d.close_p2p = true;
+    p2p_lost();
+    return d;
+  }
   bool overdue = oldest_unacked_sent && now > *oldest_unacked_sent &&
                  static_cast<double>(now - *oldest_unacked_sent) > stall_after_ms();
   if (!overdue) {

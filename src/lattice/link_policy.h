@@ -44,6 +44,10 @@ struct LinkTiming {
   double stall_rtt_multiple = 3;
   // A stalled link is closed after max(close_floor_ms, 4 × stall_after_ms()).
   double close_floor_ms = 2000;
+  // A ready link heard from (an acknowledgement, a ping answer) longer ago than
+  // max(this, close_after_ms()) is closed too: an idle connection that died silently
+  // has no unacknowledged frame to stall on. 0: off.
+  double max_silence_ms = 0;
 };
 
 enum class Lung : uint8_t { kP2p, kHttp };

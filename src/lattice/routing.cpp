@@ -85,7 +85,7 @@ void Lattice::Impl::drop_stalled_connection(Peer& peer) {
   close_channels(peer);
   peer.connected = peer.hello_ok = false;
   auto id = p2p::PeerId::parse(peer.id);
-  if (host_ && id.ok()) host_->disconnect(id.value());
+  if (host_ && id.ok()) host_->drop(id.value(), "stopped answering");
 }
 
 }  // namespace aethel::lattice

@@ -321,6 +321,13 @@ void Host::disconnect(const PeerId& peer) {
   for (auto& connection : list) connection->shutdown();
 }
 
+void Host::drop(const PeerId& peer, const std::string& reason) {
+  auto it = impl_->connections.find(peer);
+  if (it == impl_->connections.end()) return;
+  auto list = it->second;
+  for (auto& connection : list) connection->close(reason);
+}
+
 std::vector<PeerId> Host::connected_peers() const {
   std::vector<PeerId> peers;
   for (const auto& [peer, list] : impl_->connections) peers.push_back(peer);

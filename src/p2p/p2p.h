@@ -353,7 +353,12 @@ class Host {
   // during the Noise handshake or the connection is refused. Reuses an existing
   // connection to the same peer.
   void connect(const Multiaddr& address, ConnectCallback done);
+  // Closes every connection to `peer` after a goodbye (a Yamux go-away) is written.
   void disconnect(const PeerId& peer);
+  // Closes every connection to `peer` at once, without a goodbye: for a connection
+  // that stopped answering, whose goodbye would never get through either. `reason`
+  // goes into the log line.
+  void drop(const PeerId& peer, const std::string& reason);
   std::vector<PeerId> connected_peers() const;
   std::optional<PeerInfo> peer_info(const PeerId& peer) const;
 

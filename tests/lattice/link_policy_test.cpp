@@ -31,6 +31,7 @@ std::string run_link(std::unique_ptr<LinkPolicy>& link, const Command& c) {
     if (c.has("stall_floor")) t.stall_floor_ms = c.f64("stall_floor");
     if (c.has("multiple")) t.stall_rtt_multiple = c.f64("multiple");
     if (c.has("close_floor")) t.close_floor_ms = c.f64("close_floor");
+    if (c.has("max_silence")) t.max_silence_ms = c.f64("max_silence");
     link = std::make_unique<LinkPolicy>(t);
     return timing(*link);
   }
