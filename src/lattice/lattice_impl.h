@@ -141,7 +141,9 @@ class Lattice::Impl : public std::enable_shared_from_this<Lattice::Impl> {
   std::vector<std::string> listen_addrs_;
   std::map<std::string, Peer> peers_;                   // the other validators
   std::map<std::string, std::string> configured_urls_;  // url → peer ID, once learned
-  std::set<std::string> unreachable_;  // bootstrap addresses whose failure was logged
+  // Addresses and URLs whose failure was logged, with its error code: the next line
+  // is for a new cause (or after a success), not for every retry.
+  std::map<std::string, std::string> unreachable_;
   SyncModeMachine mode_;
   LungPacker packer_;
   TimeMs next_poll_ms_ = 0;

@@ -87,6 +87,14 @@ void Lattice::Impl::learn_peer_urls() {
 
 void Lattice::Impl::learned_identity(const std::string& text,
                                      const base::Result<http::Reply>& reply) {
+  if (!reply.ok()) {  // once per URL and cause: a wrong certificate is not silent
+    if (std::exchange(unreachable_[text], reply.error().code) != reply.error().code) {
+      log(fmt::format("[LATTICE] cannot reach {}: {}: {}", text, reply.error().code,
+                      reply.error().message));
+    }
+    return;
+  }
+  unreachable_.erase(text);
   auto body = json_body(reply);
   const json::value* id = body ? body->if_contains("peer_id") : nullptr;
   if (!id || !id->is_string() || configured_urls_.contains(text)) return;
@@ -119,7 +127,8 @@ void Lattice::Impl::dial_bootstrap() {
       if (!self) return;
       if (result.ok()) {
         self->unreachable_.erase(text);  // the next failure is news again
-      } else if (self->unreachable_.insert(text).second) {
+      } else if (std::exchange(self->unreachable_[text], result.error().code) !=
+                 result.error().code) {
         self->log("[P2P] cannot reach " + text + ": " + result.error().message);
       }
     });

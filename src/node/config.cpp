@@ -220,9 +220,8 @@ std::optional<Error> read_listen(const Reader& reader, Config& config) {
     }
     addresses.push_back(address.value().to_string());
   }
-  // P2P needs somewhere to listen; with P2P disabled an empty list is harmless.
-  if (addresses.empty() && config.p2p_enabled)
-    return invalid(*found, "at least one multiaddr such as /ip4/0.0.0.0/tcp/9000");
+  // Empty: the node accepts no inbound P2P connection and is a peer over the
+  // connections it dials (a host behind an HTTPS-only proxy, SPEC §12).
   config.p2p_listen = std::move(addresses);
   return std::nullopt;
 }

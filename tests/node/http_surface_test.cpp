@@ -40,6 +40,15 @@ CommandResult run(const std::string& command) {
   return result;
 }
 
+// Polls `condition` every 50 ms until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& condition, milliseconds timeout) {
+  for (auto end = Clock::now() + timeout; Clock::now() < end;) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(milliseconds(50));  // poll interval
+  }
+  return condition();
+}
+
 // A transfer request padded with JSON white space to `bytes` in total.
 std::string padded_transfer(const std::string& id, size_t bytes) {
   std::string head =
@@ -201,55 +210,101 @@ TEST_F(HttpsNodeTest, UnusableTlsFilesStopTheNodeWithOneLineNamingTheVariable) {
 // Three nodes that know each other only by https:// URLs, P2P disabled: consensus
 // runs over the HTTP lung, through TLS with the test CA, and every node ends at the
 // same height and root.
-TEST_F(HttpsNodeTest, AnHttpsOnlyLatticeCommitsAndReplicates) {
-  std::vector<std::unique_ptr<NodeProcess>> nodes;
-  std::vector<std::string> peer_ids, urls;
-  for (int i = 0; i < 3; ++i) {
-    auto dir = root_ / fmt::format("node{}", i + 1);
-    std::filesystem::create_directories(dir / "data");
-    auto key = p2p::load_or_create_key((dir / "data" / "node.key").string());
-    ASSERT_TRUE(key.ok());
-    peer_ids.push_back(p2p::PeerId::from_public_key(key.value().public_key()).to_base58());
-    nodes.push_back(std::make_unique<NodeProcess>(dir));
-    nodes.back()->use_https(path("ca.pem"));
-    urls.push_back(nodes.back()->url().to_string());
+// Three nodes that know each other only by https:// URLs, P2P disabled; node i
+// serves certs[i] (by default, one from the test CA for localhost).
+class HttpsLattice {
+ public:
+  HttpsLattice(const std::filesystem::path& root, const std::string& ca_file,
+               std::vector<Pem> certs)
+      : root_(root), ca_file_(ca_file), certs_(std::move(certs)) {
+    for (int i = 0; i < 3; ++i) {
+      auto dir = root_ / fmt::format("node{}", i + 1);
+      std::filesystem::create_directories(dir / "data");
+      auto key = p2p::load_or_create_key((dir / "data" / "node.key").string());
+      peer_ids_.push_back(p2p::PeerId::from_public_key(key.value().public_key()).to_base58());
+      write_file(dir / "node.crt", certs_[i].certificate);
+      write_file(dir / "node.pem", certs_[i].key);
+      nodes_.push_back(std::make_unique<NodeProcess>(dir));
+      nodes_.back()->use_https(ca_file_);
+      urls_.push_back(nodes_.back()->url().to_string());
+    }
   }
-  for (int i = 0; i < 3; ++i) {
-    std::string others;
-    for (int j = 0; j < 3; ++j) others += j == i ? "" : (others.empty() ? "" : ",") + urls[j];
-    nodes[i]->start(
-        {"AETHEL_NODE_NAME=node-" + std::to_string(i + 1), "AETHEL_P2P_ENABLED=false",
-         "AETHEL_P2P_LISTEN=", "AETHEL_PUBLIC_URL=" + urls[i], "AETHEL_LATTICE_NODES=" + others,
-         "AETHEL_VALIDATORS=" + peer_ids[0] + "," + peer_ids[1] + "," + peer_ids[2],
-         "AETHEL_TLS_CERT_FILE=" + path("node.crt"), "AETHEL_TLS_KEY_FILE=" + path("node.key"),
-         "AETHEL_TLS_CA_FILE=" + path("ca.pem"), "AETHEL_HEARTBEAT_INTERVAL=1"});
+  void start_all() {
+    for (int i = 0; i < 3; ++i) {
+      std::string others;
+      for (int j = 0; j < 3; ++j) others += j == i ? "" : (others.empty() ? "" : ",") + urls_[j];
+      auto dir = root_ / fmt::format("node{}", i + 1);
+      nodes_[i]->start(
+          {"AETHEL_NODE_NAME=node-" + std::to_string(i + 1), "AETHEL_P2P_ENABLED=false",
+           "AETHEL_P2P_LISTEN=", "AETHEL_PUBLIC_URL=" + urls_[i], "AETHEL_LATTICE_NODES=" + others,
+           "AETHEL_VALIDATORS=" + peer_ids_[0] + "," + peer_ids_[1] + "," + peer_ids_[2],
+           "AETHEL_TLS_CERT_FILE=" + (dir / "node.crt").string(),
+           "AETHEL_TLS_KEY_FILE=" + (dir / "node.pem").string(), "AETHEL_TLS_CA_FILE=" + ca_file_,
+           "AETHEL_HEARTBEAT_INTERVAL=1"});
+    }
   }
+  NodeProcess& node(int i) { return *nodes_[i]; }
+  std::string urls() const { return urls_[0] + " " + urls_[1] + " " + urls_[2]; }
+
+ private:
+  std::filesystem::path root_;
+  std::string ca_file_;
+  std::vector<Pem> certs_;
+  std::vector<std::string> peer_ids_, urls_;
+  std::vector<std::unique_ptr<NodeProcess>> nodes_;
+};
+
+TEST_F(HttpsNodeTest, AnHttpsOnlyLatticeCommitsReplicatesAndPassesAethelCheck) {
+  TestCa ca("Aethel Test CA");
+  write_file(root_ / "lattice-ca.pem", ca.certificate_pem());
+  std::vector<Pem> certs;
+  for (int i = 0; i < 3; ++i) certs.push_back(ca.issue("DNS:localhost,IP:127.0.0.1"));
+  HttpsLattice lattice(root_, path("lattice-ca.pem"), certs);
+  lattice.start_all();
   auto transfer = json::object{
       {"transactions", json::array{json::object{
                            {"id", "tls-1"}, {"from", "Alice"}, {"to", "Bob"}, {"amount", 3}}}}};
   unsigned status = 0;
   for (auto end = Clock::now() + std::chrono::seconds(20); status != 200 && Clock::now() < end;) {
-    status = nodes[2]->post("/api/lattice/transactions", transfer).status;  // 503 until a leader
-    if (status != 200) std::this_thread::sleep_for(milliseconds(200));      // retry interval
+    status = lattice.node(2).post("/api/lattice/transactions", transfer).status;  // 503: no leader
+    if (status != 200) std::this_thread::sleep_for(milliseconds(200));            // retry interval
   }
-  ASSERT_EQ(status, 200u) << nodes[2]->output();
-  std::set<std::string> heads;
+  ASSERT_EQ(status, 200u) << lattice.node(2).output();
+  std::string env = "env AETHEL_TLS_CA_FILE=" + path("lattice-ca.pem") + " ";
+  CommandResult check{};
   for (auto end = Clock::now() + std::chrono::seconds(10); Clock::now() < end;) {
-    heads.clear();
-    for (auto& node : nodes) {
-      auto state = node->get("/api/lattice/state?limit=0").body;
-      heads.insert(fmt::format("{}:{}", u64(state.at("height")),
-                               json::value_to<std::string>(state.at("merkle_root"))));
-    }
-    if (heads.size() == 1 && !heads.begin()->starts_with("0:")) break;
-    std::this_thread::sleep_for(milliseconds(50));  // poll interval
+    check = run(env + AETHEL_BINARY " check " + lattice.urls() + " 2>&1");
+    if (check.exit_code == 0) break;
+    std::this_thread::sleep_for(milliseconds(200));  // until every node has the transfer
   }
-  EXPECT_EQ(heads.size(), 1u) << "nodes disagree: " << fmt::format("{}", fmt::join(heads, " "));
-  EXPECT_FALSE(heads.begin()->starts_with("0:")) << "nothing was replicated";
-  CommandResult status_command =
-      run("env AETHEL_TLS_CA_FILE=" + path("ca.pem") + " " AETHEL_BINARY " status --nodes " +
-          urls[0] + "," + urls[1] + "," + urls[2] + " 2>&1");
-  EXPECT_EQ(status_command.exit_code, 0) << status_command.output;
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  CommandResult without_ca = run(AETHEL_BINARY " check " + lattice.urls() + " 2>&1");
+  EXPECT_NE(without_ca.exit_code, 0) << "an unknown CA must not pass: " << without_ca.output;
+}
+
+// A peer whose certificate comes from an unknown CA, or has expired, is refused, and
+// the log says which and why (once, not per message).
+TEST_F(HttpsNodeTest, WrongOrExpiredPeerCertificatesAreRefusedWithAClearLogLine) {
+  TestCa ca("Aethel Test CA");
+  TestCa stranger("Somebody Else");
+  write_file(root_ / "lattice-ca.pem", ca.certificate_pem());
+  std::vector<Pem> certs{ca.issue("DNS:localhost,IP:127.0.0.1"),
+                         ca.issue("DNS:localhost,IP:127.0.0.1", -7200, -3600),  // expired
+                         stranger.issue("DNS:localhost,IP:127.0.0.1")};
+  HttpsLattice lattice(root_, path("lattice-ca.pem"), certs);
+  lattice.start_all();
+  auto logged = [&](const std::string& what) {
+    return lattice.node(0).output().find(what) != std::string::npos;
+  };
+  EXPECT_TRUE(eventually([&] { return logged("has expired"); }, milliseconds(15'000)))
+      << lattice.node(0).output();
+  EXPECT_TRUE(
+      eventually([&] { return logged("not issued by a trusted CA"); }, milliseconds(15'000)))
+      << lattice.node(0).output();
+  std::string out = lattice.node(0).output();
+  size_t lines = 0;
+  for (size_t at = 0; (at = out.find("tls_certificate", at)) != std::string::npos; ++at) ++lines;
+  EXPECT_LE(lines, 4u) << "one line per failing peer, not one per message:\n" << out;
 }
 
 // ---------------------------------------------------------------------------

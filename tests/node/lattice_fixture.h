@@ -285,3 +285,44 @@ inline void expect_every_node_holds(Lattice& lattice, const std::vector<std::str
 }
 
 }  // namespace aethel::test
+
+namespace aethel::test {
+
+// Issue 10: a batch of 8192 transfers with 256-byte memos (about 2.5 MB of JSON, and a
+// Raft entry above 2 MiB) sent to the leader; returns how long until every node holds
+// it (same height and root), or nullopt when it was refused or did not spread.
+inline std::optional<milliseconds> replicate_big_batch(Lattice& lattice, milliseconds limit) {
+  json::array items;
+  std::string memo(256, 'm');
+  for (int i = 0; i < 8192; ++i) {
+    items.push_back(json::object{{"id", fmt::format("big-{}", i)},
+                                 {"from", i % 2 ? "Bob" : "Alice"},
+                                 {"to", i % 2 ? "Alice" : "Bob"},
+                                 {"amount", 1},
+                                 {"memo", memo}});
+  }
+  int leader = -1;
+  if (!eventually([&] { return (leader = lattice.leader()) >= 0; }, milliseconds(20'000))) {
+    return std::nullopt;
+  }
+  std::string body = json::serialize(json::object{{"transactions", std::move(items)}});
+  EXPECT_GT(body.size(), 2'500'000u);
+  auto started = Clock::now();
+  auto reply = http::call(lattice.node(leader).url(), "POST", "/api/lattice/transactions", body,
+                          http::with_timeout_ms(30'000));
+  if (!reply.ok() || reply.value().status != 200) {
+    ADD_FAILURE() << (reply.ok() ? reply.value().body : reply.error().message);
+    return std::nullopt;
+  }
+  uint64_t height = json::parse(reply.value().body).at("height").to_number<uint64_t>();
+  bool spread = eventually(
+      [&] {
+        auto h = lattice.head(0);
+        return h && h->height >= height && lattice.converged({0, 1, 2});
+      },
+      limit);
+  if (!spread) return std::nullopt;
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+}
+
+}  // namespace aethel::test
