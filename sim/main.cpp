@@ -31,90 +31,81 @@ int usage() {
   return 2;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct Args {
   aethel::sim::SimOptions options;
   std::uint64_t seeds = 1;
   std::uint64_t from = 1;
-  std::uint64_t nodes = 3;
+  std::uint64_t nodes = 3;  // 0: alternate 3 and 5
   bool verbose = false;
+};
+
+// One flag and its value (if it takes one); false for anything unknown or malformed.
+bool parse_flag(const std::string& arg, const char* value, int& i, Args& a) {
+  std::uint64_t number = 0;
+  auto take = [&](std::uint64_t& out) {
+    if (value == nullptr || !parse_u64(value, out)) return false;
+    ++i;
+    return true;
+  };
+  if (arg == "--seed") return a.seeds = 1, take(a.from);
+  if (arg == "--seeds") return take(a.seeds);
+  if (arg == "--from") return take(a.from);
+  if (arg == "--nodes") return take(a.nodes) && (a.nodes == 0 || (a.nodes >= 1 && a.nodes <= 9));
+  if (arg == "--fault-ms") return take(a.options.fault_ms);
+  if (arg == "--heal-limit-ms") return take(a.options.heal_limit_ms);
+  if (arg == "--target-acks") return take(a.options.target_acks);
+  if (arg == "--clients") {
+    if (!take(number) || number == 0 || number > 1000) return false;
+    return a.options.clients = number, true;
+  }
+  if (arg == "--bug") {
+    if (value == nullptr) return false;
+    a.options.bug = value;
+    return ++i, true;
+  }
+  if (arg == "--no-faults") return a.options.faults = false, true;
+  if (arg == "--verbose") return a.verbose = true, true;
+  if (arg == "--trace") return a.options.trace = true, true;
+  return false;
+}
+
+void print_ok(std::uint64_t seed, const aethel::sim::SimStats& st) {
+  auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::printf(
+      "ok seed %llu: %.3f s simulated, %llu events, %llu msgs (%llu dropped), %llu crashes, "
+      "%llu torn, %llu disks replaced, %llu partitions, %llu leaders, %llu acks, commit %llu\n",
+      u(seed), static_cast<double>(st.simulated_us) / 1e6, u(st.events), u(st.messages_sent),
+      u(st.messages_dropped), u(st.crashes), u(st.torn_writes), u(st.disks_replaced),
+      u(st.partitions), u(st.leaders_elected), u(st.acks), u(st.final_commit));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
   for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
-    std::uint64_t number = 0;
-    auto take = [&](std::uint64_t& out) {
-      if (value == nullptr || !parse_u64(value, out)) return false;
-      ++i;
-      return true;
-    };
-    if (arg == "--seed") {
-      if (!take(from)) return usage();
-      seeds = 1;
-    } else if (arg == "--seeds") {
-      if (!take(seeds)) return usage();
-    } else if (arg == "--from") {
-      if (!take(from)) return usage();
-    } else if (arg == "--nodes") {
-      if (!take(nodes) || (nodes != 0 && (nodes < 1 || nodes > 9))) return usage();
-    } else if (arg == "--fault-ms") {
-      if (!take(options.fault_ms)) return usage();
-    } else if (arg == "--heal-limit-ms") {
-      if (!take(options.heal_limit_ms)) return usage();
-    } else if (arg == "--clients") {
-      if (!take(number) || number == 0 || number > 1000) return usage();
-      options.clients = number;
-    } else if (arg == "--target-acks") {
-      if (!take(options.target_acks)) return usage();
-    } else if (arg == "--bug") {
-      if (value == nullptr) return usage();
-      options.bug = value;
-      ++i;
-    } else if (arg == "--no-faults") {
-      options.faults = false;
-    } else if (arg == "--verbose") {
-      verbose = true;
-    } else if (arg == "--trace") {
-      options.trace = true;
-    } else {
-      return usage();
-    }
+    if (!parse_flag(argv[i], i + 1 < argc ? argv[i + 1] : nullptr, i, a)) return usage();
   }
   aethel::sim::Bugs ignored;
-  if (!aethel::sim::parse_bug(options.bug, ignored)) return usage();
-
+  if (!aethel::sim::parse_bug(a.options.bug, ignored)) return usage();
   std::uint64_t failures = 0;
   const auto started = std::chrono::steady_clock::now();
-  for (std::uint64_t s = from; s < from + seeds; ++s) {
-    options.seed = s;
-    options.nodes = nodes != 0 ? nodes : (s % 2 == 0 ? 3 : 5);
-    const aethel::sim::SimResult result = aethel::sim::run_simulation(options);
+  for (std::uint64_t s = a.from; s < a.from + a.seeds; ++s) {
+    a.options.seed = s;
+    a.options.nodes = a.nodes != 0 ? a.nodes : (s % 2 == 0 ? 3 : 5);
+    const aethel::sim::SimResult result = aethel::sim::run_simulation(a.options);
     if (!result.ok) {
       ++failures;
       std::printf("FAIL seed %llu: %s\n  replay: %s\n", static_cast<unsigned long long>(s),
                   result.violation.c_str(), result.replay.c_str());
-    } else if (verbose || seeds == 1) {
-      const auto& st = result.stats;
-      std::printf(
-          "ok seed %llu: %.3f s simulated, %llu events, %llu msgs (%llu dropped), %llu crashes, "
-          "%llu torn, %llu disks replaced, %llu partitions, %llu leaders, %llu acks, commit %llu\n",
-          static_cast<unsigned long long>(s), static_cast<double>(st.simulated_us) / 1e6,
-          static_cast<unsigned long long>(st.events),
-          static_cast<unsigned long long>(st.messages_sent),
-          static_cast<unsigned long long>(st.messages_dropped),
-          static_cast<unsigned long long>(st.crashes),
-          static_cast<unsigned long long>(st.torn_writes),
-          static_cast<unsigned long long>(st.disks_replaced),
-          static_cast<unsigned long long>(st.partitions),
-          static_cast<unsigned long long>(st.leaders_elected),
-          static_cast<unsigned long long>(st.acks),
-          static_cast<unsigned long long>(st.final_commit));
+    } else if (a.verbose || a.seeds == 1) {
+      print_ok(s, result.stats);
     }
   }
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("%llu seeds from %llu: %llu failed (%.1f s wall)\n",
-              static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(from),
+              static_cast<unsigned long long>(a.seeds), static_cast<unsigned long long>(a.from),
               static_cast<unsigned long long>(failures), wall_s);
   return failures == 0 ? 0 : 1;
 }

@@ -79,6 +79,8 @@ Replica::Replica(ReplicaOptions options, Recovered recovered, LedgerPair& ledger
                  "history before voting");
   }
   raft_.set_recovering(recovery_ != Recovery::kNone);
+  supply_ = ledgers_.read([](const ledger::Ledger& l) { return l.total_supply(); });
+  height_seen_ = ledgers_.height();
   status_ = status();
 }
 
@@ -505,6 +507,7 @@ void Replica::install_snapshot(const consensus::Snapshot& snapshot) {
     base::fatal("the leader's snapshot does not decode: " + restored.error().message);
   }
   ledgers_.replace(restored.value());
+  height_seen_ = restored.value().height();
   log(fmt::format("[SYNC] installed snapshot at height {} (log index {}, {} bytes)",
                   restored.value().height(), snapshot.meta.index, snapshot.data->size()));
 }
@@ -597,7 +600,21 @@ ConsensusStatus Replica::status() const {
   return s;
 }
 
+// What must hold after every Ready (AETHEL_CHECK stops the process otherwise; the
+// simulator reports it with its replay command).
+void Replica::check_invariants() {
+  AETHEL_CHECK(raft_.recovering() == (recovery_ != Recovery::kNone));
+  AETHEL_CHECK(raft_.applied_index() <= raft_.commit_index());
+  AETHEL_CHECK(waiters_.empty() || waiters_.begin()->first > raft_.applied_index());
+  AETHEL_CHECK(in_flight_.size() <= 3);  // a Ready, a compaction, a recovery mark
+  uint64_t height = ledgers_.height();
+  AETHEL_CHECK(height >= height_seen_);  // blocks are never un-applied (snapshots reset it)
+  height_seen_ = height;
+  AETHEL_CHECK(ledgers_.read([](const ledger::Ledger& l) { return l.total_supply(); }) == supply_);
+}
+
 void Replica::publish_status() {
+  check_invariants();
   ConsensusStatus now = status();
   bool changed = now.role != status_.role || now.term != status_.term ||
                  now.leader_peer_id != status_.leader_peer_id;

@@ -251,6 +251,7 @@ class Replica {
   size_t others_in_every_majority() const;
   void set_recovery(Recovery recovery, const std::string& why);
   void publish_status();
+  void check_invariants();
   void log(const std::string& line) const;
   const std::string& peer_of(consensus::NodeId id) const;
 
@@ -262,6 +263,8 @@ class Replica {
   uint64_t now_ticks_ = 0;
   bool stopped_ = false;
   Recovery recovery_ = Recovery::kNone;
+  int64_t supply_ = 0;                               // conserved: the genesis supply
+  uint64_t height_seen_ = 0;                         // the ledger's height at the last check
   std::map<std::string, ProbeReply> probe_replies_;  // their terms and where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
