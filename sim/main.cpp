@@ -27,7 +27,7 @@ int usage() {
       "                  [--fault-ms MS] [--heal-limit-ms MS] [--clients N]\n"
       "                  [--no-faults] [--target-acks N] [--verbose] [--trace]\n"
       "bugs: commit_without_quorum vote_without_log_check apply_before_persist forget_vote\n"
-      "      skip_recovery\n");
+      "      skip_recovery stale_reads\n");
   return 2;
 }
 
@@ -73,10 +73,11 @@ void print_ok(std::uint64_t seed, const aethel::sim::SimStats& st) {
   auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
   std::printf(
       "ok seed %llu: %.3f s simulated, %llu events, %llu msgs (%llu dropped), %llu crashes, "
-      "%llu torn, %llu disks replaced, %llu partitions, %llu leaders, %llu acks, commit %llu\n",
+      "%llu torn, %llu disks replaced, %llu partitions, %llu leaders, %llu acks, %llu reads, "
+      "commit %llu\n",
       u(seed), static_cast<double>(st.simulated_us) / 1e6, u(st.events), u(st.messages_sent),
       u(st.messages_dropped), u(st.crashes), u(st.torn_writes), u(st.disks_replaced),
-      u(st.partitions), u(st.leaders_elected), u(st.acks), u(st.final_commit));
+      u(st.partitions), u(st.leaders_elected), u(st.acks), u(st.reads), u(st.final_commit));
 }
 
 }  // namespace

@@ -123,6 +123,11 @@ TEST(SimPlantedBugs, SkipRecoveryIsCaught) {
   EXPECT_NE(first_seed_catching("skip_recovery", kBugSeedBound), 0u);
 }
 
+// Reads answered from local state without a leader's confirmation.
+TEST(SimPlantedBugs, StaleReadsAreCaught) {
+  EXPECT_NE(first_seed_catching("stale_reads", kBugSeedBound), 0u);
+}
+
 // A bug in the replica's own Ready handling: the vote is not persisted.
 TEST(SimPlantedBugs, ForgetVoteIsCaught) {
   EXPECT_NE(first_seed_catching("forget_vote", kBugSeedBound), 0u);

@@ -168,6 +168,7 @@ class Simulation {
   void deliver(NodeId from, NodeId to, const std::string& envelope);
 
   void start_next_transfer(Client& client);
+  void start_read(NodeId node_id);
   void send_request(Client& client);
   void on_request(NodeId node_id, std::uint64_t client_id, std::uint64_t seq);
   void on_reply(std::uint64_t client_id, std::uint64_t seq, const node::CommitResult& result);
@@ -216,6 +217,7 @@ class Simulation {
   Index max_committed_ = 0;
   std::map<std::uint64_t, ledger::Hash> root_at_height_;  // first root seen per height
   std::map<std::string, ledger::Outcome> acknowledged_;   // tx id -> outcome a client saw
+  std::uint64_t acknowledged_height_ = 0;                 // highest height acknowledged
 
   // Failover measurement.
   std::size_t failover_samples_ = 0;
@@ -502,6 +504,7 @@ void Simulation::on_reply(std::uint64_t client_id, std::uint64_t seq,
   if (!first && (it->second.height != outcome.height || it->second.code != outcome.code)) {
     fail("idempotency: " + outcome.tx_id + " got two different outcomes");
   }
+  if (first) acknowledged_height_ = std::max(acknowledged_height_, outcome.height);
   c.outstanding = false;
   ++stats_.acks;
   if (options_.target_acks != 0 && stats_.acks >= options_.target_acks) {
@@ -509,6 +512,28 @@ void Simulation::on_reply(std::uint64_t client_id, std::uint64_t seq,
     return;
   }
   schedule(prng_.below(5'000), [this, client_id] { start_next_transfer(clients_[client_id - 1]); });
+  if (prng_.chance(1, 2)) start_read(1 + prng_.below(options_.nodes));
+}
+
+// A linearizable read: once the node says it may proceed, its ledger must reach every
+// height acknowledged to a client before the read was asked.
+void Simulation::start_read(NodeId node_id) {
+  Node& n = node(node_id);
+  if (!n.up) return;
+  const std::uint64_t height_before = acknowledged_height_;
+  const std::uint64_t incarnation = n.incarnation;
+  n.replica->read([this, node_id, incarnation, height_before](base::Status status) {
+    Node& reader = node(node_id);
+    if (!status.ok() || !reader.up || reader.incarnation != incarnation) return;
+    ++stats_.reads;
+    std::uint64_t height = reader.ledgers->height();
+    if (height < height_before) {
+      fail("linearizability: node " + std::to_string(node_id) + " served a read at height " +
+           std::to_string(height) + ", but height " + std::to_string(height_before) +
+           " was acknowledged before the read was asked");
+    }
+  });
+  pump(n);
 }
 
 void Simulation::retry_soon(Client& c) {
@@ -783,6 +808,8 @@ bool parse_bug(const std::string& name, Bugs& bugs) {
     bugs.replica.forget_vote = true;
   } else if (name == "skip_recovery") {
     bugs.replica.skip_recovery = true;
+  } else if (name == "stale_reads") {
+    bugs.replica.stale_reads = true;
   } else {
     return false;
   }

@@ -25,7 +25,7 @@ struct SimOptions {
   std::size_t clients = 5;
   bool faults = true;
   // Planted bug ("" for none): commit_without_quorum, vote_without_log_check,
-  // apply_before_persist (core and replica), forget_vote and skip_recovery (replica).
+  // apply_before_persist (core and replica), forget_vote, skip_recovery and stale_reads (replica).
   std::string bug;
   // Stop once this many transfers were acknowledged (0: run by time). Benchmarks use it.
   std::uint64_t target_acks = 0;
@@ -48,6 +48,7 @@ struct SimStats {
   std::uint64_t partitions = 0;
   std::uint64_t leaders_elected = 0;
   std::uint64_t acks = 0;
+  std::uint64_t reads = 0;  // linearizable reads served and checked
   std::uint64_t snapshots_sent_or_taken = 0;
   consensus::Index final_commit = 0;
 };

@@ -170,6 +170,12 @@ struct Config {
   std::uint64_t max_entry_bytes = 1u << 20;
   std::uint32_t max_committed_entries_per_ready = 4096;
   std::uint32_t max_pending_reads = 4096;
+  // ReadIndex on the leader answers at once while its lease holds (a quorum answered a
+  // heartbeat sent less than election_timeout_ticks - lease_margin_ticks ago); without
+  // it, or when the lease has run out, a heartbeat round confirms leadership first.
+  // The margin covers clock drift between nodes (0: election_timeout_ticks / 4 + 1).
+  bool lease_reads = true;
+  std::uint32_t lease_margin_ticks = 0;
   std::uint64_t prng_seed = 1;
   BugInjection bugs;
 };

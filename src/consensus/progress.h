@@ -22,8 +22,9 @@ struct Progress {
   bool probe_sent = false;     // probe: an append is outstanding
   Index pending_snapshot = 0;  // snapshot: index of the snapshot sent
   std::uint32_t snapshot_elapsed_ticks = 0;
-  bool recent_active = false;  // heard from within the current election timeout
-  std::deque<Index> inflight;  // replicate: last index of each unacknowledged append
+  bool recent_active = false;     // heard from within the current election timeout
+  std::uint64_t acked_round = 0;  // the last heartbeat round it answered
+  std::deque<Index> inflight;     // replicate: last index of each unacknowledged append
   std::uint32_t heartbeats_without_progress = 0;
 
   bool paused(std::uint32_t max_inflight) const {

@@ -51,6 +51,9 @@ std::optional<std::string> validate(const Config& config) {
   if (config.preferred_leader != kNoNode && !contains(config.voters, config.preferred_leader)) {
     return "preferred_leader must be a voter";
   }
+  if (config.lease_margin_ticks >= config.election_timeout_ticks) {
+    return "lease_margin_ticks must be below election_timeout_ticks";
+  }
   return std::nullopt;
 }
 
@@ -182,6 +185,7 @@ void RaftImpl::campaign(bool pre_vote, bool leader_transfer) {
 // ---- time ---------------------------------------------------------------------------------
 
 void RaftImpl::tick() {
+  ++ticks_;
   if (role_ == Role::kLeader) {
     tick_leader();
   } else {
@@ -563,31 +567,59 @@ void RaftImpl::handle_heartbeat_response(const Message& m) {
   }
   if (progress.match < log_.last_index() || commit_changed_) appends_pending_ = true;
 
-  if (m.context == 0) return;
-  for (PendingRead& read : pending_reads_) {
-    if (read.sequence != m.context) continue;
-    read.acks.insert(m.from);
-    if (read.acks.size() >= quorum()) release_reads(read.sequence);
-    return;
-  }
+  if (m.context > progress.acked_round && m.context <= round_) progress.acked_round = m.context;
+  release_reads(quorum_acked_round());
 }
 
+// A new heartbeat round, remembered with the tick it was sent at (for the lease).
+std::uint64_t RaftImpl::start_round() {
+  round_sent_tick_[++round_] = ticks_;
+  // Rounds every follower has answered since are of no further use.
+  std::uint64_t oldest = round_;
+  for (const auto& [peer, progress] : progress_) oldest = std::min(oldest, progress.acked_round);
+  round_sent_tick_.erase(round_sent_tick_.begin(), round_sent_tick_.lower_bound(oldest));
+  return round_;
+}
+
+// The latest round a quorum (this leader included) has answered: leadership was
+// confirmed after every read registered up to it.
+std::uint64_t RaftImpl::quorum_acked_round() const {
+  std::vector<std::uint64_t> rounds{round_};
+  for (const auto& [peer, progress] : progress_) rounds.push_back(progress.acked_round);
+  std::sort(rounds.begin(), rounds.end(), std::greater<>());
+  return rounds[quorum() - 1];
+}
+
+// The leader lease: a quorum answered a round sent less than an election timeout
+// (minus a margin for clock drift) ago. Those followers heard from this leader after
+// the round was sent, so none of them votes for another candidate (pre-vote and
+// check-quorum: they ignore candidates for an election timeout) before the lease ends.
+bool RaftImpl::lease_valid() const {
+  if (!config_.lease_reads || transferee_ != kNoNode) return false;
+  std::uint64_t round = quorum_acked_round();
+  auto sent = round_sent_tick_.find(round);
+  if (round == 0 || sent == round_sent_tick_.end()) return quorum() == 1;
+  std::uint64_t margin = config_.lease_margin_ticks != 0 ? config_.lease_margin_ticks
+                                                         : config_.election_timeout_ticks / 4 + 1;
+  return ticks_ < sent->second + config_.election_timeout_ticks - margin;
+}
+
+// A read is served at the current commit index once leadership is confirmed after it
+// arrived: at once under a valid lease, otherwise by a heartbeat round started for it
+// (a round already on its way was sent before the read arrived: it proves nothing
+// about this read). Callers batch: one read_index() serves many reads.
 void RaftImpl::handle_read_request(NodeId requester, std::uint64_t context) {
   if (!committed_in_current_term()) return;  // requester times out and retries
   if (pending_reads_.size() >= config_.max_pending_reads) return;
   PendingRead read;
-  read.sequence = ++read_sequence_;
   read.context = context;
   read.requester = requester;
   read.index = log_.committed();
-  read.acks.insert(config_.id);
+  read.sequence = start_round();
   pending_reads_.push_back(std::move(read));
-  if (quorum() == 1) {
-    release_reads(read_sequence_);
-    return;
-  }
+  if (quorum() == 1 || lease_valid()) return release_reads(round_);
   for (NodeId peer : config_.voters) {
-    if (peer != config_.id) send_heartbeat(peer, read_sequence_);
+    if (peer != config_.id) send_heartbeat(peer, round_);
   }
 }
 
@@ -643,8 +675,8 @@ void RaftImpl::send_heartbeat(NodeId to, std::uint64_t context) {
 }
 
 void RaftImpl::broadcast_heartbeat() {
-  const std::uint64_t context = pending_reads_.empty() ? 0 : pending_reads_.back().sequence;
-  for (const auto& [peer, progress] : progress_) send_heartbeat(peer, context);
+  const std::uint64_t round = start_round();
+  for (const auto& [peer, progress] : progress_) send_heartbeat(peer, round);
 }
 
 void RaftImpl::send_snapshot(NodeId to, Progress& progress) {

@@ -57,7 +57,6 @@ class RaftImpl {
     std::uint64_t context = 0;
     NodeId requester = kNoNode;
     Index index = 0;
-    std::set<NodeId> acks;
   };
   struct InFlight {
     bool active = false;
@@ -95,6 +94,9 @@ class RaftImpl {
   void handle_heartbeat_response(const Message& m);
   void handle_read_request(NodeId requester, std::uint64_t context);
   void release_reads(std::uint64_t up_to_sequence);
+  std::uint64_t start_round();
+  std::uint64_t quorum_acked_round() const;
+  bool lease_valid() const;
   bool maybe_send_append(NodeId to, bool send_if_empty);
   void send_snapshot(NodeId to, Progress& progress);
   void send_heartbeat(NodeId to, std::uint64_t context);
@@ -125,7 +127,12 @@ class RaftImpl {
   std::vector<Message> messages_;
   std::vector<ReadState> read_states_;
   std::deque<PendingRead> pending_reads_;
-  std::uint64_t read_sequence_ = 0;
+  // Heartbeat rounds: every round (periodic, or started for a read) has a number,
+  // carried as the heartbeats' context and echoed back; a follower's acked_round in
+  // its Progress says which round it answered last.
+  std::uint64_t round_ = 0;
+  std::map<std::uint64_t, std::uint64_t> round_sent_tick_;  // round → ticks_ when sent
+  std::uint64_t ticks_ = 0;                                 // ticks since start
   bool appends_pending_ = false;  // new entries or acks since the last flush
   bool commit_changed_ = false;   // followers should learn the new commit index
   InFlight in_flight_;

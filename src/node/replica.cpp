@@ -68,10 +68,12 @@ Replica::Replica(ReplicaOptions options, Recovered recovered, LedgerPair& ledger
       disk_(disk),
       transport_(transport),
       next_request_id_(options_.first_request_id),
+      next_read_context_(options_.first_request_id),
       last_stored_height_(recovered.last_stored_height) {
   AETHEL_CHECK(std::is_sorted(options_.validators.begin(), options_.validators.end()));
   AETHEL_CHECK(raft_.id() != consensus::kNoNode);
   recovery_ = recovered.recovery;
+  applied_through_ = raft_.applied_index();
   bool unknown_past = recovered.empty() && options_.validators.size() > 1;
   if (recovery_ == Recovery::kNone && unknown_past && !options_.bugs.skip_recovery) {
     set_recovery(Recovery::kProbing,
@@ -105,6 +107,7 @@ void Replica::tick() {
   ++now_ticks_;
   raft_.tick();
   expire();
+  expire_reads();
   if (recovery_ != Recovery::kNone) probe_peers();
 }
 
@@ -115,6 +118,12 @@ void Replica::submit(std::vector<ledger::Transaction> transactions, CommitCallba
   }
   queue_.push_back(Submission{
       std::move(transactions), std::move(done), now_ticks_ + options_.commit_timeout_ticks, {}, 0});
+}
+
+void Replica::read(ReadCallback done) {
+  if (stopped_) return done(Error{"stopping", "the node is stopping"});
+  if (options_.bugs.stale_reads) return done(base::Status{});  // planted bug
+  reads_asked_.push_back(Read{std::move(done), now_ticks_ + options_.commit_timeout_ticks});
 }
 
 void Replica::receive(const std::string& from_peer, std::string_view envelope) {
@@ -175,7 +184,7 @@ void Replica::receive_forward_reply(const ForwardReply& reply) {
   }
   Waiter waiter{reply.term, reply.offset, static_cast<uint32_t>(submission.txs.size()),
                 std::move(submission.done), submission.deadline_tick};
-  if (reply.index > raft_.applied_index()) {
+  if (reply.index > applied_through_) {
     waiters_.emplace(reply.index, std::move(waiter));
     return;
   }
@@ -387,9 +396,91 @@ void Replica::stop(const Error& error) {
   queue_.clear();
   awaiting_reply_.clear();
   waiters_.clear();
+  std::vector<Read> reads = std::move(reads_asked_);
+  for (auto& [context, batch] : reads_confirming_) {
+    for (Read& r : batch.reads) reads.push_back(std::move(r));
+  }
+  for (ReadBatch& batch : reads_applying_) {
+    for (Read& r : batch.reads) reads.push_back(std::move(r));
+  }
+  reads_asked_.clear();
+  reads_confirming_.clear();
+  reads_applying_.clear();
+  for (Read& r : reads) r.done(error);
   for (CommitCallback& done : pending) {
     if (done) done(failed(error));
   }
+}
+
+// ---------------------------------------------------------------------------
+// Linearizable reads
+// ---------------------------------------------------------------------------
+
+// One confirmation for every read asked since the last: the core answers from the
+// leader's lease or after one heartbeat round (a follower asks the leader).
+void Replica::issue_reads() {
+  if (reads_asked_.empty() ||
+      (raft_.role() != consensus::Role::kLeader && raft_.leader() == consensus::kNoNode)) {
+    return;
+  }
+  uint64_t context = next_read_context_++;
+  if (raft_.read_index(context) != consensus::Error::kNone) return;  // asked again next time
+  ReadBatch batch;
+  batch.reads = std::move(reads_asked_);
+  reads_asked_.clear();
+  batch.asked_tick = now_ticks_;
+  reads_confirming_.emplace(context, std::move(batch));
+}
+
+void Replica::confirm_reads(const std::vector<consensus::ReadState>& states) {
+  for (const consensus::ReadState& state : states) {
+    auto it = reads_confirming_.find(state.context);
+    if (it == reads_confirming_.end()) continue;
+    it->second.index = state.index;
+    reads_applying_.push_back(std::move(it->second));
+    reads_confirming_.erase(it);
+  }
+}
+
+void Replica::answer_reads() {
+  consensus::Index applied = applied_through_;
+  std::vector<Read> ready;
+  std::erase_if(reads_applying_, [&](ReadBatch& batch) {
+    if (batch.index > applied) return false;
+    for (Read& r : batch.reads) ready.push_back(std::move(r));
+    return true;
+  });
+  for (Read& r : ready) r.done(base::Status{});
+}
+
+// A confirmation that did not come (a leader that went away, one that had not
+// committed in its term yet) is asked again after half an election timeout; a read
+// still waiting at its deadline fails.
+void Replica::expire_reads() {
+  uint64_t retry_after = std::max<uint64_t>(1, options_.consensus.election_timeout_ticks / 2);
+  for (auto it = reads_confirming_.begin(); it != reads_confirming_.end();) {
+    if (now_ticks_ - it->second.asked_tick < retry_after) {
+      ++it;
+      continue;
+    }
+    for (Read& r : it->second.reads) reads_asked_.push_back(std::move(r));
+    it = reads_confirming_.erase(it);
+  }
+  std::vector<Read> late;
+  auto take_late = [&](std::vector<Read>& reads) {
+    std::erase_if(reads, [&](Read& r) {
+      if (r.deadline_tick > now_ticks_) return false;
+      late.push_back(std::move(r));
+      return true;
+    });
+  };
+  take_late(reads_asked_);
+  for (ReadBatch& batch : reads_applying_) take_late(batch.reads);
+  std::erase_if(reads_applying_, [](const ReadBatch& b) { return b.reads.empty(); });
+  Error error = unavailable(
+      "no leader confirmed this read in time; the node cannot prove it is current (use "
+      "?consistency=stale for its local state)");
+  for (Read& r : late) r.done(error);
 }
 
 // ---------------------------------------------------------------------------
@@ -398,6 +489,7 @@ void Replica::stop(const Error& error) {
 
 void Replica::process() {
   route_submissions();
+  issue_reads();
   auto ready_in_flight = [&] {
     return std::any_of(in_flight_.begin(), in_flight_.end(),
                        [](const PendingWrite& w) { return w.advance; });
@@ -418,6 +510,8 @@ void Replica::handle_ready(consensus::Ready ready) {
   if (ready.snapshot) install_snapshot(*ready.snapshot);
   storage::WriteBatch batch = persistable(ready);
   apply_committed(ready.committed_entries, batch);
+  confirm_reads(ready.read_states);
+  answer_reads();
   PendingWrite pending{true, std::move(ready.messages)};
   if (options_.consensus.bugs.apply_before_persist) send_all(pending.messages);  // planted bug
   if (batch.empty()) {
@@ -468,7 +562,8 @@ void Replica::apply_committed(std::vector<consensus::Entry>& entries, storage::W
     log(fmt::format("[SYNC] applied blocks {}..{} ({} log entries)", first_height, last_height,
                     entries.size()));
   }
-  answer_through(entries.back().index);
+  applied_through_ = entries.back().index;
+  answer_through(applied_through_);
 }
 
 // Entry → block, applied to both ledgers. Blocks already stored (a restart re-applies
@@ -508,6 +603,8 @@ void Replica::install_snapshot(const consensus::Snapshot& snapshot) {
   }
   ledgers_.replace(restored.value());
   height_seen_ = restored.value().height();
+  applied_through_ = snapshot.meta.index;
+  abandon_waiters_through(snapshot.meta.index);
   log(fmt::format("[SYNC] installed snapshot at height {} (log index {}, {} bytes)",
                   restored.value().height(), snapshot.meta.index, snapshot.data->size()));
 }
@@ -523,6 +620,20 @@ void Replica::answer_through(Index applied) {
     answers.emplace_back(std::move(w.done), recent_result(node.key(), w));
   }
   for (auto& [done, result] : answers) done(std::move(result));
+}
+
+// Entries a snapshot replaced were never applied here, so their outcomes are not in
+// `recent_`: those waiters get "unknown", and a retry with the same id finds the outcome.
+void Replica::abandon_waiters_through(Index index) {
+  std::vector<CommitCallback> abandoned;
+  while (!waiters_.empty() && waiters_.begin()->first <= index) {
+    abandoned.push_back(std::move(waiters_.begin()->second.done));
+    waiters_.erase(waiters_.begin());
+  }
+  Error error = unavailable(
+      "this node caught up from a snapshot; the outcome is unknown here and a retry with the "
+      "same id is safe");
+  for (CommitCallback& done : abandoned) done(failed(error));
 }
 
 CommitResult Replica::recent_result(Index index, const Waiter& waiter) const {
@@ -605,7 +716,8 @@ ConsensusStatus Replica::status() const {
 void Replica::check_invariants() {
   AETHEL_CHECK(raft_.recovering() == (recovery_ != Recovery::kNone));
   AETHEL_CHECK(raft_.applied_index() <= raft_.commit_index());
-  AETHEL_CHECK(waiters_.empty() || waiters_.begin()->first > raft_.applied_index());
+  AETHEL_CHECK(raft_.applied_index() <= applied_through_);
+  AETHEL_CHECK(waiters_.empty() || waiters_.begin()->first > applied_through_);
   AETHEL_CHECK(in_flight_.size() <= 3);  // a Ready, a compaction, a recovery mark
   uint64_t height = ledgers_.height();
   AETHEL_CHECK(height >= height_seen_);  // blocks are never un-applied (snapshots reset it)

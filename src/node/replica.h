@@ -71,6 +71,9 @@ struct CommitResult {
   std::vector<ledger::Outcome> outcomes;
 };
 using CommitCallback = std::function<void(CommitResult)>;
+// A linearizable read may proceed: everything acknowledged before it was asked is
+// applied here. Or an Error ("unavailable": no leader confirmed it in time).
+using ReadCallback = std::function<void(base::Status)>;
 
 // How a replica reaches the other validators: best effort (consensus retransmits),
 // must not block.
@@ -119,6 +122,8 @@ struct ReplicaBugs {
   bool forget_vote = false;
   // An empty store is taken for a new lattice: no probing, no recovery.
   bool skip_recovery = false;
+  // Reads are answered from the local state at once, unconfirmed.
+  bool stale_reads = false;
 };
 
 struct ReplicaOptions {
@@ -132,8 +137,9 @@ struct ReplicaOptions {
   // A ledger snapshot is taken (and the log compacted) after every this many blocks.
   uint64_t snapshot_interval_blocks = 1000;
   uint32_t commit_timeout_ticks = 100;
-  // First id of forwarded writes; ids must not repeat across restarts of one node
-  // (production: random), and must be reproducible in the simulator (seeded).
+  // First id of forwarded writes and read confirmations; ids must not repeat across
+  // restarts of one node (production: random), and must be reproducible in the
+  // simulator (seeded).
   uint64_t first_request_id = 1;
   // Operator lines (catch-up progress, snapshot installs), without the newline.
   std::function<void(std::string_view)> log;
@@ -175,6 +181,11 @@ class Replica {
   // An envelope another validator sent with Transport::send; anything malformed or
   // from a non-validator is dropped.
   void receive(const std::string& from_peer, std::string_view envelope);
+  // Linearizable reads (etcd's ReadIndex): `done` runs once this node has applied
+  // everything committed when the read was asked, as a leader confirmed (from its
+  // lease, or by a heartbeat round). Reads asked between two process() calls share
+  // one confirmation. Unanswered within commit_timeout_ticks: Error "unavailable".
+  void read(ReadCallback done);
 
   // Does what is ready: routes queued writes and, while no Ready awaits its fsync,
   // takes the next Ready (steps 1 and 2 above).
@@ -218,6 +229,17 @@ class Replica {
     ledger::Hash root{};
     std::vector<ledger::Outcome> outcomes;
   };
+  // A read and its deadline (a read asked again keeps its first deadline).
+  struct Read {
+    ReadCallback done;
+    uint64_t deadline_tick = 0;
+  };
+  // Reads waiting for their confirmation (by context), then for the apply.
+  struct ReadBatch {
+    std::vector<Read> reads;
+    uint64_t asked_tick = 0;
+    consensus::Index index = 0;  // set once confirmed
+  };
   struct PendingWrite {
     bool advance = false;  // a Ready's write: advance the core once durable
     std::vector<consensus::Message> messages;
@@ -238,12 +260,17 @@ class Replica {
   void apply_committed(std::vector<consensus::Entry>& entries, storage::WriteBatch& batch);
   void apply_entry(const consensus::Entry& entry, storage::WriteBatch& batch);
   void install_snapshot(const consensus::Snapshot& snapshot);
+  void abandon_waiters_through(consensus::Index index);
   void answer_through(consensus::Index applied);
   CommitResult recent_result(consensus::Index index, const Waiter& waiter) const;
   void send_all(std::vector<consensus::Message>& messages);
   void send(const std::string& peer, std::string envelope);
   void maybe_compact();
   void expire();
+  void issue_reads();
+  void confirm_reads(const std::vector<consensus::ReadState>& states);
+  void answer_reads();
+  void expire_reads();
   void probe_peers();
   void receive_probe_reply(const std::string& from_peer, std::string_view payload);
   void decide_probing(const std::string& from_peer, consensus::LogPosition position);
@@ -263,8 +290,10 @@ class Replica {
   uint64_t now_ticks_ = 0;
   bool stopped_ = false;
   Recovery recovery_ = Recovery::kNone;
-  int64_t supply_ = 0;                               // conserved: the genesis supply
-  uint64_t height_seen_ = 0;                         // the ledger's height at the last check
+  int64_t supply_ = 0;        // conserved: the genesis supply
+  uint64_t height_seen_ = 0;  // the ledger's height at the last check
+  consensus::Index applied_through_ =
+      0;  // last entry applied to the ledgers (the core learns at advance)
   std::map<std::string, ProbeReply> probe_replies_;  // their terms and where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
@@ -275,7 +304,11 @@ class Replica {
   std::deque<std::pair<std::string, uint64_t>> seen_order_;
   consensus::NodeId routed_leader_ = consensus::kNoNode;  // where forwards went last
 
-  std::deque<AppliedEntry> recent_;  // outcomes of the last applied entries
+  std::vector<Read> reads_asked_;                   // since the last read_index()
+  std::map<uint64_t, ReadBatch> reads_confirming_;  // by context
+  std::vector<ReadBatch> reads_applying_;           // confirmed, waiting for the apply
+  uint64_t next_read_context_;                      // unique across restarts, like request ids
+  std::deque<AppliedEntry> recent_;                 // outcomes of the last applied entries
   std::deque<PendingWrite> in_flight_;
   uint64_t last_stored_height_ = 0;
   uint64_t blocks_since_snapshot_ = 0;

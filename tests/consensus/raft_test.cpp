@@ -306,14 +306,59 @@ TEST(ConsensusRaft, ReadIndexOnLeaderAndFollower) {
   EXPECT_GE(cluster.reads[follower][0].index, write.index);
 }
 
-TEST(ConsensusRaft, IsolatedLeaderCannotServeReadIndex) {
-  Cluster cluster(3, 13);
+TEST(ConsensusRaft, WithoutALeaseAnIsolatedLeaderServesNoReadIndex) {
+  Cluster cluster(3, 13, [](Config& c) { c.lease_reads = false; });
   const NodeId leader = cluster.wait_for_leader();
   cluster.tick_all(2);
   cluster.isolate(leader);
   ASSERT_EQ(cluster.node(leader).read_index(5), Error::kNone);
   cluster.tick_all(5);
   EXPECT_TRUE(cluster.reads[leader].empty());  // no quorum confirmed leadership
+}
+
+TEST(ConsensusRaft, UnderItsLeaseALeaderAnswersAReadWithoutARound) {
+  Cluster cluster(3, 13);
+  const NodeId leader = cluster.wait_for_leader();
+  cluster.tick_all(2);
+  ASSERT_EQ(cluster.node(leader).read_index(6), Error::kNone);
+  cluster.process(leader);  // no message delivered
+  ASSERT_EQ(cluster.reads[leader].size(), 1u);
+  EXPECT_EQ(cluster.reads[leader][0].context, 6u);
+}
+
+TEST(ConsensusRaft, AnIsolatedLeaderServesNoReadOnceItsLeaseRanOut) {
+  Cluster cluster(3, 13);
+  const NodeId leader = cluster.wait_for_leader();
+  cluster.tick_all(2);
+  cluster.isolate(leader);
+  // Election timeout 10, margin 3: the lease of the last answered round ends within 7
+  // ticks; the others cannot have a new leader before 10.
+  for (int t = 0; t < 8; ++t) {
+    cluster.tick_all();
+    for (NodeId other : cluster.ids) {
+      if (other != leader) EXPECT_NE(cluster.node(other).role(), Role::kLeader) << "tick " << t;
+    }
+  }
+  ASSERT_EQ(cluster.node(leader).read_index(7), Error::kNone);
+  cluster.tick_all(5);
+  EXPECT_TRUE(cluster.reads[leader].empty());
+}
+
+// A follower's read costs one round trip: the leader answers from its lease.
+TEST(ConsensusRaft, AFollowersReadIsAnsweredFromTheLeadersLease) {
+  Cluster cluster(3, 16);
+  const NodeId leader = cluster.wait_for_leader();
+  cluster.tick_all(2);
+  const NodeId follower = leader == 1 ? 2 : 1;
+  ASSERT_EQ(cluster.node(follower).read_index(9), Error::kNone);
+  cluster.process(follower);
+  ASSERT_EQ(cluster.network.size(), 1u);  // the request
+  Message request = cluster.network.front();
+  cluster.network.pop_front();
+  cluster.node(leader).step(request);
+  cluster.process(leader);
+  ASSERT_FALSE(cluster.network.empty());
+  EXPECT_EQ(cluster.network.back().type, MessageType::kReadIndexResponse);  // no round first
 }
 
 TEST(ConsensusRaft, ProposalsOnFollowersAreRefusedWithALeaderHint) {
