@@ -115,6 +115,8 @@ void Router::handle(Request request, http::Responder responder) {
   switch (lane_of(match->id)) {
     case Lane::kIoThread:
       return reply.send(answer_now(s.node, s.options, *match, request, *target));
+    case Lane::kRead:
+      return read_route(s.node, s.options, *match, request, *target, reply);
     case Lane::kWrite:
       return write_route(s, request, *match, reply);
     case Lane::kBlocking:

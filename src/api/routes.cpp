@@ -10,6 +10,7 @@
 #include <charconv>
 #include <chrono>
 #include <map>
+#include <variant>
 
 #include "metrics/metrics.h"
 
@@ -166,13 +167,17 @@ Response proof_route(const node::Node& node, const std::string& name) {
 }
 
 Response tx_route(const node::Node& node, const std::string& id) {
-  auto found = node.read([&](const ledger::Ledger& ledger) { return ledger.find_transaction(id); });
+  auto [found, height] = node.read([&](const ledger::Ledger& ledger) {
+    return std::make_pair(ledger.find_transaction(id), ledger.height());
+  });
   if (!found) {
     return error_response(404, "unknown_transaction",
-                          "no remembered transaction with id '" + id + "'");
+                          fmt::format("no remembered transaction with id '{}' at height {}", id,
+                                      height));
   }
   json::object response = outcome_json(*found);
   response["success"] = true;
+  response["ledger_height"] = height;  // the state this answer reflects
   return json_response(200, response);
 }
 
@@ -455,6 +460,11 @@ Lane lane_of(RouteId id) {
     case RouteId::kP2pStop:
     case RouteId::kP2pStart:
       return Lane::kBlocking;
+    case RouteId::kState:
+    case RouteId::kAccount:
+    case RouteId::kProof:
+    case RouteId::kTx:
+      return Lane::kRead;
     default:
       return Lane::kIoThread;
   }
@@ -468,6 +478,67 @@ Response answer_now(node::Node& node, const RouterOptions& options, const Match&
     // Reached only by a bug or memory exhaustion; the connection survives.
     return error_response(500, "internal_error", e.what());
   }
+}
+
+namespace {
+
+// A read that could not be served as asked; it changed nothing.
+Response read_refused(const base::Error& error, uint64_t height) {
+  json::object body{{"success", false},
+                    {"error", json::object{{"code", error.code}, {"message", error.message}}},
+                    {"height", height}};
+  return json_response(503, body);
+}
+
+struct ReadMode {
+  bool stale = false;
+  std::optional<uint64_t> min_height;
+};
+
+std::variant<ReadMode, Response> read_mode(const Target& target) {
+  ReadMode mode;
+  if (auto it = target.query.find("consistency"); it != target.query.end()) {
+    if (it->second != "stale" && it->second != "linearizable") {
+      return bad_request("bad_query", fmt::format("query parameter 'consistency'='{}' must be "
+                                                  "'linearizable' (the default) or 'stale'",
+                                                  it->second));
+    }
+    mode.stale = it->second == "stale";
+  }
+  if (target.query.contains("min_height")) {
+    Number height = query_number(target, "min_height", 0);
+    if (height.error) return *height.error;
+    mode.min_height = height.value;
+  }
+  return mode;
+}
+
+}  // namespace
+
+void read_route(node::Node& node, const RouterOptions& options, const Match& match,
+                const Request& request, const Target& target, const Reply& reply) {
+  auto mode = read_mode(target);
+  if (auto* refused = std::get_if<Response>(&mode)) return reply.send(std::move(*refused));
+  bool stale = std::get<ReadMode>(mode).stale;
+  auto min_height = std::get<ReadMode>(mode).min_height;
+  // Runs on the consensus thread: the answer is rendered on the io thread.
+  auto answer = [&node, &options, match, request, target, reply](base::Status status) {
+    reply.post([&node, &options, match, request, target, reply, status] {
+      if (!status.ok()) {
+        uint64_t height = node.read([](const ledger::Ledger& l) { return l.height(); });
+        return reply.send(read_refused(status.error(), height));
+      }
+      reply.send(answer_now(node, options, match, request, target));
+    });
+  };
+  if (!min_height) {
+    if (stale) return reply.send(answer_now(node, options, match, request, target));
+    return node.read_linearizable_async(std::move(answer));
+  }
+  node.wait_for_height_async(*min_height, [&node, stale, answer](base::Status status) {
+    if (!status.ok() || stale) return answer(std::move(status));
+    node.read_linearizable_async(answer);
+  });
 }
 
 void Reply::send(Response response) const {

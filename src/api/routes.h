@@ -61,7 +61,8 @@ std::optional<Match> match_route(const std::string& path);
 
 // Where a route runs (see api.h).
 enum class Lane {
-  kIoThread,  // answered at once on the io thread: reads, status, node-to-node
+  kIoThread,  // answered at once on the io thread: status, node-to-node
+  kRead,      // ledger reads: confirmed with the leader first (read_route), then the io thread
   kWrite,     // parsed on the io thread, verified on the verifier pool, committed async
   kBlocking,  // waits for other nodes or the P2P host: the blocking pool
 };
@@ -124,6 +125,15 @@ struct WriteContext {
 // POST /api/verify and POST /api/lattice/transactions. Called on the io thread;
 // they answer through `reply` when the commit is known, never blocking.
 void verify_route(const WriteContext& context, const Request& request, const Reply& reply);
+
+// Lane kRead (SPEC §1, "Reads see the latest acknowledged write"): by default the
+// answer waits until this node has applied everything acknowledged before the request
+// arrived (one leader confirmation shared by concurrent reads); ?consistency=stale
+// answers from the local state at once; ?min_height=H first waits until H is applied
+// (503 not_caught_up after the node's catch-up bound). `node` and `options` must
+// outlive the server's io threads.
+void read_route(node::Node& node, const RouterOptions& options, const Match& match,
+                const Request& request, const Target& target, const Reply& reply);
 void transactions_route(const WriteContext& context, const Request& request, const Reply& reply);
 
 // ---------------------------------------------------------------------------

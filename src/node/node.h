@@ -137,6 +137,8 @@ struct NodeOptions {
   // A submission not committed within this time gets Error "unavailable": it may
   // still commit later; a retry with the same id is safe.
   uint32_t commit_timeout_ms = 5'000;
+  // How long a read with ?min_height waits for this node to apply that height.
+  uint32_t catch_up_timeout_ms = 10'000;
   // Operator lines (catch-up progress, snapshot installs), one call per line without
   // the newline; empty: stdout. Called from the consensus thread.
   std::function<void(std::string_view)> log;
@@ -170,6 +172,18 @@ class Node {
   void receive(const std::string& from_peer_id, std::string_view envelope);
   // Must be set before peers can be reached; the transport outlives the node's use.
   void set_transport(Transport* transport);
+
+  // Linearizable reads: `done` runs (on the consensus thread; must not block) once this
+  // node has applied every write acknowledged anywhere before the call, as the leader
+  // confirmed; then read() sees at least that state. Reads arriving together share one
+  // confirmation. Error "unavailable" when no leader confirms in time (a minority
+  // side of a partition), "stopping" when the node stops.
+  void read_linearizable_async(ReadCallback done);
+  // The same, waiting for the answer.
+  base::Status read_linearizable();
+  // `done` runs (on the consensus thread) once this node has applied `height`, or with
+  // Error "not_caught_up" after catch_up_timeout_ms.
+  void wait_for_height_async(uint64_t height, ReadCallback done);
 
   // Runs `reader` with the ledger under a shared lock: one consistent height.
   template <class F>

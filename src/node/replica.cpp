@@ -126,6 +126,12 @@ void Replica::read(ReadCallback done) {
   reads_asked_.push_back(Read{std::move(done), now_ticks_ + options_.commit_timeout_ticks});
 }
 
+void Replica::wait_for_height(uint64_t height, ReadCallback done) {
+  if (stopped_) return done(Error{"stopping", "the node is stopping"});
+  if (ledgers_.height() >= height) return done(base::Status{});
+  height_waiters_.emplace(height, Read{std::move(done), now_ticks_ + options_.catch_up_timeout_ticks});
+}
+
 void Replica::receive(const std::string& from_peer, std::string_view envelope) {
   consensus::NodeId from = node_id_of(options_.validators, from_peer);
   if (from == consensus::kNoNode || envelope.empty() || stopped_) return;
@@ -403,9 +409,11 @@ void Replica::stop(const Error& error) {
   for (ReadBatch& batch : reads_applying_) {
     for (Read& r : batch.reads) reads.push_back(std::move(r));
   }
+  for (auto& [height, r] : height_waiters_) reads.push_back(std::move(r));
   reads_asked_.clear();
   reads_confirming_.clear();
   reads_applying_.clear();
+  height_waiters_.clear();
   for (Read& r : reads) r.done(error);
   for (CommitCallback& done : pending) {
     if (done) done(failed(error));
@@ -450,6 +458,11 @@ void Replica::answer_reads() {
     for (Read& r : batch.reads) ready.push_back(std::move(r));
     return true;
   });
+  uint64_t height = ledgers_.height();
+  while (!height_waiters_.empty() && height_waiters_.begin()->first <= height) {
+    ready.push_back(std::move(height_waiters_.begin()->second));
+    height_waiters_.erase(height_waiters_.begin());
+  }
   for (Read& r : ready) r.done(base::Status{});
 }
 
@@ -480,6 +493,20 @@ void Replica::expire_reads() {
   Error error = unavailable(
       "no leader confirmed this read in time; the node cannot prove it is current (use "
       "?consistency=stale for its local state)");
+  for (Read& r : late) r.done(error);
+  expire_height_waiters();
+}
+
+void Replica::expire_height_waiters() {
+  std::vector<Read> late;
+  std::erase_if(height_waiters_, [&](auto& pair) {
+    if (pair.second.deadline_tick > now_ticks_) return false;
+    late.push_back(std::move(pair.second));
+    return true;
+  });
+  Error error{"not_caught_up",
+              fmt::format("this node has applied height {} only; ask another node or retry later",
+                          ledgers_.height())};
   for (Read& r : late) r.done(error);
 }
 

@@ -137,6 +137,7 @@ struct ReplicaOptions {
   // A ledger snapshot is taken (and the log compacted) after every this many blocks.
   uint64_t snapshot_interval_blocks = 1000;
   uint32_t commit_timeout_ticks = 100;
+  uint32_t catch_up_timeout_ticks = 200;  // wait_for_height's bound
   // First id of forwarded writes and read confirmations; ids must not repeat across
   // restarts of one node (production: random), and must be reproducible in the
   // simulator (seeded).
@@ -186,6 +187,9 @@ class Replica {
   // lease, or by a heartbeat round). Reads asked between two process() calls share
   // one confirmation. Unanswered within commit_timeout_ticks: Error "unavailable".
   void read(ReadCallback done);
+  // `done` runs once the ledger reaches `height` (at once when it has), or with Error
+  // "not_caught_up" after catch_up_timeout_ticks.
+  void wait_for_height(uint64_t height, ReadCallback done);
 
   // Does what is ready: routes queued writes and, while no Ready awaits its fsync,
   // takes the next Ready (steps 1 and 2 above).
@@ -261,6 +265,7 @@ class Replica {
   void apply_entry(const consensus::Entry& entry, storage::WriteBatch& batch);
   void install_snapshot(const consensus::Snapshot& snapshot);
   void abandon_waiters_through(consensus::Index index);
+  void expire_height_waiters();
   void answer_through(consensus::Index applied);
   CommitResult recent_result(consensus::Index index, const Waiter& waiter) const;
   void send_all(std::vector<consensus::Message>& messages);
@@ -292,8 +297,8 @@ class Replica {
   Recovery recovery_ = Recovery::kNone;
   int64_t supply_ = 0;        // conserved: the genesis supply
   uint64_t height_seen_ = 0;  // the ledger's height at the last check
-  consensus::Index applied_through_ =
-      0;  // last entry applied to the ledgers (the core learns at advance)
+  // The last entry applied to the ledgers (the core learns it at advance).
+  consensus::Index applied_through_ = 0;
   std::map<std::string, ProbeReply> probe_replies_;  // their terms and where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
@@ -307,6 +312,7 @@ class Replica {
   std::vector<Read> reads_asked_;                   // since the last read_index()
   std::map<uint64_t, ReadBatch> reads_confirming_;  // by context
   std::vector<ReadBatch> reads_applying_;           // confirmed, waiting for the apply
+  std::multimap<uint64_t, Read> height_waiters_;    // by the ledger height they wait for
   uint64_t next_read_context_;                      // unique across restarts, like request ids
   std::deque<AppliedEntry> recent_;                 // outcomes of the last applied entries
   std::deque<PendingWrite> in_flight_;

@@ -29,7 +29,17 @@ struct Receive {
   std::string from_peer;
   std::string envelope;
 };
-using Event = std::variant<Submit, Receive>;
+struct ReadRequest {
+  ReadCallback done;
+  std::optional<uint64_t> min_height;  // set: wait for this height instead
+};
+using Event = std::variant<Submit, Receive, ReadRequest>;
+
+// What a queued event's caller hears when the node stops before it ran.
+void refuse(Event& event, const Error& error) {
+  if (auto* submit = std::get_if<Submit>(&event)) submit->done(CommitResult{error, 0, {}, {}});
+  if (auto* read = std::get_if<ReadRequest>(&event)) read->done(error);
+}
 
 template <class T>
 using Hook = std::shared_ptr<const std::function<void(const T&)>>;
@@ -61,10 +71,7 @@ class Node::Runtime : public Transport, public Disk {
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
     Error stopping{"stopping", "the node is stopping"};
-    for (Event& event : take_inbox()) {
-      if (auto* submit = std::get_if<Submit>(&event))
-        submit->done(CommitResult{stopping, 0, {}, {}});
-    }
+    for (Event& event : take_inbox()) refuse(event, stopping);
     replica_->stop(stopping);
   }
 
@@ -81,9 +88,7 @@ class Node::Runtime : public Transport, public Disk {
         return;
       }
     }
-    if (auto* submit = std::get_if<Submit>(&event)) {
-      submit->done(CommitResult{Error{"stopping", "the node is stopping"}, 0, {}, {}});
-    }
+    refuse(event, Error{"stopping", "the node is stopping"});
   }
 
   // Transport: the lattice, once set.
@@ -118,6 +123,7 @@ class Node::Runtime : public Transport, public Disk {
     r.max_block_transactions = options.max_block_transactions;
     r.snapshot_interval_blocks = options.snapshot_interval_blocks;
     r.commit_timeout_ticks = std::max<uint32_t>(1, options.commit_timeout_ms / options.tick_ms);
+    r.catch_up_timeout_ticks = std::max<uint32_t>(1, options.catch_up_timeout_ms / options.tick_ms);
     r.first_request_id = random_request_id();
     r.log = options.log;
     r.on_block_applied = [this](const AppliedBlock& block) {
@@ -179,6 +185,9 @@ class Node::Runtime : public Transport, public Disk {
   void feed(Event& event) {
     if (auto* submit = std::get_if<Submit>(&event)) {
       replica_->submit(std::move(submit->transactions), std::move(submit->done));
+    } else if (auto* read = std::get_if<ReadRequest>(&event)) {
+      if (read->min_height) return replica_->wait_for_height(*read->min_height, std::move(read->done));
+      replica_->read(std::move(read->done));
     } else {
       auto& receive = std::get<Receive>(event);
       replica_->receive(receive.from_peer, receive.envelope);
@@ -296,6 +305,21 @@ CommitResult Node::submit(std::vector<ledger::Transaction> transactions) {
   std::future<CommitResult> answered = answer.get_future();
   submit_async(std::move(transactions),
                [&answer](CommitResult result) { answer.set_value(std::move(result)); });
+  return answered.get();
+}
+
+void Node::read_linearizable_async(ReadCallback done) {
+  runtime_->post(ReadRequest{std::move(done), std::nullopt});
+}
+
+void Node::wait_for_height_async(uint64_t height, ReadCallback done) {
+  runtime_->post(ReadRequest{std::move(done), height});
+}
+
+base::Status Node::read_linearizable() {
+  std::promise<base::Status> answer;
+  std::future<base::Status> answered = answer.get_future();
+  read_linearizable_async([&answer](base::Status status) { answer.set_value(std::move(status)); });
   return answered.get();
 }
 

@@ -93,7 +93,7 @@
     // No lattice routes yet: this node alone.
     const [root, ledger, p2p] = await Promise.all([
       fetchJson(base, '/'),
-      fetchJson(base, '/api/lattice/state?limit=0'),
+      fetchJson(base, '/api/lattice/state?limit=0&consistency=stale'),
       fetchJson(base, '/api/lattice/p2p/status').catch(() => null),
     ]);
     if (root.status !== 200 || !root.body) throw new Error(`GET / answered ${root.status}`);
