@@ -141,7 +141,7 @@ void Lattice::Impl::ping_peers() {
     if (!peer.hello_ok) continue;
     auto peer_id = p2p::PeerId::parse(id);
     if (!peer_id.ok()) continue;
-    host_->ping(peer_id.value(), [weak = weak_from_this(), id](p2p::Result<double> rtt) {
+    host_->ping(peer_id.value(), [weak = weak_from_this(), id = id](p2p::Result<double> rtt) {
       auto self = weak.lock();
       if (!self || !rtt.ok()) return;
       auto it = self->peers_.find(id);
@@ -174,7 +174,7 @@ void Lattice::Impl::poll_heads() {
     request.target = "/api/lattice/state?limit=0";
     request.timeout_ms = kMonitorRequestTimeoutMs;
     client_->send(*peer.url, std::move(request),
-                  [weak = weak_from_this(), id](base::Result<http::Reply> reply) {
+                  [weak = weak_from_this(), id = id](base::Result<http::Reply> reply) {
                     auto self = weak.lock();
                     auto body = json_body(reply);
                     if (!self || !body) return;
@@ -249,7 +249,10 @@ void Lattice::Impl::publish_status() {
     return now - std::min(now, *t);
   };
   for (const auto& [id, peer] : peers_) {
-    PeerStatus p{id, peer.name, peer.url ? peer.url->to_string() : "", LinkState::kDown};
+    PeerStatus p;
+    p.peer_id = id;
+    p.name = peer.name;
+    p.url = peer.url ? peer.url->to_string() : "";
     p.transport = manual_http() ? peer.link.http_state(now, alive_window_ms())
                                 : peer.link.state(now, alive_window_ms());
     if (peer.link.last_p2p_heard() || peer.link.last_http_ok()) {

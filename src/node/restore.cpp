@@ -62,6 +62,9 @@ consensus::Config consensus_config(const NodeOptions& options, const std::string
   // Blocks are large: a deep pipeline of 1 MiB appends only queues behind itself in
   // the follower's stream windows and delays the answers the stall detector waits for.
   config.max_inflight_appends = 8;
+  // A leader answers reads from its lease for 2 ticks (100 ms at 50 ms ticks) less
+  // than the election timeout: room for the followers' clocks running faster.
+  config.lease_margin_ticks = 2;
   // Seeded by identity, so two nodes never draw the same timeouts.
   config.prng_seed = ledger::sha256(self)[0] * 0x9E3779B97F4A7C15ull + 1;
   return config;

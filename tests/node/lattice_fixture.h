@@ -122,7 +122,7 @@ class Lattice {
     return get_json(node(i).url(), "/api/lattice/p2p/status");
   }
   std::optional<Head> head(int i) {
-    auto state = get_json(node(i).url(), "/api/lattice/state?limit=0");
+    auto state = get_json(node(i).url(), "/api/lattice/state?limit=0&consistency=stale");
     if (!state) return std::nullopt;
     return Head{u64(state->at("height")), std::string(state->at("merkle_root").as_string())};
   }
@@ -259,7 +259,7 @@ inline void expect_all_present(Lattice& lattice, int node, const std::vector<std
   auto connection = http::Connection::open(lattice.node(node).url());
   ASSERT_TRUE(connection.ok());
   for (const std::string& id : ids) {
-    auto found = connection.value()->call("GET", "/api/lattice/tx/" + id);
+    auto found = connection.value()->call("GET", "/api/lattice/tx/" + id + "?consistency=stale");
     ASSERT_TRUE(found.ok());
     ASSERT_EQ(found.value().status, 200u)
         << "acknowledged transfer " << id << " is lost on node " << node + 1;
@@ -267,7 +267,7 @@ inline void expect_all_present(Lattice& lattice, int node, const std::vector<std
 }
 
 inline void expect_conserved(Lattice& lattice, int node) {
-  auto state = get_json(lattice.node(node).url(), "/api/lattice/state");
+  auto state = get_json(lattice.node(node).url(), "/api/lattice/state?consistency=stale");
   ASSERT_TRUE(state);
   int64_t sum = 0;
   for (const auto& [name, account] : state->at("state").as_object()) {

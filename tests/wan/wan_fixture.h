@@ -231,7 +231,7 @@ class WanLattice {
   }
   std::optional<json::object> p2p_status(int i) { return get(i, "/api/lattice/p2p/status"); }
   std::optional<Head> head(int i) {
-    auto state = get(i, "/api/lattice/state?limit=0");
+    auto state = get(i, "/api/lattice/state?limit=0&consistency=stale");
     if (!state) return std::nullopt;
     return Head{u64(state->at("height")), std::string(state->at("merkle_root").as_string())};
   }

@@ -156,6 +156,36 @@ TEST(WanLatticeTest, AWriteCommitsInOneRoundTripToAMajority) {
   EXPECT_LE(write_p50_ms(lattice.node((leader + 1) % WanLattice::kNodes), 30), 2 * kRttMs + 10);
 }
 
+// SPEC §1 and §12: a read on a follower right after a write acknowledged by the leader
+// sees it, and costs one round trip to the leader (its lease answers at once).
+TEST(WanLatticeTest, AFollowerReadSeesTheLatestWriteInOneRoundTrip) {
+  SKIP_WITHOUT_NAMESPACES();
+  WanLattice lattice({.delay_ms = kDelayMs});
+  lattice.start_all();
+  ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)));
+  int leader = lattice.leader();
+  auto bob = [&](std::string_view query) {
+    auto reply = lattice.get((leader + 1) % WanLattice::kNodes,
+                             "/api/lattice/accounts/Bob" + std::string(query));
+    return reply ? reply->at("balance").to_number<int64_t>() : -1;
+  };
+  int64_t expected = bob("");
+  std::vector<double> read_ms;
+  for (int n = 0; n < 20; ++n) {
+    auto write = lattice.node(leader).post(
+        "/api/verify", json::object{{"code", "intent transfer { from: Alice, to: Bob, amount: 1 }"}});
+    ASSERT_EQ(write.status, 200u);
+    ++expected;
+    auto started = Clock::now();
+    EXPECT_EQ(bob(""), expected) << "a stale read on a follower";
+    read_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - started).count());
+  }
+  std::sort(read_ms.begin(), read_ms.end());
+  std::printf("follower read p50 %.1f ms at RTT %lld ms\n", read_ms[read_ms.size() / 2],
+              static_cast<long long>(kRttMs));
+  EXPECT_LE(read_ms[read_ms.size() / 2], kRttMs + 10);
+}
+
 // SPEC §12: a fresh lattice elects a leader within 2 s + 3 RTT.
 TEST(WanLatticeTest, AFreshLatticeElectsWithinTwoSecondsAndThreeRoundTrips) {
   SKIP_WITHOUT_NAMESPACES();
