@@ -171,9 +171,9 @@ Response tx_route(const node::Node& node, const std::string& id) {
     return std::make_pair(ledger.find_transaction(id), ledger.height());
   });
   if (!found) {
-    return error_response(404, "unknown_transaction",
-                          fmt::format("no remembered transaction with id '{}' at height {}", id,
-                                      height));
+    return error_response(
+        404, "unknown_transaction",
+        fmt::format("no remembered transaction with id '{}' at height {}", id, height));
   }
   json::object response = outcome_json(*found);
   response["success"] = true;

@@ -129,7 +129,8 @@ void Replica::read(ReadCallback done) {
 void Replica::wait_for_height(uint64_t height, ReadCallback done) {
   if (stopped_) return done(Error{"stopping", "the node is stopping"});
   if (ledgers_.height() >= height) return done(base::Status{});
-  height_waiters_.emplace(height, Read{std::move(done), now_ticks_ + options_.catch_up_timeout_ticks});
+  height_waiters_.emplace(height,
+                          Read{std::move(done), now_ticks_ + options_.catch_up_timeout_ticks});
 }
 
 void Replica::receive(const std::string& from_peer, std::string_view envelope) {

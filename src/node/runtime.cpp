@@ -172,21 +172,34 @@ class Node::Runtime : public Transport, public Disk {
         if (stopping_) return;
         events.swap(inbox_);
       }
-      for (Event& event : events) feed(event);
-      if (Clock::now() >= next_tick) {
-        replica_->tick();
-        next_tick = std::max(next_tick + tick, Clock::now());
+      for (Event& event : events) {
+        catch_up_ticks(next_tick, tick);
+        feed(event);
       }
+      catch_up_ticks(next_tick, tick);
       step();
       publish_status();
     }
+  }
+
+  // Time that passed while this thread was away (a long fsync, SIGSTOP of the process)
+  // counts before anything else is handled: a leader paused past its lease must not
+  // answer a read from it. More than an election timeout behind changes nothing more.
+  void catch_up_ticks(Clock::time_point& next_tick, Clock::duration tick) {
+    auto now = Clock::now();
+    if (now < next_tick) return;
+    auto missed = static_cast<uint64_t>((now - next_tick) / tick) + 1;
+    uint64_t ticks = std::min<uint64_t>(missed, options_.election_timeout_ticks + 1);
+    for (uint64_t i = 0; i < ticks; ++i) replica_->tick();
+    next_tick += missed * tick;
   }
 
   void feed(Event& event) {
     if (auto* submit = std::get_if<Submit>(&event)) {
       replica_->submit(std::move(submit->transactions), std::move(submit->done));
     } else if (auto* read = std::get_if<ReadRequest>(&event)) {
-      if (read->min_height) return replica_->wait_for_height(*read->min_height, std::move(read->done));
+      if (read->min_height)
+        return replica_->wait_for_height(*read->min_height, std::move(read->done));
       replica_->read(std::move(read->done));
     } else {
       auto& receive = std::get<Receive>(event);

@@ -142,6 +142,11 @@ class NodeProcess {
     pid_ = -1;
   }
 
+  // SIGSTOP / SIGCONT: a process that stops answering without closing anything.
+  void pause() const { ::kill(pid_, SIGSTOP); }
+  void resume() const { ::kill(pid_, SIGCONT); }
+  bool running() const { return pid_ > 0; }
+
   // SIGTERM and wait: the exit status (0 for a clean stop).
   int stop() {
     ::kill(pid_, SIGTERM);

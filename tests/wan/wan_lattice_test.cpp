@@ -173,7 +173,8 @@ TEST(WanLatticeTest, AFollowerReadSeesTheLatestWriteInOneRoundTrip) {
   std::vector<double> read_ms;
   for (int n = 0; n < 20; ++n) {
     auto write = lattice.node(leader).post(
-        "/api/verify", json::object{{"code", "intent transfer { from: Alice, to: Bob, amount: 1 }"}});
+        "/api/verify",
+        json::object{{"code", "intent transfer { from: Alice, to: Bob, amount: 1 }"}});
     ASSERT_EQ(write.status, 200u);
     ++expected;
     auto started = Clock::now();
