@@ -12,6 +12,9 @@
 #           request timeout 1 s + 6 × delay; the kill once a write was acknowledged): the
 #           last write acknowledged before the kill → the first acknowledged write sent
 #           after it, RUNS times; the killed node is restarted and caught up between runs
+#   reads   READ_CLIENTS clients reading one key through all nodes (READ_S seconds):
+#           linearizable (aethel's default, etcd's range) and stale (aethel
+#           ?consistency=stale, etcd serializable)
 # It prints a markdown table (aethel, etcd, ratio) and keeps raw results and logs;
 # `wan_bench.sh --table DIR/results.txt` prints the table of an earlier run again.
 #
@@ -19,8 +22,10 @@
 #   bench/wan/wan_bench.sh
 # Settings (environment):
 #   DELAYS="0 50 120"   one-way delays in ms        SYSTEMS="aethel etcd"
+#   MEASURES="starts writes failovers reads"        which measures to take
 #   RUNS=5              fresh starts and leader kills per delay and system
 #   LATENCY_REQUESTS=60 THROUGHPUT_S=10 CLIENTS=16 FAILOVER_CLIENTS=4
+#   READ_CLIENTS=32 READ_S=10
 #   BUILD_DIR=build     where aethel, aethel_delay_proxy and wan_load are
 #   OUT_DIR             results and logs (default: a new directory under /tmp)
 #   AETHEL_EXTRA_ENV    extra lines for every node's env file (e.g. tuning variables)
@@ -33,6 +38,9 @@ LATENCY_REQUESTS=${LATENCY_REQUESTS:-60}
 THROUGHPUT_S=${THROUGHPUT_S:-10}
 CLIENTS=${CLIENTS:-16}
 FAILOVER_CLIENTS=${FAILOVER_CLIENTS:-4}
+READ_CLIENTS=${READ_CLIENTS:-32}
+READ_S=${READ_S:-10}
+MEASURES=${MEASURES:-starts writes failovers reads}
 BUILD_DIR=${BUILD_DIR:-build}
 AETHEL_BIN=$BUILD_DIR/src/cli/aethel
 PROXY_BIN=$BUILD_DIR/tools/delay_proxy/aethel_delay_proxy
@@ -116,13 +124,26 @@ measure_failovers() {
   done
 }
 
+measure_reads() {
+  local system=$1 delay=$2 mode out
+  "$WAN_LOAD" leader --kind "$system" --targets "$(wan_targets_except "$system")" --timeout-s 60 >/dev/null
+  for mode in linearizable stale; do
+    out=$("$WAN_LOAD" throughput --kind "$system" --targets "$(wan_targets_except "$system")" \
+      --clients "$READ_CLIENTS" --seconds "$READ_S" --timeout-ms 10000 --reads "$mode" || true)
+    wan_log "$system delay=$delay $READ_CLIENTS clients, $mode reads over 3 nodes: $out"
+    record "$system $delay reads-$mode $(word per_s "$out")"
+  done
+}
+
+# Fresh starts leave a running lattice; the other measures need one.
 measure() {
   local system=$1 delay=$2
   wan_prepare "$system"
   wan_proxy_start "$system" "$delay"
   measure_starts "$system" "$delay"
-  measure_writes "$system" "$delay"
-  measure_failovers "$system" "$delay"
+  [[ $MEASURES == *writes* ]] && measure_writes "$system" "$delay"
+  [[ $MEASURES == *failovers* ]] && measure_failovers "$system" "$delay"
+  [[ $MEASURES == *reads* ]] && measure_reads "$system" "$delay"
   wan_stop_all
   cp "$WAN_WORK/proxy.stats" "$OUT_DIR/proxy-$system-$delay.stats" 2>/dev/null || true
   wan_proxy_stop
@@ -165,6 +186,8 @@ print_table() {
     row "$d" "$CLIENTS clients over 3 nodes" tput fmt_rate
     row "$d" "kill -9 of the leader: write gap, median of the runs" gap fmt_ms
     row "$d" "fresh start → first leader, median of the runs" start fmt_ms
+    row "$d" "$READ_CLIENTS clients, linearizable reads over 3 nodes" reads-linearizable fmt_rate
+    row "$d" "$READ_CLIENTS clients, stale (etcd: serializable) reads over 3 nodes" reads-stale fmt_rate
   done
   echo
   echo "Every run (s): kill gap / first leader"

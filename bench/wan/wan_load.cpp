@@ -16,6 +16,9 @@
 //       after it (or none within G s). A write sent before the kill and acknowledged after it may
 //       have committed before the kill (its answer was still on the delayed links), so
 //       it does not show that writes resumed; those are counted as late_acks.
+//   latency and throughput with --reads linearizable|stale: reads of one key instead
+//       (aethel: GET /api/lattice/accounts/Bob[?consistency=stale]; etcd: POST
+//       /v3/kv/range of one key[, serializable]).
 //   wan_load wait-leader --kind K --targets T,... --since-ns NS [--timeout-s S]
 //       polls until there is a leader (aethel: GET / says role leader; etcd: a put
 //       succeeds) and prints the time since NS (Unix time in ns, `date +%s%N`).
@@ -276,7 +279,19 @@ std::string base64(std::string_view in) {
 struct Write {
   std::string path;
   std::string body;
+  std::string method = "POST";
 };
+
+// A read of one key: aethel GET /api/lattice/accounts/Bob, etcd a range of one key
+// (linearizable unless `stale`: then ?consistency=stale / serializable).
+Write make_read(Kind kind, bool stale) {
+  if (kind == Kind::kAethel) {
+    return {stale ? "/api/lattice/accounts/Bob?consistency=stale" : "/api/lattice/accounts/Bob",
+            "", "GET"};
+  }
+  return {"/v3/kv/range", fmt::format(R"({{"key":"{}"{}}})", base64("wan-0"),
+                                      stale ? R"(,"serializable":true)" : "")};
+}
 
 Write make_write(Kind kind, unsigned client, uint64_t sequence) {
   if (kind == Kind::kAethel) {
@@ -302,6 +317,7 @@ bool acknowledged(Kind kind, const std::optional<Reply>& reply) {
   auto body = parse_object(reply->body);
   if (!body) return false;
   if (kind == Kind::kEtcd) return body->contains("header");
+  if (body->contains("balance")) return true;  // a read
   auto* status = body->if_contains("status");
   return status && status->is_string() && status->as_string() == "PROVED";
 }
@@ -321,7 +337,13 @@ struct Options {
   double max_gap_s = 30;
   int64_t since_ns = 0;
   double timeout_s = 60;
+  std::string reads;  // "linearizable" or "stale": latency and throughput read instead
 };
+
+Write make_request(const Options& o, unsigned client, uint64_t sequence) {
+  if (o.reads.empty()) return make_write(o.kind, client, sequence);
+  return make_read(o.kind, o.reads == "stale");
+}
 
 int64_t parse_int(std::string_view flag, std::string_view text, int64_t min, int64_t max) {
   int64_t value = 0;
@@ -361,6 +383,11 @@ void parse_flag(Options& o, std::string_view flag, std::string_view value) {
     o.since_ns = parse_int(flag, value, 1, INT64_MAX);
   } else if (flag == "--timeout-s") {
     o.timeout_s = static_cast<double>(parse_int(flag, value, 1, 3600));
+  } else if (flag == "--reads") {
+    if (value != "linearizable" && value != "stale") {
+      throw UsageError{"--reads is linearizable or stale"};
+    }
+    o.reads = value;
   } else {
     throw UsageError{"unknown option '" + std::string(flag) + "'"};
   }
@@ -404,9 +431,9 @@ int run_latency(const Options& o) {
   std::vector<double> latencies_ms;
   unsigned failures = 0;
   for (uint64_t n = 0; n < o.requests; ++n) {
-    Write write = make_write(o.kind, 0, n);
+    Write write = make_request(o, 0, n);
     auto sent = Clock::now();
-    auto reply = client.call("POST", write.path, write.body);
+    auto reply = client.call(write.method, write.path, write.body);
     if (!acknowledged(o.kind, reply)) {
       ++failures;
       continue;
@@ -443,9 +470,9 @@ class Writers {
   void run(const Options& o, unsigned c) {
     HttpClient client(o.targets[c % o.targets.size()], o.timeout_ms);
     for (uint64_t n = 0; !stopping_; ++n) {
-      Write write = make_write(o.kind, c, n);
+      Write write = make_request(o, c, n);
       auto sent = Clock::now();
-      auto reply = client.call("POST", write.path, write.body);
+      auto reply = client.call(write.method, write.path, write.body);
       if (acknowledged(o.kind, reply)) {
         on_ack_(sent, Clock::now());
       } else {
@@ -541,7 +568,7 @@ bool is_leader(const Options& o, HttpClient& client) {
 // The state a target reports, as one comparable string; nullopt when it does not answer.
 std::optional<std::string> state_of(const Options& o, HttpClient& client) {
   bool aethel = o.kind == Kind::kAethel;
-  auto reply = aethel ? client.call("GET", "/api/lattice/state?limit=0", "")
+  auto reply = aethel ? client.call("GET", "/api/lattice/state?limit=0&consistency=stale", "")
                       : client.call("POST", "/v3/maintenance/status", "{}");
   auto body = reply && reply->status == 200 ? parse_object(reply->body) : std::nullopt;
   if (!body) return std::nullopt;
@@ -630,6 +657,7 @@ constexpr const char* kUsage =
     "         --kind aethel|etcd --targets [NETNS@]http://HOST:PORT[,...]\n"
     "         [--requests N] [--clients C] [--seconds S] [--timeout-ms T] [--kill-pid PID]\n"
     "         [--before-ms B] [--max-gap-s G] [--since-ns NS] [--timeout-s S]\n"
+    "         [--reads linearizable|stale]\n"
     "       (the header of bench/wan/wan_load.cpp says what each command measures)\n";
 
 }  // namespace
