@@ -159,6 +159,14 @@ struct BlockBounds {
   friend bool operator==(const BlockBounds&, const BlockBounds&) = default;
 };
 
+// Heights [from, to) missing below a stored block: the history a node that caught up
+// by snapshot has not fetched yet.
+struct HistoryGap {
+  std::uint64_t from = 0;
+  std::uint64_t to = 0;
+  friend bool operator==(const HistoryGap&, const HistoryGap&) = default;
+};
+
 // Everything one durable commit makes persistent, applied in this order in a
 // single LMDB write transaction: all of it survives a crash, or none of it.
 struct WriteBatch {
@@ -174,6 +182,9 @@ struct WriteBatch {
   std::optional<HardState> hard_state;
   // Strictly increasing heights, all above the last stored height.
   std::vector<Block> blocks;
+  // Back-filled history: strictly increasing heights, each missing from the store and
+  // below its last stored height (the caller checked them against the chain).
+  std::vector<Block> history;
   // When true, every stored StateRecord is deleted before the puts below
   // (installing a snapshot replaces the state wholesale).
   bool replace_state = false;
@@ -286,6 +297,10 @@ class Store {
   Result<std::vector<Block>> blocks(std::uint64_t from_height, std::uint32_t limit,
                                     std::uint64_t max_bytes) const;
   Result<BlockBounds> block_bounds() const;
+  // The lowest missing range of heights below the last stored block; nullopt when
+  // every height from 1 to the last is stored (counting is O(1); only a store with a
+  // gap is walked).
+  Result<std::optional<HistoryGap>> history_gap() const;
   Result<std::optional<Bytes>> state_get(std::string_view key) const;
   // Up to `limit` records with key > after_key, in byte order of the keys
   // (pass "" to start at the first key): the pages of GET /api/lattice/state.

@@ -89,6 +89,7 @@ class Store::Impl {
   Result<std::vector<Block>> blocks(const Txn& txn, std::uint64_t from_height, std::uint32_t limit,
                                     std::uint64_t max_bytes) const;
   Result<BlockBounds> block_bounds(const Txn& txn) const;
+  Result<std::optional<HistoryGap>> history_gap(const Txn& txn) const;
   Result<std::vector<StateRecord>> state_scan(const Txn& txn, std::string_view after_key,
                                               std::uint32_t limit) const;
 
@@ -113,6 +114,7 @@ class Store::Impl {
   Status apply_entries(Txn& txn, const std::vector<LogEntry>& entries);
   Status apply_hard_state(Txn& txn, const HardState& hard_state);
   Status apply_blocks(Txn& txn, const std::vector<Block>& blocks);
+  Status apply_history(Txn& txn, const std::vector<Block>& history);
   Status apply_state(Txn& txn, const WriteBatch& batch);
   Status apply_applied_state(Txn& txn, const AppliedState& applied);
   Status delete_log_from(Txn& txn, std::uint64_t from_index);
@@ -494,6 +496,28 @@ Result<BlockBounds> Store::Impl::block_bounds(const Txn& txn) const {
   return bounds;
 }
 
+Result<std::optional<HistoryGap>> Store::Impl::history_gap(const Txn& txn) const {
+  MDB_stat stat;
+  const int rc = mdb_stat(txn.get(), blocks_, &stat);
+  if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot count the stored blocks", dir_);
+  auto bounds = block_bounds(txn);
+  if (!bounds.ok()) return bounds.error();
+  if (stat.ms_entries == bounds->last_height) return std::optional<HistoryGap>{};
+  auto cursor = Cursor::open(txn, blocks_);
+  if (!cursor.ok()) return cursor.error();
+  std::string_view key, value;
+  std::uint64_t expected = 1;
+  for (auto found = cursor->move(MDB_FIRST, key, value);;
+       found = cursor->move(MDB_NEXT, key, value)) {
+    if (!found.ok()) return found.error();
+    if (!found.value()) return corrupt("the block count and the block keys disagree");
+    auto height = encoding::parse_u64_key(key);
+    if (!height) return corrupt("a block key is malformed");
+    if (*height != expected) return std::optional<HistoryGap>{HistoryGap{expected, *height}};
+    ++expected;
+  }
+}
+
 Result<std::vector<StateRecord>> Store::Impl::state_scan(const Txn& txn, std::string_view after_key,
                                                          std::uint32_t limit) const {
   std::vector<StateRecord> result;
@@ -547,13 +571,16 @@ Status Store::Impl::validate_shape(const WriteBatch& batch) const {
     }
     total_bytes += entry.data.size();
   }
-  for (std::size_t i = 0; i < batch.blocks.size(); ++i) {
-    if (batch.blocks[i].height == 0) return invalid("block height 0: heights start at 1");
-    if (i > 0 && batch.blocks[i].height <= batch.blocks[i - 1].height) {
-      return invalid(fmt::format("block heights are not increasing: {} follows {}",
-                                 batch.blocks[i].height, batch.blocks[i - 1].height));
+  for (const std::vector<Block>* blocks : {&batch.blocks, &batch.history}) {
+    for (std::size_t i = 0; i < blocks->size(); ++i) {
+      const std::vector<Block>& b = *blocks;
+      if (b[i].height == 0) return invalid("block height 0: heights start at 1");
+      if (i > 0 && b[i].height <= b[i - 1].height) {
+        return invalid(fmt::format("block heights are not increasing: {} follows {}", b[i].height,
+                                   b[i - 1].height));
+      }
+      total_bytes += b[i].data.size();
     }
-    total_bytes += batch.blocks[i].data.size();
   }
   for (const StateRecord& record : batch.state_puts) {
     AETHEL_RETURN_IF_ERROR(check_state_key(record.key));
@@ -582,6 +609,7 @@ Status Store::Impl::apply_batch(Txn& txn, const WriteBatch& batch) {
   if (!batch.entries.empty()) AETHEL_RETURN_IF_ERROR(apply_entries(txn, batch.entries));
   if (batch.hard_state) AETHEL_RETURN_IF_ERROR(apply_hard_state(txn, *batch.hard_state));
   if (!batch.blocks.empty()) AETHEL_RETURN_IF_ERROR(apply_blocks(txn, batch.blocks));
+  if (!batch.history.empty()) AETHEL_RETURN_IF_ERROR(apply_history(txn, batch.history));
   AETHEL_RETURN_IF_ERROR(apply_state(txn, batch));
   if (batch.applied_state) AETHEL_RETURN_IF_ERROR(apply_applied_state(txn, *batch.applied_state));
   if (batch.compact_through) AETHEL_RETURN_IF_ERROR(apply_compaction(txn, *batch.compact_through));
@@ -598,6 +626,7 @@ std::uint64_t payload_bytes(const WriteBatch& batch) {
   std::uint64_t bytes = 0;
   for (const LogEntry& entry : batch.entries) bytes += entry.data.size();
   for (const Block& block : batch.blocks) bytes += block.data.size();
+  for (const Block& block : batch.history) bytes += block.data.size();
   for (const StateRecord& record : batch.state_puts) bytes += record.value.size();
   if (batch.snapshot) bytes += batch.snapshot->data.size();
   if (batch.applied_state) bytes += batch.applied_state->state.size();
@@ -772,6 +801,25 @@ Status Store::Impl::apply_blocks(Txn& txn, const std::vector<Block>& blocks) {
   for (const Block& block : blocks) {
     AETHEL_RETURN_IF_ERROR(txn.put(blocks_, encoding::u64_key(block.height),
                                    encoding::as_view(block.data), MDB_APPEND));
+  }
+  return {};
+}
+
+Status Store::Impl::apply_history(Txn& txn, const std::vector<Block>& history) {
+  auto bounds = block_bounds(txn);
+  if (!bounds.ok()) return bounds.error();
+  if (history.back().height >= bounds->last_height) {
+    return invalid(fmt::format("history block {} is not below the last stored height {}",
+                               history.back().height, bounds->last_height));
+  }
+  for (const Block& block : history) {
+    const std::string key = encoding::u64_key(block.height);
+    auto stored = txn.get(blocks_, key);
+    if (!stored.ok()) return stored.error();
+    if (stored.value()) {
+      return invalid(fmt::format("history block {} is already stored", block.height));
+    }
+    AETHEL_RETURN_IF_ERROR(txn.put(blocks_, key, encoding::as_view(block.data)));
   }
   return {};
 }
@@ -965,6 +1013,10 @@ Result<std::vector<Block>> Store::blocks(std::uint64_t from_height, std::uint32_
 
 Result<BlockBounds> Store::block_bounds() const {
   return with_read_txn(*impl_, [&](Txn& txn) { return impl_->block_bounds(txn); });
+}
+
+Result<std::optional<HistoryGap>> Store::history_gap() const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->history_gap(txn); });
 }
 
 Result<std::optional<Bytes>> Store::state_get(std::string_view key) const {

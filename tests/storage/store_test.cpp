@@ -548,6 +548,45 @@ TEST(StorageBlocks, ServedByHeightContiguouslyWithLimits) {
   EXPECT_EQ(code_of(store->write(behind)), Code::kInvalidArgument);
 }
 
+// A node that caught up by snapshot back-fills the heights below it, lowest gap first.
+TEST(StorageBlocks, HistoryFillsTheGapsBelowTheStoredBlocksOnly) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->history_gap().value(), std::nullopt) << "an empty store misses nothing";
+  WriteBatch after_snapshot;
+  for (std::uint64_t height = 11; height <= 20; ++height) {
+    after_snapshot.blocks.push_back(Block{height, payload_for(height)});
+  }
+  ASSERT_TRUE(store->write(after_snapshot).ok());
+  EXPECT_EQ(store->history_gap().value(), (HistoryGap{1, 11}));
+
+  WriteBatch first;
+  for (std::uint64_t height = 1; height <= 5; ++height) {
+    first.history.push_back(Block{height, payload_for(height)});
+  }
+  ASSERT_TRUE(store->write(first).ok());
+  EXPECT_EQ(store->history_gap().value(), (HistoryGap{6, 11}));
+  EXPECT_EQ(store->blocks(1, 100, UINT64_MAX)->size(), 5u);
+
+  WriteBatch again;
+  again.history = {Block{5, bytes_of("other")}, Block{6, payload_for(6)}};
+  EXPECT_EQ(code_of(store->write(again)), Code::kInvalidArgument) << "never overwrites";
+  EXPECT_EQ(store->history_gap().value(), (HistoryGap{6, 11})) << "and changes nothing";
+  WriteBatch above;
+  above.history = {Block{21, bytes_of("future")}};
+  EXPECT_EQ(code_of(store->write(above)), Code::kInvalidArgument) << "history is the past";
+
+  WriteBatch rest;
+  for (std::uint64_t height = 6; height <= 10; ++height) {
+    rest.history.push_back(Block{height, payload_for(height)});
+  }
+  ASSERT_TRUE(store->write(rest).ok());
+  EXPECT_EQ(store->history_gap().value(), std::nullopt);
+  EXPECT_EQ(store->blocks(1, 100, UINT64_MAX)->size(), 20u);
+  EXPECT_EQ(store->blocks(5, 1, UINT64_MAX)->front(), (Block{5, payload_for(5)}));
+}
+
 // --- atomicity, group commit, concurrency ------------------------------------------
 
 TEST(StorageBatch, AFailingPartLeavesNoTraceOfTheWholeBatch) {
