@@ -65,6 +65,8 @@ struct RouterOptions {
   metrics::Metrics* metrics = nullptr;
   // AETHEL_MAX_BODY_BYTES: the largest request body, however it is framed.
   uint64_t max_body_bytes = 4 << 20;
+  // GET /api/lattice/genesis: ledger::genesis_to_json of the lattice's genesis.
+  std::string genesis_json;
   // POST /api/lattice/internal/messages is authenticated from its signed headers
   // before its body is read; its bodies stay within max_body_bytes too (the lattice
   // fragments larger envelopes).

@@ -181,11 +181,37 @@ Response tx_route(const node::Node& node, const std::string& id) {
   return json_response(200, response);
 }
 
+// How much of the chain this node holds: every block from 1, or the lowest gap that
+// the back-fill (node/history.h) has not closed yet.
+json::object history_json(const node::Node& node) {
+  auto gap = node.history_gap();
+  if (!gap.ok()) return {{"complete", nullptr}, {"error", gap.error().message}};
+  if (!gap.value()) return {{"complete", true}};
+  return {{"complete", false},
+          {"missing_from", gap.value()->from},
+          {"missing_to", gap.value()->to - 1}};
+}
+
+json::object block_json(const node::Block& block, bool raw) {
+  if (raw) return {{"height", block.height}, {"data", ledger::to_hex(node::encode_block(block))}};
+  json::array txs;
+  for (const ledger::Transaction& tx : block.transactions) txs.push_back(transaction_json(tx));
+  return {{"height", block.height},
+          {"prev_root", ledger::to_hex(block.prev_root)},
+          {"transactions", std::move(txs)}};
+}
+
 Response blocks_route(const node::Node& node, const Target& target) {
   Number from = query_number(target, "from", 1);
   if (from.error) return *from.error;
   Number limit = query_number(target, "limit", kDefaultBlocksPerPage);
   if (limit.error) return *limit.error;
+  auto encoding = target.query.find("encoding");
+  bool raw = encoding != target.query.end() && encoding->second == "hex";
+  if (encoding != target.query.end() && !raw) {
+    return bad_request("bad_query", fmt::format("query parameter 'encoding'='{}' must be 'hex'",
+                                                encoding->second));
+  }
   uint32_t count = static_cast<uint32_t>(std::min<uint64_t>(*limit.value, kMaxBlocksPerPage));
   uint64_t first = std::max<uint64_t>(*from.value, 1);
   uint64_t height = node.read([](const ledger::Ledger& ledger) { return ledger.height(); });
@@ -195,14 +221,23 @@ Response blocks_route(const node::Node& node, const Target& target) {
     if (!stored.ok()) return error_response(503, "storage_error", stored.error().message);
     for (const node::Block& block : stored.value()) {
       if (block.height > height) break;  // durable but not yet applied: not served yet
-      json::array txs;
-      for (const ledger::Transaction& tx : block.transactions) txs.push_back(transaction_json(tx));
-      blocks.push_back(json::object{{"height", block.height},
-                                    {"prev_root", ledger::to_hex(block.prev_root)},
-                                    {"transactions", std::move(txs)}});
+      blocks.push_back(block_json(block, raw));
     }
   }
-  return json_response(200, {{"success", true}, {"height", height}, {"blocks", std::move(blocks)}});
+  return json_response(200, {{"success", true},
+                             {"height", height},
+                             {"history", history_json(node)},
+                             {"blocks", std::move(blocks)}});
+}
+
+// The genesis every replay starts from (`aethel audit`).
+Response genesis_route(const RouterOptions& options) {
+  json::error_code ec;
+  json::value genesis = json::parse(options.genesis_json, ec);
+  if (ec || !genesis.is_object()) {
+    return error_response(404, "not_found", "this node does not publish its genesis");
+  }
+  return json_response(200, {{"success", true}, {"genesis", genesis}});
 }
 
 // ---------------------------------------------------------------------------
@@ -285,7 +320,7 @@ json::object with_success(json::object body) {
 }  // namespace
 
 std::optional<Match> match_route(const std::string& path) {
-  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 16>
+  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 17>
       exact = {{
           {"/metrics", {RouteId::kMetrics, "GET"}},
           {"/", {RouteId::kRoot, "GET"}},
@@ -294,6 +329,7 @@ std::optional<Match> match_route(const std::string& path) {
           {"/api/lattice/transactions", {RouteId::kTransactions, "POST"}},
           {"/api/lattice/state", {RouteId::kState, "GET"}},
           {"/api/lattice/blocks", {RouteId::kBlocks, "GET"}},
+          {"/api/lattice/genesis", {RouteId::kGenesis, "GET"}},
           {lattice::kInternalMessagesPath, {RouteId::kInternalMessages, "POST"}},
           {"/api/lattice/p2p/status", {RouteId::kP2pStatus, "GET"}},
           {"/api/lattice/p2p/identity", {RouteId::kP2pIdentity, "GET"}},
@@ -401,6 +437,8 @@ Response dispatch(node::Node& node, const RouterOptions& options, const Match& m
       return tx_route(node, match.argument);
     case RouteId::kBlocks:
       return blocks_route(node, target);
+    case RouteId::kGenesis:
+      return genesis_route(options);
     case RouteId::kMetrics:
       return metrics_page(node, options);
     default:

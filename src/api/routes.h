@@ -37,6 +37,7 @@ enum class RouteId {
   kProof,
   kTx,
   kBlocks,
+  kGenesis,
   kInternalMessages,
   kP2pStatus,
   kP2pIdentity,

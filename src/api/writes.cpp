@@ -40,24 +40,34 @@ std::optional<json::object> parse_object(const std::string& body, Response& erro
 // answer and no empty block is written: a refused transfer moves neither the root
 // nor the height.
 //
-// Only the leader may answer from its own state: it has applied every acknowledged
-// write. A follower may lag behind, so it always forwards.
+// Only the leader answers from its state, and only after a linearizable read (its
+// lease, or a heartbeat round): a leader that was deposed without knowing it (paused,
+// cut off) must not refuse a transfer from a state that others have moved past. A
+// follower always forwards: confirming its state would cost the same round trip.
 void commit_unless_futile(node::Node& node, std::vector<ledger::Transaction> txs,
                           node::Node::CommitCallback done) {
   if (!node.is_leader()) return node.submit_async(std::move(txs), std::move(done));
-  node::CommitResult checked = node.read([&](const ledger::Ledger& ledger) {
-    node::CommitResult out;
-    out.height = ledger.height();
-    out.root = ledger.root();
-    for (const ledger::Transaction& tx : txs) out.outcomes.push_back(ledger.check(tx));
-    return out;
-  });
-  for (const ledger::Outcome& outcome : checked.outcomes) {
-    if (outcome.committed() && !outcome.exists) {
-      return node.submit_async(std::move(txs), std::move(done));
+  auto shared = std::make_shared<std::vector<ledger::Transaction>>(std::move(txs));
+  // Runs on the consensus thread: checks take microseconds per transaction.
+  node.read_linearizable_async([&node, shared, done = std::move(done)](base::Status status) {
+    if (!status.ok()) return node.submit_async(std::move(*shared), done);
+    node::CommitResult checked = node.read([&](const ledger::Ledger& ledger) {
+      node::CommitResult out;
+      out.height = ledger.height();
+      out.root = ledger.root();
+      for (const ledger::Transaction& tx : *shared) {
+        out.outcomes.push_back(ledger.check(tx));
+        // Judged against this state: not the next block's height, which may never exist.
+        if (!out.outcomes.back().exists) out.outcomes.back().height = out.height;
+      }
+      return out;
+    });
+    for (const ledger::Outcome& outcome : checked.outcomes) {
+      if (outcome.committed() && !outcome.exists)
+        return node.submit_async(std::move(*shared), done);
     }
-  }
-  done(std::move(checked));
+    done(std::move(checked));
+  });
 }
 
 // Submits `txs` and runs `done` with the result on the connection's io thread. At

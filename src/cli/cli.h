@@ -38,6 +38,12 @@ int run_submit(const Args& args);
 // against a root. Exit 0 valid, 1 invalid (the reason printed), 2 bad arguments.
 int run_proof_check(const Args& args);
 
+// `aethel audit URL`: replays the node's history from genesis (blocks 1..H as it
+// serves them) with the ledger's rules and compares the root with the node's root at
+// H. Exit 0 they match, 1 they differ or a block is missing or does not chain (the
+// height named), 2 bad arguments, 3 the node cannot be reached.
+int run_audit(const Args& args);
+
 // `aethel status --nodes URL,URL,... [--json] [--timeout-ms N]` (URLs may also be
 // given as arguments): one table row per node (reachable, role, sync mode, peers,
 // height, root prefix, health). Exit 0 when every node answered, 1 otherwise, 2 on

@@ -4,11 +4,20 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "http/http.h"
+#include "storage/storage.h"
 
 namespace aethel::cli {
 
 http::ClientOptions client_options(uint32_t timeout_ms);
+
+// Stored blocks [from, from + limit) as the node keeps them (GET
+// /api/lattice/blocks?encoding=hex); fewer when the node holds fewer. Errors name
+// the node and what was wrong with its answer.
+base::Result<std::vector<storage::Block>> fetch_blocks(const http::Url& node, uint64_t from,
+                                                       uint32_t limit,
+                                                       const http::ClientOptions& options);
 
 }  // namespace aethel::cli

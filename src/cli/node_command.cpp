@@ -13,9 +13,11 @@
 #include "api/api.h"
 #include "base/log_queue.h"
 #include "cli/cli.h"
+#include "cli/node_client.h"
 #include "http/http.h"
 #include "lattice/lattice.h"
 #include "metrics/metrics.h"
+#include "node/history.h"
 #include "node/node.h"
 #include "storage/storage.h"
 
@@ -395,6 +397,34 @@ node::Result<NodeSetup> load_setup(const Args& args, bool& usage_error) {
   return NodeSetup{std::move(config).value(), std::move(genesis).value(), format.value()};
 }
 
+// The back-fill (node/history.h) fetches from the other nodes' HTTP APIs, in turn.
+node::HistoryOptions history_options(const node::Config& c, const ledger::Genesis& genesis,
+                                     Log& log) {
+  std::vector<http::Url> peers;
+  for (const std::string& url : c.lattice_nodes) {
+    auto parsed = http::parse_url(url);
+    if (parsed.ok() && url != c.public_url) peers.push_back(parsed.value());
+  }
+  http::ClientOptions client;
+  client.timeout_ms = 10'000;
+  client.trust.ca_file = c.tls_ca_file;
+  node::HistoryOptions options;
+  options.genesis = genesis;
+  options.log = [&log](std::string_view line) { log.line(std::string(line)); };
+  options.fetch = [peers, client, turn = std::make_shared<size_t>(0)](
+                      uint64_t from, uint32_t limit) -> base::Result<std::vector<storage::Block>> {
+    base::Error last{"unavailable", "AETHEL_LATTICE_NODES names no other node"};
+    for (size_t tried = 0; tried < peers.size(); ++tried) {
+      auto blocks = cli::fetch_blocks(peers[(*turn)++ % peers.size()], from, limit, client);
+      if (blocks.ok() && !blocks.value().empty()) return blocks;
+      last = blocks.ok() ? base::Error{"unavailable", "no peer holds block " + std::to_string(from)}
+                         : blocks.error();
+    }
+    return last;
+  };
+  return options;
+}
+
 // Serves until SIGINT or SIGTERM, then stops in order: the server (requests in
 // progress still commit and get their answer), the router's pools, the lattice, the
 // node (its Ready finishes, fsync'd).
@@ -412,9 +442,12 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   if (!lattice.ok()) return fail(lattice.error().message);
   LatticeTransport transport(*lattice.value());
   node.value()->set_transport(&transport);
+  auto history =
+      std::make_unique<node::HistoryFiller>(*node.value(), history_options(c, setup.genesis, log));
   api::RouterOptions router_options{c.node_name, lattice.value().get(), c.tls_ca_file,
                                     c.admin_token, &metrics};
   router_options.max_body_bytes = c.max_body_bytes;
+  router_options.genesis_json = ledger::genesis_to_json(setup.genesis);
   auto router = std::make_unique<api::Router>(*node.value(), router_options);
   auto server = start_server(c, *router);
   if (!server.ok()) return fail(server.error().message);
@@ -427,7 +460,8 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   auto stop_start = std::chrono::steady_clock::now();
   server.value()->shutdown(kShutdownGrace_ms);
   server.value().reset();
-  router.reset();                        // nothing uses the node after
+  router.reset();  // nothing uses the node after
+  history.reset();
   node.value()->set_transport(nullptr);  // before the lattice goes
   lattice.value().reset();               // no more peer traffic
   node.value().reset();

@@ -194,6 +194,12 @@ class Node {
   // Stored blocks from `from_height`, at most `limit`, at most about max_bytes.
   Result<std::vector<Block>> blocks(uint64_t from_height, uint32_t limit, uint64_t max_bytes) const;
 
+  // The lowest range of heights missing below the stored blocks (a snapshot install
+  // leaves one); nullopt when the node holds every block from 1 (history.h).
+  Result<std::optional<storage::HistoryGap>> history_gap() const;
+  // Stores back-filled blocks, already proven against the chain (history.h).
+  base::Status store_history(std::vector<storage::Block> blocks);
+
   ConsensusStatus consensus_status() const;
   bool is_leader() const;
   // Called on the consensus thread after each applied block; for announcements and

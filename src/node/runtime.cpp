@@ -355,6 +355,20 @@ void Node::on_role_changed(std::function<void(const ConsensusStatus&)> callback)
   runtime_->set_role_hook(std::move(callback));
 }
 
+Result<std::optional<storage::HistoryGap>> Node::history_gap() const {
+  auto gap = store_->history_gap();
+  if (!gap.ok()) return storage_error(gap.status());
+  return gap.value();
+}
+
+base::Status Node::store_history(std::vector<storage::Block> blocks) {
+  storage::WriteBatch batch;
+  batch.history = std::move(blocks);
+  storage::Status written = store_->write(batch);
+  if (!written.ok()) return storage_error(written);
+  return {};
+}
+
 Result<std::vector<Block>> Node::blocks(uint64_t from_height, uint32_t limit,
                                         uint64_t max_bytes) const {
   auto stored = store_->blocks(from_height, limit, max_bytes);

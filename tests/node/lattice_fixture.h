@@ -54,6 +54,8 @@ struct LatticeOptions {
   int heartbeat_interval_s = 1;
   int peerless_timeout_s = 3;  // AETHEL_PEERLESS_TIMEOUT
   int http_poll_interval_s = 1;
+  // "NAME=value" for every node at every start (a start's own `extra` wins).
+  std::vector<std::string> extra_env;
 };
 
 class Lattice {
@@ -96,6 +98,7 @@ class Lattice {
     }
     // Entries in `extra` win over the lattice settings below.
     std::vector<std::string> env = std::move(extra);
+    env.insert(env.end(), options_.extra_env.begin(), options_.extra_env.end());
     auto set = [&](std::string entry) {
       std::string name = entry.substr(0, entry.find('=') + 1);
       for (const std::string& e : env) {
