@@ -286,8 +286,8 @@ struct Write {
 // (linearizable unless `stale`: then ?consistency=stale / serializable).
 Write make_read(Kind kind, bool stale) {
   if (kind == Kind::kAethel) {
-    return {stale ? "/api/lattice/accounts/Bob?consistency=stale" : "/api/lattice/accounts/Bob",
-            "", "GET"};
+    return {stale ? "/api/lattice/accounts/Bob?consistency=stale" : "/api/lattice/accounts/Bob", "",
+            "GET"};
   }
   return {"/v3/kv/range", fmt::format(R"({{"key":"{}"{}}})", base64("wan-0"),
                                       stale ? R"(,"serializable":true)" : "")};
