@@ -237,6 +237,7 @@ node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
   options.node_key_path = c.node_key_path;
   options.genesis = genesis;
   options.snapshot_interval_blocks = c.snapshot_interval_blocks;
+  options.election_timeout_ticks = c.election_timeout_ms / options.tick_ms;
   options.validators = validators.value();
   options.log = [&log](std::string_view line) { log.line(line); };
   options.on_store_write = [&metrics](double seconds) { metrics.observe_fsync_seconds(seconds); };
@@ -244,6 +245,8 @@ node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
   if (!opened.ok()) return opened.error();
   std::unique_ptr<node::Node> node = std::move(opened).value();
   log.line(fmt::format("[P2P] Peer ID: {}", node->peer_id()));
+  log.line(fmt::format("[CONSENSUS] heartbeat every {} ms, election after {} ms of silence",
+                       options.tick_ms, options.election_timeout_ticks * options.tick_ms));
   auto [height, root] = node->read(
       [](const ledger::Ledger& l) { return std::make_pair(l.height(), ledger::to_hex(l.root())); });
   log.line(fmt::format("[NODE] {} restored at height {} root {}", c.node_name, height, root));

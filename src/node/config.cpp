@@ -315,8 +315,12 @@ std::optional<Error> read_extensions(const Reader& reader, Config& config) {
   constexpr uint64_t kMaxBody = 256ull << 20;
   if (auto e = read_unsigned(reader, "MAX_BODY_BYTES", 1024, kMaxBody, config.max_body_bytes))
     return e;
-  return read_unsigned(reader, "SNAPSHOT_INTERVAL", 1, 1'000'000'000,
-                       config.snapshot_interval_blocks);
+  if (auto e = read_unsigned(reader, "SNAPSHOT_INTERVAL", 1, 1'000'000'000,
+                             config.snapshot_interval_blocks))
+    return e;
+  // Five heartbeats (ticks of 50 ms) at least: fewer and one late answer deposes a
+  // leader; a minute at most.
+  return read_unsigned(reader, "ELECTION_TIMEOUT_MS", 250, 60'000, config.election_timeout_ms);
 }
 
 // A TLS file setting: it must name a readable file. Whether its contents are a

@@ -85,6 +85,7 @@ struct Config {
   // Aethel extensions (docs/CONFIGURATION.md).
   uint64_t max_body_bytes = 4 << 20;         // AETHEL_MAX_BODY_BYTES
   uint64_t snapshot_interval_blocks = 1000;  // AETHEL_SNAPSHOT_INTERVAL
+  uint32_t election_timeout_ms = 750;        // AETHEL_ELECTION_TIMEOUT_MS
 
   // Accepted but suspicious settings (a host name under /ip4/ read as /dns4/), one
   // line each, naming the variable; the node logs them at start.

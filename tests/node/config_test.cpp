@@ -215,5 +215,18 @@ TEST(ConfigTest, LatticeNodesMayBeHttps) {
   EXPECT_TRUE(contains(message, "http:// or https:// URLs")) << message;
 }
 
+TEST(ConfigTest, ElectionTimeoutIsMillisecondsWithinBounds) {
+  EXPECT_EQ(load_env({}).value().election_timeout_ms, 750u);
+  auto config = load_env({{"AETHEL_ELECTION_TIMEOUT_MS", "2000"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config.value().election_timeout_ms, 2000u);
+  for (const char* bad : {"100", "60001", "2s"}) {
+    std::string message = error_of({{"AETHEL_ELECTION_TIMEOUT_MS", bad}});
+    EXPECT_TRUE(contains(message, std::string("AETHEL_ELECTION_TIMEOUT_MS='") + bad + "'"))
+        << message;
+    EXPECT_TRUE(contains(message, "250") && contains(message, "60000")) << message;
+  }
+}
+
 }  // namespace
 }  // namespace aethel::node
