@@ -285,7 +285,7 @@ json::object with_success(json::object body) {
 }  // namespace
 
 std::optional<Match> match_route(const std::string& path) {
-  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 16>
+  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 18>
       exact = {{
           {"/metrics", {RouteId::kMetrics, "GET"}},
           {"/", {RouteId::kRoot, "GET"}},
@@ -303,6 +303,8 @@ std::optional<Match> match_route(const std::string& path) {
           {"/api/lattice/sync/switch", {RouteId::kSyncSwitch, "POST"}},
           {"/api/lattice/p2p/stop", {RouteId::kP2pStop, "POST"}},
           {"/api/lattice/p2p/start", {RouteId::kP2pStart, "POST"}},
+          {"/api/openapi.json", {RouteId::kOpenApi, "GET"}},
+          {"/api/lattice/events", {RouteId::kEvents, "GET"}},
       }};
   for (const auto& [route, id_and_method] : exact) {
     if (path == route) return Match{id_and_method.first, id_and_method.second, {}, route};
@@ -403,6 +405,8 @@ Response dispatch(node::Node& node, const RouterOptions& options, const Match& m
       return blocks_route(node, target);
     case RouteId::kMetrics:
       return metrics_page(node, options);
+    case RouteId::kOpenApi:
+      return Response{200, std::string(openapi_document()), "application/json", {}};
     default:
       return lattice_route(match.id, request, target, node, options);
   }

@@ -227,7 +227,8 @@ node::Result<std::vector<std::string>> validator_ids(const node::Config& config)
 // Opens the node (store, key, ledger, consensus) and wires its log lines and metrics.
 node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
                                                     const ledger::Genesis& genesis, Log& log,
-                                                    metrics::Metrics& metrics) {
+                                                    metrics::Metrics& metrics,
+                                                    api::Events& events) {
   auto validators = validator_ids(c);
   if (!validators.ok()) return validators.error();
   node::NodeOptions options;
@@ -246,12 +247,14 @@ node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
       [](const ledger::Ledger& l) { return std::make_pair(l.height(), ledger::to_hex(l.root())); });
   log.line(fmt::format("[NODE] {} restored at height {} root {}", c.node_name, height, root));
   metrics.set_height(height);
-  node->on_block_applied([&metrics](const node::AppliedBlock& block) {
+  node->on_block_applied([&metrics, &events](const node::AppliedBlock& block) {
+    events.block_applied(block);
     metrics.record_commit(block.height, block.committed_transactions);
     size_t rejected = block.transactions - block.committed_transactions;
     if (rejected > 0) metrics.record_transactions("rejected", rejected);
   });
-  node->on_role_changed([&log](const node::ConsensusStatus& status) {
+  node->on_role_changed([&log, &events](const node::ConsensusStatus& status) {
+    events.role_changed(status);
     if (status.role == "leader") {
       log.line(fmt::format("[CONSENSUS] became leader for term {}", status.term));
     } else {
@@ -402,8 +405,11 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   const node::Config& c = setup.config;
   Log log(c, setup.format);
   metrics::Metrics metrics;  // outlives the node, the lattice and the server below
+  api::EventsOptions events_options;
+  events_options.metrics = &metrics;
+  api::Events events(events_options);  // GET /api/lattice/events; outlives them too
   for (const std::string& warning : c.warnings) log.line("[CONFIG] warning: " + warning);
-  auto node = open_node(c, setup.genesis, log, metrics);
+  auto node = open_node(c, setup.genesis, log, metrics, events);
   if (!node.ok()) return fail(node.error().message);
   std::string lattice_id = node::lattice_id(node.value()->validators(), setup.genesis);
   log.line(fmt::format("[NODE] lattice id {} with {} validators", lattice_id.substr(0, 16),
@@ -415,6 +421,7 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   api::RouterOptions router_options{c.node_name, lattice.value().get(), c.tls_ca_file,
                                     c.admin_token, &metrics};
   router_options.max_body_bytes = c.max_body_bytes;
+  router_options.events = &events;
   auto router = std::make_unique<api::Router>(*node.value(), router_options);
   auto server = start_server(c, *router);
   if (!server.ok()) return fail(server.error().message);
