@@ -19,31 +19,19 @@ constexpr std::array<Page, 4> kPages = {{
     {"/dashboard/style.css", "style.css", "text/css; charset=utf-8"},
 }};
 
-constexpr std::string_view kClientPrefix = "/dashboard/client/";
-
-Response method_not_allowed(std::string_view path) {
-  Response r = error_response(405, "method_not_allowed", std::string(path) + " accepts GET only");
-  r.headers.emplace_back("Allow", "GET");
-  return r;
-}
-
-// /dashboard/client/<file>.js: the TypeScript client's browser build.
-std::optional<Response> client_route(const Request& request, std::string_view path) {
-  auto body = client_asset(path.substr(kClientPrefix.size()));
-  if (!body) return std::nullopt;  // the JSON 404 of the router
-  if (request.method != "GET") return method_not_allowed(path);
-  return Response{200, std::string(*body), "text/javascript; charset=utf-8", {}};
-}
-
 }  // namespace
 
 std::optional<Response> dashboard_route(const Request& request) {
   std::string_view target = request.target;
   std::string_view path = target.substr(0, target.find_first_of("?#"));
-  if (path.starts_with(kClientPrefix)) return client_route(request, path);
   for (const Page& page : kPages) {
     if (path != page.path) continue;
-    if (request.method != "GET") return method_not_allowed(path);
+    if (request.method != "GET") {
+      Response r =
+          error_response(405, "method_not_allowed", std::string(path) + " accepts GET only");
+      r.headers.emplace_back("Allow", "GET");
+      return r;
+    }
     auto body = dashboard_asset(page.asset);
     if (!body)
       return error_response(500, "internal_error", "dashboard asset missing from the build");

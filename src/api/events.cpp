@@ -99,7 +99,9 @@ class Events::Impl : public std::enable_shared_from_this<Events::Impl> {
  public:
   explicit Impl(EventsOptions options) : options_(options), metrics_(options.metrics) {}
 
-  void start() { thread_ = std::thread([this] { run(); }); }
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
 
   // Joins the events thread and ends every stream.
   void stop() EXCLUDES(inbox_mutex_) {
@@ -293,9 +295,8 @@ void Events::Impl::hello(Item& item) {
 std::optional<json::object> Events::Impl::hello_json() {
   base::MutexLock lock(attach_mutex_);
   if (node_ == nullptr) return std::nullopt;
-  auto [height, root] = node_->read([](const ledger::Ledger& l) {
-    return std::make_pair(l.height(), ledger::to_hex(l.root()));
-  });
+  auto [height, root] = node_->read(
+      [](const ledger::Ledger& l) { return std::make_pair(l.height(), ledger::to_hex(l.root())); });
   node::ConsensusStatus consensus = node_->consensus_status();
   json::object out{{"node", node_name_},
                    {"peer_id", node_->peer_id()},
@@ -379,9 +380,9 @@ void Events::block_applied(const node::AppliedBlock& block) {
 }
 
 void Events::role_changed(const node::ConsensusStatus& status) {
-  impl_->event("role", {{"role", status.role},
-                        {"term", status.term},
-                        {"leader_peer_id", status.leader_peer_id}});
+  impl_->event(
+      "role",
+      {{"role", status.role}, {"term", status.term}, {"leader_peer_id", status.leader_peer_id}});
 }
 
 void Events::attach(const node::Node* node, const lattice::Lattice* lattice,

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <mutex>
@@ -398,6 +399,27 @@ node::Result<NodeSetup> load_setup(const Args& args, bool& usage_error) {
   return NodeSetup{std::move(config).value(), std::move(genesis).value(), format.value()};
 }
 
+// GET /api/lattice/events's limits. AETHEL_EVENTS_BUFFER_BYTES (4096 to 64 MiB; default
+// 256 KiB) bounds each stream's queue: a client further behind is evicted (tests use a
+// small one). A value out of range is a warning and the default stays.
+api::EventsOptions events_options(metrics::Metrics& metrics, std::vector<std::string>& warnings) {
+  api::EventsOptions options;
+  options.metrics = &metrics;
+  const char* buffer = std::getenv("AETHEL_EVENTS_BUFFER_BYTES");
+  if (buffer == nullptr || *buffer == '\0') return options;
+  char* end = nullptr;
+  unsigned long long bytes = std::strtoull(buffer, &end, 10);
+  if (*end != '\0' || bytes < 4096 || bytes > (64ULL << 20)) {
+    warnings.push_back(
+        fmt::format("AETHEL_EVENTS_BUFFER_BYTES='{}' is not a number from 4096 "
+                    "to 67108864; using {}",
+                    buffer, options.max_client_buffer_bytes));
+    return options;
+  }
+  options.max_client_buffer_bytes = bytes;
+  return options;
+}
+
 // Serves until SIGINT or SIGTERM, then stops in order: the server (requests in
 // progress still commit and get their answer), the router's pools, the lattice, the
 // node (its Ready finishes, fsync'd).
@@ -405,10 +427,9 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   const node::Config& c = setup.config;
   Log log(c, setup.format);
   metrics::Metrics metrics;  // outlives the node, the lattice and the server below
-  api::EventsOptions events_options;
-  events_options.metrics = &metrics;
-  api::Events events(events_options);  // GET /api/lattice/events; outlives them too
-  for (const std::string& warning : c.warnings) log.line("[CONFIG] warning: " + warning);
+  std::vector<std::string> warnings = c.warnings;
+  api::Events events(events_options(metrics, warnings));  // outlives them too
+  for (const std::string& warning : warnings) log.line("[CONFIG] warning: " + warning);
   auto node = open_node(c, setup.genesis, log, metrics, events);
   if (!node.ok()) return fail(node.error().message);
   std::string lattice_id = node::lattice_id(node.value()->validators(), setup.genesis);

@@ -79,8 +79,8 @@ struct Exchange {
   std::optional<Response> answer;  // strand only
   uint64_t sequence = 0;           // strand only: the request being answered
   bool busy = false;               // strand only: a request was read and is not answered yet
-  std::shared_ptr<Stream::State> stream;  // strand only: the answer is a stream
-  bool stream_news = false;               // strand only: chunks queued or the stream ended
+  std::shared_ptr<Stream::State> streamed;  // strand only: the answer is a stream
+  bool stream_news = false;                 // strand only: chunks queued or the stream ended
 };
 
 template <class Stream>
@@ -321,7 +321,7 @@ class Responder::State {
                                     response = std::move(response)]() mutable {
       if (exchange->sequence != sequence) return;  // never happens; a stale answer is dropped
       exchange->answer = std::move(response);
-      exchange->stream = std::move(stream);
+      exchange->streamed = std::move(stream);
       exchange->wake.cancel();
     });
     return true;
@@ -403,8 +403,8 @@ class Server::Impl {
     // its stream; a connection between requests checks draining_ before reading.
     for (auto& exchange : open_exchanges()) {
       asio::post(exchange->executor, [exchange] {
-        if (exchange->stream) {
-          exchange->stream->close();  // what is queued goes out, then the connection closes
+        if (exchange->streamed) {
+          exchange->streamed->close();  // what is queued goes out, then the connection closes
         } else if (!exchange->busy) {
           exchange->cancel_io();
         }
@@ -431,7 +431,7 @@ class Server::Impl {
     }
     for (auto& exchange : open_exchanges()) {
       exchange->close_socket();
-      if (exchange->stream) exchange->stream->finish();
+      if (exchange->streamed) exchange->streamed->finish();
     }
   }
 
@@ -521,7 +521,7 @@ class Server::Impl {
       if (!incoming) break;
       session->busy = true;
       Response response = co_await answer(session, std::move(incoming->request));
-      if (session->stream) {
+      if (session->streamed) {
         co_await stream_out(session, response, incoming->version);
         break;  // a streaming connection serves nothing else
       }
@@ -642,7 +642,7 @@ class Server::Impl {
   template <class Stream>
   asio::awaitable<void> stream_out(std::shared_ptr<Session<Stream>> session, Response& head,
                                    unsigned version) {
-    std::shared_ptr<StreamState> state = session->stream;
+    std::shared_ptr<StreamState> state = session->streamed;
     bool ok = co_await write_stream_head(session->stream, head, version);
     if (ok) {
       asio::co_spawn(session->executor, watch_client(session, state), asio::detached);

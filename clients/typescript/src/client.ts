@@ -8,6 +8,10 @@
 //   yours, or a random UUID); a write whose outcome is unknown (503 "outcome":
 //   "unknown", or the connection lost after sending) is sent again with the same ids,
 //   so it applies at most once. A retry of a committed id answers "exists": true.
+// - Reads of ledger state are linearizable by default (the node's default); `stale`
+//   (per client or per read) answers from one node's own state at once. A node that
+//   cannot confirm a read (503 unavailable / not_caught_up) is failed over like one
+//   that is down.
 // - Typed errors (errors.ts); responses typed from src/api/openapi.json (openapi.ts).
 import { ApiError, NetworkError, OutcomeUnknownError, TransactionFailedError } from './errors.js';
 import { EventSubscription, type EventHandlers, type SubscribeOptions } from './events.js';
@@ -32,6 +36,20 @@ export interface ClientOptions {
   adminToken?: string;
   /** Another fetch (tests, proxies). */
   fetch?: typeof fetch;
+  /**
+   * Reads of ledger state (state, account, proof, transaction): 'linearizable' (the
+   * default: every write acknowledged before the read is seen) or 'stale' (the node
+   * answers from its own state at once; it may lag). Each read may override it.
+   */
+  consistency?: Consistency;
+}
+
+export type Consistency = 'linearizable' | 'stale';
+
+/** Per read of ledger state: `stale` answers from the node's own state at once; `minHeight` waits (up to 10 s on the node) until it has applied that height. */
+export interface ReadOptions {
+  stale?: boolean;
+  minHeight?: number;
 }
 
 export interface TransferResult extends Outcome {
@@ -68,6 +86,7 @@ export class AethelClient {
   private readonly retryDelayMs: number;
   private readonly adminToken: string | undefined;
   private readonly fetcher: typeof fetch;
+  private readonly consistency: Consistency;
 
   constructor(options: ClientOptions) {
     const list = typeof options.nodes === 'string' ? options.nodes.split(',') : options.nodes;
@@ -78,6 +97,7 @@ export class AethelClient {
     this.retryDelayMs = options.retryDelayMs ?? 250;
     this.adminToken = options.adminToken;
     this.fetcher = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.consistency = options.consistency ?? 'linearizable';
   }
 
   /** The node requests go to first (the last one that answered). */
@@ -89,9 +109,15 @@ export class AethelClient {
 
   root(): Promise<Schemas['Root']> { return this.get('/'); }
   health(): Promise<Schemas['Liveness']> { return this.get('/health'); }
-  account(name: string): Promise<Schemas['Account']> { return this.get(`/api/lattice/accounts/${encodeURIComponent(name)}`); }
-  proof(name: string): Promise<Schemas['ProofDocument']> { return this.get(`/api/lattice/proof/${encodeURIComponent(name)}`); }
-  transaction(id: string): Promise<Schemas['TxOutcome']> { return this.get(`/api/lattice/tx/${encodeURIComponent(id)}`); }
+  account(name: string, read: ReadOptions = {}): Promise<Schemas['Account']> {
+    return this.get(this.readPath(`/api/lattice/accounts/${encodeURIComponent(name)}`, new URLSearchParams(), read));
+  }
+  proof(name: string, read: ReadOptions = {}): Promise<Schemas['ProofDocument']> {
+    return this.get(this.readPath(`/api/lattice/proof/${encodeURIComponent(name)}`, new URLSearchParams(), read));
+  }
+  transaction(id: string, read: ReadOptions = {}): Promise<Schemas['TxOutcome']> {
+    return this.get(this.readPath(`/api/lattice/tx/${encodeURIComponent(id)}`, new URLSearchParams(), read));
+  }
   p2pStatus(): Promise<Schemas['P2pStatus']> { return this.get('/api/lattice/p2p/status'); }
   identity(): Promise<Schemas['Identity']> { return this.get('/api/lattice/p2p/identity'); }
   latticeNodes(): Promise<Schemas['Nodes']> { return this.get('/api/lattice/nodes'); }
@@ -105,11 +131,11 @@ export class AethelClient {
   }
 
   /** Root, height and a page of accounts; `verify` checks the node's signature (signing.ts). */
-  async state(options: { limit?: number; after?: string; verify?: boolean } = {}): Promise<Schemas['State']> {
+  async state(options: { limit?: number; after?: string; verify?: boolean } & ReadOptions = {}): Promise<Schemas['State']> {
     const query = new URLSearchParams();
     if (options.limit !== undefined) query.set('limit', String(options.limit));
     if (options.after !== undefined) query.set('after', options.after);
-    const state = await this.get<Schemas['State']>(`/api/lattice/state${query.size ? `?${query}` : ''}`);
+    const state = await this.get<Schemas['State']>(this.readPath('/api/lattice/state', query, options));
     if (options.verify) await verifyStateSignature(state);
     return state;
   }
@@ -178,6 +204,14 @@ export class AethelClient {
   }
 
   // ---- plumbing -------------------------------------------------------------
+
+  // A read route with its consistency query (linearizable is the node's default).
+  private readPath(path: string, query: URLSearchParams, read: ReadOptions): string {
+    const stale = read.stale ?? this.consistency === 'stale';
+    if (stale) query.set('consistency', 'stale');
+    if (read.minHeight !== undefined) query.set('min_height', String(read.minHeight));
+    return `${path}${query.size ? `?${query}` : ''}`;
+  }
 
   private async get<T>(path: string): Promise<T> {
     return (await this.request<T>('GET', path)).body;

@@ -79,7 +79,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Signed state root, height and a page of accounts */
+        /**
+         * Signed state root, height and a page of accounts
+         * @description Linearizable by default (see the consistency parameter).
+         */
         get: operations["getState"];
         put?: never;
         post?: never;
@@ -96,7 +99,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One account */
+        /**
+         * One account
+         * @description Linearizable by default (see the consistency parameter).
+         */
         get: operations["getAccount"];
         put?: never;
         post?: never;
@@ -113,7 +119,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Merkle inclusion or exclusion proof */
+        /**
+         * Merkle inclusion or exclusion proof
+         * @description Linearizable by default (see the consistency parameter).
+         */
         get: operations["getProof"];
         put?: never;
         post?: never;
@@ -130,7 +139,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A transaction's outcome */
+        /**
+         * A transaction's outcome
+         * @description Linearizable by default (see the consistency parameter).
+         */
         get: operations["getTransaction"];
         put?: never;
         post?: never;
@@ -542,6 +554,8 @@ export interface components {
         TxOutcome: components["schemas"]["Outcome"] & {
             /** @constant */
             success: true;
+            /** @description the ledger height this answer reflects */
+            ledger_height: components["schemas"]["Height"];
         };
         AccountState: {
             balance: number;
@@ -789,9 +803,22 @@ export interface components {
             count: number;
             timestamp: number;
         };
+        /** @description 503 of a read: unavailable (no leader confirmation in time: the node is not in a majority; ?consistency=stale still answers) or not_caught_up (min_height not reached in time). height: the node's own ledger height. */
+        ReadRefused: components["schemas"]["Error"] & {
+            error?: {
+                /** @enum {unknown} */
+                code?: "unavailable" | "not_caught_up";
+            };
+            height: components["schemas"]["Height"];
+        };
     };
     responses: never;
-    parameters: never;
+    parameters: {
+        /** @description linearizable (the default): the answer reflects every write acknowledged before the request was sent (the node confirms with the leader, one round per batch of reads); stale: the node answers at once from its own state, which may lag the lattice. */
+        Consistency: "linearizable" | "stale";
+        /** @description wait (up to 10 s) until the node has applied this ledger height before answering; then 503 not_caught_up. Combines with either consistency. */
+        MinHeight: number;
+    };
     requestBodies: never;
     headers: never;
     pathItems: never;
@@ -969,6 +996,10 @@ export interface operations {
                 limit?: number;
                 /** @description continue after this account name */
                 after?: string;
+                /** @description linearizable (the default): the answer reflects every write acknowledged before the request was sent (the node confirms with the leader, one round per batch of reads); stale: the node answers at once from its own state, which may lag the lattice. */
+                consistency?: components["parameters"]["Consistency"];
+                /** @description wait (up to 10 s) until the node has applied this ledger height before answering; then 503 not_caught_up. Combines with either consistency. */
+                min_height?: components["parameters"]["MinHeight"];
             };
             header?: never;
             path?: never;
@@ -994,11 +1025,25 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description unavailable or not_caught_up */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadRefused"];
+                };
+            };
         };
     };
     getAccount: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description linearizable (the default): the answer reflects every write acknowledged before the request was sent (the node confirms with the leader, one round per batch of reads); stale: the node answers at once from its own state, which may lag the lattice. */
+                consistency?: components["parameters"]["Consistency"];
+                /** @description wait (up to 10 s) until the node has applied this ledger height before answering; then 503 not_caught_up. Combines with either consistency. */
+                min_height?: components["parameters"]["MinHeight"];
+            };
             header?: never;
             path: {
                 /** @description account name */
@@ -1017,6 +1062,15 @@ export interface operations {
                     "application/json": components["schemas"]["Account"];
                 };
             };
+            /** @description bad target or query (bad_query: consistency other than linearizable or stale, min_height not a number) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description unknown_account */
             404: {
                 headers: {
@@ -1026,11 +1080,25 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description unavailable or not_caught_up */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadRefused"];
+                };
+            };
         };
     };
     getProof: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description linearizable (the default): the answer reflects every write acknowledged before the request was sent (the node confirms with the leader, one round per batch of reads); stale: the node answers at once from its own state, which may lag the lattice. */
+                consistency?: components["parameters"]["Consistency"];
+                /** @description wait (up to 10 s) until the node has applied this ledger height before answering; then 503 not_caught_up. Combines with either consistency. */
+                min_height?: components["parameters"]["MinHeight"];
+            };
             header?: never;
             path: {
                 /** @description account name */
@@ -1049,11 +1117,34 @@ export interface operations {
                     "application/json": components["schemas"]["ProofDocument"];
                 };
             };
+            /** @description bad target or query (bad_query: consistency other than linearizable or stale, min_height not a number) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unavailable or not_caught_up */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadRefused"];
+                };
+            };
         };
     };
     getTransaction: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description linearizable (the default): the answer reflects every write acknowledged before the request was sent (the node confirms with the leader, one round per batch of reads); stale: the node answers at once from its own state, which may lag the lattice. */
+                consistency?: components["parameters"]["Consistency"];
+                /** @description wait (up to 10 s) until the node has applied this ledger height before answering; then 503 not_caught_up. Combines with either consistency. */
+                min_height?: components["parameters"]["MinHeight"];
+            };
             header?: never;
             path: {
                 /** @description client id or derived id */
@@ -1072,6 +1163,15 @@ export interface operations {
                     "application/json": components["schemas"]["TxOutcome"];
                 };
             };
+            /** @description bad target or query (bad_query: consistency other than linearizable or stale, min_height not a number) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description unknown_transaction */
             404: {
                 headers: {
@@ -1079,6 +1179,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unavailable or not_caught_up */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadRefused"];
                 };
             };
         };

@@ -4,6 +4,8 @@
 // write whose answer was lost retried safely with its id, typed errors, live events
 // that follow the lattice when the node they read from is killed.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 
 import {
@@ -76,6 +78,33 @@ test('a write sent to a follower commits (leader-agnostic) and all nodes agree',
     const roots = await Promise.all(urls.map((u) => new AethelClient({ nodes: [u] }).state({ limit: 0 })));
     return roots.every((s) => s.merkle_root === result.merkle_root);
   }, 20000);
+});
+
+test('reads: linearizable by default, stale on request, min_height, and 503 failed over', async () => {
+  const seen = [];
+  const recording = async (input, init) => { seen.push(String(input)); return fetch(input, init); };
+  const client = new AethelClient({ nodes: urls, fetch: recording });
+  const written = await client.transfer({ from: 'Alice', to: 'Charlie', amount: 2 });
+  const charlie = await client.account('Charlie');
+  assert.ok(!seen.at(-1).includes('consistency'), 'linearizable is the node default: no query');
+  const stale = await client.account('Charlie', { stale: true, minHeight: written.height });
+  assert.match(seen.at(-1), /\/api\/lattice\/accounts\/Charlie\?consistency=stale&min_height=\d+$/);
+  assert.equal(stale.balance, charlie.balance, 'min_height: the stale read includes the write');
+  const state = await new AethelClient({ nodes: urls, fetch: recording, consistency: 'stale' }).state({ limit: 0 });
+  assert.match(seen.at(-1), /state\?limit=0&consistency=stale$/);
+  assert.ok(state.height >= written.height);
+  const far = await new AethelClient({ nodes: [urls[0]] }).state({ limit: 0, stale: true, minHeight: written.height + 1000000 }).catch((e) => e);
+  assert.ok(far instanceof ApiError, String(far));
+  assert.equal(far.status, 503);
+  assert.equal(far.code, 'not_caught_up');
+  // A node that cannot confirm a read (no majority) answers 503 unavailable: the next answers.
+  const first = urls[0];
+  const refusing = async (input, init) => (String(input).startsWith(first)
+    ? new Response(JSON.stringify({ success: false, error: { code: 'unavailable', message: 'no majority (test)' }, height: 1 }), { status: 503 })
+    : fetch(input, init));
+  const failover = new AethelClient({ nodes: urls, fetch: refusing });
+  assert.equal((await failover.account('Charlie')).balance, charlie.balance);
+  assert.notEqual(failover.node, first);
 });
 
 test('failover: a dead URL first in the list is skipped', async () => {
@@ -184,4 +213,19 @@ test('events: a commit arrives, and the stream moves on when its node is killed'
     subscription.close();
     await subscription.done;
   }
+});
+
+test('docs/API.md\'s example runs: a transfer with failover past a dead first URL', async () => {
+  const docs = fs.readFileSync(new URL('../../../docs/API.md', import.meta.url), 'utf8');
+  const example = docs.match(/<!-- example: transfer-with-failover[^>]*-->\n```js\n([\s\S]*?)```/)[1];
+  assert.ok(example.trim().split('\n').length <= 10, 'the example has at most 10 lines');
+  const live = nodes.filter((n) => !n.exit).map((n) => n.url);
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  const script = example
+    .replace("'@aethel/client'", JSON.stringify(new URL('../dist/index.js', import.meta.url).href))
+    .replace(/\[[^\]]*node1\.example\.com[^\]]*\]/, JSON.stringify([dead, ...live]));
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /^height \d+: Bob has \d+ \(answered by http:\/\/127\.0\.0\.1:\d+\)$/m);
+  assert.ok(!run.stdout.includes(dead), 'the dead node did not answer');
 });
