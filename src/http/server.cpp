@@ -15,9 +15,12 @@
 // timer for chunks queued by the application (Stream::State), writes them, and
 // ends with the last chunk when the stream is closed. A second coroutine reads the
 // raw socket only to notice a client that went away. Nothing else is read from a
-// streaming connection.
+// streaming connection. Its socket's send buffer (SO_SNDBUF) is set to the stream's
+// max_queued_bytes, so that what a client that does not read holds up is bounded
+// by about twice that (the kernel's buffer, then the queue) and it is cut then.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -186,6 +189,8 @@ class Stream::State {
     base::MutexLock lock(mutex_);
     return queued_bytes_;
   }
+
+  size_t max_queued_bytes() const { return options_.max_queued_bytes; }
 
   // The writer's side (the connection's strand).
   struct Batch {
@@ -643,6 +648,13 @@ class Server::Impl {
   asio::awaitable<void> stream_out(std::shared_ptr<Session<Stream>> session, Response& head,
                                    unsigned version) {
     std::shared_ptr<StreamState> state = session->streamed;
+    // The kernel's send buffer is bounded by the queue's limit too (it would otherwise
+    // grow to megabytes): a client that does not read is noticed after about that.
+    beast::error_code ignored;
+    auto sndbuf = static_cast<int>(std::clamp<size_t>(state->max_queued_bytes(), 4096, 4 << 20));
+    beast::get_lowest_layer(session->stream)
+        .socket()
+        .set_option(asio::socket_base::send_buffer_size(sndbuf), ignored);
     bool ok = co_await write_stream_head(session->stream, head, version);
     if (ok) {
       asio::co_spawn(session->executor, watch_client(session, state), asio::detached);
@@ -653,7 +665,6 @@ class Server::Impl {
       co_await asio::async_write(session->stream, bhttp::make_chunk_last(), kUseTuple);
     }
     state->lost();
-    beast::error_code ignored;
     beast::get_lowest_layer(session->stream).socket().cancel(ignored);  // ends watch_client
     state->finish();
   }
