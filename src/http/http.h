@@ -269,7 +269,9 @@ class Stream {
 };
 
 struct StreamOptions {
-  // Bytes queued and not yet written, at most (see Stream::write).
+  // Bytes queued and not yet written, at most (see Stream::write). The connection's
+  // kernel send buffer (SO_SNDBUF) is set to this too, so a client that stops reading
+  // holds up about twice this before it is cut, not the megabytes the kernel would grow.
   size_t max_queued_bytes = 1 << 20;
   // Runs once when the stream has ended, whatever the cause: on the connection's io
   // thread, or on the thread that stops the server. Never inside a Stream method.
