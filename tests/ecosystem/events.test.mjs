@@ -1,5 +1,5 @@
-// GET /api/lattice/events (SPEC §7, issue 16) against a real 3-node lattice: a
-// stream starts with a hello; every commit arrives as a "commit" event, in order and
+// GET /api/lattice/events (SPEC §7, issue 16) against a real 3-node lattice: at most
+// 256 streams per node (the next is refused with 503); a stream starts with a hello; every commit arrives as a "commit" event, in order and
 // without gaps, soon after the write is answered; a client that does not read is
 // evicted once its buffer (AETHEL_EVENTS_BUFFER_BYTES, small here) is full, while a
 // client that reads keeps its stream; killing the leader shows on a follower's
@@ -73,6 +73,49 @@ except ConnectionResetError:
   child.stdout.on('data', (d) => child.lines.push(...String(d).trim().split('\n')));
   return child;
 }
+
+test('at most 256 streams per node: the next one is refused with 503 too_many_streams', async () => {
+  const code = `
+import socket, sys
+socks = []
+for i in range(257):
+    s = socket.create_connection(('127.0.0.1', ${new URL(leader).port}))
+    s.sendall(b'GET /api/lattice/events HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n')
+    socks.append(s)
+answers = []
+for s in socks:
+    s.settimeout(10)
+    data = b''
+    while b'\\r\\n\\r\\n' not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    head = data.split(b'\\r\\n\\r\\n')[0]
+    status = head.split(b' ')[1].decode() if data else 'none'
+    while status != '200' and b'too_many_streams' not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    answers.append(status + ('/too_many_streams' if b'too_many_streams' in data else ''))
+print(' '.join(answers), flush=True)
+sys.stdin.readline()
+`;
+  const child = spawn('python3', ['-c', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  try {
+    await waitFor('257 answers', () => out.includes('\n'), 30000);
+    const answers = out.trim().split(' ');
+    assert.equal(answers.filter((a) => a === '200').length, 256, out.slice(0, 300));
+    assert.deepEqual(answers.filter((a) => a !== '200'), ['503/too_many_streams']);
+    assert.equal(await metric(leader, 'aethel_events_clients'), 256);
+  } finally {
+    child.kill();
+  }
+  await waitFor('every stream noticed gone', async () => (await metric(leader, 'aethel_events_clients')) === 0, 10000);
+});
 
 test('hello, then every commit in order and without gaps; a reader that stalls is evicted', async () => {
   const port = new URL(leader).port;
