@@ -13,6 +13,7 @@ APT_PACKAGES=(
   nftables iproute2
   etcd-server etcd-client wrk   # the reference and load tools of bench/wan (issue 10)
   chromium fonts-noto-color-emoji
+  prometheus python3   # promtool and a slow socket client: tests/ecosystem (issue 16)
 )
 
 missing=()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the exact npm packages pinned in tests/p2p/interop/package-lock.json (js-libp2p
-# 3.x, used by the p2p interop tests) and tests/dashboard/package-lock.json (playwright-core,
-# used by the dashboard browser tests). Needs Node 20+ and npm on PATH. Safe to run again:
+# 3.x, used by the p2p interop tests), tests/dashboard/package-lock.json (playwright-core,
+# used by the dashboard browser tests), tests/ecosystem/package-lock.json (an OpenAPI
+# validator, Ajv and a YAML parser) and clients/typescript/package-lock.json (typescript
+# and openapi-typescript, which build the client and its types). Needs Node 20+ and npm on PATH. Safe to run again:
 # skips the install when node_modules already matches the lock file.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,3 +33,7 @@ install_pinned tests/p2p/interop "js-libp2p packages"
 # playwright-core drives Debian's chromium (/usr/bin/chromium, scripts/install-deps.sh);
 # it never downloads a browser of its own.
 install_pinned tests/dashboard "playwright-core"
+# @readme/openapi-parser, ajv and yaml: the OpenAPI and monitoring tests (issue 16).
+install_pinned tests/ecosystem "OpenAPI and YAML test packages"
+# typescript and openapi-typescript: the TypeScript client's build (issue 16).
+install_pinned clients/typescript "the TypeScript client's build tools"

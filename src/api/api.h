@@ -35,6 +35,7 @@ class Metrics;
 namespace aethel::api {
 
 class WorkPool;
+class Events;
 
 using ledger::Error;
 using ledger::Result;
@@ -80,7 +81,71 @@ struct RouterOptions {
   size_t blocking_queue = 32;
   // Writes submitted and not answered yet, at most; beyond: 429 "overloaded".
   size_t max_pending_writes = 4096;
+  // GET /api/lattice/events streams from it (null: that route answers 503). Must
+  // outlive the router; the router attaches its node and lattice to it while it lives.
+  Events* events = nullptr;
 };
+
+// ---------------------------------------------------------------------------
+// Live events: GET /api/lattice/events (events.cpp, docs/API.md)
+// ---------------------------------------------------------------------------
+
+struct EventsOptions {
+  // Streams open at once; beyond, the route answers 503 "too_many_streams".
+  size_t max_clients = 256;
+  // Bytes queued for one client and not yet written to its socket; an event that
+  // would go over evicts the client (its stream is cut; it reconnects and starts
+  // again from a hello). At a few hundred bytes per event that is about a thousand
+  // events behind.
+  size_t max_client_buffer_bytes = 256 * 1024;
+  // A comment line this often: proxies keep the stream, gone clients are noticed.
+  uint32_t keepalive_ms = 15'000;
+  // How often the lattice's published status is read for mode and link changes.
+  uint32_t poll_ms = 100;
+  // Events from the node's hooks waiting for the events thread, at most; beyond,
+  // they are dropped and every client gets a "lost" event saying how many.
+  size_t max_pending_events = 8192;
+  // When set: aethel_events_clients and aethel_events_evictions_total.
+  metrics::Metrics* metrics = nullptr;
+};
+
+// Server-sent events of one node (SPEC §7): "hello" (a snapshot, first on every
+// stream), "commit", "role", "mode", "link", "lost". One thread fans them out; the
+// node's hooks only queue. Thread-safe.
+class Events {
+ public:
+  explicit Events(EventsOptions options = {});
+  // Ends every stream and joins the thread.
+  ~Events();
+  Events(const Events&) = delete;
+  Events& operator=(const Events&) = delete;
+
+  // The node's hooks (consensus thread): queue an event, never block.
+  void block_applied(const node::AppliedBlock& block);
+  void role_changed(const node::ConsensusStatus& status);
+
+  // What hellos are made of and whose lattice status is watched. The Router attaches
+  // in its constructor and detaches in its destructor; detach() returns once the
+  // events thread no longer uses them, and ends every stream.
+  void attach(const node::Node* node, const lattice::Lattice* lattice, std::string node_name);
+  void detach();
+
+  // Answers GET /api/lattice/events: a text/event-stream that starts with a hello,
+  // or 503 ("not_ready", "too_many_streams"). `headers` go on the answer's head.
+  // Returns the status it answered with.
+  unsigned subscribe(http::Responder responder, http::Headers headers);
+  // Streams open now.
+  size_t clients() const;
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;  // shared with the streams' end callbacks
+};
+
+// GET /api/openapi.json: the OpenAPI 3.1 description of every public route
+// (src/api/openapi.json, compiled in).
+std::string_view openapi_document();
 
 // Maps requests to the node. Thread-safe; answers through the http::Responder.
 class Router final : public http::Handler {

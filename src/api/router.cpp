@@ -60,9 +60,14 @@ void blocking_route(Router::Shared* s, Request request, Match match, Target targ
 }  // namespace
 
 Router::Router(node::Node& node, RouterOptions options)
-    : shared_(std::make_unique<Shared>(node, std::move(options))) {}
+    : shared_(std::make_unique<Shared>(node, std::move(options))) {
+  const RouterOptions& o = shared_->options;
+  if (o.events != nullptr) o.events->attach(&node, o.lattice, o.node_name);
+}
 
-Router::~Router() = default;
+Router::~Router() {
+  if (shared_->options.events != nullptr) shared_->options.events->detach();
+}
 
 uint64_t Router::body_limit(const Request&) const {
   return shared_->options.max_body_bytes;
@@ -111,6 +116,9 @@ void Router::handle(Request request, http::Responder responder) {
                                 fmt::format("{} accepts {} only", target->path, match->method));
     r.headers.emplace_back("Allow", std::string(match->method));
     return reply.send(std::move(r));
+  }
+  if (match->id == RouteId::kEvents) {  // a stream: answered by the events thread
+    return events_route(s.options.events, metrics, responder, match->route, start);
   }
   switch (lane_of(match->id)) {
     case Lane::kIoThread:

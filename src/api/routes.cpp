@@ -320,7 +320,7 @@ json::object with_success(json::object body) {
 }  // namespace
 
 std::optional<Match> match_route(const std::string& path) {
-  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 17>
+  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 19>
       exact = {{
           {"/metrics", {RouteId::kMetrics, "GET"}},
           {"/", {RouteId::kRoot, "GET"}},
@@ -339,6 +339,8 @@ std::optional<Match> match_route(const std::string& path) {
           {"/api/lattice/sync/switch", {RouteId::kSyncSwitch, "POST"}},
           {"/api/lattice/p2p/stop", {RouteId::kP2pStop, "POST"}},
           {"/api/lattice/p2p/start", {RouteId::kP2pStart, "POST"}},
+          {"/api/openapi.json", {RouteId::kOpenApi, "GET"}},
+          {"/api/lattice/events", {RouteId::kEvents, "GET"}},
       }};
   for (const auto& [route, id_and_method] : exact) {
     if (path == route) return Match{id_and_method.first, id_and_method.second, {}, route};
@@ -441,6 +443,8 @@ Response dispatch(node::Node& node, const RouterOptions& options, const Match& m
       return genesis_route(options);
     case RouteId::kMetrics:
       return metrics_page(node, options);
+    case RouteId::kOpenApi:
+      return Response{200, std::string(openapi_document()), "application/json", {}};
     default:
       return lattice_route(match.id, request, target, node, options);
   }

@@ -48,6 +48,8 @@ enum class RouteId {
   kP2pStop,
   kP2pStart,
   kMetrics,
+  kOpenApi,
+  kEvents,
 };
 
 struct Match {
@@ -136,6 +138,10 @@ void verify_route(const WriteContext& context, const Request& request, const Rep
 void read_route(node::Node& node, const RouterOptions& options, const Match& match,
                 const Request& request, const Target& target, const Reply& reply);
 void transactions_route(const WriteContext& context, const Request& request, const Reply& reply);
+
+// GET /api/lattice/events (events.cpp): a stream from `events`, or 503 without it.
+void events_route(Events* events, metrics::Metrics* metrics, http::Responder responder,
+                  std::string_view route, Reply::Clock::time_point start);
 
 // ---------------------------------------------------------------------------
 // A pool of threads with a bounded queue (work_pool.cpp)

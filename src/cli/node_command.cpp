@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <mutex>
@@ -229,7 +230,8 @@ node::Result<std::vector<std::string>> validator_ids(const node::Config& config)
 // Opens the node (store, key, ledger, consensus) and wires its log lines and metrics.
 node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
                                                     const ledger::Genesis& genesis, Log& log,
-                                                    metrics::Metrics& metrics) {
+                                                    metrics::Metrics& metrics,
+                                                    api::Events& events) {
   auto validators = validator_ids(c);
   if (!validators.ok()) return validators.error();
   node::NodeOptions options;
@@ -251,12 +253,14 @@ node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
       [](const ledger::Ledger& l) { return std::make_pair(l.height(), ledger::to_hex(l.root())); });
   log.line(fmt::format("[NODE] {} restored at height {} root {}", c.node_name, height, root));
   metrics.set_height(height);
-  node->on_block_applied([&metrics](const node::AppliedBlock& block) {
+  node->on_block_applied([&metrics, &events](const node::AppliedBlock& block) {
+    events.block_applied(block);
     metrics.record_commit(block.height, block.committed_transactions);
     size_t rejected = block.transactions - block.committed_transactions;
     if (rejected > 0) metrics.record_transactions("rejected", rejected);
   });
-  node->on_role_changed([&log](const node::ConsensusStatus& status) {
+  node->on_role_changed([&log, &events](const node::ConsensusStatus& status) {
+    events.role_changed(status);
     if (status.role == "leader") {
       log.line(fmt::format("[CONSENSUS] became leader for term {}", status.term));
     } else {
@@ -428,6 +432,27 @@ node::HistoryOptions history_options(const node::Config& c, const ledger::Genesi
   return options;
 }
 
+// GET /api/lattice/events's limits. AETHEL_EVENTS_BUFFER_BYTES (4096 to 64 MiB; default
+// 256 KiB) bounds each stream's queue: a client further behind is evicted (tests use a
+// small one). A value out of range is a warning and the default stays.
+api::EventsOptions events_options(metrics::Metrics& metrics, std::vector<std::string>& warnings) {
+  api::EventsOptions options;
+  options.metrics = &metrics;
+  const char* buffer = std::getenv("AETHEL_EVENTS_BUFFER_BYTES");
+  if (buffer == nullptr || *buffer == '\0') return options;
+  char* end = nullptr;
+  unsigned long long bytes = std::strtoull(buffer, &end, 10);
+  if (*end != '\0' || bytes < 4096 || bytes > (64ULL << 20)) {
+    warnings.push_back(
+        fmt::format("AETHEL_EVENTS_BUFFER_BYTES='{}' is not a number from 4096 "
+                    "to 67108864; using {}",
+                    buffer, options.max_client_buffer_bytes));
+    return options;
+  }
+  options.max_client_buffer_bytes = bytes;
+  return options;
+}
+
 // Serves until SIGINT or SIGTERM, then stops in order: the server (requests in
 // progress still commit and get their answer), the router's pools, the lattice, the
 // node (its Ready finishes, fsync'd).
@@ -435,8 +460,10 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   const node::Config& c = setup.config;
   Log log(c, setup.format);
   metrics::Metrics metrics;  // outlives the node, the lattice and the server below
-  for (const std::string& warning : c.warnings) log.line("[CONFIG] warning: " + warning);
-  auto node = open_node(c, setup.genesis, log, metrics);
+  std::vector<std::string> warnings = c.warnings;
+  api::Events events(events_options(metrics, warnings));  // outlives them too
+  for (const std::string& warning : warnings) log.line("[CONFIG] warning: " + warning);
+  auto node = open_node(c, setup.genesis, log, metrics, events);
   if (!node.ok()) return fail(node.error().message);
   std::string lattice_id = node::lattice_id(node.value()->validators(), setup.genesis);
   log.line(fmt::format("[NODE] lattice id {} with {} validators", lattice_id.substr(0, 16),
@@ -451,6 +478,7 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
                                     c.admin_token, &metrics};
   router_options.max_body_bytes = c.max_body_bytes;
   router_options.genesis_json = ledger::genesis_to_json(setup.genesis);
+  router_options.events = &events;
   auto router = std::make_unique<api::Router>(*node.value(), router_options);
   auto server = start_server(c, *router);
   if (!server.ok()) return fail(server.error().message);

@@ -8,7 +8,8 @@
 //                       kept-alive connections per origin, several requests in flight,
 //                       per-request timeouts, a bounded queue, completion callbacks
 //   Server, Handler     the server plumbing: plain or HTTPS, request size limits, and
-//                       answers that may come later from any thread (Responder)
+//                       answers that may come later from any thread (Responder),
+//                       or as a stream of chunks written over time (Stream)
 //
 // Certificates of https:// URLs are verified against the system's CA store plus an
 // optional PEM file of extra CAs, for the URL's host name (or IP address), with SNI.
@@ -239,6 +240,44 @@ struct Response {
   Headers headers;  // besides Content-Type, Content-Length, Server, Connection
 };
 
+// The body of a streamed answer (Responder::stream), written chunk by chunk as the
+// application produces it: server-sent events. Copies share one stream. Every
+// method is thread-safe and never blocks; the connection's io thread does the
+// writing. A default-constructed Stream is ended.
+class Stream {
+ public:
+  Stream() = default;
+  // Queues `chunk` (not empty). False, with nothing queued, when the stream has
+  // ended (the client went away, the server is stopping, close() or abort() ran), or
+  // when `chunk` would take the bytes queued and not yet written over
+  // StreamOptions::max_queued_bytes: the stream is then aborted, since a client that
+  // does not read is cut rather than buffered without bound.
+  bool write(std::string chunk) const;
+  // Ends the stream once what is queued is written; then the connection closes.
+  void close() const;
+  // Ends the stream now, dropping what is queued, and cuts the connection.
+  void abort() const;
+  bool is_open() const;
+  // Bytes queued and not yet written to the socket.
+  size_t queued_bytes() const;
+
+  class State;
+  explicit Stream(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+struct StreamOptions {
+  // Bytes queued and not yet written, at most (see Stream::write). The connection's
+  // kernel send buffer (SO_SNDBUF) is set to this too, so a client that stops reading
+  // holds up about twice this before it is cut, not the megabytes the kernel would grow.
+  size_t max_queued_bytes = 1 << 20;
+  // Runs once when the stream has ended, whatever the cause: on the connection's io
+  // thread, or on the thread that stops the server. Never inside a Stream method.
+  std::function<void()> on_end;
+};
+
 // Answers one request, at most once. Copies share the answer: the first send()
 // counts, later ones are ignored. Dropping every copy without sending answers 500,
 // so a request is never left hanging. After the server stopped, send() does nothing.
@@ -246,6 +285,14 @@ class Responder {
  public:
   // Thread-safe; never blocks. The answer is written by the connection's io thread.
   void send(Response response) const;
+  // Answers with `head` (status, content type and headers; its body is ignored),
+  // framed as chunked, and keeps the connection for a body written later through
+  // the returned Stream. The connection serves no further request: it closes when
+  // the stream ends, when the client closes it, or when the server shuts down (a
+  // graceful shutdown ends streams at once, after what is queued). Counts as the
+  // answer like send(); when the request was already answered or the server has
+  // stopped, the Stream returned is ended. Thread-safe; never blocks.
+  Stream stream(Response head, StreamOptions options = {}) const;
   // Runs `task` on the connection's io thread, never inside this call: for work
   // that must leave the caller's thread, such as rendering an answer in a callback
   // that runs on the consensus thread. Dropped when the server has stopped.

@@ -9,8 +9,19 @@
 // Lifetimes: a Responder may outlive the server (a commit callback that fires when
 // the node stops). The Gate, shared by the server and every Responder, says whether
 // the io_context still runs; answers arriving after it closed are dropped.
+//
+// Streams (Responder::stream): the answer's head is written chunked, then the
+// connection's coroutine becomes the stream's writer: it waits on the same wake
+// timer for chunks queued by the application (Stream::State), writes them, and
+// ends with the last chunk when the stream is closed. A second coroutine reads the
+// raw socket only to notice a client that went away. Nothing else is read from a
+// streaming connection. Its socket's send buffer (SO_SNDBUF) is set to the stream's
+// max_queued_bytes, so that what a client that does not read holds up is bounded
+// by about twice that (the kernel's buffer, then the queue) and it is cut then.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -67,10 +78,12 @@ struct Exchange {
   virtual void close_socket() = 0;  // cuts the connection (after the grace)
 
   asio::any_io_executor executor;  // the connection's strand
-  asio::steady_timer wake;         // cancelled when the answer is there
+  asio::steady_timer wake;         // cancelled when the answer is there, or stream news
   std::optional<Response> answer;  // strand only
   uint64_t sequence = 0;           // strand only: the request being answered
   bool busy = false;               // strand only: a request was read and is not answered yet
+  std::shared_ptr<Stream::State> streamed;  // strand only: the answer is a stream
+  bool stream_news = false;                 // strand only: chunks queued or the stream ended
 };
 
 template <class Stream>
@@ -130,6 +143,144 @@ std::string body_too_large(uint64_t limit) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
+// Stream
+// ---------------------------------------------------------------------------
+
+// What the application queued and the connection's writer takes. Lock order: this
+// mutex, then the gate's.
+class Stream::State {
+ public:
+  State(std::shared_ptr<Gate> gate, std::weak_ptr<Exchange> exchange, StreamOptions options)
+      : gate_(std::move(gate)), exchange_(std::move(exchange)), options_(std::move(options)) {}
+
+  bool write(std::string chunk) EXCLUDES(mutex_) {
+    base::MutexLock lock(mutex_);
+    if (ended_) return false;
+    if (chunk.empty()) return true;
+    if (queued_bytes_ + chunk.size() > options_.max_queued_bytes) {
+      end(/*cut=*/true);
+      return false;
+    }
+    queued_bytes_ += chunk.size();
+    chunks_.push_back(std::move(chunk));
+    signal(/*cut=*/false);
+    return true;
+  }
+
+  void close() EXCLUDES(mutex_) {
+    base::MutexLock lock(mutex_);
+    if (!ended_) {
+      ended_ = true;
+      signal(/*cut=*/false);
+    }
+  }
+
+  void abort() EXCLUDES(mutex_) {
+    base::MutexLock lock(mutex_);
+    if (!cut_) end(/*cut=*/true);
+  }
+
+  bool is_open() const EXCLUDES(mutex_) {
+    base::MutexLock lock(mutex_);
+    return !ended_;
+  }
+
+  size_t queued_bytes() const EXCLUDES(mutex_) {
+    base::MutexLock lock(mutex_);
+    return queued_bytes_;
+  }
+
+  size_t max_queued_bytes() const { return options_.max_queued_bytes; }
+
+  // The writer's side (the connection's strand).
+  struct Batch {
+    std::vector<std::string> chunks;
+    bool ended = false;
+    bool cut = false;
+  };
+  Batch take() EXCLUDES(mutex_) {
+    base::MutexLock lock(mutex_);
+    signalled_ = false;
+    Batch batch{std::move(chunks_), ended_, cut_};
+    chunks_.clear();
+    return batch;
+  }
+  void written(size_t bytes) EXCLUDES(mutex_) {
+    base::MutexLock lock(mutex_);
+    queued_bytes_ -= std::min(bytes, queued_bytes_);
+  }
+  // The connection failed or is gone: nothing more can be written.
+  void lost() EXCLUDES(mutex_) {
+    base::MutexLock lock(mutex_);
+    ended_ = cut_ = true;
+    chunks_.clear();
+    queued_bytes_ = 0;
+  }
+  // Runs on_end, once.
+  void finish() {
+    if (finished_.exchange(true)) return;
+    lost();
+    if (options_.on_end) options_.on_end();
+  }
+
+ private:
+  void end(bool cut) REQUIRES(mutex_) {
+    ended_ = true;
+    cut_ = cut_ || cut;
+    if (cut) {
+      chunks_.clear();
+      queued_bytes_ = 0;
+    }
+    signal(cut);
+  }
+
+  // Wakes the writer on its strand (and cuts its pending write), unless a wake is
+  // already on its way. Dropped once the server has stopped.
+  void signal(bool cut) REQUIRES(mutex_) {
+    if (signalled_ && !cut) return;
+    signalled_ = true;
+    base::MutexLock gate_lock(gate_->mutex);
+    if (!gate_->open) return;
+    auto exchange = exchange_.lock();
+    if (!exchange) return;
+    asio::post(exchange->executor, [exchange, cut] {
+      exchange->stream_news = true;
+      if (cut) exchange->cancel_io();
+      exchange->wake.cancel();
+    });
+  }
+
+  std::shared_ptr<Gate> gate_;
+  std::weak_ptr<Exchange> exchange_;
+  const StreamOptions options_;
+  std::atomic<bool> finished_{false};
+  mutable base::Mutex mutex_;
+  std::vector<std::string> chunks_ GUARDED_BY(mutex_);
+  size_t queued_bytes_ GUARDED_BY(mutex_) = 0;
+  bool ended_ GUARDED_BY(mutex_) = false;
+  bool cut_ GUARDED_BY(mutex_) = false;
+  bool signalled_ GUARDED_BY(mutex_) = false;
+};
+
+using StreamState = Stream::State;  // inside templates, `Stream` names the socket type
+
+bool Stream::write(std::string chunk) const {
+  return state_ && state_->write(std::move(chunk));
+}
+void Stream::close() const {
+  if (state_) state_->close();
+}
+void Stream::abort() const {
+  if (state_) state_->abort();
+}
+bool Stream::is_open() const {
+  return state_ && state_->is_open();
+}
+size_t Stream::queued_bytes() const {
+  return state_ ? state_->queued_bytes() : 0;
+}
+
+// ---------------------------------------------------------------------------
 // Responder
 // ---------------------------------------------------------------------------
 
@@ -156,18 +307,29 @@ class Responder::State {
     if (auto exchange = exchange_.lock()) asio::post(exchange->executor, std::move(task));
   }
 
+  Stream stream(Response head, StreamOptions options) EXCLUDES(gate_->mutex) {
+    if (answered_.exchange(true)) return Stream{};
+    auto state = std::make_shared<Stream::State>(gate_, exchange_, std::move(options));
+    base::MutexLock lock(gate_->mutex);
+    if (!gate_->open || !deliver(std::move(head), state)) return Stream{};
+    return Stream(std::move(state));
+  }
+
  private:
-  // Under the gate's lock, so the io_context cannot go away meanwhile.
-  void deliver(Response response) REQUIRES(gate_->mutex) {
+  // Under the gate's lock, so the io_context cannot go away meanwhile. False when
+  // the connection is gone.
+  bool deliver(Response response, std::shared_ptr<Stream::State> stream = nullptr)
+      REQUIRES(gate_->mutex) {
     auto exchange = exchange_.lock();
-    if (!exchange) return;
-    asio::post(exchange->executor,
-               [exchange, sequence = sequence_, response = std::move(response)]() mutable {
-                 if (exchange->sequence != sequence)
-                   return;  // never happens; a stale answer is dropped
-                 exchange->answer = std::move(response);
-                 exchange->wake.cancel();
-               });
+    if (!exchange) return false;
+    asio::post(exchange->executor, [exchange, sequence = sequence_, stream = std::move(stream),
+                                    response = std::move(response)]() mutable {
+      if (exchange->sequence != sequence) return;  // never happens; a stale answer is dropped
+      exchange->answer = std::move(response);
+      exchange->streamed = std::move(stream);
+      exchange->wake.cancel();
+    });
+    return true;
   }
 
   std::shared_ptr<Gate> gate_;
@@ -182,6 +344,10 @@ void Responder::send(Response response) const {
 
 void Responder::post(std::function<void()> task) const {
   state_->post(std::move(task));
+}
+
+Stream Responder::stream(Response head, StreamOptions options) const {
+  return state_->stream(std::move(head), std::move(options));
 }
 
 // ---------------------------------------------------------------------------
@@ -242,7 +408,11 @@ class Server::Impl {
     // its stream; a connection between requests checks draining_ before reading.
     for (auto& exchange : open_exchanges()) {
       asio::post(exchange->executor, [exchange] {
-        if (!exchange->busy) exchange->cancel_io();
+        if (exchange->streamed) {
+          exchange->streamed->close();  // what is queued goes out, then the connection closes
+        } else if (!exchange->busy) {
+          exchange->cancel_io();
+        }
       });
     }
     {
@@ -264,7 +434,10 @@ class Server::Impl {
       base::MutexLock lock(gate_->mutex);
       gate_->open = false;
     }
-    for (auto& exchange : open_exchanges()) exchange->close_socket();
+    for (auto& exchange : open_exchanges()) {
+      exchange->close_socket();
+      if (exchange->streamed) exchange->streamed->finish();
+    }
   }
 
   uint16_t port() const { return port_; }
@@ -353,6 +526,10 @@ class Server::Impl {
       if (!incoming) break;
       session->busy = true;
       Response response = co_await answer(session, std::move(incoming->request));
+      if (session->streamed) {
+        co_await stream_out(session, response, incoming->version);
+        break;  // a streaming connection serves nothing else
+      }
       // While draining, the answer tells the client to reconnect (to another node
       // or to this one once it is back) instead of sending more on this connection.
       bool keep_alive = incoming->keep_alive && !draining_.load();
@@ -463,6 +640,81 @@ class Server::Impl {
     beast::get_lowest_layer(stream).expires_after(Millis(kWriteTimeout_ms));
     auto [ec, written] = co_await bhttp::async_write(stream, out, kUseTuple);
     co_return !ec;
+  }
+
+  // The streamed answer: its head, then the chunks the application queues, until the
+  // stream ends or the connection fails. Runs on_end last.
+  template <class Stream>
+  asio::awaitable<void> stream_out(std::shared_ptr<Session<Stream>> session, Response& head,
+                                   unsigned version) {
+    std::shared_ptr<StreamState> state = session->streamed;
+    // The kernel's send buffer is bounded by the queue's limit too (it would otherwise
+    // grow to megabytes): a client that does not read is noticed after about that.
+    beast::error_code ignored;
+    auto sndbuf = static_cast<int>(std::clamp<size_t>(state->max_queued_bytes(), 4096, 4 << 20));
+    beast::get_lowest_layer(session->stream)
+        .socket()
+        .set_option(asio::socket_base::send_buffer_size(sndbuf), ignored);
+    bool ok = co_await write_stream_head(session->stream, head, version);
+    if (ok) {
+      asio::co_spawn(session->executor, watch_client(session, state), asio::detached);
+      ok = co_await pump(*session, *state);
+    }
+    if (ok) {
+      beast::get_lowest_layer(session->stream).expires_after(Millis(kWriteTimeout_ms));
+      co_await asio::async_write(session->stream, bhttp::make_chunk_last(), kUseTuple);
+    }
+    state->lost();
+    beast::get_lowest_layer(session->stream).socket().cancel(ignored);  // ends watch_client
+    state->finish();
+  }
+
+  template <class Stream>
+  asio::awaitable<bool> write_stream_head(Stream& stream, Response& head, unsigned version) {
+    bhttp::response<bhttp::empty_body> out{static_cast<bhttp::status>(head.status), version};
+    out.set(bhttp::field::server, "aethel");
+    out.set(bhttp::field::content_type, head.content_type);
+    for (const auto& [name, value] : head.headers) out.insert(name, value);
+    out.keep_alive(false);
+    out.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> serializer{out};
+    beast::get_lowest_layer(stream).expires_after(Millis(kWriteTimeout_ms));
+    auto [ec, written] = co_await bhttp::async_write_header(stream, serializer, kUseTuple);
+    co_return !ec;
+  }
+
+  // Writes what the application queues until the stream ends: true when it was closed
+  // (the last chunk may follow), false when it was cut or the connection failed.
+  template <class Stream>
+  asio::awaitable<bool> pump(Session<Stream>& session, StreamState& state) {
+    for (;;) {
+      StreamState::Batch batch = state.take();
+      for (const std::string& chunk : batch.chunks) {
+        beast::get_lowest_layer(session.stream).expires_after(Millis(kWriteTimeout_ms));
+        auto [ec, n] = co_await asio::async_write(
+            session.stream, bhttp::make_chunk(asio::buffer(chunk)), kUseTuple);
+        if (ec) co_return false;
+        state.written(chunk.size());
+      }
+      if (batch.cut) co_return false;
+      if (batch.ended) co_return true;  // nothing is queued after the end
+      while (!session.stream_news) co_await session.wake.async_wait(kUseTuple);
+      session.stream_news = false;
+    }
+  }
+
+  // Reads the raw socket of a streaming connection only to notice the client leave
+  // (what it sends is discarded); ends the stream then.
+  template <class Stream>
+  asio::awaitable<void> watch_client(std::shared_ptr<Session<Stream>> session,
+                                     std::shared_ptr<StreamState> state) {
+    std::array<char, 512> sink;
+    auto& socket = beast::get_lowest_layer(session->stream).socket();
+    for (;;) {
+      auto [ec, n] = co_await socket.async_read_some(asio::buffer(sink), kUseTuple);
+      if (ec) break;
+    }
+    state->abort();
   }
 
   template <class Stream>

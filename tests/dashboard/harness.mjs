@@ -213,3 +213,51 @@ export async function runSteps(title, steps, cleanup) {
   console.log(`${title}: ${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
 }
+
+// Starts `count` validators on loopback (keys from `aethel keygen`, P2P and the HTTP
+// lung configured both ways, a 1 s heartbeat) and resolves once each answers /health.
+// `env` is added to every node's environment. Returns the NodeProcess list.
+export async function startLattice({ count = 3, env = {}, tag = 'lattice' } = {}) {
+  const members = [];
+  for (let i = 1; i <= count; i += 1) {
+    const root = makeTempDir(`${tag}-node-${i}`);
+    const key = path.join(root, 'node.key');
+    const keygen = runAethel(['keygen', '--out', key]);
+    if (keygen.status !== 0) throw new Error(`aethel keygen failed: ${keygen.stderr || keygen.status}`);
+    const peerId = (keygen.stdout.match(/12D3KooW[1-9A-HJ-NP-Za-km-z]+/) || [])[0];
+    if (!peerId) throw new Error(`aethel keygen printed no peer ID: ${keygen.stdout}`);
+    members.push({ name: `node-${i}`, root, key, peerId, port: await freePort(), p2pPort: await freePort() });
+  }
+  const nodes = members.map((m) => {
+    const others = members.filter((o) => o !== m);
+    return new NodeProcess({
+      name: m.name,
+      root: m.root,
+      port: m.port,
+      env: {
+        AETHEL_NODE_KEY: m.key,
+        AETHEL_PUBLIC_URL: `http://127.0.0.1:${m.port}`,
+        AETHEL_P2P_LISTEN: `/ip4/127.0.0.1/tcp/${m.p2pPort}`,
+        AETHEL_P2P_BOOTSTRAP: others.map((o) => `/ip4/127.0.0.1/tcp/${o.p2pPort}/p2p/${o.peerId}`).join(','),
+        AETHEL_VALIDATORS: members.map((o) => o.peerId).join(','),
+        AETHEL_LATTICE_NODES: others.map((o) => `http://127.0.0.1:${o.port}`).join(','),
+        AETHEL_HEARTBEAT_INTERVAL: '1',
+        AETHEL_PEERLESS_TIMEOUT: '5',
+        AETHEL_HTTP_POLL_INTERVAL: '1',
+        ...env,
+      },
+    });
+  });
+  await Promise.all(nodes.map((n) => n.start()));
+  return nodes;
+}
+
+// Resolves with the URL of the node that leads, once the lattice has one leader.
+export async function waitForLeader(urls, timeoutMs = 60000) {
+  return waitFor('one leader among the nodes', async () => {
+    const roles = await Promise.all(urls.map((u) => httpJson(`${u}/`, { timeoutMs: 2000 })
+      .then((r) => r.body?.role).catch(() => 'down')));
+    const leaders = urls.filter((_, i) => roles[i] === 'leader');
+    return leaders.length === 1 && roles.filter((r) => r === 'follower').length >= 1 && leaders[0];
+  }, timeoutMs, 100);
+}

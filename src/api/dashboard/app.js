@@ -468,6 +468,58 @@
     }
   }
 
+  // ---- live commits: GET /api/lattice/events (server-sent events) ---------------
+  // Plain SVG, no charting library: one bar per second for the last minute. The
+  // stream reads from the active node; when it fails, the next known URL is tried.
+  const CHART_SECONDS = 60;
+  const live = { source: null, index: 0, perSecond: new Map(), total: 0 };
+
+  function drawChart() {
+    const svg = $('#commit-chart');
+    const now = Math.floor(Date.now() / 1000);
+    const counts = [];
+    for (let s = now - CHART_SECONDS + 1; s <= now; s += 1) counts.push(live.perSecond.get(s) || 0);
+    for (const s of live.perSecond.keys()) if (s <= now - CHART_SECONDS) live.perSecond.delete(s);
+    const max = Math.max(1, ...counts);
+    const width = 600 / CHART_SECONDS;
+    svg.replaceChildren(...counts.map((count, i) => {
+      const rect = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
+      const h = (count / max) * 76;
+      rect.setAttribute('x', String(i * width));
+      rect.setAttribute('y', String(80 - h));
+      rect.setAttribute('width', String(width - 1));
+      rect.setAttribute('height', String(h));
+      return rect;
+    }));
+    svg.dataset.total = String(live.total);
+  }
+
+  function onCommit(event) {
+    const data = JSON.parse(event.data);
+    const second = Math.floor(data.timestamp / 1000);
+    live.perSecond.set(second, (live.perSecond.get(second) || 0) + 1);
+    live.total += 1;
+    const last = $('#live-last');
+    last.textContent = `height ${data.height}, ${data.committed} of ${data.transactions} committed`;
+    last.dataset.height = String(data.height);
+    drawChart();
+  }
+
+  function startEvents() {
+    const url = state.urls[live.index % state.urls.length];
+    const source = new EventSource(`${url}/api/lattice/events`);
+    live.source = source;
+    source.addEventListener('hello', () => { $('#live-status').textContent = `streaming from ${url}`; });
+    source.addEventListener('commit', onCommit);
+    source.onerror = () => {
+      if (live.source !== source) return;
+      source.close();
+      $('#live-status').textContent = `${url} stopped streaming; trying the next node`;
+      live.index += 1;
+      setTimeout(startEvents, 1000);
+    };
+  }
+
   function init() {
     for (const button of document.querySelectorAll('.sync-buttons button')) {
       button.addEventListener('click', () => switchMode(button.dataset.mode, button.textContent));
@@ -477,6 +529,8 @@
       if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) $('#editor').requestSubmit();
     });
     poll();
+    startEvents();
+    setInterval(drawChart, POLL_INTERVAL_MS);
   }
 
   init();

@@ -1,0 +1,106 @@
+// Checks a Merkle proof document (GET /api/lattice/proof/{name}) against a root, as
+// docs/MERKLE.md defines it byte for byte, with WebCrypto's SHA-256 (browsers and
+// Node.js alike). A proof only proves something against a root the caller trusts:
+// compare it with another node's, or with a signed /api/lattice/state.
+import type { components } from './openapi.js';
+
+export type ProofDocument = components['schemas']['ProofDocument'];
+
+const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(32);
+
+async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource));
+}
+
+export function hexToBytes(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new Error(`not hex: ${hex.slice(0, 16)}`);
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i += 1) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export function bytesToHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+const bit = (key: Uint8Array, i: number): number => ((key[i >> 3] ?? 0) >> (7 - (i & 7))) & 1;
+
+/** balance as int64 two's complement big-endian, then nonce as uint64 big-endian. */
+function accountValue(balance: number | bigint, nonce: number | bigint): Uint8Array {
+  const out = new Uint8Array(16);
+  const view = new DataView(out.buffer);
+  view.setBigInt64(0, BigInt(balance));
+  view.setBigUint64(8, BigInt(nonce));
+  return out;
+}
+
+async function leafHash(key: Uint8Array, balance: number | bigint, nonce: number | bigint): Promise<Uint8Array> {
+  return sha256(concat(new Uint8Array([0]), key, accountValue(balance, nonce)));
+}
+
+/** The result of a check: `ok`, and why not. */
+export interface ProofCheck {
+  ok: boolean;
+  reason: string;
+  /** What the proof shows: the account with its balance and nonce, or its absence. */
+  exists: boolean;
+}
+
+/**
+ * Checks `document` (as the API serves it) against `root` (64 hex; by default the
+ * document's own merkle_root). Never throws for a bad proof: `ok` is false with the reason.
+ */
+export async function verifyProof(document: ProofDocument, root: string = document.merkle_root): Promise<ProofCheck> {
+  const fail = (reason: string): ProofCheck => ({ ok: false, reason, exists: document.exists });
+  const { proof } = document;
+  if (proof.version !== 1) return fail(`unknown proof version ${String(proof.version)}`);
+  const siblings = proof.siblings.map(hexToBytes);
+  const depth = siblings.length;
+  if (depth > 256) return fail('deeper than 256');
+  if (depth > 0 && equal(siblings[depth - 1]!, EMPTY)) return fail('not minimal: the deepest sibling is empty');
+  const key = await sha256(encoder.encode(document.name));
+  let h: Uint8Array;
+  if (proof.terminal === 'leaf') {
+    if (!document.exists || document.balance === undefined || document.nonce === undefined) {
+      return fail('a leaf terminal proves an account that exists, with its balance and nonce');
+    }
+    h = await leafHash(key, document.balance, document.nonce);
+  } else if (proof.terminal === 'empty') {
+    if (document.exists) return fail('an empty terminal proves absence');
+    h = EMPTY;
+  } else if (proof.terminal === 'other_leaf') {
+    if (document.exists) return fail('an other_leaf terminal proves absence');
+    if (!proof.other_key || proof.other_balance === undefined || proof.other_nonce === undefined) {
+      return fail('other_leaf needs other_key, other_balance and other_nonce');
+    }
+    const other = hexToBytes(proof.other_key);
+    if (equal(other, key)) return fail('other_key is the key of the account itself');
+    for (let d = 0; d < depth; d += 1) {
+      if (bit(other, d) !== bit(key, d)) return fail(`other_key leaves the path at depth ${d}`);
+    }
+    h = await leafHash(other, proof.other_balance, proof.other_nonce);
+  } else {
+    return fail(`unknown terminal ${String(proof.terminal)}`);
+  }
+  for (let d = depth - 1; d >= 0; d -= 1) {
+    const sibling = siblings[d]!;
+    h = await sha256(bit(key, d) === 0 ? concat(new Uint8Array([1]), h, sibling) : concat(new Uint8Array([1]), sibling, h));
+  }
+  if (bytesToHex(h) !== root.toLowerCase()) return fail(`the proof folds to ${bytesToHex(h)}, not to the root ${root}`);
+  return { ok: true, reason: document.exists ? 'inclusion proved' : 'absence proved', exists: document.exists };
+}
