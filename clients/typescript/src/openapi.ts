@@ -169,6 +169,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/lattice/genesis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The genesis every replay starts from */
+        get: operations["getGenesis"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/lattice/p2p/status": {
         parameters: {
             query?: never;
@@ -631,7 +648,8 @@ export interface components {
             /** @constant */
             success: true;
             height: components["schemas"]["Height"];
-            blocks: components["schemas"]["Block"][];
+            blocks: (components["schemas"]["Block"] | components["schemas"]["RawBlock"])[];
+            history: components["schemas"]["History"];
         };
         PeerStatus: {
             peer_id: components["schemas"]["PeerId"];
@@ -810,6 +828,27 @@ export interface components {
                 code?: "unavailable" | "not_caught_up";
             };
             height: components["schemas"]["Height"];
+        };
+        /** @description whether this node holds every block from 1 to its height; a node that caught up from a snapshot back-fills the blocks below it from its peers */
+        History: {
+            complete: boolean | null;
+            missing_from?: components["schemas"]["Height"];
+            missing_to?: components["schemas"]["Height"];
+            error?: string;
+        };
+        /** @description a block as stored (encoding=hex): the layout of docs/API.md, Blocks */
+        RawBlock: {
+            height: components["schemas"]["Height"];
+            data: string;
+        };
+        Genesis: {
+            /** @constant */
+            success: true;
+            genesis: {
+                accounts: {
+                    [key: string]: number;
+                };
+            };
         };
     };
     responses: never;
@@ -1199,6 +1238,8 @@ export interface operations {
                 from?: number;
                 /** @description blocks per page (default 100, at most 1000; pages also end at 8 MiB) */
                 limit?: number;
+                /** @description hex: each block as its stored bytes in hex (back-fill, aethel audit) */
+                encoding?: "hex";
             };
             header?: never;
             path?: never;
@@ -1231,6 +1272,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getGenesis: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the canonical genesis (hashed into the lattice id) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Genesis"];
                 };
             };
         };
