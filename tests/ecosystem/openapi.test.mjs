@@ -142,6 +142,11 @@ test('writes and their errors match the schemas', async () => {
   await check('POST', '/api/lattice/transactions', { status: 400, body: '{"transactions": ' });
   await check('GET', `/api/lattice/tx/${id}`, { status: 200 });
   await check('GET', '/api/lattice/blocks?from=1&limit=10', { status: 200 });
+  const raw = await check('GET', '/api/lattice/blocks?from=1&limit=10&encoding=hex', { status: 200 });
+  assert.match(raw.body.blocks[0].data, /^01[0-9a-f]+$/, 'a stored block starts with its version byte');
+  await check('GET', '/api/lattice/blocks?encoding=base64', { status: 400 });
+  const genesis = await check('GET', '/api/lattice/genesis', { status: 200 });
+  assert.equal(genesis.body.genesis.accounts.Alice, 1000);
   await check('POST', '/api/verify', { status: 200, body: { code: 'intent transfer { from: Alice, to: Bob, amount: 1 }' } });
   await check('POST', '/api/verify', { status: 200, body: { code: 'intent transfer { from: Alice, to: Bob, amount: 1 }', dry_run: true } });
   await check('POST', '/api/verify', { status: 200, body: { code: 'intent transfer { from: Alice, to: Bob, amount: 99999 }' } });
