@@ -1,6 +1,7 @@
 // `aethel node`: run a single node until SIGINT or SIGTERM.
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -425,6 +426,28 @@ node::HistoryOptions history_options(const node::Config& c, const ledger::Genesi
   return options;
 }
 
+// AETHEL_ADMIN_TOKEN, or the token of <data dir>/admin.token (created on first use).
+// The data directory is made 0700 even when it existed: it holds the node key.
+node::Result<std::string> node_admin_token(const node::Config& c, Log& log) {
+  std::error_code ec;
+  std::filesystem::create_directories(c.data_dir, ec);
+  std::filesystem::permissions(c.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  if (ec)
+    return node::Error{"io_error",
+                       fmt::format("cannot use {}: {}", c.data_dir.string(), ec.message())};
+  if (c.admin_token && !c.admin_token->empty()) return *c.admin_token;
+  std::filesystem::path path = c.data_dir / "admin.token";
+  auto token = load_or_create_admin_token(path);
+  if (!token.ok()) {
+    return node::Error{"bad_token", fmt::format("AETHEL_ADMIN_TOKEN is unset and {}: {}",
+                                                path.string(), token.error().message)};
+  }
+  log.line(
+      fmt::format("[API] admin token in {} (mode 0600; `aethel admin` reads it)", path.string()));
+  return token.value();
+}
+
 // Serves until SIGINT or SIGTERM, then stops in order: the server (requests in
 // progress still commit and get their answer), the router's pools, the lattice, the
 // node (its Ready finishes, fsync'd).
@@ -444,10 +467,13 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   node.value()->set_transport(&transport);
   auto history =
       std::make_unique<node::HistoryFiller>(*node.value(), history_options(c, setup.genesis, log));
+  auto admin_token = node_admin_token(c, log);
+  if (!admin_token.ok()) return fail(admin_token.error().message);
   api::RouterOptions router_options{c.node_name, lattice.value().get(), c.tls_ca_file,
-                                    c.admin_token, &metrics};
+                                    admin_token.value(), &metrics};
   router_options.max_body_bytes = c.max_body_bytes;
   router_options.genesis_json = ledger::genesis_to_json(setup.genesis);
+  router_options.write_rate_per_s = c.rate_limit_writes_per_s.value_or(api::kDefaultWriteRatePerS);
   auto router = std::make_unique<api::Router>(*node.value(), router_options);
   auto server = start_server(c, *router);
   if (!server.ok()) return fail(server.error().message);
@@ -479,6 +505,9 @@ int run_node(const Args& args) {
   auto setup = load_setup(args, usage_error);
   if (usage_error) return kExitUsage;
   if (!setup.ok()) return fail(setup.error().message);
+  // Directories 0700 and files 0600 whatever the caller's umask (SPEC §9): the data
+  // directory holds the node key and the admin token, the logs name peers and keys.
+  ::umask(077);
   // Blocked before any thread starts, so every thread inherits the mask and the
   // signals wait for sigwait instead of killing the process mid-write.
   sigset_t signals = stop_signals();

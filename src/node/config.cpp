@@ -315,8 +315,15 @@ std::optional<Error> read_extensions(const Reader& reader, Config& config) {
   constexpr uint64_t kMaxBody = 256ull << 20;
   if (auto e = read_unsigned(reader, "MAX_BODY_BYTES", 1024, kMaxBody, config.max_body_bytes))
     return e;
-  return read_unsigned(reader, "SNAPSHOT_INTERVAL", 1, 1'000'000'000,
-                       config.snapshot_interval_blocks);
+  if (auto e = read_unsigned(reader, "SNAPSHOT_INTERVAL", 1, 1'000'000'000,
+                             config.snapshot_interval_blocks)) {
+    return e;
+  }
+  uint32_t writes_per_s = 0;
+  auto e = read_unsigned(reader, "RATE_LIMIT_WRITES_PER_S", 0, 1'000'000, writes_per_s);
+  if (e) return e;
+  if (reader.get("RATE_LIMIT_WRITES_PER_S")) config.rate_limit_writes_per_s = writes_per_s;
+  return std::nullopt;
 }
 
 // A TLS file setting: it must name a readable file. Whether its contents are a

@@ -85,6 +85,9 @@ struct Config {
   // Aethel extensions (docs/CONFIGURATION.md).
   uint64_t max_body_bytes = 4 << 20;         // AETHEL_MAX_BODY_BYTES
   uint64_t snapshot_interval_blocks = 1000;  // AETHEL_SNAPSHOT_INTERVAL
+  // AETHEL_RATE_LIMIT_WRITES_PER_S: public writes per second per client address
+  // (0: unlimited); the default is api::kDefaultWriteRatePerS.
+  std::optional<uint32_t> rate_limit_writes_per_s;
 
   // Accepted but suspicious settings (a host name under /ip4/ read as /dns4/), one
   // line each, naming the variable; the node logs them at start.
