@@ -261,6 +261,55 @@ TEST_F(SecurityTest, WritesBeyondTheRatePerAddressAre429WithRetryAfterAndReadsSt
   EXPECT_EQ(exchange("POST", "/api/lattice/transactions", {}, body).status, 200u);
 }
 
+// One POST with Connection: close from source address `from` (every 127.0.0.0/8
+// address is local): the answer's status and body.
+std::pair<unsigned, std::string> post_from(const std::string& from, uint16_t port,
+                                           const std::string& target, const std::string& body) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  inet_pton(AF_INET, from.c_str(), &source.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    close(fd);
+    return {0, "cannot connect from " + from};
+  }
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  send_all(fd, fmt::format("POST {} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                           "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+                           target, body.size(), body));
+  std::string answer = read_to_end(fd);
+  close(fd);
+  if (answer.size() < 12) return {0, answer};
+  return {static_cast<unsigned>(std::stoul(answer.substr(9, 3))), answer};
+}
+
+TEST_F(SecurityTest, TheRateLimitIsPerClientAddressAFloodFromOneLeavesAnotherUntouched) {
+  start({"AETHEL_RATE_LIMIT_WRITES_PER_S=20"});
+  std::string body = R"({"transactions": [{"from": "Alice", "to": "Bob", "amount": 1}]})";
+  int flood_limited = 0;
+  for (int i = 0; i < 80; ++i) {
+    auto [status, answer] =
+        post_from("127.0.0.2", node_->port(), "/api/lattice/transactions", body);
+    if (status == 429) {
+      ++flood_limited;
+      EXPECT_NE(answer.find("from 127.0.0.2"), std::string::npos) << answer;
+    }
+  }
+  EXPECT_GE(flood_limited, 40) << "the flood from 127.0.0.2 was hardly limited";
+  // 127.0.0.1 has a bucket of its own, full: none of its writes is refused.
+  for (int i = 0; i < 15; ++i) {
+    auto [status, answer] =
+        post_from("127.0.0.1", node_->port(), "/api/lattice/transactions", body);
+    EXPECT_EQ(status, 200u) << answer;
+  }
+}
+
 TEST_F(SecurityTest, ABadRateLimitSettingStopsTheNodeNamingTheVariable) {
   auto result =
       run("env -i PATH=/usr/bin:/bin AETHEL_DATA_DIR=" + (root_ / "data").string() +

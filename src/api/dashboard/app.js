@@ -6,7 +6,9 @@
 // when it does not answer, every other node URL learned so far is tried in turn, so an
 // open page keeps updating while any node is up. Other nodes are other origins: the
 // API answers with Access-Control-Allow-Origin: *, and writes are sent as simple
-// requests (no preflight).
+// requests (no preflight). The admin sync switch is the exception: it carries the
+// node's bearer token and goes to the serving node only (same origin; admin answers
+// have no CORS header).
 'use strict';
 
 (() => {
