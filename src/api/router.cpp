@@ -7,6 +7,7 @@
 
 #include "api/dashboard.h"
 #include "api/routes.h"
+#include "metrics/metrics.h"
 
 namespace aethel::api {
 namespace {
@@ -90,7 +91,9 @@ std::optional<Response> Router::screen(Request& head) {
 Response Router::error(unsigned status, std::string_view code, std::string_view message) const {
   Response response = error_response(status, code, message);
   response.headers.emplace_back("Access-Control-Allow-Origin", "*");
-  count_refusal(shared_->options.metrics, response);
+  // The server's own refusals (413, 431, 400, 503 too_many_connections); not its 500s.
+  metrics::Metrics* metrics = shared_->options.metrics;
+  if (metrics != nullptr && status != 500) metrics->record_refusal(code);
   return response;
 }
 

@@ -1,8 +1,10 @@
 // `aethel node`: run a single node until SIGINT or SIGTERM.
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -338,11 +340,22 @@ base::Status check_tls(const node::Config& config) {
 
 // The API server, HTTPS when AETHEL_TLS_CERT_FILE and AETHEL_TLS_KEY_FILE are set
 // (check_tls has checked them).
+// The soft RLIMIT_NOFILE less 256 descriptors kept for storage, P2P and outgoing
+// calls, in 16..10000.
+size_t default_max_connections() {
+  constexpr rlim_t kReserved = 256, kMin = 16, kMax = 10'000;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return kMax;
+  rlim_t usable = limit.rlim_cur > kReserved + kMin ? limit.rlim_cur - kReserved : kMin;
+  return static_cast<size_t>(std::min(usable, kMax));
+}
+
 node::Result<std::unique_ptr<http::Server>> start_server(const node::Config& config,
                                                          http::Handler& handler) {
   http::ServerOptions options;
   options.host = config.api_host;
   options.port = config.api_port;
+  options.max_connections = config.max_connections.value_or(default_max_connections());
   if (!config.tls_cert_file.empty()) {
     options.tls = http::ServerTls{config.tls_cert_file, config.tls_key_file};
   }

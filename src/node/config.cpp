@@ -323,6 +323,9 @@ std::optional<Error> read_extensions(const Reader& reader, Config& config) {
   auto e = read_unsigned(reader, "RATE_LIMIT_WRITES_PER_S", 0, 1'000'000, writes_per_s);
   if (e) return e;
   if (reader.get("RATE_LIMIT_WRITES_PER_S")) config.rate_limit_writes_per_s = writes_per_s;
+  uint64_t connections = 0;
+  if (auto e = read_unsigned(reader, "MAX_CONNECTIONS", 0, 1'000'000, connections)) return e;
+  if (reader.get("MAX_CONNECTIONS")) config.max_connections = connections;
   return std::nullopt;
 }
 

@@ -310,6 +310,36 @@ TEST_F(SecurityTest, TheRateLimitIsPerClientAddressAFloodFromOneLeavesAnotherUnt
   }
 }
 
+TEST_F(SecurityTest, ConnectionsBeyondTheLimitAre503AndClosedWhileTheOthersAreServed) {
+  start({"AETHEL_MAX_CONNECTIONS=20"});
+  std::vector<int> held;
+  for (int i = 0; i < 20; ++i) held.push_back(connect_loopback(node_->port()));
+  std::this_thread::sleep_for(milliseconds(300));  // every one of them accepted
+  for (int i = 0; i < 5; ++i) {
+    int extra = connect_loopback(node_->port());
+    ASSERT_GE(extra, 0);
+    std::string answer = read_to_end(extra);  // the node closes it after its answer
+    close(extra);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 503")) << answer;
+    EXPECT_NE(answer.find("too_many_connections"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("AETHEL_MAX_CONNECTIONS"), std::string::npos) << answer;
+  }
+  // A held connection is still served.
+  ASSERT_TRUE(send_all(held[0], "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(read_to_end(held[0]).starts_with("HTTP/1.1 200")) << "a held connection was dropped";
+  for (int fd : held) close(fd);
+  bool healthy = false;
+  for (int i = 0; i < 100 && !healthy; ++i) {
+    auto reply = http::call(node_->url(), "GET", "/health", {}, http::with_timeout_ms(1'000));
+    healthy = reply.ok() && reply.value().status == 200;
+    if (!healthy) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(healthy) << "/health did not answer once the connections closed";
+  EXPECT_NE(metrics().find(R"(aethel_http_refusals_total{reason="too_many_connections"} 5)"),
+            std::string::npos)
+      << metrics();
+}
+
 TEST_F(SecurityTest, ABadRateLimitSettingStopsTheNodeNamingTheVariable) {
   auto result =
       run("env -i PATH=/usr/bin:/bin AETHEL_DATA_DIR=" + (root_ / "data").string() +
@@ -338,7 +368,7 @@ TEST_F(SecurityTest, OutOfFileDescriptorsTheAcceptLoopBacksOffAndHealthAnswersOn
   getrlimit(RLIMIT_NOFILE, &previous);
   rlimit low{256, previous.rlim_max};  // inherited by the node's process only
   setrlimit(RLIMIT_NOFILE, &low);
-  start();
+  start({"AETHEL_MAX_CONNECTIONS=0"});  // no connection limit: the descriptors run out
   setrlimit(RLIMIT_NOFILE, &previous);
   std::vector<int> sockets;
   for (int i = 0; i < 400; ++i) {
