@@ -261,6 +261,18 @@ TEST_F(SecurityTest, WritesBeyondTheRatePerAddressAre429WithRetryAfterAndReadsSt
   EXPECT_EQ(exchange("POST", "/api/lattice/transactions", {}, body).status, 200u);
 }
 
+// Reads from `fd` until `needle` has arrived; false when the peer closed first.
+bool read_until(int fd, std::string_view needle) {
+  std::string data;
+  char buffer[4096];
+  while (data.find(needle) == std::string::npos) {
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return false;
+    data.append(buffer, static_cast<size_t>(n));
+  }
+  return true;
+}
+
 // One POST with Connection: close from source address `from` (every 127.0.0.0/8
 // address is local): the answer's status and body.
 std::pair<unsigned, std::string> post_from(const std::string& from, uint16_t port,
@@ -312,9 +324,14 @@ TEST_F(SecurityTest, TheRateLimitIsPerClientAddressAFloodFromOneLeavesAnotherUnt
 
 TEST_F(SecurityTest, ConnectionsBeyondTheLimitAre503AndClosedWhileTheOthersAreServed) {
   start({"AETHEL_MAX_CONNECTIONS=20"});
+  // Each held connection is served one keep-alive request, so the node has
+  // accepted all 20 before the extra ones come (no sleep to guess it).
   std::vector<int> held;
-  for (int i = 0; i < 20; ++i) held.push_back(connect_loopback(node_->port()));
-  std::this_thread::sleep_for(milliseconds(300));  // every one of them accepted
+  for (int i = 0; i < 20; ++i) {
+    held.push_back(connect_loopback(node_->port()));
+    ASSERT_TRUE(send_all(held.back(), "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_TRUE(read_until(held.back(), R"("healthy"})")) << "held connection " << i;
+  }
   for (int i = 0; i < 5; ++i) {
     int extra = connect_loopback(node_->port());
     ASSERT_GE(extra, 0);
