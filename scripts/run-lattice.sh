@@ -132,6 +132,9 @@ Transfer (guide phase 3.3), then compare merkle_root on every node:
   curl -X POST $(api_url 1)/api/verify -H 'Content-Type: application/json' \\
     -d '{"code": "intent transfer { from: Alice, to: Bob, amount: 100 }"}'
   curl $(api_url 2)/api/lattice/state?limit=0
+Fallback drill (admin routes need the node's token, <data>/admin.token):
+  $aethel admin p2p-stop --node $(api_url 1) --token-file $LATTICE_DIR/node1/data/admin.token
+  $aethel admin p2p-start --node $(api_url 1) --token-file $LATTICE_DIR/node1/data/admin.token
 Logs:        $LATTICE_DIR/logs/ (node-N.log, node-N.out)
 Ctrl-C stops all three nodes.
 EOF

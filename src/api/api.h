@@ -52,6 +52,10 @@ inline constexpr uint64_t kMaxBlocksPageBytes = 8ull << 20;
 // Retry-After of a 429 "overloaded", in seconds.
 inline constexpr uint32_t kOverloadedRetryAfter_s = 1;
 
+// AETHEL_RATE_LIMIT_WRITES_PER_S by default: above the 3,242 verify/s measured from
+// one address (BENCHMARKS.md), so only a flood meets it.
+inline constexpr uint32_t kDefaultWriteRatePerS = 10'000;
+
 // The JSON error of SPEC §4: {"success": false, "error": {"code", "message"}}.
 Response error_response(unsigned status, std::string_view code, std::string_view message);
 
@@ -84,6 +88,10 @@ struct RouterOptions {
   // GET /api/lattice/events streams from it (null: that route answers 503). Must
   // outlive the router; the router attaches its node and lattice to it while it lives.
   Events* events = nullptr;
+  // AETHEL_RATE_LIMIT_WRITES_PER_S: public writes (POST /api/verify and
+  // /api/lattice/transactions) per second per client address; beyond: 429
+  // "rate_limited" with Retry-After. 0: unlimited. The node-to-node route is exempt.
+  uint32_t write_rate_per_s = kDefaultWriteRatePerS;
 };
 
 // ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 #include "api/dashboard.h"
 #include "api/routes.h"
+#include "metrics/metrics.h"
 
 namespace aethel::api {
 namespace {
@@ -25,6 +26,7 @@ struct Router::Shared {
       : node(n),
         options(std::move(o)),
         pending_writes(std::make_shared<std::atomic<size_t>>(0)),
+        limiter(options.write_rate_per_s),
         verifier(options.verifier_threads ? options.verifier_threads : default_verifier_threads(),
                  options.verifier_queue),
         blocking(options.blocking_threads, options.blocking_queue) {}
@@ -32,6 +34,7 @@ struct Router::Shared {
   node::Node& node;
   const RouterOptions options;
   std::shared_ptr<std::atomic<size_t>> pending_writes;
+  RateLimiter limiter;
   WorkPool verifier;
   WorkPool blocking;
 };
@@ -40,6 +43,9 @@ namespace {
 
 void write_route(Router::Shared& s, const Request& request, const Match& match,
                  const Reply& reply) {
+  if (auto retry_after_s = s.limiter.admit(request.remote_address)) {
+    return reply.send(rate_limited(request.remote_address, s.limiter.per_second(), *retry_after_s));
+  }
   WriteContext context{&s.node, &s.verifier, s.pending_writes, s.options.max_pending_writes};
   if (match.id == RouteId::kVerify) return verify_route(context, request, reply);
   transactions_route(context, request, reply);
@@ -90,6 +96,9 @@ std::optional<Response> Router::screen(Request& head) {
 Response Router::error(unsigned status, std::string_view code, std::string_view message) const {
   Response response = error_response(status, code, message);
   response.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  // The server's own refusals (413, 431, 400, 503 too_many_connections); not its 500s.
+  metrics::Metrics* metrics = shared_->options.metrics;
+  if (metrics != nullptr && status != 500) metrics->record_refusal(code);
   return response;
 }
 
@@ -111,6 +120,12 @@ void Router::handle(Request request, http::Responder responder) {
         .send(error_response(404, "not_found", "no route " + target->path));
   }
   Reply reply(responder, metrics, match->route, start);
+  if (match->malformed) {
+    return reply.send(bad_request(
+        "bad_target", fmt::format("'{}' in the path has a bad percent-escape (a % must be "
+                                  "followed by two hex digits)",
+                                  printable(match->argument))));
+  }
   if (request.method != match->method) {
     Response r = error_response(405, "method_not_allowed",
                                 fmt::format("{} accepts {} only", target->path, match->method));

@@ -173,7 +173,7 @@ Response tx_route(const node::Node& node, const std::string& id) {
   if (!found) {
     return error_response(
         404, "unknown_transaction",
-        fmt::format("no remembered transaction with id '{}' at height {}", id, height));
+        fmt::format("no remembered transaction with id '{}' at height {}", printable(id), height));
   }
   json::object response = outcome_json(*found);
   response["success"] = true;
@@ -248,18 +248,42 @@ Response lattice_unavailable() {
   return error_response(503, "not_ready", "the lattice is not running on this node");
 }
 
-// Admin routes: the bearer token when one is configured, else loopback callers only.
+// Compares without an early exit, so the time taken says nothing about the token.
+bool same_secret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) differ |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return differ == 0;
+}
+
+// Admin routes (SPEC §9): the bearer token from every caller, loopback included; no
+// address is trusted by itself.
 std::optional<Response> refuse_admin(const Request& request, const RouterOptions& options) {
-  if (options.admin_token) {
-    if (request.header("Authorization") == "Bearer " + *options.admin_token) return std::nullopt;
+  std::string_view given = request.header("Authorization");
+  if (given.empty()) {
     return error_response(401, "unauthorized",
-                          "this admin route needs Authorization: Bearer "
-                          "<AETHEL_ADMIN_TOKEN>");
+                          "this admin route needs Authorization: Bearer <token> (the "
+                          "AETHEL_ADMIN_TOKEN of the node, or <data dir>/admin.token; "
+                          "`aethel admin` sends it)");
   }
-  if (request.from_loopback) return std::nullopt;
-  return error_response(403, "forbidden",
-                        "admin routes are accepted from loopback only while "
-                        "AETHEL_ADMIN_TOKEN is unset");
+  constexpr std::string_view kBearer = "Bearer ";
+  bool bearer = given.starts_with(kBearer);
+  if (options.admin_token && !options.admin_token->empty() && bearer &&
+      same_secret(given.substr(kBearer.size()), *options.admin_token)) {
+    return std::nullopt;
+  }
+  return error_response(401, "unauthorized",
+                        bearer ? "the admin token in Authorization: Bearer is not this node's"
+                               : "the Authorization header must be 'Bearer <token>'");
+}
+
+// Account names are checked before the ledger sees them (SPEC §9: a malformed path
+// parameter is a 400).
+std::optional<Response> refuse_account_name(const std::string& name) {
+  if (ledger::is_valid_account_name(name)) return std::nullopt;
+  return bad_request("bad_account_name",
+                     fmt::format("'{}' is not an account name: 1..{} bytes of [A-Za-z0-9_.-]",
+                                 printable(name), ledger::kMaxAccountNameBytes));
 }
 
 }  // namespace
@@ -360,7 +384,7 @@ std::optional<Match> match_route(const std::string& path) {
     std::string_view rest = std::string_view(path).substr(prefix.size());
     if (rest.find('/') != std::string_view::npos) return std::nullopt;
     auto decoded = percent_decode(rest);
-    if (!decoded) return std::nullopt;
+    if (!decoded) return Match{id, "GET", std::string(rest), route, true};
     return Match{id, "GET", *decoded, route};
   }
   return std::nullopt;
@@ -372,9 +396,7 @@ Response lattice_route(RouteId route, const Request& request, const Target& targ
                        node::Node& node, const RouterOptions& options) {
   lattice::Lattice* lattice = options.lattice;
   if (lattice == nullptr) return lattice_unavailable();
-  bool admin =
-      route == RouteId::kSyncSwitch || route == RouteId::kP2pStop || route == RouteId::kP2pStart;
-  if (admin) {
+  if (is_admin_route(route)) {
     if (auto refused = refuse_admin(request, options)) return *refused;
   }
   switch (route) {
@@ -432,8 +454,10 @@ Response dispatch(node::Node& node, const RouterOptions& options, const Match& m
     case RouteId::kState:
       return state_route(node, options, target);
     case RouteId::kAccount:
+      if (auto refused = refuse_account_name(match.argument)) return *refused;
       return account_route(node, match.argument);
     case RouteId::kProof:
+      if (auto refused = refuse_account_name(match.argument)) return *refused;
       return proof_route(node, match.argument);
     case RouteId::kTx:
       return tx_route(node, match.argument);
@@ -489,6 +513,23 @@ json::object outcome_json(const ledger::Outcome& outcome) {
                    {"index", outcome.index},
                    {"exists", outcome.exists}};
   if (!outcome.committed()) out["failed_transfer"] = outcome.failed_transfer;
+  return out;
+}
+
+bool is_admin_route(RouteId id) {
+  return id == RouteId::kSyncSwitch || id == RouteId::kP2pStop || id == RouteId::kP2pStart;
+}
+
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f || c == '%') {
+      out += fmt::format("%{:02X}", byte);
+    } else {
+      out.push_back(c);
+    }
+  }
   return out;
 }
 
@@ -583,9 +624,39 @@ void read_route(node::Node& node, const RouterOptions& options, const Match& mat
   });
 }
 
+namespace {
+
+// Admin answers carry no CORS header, so no web page can drive a browser into them;
+// nor does the node-to-node route, which no browser has a reason to call.
+bool cors_allowed(std::string_view route) {
+  return route != "/api/lattice/sync/switch" && route != "/api/lattice/p2p/stop" &&
+         route != "/api/lattice/p2p/start" && route != lattice::kInternalMessagesPath;
+}
+
+bool is_refusal(unsigned status) {
+  return status == 400 || status == 401 || status == 403 || status == 405 || status == 413 ||
+         status == 429;
+}
+
+}  // namespace
+
+void count_refusal(metrics::Metrics* metrics, const Response& response) {
+  if (metrics == nullptr || !is_refusal(response.status)) return;
+  std::string reason = "unknown";
+  json::error_code ec;
+  json::value body = json::parse(response.body, ec);
+  if (!ec && body.is_object()) {
+    const json::value* code = body.as_object().if_contains("error");
+    if (code != nullptr && code->is_object()) code = code->as_object().if_contains("code");
+    if (code != nullptr && code->is_string()) reason = code->as_string().c_str();
+  }
+  metrics->record_refusal(reason);
+}
+
 void Reply::send(Response response) const {
   // Lets the dashboard served by one node keep reading the others when it goes down.
-  response.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  if (cors_allowed(route_)) response.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  count_refusal(metrics_, response);
   if (metrics_ != nullptr) {
     double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     metrics_->record_http_request(route_, response.status, seconds);

@@ -11,8 +11,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "api/api.h"
+#include "base/base.h"
 
 namespace aethel::api {
 
@@ -59,8 +61,17 @@ struct Match {
   // The path with {name} or {id} in place of the argument (static storage): the
   // label of the HTTP metrics, never the raw path, so label values stay few.
   std::string_view route;
+  // The argument had a bad percent-escape (%ZZ, a lone %): the answer is 400 bad_target.
+  bool malformed = false;
 };
 std::optional<Match> match_route(const std::string& path);
+
+// The admin routes (SPEC §9): they need the bearer token and never carry CORS headers.
+bool is_admin_route(RouteId id);
+
+// `text` with every byte outside printable ASCII, and '%', written %XX: safe to put in
+// a JSON message whatever the client sent.
+std::string printable(std::string_view text);
 
 // Where a route runs (see api.h).
 enum class Lane {
@@ -89,13 +100,16 @@ Response unavailable(const ledger::Error& error);
 boost::json::object outcome_json(const ledger::Outcome& outcome);
 
 // Answers one request: counts and times it in the metrics, lets any origin read it
-// (CORS), and hands it to the server. Copyable; the first send counts.
+// (CORS) unless it is an admin or node-to-node route, and hands it to the server.
+// Copyable; the first send counts.
 class Reply {
  public:
   using Clock = std::chrono::steady_clock;
   Reply(http::Responder responder, metrics::Metrics* metrics, std::string_view route,
         Clock::time_point start)
       : responder_(std::move(responder)), metrics_(metrics), route_(route), start_(start) {}
+  // Adds CORS (except on admin and node-to-node answers) and counts a refusal
+  // (4xx) under its error code in aethel_http_refusals_total.
   void send(Response response) const;
   // Runs `task` on the connection's io thread (see http::Responder::post).
   void post(std::function<void()> task) const { responder_.post(std::move(task)); }
@@ -106,6 +120,10 @@ class Reply {
   std::string_view route_;  // static storage (Match::route)
   Clock::time_point start_;
 };
+
+// A refused request (400, 401, 403, 405, 413, 429): counts it in
+// aethel_http_refusals_total{reason=<its error code>}. Other statuses are ignored.
+void count_refusal(metrics::Metrics* metrics, const Response& response);
 
 // ---------------------------------------------------------------------------
 // Route bodies
@@ -142,6 +160,40 @@ void transactions_route(const WriteContext& context, const Request& request, con
 // GET /api/lattice/events (events.cpp): a stream from `events`, or 503 without it.
 void events_route(Events* events, metrics::Metrics* metrics, http::Responder responder,
                   std::string_view route, Reply::Clock::time_point start);
+
+// ---------------------------------------------------------------------------
+// Admission of public writes (rate_limit.cpp)
+// ---------------------------------------------------------------------------
+
+// A token bucket per client address: `per_second` writes per second on average, up
+// to `per_second` at once after a quiet second. 0: unlimited. Thread-safe.
+class RateLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Buckets kept at most; past this, full (idle) ones are forgotten first.
+  static constexpr size_t kMaxTrackedAddresses = 65'536;
+
+  explicit RateLimiter(uint32_t per_second);
+  // Takes one token of `address`'s bucket: nullopt when admitted, else the seconds
+  // (>= 1) until a token is there again.
+  std::optional<uint32_t> admit(const std::string& address, Clock::time_point now = Clock::now())
+      EXCLUDES(mutex_);
+  uint32_t per_second() const { return per_second_; }
+
+ private:
+  struct Bucket {
+    double tokens;
+    Clock::time_point refilled;
+  };
+  void forget_full(Clock::time_point now) REQUIRES(mutex_);
+
+  const uint32_t per_second_;
+  base::Mutex mutex_;
+  std::unordered_map<std::string, Bucket> buckets_ GUARDED_BY(mutex_);
+};
+
+// 429 "rate_limited" with Retry-After, naming the address and the limit.
+Response rate_limited(const std::string& address, uint32_t per_second, uint32_t retry_after_s);
 
 // ---------------------------------------------------------------------------
 // A pool of threads with a bounded queue (work_pool.cpp)

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+#include <set>
+#include <vector>
 
 #include "api/routes.h"
 #include "api/verify_json.h"
@@ -18,12 +20,53 @@ namespace {
 
 using CommitDone = std::function<void(node::CommitResult)>;
 
+// The end of the JSON string starting at text[open] (a '"'): the index of its
+// closing quote. `text` is valid JSON (json::parse accepted it).
+size_t string_end(std::string_view text, size_t open) {
+  size_t i = open + 1;
+  while (text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+  return i;
+}
+
+// The first key that appears twice in one object of `text` (valid JSON), decoded
+// (so "dry_run" and "dry\u005frun" are the same key). Boost.JSON keeps the last
+// one; SPEC §9 wants a 400 instead of a guess.
+std::optional<std::string> duplicate_key(std::string_view text) {
+  std::vector<std::optional<std::set<std::string>>> open;  // per container: its keys
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '{') open.emplace_back(std::set<std::string>{});
+    if (c == '[') open.emplace_back(std::nullopt);
+    if ((c == '}' || c == ']') && !open.empty()) open.pop_back();
+    if (c != '"') continue;
+    size_t end = string_end(text, i);
+    size_t next = text.find_first_not_of(" \t\r\n", end + 1);
+    bool is_key = next != std::string_view::npos && text[next] == ':';
+    if (is_key && !open.empty() && open.back()) {
+      json::error_code ec;
+      json::value key = json::parse(text.substr(i, end - i + 1), ec);
+      std::string name = ec ? std::string(text.substr(i + 1, end - i - 1))
+                            : std::string(key.as_string().c_str(), key.as_string().size());
+      if (!open.back()->insert(name).second) return name;
+    }
+    i = end;
+  }
+  return std::nullopt;
+}
+
 std::optional<json::object> parse_object(const std::string& body, Response& error) {
   json::error_code ec;
   json::value value = json::parse(body, ec);
   if (ec) {
     error = bad_request("malformed_json",
                         fmt::format("request body is not valid JSON: {}", ec.message()));
+    return std::nullopt;
+  }
+  if (auto key = duplicate_key(body)) {
+    error = bad_request("duplicate_key",
+                        fmt::format("the key \"{}\" appears twice in one JSON object of the "
+                                    "request body",
+                                    printable(*key)));
     return std::nullopt;
   }
   if (!value.is_object()) {

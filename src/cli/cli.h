@@ -2,8 +2,11 @@
 // arguments after the subcommand's name and returning the process exit code.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
+
+#include "base/base.h"
 
 namespace aethel::cli {
 
@@ -57,5 +60,17 @@ int run_status(const Args& args);
 // --settle-ms, default 5000); otherwise 1, with one line per failed check. 2 on bad
 // arguments.
 int run_check(const Args& args);
+
+// `aethel admin <switch p2p|http|auto | p2p-stop | p2p-start> [--node URL]
+// [--token-file FILE]`: calls the node's admin route with its bearer token, read
+// from --token-file, else AETHEL_ADMIN_TOKEN, else $AETHEL_DATA_DIR/admin.token
+// (default ./data/admin.token), the file a node creates when AETHEL_ADMIN_TOKEN is
+// unset. --node defaults to http://127.0.0.1:8000. Prints the answer; exit 0 on 200,
+// 1 refused (or no token), 2 bad arguments, 3 unreachable.
+int run_admin(const Args& args);
+
+// The token in `path` (created with 32 random bytes as hex, mode 0600, when absent
+// or empty; an existing file is set to 0600).
+base::Result<std::string> load_or_create_admin_token(const std::filesystem::path& path);
 
 }  // namespace aethel::cli

@@ -1,7 +1,10 @@
 // `aethel node`: run a single node until SIGINT or SIGTERM.
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -344,11 +347,22 @@ base::Status check_tls(const node::Config& config) {
 
 // The API server, HTTPS when AETHEL_TLS_CERT_FILE and AETHEL_TLS_KEY_FILE are set
 // (check_tls has checked them).
+// The soft RLIMIT_NOFILE less 256 descriptors kept for storage, P2P and outgoing
+// calls, in 16..10000.
+size_t default_max_connections() {
+  constexpr rlim_t kReserved = 256, kMin = 16, kMax = 10'000;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return kMax;
+  rlim_t usable = limit.rlim_cur > kReserved + kMin ? limit.rlim_cur - kReserved : kMin;
+  return static_cast<size_t>(std::min(usable, kMax));
+}
+
 node::Result<std::unique_ptr<http::Server>> start_server(const node::Config& config,
                                                          http::Handler& handler) {
   http::ServerOptions options;
   options.host = config.api_host;
   options.port = config.api_port;
+  options.max_connections = config.max_connections.value_or(default_max_connections());
   if (!config.tls_cert_file.empty()) {
     options.tls = http::ServerTls{config.tls_cert_file, config.tls_key_file};
   }
@@ -453,6 +467,28 @@ api::EventsOptions events_options(metrics::Metrics& metrics, std::vector<std::st
   return options;
 }
 
+// AETHEL_ADMIN_TOKEN, or the token of <data dir>/admin.token (created on first use).
+// The data directory is made 0700 even when it existed: it holds the node key.
+node::Result<std::string> node_admin_token(const node::Config& c, Log& log) {
+  std::error_code ec;
+  std::filesystem::create_directories(c.data_dir, ec);
+  std::filesystem::permissions(c.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  if (ec)
+    return node::Error{"io_error",
+                       fmt::format("cannot use {}: {}", c.data_dir.string(), ec.message())};
+  if (c.admin_token && !c.admin_token->empty()) return *c.admin_token;
+  std::filesystem::path path = c.data_dir / "admin.token";
+  auto token = load_or_create_admin_token(path);
+  if (!token.ok()) {
+    return node::Error{"bad_token", fmt::format("AETHEL_ADMIN_TOKEN is unset and {}: {}",
+                                                path.string(), token.error().message)};
+  }
+  log.line(
+      fmt::format("[API] admin token in {} (mode 0600; `aethel admin` reads it)", path.string()));
+  return token.value();
+}
+
 // Serves until SIGINT or SIGTERM, then stops in order: the server (requests in
 // progress still commit and get their answer), the router's pools, the lattice, the
 // node (its Ready finishes, fsync'd).
@@ -474,11 +510,14 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   node.value()->set_transport(&transport);
   auto history =
       std::make_unique<node::HistoryFiller>(*node.value(), history_options(c, setup.genesis, log));
+  auto admin_token = node_admin_token(c, log);
+  if (!admin_token.ok()) return fail(admin_token.error().message);
   api::RouterOptions router_options{c.node_name, lattice.value().get(), c.tls_ca_file,
-                                    c.admin_token, &metrics};
+                                    admin_token.value(), &metrics};
   router_options.max_body_bytes = c.max_body_bytes;
   router_options.genesis_json = ledger::genesis_to_json(setup.genesis);
   router_options.events = &events;
+  router_options.write_rate_per_s = c.rate_limit_writes_per_s.value_or(api::kDefaultWriteRatePerS);
   auto router = std::make_unique<api::Router>(*node.value(), router_options);
   auto server = start_server(c, *router);
   if (!server.ok()) return fail(server.error().message);
@@ -510,6 +549,9 @@ int run_node(const Args& args) {
   auto setup = load_setup(args, usage_error);
   if (usage_error) return kExitUsage;
   if (!setup.ok()) return fail(setup.error().message);
+  // Directories 0700 and files 0600 whatever the caller's umask (SPEC §9): the data
+  // directory holds the node key and the admin token, the logs name peers and keys.
+  ::umask(077);
   // Blocked before any thread starts, so every thread inherits the mask and the
   // signals wait for sigwait instead of killing the process mid-write.
   sigset_t signals = stop_signals();

@@ -348,6 +348,11 @@ struct ServerOptions {
   uint32_t request_timeout_ms = 30'000;
   unsigned io_threads = 2;
   std::optional<ServerTls> tls;  // set: HTTPS only
+  // Connections open at once, at most (0: no limit). One more is accepted, answered
+  // 503 "too_many_connections" (Handler::error; plain HTTP only, a TLS client sees
+  // the close) and closed at once, so descriptors stay for what else the process
+  // needs (storage, P2P, outgoing calls).
+  size_t max_connections = 0;
 };
 
 class Server {

@@ -36,6 +36,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "http/http.h"
@@ -466,8 +467,38 @@ class Server::Impl {
         co_await backoff_.async_wait(kUseTuple);
         continue;
       }
+      if (options_.max_connections > 0 && open_sessions() >= options_.max_connections) {
+        refuse_connection(std::move(socket));
+        continue;
+      }
       start_session(std::move(socket));
     }
+  }
+
+  size_t open_sessions() EXCLUDES(sessions_mutex_) {
+    base::MutexLock lock(sessions_mutex_);
+    return sessions_.size();
+  }
+
+  // Past max_connections: the 503 goes out in one non-blocking write (a fresh
+  // socket's buffer takes it) and the socket closes; the accept loop never waits.
+  void refuse_connection(tcp::socket socket) {
+    beast::error_code ignored;
+    if (!tls_) {
+      Response response = handler_.error(
+          503, "too_many_connections",
+          fmt::format("the node serves {} connections at most (AETHEL_MAX_CONNECTIONS); "
+                      "retry later",
+                      options_.max_connections));
+      response.headers.emplace_back("Retry-After", "1");
+      std::ostringstream text;
+      text << to_beast(response, 11, false);
+      std::string bytes = text.str();
+      socket.non_blocking(true, ignored);
+      socket.write_some(asio::buffer(bytes), ignored);
+      socket.shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    socket.close(ignored);
   }
 
   template <class Socket>

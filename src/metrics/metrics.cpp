@@ -81,6 +81,8 @@ struct Metrics::Handles {
                             "Peer roots that differed from ours at the same height")),
         http_requests(counter_family(registry, "aethel_http_requests_total",
                                      "HTTP requests served, by route template and status code")),
+        refusals(counter_family(registry, "aethel_http_refusals_total",
+                                "HTTP requests refused (4xx), by error code")),
         height(gauge(registry, "aethel_height", "Committed height of the local ledger")),
         peers(gauge_family(registry, "aethel_peers", "Peers currently reached, by transport")),
         p2p_peers(peers.Add({{"transport", "p2p"}})),
@@ -131,6 +133,21 @@ struct Metrics::Handles {
     return *it->second;
   }
 
+  // The aethel_http_refusals_total series of `reason`, added on first use.
+  Counter& refusal_counter(std::string_view reason) EXCLUDES(mutex) {
+    base::MutexLock lock(mutex);
+    auto it = refusal_series.find(reason);
+    if (it == refusal_series.end()) {
+      std::string key(refusal_series.size() >= kMaxRefusalSeries ? "other" : reason);
+      it = refusal_series.find(key);
+      if (it == refusal_series.end()) {
+        Counter& added = refusals.Add({{"reason", key}});
+        it = refusal_series.emplace(std::move(key), &added).first;
+      }
+    }
+    return *it->second;
+  }
+
   // Sets the series of kSyncModes[selected] to 1 and the others to 0, as one step.
   void select_sync_mode(size_t selected) EXCLUDES(mutex) {
     base::MutexLock lock(mutex);
@@ -143,6 +160,7 @@ struct Metrics::Handles {
   Counter& fallback_activations;
   Counter& divergences;
   Family<Counter>& http_requests;
+  Family<Counter>& refusals;
   Gauge& height;
   Family<Gauge>& peers;
   Gauge& p2p_peers;
@@ -160,6 +178,7 @@ struct Metrics::Handles {
   base::Mutex mutex;
   std::map<std::string, Counter*, std::less<>> outcomes GUARDED_BY(mutex);
   std::map<std::pair<std::string, unsigned>, Counter*> http_series GUARDED_BY(mutex);
+  std::map<std::string, Counter*, std::less<>> refusal_series GUARDED_BY(mutex);
 };
 
 Metrics::Metrics()
@@ -176,6 +195,10 @@ void Metrics::record_commit(uint64_t height, size_t transactions) {
 
 void Metrics::record_transactions(std::string_view outcome, uint64_t count) {
   handles_->outcome_counter(outcome).Increment(static_cast<double>(count));
+}
+
+void Metrics::record_refusal(std::string_view reason) {
+  handles_->refusal_counter(reason).Increment();
 }
 
 void Metrics::observe_commit_latency_seconds(double seconds) {

@@ -50,6 +50,7 @@ inline constexpr std::string_view kContentType = "text/plain; version=0.0.4; cha
 // aethel_http_requests_total keeps at most this many {route, status} series; a request
 // past the cap is counted under route="other" (a guard against unbounded labels).
 inline constexpr size_t kMaxHttpSeries = 256;
+inline constexpr size_t kMaxRefusalSeries = 64;
 
 class Metrics {
  public:
@@ -89,6 +90,11 @@ class Metrics {
   // "/api/lattice/accounts/{name}", "not_found"), never the raw path, so the label
   // set stays small.
   void record_http_request(std::string_view route, unsigned status, double seconds);
+
+  // A request was refused (4xx) with error code `reason` (e.g. "rate_limited",
+  // "unauthorized", "duplicate_key"): aethel_http_refusals_total{reason} += 1. At
+  // most kMaxRefusalSeries reasons; later ones count as reason="other".
+  void record_refusal(std::string_view reason);
 
   // The Prometheus text exposition of every metric (Content-Type: kContentType).
   std::string render() const;

@@ -318,6 +318,13 @@ std::optional<Error> read_extensions(const Reader& reader, Config& config) {
   if (auto e = read_unsigned(reader, "SNAPSHOT_INTERVAL", 1, 1'000'000'000,
                              config.snapshot_interval_blocks))
     return e;
+  uint32_t writes_per_s = 0;
+  if (auto e = read_unsigned(reader, "RATE_LIMIT_WRITES_PER_S", 0, 1'000'000, writes_per_s))
+    return e;
+  if (reader.get("RATE_LIMIT_WRITES_PER_S")) config.rate_limit_writes_per_s = writes_per_s;
+  uint64_t connections = 0;
+  if (auto e = read_unsigned(reader, "MAX_CONNECTIONS", 0, 1'000'000, connections)) return e;
+  if (reader.get("MAX_CONNECTIONS")) config.max_connections = connections;
   // Five heartbeats (ticks of 50 ms) at least: fewer and one late answer deposes a
   // leader; a minute at most.
   return read_unsigned(reader, "ELECTION_TIMEOUT_MS", 250, 60'000, config.election_timeout_ms);

@@ -86,6 +86,13 @@ struct Config {
   uint64_t max_body_bytes = 4 << 20;         // AETHEL_MAX_BODY_BYTES
   uint64_t snapshot_interval_blocks = 1000;  // AETHEL_SNAPSHOT_INTERVAL
   uint32_t election_timeout_ms = 750;        // AETHEL_ELECTION_TIMEOUT_MS
+  // AETHEL_RATE_LIMIT_WRITES_PER_S: public writes per second per client address
+  // (0: unlimited); the default is api::kDefaultWriteRatePerS.
+  std::optional<uint32_t> rate_limit_writes_per_s;
+  // AETHEL_MAX_CONNECTIONS: HTTP connections open at once (0: no limit); unset: the
+  // soft RLIMIT_NOFILE less 256 (kept for storage, P2P and outgoing calls), in
+  // 16..10000.
+  std::optional<uint64_t> max_connections;
 
   // Accepted but suspicious settings (a host name under /ip4/ read as /dns4/), one
   // line each, naming the variable; the node logs them at start.

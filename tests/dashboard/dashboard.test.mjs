@@ -4,6 +4,8 @@
 // page is usable from the keyboard and fits 1280 px and 375 px widths (screenshots in
 // AETHEL_ARTIFACT_DIR); when the node stops, the card turns red and the banner degraded.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   NodeProcess, describe, httpJson, loadChromium, runSteps, screenshot, waitInPage,
 } from './harness.mjs';
@@ -99,13 +101,34 @@ await runSteps('dashboard', [
     // Tab reaches the sync-mode buttons and the submit button.
     await page.locator('body').focus();
     const focused = [];
-    for (let i = 0; i < 8; i += 1) {
+    for (let i = 0; i < 10; i += 1) {
       await page.keyboard.press('Tab');
       focused.push(await page.evaluate(() => document.activeElement.textContent.trim()));
     }
     for (const name of ['P2P only', 'HTTP only', 'Auto', 'Verify & submit']) {
       assert.ok(focused.includes(name), `Tab never reached "${name}": ${JSON.stringify(focused)}`);
     }
+  }],
+
+  ['the sync buttons need the node admin token (data/admin.token) and switch the serving node', async () => {
+    const result = () => page.locator('#sync-result').innerText();
+    await page.getByRole('button', { name: 'HTTP only' }).click();
+    assert.match(await result(), /admin token/);
+    await page.locator('#admin-token').fill('not-the-token');
+    await page.getByRole('button', { name: 'HTTP only' }).click();
+    await waitInPage(page, 'the wrong token to be refused',
+      () => /refused/.test(document.querySelector('#sync-result').textContent));
+    assert.match(await result(), /not this node's/);
+    const token = fs.readFileSync(path.join(node.root, 'data', 'admin.token'), 'utf8').trim();
+    await page.locator('#admin-token').fill(token);
+    await page.getByRole('button', { name: 'HTTP only' }).click();
+    await waitInPage(page, 'the switch to be accepted',
+      () => /accepted by/.test(document.querySelector('#sync-result').textContent));
+    const status = await httpJson(`${node.url}/api/lattice/p2p/status`);
+    assert.equal(String(status.body.sync_mode).toUpperCase(), 'HTTP', JSON.stringify(status.body));
+    await page.getByRole('button', { name: 'Auto' }).click();
+    await waitInPage(page, 'the switch back to auto',
+      () => /Auto: accepted by/.test(document.querySelector('#sync-result').textContent));
   }],
 
   ['the page fits 1280 px and 375 px widths (screenshots)', async () => {

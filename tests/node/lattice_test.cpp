@@ -103,7 +103,7 @@ TEST(LatticeTest, WithP2pStoppedEverywhereCommitsContinueOverHttpAndComeBack) {
   Load load(lattice, {0, 1, 2});
   ASSERT_TRUE(eventually([&] { return load.acknowledged().size() > 20; }, milliseconds(10'000)));
   for (int i = 0; i < Lattice::kNodes; ++i) {
-    EXPECT_EQ(lattice.node(i).call("POST", "/api/lattice/p2p/stop").status, 200u);
+    EXPECT_EQ(lattice.node(i).admin_post("/api/lattice/p2p/stop").status, 200u);
   }
   size_t at_cut = load.acknowledged().size();
   // Peerless timeout is 3 s: every node must fall back to HTTP and keep committing.
@@ -122,7 +122,7 @@ TEST(LatticeTest, WithP2pStoppedEverywhereCommitsContinueOverHttpAndComeBack) {
     EXPECT_NE(lattice.node(i).output().find("Activating HTTP Fallback"), std::string::npos);
   }
   for (int i = 0; i < Lattice::kNodes; ++i) {
-    EXPECT_EQ(lattice.node(i).call("POST", "/api/lattice/p2p/start").status, 200u);
+    EXPECT_EQ(lattice.node(i).admin_post("/api/lattice/p2p/start").status, 200u);
   }
   EXPECT_TRUE(eventually(
       [&] {

@@ -64,6 +64,7 @@ class NodeProcess {
   }
 
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   // https:// once use_https() was called.
   http::Url url() const { return http::Url{https_, https_ ? "localhost" : "127.0.0.1", port_, ""}; }
   // The node serves HTTPS (its env sets AETHEL_TLS_CERT_FILE and _KEY_FILE): this
@@ -167,8 +168,9 @@ class NodeProcess {
     json::value body;
     std::string allow;
   };
-  Reply call(std::string_view method, std::string_view target, std::string_view body = {}) const {
-    auto reply = http::call(url(), method, target, body, client(30'000));
+  Reply call(std::string_view method, std::string_view target, std::string_view body = {},
+             const http::Headers& headers = {}) const {
+    auto reply = http::call(url(), method, target, body, client(30'000), headers);
     EXPECT_TRUE(reply.ok()) << (reply.ok() ? "" : reply.error().message);
     if (!reply.ok()) return {};
     json::error_code ec;
@@ -177,6 +179,19 @@ class NodeProcess {
     return Reply{reply.value().status, parsed, std::string(reply.value().header("Allow"))};
   }
   Reply get(std::string_view target) const { return call("GET", target); }
+
+  // The admin token the node wrote to <data>/admin.token at start (SPEC §9); empty
+  // when there is none (AETHEL_ADMIN_TOKEN set, or not started yet).
+  std::string admin_token() const {
+    std::ifstream file(root_ / "data" / "admin.token");
+    std::string token;
+    file >> token;
+    return token;
+  }
+  // POST to an admin route with that token.
+  Reply admin_post(std::string_view target) const {
+    return call("POST", target, {}, {{"Authorization", "Bearer " + admin_token()}});
+  }
   Reply post(std::string_view target, const json::value& body) const {
     return call("POST", target, json::serialize(body));
   }

@@ -6,7 +6,9 @@
 // when it does not answer, every other node URL learned so far is tried in turn, so an
 // open page keeps updating while any node is up. Other nodes are other origins: the
 // API answers with Access-Control-Allow-Origin: *, and writes are sent as simple
-// requests (no preflight).
+// requests (no preflight). The admin sync switch is the exception: it carries the
+// node's bearer token and goes to the serving node only (same origin; admin answers
+// have no CORS header).
 'use strict';
 
 (() => {
@@ -350,26 +352,31 @@
   // Controls
   // ---------------------------------------------------------------------------
 
+  // An admin route (SPEC §9): it needs the node's bearer token and its answers carry
+  // no CORS header, so only the node that served this page can be switched from here
+  // (the others with `aethel admin switch MODE --node URL`). The token stays in the page.
   async function switchMode(mode, label) {
-    const targets = state.nodes.filter((n) => n.reachable && n.url).map((n) => n.url);
-    if (targets.length === 0) targets.push(state.active);
     const out = $('#sync-result');
-    out.textContent = `${label}: sending to ${targets.length} node${targets.length === 1 ? '' : 's'}…`;
-    const results = await Promise.all(targets.map(async (url) => {
-      try {
-        const reply = await fetchJson(url, `/api/lattice/sync/switch?mode=${mode}`, { method: 'POST' });
-        if (reply.status === 200) return null;
-        const message = reply.body && reply.body.error ? reply.body.error.message : `HTTP ${reply.status}`;
-        return `${url}: ${message}`;
-      } catch (error) {
-        return `${url}: not answering`;
+    const token = $('#admin-token').value.trim();
+    if (!token) {
+      out.textContent = `${label}: enter this node's admin token first (its data/admin.token)`;
+      return;
+    }
+    const origin = window.location.origin;
+    out.textContent = `${label}: sending to ${origin}…`;
+    let message = null;
+    try {
+      const reply = await fetchJson(origin, `/api/lattice/sync/switch?mode=${mode}`,
+        { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+      if (reply.status !== 200) {
+        message = reply.body && reply.body.error ? reply.body.error.message : `HTTP ${reply.status}`;
       }
-    }));
-    const errors = results.filter(Boolean);
-    const accepted = targets.length - errors.length;
-    out.textContent = `${label}: accepted by ${accepted} of ${targets.length} node${targets.length === 1 ? '' : 's'}` +
-      (errors.length ? ` — ${errors.join('; ')}` : '');
-    if (accepted > 0) {
+    } catch (error) {
+      message = 'not answering';
+    }
+    out.textContent = message ? `${label}: refused by ${origin} — ${message}`
+      : `${label}: accepted by ${origin} (switch the other nodes with their own token: aethel admin switch ${mode} --node URL)`;
+    if (!message) {
       state.requestedMode = mode;
       for (const button of document.querySelectorAll('.sync-buttons button')) {
         button.setAttribute('aria-pressed', String(button.dataset.mode === mode));

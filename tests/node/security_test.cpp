@@ -1,0 +1,415 @@
+// Issue 13 with the real `aethel node` binary: malformed path parameters and
+// duplicate JSON keys are 400s naming what was wrong; the data and log directories
+// are 0700 and the key and token files 0600 at umask 000; admin routes need the
+// bearer token from every caller (loopback included), carry no CORS header, and
+// `aethel admin` reads <data>/admin.token; public writes are rate-limited per client
+// address (429 rate_limited with Retry-After), counted in aethel_http_refusals_total.
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <sstream>
+
+#include "../http/raw_socket.h"
+#include "node_process.h"
+
+namespace aethel::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs a shell command built by the test from temp paths (no quoting needed).
+CommandResult run(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string error_code(const NodeProcess::Reply& reply) {
+  if (!reply.body.is_object() || !reply.body.as_object().contains("error")) return "";
+  return json::value_to<std::string>(reply.body.at("error").at("code"));
+}
+
+std::string error_message(const NodeProcess::Reply& reply) {
+  if (!reply.body.is_object() || !reply.body.as_object().contains("error")) return "";
+  return json::value_to<std::string>(reply.body.at("error").at("message"));
+}
+
+unsigned mode_of(const std::filesystem::path& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return 0;
+  return info.st_mode & 0777;
+}
+
+int64_t balance(const NodeProcess& node, const std::string& name) {
+  auto reply = node.get("/api/lattice/accounts/" + name);
+  return reply.status == 200 ? json::value_to<int64_t>(reply.body.at("balance")) : -1;
+}
+
+class SecurityTest : public ::testing::Test {
+ protected:
+  void SetUp() override { root_ = make_temp_dir("security"); }
+  void TearDown() override {
+    node_.reset();
+    std::filesystem::remove_all(root_);
+  }
+  void start(std::vector<std::string> env = {}) {
+    node_ = std::make_unique<NodeProcess>(root_);
+    node_->start(std::move(env));
+  }
+  // One raw exchange: the answer with its headers.
+  http::Reply exchange(std::string_view method, std::string_view target,
+                       const http::Headers& headers = {}, std::string_view body = {}) {
+    auto reply =
+        http::call(node_->url(), method, target, body, http::with_timeout_ms(10'000), headers);
+    EXPECT_TRUE(reply.ok()) << (reply.ok() ? "" : reply.error().message);
+    return reply.ok() ? reply.value() : http::Reply{};
+  }
+  std::string metrics() { return exchange("GET", "/metrics").body; }
+
+  std::filesystem::path root_;
+  std::unique_ptr<NodeProcess> node_;
+};
+
+// ---------------------------------------------------------------------------
+// Bad input
+// ---------------------------------------------------------------------------
+
+TEST_F(SecurityTest, MalformedPathParametersAre400NamingWhatWasWrong) {
+  start();
+  auto proof = node_->get("/api/lattice/proof/%FF");
+  EXPECT_EQ(proof.status, 400u);
+  EXPECT_EQ(error_code(proof), "bad_account_name");
+  EXPECT_NE(error_message(proof).find("'%FF'"), std::string::npos) << error_message(proof);
+  auto account = node_->get("/api/lattice/accounts/%FF");
+  EXPECT_EQ(account.status, 400u);
+  EXPECT_EQ(error_code(account), "bad_account_name");
+  for (std::string route : {"accounts", "proof", "tx"}) {
+    auto escape = node_->get("/api/lattice/" + route + "/%ZZ");
+    EXPECT_EQ(escape.status, 400u) << route;
+    EXPECT_EQ(error_code(escape), "bad_target") << route;
+    EXPECT_NE(error_message(escape).find("%25ZZ"), std::string::npos) << error_message(escape);
+  }
+  auto too_long = node_->get("/api/lattice/proof/" + std::string(65, 'a'));
+  EXPECT_EQ(too_long.status, 400u);
+  EXPECT_EQ(error_code(too_long), "bad_account_name");
+  // Good names still answer as before.
+  EXPECT_EQ(node_->get("/api/lattice/proof/Alice").status, 200u);
+  EXPECT_EQ(node_->get("/api/lattice/accounts/Nobody").status, 404u);
+  EXPECT_NE(metrics().find(R"(aethel_http_refusals_total{reason="bad_target"} 3)"),
+            std::string::npos);
+}
+
+TEST_F(SecurityTest, DuplicateJsonKeysAre400NamingTheKeyAndChangeNothing) {
+  start();
+  int64_t bob = balance(*node_, "Bob");
+  std::string code = R"("intent transfer { from: Alice, to: Bob, amount: 100 }")";
+  auto verify = node_->call("POST", "/api/verify",
+                            R"({"code": )" + code + R"(, "dry_run": true, "dry_run": false})");
+  EXPECT_EQ(verify.status, 400u);
+  EXPECT_EQ(error_code(verify), "duplicate_key");
+  EXPECT_NE(error_message(verify).find("\"dry_run\""), std::string::npos) << error_message(verify);
+  // The same key spelled with an escape is the same key.
+  auto escaped =
+      node_->call("POST", "/api/verify",
+                  R"({"code": )" + code + R"(, "dry_run": true, "dry\u005frun": false})");
+  EXPECT_EQ(escaped.status, 400u);
+  EXPECT_EQ(error_code(escaped), "duplicate_key");
+  auto nested = node_->call(
+      "POST", "/api/lattice/transactions",
+      R"({"transactions": [{"id": "d1", "from": "Alice", "to": "Bob", "to": "Eve", "amount": 5}]})");
+  EXPECT_EQ(nested.status, 400u);
+  EXPECT_NE(error_message(nested).find("\"to\""), std::string::npos) << error_message(nested);
+  EXPECT_EQ(balance(*node_, "Bob"), bob);
+  // The same keys in two different objects are fine.
+  auto two =
+      node_->call("POST", "/api/lattice/transactions",
+                  R"({"transactions": [{"id": "d2", "from": "Alice", "to": "Bob", )"
+                  R"("amount": 1}, {"id": "d3", "from": "Alice", "to": "Bob", "amount": 1}]})");
+  EXPECT_EQ(two.status, 200u) << json::serialize(two.body);
+  EXPECT_EQ(balance(*node_, "Bob"), bob + 2);
+}
+
+TEST_F(SecurityTest, AtUmask000TheDirectoriesAre0700AndTheKeyTokenAndLogFiles0600) {
+  mode_t previous = ::umask(0);  // inherited by the node's process
+  start();
+  ::umask(previous);
+  EXPECT_EQ(mode_of(root_ / "data"), 0700u);
+  EXPECT_EQ(mode_of(root_ / "logs"), 0700u);
+  EXPECT_EQ(mode_of(root_ / "data" / "node.key"), 0600u);
+  EXPECT_EQ(mode_of(root_ / "data" / "admin.token"), 0600u);
+  EXPECT_EQ(mode_of(root_ / "logs" / "test-node.log"), 0600u);
+  EXPECT_EQ(node_->admin_token().size(), 64u);
+  EXPECT_NE(node_->output().find("admin token in " + (root_ / "data" / "admin.token").string()),
+            std::string::npos)
+      << node_->output();
+}
+
+// ---------------------------------------------------------------------------
+// Admin
+// ---------------------------------------------------------------------------
+
+TEST_F(SecurityTest, AdminRoutesNeedTheTokenFromLoopbackTooAndCarryNoCors) {
+  start();
+  std::string token = node_->admin_token();
+  ASSERT_EQ(token.size(), 64u);
+  for (std::string route :
+       {"/api/lattice/p2p/stop", "/api/lattice/p2p/start", "/api/lattice/sync/switch?mode=http"}) {
+    auto bare = exchange("POST", route);
+    EXPECT_EQ(bare.status, 401u) << route;
+    EXPECT_NE(bare.body.find("unauthorized"), std::string::npos) << bare.body;
+    EXPECT_EQ(bare.header("Access-Control-Allow-Origin"), "") << route;
+    auto wrong = exchange("POST", route, {{"Authorization", "Bearer " + std::string(64, '0')}});
+    EXPECT_EQ(wrong.status, 401u) << route;
+    EXPECT_NE(wrong.body.find("not this node's"), std::string::npos) << wrong.body;
+  }
+  auto stopped = exchange("POST", "/api/lattice/p2p/stop", {{"Authorization", "Bearer " + token}});
+  EXPECT_EQ(stopped.status, 200u) << stopped.body;
+  EXPECT_EQ(stopped.header("Access-Control-Allow-Origin"), "");
+  auto started = exchange("POST", "/api/lattice/p2p/start", {{"Authorization", "Bearer " + token}});
+  EXPECT_EQ(started.status, 200u) << started.body;
+  // Read routes and the dashboard's write routes keep CORS.
+  EXPECT_EQ(exchange("GET", "/api/lattice/state?limit=0").header("Access-Control-Allow-Origin"),
+            "*");
+  EXPECT_NE(metrics().find(R"(aethel_http_refusals_total{reason="unauthorized"} 6)"),
+            std::string::npos)
+      << metrics();
+}
+
+TEST_F(SecurityTest, AethelAdminReadsTheTokenFileAndTheTokenSurvivesARestart) {
+  start();
+  std::string token = node_->admin_token();
+  std::string url = "http://127.0.0.1:" + std::to_string(node_->port());
+  std::string env = "env -i PATH=/usr/bin:/bin AETHEL_DATA_DIR=" + (root_ / "data").string() + " ";
+  auto switched = run(env + AETHEL_BINARY " admin switch http --node " + url);
+  EXPECT_EQ(switched.exit_code, 0) << switched.output;
+  EXPECT_NE(switched.output.find("\"sync_mode\":\"HTTP\""), std::string::npos) << switched.output;
+  auto bad_mode = run(env + AETHEL_BINARY " admin switch sideways --node " + url);
+  EXPECT_EQ(bad_mode.exit_code, 1) << bad_mode.output;
+  std::ofstream(root_ / "wrong.token") << std::string(64, 'f') << "\n";
+  auto wrong = run(env + AETHEL_BINARY " admin p2p-stop --node " + url + " --token-file " +
+                   (root_ / "wrong.token").string());
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
+  EXPECT_NE(wrong.output.find("refused the token from " + (root_ / "wrong.token").string()),
+            std::string::npos)
+      << wrong.output;
+  auto missing = run("env -i PATH=/usr/bin:/bin AETHEL_DATA_DIR=" + (root_ / "nowhere").string() +
+                     " " AETHEL_BINARY " admin p2p-stop --node " + url);
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("nowhere/admin.token"), std::string::npos) << missing.output;
+  EXPECT_EQ(run(AETHEL_BINARY " admin").exit_code, 2);
+  // A restart keeps the token (the file is reused), so scripts keep working.
+  EXPECT_EQ(node_->stop(), 0);
+  node_->start();
+  EXPECT_EQ(node_->admin_token(), token);
+  auto stop = run(env + AETHEL_BINARY " admin p2p-stop --node " + url);
+  EXPECT_EQ(stop.exit_code, 0) << stop.output;
+}
+
+TEST_F(SecurityTest, WithAethelAdminTokenSetThatTokenIsTheOnlyOneAndNoFileIsWritten) {
+  start({"AETHEL_ADMIN_TOKEN=configured-secret"});
+  EXPECT_FALSE(std::filesystem::exists(root_ / "data" / "admin.token"));
+  auto with =
+      exchange("POST", "/api/lattice/p2p/stop", {{"Authorization", "Bearer configured-secret"}});
+  EXPECT_EQ(with.status, 200u) << with.body;
+  auto other = exchange("POST", "/api/lattice/p2p/stop", {{"Authorization", "Bearer other"}});
+  EXPECT_EQ(other.status, 401u);
+}
+
+// ---------------------------------------------------------------------------
+// Admission control
+// ---------------------------------------------------------------------------
+
+TEST_F(SecurityTest, WritesBeyondTheRatePerAddressAre429WithRetryAfterAndReadsStillAnswer) {
+  start({"AETHEL_RATE_LIMIT_WRITES_PER_S=5"});
+  std::string body = R"({"transactions": [{"from": "Alice", "to": "Bob", "amount": 1}]})";
+  int admitted = 0, limited = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto reply = exchange("POST", "/api/lattice/transactions", {}, body);
+    if (reply.status == 200) ++admitted;
+    if (reply.status != 429) continue;
+    ++limited;
+    EXPECT_NE(reply.body.find("\"rate_limited\""), std::string::npos) << reply.body;
+    EXPECT_NE(reply.body.find("AETHEL_RATE_LIMIT_WRITES_PER_S"), std::string::npos) << reply.body;
+    EXPECT_NE(reply.body.find("127.0.0.1"), std::string::npos) << reply.body;
+    EXPECT_EQ(reply.header("Retry-After"), "1");
+  }
+  // A bucket of 5 plus what refills while 20 requests are answered (well under 1 s).
+  EXPECT_GE(admitted, 5);
+  EXPECT_LE(admitted, 10);
+  EXPECT_EQ(admitted + limited, 20);
+  EXPECT_EQ(exchange("GET", "/api/lattice/state?limit=0").status, 200u);
+  EXPECT_EQ(exchange("GET", "/health").status, 200u);
+  EXPECT_NE(metrics().find("aethel_http_refusals_total{reason=\"rate_limited\"} " +
+                           std::to_string(limited)),
+            std::string::npos)
+      << metrics();
+  // After Retry-After, writes are admitted again.
+  std::this_thread::sleep_for(milliseconds(1'100));
+  EXPECT_EQ(exchange("POST", "/api/lattice/transactions", {}, body).status, 200u);
+}
+
+// Reads from `fd` until `needle` has arrived; false when the peer closed first.
+bool read_until(int fd, std::string_view needle) {
+  std::string data;
+  char buffer[4096];
+  while (data.find(needle) == std::string::npos) {
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return false;
+    data.append(buffer, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// One POST with Connection: close from source address `from` (every 127.0.0.0/8
+// address is local): the answer's status and body.
+std::pair<unsigned, std::string> post_from(const std::string& from, uint16_t port,
+                                           const std::string& target, const std::string& body) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  inet_pton(AF_INET, from.c_str(), &source.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    close(fd);
+    return {0, "cannot connect from " + from};
+  }
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  send_all(fd, fmt::format("POST {} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                           "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+                           target, body.size(), body));
+  std::string answer = read_to_end(fd);
+  close(fd);
+  if (answer.size() < 12) return {0, answer};
+  return {static_cast<unsigned>(std::stoul(answer.substr(9, 3))), answer};
+}
+
+TEST_F(SecurityTest, TheRateLimitIsPerClientAddressAFloodFromOneLeavesAnotherUntouched) {
+  start({"AETHEL_RATE_LIMIT_WRITES_PER_S=20"});
+  std::string body = R"({"transactions": [{"from": "Alice", "to": "Bob", "amount": 1}]})";
+  int flood_limited = 0;
+  for (int i = 0; i < 80; ++i) {
+    auto [status, answer] =
+        post_from("127.0.0.2", node_->port(), "/api/lattice/transactions", body);
+    if (status == 429) {
+      ++flood_limited;
+      EXPECT_NE(answer.find("from 127.0.0.2"), std::string::npos) << answer;
+    }
+  }
+  EXPECT_GE(flood_limited, 40) << "the flood from 127.0.0.2 was hardly limited";
+  // 127.0.0.1 has a bucket of its own, full: none of its writes is refused.
+  for (int i = 0; i < 15; ++i) {
+    auto [status, answer] =
+        post_from("127.0.0.1", node_->port(), "/api/lattice/transactions", body);
+    EXPECT_EQ(status, 200u) << answer;
+  }
+}
+
+TEST_F(SecurityTest, ConnectionsBeyondTheLimitAre503AndClosedWhileTheOthersAreServed) {
+  start({"AETHEL_MAX_CONNECTIONS=20"});
+  // Each held connection is served one keep-alive request, so the node has
+  // accepted all 20 before the extra ones come (no sleep to guess it).
+  std::vector<int> held;
+  for (int i = 0; i < 20; ++i) {
+    held.push_back(connect_loopback(node_->port()));
+    ASSERT_TRUE(send_all(held.back(), "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_TRUE(read_until(held.back(), R"("healthy"})")) << "held connection " << i;
+  }
+  for (int i = 0; i < 5; ++i) {
+    int extra = connect_loopback(node_->port());
+    ASSERT_GE(extra, 0);
+    std::string answer = read_to_end(extra);  // the node closes it after its answer
+    close(extra);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 503")) << answer;
+    EXPECT_NE(answer.find("too_many_connections"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("AETHEL_MAX_CONNECTIONS"), std::string::npos) << answer;
+  }
+  // A held connection is still served.
+  ASSERT_TRUE(send_all(held[0], "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(read_to_end(held[0]).starts_with("HTTP/1.1 200")) << "a held connection was dropped";
+  for (int fd : held) close(fd);
+  bool healthy = false;
+  for (int i = 0; i < 100 && !healthy; ++i) {
+    auto reply = http::call(node_->url(), "GET", "/health", {}, http::with_timeout_ms(1'000));
+    healthy = reply.ok() && reply.value().status == 200;
+    if (!healthy) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(healthy) << "/health did not answer once the connections closed";
+  EXPECT_NE(metrics().find(R"(aethel_http_refusals_total{reason="too_many_connections"} 5)"),
+            std::string::npos)
+      << metrics();
+}
+
+TEST_F(SecurityTest, ABadRateLimitSettingStopsTheNodeNamingTheVariable) {
+  auto result =
+      run("env -i PATH=/usr/bin:/bin AETHEL_DATA_DIR=" + (root_ / "data").string() +
+          " AETHEL_API_PORT=1 AETHEL_RATE_LIMIT_WRITES_PER_S=fast " AETHEL_BINARY " node");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("AETHEL_RATE_LIMIT_WRITES_PER_S"), std::string::npos)
+      << result.output;
+}
+
+// CPU seconds (user + system) the process has used, from /proc/<pid>/stat.
+double cpu_seconds(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(file)), {});
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+TEST_F(SecurityTest, OutOfFileDescriptorsTheAcceptLoopBacksOffAndHealthAnswersOnceTheyAreFree) {
+  rlimit previous{};
+  getrlimit(RLIMIT_NOFILE, &previous);
+  rlimit low{256, previous.rlim_max};  // inherited by the node's process only
+  setrlimit(RLIMIT_NOFILE, &low);
+  start({"AETHEL_MAX_CONNECTIONS=0"});  // no connection limit: the descriptors run out
+  setrlimit(RLIMIT_NOFILE, &previous);
+  std::vector<int> sockets;
+  for (int i = 0; i < 400; ++i) {
+    int fd = connect_loopback(node_->port());  // the kernel completes them from the backlog
+    if (fd >= 0) sockets.push_back(fd);
+  }
+  std::this_thread::sleep_for(milliseconds(500));  // the node accepts until EMFILE
+  auto during = http::call(node_->url(), "GET", "/health", {}, http::with_timeout_ms(1'000));
+  ASSERT_FALSE(during.ok()) << "the node is not out of descriptors: the test proves nothing";
+  double before_s = cpu_seconds(node_->pid());
+  std::this_thread::sleep_for(milliseconds(2'000));
+  double used_s = cpu_seconds(node_->pid()) - before_s;
+  std::printf("node CPU while out of descriptors: %.3f s in 2 s (%zu connections open)\n", used_s,
+              sockets.size());
+  EXPECT_LT(used_s, 0.5) << "the accept loop spins at EMFILE";
+  for (int fd : sockets) close(fd);
+  auto start_wait = std::chrono::steady_clock::now();
+  bool healthy = false;
+  while (!healthy && std::chrono::steady_clock::now() - start_wait < std::chrono::seconds(10)) {
+    auto reply = http::call(node_->url(), "GET", "/health", {}, http::with_timeout_ms(1'000));
+    healthy = reply.ok() && reply.value().status == 200;
+  }
+  EXPECT_TRUE(healthy) << "/health did not answer within 10 s of the connections closing";
+}
+
+}  // namespace
+}  // namespace aethel::test
