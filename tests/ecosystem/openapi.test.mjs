@@ -60,6 +60,13 @@ function templateOf(pathname) {
   return null;
 }
 
+// Admin routes take the node's own token (data/admin.token), from loopback too.
+function admin(url) {
+  const node = nodes.find((n) => n.url === url);
+  const token = fs.readFileSync(path.join(node.root, 'data', 'admin.token'), 'utf8').trim();
+  return { Authorization: `Bearer ${token}` };
+}
+
 // Sends a request and checks the answer against the document; returns the reply.
 async function check(method, target, { body, headers = {}, status, node = leader } = {}) {
   const url = new URL(target, node);
@@ -162,12 +169,13 @@ test('lattice and admin routes match the schemas', async () => {
   await check('GET', '/api/lattice/nodes', { status: 200 });
   const network = await check('GET', '/api/lattice/network', { status: 200 });
   assert.equal(network.body.nodes.length, 3);
-  await check('POST', '/api/lattice/sync/switch?mode=auto', { status: 200 });
-  await check('POST', '/api/lattice/sync/switch?mode=bogus', { status: 400 });
-  await check('POST', '/api/lattice/p2p/start', { status: 200 });
-  const stopped = await check('POST', '/api/lattice/p2p/stop', { node: urls[2], status: 200 });
+  await check('POST', '/api/lattice/sync/switch?mode=auto', { status: 401 });
+  await check('POST', '/api/lattice/sync/switch?mode=auto', { status: 200, headers: admin(leader) });
+  await check('POST', '/api/lattice/sync/switch?mode=bogus', { status: 400, headers: admin(leader) });
+  await check('POST', '/api/lattice/p2p/start', { status: 200, headers: admin(leader) });
+  const stopped = await check('POST', '/api/lattice/p2p/stop', { node: urls[2], status: 200, headers: admin(urls[2]) });
   assert.equal(stopped.body.p2p, 'stopped');
-  await check('POST', '/api/lattice/p2p/start', { node: urls[2], status: 200 });
+  await check('POST', '/api/lattice/p2p/start', { node: urls[2], status: 200, headers: admin(urls[2]) });
   await check('POST', '/api/lattice/internal/messages', { status: 401, body: 'x' });
 });
 
@@ -205,12 +213,12 @@ test('GET /api/lattice/events: the stream and every event match their schemas', 
   const stream = readEvents(leader, (events) => events.some((e) => e.event === 'commit') && events.some((e) => e.event === 'mode'));
   await waitFor('a second stream open', async () => Number((await httpJson(`${leader}/metrics`)).text.match(/^aethel_events_clients (\d+)/m)?.[1]) >= 1, 5000, 20);
   await httpJson(`${leader}/api/lattice/transactions`, { method: 'POST', body: JSON.stringify({ transactions: [{ from: 'Alice', to: 'Bob', amount: 1 }] }) });
-  await httpJson(`${leader}/api/lattice/sync/switch?mode=http`, { method: 'POST' });
+  await httpJson(`${leader}/api/lattice/sync/switch?mode=http`, { method: 'POST', headers: admin(leader) });
   let events;
   try {
     events = await stream;
   } finally {
-    await httpJson(`${leader}/api/lattice/sync/switch?mode=auto`, { method: 'POST' });
+    await httpJson(`${leader}/api/lattice/sync/switch?mode=auto`, { method: 'POST', headers: admin(leader) });
   }
   assert.equal(events[0].event, 'hello');
   for (const e of events) {
