@@ -395,8 +395,11 @@ class Origin : public std::enable_shared_from_this<Origin> {
     in_flight_.emplace(&link, pending);
     bool reused = link.is_open();
     Outcome outcome = co_await attempt(link, *pending);
-    // The server may have closed an idle kept-alive connection just as we reused it.
-    if (!outcome.reply.ok() && reused && !outcome.answer_started && !pending->verdict) {
+    // The server may have closed an idle kept-alive connection just as we reused it:
+    // sent again once. Not after a timeout: the server may be handling the request,
+    // and a signed node-to-node request sent twice is refused as a replay.
+    bool closed_by_server = !outcome.reply.ok() && outcome.reply.error().code == "closed";
+    if (closed_by_server && reused && !outcome.answer_started && !pending->verdict) {
       link.close();
       outcome = co_await attempt(link, *pending);
     }
