@@ -192,13 +192,35 @@ json::object history_json(const node::Node& node) {
           {"missing_to", gap.value()->to - 1}};
 }
 
-json::object block_json(const node::Block& block, bool raw) {
-  if (raw) return {{"height", block.height}, {"data", ledger::to_hex(node::encode_block(block))}};
+json::object block_json(const node::Block& block) {
   json::array txs;
   for (const ledger::Transaction& tx : block.transactions) txs.push_back(transaction_json(tx));
   return {{"height", block.height},
           {"prev_root", ledger::to_hex(block.prev_root)},
           {"transactions", std::move(txs)}};
+}
+
+// Applied blocks from `first`, at most `count`: decoded, or as stored (hex).
+base::Result<json::array> blocks_json(const node::Node& node, uint64_t first, uint32_t count,
+                                      uint64_t height, bool raw) {
+  json::array blocks;
+  if (count == 0 || first > height) return blocks;
+  if (raw) {
+    auto stored = node.stored_blocks(first, count, kMaxBlocksPageBytes);
+    if (!stored.ok()) return stored.error();
+    for (const storage::Block& block : stored.value()) {
+      if (block.height > height) break;  // durable but not yet applied: not served yet
+      blocks.push_back(json::object{{"height", block.height}, {"data", base::to_hex(block.data)}});
+    }
+    return blocks;
+  }
+  auto decoded = node.blocks(first, count, kMaxBlocksPageBytes);
+  if (!decoded.ok()) return decoded.error();
+  for (const node::Block& block : decoded.value()) {
+    if (block.height > height) break;
+    blocks.push_back(block_json(block));
+  }
+  return blocks;
 }
 
 Response blocks_route(const node::Node& node, const Target& target) {
@@ -215,19 +237,12 @@ Response blocks_route(const node::Node& node, const Target& target) {
   uint32_t count = static_cast<uint32_t>(std::min<uint64_t>(*limit.value, kMaxBlocksPerPage));
   uint64_t first = std::max<uint64_t>(*from.value, 1);
   uint64_t height = node.read([](const ledger::Ledger& ledger) { return ledger.height(); });
-  json::array blocks;
-  if (count > 0 && first <= height) {
-    auto stored = node.blocks(first, count, kMaxBlocksPageBytes);
-    if (!stored.ok()) return error_response(503, "storage_error", stored.error().message);
-    for (const node::Block& block : stored.value()) {
-      if (block.height > height) break;  // durable but not yet applied: not served yet
-      blocks.push_back(block_json(block, raw));
-    }
-  }
+  auto blocks = blocks_json(node, first, count, height, raw);
+  if (!blocks.ok()) return error_response(503, "storage_error", blocks.error().message);
   return json_response(200, {{"success", true},
                              {"height", height},
                              {"history", history_json(node)},
-                             {"blocks", std::move(blocks)}});
+                             {"blocks", std::move(blocks).value()}});
 }
 
 // The genesis every replay starts from (`aethel audit`).

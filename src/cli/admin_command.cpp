@@ -22,10 +22,6 @@
 namespace aethel::cli {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitUnreachable = 3;
 constexpr size_t kTokenBytes = 32;
 constexpr uint32_t kAdminTimeout_ms = 15'000;
 

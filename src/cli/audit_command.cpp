@@ -15,10 +15,6 @@ namespace aethel::cli {
 namespace json = boost::json;
 namespace {
 
-constexpr int kExitMatch = 0;
-constexpr int kExitMismatch = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitUnreachable = 3;
 constexpr uint32_t kBlocksPerPage = 500;
 constexpr uint32_t kTimeout_ms = 30'000;
 
@@ -102,23 +98,23 @@ int run_audit(const Args& args) {
   auto audit = audit_of(node.value());
   if (!audit.ok()) {
     fmt::print(stderr, "aethel audit: {}: {}\n", args[0], audit.error().message);
-    return audit.error().code == "unreachable" ? kExitUnreachable : kExitMismatch;
+    return audit.error().code == "unreachable" ? kExitUnreachable : kExitFailed;
   }
   ledger::Ledger ledger(audit.value().genesis);
   if (base::Status replayed = replay_history(node.value(), audit.value(), ledger); !replayed.ok()) {
     fmt::print("audit failed at height {}: {}\n", ledger.height() + 1, replayed.error().message);
-    return replayed.error().code == "unreachable" ? kExitUnreachable : kExitMismatch;
+    return replayed.error().code == "unreachable" ? kExitUnreachable : kExitFailed;
   }
   if (ledger.root() != audit.value().root) {
     fmt::print("audit failed: the replay of {} blocks reaches root {}, the node reports {}\n",
                ledger.height(), ledger::to_hex(ledger.root()), ledger::to_hex(audit.value().root));
-    return kExitMismatch;
+    return kExitFailed;
   }
   fmt::print(
       "audit ok: {} blocks replayed from genesis reach root {} at height {}, as the node "
       "reports\n",
       ledger.height(), ledger::to_hex(ledger.root()), ledger.height());
-  return kExitMatch;
+  return kExitOk;
 }
 
 }  // namespace aethel::cli

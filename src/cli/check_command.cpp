@@ -24,9 +24,6 @@ namespace aethel::cli {
 namespace json = boost::json;
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 constexpr uint32_t kDefaultTimeout_ms = 3'000;
 // Commits are in flight while we poll one node after another, so heights may
 // differ for a moment; check re-polls this long before calling it a mismatch.

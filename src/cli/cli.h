@@ -12,6 +12,12 @@ namespace aethel::cli {
 
 using Args = std::vector<std::string>;
 
+// Exit codes shared by the commands (each command's comment says what they mean there).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUnreachable = 3;
+
 // `aethel verify FILE|- [--json]`: exit 0 when every intent is PROVED, 1 when any
 // is FAILED or REJECTED, 2 on a parse error or unreadable input.
 int run_verify(const Args& args);

@@ -29,8 +29,6 @@ namespace aethel::cli {
 namespace {
 
 constexpr int kExitStopped = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 // SIGTERM: how long requests already being processed get to finish before their
 // connections are cut; with the node's stop this keeps the exit under 5 s.
 constexpr uint32_t kShutdownGrace_ms = 3'000;

@@ -19,10 +19,6 @@ namespace aethel::cli {
 namespace json = boost::json;
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitUnreachable = 3;
 // A write waits for its commit (5 s at most on the node) and maybe for Z3.
 constexpr uint32_t kSubmitTimeout_ms = 30'000;
 constexpr size_t kMaxInputBytes = 16 << 20;

@@ -17,7 +17,6 @@ namespace aethel::cli {
 namespace {
 
 constexpr int kExitProved = 0;
-constexpr int kExitFailed = 1;
 constexpr int kExitUnusable = 2;
 
 struct VerifyOptions {

@@ -200,6 +200,9 @@ class Node {
   }
 
   // Stored blocks from `from_height`, at most `limit`, at most about max_bytes.
+  // The same, as stored (encode_block bytes): what peers back-filling history fetch.
+  Result<std::vector<storage::Block>> stored_blocks(uint64_t from_height, uint32_t limit,
+                                                    uint64_t max_bytes) const;
   Result<std::vector<Block>> blocks(uint64_t from_height, uint32_t limit, uint64_t max_bytes) const;
 
   // The lowest range of heights missing below the stored blocks (a snapshot install

@@ -369,10 +369,17 @@ base::Status Node::store_history(std::vector<storage::Block> blocks) {
   return {};
 }
 
-Result<std::vector<Block>> Node::blocks(uint64_t from_height, uint32_t limit,
-                                        uint64_t max_bytes) const {
+Result<std::vector<storage::Block>> Node::stored_blocks(uint64_t from_height, uint32_t limit,
+                                                        uint64_t max_bytes) const {
   auto stored = store_->blocks(from_height, limit, max_bytes);
   if (!stored.ok()) return storage_error(stored.status());
+  return std::move(stored).value();
+}
+
+Result<std::vector<Block>> Node::blocks(uint64_t from_height, uint32_t limit,
+                                        uint64_t max_bytes) const {
+  auto stored = stored_blocks(from_height, limit, max_bytes);
+  if (!stored.ok()) return stored.error();
   std::vector<Block> out;
   for (const storage::Block& raw : stored.value()) {
     auto block = decode_block(
