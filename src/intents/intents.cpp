@@ -9,7 +9,8 @@ namespace aethel::intents {
 namespace {
 
 ledger::Transfer to_transfer(const lang::TransferRequest& request) {
-  return ledger::Transfer{request.from, request.to, request.amount, request.memo.value_or("")};
+  return ledger::Transfer{request.from, request.to, request.amount, request.memo.value_or(""),
+                          std::nullopt};
 }
 
 bool committable(const lang::IntentOutcome& intent) {

@@ -272,32 +272,65 @@ std::string check_amount(const IntentCall& call, int64_t& amount) {
 
 }  // namespace
 
-CallCheck check_call(const IntentCall& call) {
-  if (call.name != "transfer") {
-    return {std::nullopt,
-            fmt::format("unknown intent '{}': the only invocation is 'transfer'", call.name)};
-  }
+namespace {
+
+CallCheck check_transfer(const IntentCall& call) {
   for (const Field& f : call.fields) {
     if (std::find(std::begin(kTransferFields), std::end(kTransferFields), f.name) ==
         std::end(kTransferFields)) {
-      return {std::nullopt, fmt::format("unknown field '{}' (transfer takes from, to, amount, "
-                                        "id, memo)",
-                                        f.name)};
+      return {std::nullopt, std::nullopt,
+              fmt::format("unknown field '{}' (transfer takes from, to, amount, id, memo)",
+                          f.name)};
     }
   }
   TransferRequest transfer;
   for (const std::string& error :
        {check_account_field(call, "from", transfer.from),
         check_account_field(call, "to", transfer.to), check_amount(call, transfer.amount)}) {
-    if (!error.empty()) return {std::nullopt, error};
+    if (!error.empty()) return {std::nullopt, std::nullopt, error};
   }
   if (transfer.from == transfer.to) {
-    return {std::nullopt,
+    return {std::nullopt, std::nullopt,
             fmt::format("sender and receiver are the same account '{}'", transfer.from)};
   }
   if (const Field* id = call.field("id")) transfer.id = id->value;
   if (const Field* memo = call.field("memo")) transfer.memo = memo->value;
-  return {std::move(transfer), ""};
+  return {std::move(transfer), std::nullopt, ""};
+}
+
+CallCheck check_invocation(const IntentCall& call) {
+  InvocationRequest invocation;
+  invocation.intent = call.name;
+  const auto fail = [](std::string error) {
+    return CallCheck{std::nullopt, std::nullopt, std::move(error)};
+  };
+  for (const Field& f : call.fields) {
+    if (std::count_if(call.fields.begin(), call.fields.end(),
+                      [&](const Field& other) { return other.name == f.name; }) > 1) {
+      return fail(fmt::format("field '{}' is given more than once", f.name));
+    }
+    const bool annotation = f.name == "id" || f.name == "memo";
+    if (annotation != (f.kind == Field::Kind::kString)) {
+      return fail(annotation ? fmt::format("'{}' must be a string", f.name)
+                             : fmt::format("argument '{}' must be an account name or an "
+                                           "integer, not a string",
+                                           f.name));
+    }
+    if (f.name == "id") {
+      invocation.id = f.value;
+    } else if (f.name == "memo") {
+      invocation.memo = f.value;
+    } else {
+      invocation.arguments.emplace_back(f.name, f.value);
+    }
+  }
+  return {std::nullopt, std::move(invocation), ""};
+}
+
+}  // namespace
+
+CallCheck check_call(const IntentCall& call) {
+  return call.name == kBuiltinIntent ? check_transfer(call) : check_invocation(call);
 }
 
 }  // namespace aethel::lang

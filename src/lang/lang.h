@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -180,13 +181,27 @@ struct TransferRequest {
   std::optional<std::string> memo;
 };
 
+// An invocation of a deployed intent (SPEC §11), checked for shape only: whether the
+// intent exists and its arguments fit its parameters is the ledger's business.
+struct InvocationRequest {
+  std::string intent;
+  // In the order written: an account name, or an integer in canonical decimal.
+  std::vector<std::pair<std::string, std::string>> arguments;
+  std::optional<std::string> id;
+  std::optional<std::string> memo;
+};
+
 struct CallCheck {
-  std::optional<TransferRequest> transfer;  // set when the call is well formed
-  std::string error;                        // otherwise why not
+  // At most one is set, when the call is well formed.
+  std::optional<TransferRequest> transfer;
+  std::optional<InvocationRequest> invocation;
+  std::string error;  // otherwise why not
 };
 
 // Checks `intent transfer { from: A, to: B, amount: N [, id: "..."] [, memo: "..."] }`:
-// known intent, required fields, positive int64 amount, sender != receiver.
+// required fields, positive int64 amount, sender != receiver. Any other name is an
+// invocation of a deployed intent: arguments are names or numbers, each given once;
+// `id` and `memo` are strings.
 CallCheck check_call(const IntentCall& call);
 
 // ---------------------------------------------------------------------------
@@ -194,7 +209,8 @@ CallCheck check_call(const IntentCall& call);
 // ---------------------------------------------------------------------------
 
 enum class Verdict { kProved, kFailed, kRejected };
-enum class Property { kConsistency, kConservation, kNonNegativity, kNoOverflow };
+// kExecutability is checked only for definitions being deployed (SPEC §11).
+enum class Property { kConsistency, kConservation, kNonNegativity, kNoOverflow, kExecutability };
 
 const char* to_string(Verdict verdict);    // "PROVED", "FAILED", "REJECTED"
 const char* to_string(Property property);  // "consistency", "conservation", ...
@@ -252,7 +268,8 @@ struct IntentOutcome {
   bool is_definition = false;
   std::string batch;  // enclosing atomic_batch, empty if none
   VerifyReport report;
-  std::optional<TransferRequest> transfer;  // well-formed invocations
+  std::optional<TransferRequest> transfer;        // well-formed transfers
+  std::optional<InvocationRequest> invocation;    // well-formed calls of deployed intents
   // How long checking took, for reports. Measured by check_program; no verdict
   // depends on it (the verifier's own wall-clock limit is in VerifyLimits).
   double elapsed_ms = 0;
@@ -275,5 +292,43 @@ void apply_batch_rule(std::vector<IntentOutcome>& outcomes);
 
 // FAILED if any intent failed, else REJECTED if any was rejected, else PROVED.
 Verdict overall_verdict(const std::vector<IntentOutcome>& outcomes);
+
+// ---------------------------------------------------------------------------
+// Deployable intents (SPEC §11)
+// ---------------------------------------------------------------------------
+
+// The built-in intent; no deployed intent may take its name.
+constexpr std::string_view kBuiltinIntent = "transfer";
+
+// The balance of one Account parameter after the intent, and the equation that
+// computes it.
+struct StateUpdate {
+  std::string param;     // the Account parameter
+  std::string variable;  // its state variable: the parameter's name or NAME_balance
+  Expr value;            // over old_ values and integer parameters only
+  friend bool operator==(const StateUpdate&, const StateUpdate&) = default;
+};
+
+struct ExecutableForm {
+  std::vector<StateUpdate> updates;  // one per Account parameter, in parameter order
+  std::string error;                 // non-empty: why the definition cannot run
+  bool ok() const { return error.empty(); }
+};
+
+// Whether a definition can run on the ledger, decided from its syntax alone (no
+// solver, deterministic): parameters typed `Account` take account names and every
+// other type takes integers; the balance of Account parameter P is the state
+// variable P or P_balance; the guard reads only parameters and old_ values; and
+// verify holds, for every state variable X, an equation `X == e` (or `e == X`)
+// whose `e` reads only parameters and old_ values, which then computes X.
+ExecutableForm executable_form(const IntentDef& definition);
+
+// With the solver, for all inputs: whenever the guard holds, the old_ balances are
+// >= 0 and every input lies in the signed 64-bit range, the post-state `form`
+// computes satisfies every verify condition, so the proof of the definition covers
+// each run. PROVED, FAILED (property kExecutability, with a counterexample) or
+// REJECTED when the solver gives up.
+VerifyReport verify_executable(const IntentDef& definition, const ExecutableForm& form,
+                               const VerifyLimits& limits = {});
 
 }  // namespace aethel::lang

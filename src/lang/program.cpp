@@ -39,6 +39,13 @@ IntentOutcome check_intent(const ProgramIntent& intent, const VerifyLimits& limi
   }
   outcome.name = intent.call->name;
   CallCheck check = check_call(*intent.call);
+  if (check.invocation) {
+    outcome.report = {Verdict::kProved,
+                      fmt::format("well-formed invocation of deployed intent '{}'", outcome.name),
+                      {}};
+    outcome.invocation = std::move(check.invocation);
+    return outcome;
+  }
   if (!check.transfer) {
     outcome.report = {Verdict::kFailed, check.error, {}};
     return outcome;
@@ -82,6 +89,7 @@ void apply_batch_rule(std::vector<IntentOutcome>& outcomes) {
                                   to_string(culprit.report.verdict)),
                       {}};
       other.transfer.reset();
+      other.invocation.reset();
     }
   }
 }

@@ -444,7 +444,112 @@ class DefinitionChecker {
   std::vector<std::string> undecided_;
 };
 
+// The executability query of verify_executable: guard, the updates' equations and
+// the input bounds are asserted; a model of them that breaks verify is a run the
+// proof does not cover.
+class ExecutabilityChecker {
+ public:
+  ExecutabilityChecker(z3::context& ctx, const IntentDef& def, const ExecutableForm& form,
+                       const VerifyLimits& limits)
+      : ctx_(ctx), def_(def), form_(form), limits_(limits) {}
+
+  VerifyReport run() {
+    declare_variables();
+    Encoder encoder(ctx_, enc_);
+    for (const Condition& c : def_.guard) {
+      enc_.conditions.push_back({fmt::format("guard: `{}`", print(c)), encoder.encode(c)});
+    }
+    const z3::expr min = ctx_.int_val(kInt64Min);
+    const z3::expr max = ctx_.int_val(kInt64Max);
+    for (const auto& [name, v] : enc_.variables) {
+      if (is_post_state(name)) continue;
+      z3::expr lower = name.starts_with(kOldPrefix) ? ctx_.int_val(0) : min;
+      z3::expr above = v >= lower;
+      z3::expr below = v <= max;
+      enc_.conditions.push_back({"bounds", above && below});
+    }
+    for (const StateUpdate& u : form_.updates) {
+      z3::expr value = encoder.encode(u.value);
+      enc_.conditions.push_back({"update", enc_.variables.at(u.variable) == value});
+    }
+    z3::expr_vector verify(ctx_);
+    for (const Condition& c : def_.verify) verify.push_back(encoder.encode(c));
+    Query q = Prover(ctx_, enc_, limits_).check(!z3::mk_and(verify));
+    if (q.result == z3::unsat) {
+      return {Verdict::kProved,
+              "executable: whenever the guard holds, the equations give a state that satisfies "
+              "verify",
+              {}};
+    }
+    if (q.result == z3::unknown) {
+      return {Verdict::kRejected,
+              fmt::format("not proven (fail closed): executability undecided: {}",
+                          describe_unknown(q.reason, limits_)),
+              {}};
+    }
+    return failed(*q.model, verify);
+  }
+
+ private:
+  bool is_post_state(const std::string& name) const {
+    for (const StateUpdate& u : form_.updates) {
+      if (u.variable == name) return true;
+    }
+    return false;
+  }
+
+  void declare_variables() {
+    std::set<std::string> names;
+    for_each_comparison(def_, [&](const Comparison& c) {
+      collect_names(c.left, names);
+      collect_names(c.right, names);
+    });
+    for (const StateUpdate& u : form_.updates) {
+      names.insert(u.variable);
+      names.insert(std::string(kOldPrefix) + u.variable);
+    }
+    for (const std::string& name : names)
+      enc_.variables.emplace(name, ctx_.int_const(name.c_str()));
+  }
+
+  VerifyReport failed(const z3::model& model, const z3::expr_vector& verify) {
+    std::string broken = "verify";
+    for (unsigned i = 0; i < verify.size(); ++i) {
+      if (model.eval(verify[i], true).is_false()) {
+        broken = fmt::format("verify, line {}: `{}`", def_.verify[i].pos.line,
+                             print(def_.verify[i]));
+        break;
+      }
+    }
+    std::string message = fmt::format(
+        "not executable: an input satisfies the guard but the equations then break {}; "
+        "strengthen the guard",
+        broken);
+    return {Verdict::kFailed,
+            "violates executability",
+            {{Property::kExecutability, std::move(message), counterexample(enc_, model)}}};
+  }
+
+  z3::context& ctx_;
+  const IntentDef& def_;
+  const ExecutableForm& form_;
+  const VerifyLimits& limits_;
+  Encoding enc_;
+};
+
 }  // namespace
+
+VerifyReport verify_executable(const IntentDef& definition, const ExecutableForm& form,
+                               const VerifyLimits& limits) {
+  if (!form.ok()) return {Verdict::kFailed, form.error, {{Property::kExecutability, form.error, {}}}};
+  try {
+    z3::context context;
+    return ExecutabilityChecker(context, definition, form, limits).run();
+  } catch (const z3::exception& e) {
+    return {
+        Verdict::kRejected, fmt::format("not proven (fail closed): solver error: {}", e.msg()), {}};
+  }
+}
 
 VerifyReport verify(const IntentDef& definition, const VerifyLimits& limits) {
   try {
@@ -480,6 +585,8 @@ const char* to_string(Property property) {
       return "non-negativity";
     case Property::kNoOverflow:
       return "no overflow";
+    case Property::kExecutability:
+      return "executability";
   }
   return "?";
 }

@@ -8,85 +8,32 @@
 #include "base/base.h"
 #include "ledger/bytes.h"
 #include "ledger/ledger_state.h"
+#include "ledger/overlay.h"
 #include "ledger/rules.h"
 
 namespace aethel::ledger {
 namespace {
 
-constexpr uint32_t kNoSlot = UINT32_MAX;
-// Past this many accounts in one transaction's overlay, lookups switch from a
-// linear scan (fastest for the common 2-account transfer) to a hash index.
-constexpr size_t kOverlayLinearLimit = 8;
-
-// The accounts one transaction reads and writes, as they would be if it commits.
-// Nothing reaches the ledger unless the whole transaction passes.
-class Overlay {
- public:
-  struct Entry {
-    std::string_view name;
-    Account before;
-    Account after;
-    uint32_t slot;  // kNoSlot: an account this transaction creates
-  };
-
-  void clear() {
-    entries_.clear();
-    position_.clear();
-    created_ = 0;
+std::optional<Verdict> check_client_id(const Transaction& tx) {
+  if (!tx.client_id.empty() && !is_valid_client_id(tx.client_id)) {
+    return refuse(OutcomeCode::kInvalidTransaction,
+                  fmt::format("transaction id must be 1-{} printable ASCII characters without "
+                              "spaces (got {} bytes)",
+                              kMaxClientIdBytes, tx.client_id.size()));
   }
-  size_t created() const { return created_; }
-  const std::vector<Entry>& entries() const { return entries_; }
-  Entry& at(size_t i) { return entries_[i]; }
-
-  // Index of the entry for `name`, loading it from the ledger on first use;
-  // nullopt if the account exists in neither.
-  std::optional<size_t> find(const LedgerState& state, std::string_view name) {
-    if (entries_.size() <= kOverlayLinearLimit) {
-      for (size_t i = 0; i < entries_.size(); ++i) {
-        if (entries_[i].name == name) return i;
-      }
-    } else if (auto it = position_.find(name); it != position_.end()) {
-      return it->second;
-    }
-    const auto slot = state.find_slot(name);
-    if (!slot) return std::nullopt;
-    const Account& account = state.slots[*slot].account;
-    return add({name, account, account, *slot});
-  }
-
-  size_t create(std::string_view name) {
-    ++created_;
-    return add({name, Account{}, Account{}, kNoSlot});
-  }
-
- private:
-  size_t add(const Entry& entry) {
-    entries_.push_back(entry);
-    const size_t index = entries_.size() - 1;
-    if (entries_.size() == kOverlayLinearLimit + 1) {
-      for (size_t i = 0; i < entries_.size(); ++i) position_.emplace(entries_[i].name, i);
-    } else if (entries_.size() > kOverlayLinearLimit + 1) {
-      position_.emplace(entry.name, index);
-    }
-    return index;
-  }
-
-  std::vector<Entry> entries_;
-  std::unordered_map<std::string_view, size_t> position_;
-  size_t created_ = 0;
-};
-
-struct Verdict {
-  OutcomeCode code = OutcomeCode::kCommitted;
-  std::string message;
-  uint32_t failed_transfer = 0;
-};
-
-Verdict refuse(OutcomeCode code, std::string message, size_t transfer = 0) {
-  return Verdict{code, std::move(message), static_cast<uint32_t>(transfer)};
+  return std::nullopt;
 }
 
 std::optional<Verdict> check_shape(const Transaction& tx) {
+  if (tx.kind == TxKind::kDeploy) {
+    if (!tx.transfers.empty()) {
+      return refuse(OutcomeCode::kInvalidTransaction, "a deployment carries no transfers");
+    }
+    return check_client_id(tx);
+  }
+  if (!tx.intent_source.empty() || !tx.deployed_by.empty()) {
+    return refuse(OutcomeCode::kInvalidTransaction, "only a deployment carries intent source");
+  }
   if (tx.transfers.empty()) {
     return refuse(OutcomeCode::kInvalidTransaction, "a transaction needs at least one transfer");
   }
@@ -103,12 +50,7 @@ std::optional<Verdict> check_shape(const Transaction& tx) {
                   fmt::format("an atomic batch holds at most {} transfers, got {}",
                               kMaxBatchTransfers, tx.transfers.size()));
   }
-  if (!tx.client_id.empty() && !is_valid_client_id(tx.client_id)) {
-    return refuse(OutcomeCode::kInvalidTransaction,
-                  fmt::format("transaction id must be 1-{} printable ASCII characters without "
-                              "spaces (got {} bytes)",
-                              kMaxClientIdBytes, tx.client_id.size()));
-  }
+  if (auto bad_id = check_client_id(tx)) return bad_id;
   for (size_t i = 0; i < tx.transfers.size(); ++i) {
     if (tx.transfers[i].memo.size() > kMaxMemoBytes) {
       return refuse(OutcomeCode::kInvalidTransaction,
@@ -123,6 +65,7 @@ std::optional<Verdict> check_shape(const Transaction& tx) {
 // One transfer against the overlay: the checks of SPEC §5, in a fixed order.
 std::optional<Verdict> run_transfer(const LedgerState& state, Overlay& overlay, const Transfer& t,
                                     size_t index) {
+  if (t.invocation) return run_invocation(state, overlay, *t.invocation, index);
   if (!is_valid_account_name(t.from)) {
     return refuse(OutcomeCode::kInvalidName,
                   fmt::format("sender name ({} bytes) is not 1-{} characters of A-Z a-z 0-9 _ . -",
@@ -180,9 +123,27 @@ std::optional<Verdict> run_transfer(const LedgerState& state, Overlay& overlay, 
   return std::nullopt;
 }
 
-Verdict evaluate(const LedgerState& state, const Transaction& tx, Overlay& overlay) {
+// A deployment: the definition must run (compile_intent), and a new name must fit.
+Verdict evaluate_deploy(const LedgerState& state, const Transaction& tx,
+                        std::optional<IntentEntry>& compiled) {
+  Result<IntentEntry> entry = compile_intent(tx.intent_source, tx.deployed_by);
+  if (!entry.ok()) return refuse(OutcomeCode::kInvalidIntent, entry.error().message);
+  const std::string& name = entry.value().info.name;
+  if (state.intents.count(name) == 0 && state.intents.size() >= kMaxDeployedIntents) {
+    return refuse(OutcomeCode::kInvalidIntent,
+                  fmt::format("the ledger holds its limit of {} deployed intents; '{}' is new",
+                              kMaxDeployedIntents, name));
+  }
+  compiled = std::move(entry).value();
+  return Verdict{};
+}
+
+Verdict evaluate(const LedgerState& state, const Transaction& tx, Overlay& overlay,
+                 std::optional<IntentEntry>& compiled) {
   overlay.clear();
+  compiled.reset();
   if (auto shape = check_shape(tx)) return *shape;
+  if (tx.kind == TxKind::kDeploy) return evaluate_deploy(state, tx, compiled);
   const bool batch = tx.kind == TxKind::kAtomicBatch;
   for (size_t i = 0; i < tx.transfers.size(); ++i) {
     if (auto failure = run_transfer(state, overlay, tx.transfers[i], i)) {
@@ -213,6 +174,29 @@ void commit_overlay(LedgerState& s, const Overlay& overlay, uint64_t block_heigh
   AETHEL_CHECK(delta_sum == 0);  // a transaction moves money, never makes it
 }
 
+void commit_deploy(LedgerState& s, IntentEntry entry, uint64_t block_height) {
+  auto it = s.intents.find(entry.info.name);
+  entry.info.version = it == s.intents.end() ? 1 : it->second.info.version + 1;
+  entry.info.deployed_at_height = block_height;
+  s.intents.insert_or_assign(entry.info.name, std::move(entry));
+}
+
+// SHA-256 over the deployed intents in name order (docs/MERKLE.md).
+Hash hash_intents(const LedgerState& s) {
+  ByteWriter out;
+  out.bytes("aethel/intents/v1");
+  for (const auto& [name, entry] : s.intents) {
+    out.u32(static_cast<uint32_t>(name.size()));
+    out.bytes(name);
+    out.u32(entry.info.version);
+    out.u64(entry.info.deployed_at_height);
+    out.u32(static_cast<uint32_t>(entry.info.deployed_by.size()));
+    out.bytes(entry.info.deployed_by);
+    put_hash(out, sha256(entry.info.source));
+  }
+  return sha256(out.str());
+}
+
 std::string derive_tx_id(const Transaction& tx, uint64_t height, uint32_t index,
                          std::string& scratch) {
   ByteWriter input(std::move(scratch));
@@ -241,7 +225,10 @@ LedgerState::LedgerState(const LedgerState& other)
       tree(other.tree),
       touched(other.touched),
       records(other.records),
-      first_record_number(other.first_record_number) {
+      first_record_number(other.first_record_number),
+      intents(other.intents),
+      intents_root(other.intents_root),
+      root(other.root) {
   rebuild_views();
 }
 
@@ -302,6 +289,11 @@ void LedgerState::update_tree() {
   tree.commit();
 }
 
+void LedgerState::update_root(bool intents_changed) {
+  if (intents_changed) intents_root = hash_intents(*this);
+  root = state_root(tree.root(), intents.empty() ? std::nullopt : std::optional(intents_root));
+}
+
 void LedgerState::remember(Outcome outcome) {
   AETHEL_CHECK(outcome.message.size() <= kMaxOutcomeMessageBytes);
   // Ids are unique here: a client id was looked up by the caller, and a derived id
@@ -345,6 +337,7 @@ Ledger::Ledger(const Genesis& genesis, Limits limits) : state_(std::make_unique<
     state_->touch(slot, 0);
   }
   state_->update_tree();
+  state_->update_root(false);
   state_->assert_conservation();
 }
 
@@ -373,6 +366,8 @@ Result<BlockResult> Ledger::apply_block(uint64_t height,
   result.height = height;
   result.outcomes.reserve(transactions.size());
   Overlay overlay;
+  std::optional<IntentEntry> compiled;
+  bool intents_changed = false;
   for (size_t i = 0; i < transactions.size(); ++i) {
     const Transaction& tx = transactions[i];
     const auto index = static_cast<uint32_t>(i);
@@ -385,8 +380,12 @@ Result<BlockResult> Ledger::apply_block(uint64_t height,
         continue;
       }
     }
-    Verdict verdict = evaluate(s, tx, overlay);
-    if (verdict.code == OutcomeCode::kCommitted) commit_overlay(s, overlay, height);
+    Verdict verdict = evaluate(s, tx, overlay, compiled);
+    if (verdict.code == OutcomeCode::kCommitted) {
+      commit_overlay(s, overlay, height);
+      if (compiled) commit_deploy(s, std::move(*compiled), height);
+      intents_changed |= compiled.has_value();
+    }
     Outcome outcome{keyed ? tx.client_id : derive_tx_id(tx, height, index, s.id_scratch),
                     height,
                     index,
@@ -399,9 +398,10 @@ Result<BlockResult> Ledger::apply_block(uint64_t height,
   }
   s.height = height;
   s.update_tree();
+  s.update_root(intents_changed);
   s.forget_expired();
   s.assert_conservation();
-  result.root = s.tree.root();
+  result.root = s.root;
   return result;
 }
 
@@ -416,7 +416,8 @@ Outcome Ledger::check(const Transaction& tx) const {
     }
   }
   Overlay overlay;
-  Verdict verdict = evaluate(s, tx, overlay);
+  std::optional<IntentEntry> compiled;
+  Verdict verdict = evaluate(s, tx, overlay, compiled);
   return Outcome{keyed ? tx.client_id : std::string(),
                  s.height + 1,
                  0,
@@ -430,7 +431,14 @@ uint64_t Ledger::height() const {
   return state_->height;
 }
 const Hash& Ledger::root() const {
+  return state_->root;
+}
+const Hash& Ledger::accounts_root() const {
   return state_->tree.root();
+}
+std::optional<Hash> Ledger::intents_root() const {
+  if (state_->intents.empty()) return std::nullopt;
+  return state_->intents_root;
 }
 int64_t Ledger::total_supply() const {
   return state_->supply;
@@ -469,6 +477,18 @@ size_t Ledger::remembered_transactions() const {
   return state_->records.size();
 }
 
+std::vector<DeployedIntent> Ledger::intents() const {
+  std::vector<DeployedIntent> all;
+  for (const auto& [name, entry] : state_->intents) all.push_back(entry.info);
+  return all;
+}
+
+std::optional<DeployedIntent> Ledger::intent(std::string_view name) const {
+  auto it = state_->intents.find(name);
+  if (it == state_->intents.end()) return std::nullopt;
+  return it->second.info;
+}
+
 Proof Ledger::prove(std::string_view name) const {
   const SparseMerkleTree::Walk walk = state_->tree.walk(account_key(name));
   Proof proof;
@@ -482,7 +502,8 @@ Proof Ledger::prove(std::string_view name) const {
 }
 
 ProofDocument Ledger::prove_document(std::string_view name) const {
-  return ProofDocument{root(), height(), std::string(name), account(name), prove(name)};
+  return ProofDocument{root(),        intents_root(), height(), std::string(name),
+                       account(name), prove(name)};
 }
 
 std::optional<Error> Ledger::check_invariants() const {
@@ -505,6 +526,10 @@ std::optional<Error> Ledger::check_invariants() const {
   if (scratch != s.tree.root()) {
     return fail(fmt::format("incremental root {} differs from recomputed root {}",
                             to_hex(s.tree.root()), to_hex(scratch)));
+  }
+  if (s.root != state_root(scratch, s.intents.empty() ? std::nullopt
+                                                      : std::optional(hash_intents(s)))) {
+    return fail("the state root does not combine the accounts and intents roots");
   }
   return std::nullopt;
 }

@@ -109,29 +109,65 @@ constexpr size_t kMaxMemoBytes = 256;        // any bytes
 constexpr size_t kMaxBatchTransfers = 8192;  // transfers in one atomic batch
 constexpr size_t kMaxBlockTransactions = 1 << 20;
 
+// Limits of deployed intents (SPEC §11).
+constexpr size_t kMaxIntentSourceBytes = 16 * 1024;
+constexpr size_t kMaxIntentArguments = 64;
+constexpr size_t kMaxDeployedIntents = 1024;
+
+// A call of a deployed intent: its parameters' values by name, each an account
+// name (Account parameters) or an integer in decimal (any other type).
+struct Invocation {
+  std::string intent;
+  std::vector<std::pair<std::string, std::string>> arguments;
+  friend bool operator==(const Invocation&, const Invocation&) = default;
+};
+
+// One item of a transaction: a transfer of `amount` from `from` to `to`, or, when
+// `invocation` is set, a call of a deployed intent (then from, to and amount are
+// unused and empty).
 struct Transfer {
   std::string from;
   std::string to;
   int64_t amount = 0;
   std::string memo;
+  std::optional<Invocation> invocation = std::nullopt;
   friend bool operator==(const Transfer&, const Transfer&) = default;
 };
 
-enum class TxKind : uint8_t { kTransfer = 0, kAtomicBatch = 1 };
+enum class TxKind : uint8_t { kTransfer = 0, kAtomicBatch = 1, kDeploy = 2 };
 
-// One transaction: a single transfer, or an atomic batch whose transfers are
-// applied in order and all commit or none does. `client_id` is the client's
-// idempotency key; empty means none (the ledger then derives an id, see tx ids in
-// docs/LEDGER.md).
+// One transaction: a single transfer or invocation, an atomic batch whose items are
+// applied in order and all commit or none does, or the deployment of an intent
+// definition. `client_id` is the client's idempotency key; empty means none (the
+// ledger then derives an id, see tx ids in docs/LEDGER.md).
 struct Transaction {
   std::string client_id;
   TxKind kind = TxKind::kTransfer;
-  std::vector<Transfer> transfers;  // exactly 1 for kTransfer, 1..8192 for a batch
+  std::vector<Transfer> transfers;  // exactly 1 for kTransfer, 1..8192 for a batch, 0 for kDeploy
+  // kDeploy only: the definition's source (one intent definition, already proven by
+  // the node that accepted it) and who deployed it, as that node recorded it.
+  std::string intent_source;
+  std::string deployed_by;
 
   static Transaction transfer(std::string from, std::string to, int64_t amount,
                               std::string client_id = {}, std::string memo = {});
   static Transaction batch(std::vector<Transfer> transfers, std::string client_id = {});
+  static Transaction invoke(Invocation invocation, std::string client_id = {},
+                            std::string memo = {});
+  static Transaction deploy(std::string source, std::string deployed_by,
+                            std::string client_id = {});
   friend bool operator==(const Transaction&, const Transaction&) = default;
+};
+
+// An intent definition deployed on the ledger: part of the state (root, snapshots).
+struct DeployedIntent {
+  std::string name;
+  uint32_t version = 0;  // 1 for the first deployment of the name, +1 for each redeployment
+  std::string source;
+  std::vector<std::pair<std::string, std::string>> params;  // name, type
+  uint64_t deployed_at_height = 0;
+  std::string deployed_by;
+  friend bool operator==(const DeployedIntent&, const DeployedIntent&) = default;
 };
 
 // Canonical bytes of a transaction (layout in docs/LEDGER.md). Used to derive
@@ -152,8 +188,13 @@ enum class OutcomeCode : uint8_t {
   kOverflow = 6,            // receiver balance + amount > INT64_MAX (defensive)
   kInvalidTransaction = 7,  // shape: empty batch, over a limit, bad client id
   kAccountLimit = 8,        // creating the receiver would exceed Limits::max_accounts
+  kGuardFailed = 9,         // a deployed intent's guard does not hold
+  kUnknownIntent = 10,      // no deployed intent has that name
+  kInvalidArguments = 11,   // arguments do not fit the intent's parameters
+  kInvalidIntent = 12,      // a deployment whose definition cannot run
+  kInvariantBreach = 13,    // an intent run would break conservation, non-negativity or verify
 };
-constexpr uint8_t kMaxOutcomeCode = 8;
+constexpr uint8_t kMaxOutcomeCode = 13;
 const char* to_string(OutcomeCode code);  // "committed", "insufficient_funds", ...
 
 // The result of one transaction, as recorded at the height where it was applied.
@@ -227,12 +268,21 @@ Result<Proof> proof_from_json(std::string_view json_text);
 // <hex>, expected <hex>", ...). Needs nothing but the arguments: an offline check.
 std::optional<Error> verify_proof(const Hash& root, std::string_view name,
                                   const std::optional<Account>& claim, const Proof& proof);
+// The same against a state root: the proof's accounts root combined with
+// `intents_root` (state_root below) must equal `root`.
+std::optional<Error> verify_proof_against(const Hash& root, const std::optional<Hash>& intents_root,
+                                          std::string_view name,
+                                          const std::optional<Account>& claim,
+                                          const Proof& proof);
 
 // A proof together with what it proves: the self-contained JSON document that
 // GET /api/lattice/proof/{name} serves and that an offline checker
 // (`aethel proof-check`) reads. Layout in docs/MERKLE.md ("Proof documents").
 struct ProofDocument {
-  Hash root{};
+  Hash root{};  // the state root
+  // Set when the ledger has deployed intents: the root is then
+  // state_root(accounts root, intents_root), see state_root below.
+  std::optional<Hash> intents_root;
   uint64_t height = 0;
   std::string name;
   std::optional<Account> account;  // nullopt: the document claims absence
@@ -240,13 +290,17 @@ struct ProofDocument {
   friend bool operator==(const ProofDocument&, const ProofDocument&) = default;
 };
 
+// The state root: the accounts' Merkle root alone while no intent is deployed, else
+// SHA-256(0x02 || accounts_root || intents_root) (docs/MERKLE.md).
+Hash state_root(const Hash& accounts_root, const std::optional<Hash>& intents_root);
+
 // {"name":..,"exists":..,"balance":..,"nonce":..,"merkle_root":..,"height":..,"proof":{..}}
-// (balance and nonce only when exists).
+// (balance and nonce only when exists; "intents_root" only when set).
 std::string proof_document_to_json(const ProofDocument& document);
 // Accepts the document alone or embedded in a larger object (unknown members are
 // ignored, e.g. "success"). Errors: "bad_proof".
 Result<ProofDocument> parse_proof_document(std::string_view json_text);
-// verify_proof(document.root, document.name, document.account, document.proof).
+// verify_proof against document.root, combined with document.intents_root when set.
 // A checker that got the root from elsewhere (another node, a signed state) must
 // also compare document.root with it; otherwise it only learns the document is
 // self-consistent.
@@ -302,7 +356,11 @@ class Ledger {
   Outcome check(const Transaction& tx) const;
 
   uint64_t height() const;
+  // The state root: state_root(accounts_root(), intents_root()).
   const Hash& root() const;
+  const Hash& accounts_root() const;
+  // Over the deployed intents; nullopt while there are none.
+  std::optional<Hash> intents_root() const;
   int64_t total_supply() const;
   size_t account_count() const;
   const Limits& limits() const;
@@ -318,6 +376,10 @@ class Ledger {
   // was never applied or has been forgotten under the retention rule.
   std::optional<Outcome> find_transaction(std::string_view tx_id) const;
   size_t remembered_transactions() const;
+
+  // Deployed intents, sorted by name; one by name.
+  std::vector<DeployedIntent> intents() const;
+  std::optional<DeployedIntent> intent(std::string_view name) const;
 
   // Inclusion proof for an existing account, non-inclusion proof otherwise, both
   // against root(). Names that break the name rule get a non-inclusion proof too.

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lang/lang.h"
 #include "ledger/flat_index.h"
 #include "ledger/ledger.h"
 #include "ledger/smt.h"
@@ -27,6 +28,18 @@ inline bool is_valid_client_id(std::string_view id) {
   }
   return true;
 }
+
+// A deployed intent with the form the ledger runs (parsed once, at deployment).
+struct IntentEntry {
+  DeployedIntent info;
+  lang::IntentDef definition;
+  lang::ExecutableForm form;
+};
+
+// Parses and checks a deployment's source into an entry (version and height unset);
+// an Error names why the definition cannot run. Deterministic: every node decides
+// the same.
+Result<IntentEntry> compile_intent(std::string_view source, std::string deployed_by);
 
 struct LedgerState {
   static constexpr uint64_t kNeverTouched = UINT64_MAX;
@@ -64,6 +77,11 @@ struct LedgerState {
   uint64_t first_record_number = 0;
   FlatIndex record_index;
 
+  // Deployed intents by name, and the roots over them and over everything.
+  std::map<std::string, IntentEntry, std::less<>> intents;
+  Hash intents_root{};
+  Hash root{};
+
   // Reused by derive_tx_id so the hot path does not allocate an encoding buffer.
   std::string id_scratch;
 
@@ -76,6 +94,8 @@ struct LedgerState {
   void touch(uint32_t slot, uint64_t block_height);
   // Pushes every touched account into the tree and rehashes once.
   void update_tree();
+  // Recomputes intents_root (when `intents_changed`) and root after update_tree.
+  void update_root(bool intents_changed);
   void remember(Outcome outcome);
   // Applies the retention rule at the current height.
   void forget_expired();

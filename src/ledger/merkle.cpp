@@ -93,11 +93,24 @@ Hash merkle_root_from_scratch(std::span<const std::pair<std::string, Account>> a
   return subtree_hash(leaves, 0);
 }
 
-std::optional<Error> verify_proof(const Hash& root, std::string_view name,
-                                  const std::optional<Account>& claim, const Proof& proof) {
-  const auto fail = [](std::string message) {
-    return std::optional<Error>(Error{"proof_invalid", std::move(message)});
-  };
+Hash state_root(const Hash& accounts_root, const std::optional<Hash>& intents_root) {
+  if (!intents_root) return accounts_root;
+  std::string input(1, '\x02');
+  input.append(reinterpret_cast<const char*>(accounts_root.data()), accounts_root.size());
+  input.append(reinterpret_cast<const char*>(intents_root->data()), intents_root->size());
+  return sha256(input);
+}
+
+namespace {
+
+std::optional<Error> proof_failure(std::string message) {
+  return Error{"proof_invalid", std::move(message)};
+}
+
+// The accounts root that `proof` implies for `name` in state `claim`, into `root`.
+std::optional<Error> root_of_proof(std::string_view name, const std::optional<Account>& claim,
+                                   const Proof& proof, Hash& root) {
+  const auto fail = proof_failure;
   const size_t depth = proof.siblings.size();
   if (depth > 256) return fail("proof has more than 256 siblings");
   if (depth > 0 && proof.siblings[depth - 1] == kEmptyHash) {
@@ -130,10 +143,29 @@ std::optional<Error> verify_proof(const Hash& root, std::string_view name,
     hash = key_bit(key, static_cast<unsigned>(level - 1)) == 0 ? interior_hash(hash, sibling)
                                                                : interior_hash(sibling, hash);
   }
+  root = hash;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Error> verify_proof_against(const Hash& root, const std::optional<Hash>& intents_root,
+                                          std::string_view name,
+                                          const std::optional<Account>& claim,
+                                          const Proof& proof) {
+  Hash accounts_root{};
+  if (auto failure = root_of_proof(name, claim, proof, accounts_root)) return failure;
+  const Hash hash = state_root(accounts_root, intents_root);
   if (hash != root) {
-    return fail("root mismatch: proof gives " + to_hex(hash) + ", expected " + to_hex(root));
+    return proof_failure("root mismatch: proof gives " + to_hex(hash) + ", expected " +
+                         to_hex(root));
   }
   return std::nullopt;
+}
+
+std::optional<Error> verify_proof(const Hash& root, std::string_view name,
+                                  const std::optional<Account>& claim, const Proof& proof) {
+  return verify_proof_against(root, std::nullopt, name, claim, proof);
 }
 
 }  // namespace aethel::ledger

@@ -179,6 +179,7 @@ std::string proof_document_to_json(const ProofDocument& document) {
     out["nonce"] = document.account->nonce;
   }
   out["merkle_root"] = to_hex(document.root);
+  if (document.intents_root) out["intents_root"] = to_hex(*document.intents_root);
   out["height"] = document.height;
   out["proof"] = proof_object(document.proof);
   return boost::json::serialize(out);
@@ -199,6 +200,11 @@ Result<ProofDocument> parse_proof_document(std::string_view json_text) {
     root_hash = hash_from_hex(std::string_view(root->get_string()));
   if (!root_hash) return bad_proof("proof document needs \"merkle_root\": 64 hex digits");
   document.root = *root_hash;
+  if (const auto* intents = object->if_contains("intents_root")) {
+    document.intents_root =
+        intents->is_string() ? hash_from_hex(std::string_view(intents->get_string())) : std::nullopt;
+    if (!document.intents_root) return bad_proof("\"intents_root\" must be 64 hex digits");
+  }
   const auto* height = object->if_contains("height");
   const auto height_value = height ? json_uint64(*height) : std::nullopt;
   if (!height_value) return bad_proof("proof document needs \"height\": an unsigned integer");
@@ -226,7 +232,8 @@ Result<ProofDocument> parse_proof_document(std::string_view json_text) {
 }
 
 std::optional<Error> verify_proof_document(const ProofDocument& document) {
-  return verify_proof(document.root, document.name, document.account, document.proof);
+  return verify_proof_against(document.root, document.intents_root, document.name,
+                              document.account, document.proof);
 }
 
 }  // namespace aethel::ledger

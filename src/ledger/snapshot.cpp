@@ -11,7 +11,10 @@ namespace aethel::ledger {
 namespace {
 
 constexpr std::string_view kSnapshotMagic = "AETHLSNP";
+// Version 2 adds the deployed intents; a ledger without any writes version 1, so its
+// snapshots read the same as before intents existed.
 constexpr uint32_t kSnapshotVersion = 1;
+constexpr uint32_t kSnapshotVersionWithIntents = 2;
 // Smallest encodings: an account is 1+1+8+8 bytes, a record 1+1+8+4+1+4+2 bytes.
 constexpr size_t kMinAccountBytes = 18;
 constexpr size_t kMinRecordBytes = 21;
@@ -27,13 +30,13 @@ std::string Ledger::serialize() const {
   AETHEL_CHECK(!s.tree.has_pending_changes());
   ByteWriter out;
   out.bytes(kSnapshotMagic);
-  out.u32(kSnapshotVersion);
+  out.u32(s.intents.empty() ? kSnapshotVersion : kSnapshotVersionWithIntents);
   out.u64(s.height);
   out.i64(s.supply);
   out.u64(s.limits.tx_retention_blocks);
   out.u64(s.limits.tx_retention_count);
   out.u64(s.limits.max_accounts);
-  put_hash(out, s.tree.root());
+  put_hash(out, s.root);
   out.u64(s.by_name.size());
   for (const auto& [name, slot] : s.by_name) {
     out.u8(static_cast<uint8_t>(name.size()));
@@ -51,6 +54,17 @@ std::string Ledger::serialize() const {
     out.u32(r.failed_transfer);
     out.u16(static_cast<uint16_t>(r.message.size()));
     out.bytes(r.message);
+  }
+  if (!s.intents.empty()) {
+    out.u32(static_cast<uint32_t>(s.intents.size()));
+    for (const auto& [name, entry] : s.intents) {
+      out.u32(entry.info.version);
+      out.u64(entry.info.deployed_at_height);
+      out.u16(static_cast<uint16_t>(entry.info.deployed_by.size()));
+      out.bytes(entry.info.deployed_by);
+      out.u32(static_cast<uint32_t>(entry.info.source.size()));
+      out.bytes(entry.info.source);
+    }
   }
   put_hash(out, sha256(out.str()));
   return out.take();
@@ -77,15 +91,15 @@ Result<std::string_view> checked_body(std::string_view bytes) {
 }
 
 // Magic, version, height, supply, limits and the recorded root.
-Status read_header(ByteReader& in, LedgerState& s, Hash& recorded_root) {
+Status read_header(ByteReader& in, LedgerState& s, Hash& recorded_root, uint32_t& version) {
   if (in.bytes(kSnapshotMagic.size()) != kSnapshotMagic) {
     return bad_snapshot("not a ledger snapshot (bad magic)");
   }
-  const uint32_t version = in.u32();
-  if (version != kSnapshotVersion) {
+  version = in.u32();
+  if (version != kSnapshotVersion && version != kSnapshotVersionWithIntents) {
     return Error{"unsupported_snapshot_version",
                  fmt::format("snapshot format version {} is not supported (this build reads {})",
-                             version, kSnapshotVersion)};
+                             version, kSnapshotVersionWithIntents)};
   }
   s.height = in.u64();
   s.supply = in.i64();
@@ -176,13 +190,49 @@ Status read_records(ByteReader& in, LedgerState& s) {
   return {};
 }
 
-// Builds the Merkle tree of the accounts read; its root must be the recorded one.
+// The deployed intents in strict name order, each compiled again as at deployment.
+Status read_intents(ByteReader& in, LedgerState& s) {
+  const uint32_t count = in.u32();
+  if (!in.ok() || count == 0 || count > kMaxDeployedIntents) {
+    return bad_snapshot(fmt::format("bad intent count {}", count));
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t version = in.u32();
+    const uint64_t height = in.u64();
+    const std::string_view deployed_by = in.bytes(in.u16());
+    const uint32_t source_bytes = in.u32();
+    if (!in.ok() || source_bytes > kMaxIntentSourceBytes) {
+      return bad_snapshot("snapshot is truncated in its intents");
+    }
+    const std::string_view source = in.bytes(source_bytes);
+    if (!in.ok()) return bad_snapshot("snapshot is truncated in its intents");
+    Result<IntentEntry> entry = compile_intent(source, std::string(deployed_by));
+    if (!entry.ok()) {
+      return bad_snapshot(fmt::format("intent {} does not compile: {}", i, entry.error().message));
+    }
+    IntentEntry& e = entry.value();
+    if (version == 0 || height == 0 || height > s.height) {
+      return bad_snapshot(fmt::format("intent {} has version {} at height {}", e.info.name,
+                                      version, height));
+    }
+    if (!s.intents.empty() && !(s.intents.rbegin()->first < e.info.name)) {
+      return bad_snapshot("intents are not in strict name order");
+    }
+    e.info.version = version;
+    e.info.deployed_at_height = height;
+    s.intents.emplace(e.info.name, std::move(e));
+  }
+  return {};
+}
+
+// Builds the Merkle tree of the accounts read; the state root must be the recorded one.
 Status check_root(LedgerState& s, const Hash& recorded_root) {
   for (uint32_t slot = 0; slot < s.slots.size(); ++slot) s.touch(slot, s.height);
   s.update_tree();
-  if (s.tree.root() != recorded_root) {
+  s.update_root(true);
+  if (s.root != recorded_root) {
     return bad_snapshot(fmt::format("recomputed root {} differs from the recorded root {}",
-                                    to_hex(s.tree.root()), to_hex(recorded_root)));
+                                    to_hex(s.root), to_hex(recorded_root)));
   }
   return {};
 }
@@ -195,9 +245,15 @@ Result<Ledger> Ledger::deserialize(std::string_view bytes) {
   ByteReader in(body.value());
   auto state = std::make_unique<LedgerState>();
   Hash recorded_root{};
-  if (Status header = read_header(in, *state, recorded_root); !header.ok()) return header.error();
+  uint32_t version = 0;
+  if (Status header = read_header(in, *state, recorded_root, version); !header.ok()) {
+    return header.error();
+  }
   if (Status accounts = read_accounts(in, *state); !accounts.ok()) return accounts.error();
   if (Status records = read_records(in, *state); !records.ok()) return records.error();
+  if (version == kSnapshotVersionWithIntents) {
+    if (Status intents = read_intents(in, *state); !intents.ok()) return intents.error();
+  }
   if (!in.at_end()) return bad_snapshot("snapshot has trailing bytes");
   if (Status root = check_root(*state, recorded_root); !root.ok()) return root.error();
   return Ledger(std::move(state));

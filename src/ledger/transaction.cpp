@@ -1,11 +1,18 @@
 // Transactions: constructors, outcome codes, canonical encoding.
+#include <algorithm>
+
 #include "ledger/bytes.h"
 #include "ledger/ledger.h"
 
 namespace aethel::ledger {
 namespace {
 
+// Version 1 holds transfers only; version 2 (written only when needed, so that a
+// transfer's bytes and derived id never change) adds invocations and deployments.
 constexpr uint8_t kTransactionEncodingVersion = 1;
+constexpr uint8_t kIntentEncodingVersion = 2;
+constexpr uint8_t kItemTransfer = 0;
+constexpr uint8_t kItemInvocation = 1;
 // Decoding refuses fields longer than any valid transaction could carry plus slack,
 // so hostile input cannot make the decoder allocate much. Invalid-but-bounded
 // values (a 100-byte name) still decode, and are refused by the ledger with a reason.
@@ -16,22 +23,113 @@ void put_string(ByteWriter& out, std::string_view s) {
   out.bytes(s);
 }
 
-std::optional<std::string> get_string(ByteReader& in) {
+std::optional<std::string> get_string(ByteReader& in,
+                                      uint32_t max_bytes = kMaxEncodedStringBytes) {
   const uint32_t size = in.u32();
-  if (!in.ok() || size > kMaxEncodedStringBytes) return std::nullopt;
+  if (!in.ok() || size > max_bytes) return std::nullopt;
   const std::string_view bytes = in.bytes(size);
   if (!in.ok()) return std::nullopt;
   return std::string(bytes);
 }
 
+bool needs_intent_encoding(const Transaction& tx) {
+  if (tx.kind == TxKind::kDeploy) return true;
+  return std::any_of(tx.transfers.begin(), tx.transfers.end(),
+                     [](const Transfer& t) { return t.invocation.has_value(); });
+}
+
+void put_transfer(ByteWriter& out, const Transfer& t) {
+  put_string(out, t.from);
+  put_string(out, t.to);
+  out.i64(t.amount);
+  put_string(out, t.memo);
+}
+
+void put_item(ByteWriter& out, const Transfer& t) {
+  if (!t.invocation) {
+    out.u8(kItemTransfer);
+    put_transfer(out, t);
+    return;
+  }
+  out.u8(kItemInvocation);
+  put_string(out, t.invocation->intent);
+  put_string(out, t.memo);
+  out.u32(static_cast<uint32_t>(t.invocation->arguments.size()));
+  for (const auto& [name, value] : t.invocation->arguments) {
+    put_string(out, name);
+    put_string(out, value);
+  }
+}
+
+std::optional<Transfer> get_transfer(ByteReader& in) {
+  Transfer t;
+  auto from = get_string(in);
+  auto to = get_string(in);
+  t.amount = in.i64();
+  auto memo = get_string(in);
+  if (!from || !to || !memo || !in.ok()) return std::nullopt;
+  t.from = std::move(*from);
+  t.to = std::move(*to);
+  t.memo = std::move(*memo);
+  return t;
+}
+
+std::optional<Transfer> get_invocation(ByteReader& in) {
+  Transfer t;
+  t.invocation.emplace();
+  auto intent = get_string(in);
+  auto memo = get_string(in);
+  const uint32_t count = in.u32();
+  if (!intent || !memo || !in.ok() || count > kMaxIntentArguments) return std::nullopt;
+  t.invocation->intent = std::move(*intent);
+  t.memo = std::move(*memo);
+  for (uint32_t i = 0; i < count; ++i) {
+    auto name = get_string(in);
+    auto value = get_string(in);
+    if (!name || !value) return std::nullopt;
+    t.invocation->arguments.emplace_back(std::move(*name), std::move(*value));
+  }
+  return t;
+}
+
+std::optional<Transfer> get_item(ByteReader& in, uint8_t version) {
+  if (version == kTransactionEncodingVersion) return get_transfer(in);
+  const uint8_t tag = in.u8();
+  if (!in.ok()) return std::nullopt;
+  if (tag == kItemTransfer) return get_transfer(in);
+  if (tag == kItemInvocation) return get_invocation(in);
+  return std::nullopt;
+}
+
 }  // namespace
+
+Transaction Transaction::invoke(Invocation invocation, std::string client_id, std::string memo) {
+  Transaction tx;
+  tx.client_id = std::move(client_id);
+  tx.kind = TxKind::kTransfer;
+  Transfer item;
+  item.memo = std::move(memo);
+  item.invocation = std::move(invocation);
+  tx.transfers.push_back(std::move(item));
+  return tx;
+}
+
+Transaction Transaction::deploy(std::string source, std::string deployed_by,
+                                std::string client_id) {
+  Transaction tx;
+  tx.client_id = std::move(client_id);
+  tx.kind = TxKind::kDeploy;
+  tx.intent_source = std::move(source);
+  tx.deployed_by = std::move(deployed_by);
+  return tx;
+}
 
 Transaction Transaction::transfer(std::string from, std::string to, int64_t amount,
                                   std::string client_id, std::string memo) {
   Transaction tx;
   tx.client_id = std::move(client_id);
   tx.kind = TxKind::kTransfer;
-  tx.transfers.push_back({std::move(from), std::move(to), amount, std::move(memo)});
+  tx.transfers.push_back({std::move(from), std::move(to), amount, std::move(memo), std::nullopt});
   return tx;
 }
 
@@ -63,6 +161,16 @@ const char* to_string(OutcomeCode code) {
       return "invalid_transaction";
     case OutcomeCode::kAccountLimit:
       return "account_limit";
+    case OutcomeCode::kGuardFailed:
+      return "guard_failed";
+    case OutcomeCode::kUnknownIntent:
+      return "unknown_intent";
+    case OutcomeCode::kInvalidArguments:
+      return "invalid_arguments";
+    case OutcomeCode::kInvalidIntent:
+      return "invalid_intent";
+    case OutcomeCode::kInvariantBreach:
+      return "invariant_breach";
   }
   return "unknown";
 }
@@ -74,15 +182,21 @@ std::string encode_transaction(const Transaction& tx) {
 }
 
 void append_transaction(ByteWriter& out, const Transaction& tx) {
-  out.u8(kTransactionEncodingVersion);
+  const bool intents = needs_intent_encoding(tx);
+  out.u8(intents ? kIntentEncodingVersion : kTransactionEncodingVersion);
   out.u8(static_cast<uint8_t>(tx.kind));
   put_string(out, tx.client_id);
   out.u32(static_cast<uint32_t>(tx.transfers.size()));
   for (const Transfer& t : tx.transfers) {
-    put_string(out, t.from);
-    put_string(out, t.to);
-    out.i64(t.amount);
-    put_string(out, t.memo);
+    if (intents) {
+      put_item(out, t);
+    } else {
+      put_transfer(out, t);
+    }
+  }
+  if (intents) {
+    put_string(out, tx.intent_source);
+    put_string(out, tx.deployed_by);
   }
 }
 
@@ -92,10 +206,11 @@ Result<Transaction> decode_transaction(std::string_view bytes) {
   const uint8_t version = in.u8();
   const uint8_t kind = in.u8();
   if (!in.ok()) return bad("transaction is shorter than its header");
-  if (version != kTransactionEncodingVersion) {
+  if (version != kTransactionEncodingVersion && version != kIntentEncodingVersion) {
     return bad("unsupported transaction encoding version " + std::to_string(version));
   }
-  if (kind > static_cast<uint8_t>(TxKind::kAtomicBatch)) {
+  const auto max_kind = version == kIntentEncodingVersion ? TxKind::kDeploy : TxKind::kAtomicBatch;
+  if (kind > static_cast<uint8_t>(max_kind)) {
     return bad("unknown transaction kind " + std::to_string(kind));
   }
   Transaction tx;
@@ -104,24 +219,29 @@ Result<Transaction> decode_transaction(std::string_view bytes) {
   const uint32_t count = in.u32();
   if (!client_id || !in.ok()) return bad("transaction is truncated or has an oversized id");
   tx.client_id = std::move(*client_id);
-  // Each transfer takes at least 20 bytes, which bounds `count` by the input size.
-  if (count > kMaxBatchTransfers || count > in.remaining() / 20) {
+  // Each transfer takes at least 20 bytes (an invocation 13), which bounds `count`
+  // by the input size.
+  const size_t min_item_bytes = version == kIntentEncodingVersion ? 13 : 20;
+  if (count > kMaxBatchTransfers || count > in.remaining() / min_item_bytes) {
     return bad("transaction claims " + std::to_string(count) + " transfers");
   }
   tx.transfers.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
-    Transfer t;
-    auto from = get_string(in);
-    auto to = get_string(in);
-    t.amount = in.i64();
-    auto memo = get_string(in);
-    if (!from || !to || !memo || !in.ok()) {
+    auto item = get_item(in, version);
+    if (!item) {
       return bad("transfer " + std::to_string(i) + " is truncated or has an oversized field");
     }
-    t.from = std::move(*from);
-    t.to = std::move(*to);
-    t.memo = std::move(*memo);
-    tx.transfers.push_back(std::move(t));
+    tx.transfers.push_back(std::move(*item));
+  }
+  if (version == kIntentEncodingVersion) {
+    auto source = get_string(in, kMaxIntentSourceBytes);
+    auto deployed_by = get_string(in);
+    if (!source || !deployed_by) return bad("deployment is truncated or has an oversized field");
+    tx.intent_source = std::move(*source);
+    tx.deployed_by = std::move(*deployed_by);
+  }
+  if (version == kIntentEncodingVersion && !needs_intent_encoding(tx)) {
+    return bad("version 2 encoding of a transaction that version 1 encodes");
   }
   if (!in.at_end())
     return bad("transaction has " + std::to_string(in.remaining()) + " trailing bytes");

@@ -230,8 +230,24 @@ TEST(CheckCall, NamesWhatIsWrong) {
             "unknown field 'colour' (transfer takes from, to, amount, id, memo)");
   EXPECT_EQ(error_of("intent transfer { from: A, to: B, amount: -9223372036854775809 }"),
             "amount -9223372036854775809 does not fit in a signed 64-bit integer");
-  EXPECT_EQ(error_of("intent pay { from: A, to: B, amount: 1 }"),
-            "unknown intent 'pay': the only invocation is 'transfer'");
+  // Any other name calls a deployed intent; the ledger matches its arguments.
+  EXPECT_EQ(error_of("intent pay { payer: A, amount: 1, amount: 2 }"),
+            "field 'amount' is given more than once");
+  EXPECT_EQ(error_of("intent pay { payer: \"A\" }"),
+            "argument 'payer' must be an account name or an integer, not a string");
+  EXPECT_EQ(error_of("intent pay { payer: A, id: 7 }"), "'id' must be a string");
+}
+
+TEST(CheckCall, AnyOtherNameIsAnInvocationOfADeployedIntent) {
+  Program p = parse_ok("intent split { payer: Alice, amount: -5, id: \"s-1\", memo: \"m\" }");
+  CallCheck check = check_call(std::get<IntentCall>(p.items[0]));
+  ASSERT_TRUE(check.invocation.has_value()) << check.error;
+  EXPECT_FALSE(check.transfer.has_value());
+  EXPECT_EQ(check.invocation->intent, "split");
+  using Args = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(check.invocation->arguments, (Args{{"payer", "Alice"}, {"amount", "-5"}}));
+  EXPECT_EQ(check.invocation->id, "s-1");
+  EXPECT_EQ(check.invocation->memo, "m");
 }
 
 }  // namespace
