@@ -47,9 +47,7 @@ struct Names {
 // Binds every Account parameter to its state variable (P or P_balance).
 std::string bind_parameters(const IntentDef& def, const std::set<std::string>& used,
                             Names& names) {
-  std::set<std::string> seen;
-  for (const Param& p : def.params) {
-    if (!seen.insert(p.name).second) return fmt::format("parameter '{}' is declared twice", p.name);
+  for (const Param& p : def.params) {  // unique: the parser refuses a repeated name
     if (p.name.starts_with(kOldPrefix)) {
       return fmt::format("parameter '{}' may not start with old_ (old_ names read balances)",
                          p.name);
