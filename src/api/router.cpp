@@ -48,6 +48,7 @@ void write_route(Router::Shared& s, const Request& request, const Match& match,
   }
   WriteContext context{&s.node, &s.verifier, s.pending_writes, s.options.max_pending_writes};
   if (match.id == RouteId::kVerify) return verify_route(context, request, reply);
+  if (match.id == RouteId::kDeployIntent) return deploy_route(context, request, reply);
   transactions_route(context, request, reply);
 }
 
@@ -114,7 +115,7 @@ void Router::handle(Request request, http::Responder responder) {
     return Reply(responder, metrics, "bad_target", start)
         .send(bad_request("bad_target", "the request target has a bad percent-escape"));
   }
-  auto match = match_route(target->path);
+  auto match = match_route(target->path, request.method);
   if (!match) {
     return Reply(responder, metrics, "not_found", start)
         .send(error_response(404, "not_found", "no route " + target->path));

@@ -91,15 +91,25 @@ Number query_number(const Target& target, const std::string& name, uint64_t fall
   return Number{value, {}};
 }
 
+json::object item_json(const ledger::Transfer& t) {
+  if (!t.invocation) {
+    return {{"from", t.from}, {"to", t.to}, {"amount", t.amount}, {"memo", t.memo}};
+  }
+  json::object arguments;
+  for (const auto& [name, value] : t.invocation->arguments) arguments[name] = value;
+  return {{"intent", t.invocation->intent}, {"arguments", std::move(arguments)}, {"memo", t.memo}};
+}
+
 json::object transaction_json(const ledger::Transaction& tx) {
   json::array transfers;
-  for (const ledger::Transfer& t : tx.transfers) {
-    transfers.push_back(
-        json::object{{"from", t.from}, {"to", t.to}, {"amount", t.amount}, {"memo", t.memo}});
+  for (const ledger::Transfer& t : tx.transfers) transfers.push_back(item_json(t));
+  json::object out{
+      {"id", tx.client_id}, {"kind", transaction_kind(tx)}, {"transfers", std::move(transfers)}};
+  if (tx.kind == ledger::TxKind::kDeploy) {
+    out["intent_source"] = tx.intent_source;
+    out["deployed_by"] = tx.deployed_by;
   }
-  return {{"id", tx.client_id},
-          {"kind", tx.kind == ledger::TxKind::kTransfer ? "transfer" : "atomic_batch"},
-          {"transfers", std::move(transfers)}};
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -163,6 +173,34 @@ Response proof_route(const node::Node& node, const std::string& name) {
   });
   json::object response = json::parse(document).as_object();
   response["success"] = true;
+  return json_response(200, response);
+}
+
+Response intents_route(const node::Node& node) {
+  json::object response = node.read([](const ledger::Ledger& ledger) {
+    json::array intents;
+    for (const ledger::DeployedIntent& intent : ledger.intents()) {
+      intents.push_back(deployed_intent_json(intent));
+    }
+    return json::object{{"success", true},
+                        {"height", ledger.height()},
+                        {"merkle_root", ledger::to_hex(ledger.root())},
+                        {"intents", std::move(intents)}};
+  });
+  return json_response(200, response);
+}
+
+Response intent_route(const node::Node& node, const std::string& name) {
+  auto [found, height] = node.read([&](const ledger::Ledger& ledger) {
+    return std::make_pair(ledger.intent(name), ledger.height());
+  });
+  if (!found) {
+    return error_response(404, "unknown_intent",
+                          fmt::format("no deployed intent is named '{}'", printable(name)));
+  }
+  json::object response = deployed_intent_json(*found);
+  response["success"] = true;
+  response["height"] = height;
   return json_response(200, response);
 }
 
@@ -358,8 +396,8 @@ json::object with_success(json::object body) {
 
 }  // namespace
 
-std::optional<Match> match_route(const std::string& path) {
-  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 19>
+std::optional<Match> match_route(const std::string& path, std::string_view method) {
+  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 21>
       exact = {{
           {"/metrics", {RouteId::kMetrics, "GET"}},
           {"/", {RouteId::kRoot, "GET"}},
@@ -380,19 +418,27 @@ std::optional<Match> match_route(const std::string& path) {
           {"/api/lattice/p2p/start", {RouteId::kP2pStart, "POST"}},
           {"/api/openapi.json", {RouteId::kOpenApi, "GET"}},
           {"/api/lattice/events", {RouteId::kEvents, "GET"}},
+          {"/api/lattice/intents", {RouteId::kIntents, "GET"}},
+          {"/api/lattice/intents", {RouteId::kDeployIntent, "POST"}},
       }};
+  std::optional<Match> other_method;  // the path's route for another method: a 405
   for (const auto& [route, id_and_method] : exact) {
-    if (path == route) return Match{id_and_method.first, id_and_method.second, {}, route};
+    if (path != route) continue;
+    Match match{id_and_method.first, id_and_method.second, {}, route};
+    if (id_and_method.second == method) return match;
+    if (!other_method) other_method = match;
   }
+  if (other_method) return other_method;
   struct Prefixed {
     std::string_view prefix;
     RouteId id;
     std::string_view route;
   };
-  static const std::array<Prefixed, 3> prefixed = {{
+  static const std::array<Prefixed, 4> prefixed = {{
       {"/api/lattice/accounts/", RouteId::kAccount, "/api/lattice/accounts/{name}"},
       {"/api/lattice/proof/", RouteId::kProof, "/api/lattice/proof/{name}"},
       {"/api/lattice/tx/", RouteId::kTx, "/api/lattice/tx/{id}"},
+      {"/api/lattice/intents/", RouteId::kIntent, "/api/lattice/intents/{name}"},
   }};
   for (const auto& [prefix, id, route] : prefixed) {
     if (!path.starts_with(prefix) || path.size() == prefix.size()) continue;
@@ -476,6 +522,10 @@ Response dispatch(node::Node& node, const RouterOptions& options, const Match& m
       return proof_route(node, match.argument);
     case RouteId::kTx:
       return tx_route(node, match.argument);
+    case RouteId::kIntents:
+      return intents_route(node);
+    case RouteId::kIntent:
+      return intent_route(node, match.argument);
     case RouteId::kBlocks:
       return blocks_route(node, target);
     case RouteId::kGenesis:
@@ -531,6 +581,31 @@ json::object outcome_json(const ledger::Outcome& outcome) {
   return out;
 }
 
+const char* transaction_kind(const ledger::Transaction& tx) {
+  switch (tx.kind) {
+    case ledger::TxKind::kAtomicBatch:
+      return "atomic_batch";
+    case ledger::TxKind::kDeploy:
+      return "deploy";
+    case ledger::TxKind::kTransfer:
+      break;
+  }
+  return tx.transfers.size() == 1 && tx.transfers[0].invocation ? "invocation" : "transfer";
+}
+
+json::object deployed_intent_json(const ledger::DeployedIntent& intent) {
+  json::array params;
+  for (const auto& [name, type] : intent.params) {
+    params.push_back(json::object{{"name", name}, {"type", type}});
+  }
+  return {{"name", intent.name},
+          {"version", intent.version},
+          {"params", std::move(params)},
+          {"source", intent.source},
+          {"deployed_at_height", intent.deployed_at_height},
+          {"deployed_by", intent.deployed_by}};
+}
+
 bool is_admin_route(RouteId id) {
   return id == RouteId::kSyncSwitch || id == RouteId::kP2pStop || id == RouteId::kP2pStart;
 }
@@ -552,6 +627,7 @@ Lane lane_of(RouteId id) {
   switch (id) {
     case RouteId::kVerify:
     case RouteId::kTransactions:
+    case RouteId::kDeployIntent:
       return Lane::kWrite;
     case RouteId::kNetwork:     // fans out to every node, 1 s timeouts
     case RouteId::kSyncSwitch:  // the admin routes may wait for the P2P host
@@ -562,6 +638,8 @@ Lane lane_of(RouteId id) {
     case RouteId::kAccount:
     case RouteId::kProof:
     case RouteId::kTx:
+    case RouteId::kIntents:
+    case RouteId::kIntent:
       return Lane::kRead;
     default:
       return Lane::kIoThread;

@@ -52,6 +52,9 @@ enum class RouteId {
   kMetrics,
   kOpenApi,
   kEvents,
+  kIntents,       // GET: the deployed intents
+  kDeployIntent,  // POST: deploy a definition (same path as kIntents)
+  kIntent,        // GET /api/lattice/intents/{name}
 };
 
 struct Match {
@@ -64,7 +67,8 @@ struct Match {
   // The argument had a bad percent-escape (%ZZ, a lone %): the answer is 400 bad_target.
   bool malformed = false;
 };
-std::optional<Match> match_route(const std::string& path);
+// The route of `path`; where one path has a route per method, the one of `method`.
+std::optional<Match> match_route(const std::string& path, std::string_view method = "GET");
 
 // The admin routes (SPEC §9): they need the bearer token and never carry CORS headers.
 bool is_admin_route(RouteId id);
@@ -98,6 +102,11 @@ Response unavailable(const ledger::Error& error);
 // A transaction's outcome: {"id", "status", "code", "message", "height", "index",
 // "exists"[, "failed_transfer"]}.
 boost::json::object outcome_json(const ledger::Outcome& outcome);
+// "transfer", "atomic_batch", "invocation" (one call of a deployed intent) or "deploy".
+const char* transaction_kind(const ledger::Transaction& tx);
+// {"name", "version", "params": [{"name", "type"}], "source", "deployed_at_height",
+//  "deployed_by"}.
+boost::json::object deployed_intent_json(const ledger::DeployedIntent& intent);
 
 // Answers one request: counts and times it in the metrics, lets any origin read it
 // (CORS) unless it is an admin or node-to-node route, and hands it to the server.
@@ -156,6 +165,9 @@ void verify_route(const WriteContext& context, const Request& request, const Rep
 void read_route(node::Node& node, const RouterOptions& options, const Match& match,
                 const Request& request, const Target& target, const Reply& reply);
 void transactions_route(const WriteContext& context, const Request& request, const Reply& reply);
+// POST /api/lattice/intents (SPEC §11): verified and checked for executability on the
+// verifier pool, then committed as a deployment.
+void deploy_route(const WriteContext& context, const Request& request, const Reply& reply);
 
 // GET /api/lattice/events (events.cpp): a stream from `events`, or 503 without it.
 void events_route(Events* events, metrics::Metrics* metrics, http::Responder responder,

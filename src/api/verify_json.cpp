@@ -19,6 +19,16 @@ json::object transfer_json(const lang::TransferRequest& t) {
   return out;
 }
 
+// Argument values stay strings: an integer may exceed what a JSON number carries.
+json::object invocation_json(const lang::InvocationRequest& call) {
+  json::object arguments;
+  for (const auto& [name, value] : call.arguments) arguments[name] = value;
+  json::object out{{"intent", call.intent}, {"arguments", std::move(arguments)}};
+  if (call.id) out["id"] = *call.id;
+  if (call.memo) out["memo"] = *call.memo;
+  return out;
+}
+
 json::array violations_json(const std::vector<lang::Violation>& violations) {
   json::array out;
   for (const lang::Violation& v : violations) {
@@ -49,6 +59,7 @@ json::object intent_json(const lang::IntentOutcome& intent) {
                    {"transaction", nullptr}};
   if (!intent.batch.empty()) out["batch"] = intent.batch;
   if (intent.transfer) out["transaction"] = transfer_json(*intent.transfer);
+  if (intent.invocation) out["transaction"] = invocation_json(*intent.invocation);
   return out;
 }
 

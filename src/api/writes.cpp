@@ -153,7 +153,7 @@ struct VerifyJob {
 json::object commit_json(const ledger::Outcome& outcome, const ledger::Transaction& tx,
                          const VerifyJob& job) {
   json::object out = outcome_json(outcome);
-  out["kind"] = tx.kind == ledger::TxKind::kTransfer ? "transfer" : "atomic_batch";
+  out["kind"] = transaction_kind(tx);
   out["committed"] = outcome.committed() && !job.dry_run;
   out["dry_run"] = job.dry_run;
   out["merkle_root"] = ledger::to_hex(job.root);
@@ -329,7 +329,120 @@ Response render_transactions(const node::CommitResult& result) {
                              {"results", std::move(results)}});
 }
 
+// ---------------------------------------------------------------------------
+// POST /api/lattice/intents
+// ---------------------------------------------------------------------------
+
+struct DeployJob {
+  std::string source;
+  std::string client_id;
+  lang::IntentDef definition;
+  lang::IntentOutcome verdict;  // the proof, then executability
+};
+
+// {"code": "<one definition>"[, "id": "..."]} → the job, or the 400 to answer.
+std::optional<DeployJob> parse_deploy_request(const Request& request, Response& error) {
+  auto body = parse_object(request.body, error);
+  if (!body) return std::nullopt;
+  const json::value* code = body->if_contains("code");
+  const json::value* id = body->if_contains("id");
+  if (!code || !code->is_string() || (id && !id->is_string())) {
+    error = bad_request("bad_field",
+                        "the request needs \"code\" (a string) and takes an "
+                        "optional \"id\" (a string)");
+    return std::nullopt;
+  }
+  DeployJob job;
+  job.source = std::string(code->as_string());
+  if (id) job.client_id = std::string(id->as_string());
+  lang::ParseResult parsed = lang::parse(job.source);
+  if (!parsed.ok()) {
+    error = json_response(400, parse_error_json(*parsed.error));
+    return std::nullopt;
+  }
+  const auto& items = parsed.program->items;
+  if (items.size() != 1 || !std::holds_alternative<lang::IntentDef>(items[0])) {
+    error = bad_request("bad_definition",
+                        "the code must hold exactly one intent definition "
+                        "(invocations go to POST /api/verify)");
+    return std::nullopt;
+  }
+  job.definition = std::get<lang::IntentDef>(items[0]);
+  return job;
+}
+
+// The verdict as a 400: not PROVED, or PROVED but not executable.
+Response deploy_refused(const DeployJob& job, std::string_view code) {
+  json::object body{
+      {"success", false},
+      {"error", json::object{{"code", code}, {"message", job.verdict.report.message}}},
+      {"intent", intent_json(job.verdict)}};
+  return json_response(400, body);
+}
+
+// On the verifier pool: the four properties, then executability; then the commit.
+void prove_and_deploy(const WriteContext& context, const std::shared_ptr<DeployJob>& job,
+                      const Request& request, const Reply& reply) {
+  lang::IntentOutcome& verdict = job->verdict;
+  verdict.name = job->definition.name;
+  verdict.is_definition = true;
+  verdict.pos = job->definition.pos;
+  auto start = std::chrono::steady_clock::now();
+  verdict.report = lang::verify(job->definition);
+  if (verdict.report.verdict != lang::Verdict::kProved) {
+    return reply.send(deploy_refused(*job, "not_proved"));
+  }
+  lang::ExecutableForm form = lang::executable_form(job->definition);
+  verdict.report = lang::verify_executable(job->definition, form);
+  verdict.elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (verdict.report.verdict != lang::Verdict::kProved) {
+    return reply.send(deploy_refused(*job, "not_executable"));
+  }
+  std::string deployed_by =
+      fmt::format("node {} for {}", context.node->peer_id(), request.remote_address);
+  std::vector<ledger::Transaction> txs{
+      ledger::Transaction::deploy(job->source, std::move(deployed_by), job->client_id)};
+  node::Node* node = context.node;
+  commit(context, std::move(txs), reply, [job, node, reply](node::CommitResult result) {
+    if (result.error) return reply.send(unavailable(*result.error));
+    const ledger::Outcome& outcome = result.outcomes.at(0);
+    if (!outcome.committed()) {
+      return reply.send(bad_request(ledger::to_string(outcome.code), outcome.message));
+    }
+    auto deployed =
+        node->read([&](const ledger::Ledger& l) { return l.intent(job->verdict.name); });
+    json::object body{{"success", true},
+                      {"transaction", outcome_json(outcome)},
+                      {"merkle_root", ledger::to_hex(result.root)},
+                      {"verification", intent_json(job->verdict)}};
+    if (deployed) body["intent"] = deployed_intent_json(*deployed);
+    reply.send(json_response(outcome.exists ? 200 : 201, body));
+  });
+}
+
 }  // namespace
+
+void deploy_route(const WriteContext& context, const Request& request, const Reply& reply) {
+  Response error;
+  auto parsed = parse_deploy_request(request, error);
+  if (!parsed) return reply.send(std::move(error));
+  lang::ExecutableForm form = lang::executable_form(parsed->definition);
+  if (!form.ok()) {  // decided from the syntax: no need to wait for the solver
+    parsed->verdict.name = parsed->definition.name;
+    parsed->verdict.is_definition = true;
+    parsed->verdict.report = {
+        lang::Verdict::kFailed, form.error, {{lang::Property::kExecutability, form.error, {}}}};
+    return reply.send(deploy_refused(*parsed, "not_executable"));
+  }
+  auto job = std::make_shared<DeployJob>(std::move(*parsed));
+  bool queued = context.verifier->try_post(
+      [context, job, request, reply] { prove_and_deploy(context, job, request, reply); });
+  if (!queued) {
+    reply.send(overloaded(fmt::format("the verifier is busy ({} requests wait for it); retry later",
+                                      context.verifier->max_queued())));
+  }
+}
 
 void verify_route(const WriteContext& context, const Request& request, const Reply& reply) {
   Response error;

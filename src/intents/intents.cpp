@@ -8,13 +8,26 @@
 namespace aethel::intents {
 namespace {
 
-ledger::Transfer to_transfer(const lang::TransferRequest& request) {
-  return ledger::Transfer{request.from, request.to, request.amount, request.memo.value_or(""),
-                          std::nullopt};
+// A well-formed invocation as a transaction item, with its id and memo.
+struct Item {
+  ledger::Transfer transfer;
+  std::optional<std::string> id;
+};
+
+Item to_item(const lang::IntentOutcome& intent) {
+  if (intent.transfer) {
+    const lang::TransferRequest& t = *intent.transfer;
+    return {ledger::Transfer{t.from, t.to, t.amount, t.memo.value_or("")}, t.id};
+  }
+  const lang::InvocationRequest& call = *intent.invocation;
+  ledger::Transfer item;
+  item.memo = call.memo.value_or("");
+  item.invocation = ledger::Invocation{call.intent, call.arguments};
+  return {std::move(item), call.id};
 }
 
 bool committable(const lang::IntentOutcome& intent) {
-  return !intent.is_definition && intent.transfer &&
+  return !intent.is_definition && (intent.transfer || intent.invocation) &&
          intent.report.verdict == lang::Verdict::kProved;
 }
 
@@ -28,19 +41,20 @@ Plan plan(const std::vector<lang::IntentOutcome>& intents) {
       plan.transaction_of.push_back(std::nullopt);
       continue;
     }
-    const lang::TransferRequest& request = *intent.transfer;
+    Item item = to_item(intent);
     if (intent.batch.empty()) {
       plan.transaction_of.push_back(plan.transactions.size());
-      plan.transactions.push_back(
-          ledger::Transaction::transfer(request.from, request.to, request.amount,
-                                        request.id.value_or(""), request.memo.value_or("")));
+      ledger::Transaction tx;
+      tx.client_id = item.id.value_or("");
+      tx.transfers.push_back(std::move(item.transfer));
+      plan.transactions.push_back(std::move(tx));
       continue;
     }
     auto [it, fresh] = batch_index.try_emplace(intent.batch, plan.transactions.size());
-    if (fresh) plan.transactions.push_back(ledger::Transaction::batch({}, request.id.value_or("")));
+    if (fresh) plan.transactions.push_back(ledger::Transaction::batch({}, item.id.value_or("")));
     ledger::Transaction& batch = plan.transactions[it->second];
-    if (batch.client_id.empty() && request.id) batch.client_id = *request.id;
-    batch.transfers.push_back(to_transfer(request));
+    if (batch.client_id.empty() && item.id) batch.client_id = *item.id;
+    batch.transfers.push_back(std::move(item.transfer));
     plan.transaction_of.push_back(it->second);
   }
   return plan;

@@ -2,8 +2,7 @@
 // become ledger transactions, and the ledger's outcomes become verdicts again.
 //
 // It sits between `lang`, which proves programs and knows no ledger, and `ledger`,
-// which applies transactions and knows no language. Deployable intents (SPEC §11:
-// an invocation of a deployed definition computes its post-state) will grow here.
+// which applies transactions (and runs deployed intents) but never proves anything.
 #pragma once
 
 #include <cstddef>
@@ -23,10 +22,10 @@ struct Plan {
   std::vector<std::optional<size_t>> transaction_of;
 };
 
-// PROVED invocations outside a batch become one transfer each, with the intent's
-// `id` field as client id (none: the ledger derives one). The invocations of one
-// atomic_batch become one all-or-nothing transaction, whose id is the first `id`
-// field given inside it.
+// PROVED invocations outside a batch become one transaction each (a transfer, or a
+// call of a deployed intent), with the intent's `id` field as client id (none: the
+// ledger derives one). The invocations of one atomic_batch become one
+// all-or-nothing transaction, whose id is the first `id` field given inside it.
 Plan plan(const std::vector<lang::IntentOutcome>& intents);
 
 // After the ledger ruled (`outcomes`: one per plan.transactions, in order): a

@@ -278,9 +278,9 @@ CallCheck check_transfer(const IntentCall& call) {
   for (const Field& f : call.fields) {
     if (std::find(std::begin(kTransferFields), std::end(kTransferFields), f.name) ==
         std::end(kTransferFields)) {
-      return {std::nullopt, std::nullopt,
-              fmt::format("unknown field '{}' (transfer takes from, to, amount, id, memo)",
-                          f.name)};
+      return {
+          std::nullopt, std::nullopt,
+          fmt::format("unknown field '{}' (transfer takes from, to, amount, id, memo)", f.name)};
     }
   }
   TransferRequest transfer;

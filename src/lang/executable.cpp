@@ -45,8 +45,7 @@ struct Names {
 };
 
 // Binds every Account parameter to its state variable (P or P_balance).
-std::string bind_parameters(const IntentDef& def, const std::set<std::string>& used,
-                            Names& names) {
+std::string bind_parameters(const IntentDef& def, const std::set<std::string>& used, Names& names) {
   for (const Param& p : def.params) {  // unique: the parser refuses a repeated name
     if (p.name.starts_with(kOldPrefix)) {
       return fmt::format("parameter '{}' may not start with old_ (old_ names read balances)",
@@ -62,9 +61,10 @@ std::string bind_parameters(const IntentDef& def, const std::set<std::string>& u
     const bool has_plain = used.count(std::string(kOldPrefix) + plain) > 0;
     const bool has_suffixed = used.count(std::string(kOldPrefix) + suffixed) > 0;
     if (has_plain && has_suffixed) {
-      return fmt::format("both old_{} and old_{} appear: the balance of Account '{}' must have "
-                         "one name",
-                         plain, suffixed, p.name);
+      return fmt::format(
+          "both old_{} and old_{} appear: the balance of Account '{}' must have "
+          "one name",
+          plain, suffixed, p.name);
     }
     if (!has_plain && !has_suffixed) {
       return fmt::format("Account parameter '{}' is unused: neither old_{} nor old_{} appears",
@@ -81,24 +81,28 @@ std::string check_names(const IntentDef& def, const Names& names) {
   for (const std::string& name : names_in(def.guard)) {
     if (names.is_input(name)) continue;
     if (names.balance.count(name) > 0) {
-      return fmt::format("the guard reads '{}', the balance after the intent; a guard reads "
-                         "old_{}",
-                         name, name);
+      return fmt::format(
+          "the guard reads '{}', the balance after the intent; a guard reads "
+          "old_{}",
+          name, name);
     }
-    return fmt::format("undetermined variable '{}' in the guard: not an integer parameter nor "
-                       "the old_ balance of an Account parameter",
-                       name);
+    return fmt::format(
+        "undetermined variable '{}' in the guard: not an integer parameter nor "
+        "the old_ balance of an Account parameter",
+        name);
   }
   for (const std::string& name : names_in(def.verify)) {
     if (names.is_input(name) || names.balance.count(name) > 0) continue;
     if (names.accounts.count(name) > 0 && names.balance.count(name) == 0) {
-      return fmt::format("'{}' is an Account parameter (a name, not a number); its balance is "
-                         "{}{}",
-                         name, name, kBalanceSuffix);
+      return fmt::format(
+          "'{}' is an Account parameter (a name, not a number); its balance is "
+          "{}{}",
+          name, name, kBalanceSuffix);
     }
-    return fmt::format("undetermined variable '{}': not a parameter nor the balance of an "
-                       "Account parameter",
-                       name);
+    return fmt::format(
+        "undetermined variable '{}': not a parameter nor the balance of an "
+        "Account parameter",
+        name);
   }
   return "";
 }

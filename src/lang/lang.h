@@ -268,8 +268,8 @@ struct IntentOutcome {
   bool is_definition = false;
   std::string batch;  // enclosing atomic_batch, empty if none
   VerifyReport report;
-  std::optional<TransferRequest> transfer;        // well-formed transfers
-  std::optional<InvocationRequest> invocation;    // well-formed calls of deployed intents
+  std::optional<TransferRequest> transfer;      // well-formed transfers
+  std::optional<InvocationRequest> invocation;  // well-formed calls of deployed intents
   // How long checking took, for reports. Measured by check_program; no verdict
   // depends on it (the verifier's own wall-clock limit is in VerifyLimits).
   double elapsed_ms = 0;

@@ -516,8 +516,8 @@ class ExecutabilityChecker {
     std::string broken = "verify";
     for (unsigned i = 0; i < verify.size(); ++i) {
       if (model.eval(verify[i], true).is_false()) {
-        broken = fmt::format("verify, line {}: `{}`", def_.verify[i].pos.line,
-                             print(def_.verify[i]));
+        broken =
+            fmt::format("verify, line {}: `{}`", def_.verify[i].pos.line, print(def_.verify[i]));
         break;
       }
     }
@@ -541,7 +541,8 @@ class ExecutabilityChecker {
 
 VerifyReport verify_executable(const IntentDef& definition, const ExecutableForm& form,
                                const VerifyLimits& limits) {
-  if (!form.ok()) return {Verdict::kFailed, form.error, {{Property::kExecutability, form.error, {}}}};
+  if (!form.ok())
+    return {Verdict::kFailed, form.error, {{Property::kExecutability, form.error, {}}}};
   try {
     z3::context context;
     return ExecutabilityChecker(context, definition, form, limits).run();

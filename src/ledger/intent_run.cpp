@@ -144,9 +144,9 @@ std::string signature(const DeployedIntent& info) {
 std::optional<Verdict> bind(const IntentEntry& entry, const Invocation& invocation,
                             Environment& env, std::vector<Touch>& touches) {
   const auto fail = [&](std::string why) {
-    return refuse(OutcomeCode::kInvalidArguments,
-                  bounded(fmt::format("{}; {} takes {}", why, entry.info.name,
-                                      signature(entry.info))));
+    return refuse(
+        OutcomeCode::kInvalidArguments,
+        bounded(fmt::format("{}; {} takes {}", why, entry.info.name, signature(entry.info))));
   };
   if (invocation.arguments.size() > kMaxIntentArguments) return fail("too many arguments");
   for (const auto& [name, value] : invocation.arguments) {
@@ -175,9 +175,10 @@ std::optional<Verdict> bind(const IntentEntry& entry, const Invocation& invocati
     }
     for (const Touch& t : touches) {
       if (t.account == *value) {
-        return fail(fmt::format("'{}' and '{}' are both {}; each Account parameter needs its "
-                                "own account",
-                                t.param, name, *value));
+        return fail(
+            fmt::format("'{}' and '{}' are both {}; each Account parameter needs its "
+                        "own account",
+                        t.param, name, *value));
       }
     }
     touches.push_back({name, *value, std::nullopt, 0, 0});
@@ -196,9 +197,9 @@ std::optional<Verdict> compute(const IntentEntry& entry, Environment& env,
                                         lang::print(c), env.describe(c))));
     }
     if (!*ok) {
-      return refuse(OutcomeCode::kGuardFailed,
-                    bounded(fmt::format("guard `{}` does not hold: {}", lang::print(c),
-                                        env.describe(c))));
+      return refuse(
+          OutcomeCode::kGuardFailed,
+          bounded(fmt::format("guard `{}` does not hold: {}", lang::print(c), env.describe(c))));
     }
   }
   const auto& updates = entry.form.updates;
@@ -215,9 +216,9 @@ std::optional<Verdict> compute(const IntentEntry& entry, Environment& env,
   int64_t delta_sum = 0;
   for (const Touch& t : touches) {
     if (t.after < 0 || __builtin_add_overflow(delta_sum, t.after - t.before, &delta_sum)) {
-      return refuse(OutcomeCode::kInvariantBreach,
-                    fmt::format("{} would hold {}: a balance may not become negative", t.account,
-                                t.after));
+      return refuse(
+          OutcomeCode::kInvariantBreach,
+          fmt::format("{} would hold {}: a balance may not become negative", t.account, t.after));
     }
   }
   if (delta_sum != 0) {
@@ -275,7 +276,8 @@ Result<IntentEntry> compile_intent(std::string_view source, std::string deployed
   entry.info.name = entry.definition.name;
   entry.info.source = std::string(source);
   entry.info.deployed_by = std::move(deployed_by);
-  for (const lang::Param& p : entry.definition.params) entry.info.params.emplace_back(p.name, p.type);
+  for (const lang::Param& p : entry.definition.params)
+    entry.info.params.emplace_back(p.name, p.type);
   return entry;
 }
 

@@ -527,8 +527,8 @@ std::optional<Error> Ledger::check_invariants() const {
     return fail(fmt::format("incremental root {} differs from recomputed root {}",
                             to_hex(s.tree.root()), to_hex(scratch)));
   }
-  if (s.root != state_root(scratch, s.intents.empty() ? std::nullopt
-                                                      : std::optional(hash_intents(s)))) {
+  if (s.root !=
+      state_root(scratch, s.intents.empty() ? std::nullopt : std::optional(hash_intents(s)))) {
     return fail("the state root does not combine the accounts and intents roots");
   }
   return std::nullopt;

@@ -272,8 +272,7 @@ std::optional<Error> verify_proof(const Hash& root, std::string_view name,
 // `intents_root` (state_root below) must equal `root`.
 std::optional<Error> verify_proof_against(const Hash& root, const std::optional<Hash>& intents_root,
                                           std::string_view name,
-                                          const std::optional<Account>& claim,
-                                          const Proof& proof);
+                                          const std::optional<Account>& claim, const Proof& proof);
 
 // A proof together with what it proves: the self-contained JSON document that
 // GET /api/lattice/proof/{name} serves and that an offline checker

@@ -151,8 +151,7 @@ std::optional<Error> root_of_proof(std::string_view name, const std::optional<Ac
 
 std::optional<Error> verify_proof_against(const Hash& root, const std::optional<Hash>& intents_root,
                                           std::string_view name,
-                                          const std::optional<Account>& claim,
-                                          const Proof& proof) {
+                                          const std::optional<Account>& claim, const Proof& proof) {
   Hash accounts_root{};
   if (auto failure = root_of_proof(name, claim, proof, accounts_root)) return failure;
   const Hash hash = state_root(accounts_root, intents_root);

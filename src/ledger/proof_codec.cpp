@@ -201,8 +201,9 @@ Result<ProofDocument> parse_proof_document(std::string_view json_text) {
   if (!root_hash) return bad_proof("proof document needs \"merkle_root\": 64 hex digits");
   document.root = *root_hash;
   if (const auto* intents = object->if_contains("intents_root")) {
-    document.intents_root =
-        intents->is_string() ? hash_from_hex(std::string_view(intents->get_string())) : std::nullopt;
+    document.intents_root = intents->is_string()
+                                ? hash_from_hex(std::string_view(intents->get_string()))
+                                : std::nullopt;
     if (!document.intents_root) return bad_proof("\"intents_root\" must be 64 hex digits");
   }
   const auto* height = object->if_contains("height");
@@ -232,8 +233,8 @@ Result<ProofDocument> parse_proof_document(std::string_view json_text) {
 }
 
 std::optional<Error> verify_proof_document(const ProofDocument& document) {
-  return verify_proof_against(document.root, document.intents_root, document.name,
-                              document.account, document.proof);
+  return verify_proof_against(document.root, document.intents_root, document.name, document.account,
+                              document.proof);
 }
 
 }  // namespace aethel::ledger

@@ -212,8 +212,8 @@ Status read_intents(ByteReader& in, LedgerState& s) {
     }
     IntentEntry& e = entry.value();
     if (version == 0 || height == 0 || height > s.height) {
-      return bad_snapshot(fmt::format("intent {} has version {} at height {}", e.info.name,
-                                      version, height));
+      return bad_snapshot(
+          fmt::format("intent {} has version {} at height {}", e.info.name, version, height));
     }
     if (!s.intents.empty() && !(s.intents.rbegin()->first < e.info.name)) {
       return bad_snapshot("intents are not in strict name order");

@@ -23,8 +23,7 @@ void put_string(ByteWriter& out, std::string_view s) {
   out.bytes(s);
 }
 
-std::optional<std::string> get_string(ByteReader& in,
-                                      uint32_t max_bytes = kMaxEncodedStringBytes) {
+std::optional<std::string> get_string(ByteReader& in, uint32_t max_bytes = kMaxEncodedStringBytes) {
   const uint32_t size = in.u32();
   if (!in.ok() || size > max_bytes) return std::nullopt;
   const std::string_view bytes = in.bytes(size);

@@ -11,7 +11,8 @@
 namespace aethel::ledger {
 namespace {
 
-constexpr std::string_view kSplit = R"(intent split(payer: Account, left: Account, right: Account, amount: Amount) {
+constexpr std::string_view kSplit =
+    R"(intent split(payer: Account, left: Account, right: Account, amount: Amount) {
   guard { amount > 0; old_payer >= amount; }
   solve { priority: fee; }
   verify {
@@ -116,8 +117,8 @@ TEST(LedgerIntent, BadInvocationsAreRefusedWithTheReason) {
                  "'amount' must be an integer");
   expect_refused(ledger, split("Alice", "Bob", "Alice", "10"), OutcomeCode::kInvalidArguments,
                  "'payer' and 'right' are both Alice");
-  expect_refused(ledger, split("Alice", "Bob", "no spaces", "10"),
-                 OutcomeCode::kInvalidArguments, "'right' must be an account name");
+  expect_refused(ledger, split("Alice", "Bob", "no spaces", "10"), OutcomeCode::kInvalidArguments,
+                 "'right' must be an account name");
 }
 
 TEST(LedgerIntent, AFailingBatchMemberChangesNothing) {
@@ -135,8 +136,7 @@ TEST(LedgerIntent, DeploymentsThatCannotRunAreRefused) {
   Ledger ledger(default_genesis());
   expect_refused(ledger, Transaction::deploy("intent broken(", "t"), OutcomeCode::kInvalidIntent,
                  "line 1");
-  expect_refused(ledger,
-                 Transaction::deploy(std::string(kSplit) + "\n" + std::string(kSplit), "t"),
+  expect_refused(ledger, Transaction::deploy(std::string(kSplit) + "\n" + std::string(kSplit), "t"),
                  OutcomeCode::kInvalidIntent, "exactly one intent definition");
   expect_refused(ledger,
                  Transaction::deploy(R"(intent transfer(a: Account, n: Int) {
@@ -263,12 +263,16 @@ RC_GTEST_PROP(LedgerIntentProperty, ProvenIntentsRunAsTheirEquationsSay, ()) {
   const int64_t n = *rc::gen::inRange<int64_t>(-2, 1'100'000);
   const int64_t m = *rc::gen::inRange<int64_t>(-2, 1'100'000);
   Ledger ledger(make_genesis({{"P", payer}, {"A", a}, {"Pool", 1}}).value());
-  RC_ASSERT(ledger.apply_block(1, std::vector{Transaction::deploy(source, "rc")}).value()
+  RC_ASSERT(ledger.apply_block(1, std::vector{Transaction::deploy(source, "rc")})
+                .value()
                 .outcomes[0]
                 .committed());
-  const Transaction call = Transaction::invoke(
-      {"r",
-       {{"payer", "P"}, {"a", "A"}, {"b", "B"}, {"n", std::to_string(n)}, {"m", std::to_string(m)}}});
+  const Transaction call = Transaction::invoke({"r",
+                                                {{"payer", "P"},
+                                                 {"a", "A"},
+                                                 {"b", "B"},
+                                                 {"n", std::to_string(n)},
+                                                 {"m", std::to_string(m)}}});
   const Outcome o = ledger.apply_block(2, std::vector{call}).value().outcomes[0];
   RC_ASSERT(!ledger.check_invariants().has_value());
 
