@@ -543,9 +543,15 @@ import { initExplorer, refreshIntents, renderBlocks } from './explorer.js';
     const now_ms = Date.now();
     for (const node of nodes) {
       pushSample(history.heights, node.name, now_ms, node.reachable ? node.height ?? null : null);
-      for (const peer of node.peers || []) {
+      if (isDown(node)) {  // its links are unknown while it does not answer
+        for (const name of history.links.keys()) {
+          if (name.startsWith(`${node.name} → `)) pushSample(history.links, name, now_ms, 'unknown', true);
+        }
+        continue;
+      }
+      for (const peer of node.peers) {
         const name = `${node.name} → ${peer.name || String(peer.peer_id).slice(-6)}`;
-        pushSample(history.links, name, now_ms, isDown(node) ? 'unknown' : peer.transport || 'unknown', true);
+        pushSample(history.links, name, now_ms, peer.transport || 'unknown', true);
       }
     }
     drawCharts(now_ms);
