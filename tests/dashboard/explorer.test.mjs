@@ -15,6 +15,7 @@
 // explorer-tampered.png, dashboard-after-failover.png.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import {
   httpJson, loadChromium, runSteps, screenshot, startLattice, waitForLeader, waitInPage,
 } from './harness.mjs';
@@ -110,6 +111,15 @@ await runSteps('dashboard explorer', [
     await waitInPage(page, 'the commits counted by the live chart',
       () => Number(document.querySelector('#commit-chart').dataset.total) >= 5);
     await screenshot(page, 'dashboard-charts.png');
+  }],
+
+  ['every aethel_ metric on /metrics is documented in docs/DEPLOYMENT.md', async () => {
+    const docs = fs.readFileSync(new URL('../../docs/DEPLOYMENT.md', import.meta.url), 'utf8');
+    const reply = await httpJson(`${leader}/metrics`);
+    const names = [...reply.text.matchAll(/^# TYPE (aethel_[a-z0-9_]+) /gm)].map((m) => m[1]);
+    assert.ok(names.length >= 10, reply.text.slice(0, 300));
+    const missing = names.filter((name) => !docs.includes(`\`${name}`));
+    assert.deepEqual(missing, [], `not in docs/DEPLOYMENT.md: ${missing.join(', ')}`);
   }],
 
   ['the explorer checks an account\'s proof in the browser', async () => {
