@@ -42,6 +42,7 @@ import { initExplorer, refreshIntents, renderBlocks } from './explorer.js';
     nodes: [],                               // the last view, one entry per node
     nodesAskedAt: 0,
     txKey: '',
+    names: new Map(),                        // node URL -> the name it answered with
     intentsAskedAt: 0,
     requestedMode: null,
   };
@@ -272,6 +273,11 @@ import { initExplorer, refreshIntents, renderBlocks } from './explorer.js';
   }
 
   function render(nodes, source) {
+    // A node that does not answer has no name in the view: keep the one it had.
+    for (const node of nodes) {
+      if (node.reachable && !node.error) state.names.set(node.url, node.name);
+      else if (state.names.has(node.url)) node.name = state.names.get(node.url);
+    }
     state.nodes = nodes;
     record(nodes);
     const assessment = assess(nodes);

@@ -11,7 +11,9 @@
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 export const WINDOW_MS = 120000;  // what the line and timeline charts show
-const WIDTH = 600;
+
+// The drawing width in px: one viewBox unit per pixel, so text is never stretched.
+const widthOf = (svg) => Math.max(200, Math.round(svg.clientWidth || 600));
 
 function el(name, attributes = {}, text = null) {
   const node = document.createElementNS(SVG_NS, name);
@@ -20,9 +22,9 @@ function el(name, attributes = {}, text = null) {
   return node;
 }
 
-// x of time `t_ms` in a window ending at `now_ms`.
-function xOf(t_ms, now_ms) {
-  return ((t_ms - (now_ms - WINDOW_MS)) / WINDOW_MS) * WIDTH;
+// x of time `t_ms` in a window ending at `now_ms`, on a chart `width` px wide.
+function xOf(t_ms, now_ms, width) {
+  return ((t_ms - (now_ms - WINDOW_MS)) / WINDOW_MS) * width;
 }
 
 /** Drops samples older than the window from `samples` ([[t_ms, ...], ...]), in place. */
@@ -40,6 +42,7 @@ export function trimTimeline(samples, now_ms) {
  * a null value is a gap. `unit` labels the top of the y axis.
  */
 export function drawLines(svg, series, { height = 120, unit = '', now_ms = Date.now() } = {}) {
+  const width = widthOf(svg);
   const values = series.flatMap((s) => s.samples.map((p) => p[1])).filter((v) => v !== null);
   const min = values.length ? Math.min(...values) : 0;
   const max = values.length ? Math.max(...values) : 1;
@@ -54,13 +57,13 @@ export function drawLines(svg, series, { height = 120, unit = '', now_ms = Date.
     let pen = 'M';
     for (const [t_ms, v] of s.samples) {
       if (v === null) { pen = 'M'; continue; }
-      path += `${pen}${xOf(t_ms, now_ms).toFixed(1)},${yOf(v).toFixed(1)} `;
+      path += `${pen}${xOf(t_ms, now_ms, width).toFixed(1)},${yOf(v).toFixed(1)} `;
       pen = 'L';
     }
     children.push(el('path', { d: path || 'M0,0', class: `line series-${i % 6}` }));
-    children.push(el('text', { x: WIDTH - 4, y: 12 + 12 * i, class: `legend series-${i % 6}`, 'text-anchor': 'end' }, s.name));
+    children.push(el('text', { x: width - 4, y: 12 + 12 * i, class: `legend series-${i % 6}`, 'text-anchor': 'end' }, s.name));
   });
-  svg.setAttribute('viewBox', `0 0 ${WIDTH} ${height}`);
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   svg.replaceChildren(...children);
   svg.dataset.points = String(series.reduce((n, s) => n + s.samples.filter((p) => p[1] !== null).length, 0));
   svg.dataset.last = JSON.stringify(Object.fromEntries(series.map((s) => {
@@ -82,16 +85,16 @@ function formatValue(v) {
 export function drawTimeline(svg, links, { now_ms = Date.now() } = {}) {
   const row = 18;
   const label = 150;  // px kept for the link names
+  const width = widthOf(svg);
   const height = Math.max(row, links.length * row);
-  const scale = (WIDTH - label) / WIDTH;
   const children = [];
   links.forEach((link, i) => {
     const y = i * row;
     children.push(el('text', { x: 2, y: y + 13, class: 'legend' }, link.name));
     link.samples.forEach(([t_ms, transport], k) => {
       const end_ms = k + 1 < link.samples.length ? link.samples[k + 1][0] : now_ms;
-      const x0 = label + Math.max(0, xOf(t_ms, now_ms)) * scale;
-      const x1 = label + Math.max(0, xOf(end_ms, now_ms)) * scale;
+      const x0 = label + Math.max(0, xOf(t_ms, now_ms, width - label));
+      const x1 = label + Math.max(0, xOf(end_ms, now_ms, width - label));
       if (x1 - x0 <= 0) return;
       children.push(el('rect', {
         x: x0.toFixed(1), y: y + 2, width: (x1 - x0).toFixed(1), height: row - 4,
@@ -99,7 +102,7 @@ export function drawTimeline(svg, links, { now_ms = Date.now() } = {}) {
       }));
     });
   });
-  svg.setAttribute('viewBox', `0 0 ${WIDTH} ${height}`);
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   svg.style.height = `${height}px`;
   svg.replaceChildren(...children);
   svg.dataset.points = String(links.reduce((n, l) => n + l.samples.length, 0));
