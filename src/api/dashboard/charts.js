@@ -61,7 +61,7 @@ export function drawLines(svg, series, { height = 120, unit = '', now_ms = Date.
       pen = 'L';
     }
     children.push(el('path', { d: path || 'M0,0', class: `line series-${i % 6}` }));
-    children.push(el('text', { x: width - 4, y: 12 + 12 * i, class: `legend series-${i % 6}`, 'text-anchor': 'end' }, s.name));
+    children.push(el('text', { x: 90 + 90 * i, y: 12, class: `legend series-${i % 6}` }, `— ${s.name}`));
   });
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
   svg.replaceChildren(...children);
