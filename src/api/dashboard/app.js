@@ -566,7 +566,7 @@ import { initExplorer, refreshIntents, renderBlocks } from './explorer.js';
   async function sampleLatency(nodes) {
     const replies = await Promise.all(nodes.filter((n) => n.reachable && n.url).map(async (n) => {
       try {
-        const response = await fetch(`${n.url}/metrics`, { cache: 'no-store' });
+        const response = await fetch(`${n.url}/metrics`, { cache: 'no-store', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
         return [n.url, parseHistogram(await response.text(), 'aethel_commit_latency_seconds')];
       } catch {
         return null;
@@ -590,6 +590,7 @@ import { initExplorer, refreshIntents, renderBlocks } from './explorer.js';
 
   function drawCharts(now_ms) {
     for (const samples of [...history.heights.values(), ...Object.values(history.latency)]) trim(samples, now_ms);
+    for (const [name, samples] of history.heights) if (samples.length === 0) history.heights.delete(name);
     for (const samples of history.links.values()) trimTimeline(samples, now_ms);
     drawLines($('#heights-chart'), [...history.heights].map(([name, samples]) => ({ name, samples })), { now_ms });
     drawLines($('#latency-chart'), Object.entries(history.latency).map(([name, samples]) => ({ name, samples })),

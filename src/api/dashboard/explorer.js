@@ -42,7 +42,7 @@ function failure(title, reply) {
   showDetail(title, reply.body || { error: message });
 }
 
-export async function showBlock(ctx, height) {
+async function showBlock(ctx, height) {
   const reply = await ctx.read(`/api/lattice/blocks?from=${Number(height)}&limit=1`);
   const block = reply.body?.blocks?.[0];
   if (reply.status !== 200 || !block || block.height !== Number(height)) {
@@ -52,7 +52,7 @@ export async function showBlock(ctx, height) {
   showDetail(`Block ${block.height} (from ${reply.base})`, block);
 }
 
-export async function showTransaction(ctx, id) {
+async function showTransaction(ctx, id) {
   const reply = await ctx.read(`/api/lattice/tx/${encodeURIComponent(id)}`);
   if (reply.status !== 200) return failure(`Transaction ${id}`, reply);
   return showDetail(`Transaction ${id} (from ${reply.base})`, reply.body);
@@ -61,7 +61,7 @@ export async function showTransaction(ctx, id) {
 // The account and its proof, checked here. Besides the root the document names, the
 // verdict says which other nodes report that root at that height (a root is only
 // worth what the nodes agreeing on it are worth).
-export async function showAccount(ctx, name) {
+async function showAccount(ctx, name) {
   const reply = await ctx.read(`/api/lattice/proof/${encodeURIComponent(name)}`);
   if (reply.status !== 200 || !reply.body) return failure(`Account ${name}`, reply);
   const proof = reply.body;
