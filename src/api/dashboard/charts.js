@@ -94,7 +94,8 @@ export function drawTimeline(svg, links, { now_ms = Date.now() } = {}) {
     link.samples.forEach(([t_ms, transport], k) => {
       const end_ms = k + 1 < link.samples.length ? link.samples[k + 1][0] : now_ms;
       const x0 = label + Math.max(0, xOf(t_ms, now_ms, width - label));
-      const x1 = label + Math.max(0, xOf(end_ms, now_ms, width - label));
+      let x1 = label + Math.max(0, xOf(end_ms, now_ms, width - label));
+      if (k + 1 === link.samples.length) x1 = Math.max(x1, x0 + 2);  // a state just entered shows
       if (x1 - x0 <= 0) return;
       children.push(el('rect', {
         x: x0.toFixed(1), y: y + 2, width: (x1 - x0).toFixed(1), height: row - 4,
