@@ -12,10 +12,13 @@ struct Page {
   std::string_view content_type;
 };
 
-constexpr std::array<Page, 4> kPages = {{
+constexpr std::array<Page, 7> kPages = {{
     {"/dashboard", "index.html", "text/html; charset=utf-8"},
     {"/dashboard/", "index.html", "text/html; charset=utf-8"},
     {"/dashboard/app.js", "app.js", "text/javascript; charset=utf-8"},
+    {"/dashboard/charts.js", "charts.js", "text/javascript; charset=utf-8"},
+    {"/dashboard/explorer.js", "explorer.js", "text/javascript; charset=utf-8"},
+    {"/dashboard/merkle.js", "merkle.js", "text/javascript; charset=utf-8"},
     {"/dashboard/style.css", "style.css", "text/css; charset=utf-8"},
 }};
 

@@ -101,6 +101,13 @@ export async function verifyProof(document: ProofDocument, root: string = docume
     const sibling = siblings[d]!;
     h = await sha256(bit(key, d) === 0 ? concat(new Uint8Array([1]), h, sibling) : concat(new Uint8Array([1]), sibling, h));
   }
+  // A lattice with deployed intents commits to two trees: the document carries
+  // intents_root and the state root is SHA-256(0x02 || accounts root || intents root).
+  const intentsRoot = (document as { intents_root?: string }).intents_root;
+  if (intentsRoot !== undefined) {
+    if (!/^[0-9a-fA-F]{64}$/.test(intentsRoot)) return fail('intents_root is not 64 hex digits');
+    h = await sha256(concat(new Uint8Array([2]), h, hexToBytes(intentsRoot)));
+  }
   if (bytesToHex(h) !== root.toLowerCase()) return fail(`the proof folds to ${bytesToHex(h)}, not to the root ${root}`);
   return { ok: true, reason: document.exists ? 'inclusion proved' : 'absence proved', exists: document.exists };
 }

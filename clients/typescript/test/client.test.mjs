@@ -5,6 +5,7 @@
 // that follow the lattice when the node they read from is killed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 
@@ -63,6 +64,13 @@ test('Merkle proofs are checked in the client: inclusion, exclusion, tampering',
   assert.match(tampered.reason, /folds to/);
   const wrongRoot = await verifyProof(document, '00'.repeat(32));
   assert.equal(wrongRoot.ok, false);
+  // With deployed intents the state root is SHA-256(0x02 || accounts root || intents root).
+  const intentsRoot = crypto.randomBytes(32);
+  const stateRoot = crypto.createHash('sha256')
+    .update(Buffer.concat([Buffer.from([2]), Buffer.from(document.merkle_root, 'hex'), intentsRoot])).digest('hex');
+  const withIntents = { ...document, intents_root: intentsRoot.toString('hex'), merkle_root: stateRoot };
+  assert.equal((await verifyProof(withIntents)).ok, true);
+  assert.equal((await verifyProof({ ...document, intents_root: intentsRoot.toString('hex') })).ok, false);
 });
 
 test('a write sent to a follower commits (leader-agnostic) and all nodes agree', async () => {

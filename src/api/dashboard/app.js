@@ -1,4 +1,12 @@
-// Aethel Lattice dashboard (SPEC §7). Vanilla JS, no build step, no dependencies.
+// Aethel Lattice dashboard (SPEC §7). Vanilla JS modules, no build step, no dependencies:
+// app.js (polling, cards, submit, live events), charts.js (SVG charts over time),
+// explorer.js (blocks, transactions, accounts with their Merkle proof checked here by
+// merkle.js, deployed intents).
+//
+// Why not clients/typescript: its dist/ is built by tsc from npm packages and is not
+// committed; embedding it would make the node's C++ build (and the Docker image) need
+// Node.js and npm. The page needs a small part of it (reads with failover, one write,
+// the proof check, which merkle.js repeats from docs/MERKLE.md).
 //
 // Every second it asks one node for the network view (GET /api/lattice/network: that
 // node's fan-out to every node). Until a node has that route (404) it builds a one-node
@@ -9,7 +17,10 @@
 // requests (no preflight). The admin sync switch is the exception: it carries the
 // node's bearer token and goes to the serving node only (same origin; admin answers
 // have no CORS header).
-'use strict';
+import {
+  bucketDelta, bucketSum, drawLines, drawTimeline, parseHistogram, quantile, trim, trimTimeline,
+} from './charts.js';
+import { initExplorer, refreshIntents, renderBlocks } from './explorer.js';
 
 (() => {
   const POLL_INTERVAL_MS = 1000;
@@ -31,6 +42,8 @@
     nodes: [],                               // the last view, one entry per node
     nodesAskedAt: 0,
     txKey: '',
+    names: new Map(),                        // node URL -> the name it answered with
+    intentsAskedAt: 0,
     requestedMode: null,
   };
 
@@ -78,6 +91,7 @@
       height: node.height ?? null,
       merkle_root: node.merkle_root ?? null,
       last_sync_ms: node.last_sync_ms ?? null,
+      peers: Array.isArray(node.peers) ? node.peers : [],
       error: node.error || null,
     };
   }
@@ -112,6 +126,7 @@
         sync_mode: status.sync_mode,
         peer_count: status.peer_count,
         heartbeat_active: status.heartbeat_active,
+        peers: status.peers,
         height: ledger.body.height,
         merkle_root: ledger.body.merkle_root,
         last_sync_ms: null,
@@ -258,7 +273,13 @@
   }
 
   function render(nodes, source) {
+    // A node that does not answer has no name in the view: keep the one it had.
+    for (const node of nodes) {
+      if (node.reachable && !node.error) state.names.set(node.url, node.name);
+      else if (state.names.has(node.url)) node.name = state.names.get(node.url);
+    }
     state.nodes = nodes;
+    record(nodes);
     const assessment = assess(nodes);
     renderBanner(assessment);
     renderCards(nodes, assessment.mismatched);
@@ -297,6 +318,7 @@
       return tr;
     }));
     $('#tx-empty').hidden = rows.length > 0;
+    renderBlocks(explorer, reply.body.blocks);
   }
 
   // ---------------------------------------------------------------------------
@@ -326,6 +348,11 @@
       render(nodes, base);
       await learnNodes(base);
       try { await refreshTransactions(base, nodes); } catch { /* next poll */ }
+      sampleLatency(nodes);  // not awaited: a slow /metrics must not hold the poll
+      if (Date.now() - state.intentsAskedAt >= NODES_REFRESH_MS) {
+        state.intentsAskedAt = Date.now();
+        refreshIntents(explorer).catch(() => { /* next time */ });
+      }
       return;
     }
     // Nobody answered: keep the last known cards, every one down.
@@ -450,10 +477,9 @@
     }
   }
 
-  async function submitCode(event) {
-    event.preventDefault();
+  // Sends `code` to POST /api/verify and shows the answer under the editor.
+  async function submit(code) {
     const button = $('#submit');
-    const code = $('#code').value;
     button.disabled = true;
     $('#editor').setAttribute('aria-busy', 'true');
     try {
@@ -473,6 +499,103 @@
       $('#editor').removeAttribute('aria-busy');
       poll();
     }
+  }
+
+  // A read from the active node, then from the others: {status, body, base}.
+  async function read(path) {
+    let last = { status: 0, body: { error: { message: 'no node answers' } }, base: null };
+    for (const base of [state.active, ...state.urls.filter((u) => u !== state.active)]) {
+      try {
+        const reply = await fetchJson(base, path);
+        if (reply.status !== 503) return { ...reply, base };
+        last = { ...reply, base };
+      } catch {
+        last.body.error.message = `${base} did not answer`;
+      }
+    }
+    return last;
+  }
+
+  // What the explorer needs of the page.
+  const explorer = {
+    read,
+    submit,
+    showResult: renderResult,
+    // The roots the last view's nodes report at `height`: [{name, root}].
+    rootsAt: (height) => state.nodes.filter((n) => n.reachable && n.height === height && n.merkle_root)
+      .map((n) => ({ name: n.name, root: n.merkle_root })),
+  };
+
+  // ---- charts over time (charts.js) ----------------------------------------------
+  // Heights and peer links come with every network view; commit latency from the
+  // aethel_commit_latency_seconds histogram of every reachable node's /metrics: the
+  // new observations of the last LATENCY_WINDOW_MS, summed over the nodes.
+  const LATENCY_WINDOW_MS = 10000;
+  const history = {
+    heights: new Map(),     // node name -> [[t_ms, height]]
+    links: new Map(),       // "node → peer" -> [[t_ms, transport]] (changes only)
+    latency: { p50: [], p99: [] },           // [[t_ms, ms | null]]
+    buckets: new Map(),     // node url -> its last cumulative buckets
+    deltas: [],             // [[t_ms, buckets of the new observations]]
+  };
+
+  function pushSample(map, key, t_ms, value, changesOnly = false) {
+    if (!map.has(key)) map.set(key, []);
+    const samples = map.get(key);
+    if (!changesOnly || samples.at(-1)?.[1] !== value) samples.push([t_ms, value]);
+  }
+
+  function record(nodes) {
+    const now_ms = Date.now();
+    for (const node of nodes) {
+      pushSample(history.heights, node.name, now_ms, node.reachable ? node.height ?? null : null);
+      if (isDown(node)) {  // its links are unknown while it does not answer
+        for (const name of history.links.keys()) {
+          if (name.startsWith(`${node.name} → `)) pushSample(history.links, name, now_ms, 'unknown', true);
+        }
+        continue;
+      }
+      for (const peer of node.peers) {
+        const name = `${node.name} → ${peer.name || String(peer.peer_id).slice(-6)}`;
+        pushSample(history.links, name, now_ms, peer.transport || 'unknown', true);
+      }
+    }
+    drawCharts(now_ms);
+  }
+
+  async function sampleLatency(nodes) {
+    const replies = await Promise.all(nodes.filter((n) => n.reachable && n.url).map(async (n) => {
+      try {
+        const response = await fetch(`${n.url}/metrics`, { cache: 'no-store', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+        return [n.url, parseHistogram(await response.text(), 'aethel_commit_latency_seconds')];
+      } catch {
+        return null;
+      }
+    }));
+    const now_ms = Date.now();
+    const fresh = [];
+    for (const [url, buckets] of replies.filter(Boolean)) {
+      if (history.buckets.has(url)) fresh.push(bucketDelta(buckets, history.buckets.get(url)));
+      history.buckets.set(url, buckets);
+    }
+    history.deltas.push([now_ms, bucketSum(fresh)]);
+    while (history.deltas[0][0] < now_ms - LATENCY_WINDOW_MS) history.deltas.shift();
+    const window = bucketSum(history.deltas.map((d) => d[1]));
+    for (const [key, q] of [['p50', 0.5], ['p99', 0.99]]) {
+      const seconds = quantile(window, q);
+      history.latency[key].push([now_ms, seconds === null ? null : seconds * 1000]);
+    }
+    drawCharts(now_ms);
+  }
+
+  function drawCharts(now_ms) {
+    for (const samples of [...history.heights.values(), ...Object.values(history.latency)]) trim(samples, now_ms);
+    for (const [name, samples] of history.heights) if (samples.length === 0) history.heights.delete(name);
+    for (const samples of history.links.values()) trimTimeline(samples, now_ms);
+    drawLines($('#heights-chart'), [...history.heights].map(([name, samples]) => ({ name, samples })), { now_ms });
+    drawLines($('#latency-chart'), Object.entries(history.latency).map(([name, samples]) => ({ name, samples })),
+      { unit: ' ms', now_ms });
+    drawTimeline($('#links-chart'), [...history.links].sort().map(([name, samples]) => ({ name, samples })), { now_ms });
   }
 
   // ---- live commits: GET /api/lattice/events (server-sent events) ---------------
@@ -531,7 +654,11 @@
     for (const button of document.querySelectorAll('.sync-buttons button')) {
       button.addEventListener('click', () => switchMode(button.dataset.mode, button.textContent));
     }
-    $('#editor').addEventListener('submit', submitCode);
+    $('#editor').addEventListener('submit', (event) => {
+      event.preventDefault();
+      submit($('#code').value);
+    });
+    initExplorer(explorer);
     $('#code').addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) $('#editor').requestSubmit();
     });
