@@ -159,6 +159,20 @@ test('writes and their errors match the schemas', async () => {
   await check('POST', '/api/verify', { status: 200, body: { code: 'intent transfer { from: Alice, to: Bob, amount: 99999 }' } });
   await check('POST', '/api/verify', { status: 400, body: { code: 'intent transfer { from: Alice, to: ' } });
   await check('POST', '/api/verify', { status: 400, body: { nothing: true } });
+  // Deployable intents (SPEC §11): deploy, list, read one, invoke, and the refusals.
+  const split = fs.readFileSync(path.join(repo, 'examples/intents/split.ae'), 'utf8');
+  const deployed = await check('POST', '/api/lattice/intents', { node: follower, status: 201, body: { code: split } });
+  assert.equal(deployed.body.intent.name, 'split');
+  await check('POST', '/api/lattice/intents', { status: 400, body: { code: 'intent mint(a: Account, n: Amount) { guard { n > 0; } solve { p: q; } verify { a == old_a + n; } }' } });
+  await check('POST', '/api/lattice/intents', { status: 400, body: { code: 'intent split(' } });
+  const listed = await check('GET', '/api/lattice/intents', { status: 200 });
+  assert.deepEqual(listed.body.intents.map((i) => i.name), ['split']);
+  await check('GET', '/api/lattice/intents/split', { status: 200 });
+  await check('GET', '/api/lattice/intents/nosuch', { status: 404 });
+  const invoked = await check('POST', '/api/verify', { status: 200, body: { code: 'intent split { payer: Alice, left: Bob, right: Charlie, amount: 3 }' } });
+  assert.equal(invoked.body.intents[0].transaction.kind, 'invocation');
+  const proof = await check('GET', '/api/lattice/proof/Alice', { status: 200 });
+  assert.match(proof.body.intents_root, /^[0-9a-f]{64}$/, 'with an intent deployed, proofs carry the intents root');
 });
 
 test('lattice and admin routes match the schemas', async () => {

@@ -413,6 +413,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/lattice/intents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The deployed intents
+         * @description Linearizable by default (see the consistency parameter).
+         */
+        get: operations["listIntents"];
+        put?: never;
+        /**
+         * Verify one intent definition and deploy it
+         * @description PROVED (consistency, conservation, non-negativity, no overflow) and executable (every balance computed by an equation over parameters and old_ values; every run that passes the guard satisfies verify) definitions are committed through consensus as the next version of their name.
+         */
+        post: operations["deployIntent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lattice/intents/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One deployed intent
+         * @description Linearizable by default (see the consistency parameter).
+         */
+        get: operations["getIntent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -478,11 +522,11 @@ export interface components {
                 [key: string]: string;
             };
         };
-        /** @description The transfer of a PROVED invocation and, once the ledger has seen it, its outcome. */
+        /** @description A PROVED invocation (a transfer: from, to, amount; a deployed intent: intent, arguments) and, once the ledger has seen it, its outcome. */
         VerifyTransaction: {
-            from: string;
-            to: string;
-            amount: number;
+            from?: string;
+            to?: string;
+            amount?: number;
             id?: string;
             memo?: string;
             /** @enum {unknown} */
@@ -494,10 +538,14 @@ export interface components {
             exists?: boolean;
             failed_transfer?: number;
             /** @enum {unknown} */
-            kind?: "transfer" | "atomic_batch";
+            kind?: "transfer" | "atomic_batch" | "invocation";
             committed?: boolean;
             dry_run?: boolean;
             merkle_root?: components["schemas"]["Hash"];
+            intent?: string;
+            arguments?: {
+                [key: string]: string;
+            };
         };
         Intent: {
             name: string;
@@ -616,6 +664,7 @@ export interface components {
             other_balance?: number;
             other_nonce?: number;
         };
+        /** @description With intents deployed, intents_root is set and merkle_root = SHA-256(0x02 || accounts root || intents_root). */
         ProofDocument: {
             /** @constant */
             success: true;
@@ -626,18 +675,26 @@ export interface components {
             merkle_root: components["schemas"]["Hash"];
             height: components["schemas"]["Height"];
             proof: components["schemas"]["Proof"];
+            intents_root?: components["schemas"]["Hash"];
         };
+        /** @description A transfer (from, to, amount) or a call of a deployed intent (intent, arguments). */
         BlockTransfer: {
-            from: string;
-            to: string;
-            amount: number;
+            from?: string;
+            to?: string;
+            amount?: number;
             memo: string;
+            intent?: string;
+            arguments?: {
+                [key: string]: string;
+            };
         };
         BlockTransaction: {
             id: string;
             /** @enum {unknown} */
-            kind: "transfer" | "atomic_batch";
+            kind: "transfer" | "atomic_batch" | "invocation" | "deploy";
             transfers: components["schemas"]["BlockTransfer"][];
+            intent_source?: string;
+            deployed_by?: string;
         };
         Block: {
             height: components["schemas"]["Height"];
@@ -849,6 +906,47 @@ export interface components {
                     [key: string]: number;
                 };
             };
+        };
+        DeployedIntent: {
+            name: string;
+            version: number;
+            params: {
+                name: string;
+                type: string;
+            }[];
+            source: string;
+            deployed_at_height: components["schemas"]["Height"];
+            deployed_by: string;
+        };
+        DeployedIntentAnswer: components["schemas"]["DeployedIntent"] & {
+            /** @constant */
+            success: true;
+            height: components["schemas"]["Height"];
+        };
+        Intents: {
+            /** @constant */
+            success: true;
+            height: components["schemas"]["Height"];
+            merkle_root: components["schemas"]["Hash"];
+            intents: components["schemas"]["DeployedIntent"][];
+        };
+        DeployRequest: {
+            /** @description exactly one intent definition */
+            code: string;
+            /** @description idempotency key */
+            id?: string;
+        };
+        DeployResult: {
+            /** @constant */
+            success: true;
+            transaction: components["schemas"]["Outcome"];
+            merkle_root: components["schemas"]["Hash"];
+            verification: components["schemas"]["Intent"];
+            intent?: components["schemas"]["DeployedIntent"];
+        };
+        /** @description not_proved (a property fails or is undecided), not_executable (the post-state is not computed by equations, or a run can leave verify), bad_definition, or a ledger code */
+        DeployRefused: components["schemas"]["Error"] & {
+            intent?: components["schemas"]["Intent"];
         };
     };
     responses: never;
@@ -1765,6 +1863,174 @@ export interface operations {
                 };
                 content: {
                     "text/html": string;
+                };
+            };
+        };
+    };
+    listIntents: {
+        parameters: {
+            query?: {
+                /** @description linearizable (the default): the answer reflects every write acknowledged before the request was sent (the node confirms with the leader, one round per batch of reads); stale: the node answers at once from its own state, which may lag the lattice. */
+                consistency?: components["parameters"]["Consistency"];
+                /** @description wait (up to 10 s) until the node has applied this ledger height before answering; then 503 not_caught_up. Combines with either consistency. */
+                min_height?: components["parameters"]["MinHeight"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description every deployed intent, by name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Intents"];
+                };
+            };
+            /** @description bad query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unavailable or not_caught_up */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadRefused"];
+                };
+            };
+        };
+    };
+    deployIntent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeployRequest"];
+            };
+        };
+        responses: {
+            /** @description a retry of an id already deployed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeployResult"];
+                };
+            };
+            /** @description deployed */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeployResult"];
+                };
+            };
+            /** @description not_proved, not_executable, bad_definition, a parse error or a bad field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeployRefused"] | components["schemas"]["VerifyParseError"];
+                };
+            };
+            /** @description body over AETHEL_MAX_BODY_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the verifier's queue is full or the client's write rate is exceeded */
+            429: {
+                headers: {
+                    /** @description seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no quorum in time: outcome unknown */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unavailable"];
+                };
+            };
+        };
+    };
+    getIntent: {
+        parameters: {
+            query?: {
+                /** @description linearizable (the default): the answer reflects every write acknowledged before the request was sent (the node confirms with the leader, one round per batch of reads); stale: the node answers at once from its own state, which may lag the lattice. */
+                consistency?: components["parameters"]["Consistency"];
+                /** @description wait (up to 10 s) until the node has applied this ledger height before answering; then 503 not_caught_up. Combines with either consistency. */
+                min_height?: components["parameters"]["MinHeight"];
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the intent */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeployedIntentAnswer"];
+                };
+            };
+            /** @description bad query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown_intent */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unavailable or not_caught_up */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadRefused"];
                 };
             };
         };
