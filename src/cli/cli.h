@@ -47,6 +47,12 @@ int run_submit(const Args& args);
 // against a root. Exit 0 valid, 1 invalid (the reason printed), 2 bad arguments.
 int run_proof_check(const Args& args);
 
+// `aethel deploy --node URL [--id ID] SOURCE|-`: sends one intent definition to the
+// node's POST /api/lattice/intents (SPEC §11). Exit 0 deployed (name, version and
+// height printed), 1 refused (the node's reason printed), 2 bad arguments, 3
+// unreachable.
+int run_deploy(const Args& args);
+
 // `aethel audit URL`: replays the node's history from genesis (blocks 1..H as it
 // serves them) with the ledger's rules and compares the root with the node's root at
 // H. Exit 0 they match, 1 they differ or a block is missing or does not chain (the

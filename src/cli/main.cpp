@@ -37,6 +37,9 @@ constexpr std::array kCommands = {
             "send source to a node's /api/verify (--dry-run, --json; exit as verify, 3 "
             "unreachable)",
             aethel::cli::run_submit},
+    Command{"deploy", "deploy --node URL [--id ID] SOURCE|-",
+            "deploy one proven intent definition (exit 0 deployed, 1 refused, 3 unreachable)",
+            aethel::cli::run_deploy},
     Command{"proof-check", "proof-check --root HEX FILE|-",
             "check a Merkle proof document offline against a root (exit 0 valid, 1 invalid)",
             aethel::cli::run_proof_check},

@@ -163,6 +163,48 @@ int run_submit(const Args& args) {
   return print_verify_reply(reply.value(), parsed->flags.contains("--json"));
 }
 
+int run_deploy(const Args& args) {
+  auto parsed = parse_args(args, {"--node", "--id"}, {}, "deploy");
+  if (!parsed || parsed->positional.size() != 1 || !parsed->options.contains("--node")) {
+    fmt::print(stderr, "usage: aethel deploy --node URL [--id ID] SOURCE|-\n");
+    return kExitUsage;
+  }
+  auto url = http::parse_url(parsed->options["--node"]);
+  if (!url.ok()) {
+    fmt::print(stderr, "aethel deploy: --node {}\n", url.error().message);
+    return kExitUsage;
+  }
+  auto source = read_input(parsed->positional[0]);
+  if (!source) {
+    fmt::print(stderr, "aethel deploy: cannot read '{}'\n", parsed->positional[0]);
+    return kExitUsage;
+  }
+  json::object request{{"code", *source}};
+  if (parsed->options.contains("--id")) request["id"] = parsed->options["--id"];
+  auto reply = http::call(url.value(), "POST", "/api/lattice/intents", json::serialize(request),
+                          client_options(kSubmitTimeout_ms));
+  if (!reply.ok()) {
+    fmt::print(stderr, "aethel deploy: {}\n", reply.error().message);
+    return kExitUnreachable;
+  }
+  json::error_code ec;
+  json::value body = json::parse(reply.value().body, ec);
+  const json::object* answer = ec ? nullptr : body.if_object();
+  if (answer == nullptr) {
+    fmt::print(stderr, "aethel deploy: HTTP {}: {}\n", reply.value().status, reply.value().body);
+    return kExitFailed;
+  }
+  if (reply.value().status == 200 || reply.value().status == 201) {
+    const json::object& intent = answer->at("intent").as_object();
+    fmt::print("deployed {} version {} at height {}\n", intent.at("name").as_string().c_str(),
+               intent.at("version").to_number<uint64_t>(),
+               intent.at("deployed_at_height").to_number<uint64_t>());
+    return kExitOk;
+  }
+  fmt::print("refused (HTTP {}): {}\n", reply.value().status, json::serialize(*answer));
+  return kExitFailed;
+}
+
 int run_proof_check(const Args& args) {
   auto parsed = parse_args(args, {"--root"}, {}, "proof-check");
   if (!parsed || parsed->positional.size() != 1 || !parsed->options.contains("--root")) {

@@ -3,7 +3,9 @@
 // cannot run, invoke on every node, refuse bad calls without changing anything, and
 // reach one root.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -62,6 +64,34 @@ json::object verify(NodeProcess& node, const std::string& code) {
 
 std::string text(const json::value& v) {
   return std::string(v.as_string());
+}
+
+struct CliRun {
+  int exit_code = -1;
+  std::string output;
+};
+
+// The real `aethel` binary, its stdout captured.
+CliRun aethel(const std::string& arguments) {
+  CliRun run;
+  FILE* pipe = ::popen((std::string(AETHEL_BINARY) + " " + arguments + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
+  int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+std::string node_url(const NodeProcess& node) {
+  return "http://127.0.0.1:" + std::to_string(node.url().port);
+}
+
+// `aethel submit` of `code`, written to a file first.
+CliRun submit(const NodeProcess& node, const std::string& code) {
+  const std::string path = ::testing::TempDir() + "/submit.ae";
+  std::ofstream(path) << code << "\n";
+  return aethel("submit --node " + node_url(node) + " " + path);
 }
 
 TEST(IntentsTest, DeployAProvenSplitAndInvokeItOnEveryNode) {
@@ -163,6 +193,37 @@ TEST(IntentsTest, BadCallsAndFailingGuardsChangeNothing) {
   EXPECT_EQ(root(node), before);
   EXPECT_EQ(balance(node, "Alice"), 1000);
   EXPECT_EQ(balance(node, "Bob"), 500);
+}
+
+TEST(IntentsTest, TheCommandLineDeploysAndInvokes) {
+  Started s;
+  start_and_elect(s);
+  NodeProcess& node = s.lattice.node((s.leader + 1) % Lattice::kNodes);
+  const std::string examples = std::string(AETHEL_EXAMPLES_DIR) + "/intents/";
+  for (const char* file : {"escrow_hold.ae", "escrow_release.ae"}) {
+    CliRun deployed = aethel("deploy --node " + node_url(node) + " " + examples + file);
+    EXPECT_EQ(deployed.exit_code, 0) << deployed.output;
+    EXPECT_NE(deployed.output.find("version 1"), std::string::npos) << deployed.output;
+  }
+  CliRun refused = aethel("deploy --node " + node_url(node) + " " +
+                          std::string(AETHEL_EXAMPLES_DIR) + "/transfer.ae");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("built-in"), std::string::npos) << refused.output;
+
+  // Escrow in two steps: the buyer's 300 held, then paid to the seller.
+  CliRun hold = submit(node, "intent escrow_hold { buyer: Alice, escrow: Escrow, price: 300 }");
+  EXPECT_EQ(hold.exit_code, 0) << hold.output;
+  EXPECT_EQ(balance(node, "Escrow"), 300);
+  CliRun too_much =
+      submit(node, "intent escrow_release { escrow: Escrow, seller: Bob, price: 301 }");
+  EXPECT_EQ(too_much.exit_code, 1) << too_much.output;
+  EXPECT_NE(too_much.output.find("guard_failed"), std::string::npos) << too_much.output;
+  CliRun release =
+      submit(node, "intent escrow_release { escrow: Escrow, seller: Bob, price: 300 }");
+  EXPECT_EQ(release.exit_code, 0) << release.output;
+  EXPECT_EQ(balance(node, "Escrow"), 0);
+  EXPECT_EQ(balance(node, "Bob"), 800);
+  EXPECT_EQ(balance(node, "Alice"), 700);
 }
 
 }  // namespace
