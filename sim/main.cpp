@@ -73,11 +73,12 @@ void print_ok(std::uint64_t seed, const aethel::sim::SimStats& st) {
   auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
   std::printf(
       "ok seed %llu: %.3f s simulated, %llu events, %llu msgs (%llu dropped), %llu crashes, "
-      "%llu torn, %llu disks replaced, %llu partitions, %llu leaders, %llu acks, %llu reads, "
-      "commit %llu\n",
+      "%llu torn, %llu disks replaced, %llu partitions, %llu leaders, %llu acks (%llu intent "
+      "runs), %llu reads, commit %llu\n",
       u(seed), static_cast<double>(st.simulated_us) / 1e6, u(st.events), u(st.messages_sent),
       u(st.messages_dropped), u(st.crashes), u(st.torn_writes), u(st.disks_replaced),
-      u(st.partitions), u(st.leaders_elected), u(st.acks), u(st.reads), u(st.final_commit));
+      u(st.partitions), u(st.leaders_elected), u(st.acks), u(st.invocations_committed), u(st.reads),
+      u(st.final_commit));
 }
 
 }  // namespace

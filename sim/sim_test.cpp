@@ -81,6 +81,8 @@ TEST(SimDeterminism, HealthyRunMakesProgress) {
   ASSERT_TRUE(result.ok) << result.violation;
   EXPECT_EQ(result.stats.acks, 2000u);
   EXPECT_EQ(result.stats.crashes, 0u);
+  // The workload deploys an intent and runs it (SPEC §11), about one request in four.
+  EXPECT_GT(result.stats.invocations_committed, 200u);
 }
 
 // Runs seeds until the planted bug is reported; returns the first failing seed or 0.

@@ -140,7 +140,10 @@ struct Client {
 class Simulation {
  public:
   explicit Simulation(const SimOptions& options, std::size_t failover_samples = 0)
-      : options_(options), prng_(options.seed), failover_samples_(failover_samples) {}
+      : options_(options),
+        prng_(options.seed),
+        intent_prng_(options.seed ^ 0x5eed'1e7e'1a7eULL),
+        failover_samples_(failover_samples) {}
 
   SimResult run();
   std::vector<double> failover_samples() const { return failover_; }
@@ -167,6 +170,7 @@ class Simulation {
   void check_acknowledged(const Node& node);
   void deliver(NodeId from, NodeId to, const std::string& envelope);
 
+  ledger::Transaction next_transaction(const Client& client);
   void start_next_transfer(Client& client);
   void start_read(NodeId node_id);
   void send_request(Client& client);
@@ -197,6 +201,9 @@ class Simulation {
 
   SimOptions options_;
   Prng prng_;
+  // Which requests invoke the deployed intent: a stream of its own, so that the
+  // faults a seed draws do not depend on the mix of the workload.
+  Prng intent_prng_;
   Profile profile_;
   Bugs bugs_;
   ledger::Genesis genesis_ = sim_genesis();
@@ -451,14 +458,43 @@ void Simulation::deliver(NodeId from, NodeId to, const std::string& envelope) {
 
 // ---- clients ------------------------------------------------------------------------
 
-void Simulation::start_next_transfer(Client& c) {
-  if (healed_ || finished_) return;  // after healing, clients only finish what they began
-  ++c.seq;
+// The workload's deployed intent (SPEC §11): a split of one payment in two.
+constexpr const char* kSplitIntent =
+    R"(intent split(payer: Account, left: Account, right: Account, amount: Amount) {
+  guard { amount > 0; old_payer >= amount; }
+  solve { priority: fee; }
+  verify {
+    payer == old_payer - amount;
+    left == old_left + amount / 2;
+    right == old_right + (amount - amount / 2);
+  }
+})";
+
+// Client 1 deploys the split first; then one request in four invokes it (until the
+// deployment commits those fail with unknown_intent, as they would in production).
+ledger::Transaction Simulation::next_transaction(const Client& c) {
+  std::string id = client_tx_id(c.id, c.seq);
   const std::uint64_t from = prng_.below(kAccounts);
   const std::uint64_t to = (from + 1 + prng_.below(kAccounts - 1)) % kAccounts;
   const auto amount = static_cast<std::int64_t>(1 + prng_.below(400));
-  c.tx = ledger::Transaction::transfer(account_name(from), account_name(to), amount,
-                                       client_tx_id(c.id, c.seq));
+  if (c.id == 1 && c.seq == 1) return ledger::Transaction::deploy(kSplitIntent, "sim", id);
+  if (!intent_prng_.chance(1, 4)) {
+    return ledger::Transaction::transfer(account_name(from), account_name(to), amount, id);
+  }
+  std::uint64_t third = intent_prng_.below(kAccounts);
+  while (third == from || third == to) third = (third + 1) % kAccounts;
+  return ledger::Transaction::invoke({"split",
+                                      {{"payer", account_name(from)},
+                                       {"left", account_name(to)},
+                                       {"right", account_name(third)},
+                                       {"amount", std::to_string(amount)}}},
+                                     id);
+}
+
+void Simulation::start_next_transfer(Client& c) {
+  if (healed_ || finished_) return;  // after healing, clients only finish what they began
+  ++c.seq;
+  c.tx = next_transaction(c);
   c.outstanding = true;
   send_request(c);
 }
@@ -505,6 +541,9 @@ void Simulation::on_reply(std::uint64_t client_id, std::uint64_t seq,
     fail("idempotency: " + outcome.tx_id + " got two different outcomes");
   }
   if (first) acknowledged_height_ = std::max(acknowledged_height_, outcome.height);
+  if (first && outcome.committed() && c.tx.transfers.size() == 1 && c.tx.transfers[0].invocation) {
+    ++stats_.invocations_committed;
+  }
   c.outstanding = false;
   ++stats_.acks;
   if (options_.target_acks != 0 && stats_.acks >= options_.target_acks) {

@@ -48,7 +48,8 @@ struct SimStats {
   std::uint64_t partitions = 0;
   std::uint64_t leaders_elected = 0;
   std::uint64_t acks = 0;
-  std::uint64_t reads = 0;  // linearizable reads served and checked
+  std::uint64_t invocations_committed = 0;  // acknowledged runs of the deployed intent
+  std::uint64_t reads = 0;                  // linearizable reads served and checked
   std::uint64_t snapshots_sent_or_taken = 0;
   consensus::Index final_commit = 0;
 };
