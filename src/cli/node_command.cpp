@@ -254,11 +254,18 @@ node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
       [](const ledger::Ledger& l) { return std::make_pair(l.height(), ledger::to_hex(l.root())); });
   log.line(fmt::format("[NODE] {} restored at height {} root {}", c.node_name, height, root));
   metrics.set_height(height);
-  node->on_block_applied([&metrics, &events](const node::AppliedBlock& block) {
+  node->on_block_applied([&metrics, &events, &log](const node::AppliedBlock& block) {
     events.block_applied(block);
     metrics.record_commit(block.height, block.committed_transactions);
     size_t rejected = block.transactions - block.committed_transactions;
     if (rejected > 0) metrics.record_transactions("rejected", rejected);
+    if (block.invariant_breaches > 0) {
+      metrics.record_invariant_breaches(block.invariant_breaches);
+      log.line(
+          fmt::format("[LEDGER] ⚠ block {}: {} run(s) of a deployed intent refused as "
+                      "invariant_breach: its definition was not really proven",
+                      block.height, block.invariant_breaches));
+    }
   });
   node->on_role_changed([&log, &events](const node::ConsensusStatus& status) {
     events.role_changed(status);

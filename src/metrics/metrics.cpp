@@ -79,6 +79,8 @@ struct Metrics::Handles {
                                      "Switches to HTTP fallback after the peerless timeout")),
         divergences(counter(registry, "aethel_divergences_total",
                             "Peer roots that differed from ours at the same height")),
+        invariant_breaches(counter(registry, "aethel_intent_invariant_breaches_total",
+                                   "Runs of deployed intents refused as invariant_breach")),
         http_requests(counter_family(registry, "aethel_http_requests_total",
                                      "HTTP requests served, by route template and status code")),
         refusals(counter_family(registry, "aethel_http_refusals_total",
@@ -159,6 +161,7 @@ struct Metrics::Handles {
   Counter& committed_transactions;
   Counter& fallback_activations;
   Counter& divergences;
+  Counter& invariant_breaches;
   Family<Counter>& http_requests;
   Family<Counter>& refusals;
   Gauge& height;
@@ -215,6 +218,10 @@ void Metrics::record_fallback_activation() {
 
 void Metrics::record_divergence() {
   handles_->divergences.Increment();
+}
+
+void Metrics::record_invariant_breaches(uint64_t count) {
+  handles_->invariant_breaches.Increment(static_cast<double>(count));
 }
 
 void Metrics::set_height(uint64_t height) {

@@ -15,6 +15,9 @@
 //     aethel_fallback_activations_total        switches to HTTP fallback (peerless timeout)
 //     aethel_divergences_total                 roots that differed from a peer's at the
 //                                              same height (SPEC §6.4)
+//     aethel_intent_invariant_breaches_total   runs of deployed intents the ledger refused
+//                                              because they would break conservation,
+//                                              non-negativity or verify (SPEC §11)
 //     aethel_http_requests_total{route,status} HTTP requests served, by route template
 //                                              and status code
 //   gauges
@@ -75,6 +78,9 @@ class Metrics {
   void record_fallback_activation();
   // A peer reported a different root at our height (SPEC §6.4).
   void record_divergence();
+  // Intent runs refused as invariant_breach: a deployed definition that was not
+  // really proven (defence in depth, SPEC §11).
+  void record_invariant_breaches(uint64_t count);
 
   // Sets aethel_height (record_commit() also does; use this after a snapshot install).
   void set_height(uint64_t height);

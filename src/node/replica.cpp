@@ -611,11 +611,16 @@ void Replica::apply_entry(const consensus::Entry& entry, storage::WriteBatch& ba
   }
   ++blocks_since_snapshot_;
   if (options_.on_block_applied) {
-    size_t committed =
-        static_cast<size_t>(std::count_if(applied.outcomes.begin(), applied.outcomes.end(),
-                                          [](const ledger::Outcome& o) { return o.committed(); }));
+    const auto count = [&](auto predicate) {
+      return static_cast<size_t>(
+          std::count_if(applied.outcomes.begin(), applied.outcomes.end(), predicate));
+    };
     options_.on_block_applied(
-        AppliedBlock{applied.height, applied.root, applied.outcomes.size(), committed});
+        AppliedBlock{applied.height, applied.root, applied.outcomes.size(),
+                     count([](const ledger::Outcome& o) { return o.committed(); }),
+                     count([](const ledger::Outcome& o) {
+                       return o.code == ledger::OutcomeCode::kInvariantBreach;
+                     })});
   }
   recent_.push_back(AppliedEntry{entry.index, entry.term, applied.height, applied.root,
                                  std::move(applied.outcomes)});

@@ -97,6 +97,7 @@ struct AppliedBlock {
   ledger::Hash root{};
   size_t transactions = 0;            // in the block
   size_t committed_transactions = 0;  // of those, the ones whose outcome is committed
+  size_t invariant_breaches = 0;      // intent runs refused as invariant_breach (SPEC §11)
 };
 
 // Where a replica stands in its recovery (stored as one byte).
