@@ -304,11 +304,7 @@ CallCheck check_invocation(const IntentCall& call) {
   const auto fail = [](std::string error) {
     return CallCheck{std::nullopt, std::nullopt, std::move(error)};
   };
-  for (const Field& f : call.fields) {
-    if (std::count_if(call.fields.begin(), call.fields.end(),
-                      [&](const Field& other) { return other.name == f.name; }) > 1) {
-      return fail(fmt::format("field '{}' is given more than once", f.name));
-    }
+  for (const Field& f : call.fields) {  // each name once: the parser refuses repeats
     const bool annotation = f.name == "id" || f.name == "memo";
     if (annotation != (f.kind == Field::Kind::kString)) {
       return fail(annotation ? fmt::format("'{}' must be a string", f.name)

@@ -200,8 +200,8 @@ struct CallCheck {
 
 // Checks `intent transfer { from: A, to: B, amount: N [, id: "..."] [, memo: "..."] }`:
 // required fields, positive int64 amount, sender != receiver. Any other name is an
-// invocation of a deployed intent: arguments are names or numbers, each given once;
-// `id` and `memo` are strings.
+// invocation of a deployed intent: arguments are names or numbers; `id` and `memo`
+// are strings.
 CallCheck check_call(const IntentCall& call);
 
 // ---------------------------------------------------------------------------

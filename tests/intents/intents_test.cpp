@@ -40,6 +40,30 @@ TEST(Intents, SingleInvocationsBecomeOneTransferEach) {
   EXPECT_EQ(p.transactions[1].transfers.at(0).amount, 7);
 }
 
+TEST(Intents, CallsOfDeployedIntentsBecomeInvocationsAlsoInsideABatch) {
+  auto intents = checked(
+      "intent split { payer: Alice, left: Bob, right: Dave, amount: 101, id: \"s-1\" }\n"
+      "atomic_batch b {\n"
+      "  intent transfer { from: Alice, to: Bob, amount: 1 }\n"
+      "  intent split { payer: Bob, left: Alice, right: Dave, amount: 3, memo: \"m\" }\n"
+      "}");
+  ASSERT_EQ(intents.size(), 3u);
+  Plan p = plan(intents);
+  ASSERT_EQ(p.transactions.size(), 2u);
+  const ledger::Transaction& single = p.transactions[0];
+  EXPECT_EQ(single.client_id, "s-1");
+  ASSERT_TRUE(single.transfers.at(0).invocation.has_value());
+  EXPECT_EQ(single.transfers[0].invocation->intent, "split");
+  EXPECT_EQ(single.transfers[0].invocation->arguments.at(3),
+            (std::pair<std::string, std::string>{"amount", "101"}));
+  const ledger::Transaction& batch = p.transactions[1];
+  EXPECT_EQ(batch.kind, ledger::TxKind::kAtomicBatch);
+  ASSERT_EQ(batch.transfers.size(), 2u);
+  EXPECT_FALSE(batch.transfers[0].invocation.has_value());
+  EXPECT_EQ(batch.transfers[1].memo, "m");
+  EXPECT_EQ(batch.transfers[1].invocation->arguments.at(0).second, "Bob");
+}
+
 TEST(Intents, DefinitionsAndFailedInvocationsMakeNoTransaction) {
   auto intents = checked(std::string(kDefinition) +
                          "intent transfer { from: Alice, to: Alice, amount: 5 }\n"
