@@ -149,7 +149,8 @@ std::optional<Verdict> bind(const IntentEntry& entry, const Invocation& invocati
         bounded(fmt::format("{}; {} takes {}", why, entry.info.name, signature(entry.info))));
   };
   if (invocation.arguments.size() > kMaxIntentArguments) return fail("too many arguments");
-  for (const auto& [name, value] : invocation.arguments) {
+  for (const auto& argument : invocation.arguments) {
+    const std::string& name = argument.first;  // named: clang 14 lambdas cannot capture bindings
     const auto& params = entry.info.params;
     if (std::none_of(params.begin(), params.end(), [&](const auto& p) { return p.first == name; }))
       return fail(fmt::format("unknown argument '{}'", name));

@@ -7,21 +7,23 @@
 //   intents_root it does not commit to) is refused; a document with an intents_root
 //   whose state root is SHA-256(0x02 || accounts root || intents root) passes;
 // - blocks and transactions open from the recent blocks table;
-// - deployed intents: the list from GET /api/lattice/intents, or "No deployed intents."
-//   where the node has none (or no such route); the invoke form (fed a list served by
-//   the test while nodes lack the route) sends "intent NAME { p: v }" that the real
-//   lattice verifies and commits, and refuses a value that is no name or integer;
+// - deployed intents: "No deployed intents." before any; once examples/intents/split.ae
+//   is deployed, its form refuses a value that is no name or integer and sends
+//   "intent split { ... }", which moves exactly what its equations say;
 // - when the serving node is killed, the event stream moves to another node, commits
 //   keep arriving and the charts keep moving (its links turn "down").
 // Screenshots in AETHEL_ARTIFACT_DIR: dashboard-charts.png, explorer-proof.png,
-// explorer-tampered.png, dashboard-after-failover.png.
+// explorer-tampered.png, dashboard-after-failover.png, dashboard-intents.png.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   httpJson, loadChromium, runSteps, screenshot, startLattice, waitForLeader, waitInPage,
 } from './harness.mjs';
 
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const browser = await loadChromium();
 let nodes = [];
 let urls = [];
@@ -183,17 +185,12 @@ await runSteps('dashboard explorer', [
         && /chart-1/.test(document.querySelector('#explorer-detail pre').textContent), firstHeight);
   }],
 
-  ['deployed intents: the list, or "No deployed intents."', async () => {
+  ['before any deployment: "No deployed intents."', async () => {
     const reply = await httpJson(`${victim}/api/lattice/intents`);
-    const intents = reply.status === 200 ? reply.body.intents : [];
-    if (intents.length === 0) {
-      await waitInPage(page, '"No deployed intents."',
-        () => !document.querySelector('#intents-empty').hidden && document.querySelectorAll('#intents-list li').length === 0);
-    } else {
-      await waitInPage(page, `${intents.length} deployed intents with a form each`,
-        (n) => document.querySelectorAll('#intents-list form.intent-form').length === n, intents.length);
-    }
-    console.log(`GET /api/lattice/intents answered ${reply.status} with ${intents.length} intents`);
+    assert.equal(reply.status, 200);
+    assert.deepEqual(reply.body.intents, []);
+    await waitInPage(page, '"No deployed intents."',
+      () => !document.querySelector('#intents-empty').hidden && document.querySelectorAll('#intents-list li').length === 0);
   }],
 
   ['when the serving node is killed, the stream and the charts go on from another node', async () => {
@@ -218,34 +215,40 @@ await runSteps('dashboard explorer', [
     assert.deepEqual(pageErrors, []);
   }],
 
-  ['the invoke form sends "intent NAME { p: v, ... }" to POST /api/verify', async () => {
-    // Today's node has no GET /api/lattice/intents: the list is served by the test
-    // (the documented shape), naming the built-in transfer, so that what the form
-    // sends is verified and committed by the real lattice.
+  ['a deployed intent is listed, and its form runs it on the lattice', async () => {
+    const split = fs.readFileSync(path.join(repo, 'examples/intents/split.ae'), 'utf8');
+    const deployed = await httpJson(`${leader}/api/lattice/intents`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code: split }),
+    });
+    assert.equal(deployed.status, 201, JSON.stringify(deployed.body));
     const intentsPage = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     intentsPage.on('pageerror', (error) => pageErrors.push(error.message));
-    await intentsPage.route('**/api/lattice/intents', (route) => route.fulfill({
-      status: 200, contentType: 'application/json', body: JSON.stringify({ success: true, intents: [{
-        name: 'transfer', version: 1, source: 'intent transfer(from: Account, to: Account, amount: Int) { ... }',
-        params: [{ name: 'from', type: 'Account' }, { name: 'to', type: 'Account' }, { name: 'amount', type: 'Int' }],
-        deployed_at_height: 0, deployed_by: 'the test',
-      }] }),
-    }));
     await intentsPage.goto(`${leader}/dashboard`);
-    const form = intentsPage.locator('#intents-list form[data-intent="transfer"]');
+    const form = intentsPage.locator('#intents-list form[data-intent="split"]');
     await form.waitFor();
-    const bobBefore = (await httpJson(`${leader}/api/lattice/accounts/Bob`)).body.balance;
-    await form.locator('input[name="from"]').fill('Alice');
-    await form.locator('input[name="to"]').fill('Bob; mint');
-    await form.locator('input[name="amount"]').fill('7');
+    const balance = async (name) => (await httpJson(`${leader}/api/lattice/accounts/${name}`)).body.balance ?? 0;
+    const [alice, bob, dave] = [await balance('Alice'), await balance('Bob'), await balance('Dave')];
+    await form.locator('input[name="payer"]').fill('Alice');
+    await form.locator('input[name="left"]').fill('Bob; mint');
+    await form.locator('input[name="right"]').fill('Dave');
+    await form.locator('input[name="amount"]').fill('101');
     await form.locator('button[type="submit"]').click();
     await waitInPage(intentsPage, 'a refused value', () => document.querySelector('#result')?.dataset.status === 'bad_value');
-    await form.locator('input[name="to"]').fill('Bob');
+    await form.locator('input[name="left"]').fill('Bob');
     await form.locator('button[type="submit"]').click();
     await waitInPage(intentsPage, 'the invocation PROVED',
       () => document.querySelector('#result-status')?.textContent === 'PROVED', undefined, 30000);
-    const bobAfter = (await httpJson(`${leader}/api/lattice/accounts/Bob`)).body.balance;
-    assert.equal(bobAfter, bobBefore + 7);
+    await waitInPage(intentsPage, 'the deployment and the call in the recent transactions', () => {
+      const text = document.querySelector('#transactions tbody').textContent;
+      return text.includes('deploys split') && text.includes('split(payer: Alice, left: Bob, right: Dave, amount: 101)');
+    });
+    const result = await intentsPage.locator('#result').textContent();
+    assert.match(result, /· committed at height \d+/);
+    assert.doesNotMatch(result, /committed committed/);
+    await screenshot(intentsPage, 'dashboard-intents.png');
+    // What the equations say: 101 / 2 = 50 to left, the rest to right.
+    assert.deepEqual([await balance('Alice'), await balance('Bob'), await balance('Dave')],
+      [alice - 101, bob + 50, dave + 51]);
     await intentsPage.close();
     assert.deepEqual(pageErrors, []);
   }],

@@ -20,7 +20,7 @@
 import {
   bucketDelta, bucketSum, drawLines, drawTimeline, parseHistogram, quantile, trim, trimTimeline,
 } from './charts.js';
-import { initExplorer, refreshIntents, renderBlocks } from './explorer.js';
+import { initExplorer, refreshIntents, renderBlocks, transfersText } from './explorer.js';
 
 (() => {
   const POLL_INTERVAL_MS = 1000;
@@ -303,8 +303,7 @@ import { initExplorer, refreshIntents, renderBlocks } from './explorer.js';
     const rows = [];
     for (const block of [...reply.body.blocks].reverse()) {
       for (const tx of [...(block.transactions || [])].reverse()) {
-        rows.push([block.height, tx.id || '—', tx.kind,
-          (tx.transfers || []).map((t) => `${t.from} → ${t.to}: ${t.amount}`).join('; ')]);
+        rows.push([block.height, tx.id || '—', tx.kind, transfersText(tx)]);
       }
     }
     const body = $('#transactions tbody');
@@ -452,7 +451,10 @@ import { initExplorer, refreshIntents, renderBlocks } from './explorer.js';
         const tx = intent.transaction;
         let line = `${intent.name} (${intent.kind}): ${intent.status}`;
         if (intent.message) line += ` — ${intent.message}`;
-        if (tx && tx.code) line += ` · ledger: ${tx.status || ''} ${tx.code}${tx.height ? ` at height ${tx.height}` : ''}`;
+        if (tx && tx.code) {
+          const where = tx.height ? ` at height ${tx.height}` : '';
+          line += tx.code === 'committed' ? ` · committed${where}` : ` · ledger refused: ${tx.code}${where}`;
+        }
         li.textContent = line;
         list.appendChild(li);
       }

@@ -21,8 +21,17 @@ function linkButton(label, onClick) {
   return button;
 }
 
-function transfersText(tx) {
-  return (tx.transfers || []).map((t) => `${t.from} → ${t.to}: ${t.amount}`).join('; ');
+// One line for a block's transaction: transfers, calls of deployed intents, a deployment.
+export function transfersText(tx) {
+  if (tx.kind === 'deploy') {
+    const name = /intent\s+([A-Za-z_][A-Za-z0-9_]*)/.exec(tx.intent_source || '');
+    return `deploys ${name ? name[1] : 'an intent'}`;
+  }
+  return (tx.transfers || []).map((t) => {
+    if (!t.intent) return `${t.from} → ${t.to}: ${t.amount}`;
+    const args = Object.entries(t.arguments || {}).map(([k, v]) => `${k}: ${v}`).join(', ');
+    return `${t.intent}(${args})`;
+  }).join('; ');
 }
 
 // Shows `title` and `body` (JSON, pretty-printed) in the explorer's detail box.
