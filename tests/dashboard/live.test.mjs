@@ -44,12 +44,22 @@ await runSteps('dashboard live', [
 
   ['commits show as the last commit and as bars of the chart', async () => {
     let height = 0;
-    for (let i = 0; i < 3; i += 1) height = await transfer();
-    const answered = Date.now();
+    for (let i = 0; i < 3; i += 1) height = await transfer();  // three, then five timed
     await lastCommitIs(height);
-    console.log(`the page showed the commit within ${Date.now() - answered} ms of the answer (100 ms polling)`);
-    await waitInPage(page, 'three commits counted by the chart',
-      () => Number(document.querySelector('#commit-chart').dataset.total) >= 3);
+    // SPEC: a commit reaches an open page in < 100 ms on loopback; the median of 5
+    // commits, each from its apply on the node to its arrival in the page.
+    const bound_ms = Number(process.env.AETHEL_EVENT_BOUND_MS || 100);
+    const delivery_ms = [];
+    for (let i = 0; i < 5; i += 1) {
+      const h = await transfer();
+      await lastCommitIs(h);
+      delivery_ms.push(Number(await page.locator('#live-last').getAttribute('data-delivery-ms')));
+    }
+    delivery_ms.sort((a, b) => a - b);
+    console.log(`commit → page: ${delivery_ms.join(', ')} ms (median ${delivery_ms[2]}, bound ${bound_ms})`);
+    assert.ok(delivery_ms[2] < bound_ms, `median delivery ${delivery_ms[2]} ms is not under ${bound_ms} ms`);
+    await waitInPage(page, 'eight commits counted by the chart',
+      () => Number(document.querySelector('#commit-chart').dataset.total) >= 8);
     const bars = await page.locator('#commit-chart rect').count();
     assert.equal(bars, 60);
     const tallest = await page.evaluate(() => Math.max(...[...document.querySelectorAll('#commit-chart rect')]

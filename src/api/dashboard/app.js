@@ -634,6 +634,8 @@ import { initExplorer, refreshIntents, renderBlocks, transfersText } from './exp
     const last = $('#live-last');
     last.textContent = `height ${data.height}, ${data.committed} of ${data.transactions} committed`;
     last.dataset.height = String(data.height);
+    // Applied on the node → shown here (one host, one clock, in tests on loopback).
+    last.dataset.deliveryMs = String(Date.now() - data.timestamp);
     drawChart();
   }
 
