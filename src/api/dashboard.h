@@ -19,5 +19,8 @@ std::optional<Response> dashboard_route(const Request& request);
 // An embedded file by its name in src/api/dashboard/ ("index.html", "app.js",
 // "style.css"); nullopt for any other name. Defined in the generated source.
 std::optional<std::string_view> dashboard_asset(std::string_view name);
+// A module of the TypeScript client by its name in clients/typescript/dist/
+// ("index.js", "client.js", ...), served as /dashboard/client/<name>.
+std::optional<std::string_view> dashboard_client_asset(std::string_view name);
 
 }  // namespace aethel::api

@@ -1,12 +1,8 @@
-// Aethel Lattice dashboard (SPEC §7). Vanilla JS modules, no build step, no dependencies:
-// app.js (polling, cards, submit, live events), charts.js (SVG charts over time),
-// explorer.js (blocks, transactions, accounts with their Merkle proof checked here by
-// merkle.js, deployed intents).
-//
-// Why not clients/typescript: its dist/ is built by tsc from npm packages and is not
-// committed; embedding it would make the node's C++ build (and the Docker image) need
-// Node.js and npm. The page needs a small part of it (reads with failover, one write,
-// the proof check, which merkle.js repeats from docs/MERKLE.md).
+// Aethel Lattice dashboard (SPEC §7). Vanilla JS modules, no build step: app.js
+// (polling, cards, submit, live events), charts.js (SVG charts over time), explorer.js
+// (blocks, transactions, accounts with their Merkle proof checked here, deployed
+// intents), and the TypeScript client (clients/typescript, its committed dist/ served
+// under /dashboard/client/), which sends the page's writes and checks its proofs.
 //
 // Every second it asks one node for the network view (GET /api/lattice/network: that
 // node's fan-out to every node). Until a node has that route (404) it builds a one-node
@@ -20,6 +16,7 @@
 import {
   bucketDelta, bucketSum, drawLines, drawTimeline, parseHistogram, quantile, trim, trimTimeline,
 } from './charts.js';
+import { AethelClient, ApiError } from './client/index.js';
 import { initExplorer, refreshIntents, renderBlocks, transfersText } from './explorer.js';
 
 (() => {
@@ -487,13 +484,15 @@ import { initExplorer, refreshIntents, renderBlocks, transfersText } from './exp
     try {
       let reply;
       try {
-        // Sent to one node only, never retried elsewhere: a transfer that reached a node
-        // before it failed may still commit. A string body goes as text/plain, a simple
-        // request even cross-origin.
-        reply = await fetchJson(state.active, '/api/verify',
-          { method: 'POST', body: JSON.stringify({ code }) }, VERIFY_TIMEOUT_MS);
-      } catch {
-        reply = { status: 0, body: { error: { code: 'unreachable', message: `${state.active} did not answer; the outcome is unknown` } } };
+        // To the active node only, never retried elsewhere: a transfer that reached a
+        // node before it failed may still commit (the client retries only writes
+        // that carry ids, and this code may not).
+        const client = new AethelClient({ nodes: [state.active], retries: 0, timeoutMs: VERIFY_TIMEOUT_MS });
+        reply = { status: 200, body: await client.verify(code) };
+      } catch (error) {
+        reply = error instanceof ApiError
+          ? { status: error.status, body: error.body }
+          : { status: 0, body: { error: { code: 'unreachable', message: `${state.active}: ${error.message}; the outcome is unknown` } } };
       }
       renderResult(reply);
     } finally {

@@ -1,7 +1,7 @@
 // Explorer of blocks, transactions and accounts (with the account's Merkle proof
 // checked in this browser), and the deployed intents with a form to invoke one.
 // Reads go through `ctx.read(path)` (app.js: the active node, then the others).
-import { verifyProof } from './merkle.js';
+import { verifyProof } from './client/index.js';
 
 const RECENT_BLOCKS = 10;
 const $ = (selector) => document.querySelector(selector);

@@ -1,0 +1,273 @@
+// AethelClient: one object for a lattice given as a list of node URLs.
+//
+// - Failover: a request goes to the node that answered last; when it cannot be
+//   reached (network error, timeout) or is not ready (503 not_ready), the next URL is
+//   tried, and so on around the list.
+// - Leader-agnostic writes: any node accepts a write (a follower forwards it).
+// - Safe retries: every transaction gets a client id before it is sent (one of
+//   yours, or a random UUID); a write whose outcome is unknown (503 "outcome":
+//   "unknown", or the connection lost after sending) is sent again with the same ids,
+//   so it applies at most once. A retry of a committed id answers "exists": true.
+// - Reads of ledger state are linearizable by default (the node's default); `stale`
+//   (per client or per read) answers from one node's own state at once. A node that
+//   cannot confirm a read (503 unavailable / not_caught_up) is failed over like one
+//   that is down.
+// - Typed errors (errors.ts); responses typed from src/api/openapi.json (openapi.ts).
+import { ApiError, NetworkError, OutcomeUnknownError, TransactionFailedError } from './errors.js';
+import { EventSubscription } from './events.js';
+import { verifyProof } from './merkle.js';
+import { verifyStateSignature } from './signing.js';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+function isRecord(value) {
+    return typeof value === 'object' && value !== null;
+}
+// An attempt on one node that another node may answer better.
+class TryNext extends Error {
+    node;
+    reason;
+    apiError;
+    constructor(node, reason, apiError) {
+        super(reason);
+        this.node = node;
+        this.reason = reason;
+        this.apiError = apiError;
+    }
+}
+// A write that may or may not have been applied: retried with the same ids.
+class Unknown extends Error {
+}
+export class AethelClient {
+    nodes;
+    preferred = 0;
+    timeoutMs;
+    retries;
+    retryDelayMs;
+    adminToken;
+    fetcher;
+    consistency;
+    constructor(options) {
+        const list = typeof options.nodes === 'string' ? options.nodes.split(',') : options.nodes;
+        this.nodes = list.map((u) => u.trim().replace(/\/+$/, '')).filter(Boolean);
+        if (this.nodes.length === 0)
+            throw new TypeError('AethelClient needs at least one node URL');
+        this.timeoutMs = options.timeoutMs ?? 10000;
+        this.retries = options.retries ?? 3;
+        this.retryDelayMs = options.retryDelayMs ?? 250;
+        this.adminToken = options.adminToken;
+        this.fetcher = options.fetch ?? globalThis.fetch.bind(globalThis);
+        this.consistency = options.consistency ?? 'linearizable';
+    }
+    /** The node requests go to first (the last one that answered). */
+    get node() {
+        return this.nodes[this.preferred];
+    }
+    // ---- reads ----------------------------------------------------------------
+    root() { return this.get('/'); }
+    health() { return this.get('/health'); }
+    account(name, read = {}) {
+        return this.get(this.readPath(`/api/lattice/accounts/${encodeURIComponent(name)}`, new URLSearchParams(), read));
+    }
+    proof(name, read = {}) {
+        return this.get(this.readPath(`/api/lattice/proof/${encodeURIComponent(name)}`, new URLSearchParams(), read));
+    }
+    transaction(id, read = {}) {
+        return this.get(this.readPath(`/api/lattice/tx/${encodeURIComponent(id)}`, new URLSearchParams(), read));
+    }
+    p2pStatus() { return this.get('/api/lattice/p2p/status'); }
+    identity() { return this.get('/api/lattice/p2p/identity'); }
+    latticeNodes() { return this.get('/api/lattice/nodes'); }
+    network() { return this.get('/api/lattice/network'); }
+    openapi() { return this.get('/api/openapi.json'); }
+    /** The lattice health; an unhealthy node answers 503 with the same shape (no failover). */
+    async latticeHealth() {
+        const answer = await this.request('GET', '/api/lattice/health', undefined, { accept503: true });
+        return answer.body;
+    }
+    /** Root, height and a page of accounts; `verify` checks the node's signature (signing.ts). */
+    async state(options = {}) {
+        const query = new URLSearchParams();
+        if (options.limit !== undefined)
+            query.set('limit', String(options.limit));
+        if (options.after !== undefined)
+            query.set('after', options.after);
+        const state = await this.get(this.readPath('/api/lattice/state', query, options));
+        if (options.verify)
+            await verifyStateSignature(state);
+        return state;
+    }
+    blocks(options = {}) {
+        const query = new URLSearchParams();
+        if (options.from !== undefined)
+            query.set('from', String(options.from));
+        if (options.limit !== undefined)
+            query.set('limit', String(options.limit));
+        return this.get(`/api/lattice/blocks${query.size ? `?${query}` : ''}`);
+    }
+    /** Fetches `name`'s proof and checks it against the root it names (or `root`). */
+    async verifiedProof(name, root) {
+        const document = await this.proof(name);
+        return { document, check: await verifyProof(document, root ?? document.merkle_root) };
+    }
+    /** GET /metrics: the Prometheus text. */
+    async metrics() {
+        return (await this.request('GET', '/metrics', undefined, { text: true })).body;
+    }
+    // ---- writes ---------------------------------------------------------------
+    /**
+     * Submits transfers as one block (at most 8192). Items without an id get a random
+     * one; a write whose outcome is unknown is retried with the same ids. Resolves with
+     * one result per item (a failed item is a result with status "failed", not an error).
+     */
+    async submit(items) {
+        const transactions = items.map((item) => ({ ...item, id: item.id ?? crypto.randomUUID() }));
+        return this.write('/api/lattice/transactions', { transactions }, transactions.map((t) => t.id));
+    }
+    /** One transfer; throws TransactionFailedError when the ledger refuses it. */
+    async transfer(item) {
+        const result = await this.submit([item]);
+        const outcome = result.results[0];
+        if (outcome.status !== 'committed')
+            throw new TransactionFailedError(outcome.code, outcome.message, outcome);
+        return { ...outcome, merkle_root: result.merkle_root };
+    }
+    /**
+     * Verifies Aethel source and commits its PROVED transfers. Retries on an unknown
+     * outcome only when `safeToRetry` (every invocation names an `id`).
+     */
+    async verify(code, options = {}) {
+        const body = { code, dry_run: options.dryRun ?? false };
+        if (options.safeToRetry || options.dryRun)
+            return this.write('/api/verify', body, []);
+        return this.writeOnce('/api/verify', body);
+    }
+    // ---- admin ----------------------------------------------------------------
+    async switchSyncMode(mode, node = this.node) {
+        return this.admin(node, `/api/lattice/sync/switch?mode=${mode}`);
+    }
+    async stopP2p(node = this.node) { return this.admin(node, '/api/lattice/p2p/stop'); }
+    async startP2p(node = this.node) { return this.admin(node, '/api/lattice/p2p/start'); }
+    // ---- events ---------------------------------------------------------------
+    /** Live events, moving to the next node when the one it reads from dies (events.ts). */
+    subscribe(handlers, options = {}) {
+        return new EventSubscription(this.nodes, handlers, { startAt: this.preferred, ...options }, this.fetcher);
+    }
+    // ---- plumbing -------------------------------------------------------------
+    // A read route with its consistency query (linearizable is the node's default).
+    readPath(path, query, read) {
+        const stale = read.stale ?? this.consistency === 'stale';
+        if (stale)
+            query.set('consistency', 'stale');
+        if (read.minHeight !== undefined)
+            query.set('min_height', String(read.minHeight));
+        return `${path}${query.size ? `?${query}` : ''}`;
+    }
+    async get(path) {
+        return (await this.request('GET', path)).body;
+    }
+    async admin(node, path) {
+        const headers = {};
+        if (this.adminToken)
+            headers.Authorization = `Bearer ${this.adminToken}`;
+        const answer = await this.attempt(node, 'POST', path, undefined, { headers });
+        if (answer instanceof TryNext)
+            throw answer.apiError ?? new NetworkError([{ node, error: answer.reason }]);
+        return answer.body;
+    }
+    async writeOnce(path, body) {
+        try {
+            return (await this.request('POST', path, body, { write: true })).body;
+        }
+        catch (error) {
+            if (error instanceof Unknown)
+                throw new OutcomeUnknownError([], 1, error);
+            throw error;
+        }
+    }
+    // Sends a write until its outcome is known, at most retries + 1 times.
+    async write(path, body, ids) {
+        let last = new Error('not sent');
+        for (let attempt = 1; attempt <= this.retries + 1; attempt += 1) {
+            try {
+                return (await this.request('POST', path, body, { write: true })).body;
+            }
+            catch (error) {
+                if (!(error instanceof Unknown) && !(error instanceof NetworkError))
+                    throw error;
+                last = error;
+                if (attempt <= this.retries)
+                    await sleep(this.retryDelayMs);
+            }
+        }
+        throw new OutcomeUnknownError(ids, this.retries + 1, last);
+    }
+    // Tries every node once, starting with the preferred one.
+    async request(method, path, body, options = {}) {
+        const failures = [];
+        let apiError;
+        for (let i = 0; i < this.nodes.length; i += 1) {
+            const index = (this.preferred + i) % this.nodes.length;
+            const node = this.nodes[index];
+            const answer = await this.attempt(node, method, path, body, options);
+            if (!(answer instanceof TryNext)) {
+                this.preferred = index;
+                return answer;
+            }
+            failures.push({ node, error: answer.reason });
+            apiError = answer.apiError ?? apiError;
+        }
+        if (options.write && failures.length > 0 && !apiError)
+            throw new NetworkError(failures);
+        throw apiError ?? new NetworkError(failures);
+    }
+    // One exchange with one node: the answer, TryNext (another node may do), or a throw.
+    async attempt(node, method, path, body, options) {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+        let response;
+        let text;
+        try {
+            response = await this.fetcher(`${node}${path}`, {
+                method, signal: controller.signal,
+                headers: { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...options.headers },
+                ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+            });
+            text = await response.text();
+        }
+        catch (error) {
+            const reason = controller.signal.aborted ? `no answer within ${this.timeoutMs} ms` : String(error.message ?? error);
+            return new TryNext(node, reason);
+        }
+        finally {
+            clearTimeout(timer);
+        }
+        return this.judge(node, response, text, options);
+    }
+    judge(node, response, text, options) {
+        let parsed = text;
+        if (!options.text) {
+            try {
+                parsed = JSON.parse(text);
+            }
+            catch {
+                parsed = undefined;
+            }
+        }
+        const ok = response.status >= 200 && response.status < 300;
+        if (ok || (options.accept503 && response.status === 503 && isRecord(parsed) && 'components' in parsed)) {
+            if (!options.text && parsed === undefined)
+                return new TryNext(node, `${response.status} without JSON`);
+            return { status: response.status, body: parsed, node };
+        }
+        const error = isRecord(parsed) && isRecord(parsed.error) ? parsed.error : {};
+        const code = typeof error.code === 'string' ? error.code : `http_${response.status}`;
+        const message = typeof error.message === 'string' ? error.message : text.slice(0, 200);
+        const apiError = new ApiError(response.status, code, message, node, parsed);
+        if (options.write && response.status === 503 && isRecord(parsed) && parsed.outcome === 'unknown') {
+            throw new Unknown(apiError.message);
+        }
+        // Not ready, shedding load or stopping: another node may answer.
+        if (response.status === 503 || response.status === 429)
+            return new TryNext(node, apiError.message, apiError);
+        throw apiError;
+    }
+}
