@@ -109,6 +109,17 @@ test('a real OpenAPI 3.1 validator accepts it, and refuses a broken copy', async
   assert.equal((await validate(broken)).valid, false, 'the validator must be able to fail');
 });
 
+test('docs/API.md has a section for every operation of the OpenAPI document', () => {
+  const doc = fs.readFileSync(path.join(repo, 'docs/API.md'), 'utf8');
+  const headings = [...doc.matchAll(/^#+ (.*)$/gm)].map((m) => m[1]);
+  for (const [route, item] of Object.entries(committed.paths)) {
+    for (const method of Object.keys(item).filter((k) => ['get', 'post'].includes(k))) {
+      const named = headings.some((h) => h.includes(route) && (h.includes(method.toUpperCase()) || route === '/dashboard' || route === '/metrics'));
+      assert.ok(named, `${method.toUpperCase()} ${route} has no heading in docs/API.md`);
+    }
+  }
+});
+
 test('every route of src/api/routes.cpp is documented', () => {
   const source = fs.readFileSync(path.join(repo, 'src/api/routes.cpp'), 'utf8');
   const routes = [...source.matchAll(/\{"(\/[^"]*)", \{RouteId::\w+, "(GET|POST)"\}\}/g)].map((m) => [m[1], m[2]]);
