@@ -92,6 +92,9 @@ struct RouterOptions {
   // /api/lattice/transactions) per second per client address; beyond: 429
   // "rate_limited" with Retry-After. 0: unlimited. The node-to-node route is exempt.
   uint32_t write_rate_per_s = kDefaultWriteRatePerS;
+  // AETHEL_TRUSTED_PROXIES (canonical IP texts): a request from one of them is from
+  // the client its X-Forwarded-For names (rate limits, records, logs).
+  std::vector<std::string> trusted_proxies;
 };
 
 // ---------------------------------------------------------------------------

@@ -59,4 +59,25 @@ Response rate_limited(const std::string& address, uint32_t per_second, uint32_t 
   return r;
 }
 
+std::string client_address(const Request& request, const std::vector<std::string>& trusted) {
+  const auto is_trusted = [&](const std::string& address) {
+    return std::find(trusted.begin(), trusted.end(), address) != trusted.end();
+  };
+  std::string client = base::canonical_ip(request.remote_address).value_or(request.remote_address);
+  if (!is_trusted(client)) return client;
+  std::string_view forwarded = request.header("X-Forwarded-For");
+  while (!forwarded.empty() && is_trusted(client)) {
+    const size_t comma = forwarded.rfind(',');
+    std::string_view entry =
+        comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
+    forwarded = comma == std::string_view::npos ? std::string_view() : forwarded.substr(0, comma);
+    while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
+    while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
+    auto address = base::canonical_ip(entry);
+    if (!address) break;
+    client = *address;
+  }
+  return client;
+}
+
 }  // namespace aethel::api

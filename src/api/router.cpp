@@ -106,6 +106,9 @@ Response Router::error(unsigned status, std::string_view code, std::string_view 
 void Router::handle(Request request, http::Responder responder) {
   auto start = Reply::Clock::now();
   Shared& s = *shared_;
+  if (!s.options.trusted_proxies.empty()) {
+    request.remote_address = client_address(request, s.options.trusted_proxies);
+  }
   metrics::Metrics* metrics = s.options.metrics;
   if (auto page = dashboard_route(request)) {  // GET /dashboard[/...]
     return Reply(responder, metrics, "/dashboard", start).send(std::move(*page));

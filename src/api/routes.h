@@ -204,6 +204,12 @@ class RateLimiter {
   std::unordered_map<std::string, Bucket> buckets_ GUARDED_BY(mutex_);
 };
 
+// The client a request comes from: its socket peer or, when that peer is a trusted
+// proxy, the rightmost X-Forwarded-For entry that is not itself a trusted proxy (the
+// entries to its left were written by the client and prove nothing). An entry that
+// is not an IP address stops the walk at the proxy that added it.
+std::string client_address(const Request& request, const std::vector<std::string>& trusted);
+
 // 429 "rate_limited" with Retry-After, naming the address and the limit.
 Response rate_limited(const std::string& address, uint32_t per_second, uint32_t retry_after_s);
 

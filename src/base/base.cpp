@@ -1,5 +1,7 @@
 #include "base/base.h"
 
+#include <arpa/inet.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -64,6 +66,20 @@ void fatal(std::string_view what) {
 void check_failed(const char* condition, const char* file, int line) {
   fatal(std::string("invariant violated: ") + condition + " (" + file + ":" + std::to_string(line) +
         ")");
+}
+
+std::optional<std::string> canonical_ip(std::string_view text) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  const std::string input(text);
+  unsigned char address[sizeof(in6_addr)];
+  char out[INET6_ADDRSTRLEN];
+  for (int family : {AF_INET, AF_INET6}) {
+    if (inet_pton(family, input.c_str(), address) == 1 &&
+        inet_ntop(family, address, out, sizeof out) != nullptr) {
+      return std::string(out);
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace aethel::base

@@ -118,6 +118,12 @@ std::string to_hex(std::string_view bytes);
 // that differ only in case decode to the same bytes: compare bytes, not texts.
 std::optional<std::vector<uint8_t>> from_hex(std::string_view hex);
 
+// IP addresses, as text
+
+// An IPv4 or IPv6 address in the one form inet_ntop prints ("::1", "10.0.0.1"), so
+// two spellings of one address compare equal; nullopt for anything else.
+std::optional<std::string> canonical_ip(std::string_view text);
+
 // ---------------------------------------------------------------------------
 // Big-endian coding
 // ---------------------------------------------------------------------------

@@ -311,6 +311,18 @@ std::optional<Error> read_lattice(const Reader& reader, Config& config) {
   return std::nullopt;
 }
 
+// A comma-separated list of IPv4 or IPv6 addresses, kept in canonical form.
+std::optional<Error> read_trusted_proxies(const Reader& reader, Config& config) {
+  auto found = reader.get("TRUSTED_PROXIES");
+  if (!found || found->value.empty()) return std::nullopt;
+  for (const std::string& entry : split_csv(found->value)) {
+    auto address = base::canonical_ip(entry);
+    if (!address) return invalid(*found, "a comma-separated list of IP addresses");
+    config.trusted_proxies.push_back(*address);
+  }
+  return std::nullopt;
+}
+
 std::optional<Error> read_extensions(const Reader& reader, Config& config) {
   constexpr uint64_t kMaxBody = 256ull << 20;
   if (auto e = read_unsigned(reader, "MAX_BODY_BYTES", 1024, kMaxBody, config.max_body_bytes))
@@ -322,6 +334,7 @@ std::optional<Error> read_extensions(const Reader& reader, Config& config) {
   if (auto e = read_unsigned(reader, "RATE_LIMIT_WRITES_PER_S", 0, 1'000'000, writes_per_s))
     return e;
   if (reader.get("RATE_LIMIT_WRITES_PER_S")) config.rate_limit_writes_per_s = writes_per_s;
+  if (auto e = read_trusted_proxies(reader, config)) return e;
   uint64_t connections = 0;
   if (auto e = read_unsigned(reader, "MAX_CONNECTIONS", 0, 1'000'000, connections)) return e;
   if (reader.get("MAX_CONNECTIONS")) config.max_connections = connections;

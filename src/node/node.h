@@ -89,6 +89,9 @@ struct Config {
   // AETHEL_RATE_LIMIT_WRITES_PER_S: public writes per second per client address
   // (0: unlimited); the default is api::kDefaultWriteRatePerS.
   std::optional<uint32_t> rate_limit_writes_per_s;
+  // AETHEL_TRUSTED_PROXIES: IP addresses of reverse proxies whose X-Forwarded-For
+  // names the client (canonical text, as inet_ntop prints them). Empty: none.
+  std::vector<std::string> trusted_proxies;
   // AETHEL_MAX_CONNECTIONS: HTTP connections open at once (0: no limit); unset: the
   // soft RLIMIT_NOFILE less 256 (kept for storage, P2P and outgoing calls), in
   // 16..10000.

@@ -3,8 +3,9 @@
 // Eight writers move small amounts between the 20 accounts of the genesis through
 // random nodes, each transfer with a client id, retried with the same id on another
 // node while its outcome is unknown. Readers read the whole state from random nodes
-// (linearizable, the default). A nemesis kills -9, pauses (SIGSTOP) and repairs
-// (`aethel rebuild`) one node at a time, the leader as often as any, for
+// (linearizable, the default). A nemesis kills -9, pauses (SIGSTOP), repairs
+// (`aethel rebuild`) and cuts P2P (the admin p2p/stop: consensus goes on over the
+// HTTP lung) on one node at a time, the leader as often as any, for
 // AETHEL_BANK_SECONDS (default 20 in the test command; longer runs are the benchmark).
 // Snapshots every 100 blocks, so that nodes catch up by snapshot and must back-fill
 // their history.
@@ -186,7 +187,7 @@ void nemesis_step(Lattice& lattice, std::mt19937& prng, std::vector<std::string>
   int leader = lattice.leader();
   int victim = prng() % 2 == 0 && leader >= 0 ? leader : static_cast<int>(prng() % 3);
   auto down_for = milliseconds(500 + prng() % 2'000);
-  switch (prng() % 3) {
+  switch (prng() % 4) {
     case 0:
       log.push_back(fmt::format("{} ms: kill -9 node {}", elapsed_ms(), victim + 1));
       lattice.node(victim).kill_hard();
@@ -198,6 +199,16 @@ void nemesis_step(Lattice& lattice, std::mt19937& prng, std::vector<std::string>
       lattice.node(victim).pause();
       std::this_thread::sleep_for(down_for);  // the fault's duration
       lattice.node(victim).resume();
+      break;
+    case 2:
+      log.push_back(fmt::format("{} ms: P2P cut on node {}", elapsed_ms(), victim + 1));
+      if (lattice.node(victim).admin_post("/api/lattice/p2p/stop").status != 200) {
+        ADD_FAILURE() << "p2p/stop refused on node " << victim + 1;
+      }
+      std::this_thread::sleep_for(down_for);  // the fault's duration
+      if (lattice.node(victim).admin_post("/api/lattice/p2p/start").status != 200) {
+        ADD_FAILURE() << "p2p/start refused on node " << victim + 1;
+      }
       break;
     default:
       log.push_back(

@@ -322,6 +322,52 @@ TEST_F(SecurityTest, TheRateLimitIsPerClientAddressAFloodFromOneLeavesAnotherUnt
   }
 }
 
+// Behind a reverse proxy every request comes from the proxy's address; with the
+// proxy trusted, each client named by X-Forwarded-For gets its own bucket, and a
+// client cannot pick its bucket by writing the header itself (only the entry the
+// proxy appended counts).
+TEST_F(SecurityTest, BehindATrustedProxyTheRateLimitIsPerForwardedClient) {
+  start({"AETHEL_RATE_LIMIT_WRITES_PER_S=3", "AETHEL_TRUSTED_PROXIES=::1, 127.0.0.1"});
+  std::string body = R"({"transactions": [{"from": "Alice", "to": "Bob", "amount": 1}]})";
+  auto write_from = [&](const std::string& forwarded) {
+    return exchange("POST", "/api/lattice/transactions", {{"X-Forwarded-For", forwarded}}, body);
+  };
+  int limited = 0;
+  for (int i = 0; i < 10; ++i) {
+    // The client claims 198.51.100.9; the proxy appended the address it saw.
+    auto reply = write_from("198.51.100.9, 203.0.113.7");
+    if (reply.status != 429) continue;
+    ++limited;
+    EXPECT_NE(reply.body.find("from 203.0.113.7"), std::string::npos) << reply.body;
+  }
+  EXPECT_GE(limited, 5) << "203.0.113.7 was hardly limited";
+  EXPECT_EQ(write_from("198.51.100.9").status, 200u) << "another client has its own bucket";
+}
+
+TEST_F(SecurityTest, WithoutTrustedProxiesXForwardedForIsIgnored) {
+  start({"AETHEL_RATE_LIMIT_WRITES_PER_S=3"});
+  std::string body = R"({"transactions": [{"from": "Alice", "to": "Bob", "amount": 1}]})";
+  int limited = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto reply = exchange("POST", "/api/lattice/transactions",
+                          {{"X-Forwarded-For", "192.0.2." + std::to_string(i)}}, body);
+    if (reply.status != 429) continue;
+    ++limited;
+    EXPECT_NE(reply.body.find("from 127.0.0.1"), std::string::npos) << reply.body;
+  }
+  EXPECT_GE(limited, 5) << "a header the client wrote chose its bucket";
+}
+
+TEST_F(SecurityTest, ABadTrustedProxiesSettingStopsTheNodeNamingTheVariable) {
+  auto result =
+      run("env -i PATH=/usr/bin:/bin AETHEL_DATA_DIR=" + (root_ / "data").string() +
+          " AETHEL_API_PORT=1 AETHEL_TRUSTED_PROXIES=proxy.example " AETHEL_BINARY " node");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("AETHEL_TRUSTED_PROXIES='proxy.example' is invalid"),
+            std::string::npos)
+      << result.output;
+}
+
 TEST_F(SecurityTest, ConnectionsBeyondTheLimitAre503AndClosedWhileTheOthersAreServed) {
   start({"AETHEL_MAX_CONNECTIONS=20"});
   // Each held connection is served one keep-alive request, so the node has
