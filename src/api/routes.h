@@ -165,6 +165,15 @@ void verify_route(const WriteContext& context, const Request& request, const Rep
 void read_route(node::Node& node, const RouterOptions& options, const Match& match,
                 const Request& request, const Target& target, const Reply& reply);
 void transactions_route(const WriteContext& context, const Request& request, const Reply& reply);
+// Request bodies (requests.cpp). The body as a JSON object, or the 400 to answer:
+// malformed_json (not JSON, or not an object) or duplicate_key (a key twice in one
+// object: SPEC §9 wants a refusal, not Boost.JSON's "last one wins").
+std::optional<boost::json::object> parse_object(const std::string& body, Response& error);
+// {"transactions": [{"from", "to", "amount"[, "id"][, "memo"]}, ...]}: one transfer per
+// item, or the 400 (413 past kMaxBatchTransfers) naming the item and field.
+std::optional<std::vector<ledger::Transaction>> parse_transactions(const Request& request,
+                                                                   Response& error);
+
 // POST /api/lattice/intents (SPEC §11): verified and checked for executability on the
 // verifier pool, then committed as a deployment.
 void deploy_route(const WriteContext& context, const Request& request, const Reply& reply);
