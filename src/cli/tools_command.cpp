@@ -137,51 +137,62 @@ int run_keygen(const Args& args) {
   return kExitOk;
 }
 
-int run_submit(const Args& args) {
-  auto parsed = parse_args(args, {"--node"}, {"--json", "--dry-run"}, "submit");
+namespace {
+
+// What `submit` and `deploy` send: the node and the source, from `--node URL SOURCE|-`.
+struct SourceCommand {
+  Parsed args;
+  http::Url node;
+  std::string source;
+};
+
+// The command's arguments, or nullopt after printing `usage` or the problem.
+std::optional<SourceCommand> source_command(const Args& args, std::set<std::string> options,
+                                            std::set<std::string> flags, const char* name,
+                                            const char* usage) {
+  options.insert("--node");
+  auto parsed = parse_args(args, options, flags, name);
   if (!parsed || parsed->positional.size() != 1 || !parsed->options.contains("--node")) {
-    fmt::print(stderr, "usage: aethel submit --node URL SOURCE|- [--dry-run] [--json]\n");
-    return kExitUsage;
+    fmt::print(stderr, "usage: {}\n", usage);
+    return std::nullopt;
   }
   auto url = http::parse_url(parsed->options["--node"]);
   if (!url.ok()) {
-    fmt::print(stderr, "aethel submit: --node {}\n", url.error().message);
-    return kExitUsage;
+    fmt::print(stderr, "aethel {}: --node {}\n", name, url.error().message);
+    return std::nullopt;
   }
   auto source = read_input(parsed->positional[0]);
   if (!source) {
-    fmt::print(stderr, "aethel submit: cannot read '{}'\n", parsed->positional[0]);
-    return kExitUsage;
+    fmt::print(stderr, "aethel {}: cannot read '{}'\n", name, parsed->positional[0]);
+    return std::nullopt;
   }
-  json::object request{{"code", *source}, {"dry_run", parsed->flags.contains("--dry-run")}};
-  auto reply = http::call(url.value(), "POST", "/api/verify", json::serialize(request),
+  return SourceCommand{std::move(*parsed), url.value(), std::move(*source)};
+}
+
+}  // namespace
+
+int run_submit(const Args& args) {
+  auto command = source_command(args, {}, {"--json", "--dry-run"}, "submit",
+                                "aethel submit --node URL SOURCE|- [--dry-run] [--json]");
+  if (!command) return kExitUsage;
+  json::object request{{"code", command->source},
+                       {"dry_run", command->args.flags.contains("--dry-run")}};
+  auto reply = http::call(command->node, "POST", "/api/verify", json::serialize(request),
                           client_options(kSubmitTimeout_ms));
   if (!reply.ok()) {
     fmt::print(stderr, "aethel submit: {}\n", reply.error().message);
     return kExitUnreachable;
   }
-  return print_verify_reply(reply.value(), parsed->flags.contains("--json"));
+  return print_verify_reply(reply.value(), command->args.flags.contains("--json"));
 }
 
 int run_deploy(const Args& args) {
-  auto parsed = parse_args(args, {"--node", "--id"}, {}, "deploy");
-  if (!parsed || parsed->positional.size() != 1 || !parsed->options.contains("--node")) {
-    fmt::print(stderr, "usage: aethel deploy --node URL [--id ID] SOURCE|-\n");
-    return kExitUsage;
-  }
-  auto url = http::parse_url(parsed->options["--node"]);
-  if (!url.ok()) {
-    fmt::print(stderr, "aethel deploy: --node {}\n", url.error().message);
-    return kExitUsage;
-  }
-  auto source = read_input(parsed->positional[0]);
-  if (!source) {
-    fmt::print(stderr, "aethel deploy: cannot read '{}'\n", parsed->positional[0]);
-    return kExitUsage;
-  }
-  json::object request{{"code", *source}};
-  if (parsed->options.contains("--id")) request["id"] = parsed->options["--id"];
-  auto reply = http::call(url.value(), "POST", "/api/lattice/intents", json::serialize(request),
+  auto command =
+      source_command(args, {"--id"}, {}, "deploy", "aethel deploy --node URL [--id ID] SOURCE|-");
+  if (!command) return kExitUsage;
+  json::object request{{"code", command->source}};
+  if (command->args.options.contains("--id")) request["id"] = command->args.options["--id"];
+  auto reply = http::call(command->node, "POST", "/api/lattice/intents", json::serialize(request),
                           client_options(kSubmitTimeout_ms));
   if (!reply.ok()) {
     fmt::print(stderr, "aethel deploy: {}\n", reply.error().message);
