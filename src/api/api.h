@@ -52,6 +52,10 @@ inline constexpr uint64_t kMaxBlocksPageBytes = 8ull << 20;
 // Retry-After of a 429 "overloaded", in seconds.
 inline constexpr uint32_t kOverloadedRetryAfter_s = 1;
 
+// AETHEL_SOLVER_BUDGET_MS by default: a few of the 3 s queries of one hard definition,
+// so a request holds a verifier thread for seconds, never minutes.
+constexpr unsigned kDefaultSolverBudgetMs = 10'000;
+
 // AETHEL_RATE_LIMIT_WRITES_PER_S by default: above the 3,242 verify/s measured from
 // one address (BENCHMARKS.md), so only a flood meets it.
 inline constexpr uint32_t kDefaultWriteRatePerS = 10'000;
@@ -95,6 +99,9 @@ struct RouterOptions {
   // AETHEL_TRUSTED_PROXIES (canonical IP texts): a request from one of them is from
   // the client its X-Forwarded-For names (rate limits, records, logs).
   std::vector<std::string> trusted_proxies;
+  // AETHEL_SOLVER_BUDGET_MS: wall-clock bound on the definitions of one /api/verify
+  // request (lang::VerifyLimits::request_budget_ms).
+  unsigned solver_budget_ms = kDefaultSolverBudgetMs;
 };
 
 // ---------------------------------------------------------------------------

@@ -46,7 +46,8 @@ void write_route(Router::Shared& s, const Request& request, const Match& match,
   if (auto retry_after_s = s.limiter.admit(request.remote_address)) {
     return reply.send(rate_limited(request.remote_address, s.limiter.per_second(), *retry_after_s));
   }
-  WriteContext context{&s.node, &s.verifier, s.pending_writes, s.options.max_pending_writes};
+  WriteContext context{&s.node, &s.verifier, s.pending_writes, s.options.max_pending_writes,
+                       s.options.solver_budget_ms};
   if (match.id == RouteId::kVerify) return verify_route(context, request, reply);
   if (match.id == RouteId::kDeployIntent) return deploy_route(context, request, reply);
   transactions_route(context, request, reply);

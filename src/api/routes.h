@@ -150,6 +150,7 @@ struct WriteContext {
   WorkPool* verifier;
   std::shared_ptr<std::atomic<size_t>> pending_writes;  // shared with commit callbacks
   size_t max_pending_writes;
+  unsigned solver_budget_ms;  // per /api/verify request (RouterOptions)
 };
 
 // POST /api/verify and POST /api/lattice/transactions. Called on the io thread;

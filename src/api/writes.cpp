@@ -132,7 +132,9 @@ void dry_run(const node::Node& node, VerifyJob& job) {
 // what was proved.
 void check_and_commit(const WriteContext& context, const std::shared_ptr<VerifyJob>& job,
                       const Reply& reply) {
-  job->intents = lang::check_program(job->program);
+  lang::VerifyLimits limits;
+  limits.request_budget_ms = context.solver_budget_ms;
+  job->intents = lang::check_program(job->program, limits);
   job->plan = intents::plan(job->intents);
   if (job->dry_run || job->plan.transactions.empty()) {
     if (job->dry_run) dry_run(*context.node, *job);

@@ -524,6 +524,7 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   router_options.events = &events;
   router_options.write_rate_per_s = c.rate_limit_writes_per_s.value_or(api::kDefaultWriteRatePerS);
   router_options.trusted_proxies = c.trusted_proxies;
+  router_options.solver_budget_ms = c.solver_budget_ms.value_or(api::kDefaultSolverBudgetMs);
   auto router = std::make_unique<api::Router>(*node.value(), router_options);
   auto server = start_server(c, *router);
   if (!server.ok()) return fail(server.error().message);

@@ -243,6 +243,10 @@ struct VerifyLimits {
   // Wall-clock bound per query. Z3 counts few resource units inside nonlinear
   // arithmetic, so only a timer bounds it there; reaching it gives REJECTED.
   unsigned solver_timeout_ms = 3'000;
+  // Wall-clock bound on all the definitions of one program (check_program); 0: none.
+  // Each query's timer is cut to what is left of it, and a definition reached once it
+  // is spent is REJECTED: one request holds a verifier thread for about this long.
+  unsigned request_budget_ms = 0;
 };
 
 // Proves the four properties of SPEC §5 for all inputs. Each call uses a fresh

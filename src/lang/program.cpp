@@ -2,6 +2,7 @@
 // and atomic batches succeed or fail as one.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "lang/lang.h"
@@ -58,11 +59,45 @@ IntentOutcome check_intent(const ProgramIntent& intent, const VerifyLimits& limi
   return outcome;
 }
 
+namespace {
+
+// The limits for the next definition of a program: its query timer cut to what is
+// left of the request's budget; nullopt when nothing is left.
+std::optional<VerifyLimits> within_budget(const VerifyLimits& limits,
+                                          std::chrono::steady_clock::time_point started) {
+  if (limits.request_budget_ms == 0) return limits;
+  const auto spent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+  if (spent_ms >= limits.request_budget_ms) return std::nullopt;
+  VerifyLimits cut = limits;
+  cut.solver_timeout_ms = std::min<unsigned>(
+      limits.solver_timeout_ms, limits.request_budget_ms - static_cast<unsigned>(spent_ms));
+  return cut;
+}
+
+}  // namespace
+
 std::vector<IntentOutcome> check_program(const Program& program, const VerifyLimits& limits) {
   std::vector<IntentOutcome> outcomes;
+  const auto started = std::chrono::steady_clock::now();
   for (const ProgramIntent& intent : intents_of(program)) {
     auto start = std::chrono::steady_clock::now();
-    outcomes.push_back(check_intent(intent, limits));
+    std::optional<VerifyLimits> left = intent.definition ? within_budget(limits, started) : limits;
+    if (!left) {
+      IntentOutcome& spent = outcomes.emplace_back();
+      spent.name = intent.definition->name;
+      spent.pos = intent.definition->pos;
+      spent.is_definition = true;
+      spent.batch = intent.batch ? intent.batch->name : "";
+      spent.report = {Verdict::kRejected,
+                      fmt::format("not proven (fail closed): the request's solver budget of {} "
+                                  "ms was spent before this definition",
+                                  limits.request_budget_ms),
+                      {}};
+      continue;
+    }
+    outcomes.push_back(check_intent(intent, *left));
     std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
     outcomes.back().elapsed_ms = elapsed.count();
   }

@@ -335,6 +335,9 @@ std::optional<Error> read_extensions(const Reader& reader, Config& config) {
     return e;
   if (reader.get("RATE_LIMIT_WRITES_PER_S")) config.rate_limit_writes_per_s = writes_per_s;
   if (auto e = read_trusted_proxies(reader, config)) return e;
+  uint32_t budget_ms = 0;
+  if (auto e = read_unsigned(reader, "SOLVER_BUDGET_MS", 100, 600'000, budget_ms)) return e;
+  if (reader.get("SOLVER_BUDGET_MS")) config.solver_budget_ms = budget_ms;
   uint64_t connections = 0;
   if (auto e = read_unsigned(reader, "MAX_CONNECTIONS", 0, 1'000'000, connections)) return e;
   if (reader.get("MAX_CONNECTIONS")) config.max_connections = connections;

@@ -92,6 +92,9 @@ struct Config {
   // AETHEL_TRUSTED_PROXIES: IP addresses of reverse proxies whose X-Forwarded-For
   // names the client (canonical text, as inet_ntop prints them). Empty: none.
   std::vector<std::string> trusted_proxies;
+  // AETHEL_SOLVER_BUDGET_MS: the solver's wall-clock time for all the definitions of
+  // one request; unset: api::kDefaultSolverBudgetMs.
+  std::optional<uint32_t> solver_budget_ms;
   // AETHEL_MAX_CONNECTIONS: HTTP connections open at once (0: no limit); unset: the
   // soft RLIMIT_NOFILE less 256 (kept for storage, P2P and outgoing calls), in
   // 16..10000.

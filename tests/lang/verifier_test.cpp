@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -91,6 +92,39 @@ Values values_of(const std::vector<Assignment>& assignments) {
   Values values;
   for (const Assignment& a : assignments) values[a.name] = std::stoll(a.value);
   return values;
+}
+
+// One of these costs the solver its whole 3 s timer (nonlinear: it gives up).
+std::string hard_definition(const std::string& name) {
+  return "intent " + name + R"((a: Account, b: Account, x: Int, y: Int, z: Int) {
+  guard { x > 1; y > 1; z > 1; x * x * x + y * y * y == z * z * z; }
+  solve { priority: security; }
+  verify { a == old_a - x; b == old_b + x; a >= 0; }
+}
+)";
+}
+
+TEST(CheckProgram, ARequestBudgetBoundsTheSolverTimeOfAllItsDefinitions) {
+  ParseResult parsed = parse(hard_definition("h1") + hard_definition("h2") + hard_definition("h3"));
+  ASSERT_TRUE(parsed.ok());
+  VerifyLimits limits;
+  limits.request_budget_ms = 1'000;
+  const auto started = std::chrono::steady_clock::now();
+  const std::vector<IntentOutcome> outcomes = check_program(*parsed.program, limits);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(elapsed, std::chrono::milliseconds(2'500)) << "three 3 s timers would be 9 s";
+  ASSERT_EQ(outcomes.size(), 3u);
+  // The first ran with its timer cut to the budget, the others found it spent.
+  EXPECT_EQ(outcomes[0].report.verdict, Verdict::kRejected);
+  EXPECT_NE(outcomes[0].report.message.find("1000 ms"), std::string::npos)
+      << outcomes[0].report.message;
+  for (size_t i = 1; i < outcomes.size(); ++i) {
+    EXPECT_EQ(outcomes[i].report.verdict, Verdict::kRejected);
+    EXPECT_EQ(outcomes[i].report.message,
+              "not proven (fail closed): the request's solver budget of 1000 ms was spent "
+              "before this definition");
+    EXPECT_EQ(outcomes[i].name, "h" + std::to_string(i + 1));
+  }
 }
 
 TEST(Verifier, ProvesThePrototypeTransfer) {

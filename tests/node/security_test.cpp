@@ -368,6 +368,30 @@ TEST_F(SecurityTest, ABadTrustedProxiesSettingStopsTheNodeNamingTheVariable) {
       << result.output;
 }
 
+// SPEC §9's per-request solver budget: four definitions that each cost the solver
+// its whole 3 s timer are answered in about the budget, the later ones REJECTED.
+TEST_F(SecurityTest, ARequestsDefinitionsShareOneSolverBudget) {
+  start({"AETHEL_SOLVER_BUDGET_MS=1500"});
+  std::string code;
+  for (int i = 1; i <= 4; ++i) {
+    code += fmt::format(R"(intent h{}(a: Account, b: Account, x: Int, y: Int, z: Int) {{
+  guard {{ x > 1; y > 1; z > 1; x * x * x + y * y * y == z * z * z; }}
+  solve {{ priority: security; }}
+  verify {{ a == old_a - x; b == old_b + x; a >= 0; }}
+}}
+)",
+                        i);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto reply = exchange("POST", "/api/verify", {}, json::serialize(json::object{{"code", code}}));
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(reply.status, 200u) << reply.body;
+  EXPECT_LT(elapsed, milliseconds(4'000)) << "four 3 s timers would take 12 s";
+  EXPECT_NE(reply.body.find("\"status\":\"REJECTED\""), std::string::npos) << reply.body;
+  EXPECT_NE(reply.body.find("the request's solver budget of 1500 ms was spent"), std::string::npos)
+      << reply.body;
+}
+
 TEST_F(SecurityTest, ConnectionsBeyondTheLimitAre503AndClosedWhileTheOthersAreServed) {
   start({"AETHEL_MAX_CONNECTIONS=20"});
   // Each held connection is served one keep-alive request, so the node has
