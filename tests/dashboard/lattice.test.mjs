@@ -169,6 +169,11 @@ await runSteps('lattice', [
     }
     await switchServingNode('http');
     await waitBanner('yellow', 'Network Status: 🟡 Resilient (HTTP Fallback)');
+    // Every card says when its node last synced with a peer (not "—"), in HTTP mode too.
+    await waitInPage(page, 'a last sync on every card', () => {
+      const syncs = [...document.querySelectorAll('#nodes .card [data-field="last_sync"]')].map((e) => e.textContent);
+      return syncs.length === 3 && syncs.every((t) => /just now|s ago|min ago/.test(t));
+    });
     await screenshot(page, 'lattice-http-1280.png');
     await switchServingNode('auto');
     await waitBanner('green', 'Network Status: 🟢 Resilient (P2P Mode)');

@@ -75,6 +75,14 @@ import { initExplorer, refreshIntents, renderBlocks, transfersText } from './exp
     }
   }
 
+  // A node's last sync: the freshest of its peers' (each an age in ms: when that peer's
+  // height and root last reached the node, over gossip or an HTTP poll).
+  function freshestSync(peers) {
+    const ages = (Array.isArray(peers) ? peers : []).map((p) => p.last_sync_ms)
+      .filter((age) => typeof age === 'number');
+    return ages.length ? Math.min(...ages) : null;
+  }
+
   function normalizeNode(node) {
     return {
       url: normalizeUrl(node.url),
@@ -87,7 +95,7 @@ import { initExplorer, refreshIntents, renderBlocks, transfersText } from './exp
       heartbeat_active: node.heartbeat_active ?? null,
       height: node.height ?? null,
       merkle_root: node.merkle_root ?? null,
-      last_sync_ms: node.last_sync_ms ?? null,
+      last_sync_ms: node.last_sync_ms ?? freshestSync(node.peers),
       peers: Array.isArray(node.peers) ? node.peers : [],
       error: node.error || null,
     };
