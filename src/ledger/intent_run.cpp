@@ -110,13 +110,6 @@ std::optional<bool> holds(const lang::Condition& c, const Environment& env) {
   return holds(c.conclusion, env);
 }
 
-// Outcome messages are bounded; a long condition is cut, never the verdict.
-std::string bounded(std::string message) {
-  constexpr size_t kMaxBytes = 900;
-  if (message.size() > kMaxBytes) message = message.substr(0, kMaxBytes) + "...";
-  return message;
-}
-
 // One account an invocation touches: its overlay entry (if it exists yet) and the
 // balances before and after.
 struct Touch {

@@ -127,7 +127,7 @@ std::optional<Verdict> run_transfer(const LedgerState& state, Overlay& overlay, 
 Verdict evaluate_deploy(const LedgerState& state, const Transaction& tx,
                         std::optional<IntentEntry>& compiled) {
   Result<IntentEntry> entry = compile_intent(tx.intent_source, tx.deployed_by);
-  if (!entry.ok()) return refuse(OutcomeCode::kInvalidIntent, entry.error().message);
+  if (!entry.ok()) return refuse(OutcomeCode::kInvalidIntent, bounded(entry.error().message));
   const std::string& name = entry.value().info.name;
   if (state.intents.count(name) == 0 && state.intents.size() >= kMaxDeployedIntents) {
     return refuse(OutcomeCode::kInvalidIntent,

@@ -88,6 +88,14 @@ inline Verdict refuse(OutcomeCode code, std::string message, size_t transfer = 0
   return Verdict{code, std::move(message), static_cast<uint32_t>(transfer)};
 }
 
+// Outcome messages are bounded (kMaxOutcomeMessageBytes): a message that quotes
+// outside text (a condition, a parse error) is cut, never the verdict.
+inline std::string bounded(std::string message) {
+  constexpr size_t kMaxBytes = 900;
+  if (message.size() > kMaxBytes) message = message.substr(0, kMaxBytes) + "...";
+  return message;
+}
+
 // An invocation of a deployed intent against the overlay (SPEC §11): nullopt when
 // it passes, with the overlay holding its result.
 std::optional<Verdict> run_invocation(const LedgerState& state, Overlay& overlay,
