@@ -108,6 +108,10 @@ class Lattice::Impl : public std::enable_shared_from_this<Lattice::Impl> {
   void learn_peer_urls();
   void learned_identity(const std::string& url, const base::Result<http::Reply>& reply);
   void dial_bootstrap();
+  // A connected lattice peer whose Raft channel closed while another connection to
+  // it stayed up (two simultaneous dials: the host keeps one, and no disconnect is
+  // reported) gets its channel again: nothing else would reopen it.
+  void reopen_lost_channels();
   void ping_peers();
   void announce_head();
   void update_mode();

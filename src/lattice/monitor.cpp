@@ -40,6 +40,7 @@ void Lattice::Impl::schedule_monitor(std::chrono::milliseconds delay) {
 void Lattice::Impl::monitor_tick() {
   learn_peer_urls();
   dial_bootstrap();
+  reopen_lost_channels();
   ping_peers();
   announce_head();
   update_mode();
@@ -132,6 +133,18 @@ void Lattice::Impl::dial_bootstrap() {
         self->log("[P2P] cannot reach " + text + ": " + result.error().message);
       }
     });
+  }
+}
+
+void Lattice::Impl::reopen_lost_channels() {
+  if (!host_) return;
+  for (auto& [id, peer] : peers_) {
+    if (!peer.connected || !peer.hello_ok) continue;
+    if (peer.main.channel && peer.main.channel->is_open()) continue;
+    if (!open_channel(peer, peer.main, kRaftProtocol)) continue;
+    peer.link.p2p_ready(now_ms());
+    log(fmt::format("[P2P] channel to {} ({}) reopened on its remaining connection", id,
+                    peer.name));
   }
 }
 
