@@ -6,6 +6,7 @@
 // Boost.JSON reads, and reading its serialization is accepted again; each item became
 // a transfer with the item's exact values.
 #include <boost/json.hpp>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -19,6 +20,21 @@ namespace {
 
 void require(bool condition) {
   if (!condition) __builtin_trap();
+}
+
+bool all_finite(const json::value& value) {
+  if (const json::object* object = value.if_object()) {
+    for (const auto& member : *object) {
+      if (!all_finite(member.value())) return false;
+    }
+  } else if (const json::array* array = value.if_array()) {
+    for (const json::value& item : *array) {
+      if (!all_finite(item)) return false;
+    }
+  } else if (const double* number = value.if_double()) {
+    return std::isfinite(*number);
+  }
+  return true;
 }
 
 // The error code of a 4xx refusal (which must be JSON with one).
@@ -50,8 +66,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   require(!ec && plain == json::value(*object));
-  api::Response again_error;
-  require(api::parse_object(json::serialize(*object), again_error).has_value());
+  // Boost.JSON reads 9e999 as infinity and writes what it cannot read back: the
+  // round trip is checked for finite numbers only.
+  if (all_finite(*object)) {
+    api::Response again_error;
+    require(api::parse_object(json::serialize(*object), again_error).has_value());
+  }
   api::Response items_error;
   auto txs = api::parse_transactions(request, items_error);
   if (!txs) {
