@@ -35,9 +35,10 @@ class Environment {
   }
   // "old_payer = 10, amount = 100" for the names `condition` reads.
   std::string describe(const lang::Condition& condition) const {
+    const std::string text = lang::print(condition);
     std::vector<std::string> parts;
     for (const auto& [n, v] : values_) {
-      if (lang::print(condition).find(n) != std::string::npos) {
+      if (text.find(n) != std::string::npos) {
         parts.push_back(fmt::format("{} = {}", n, v));
       }
     }
