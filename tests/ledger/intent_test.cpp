@@ -5,22 +5,23 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "lang/lang.h"
 #include "ledger/ledger.h"
 
 namespace aethel::ledger {
 namespace {
 
-constexpr std::string_view kSplit =
-    R"(intent split(payer: Account, left: Account, right: Account, amount: Amount) {
-  guard { amount > 0; old_payer >= amount; }
-  solve { priority: fee; }
-  verify {
-    payer == old_payer - amount;
-    left == old_left + amount / 2;
-    right == old_right + (amount - amount / 2);
-  }
-})";
+// examples/intents/split.ae: the definition the docs show.
+std::string split_source() {
+  std::ifstream in(std::string(AETHEL_EXAMPLES_DIR) + "/intents/split.ae");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+const std::string kSplit = split_source();
 
 using Arguments = std::vector<std::pair<std::string, std::string>>;
 
@@ -38,7 +39,7 @@ Transaction split(std::string payer, std::string left, std::string right, std::s
 
 Ledger with_split() {
   Ledger ledger(default_genesis());
-  const Outcome deployed = apply_one(ledger, Transaction::deploy(std::string(kSplit), "test"));
+  const Outcome deployed = apply_one(ledger, Transaction::deploy(kSplit, "test"));
   EXPECT_TRUE(deployed.committed()) << deployed.message;
   return ledger;
 }
@@ -77,7 +78,7 @@ TEST(LedgerIntent, DeployedIntentsArePartOfTheStateRoot) {
 TEST(LedgerIntent, RedeployingANameMakesTheNextVersion) {
   Ledger ledger = with_split();
   const Hash before = ledger.root();
-  ASSERT_TRUE(apply_one(ledger, Transaction::deploy(std::string(kSplit), "again")).committed());
+  ASSERT_TRUE(apply_one(ledger, Transaction::deploy(kSplit, "again")).committed());
   EXPECT_EQ(ledger.intent("split")->version, 2u);
   EXPECT_EQ(ledger.intent("split")->deployed_by, "again");
   EXPECT_NE(ledger.root(), before);
@@ -136,7 +137,7 @@ TEST(LedgerIntent, DeploymentsThatCannotRunAreRefused) {
   Ledger ledger(default_genesis());
   expect_refused(ledger, Transaction::deploy("intent broken(", "t"), OutcomeCode::kInvalidIntent,
                  "line 1");
-  expect_refused(ledger, Transaction::deploy(std::string(kSplit) + "\n" + std::string(kSplit), "t"),
+  expect_refused(ledger, Transaction::deploy(kSplit + "\n" + kSplit, "t"),
                  OutcomeCode::kInvalidIntent, "exactly one intent definition");
   expect_refused(ledger,
                  Transaction::deploy(R"(intent transfer(a: Account, n: Int) {
@@ -183,7 +184,7 @@ TEST(LedgerIntent, EncodingsRoundTripAndTransfersKeepVersion1) {
   Transaction invoke = split("Alice", "Bob", "Dave", "101");
   invoke.client_id = "s-1";
   invoke.transfers[0].memo = "fees";
-  const Transaction deploy = Transaction::deploy(std::string(kSplit), "node-1");
+  const Transaction deploy = Transaction::deploy(kSplit, "node-1");
   Transaction mixed = Transaction::batch({Transfer{"Alice", "Bob", 1, ""}});
   mixed.transfers.push_back(invoke.transfers[0]);
   for (const Transaction& tx : {invoke, deploy, mixed}) {
