@@ -345,6 +345,7 @@ lattice::SignedHeaders signed_headers_of(const Request& request) {
   return lattice::SignedHeaders{std::string(request.header("X-Aethel-Peer")),
                                 std::string(request.header("X-Aethel-To")),
                                 std::string(request.header("X-Aethel-Timestamp")),
+                                std::string(request.header("X-Aethel-Nonce")),
                                 std::string(request.header("X-Aethel-Body-Sha256")),
                                 std::string(request.header("X-Aethel-Signature"))};
 }

@@ -1,8 +1,10 @@
 // Wire format (version 1), all integers unsigned LEB128 in minimal form:
 //   u8 version | u8 type | from | to | term | log_term | index | commit | reject_hint |
-//   context | u8 flags (bit0 reject, bit1 leader_transfer, bit2 snapshot follows) |
+//   context | u8 flags (bit0 reject, bit1 leader_transfer, bit2 snapshot follows,
+//   bit3 the snapshot lists learners) |
 //   entry_count | entry_count × (term | index | length | bytes) |
-//   [snapshot: index | term | voter_count | voters... | length | bytes]
+//   [snapshot: index | term | voter_count | voters... |
+//    [learner_count (> 0) | learners...] | length | bytes]
 // Entries must be consecutive, starting at index + 1. Nothing may follow the message.
 #include <cstring>
 
@@ -14,7 +16,9 @@ namespace {
 constexpr std::uint8_t kFlagReject = 1;
 constexpr std::uint8_t kFlagLeaderTransfer = 2;
 constexpr std::uint8_t kFlagSnapshot = 4;
-constexpr std::uint8_t kKnownFlags = kFlagReject | kFlagLeaderTransfer | kFlagSnapshot;
+constexpr std::uint8_t kFlagLearners = 8;  // set exactly when there are learners: canonical
+constexpr std::uint8_t kKnownFlags =
+    kFlagReject | kFlagLeaderTransfer | kFlagSnapshot | kFlagLearners;
 
 void put_varint(Bytes& out, std::uint64_t value) {
   while (value >= 0x80) {
@@ -109,17 +113,23 @@ bool decode_entries(Reader& in, Message& m) {
   return true;
 }
 
-bool decode_snapshot(Reader& in, Message& m) {
+bool decode_ids(Reader& in, std::vector<NodeId>& ids, std::uint64_t min_count) {
+  const std::uint64_t count = in.varint();
+  if (in.failed()) return false;
+  if (count < min_count || count > kMaxVoters || count > in.remaining()) {
+    in.fail("member count out of range");
+    return false;
+  }
+  for (std::uint64_t i = 0; i < count; ++i) ids.push_back(in.varint());
+  return !in.failed();
+}
+
+bool decode_snapshot(Reader& in, Message& m, bool learners) {
   Snapshot snapshot;
   snapshot.meta.index = in.varint();
   snapshot.meta.term = in.varint();
-  const std::uint64_t voters = in.varint();
-  if (in.failed()) return false;
-  if (voters > kMaxVoters || voters > in.remaining()) {
-    in.fail("voter count out of range");
-    return false;
-  }
-  for (std::uint64_t i = 0; i < voters; ++i) snapshot.meta.voters.push_back(in.varint());
+  if (!decode_ids(in, snapshot.meta.voters, 0)) return false;
+  if (learners && !decode_ids(in, snapshot.meta.learners, 1)) return false;
   Bytes data = in.blob();
   if (in.failed()) return false;
   snapshot.data = std::make_shared<const Bytes>(std::move(data));
@@ -140,6 +150,7 @@ void encode(const Message& m, Bytes& out) {
   if (m.reject) flags |= kFlagReject;
   if (m.leader_transfer) flags |= kFlagLeaderTransfer;
   if (m.snapshot) flags |= kFlagSnapshot;
+  if (m.snapshot && !m.snapshot->meta.learners.empty()) flags |= kFlagLearners;
   out.push_back(flags);
   put_varint(out, m.entries.size());
   for (const Entry& entry : m.entries) {
@@ -152,6 +163,10 @@ void encode(const Message& m, Bytes& out) {
     put_varint(out, m.snapshot->meta.term);
     put_varint(out, m.snapshot->meta.voters.size());
     for (NodeId voter : m.snapshot->meta.voters) put_varint(out, voter);
+    if (!m.snapshot->meta.learners.empty()) {
+      put_varint(out, m.snapshot->meta.learners.size());
+      for (NodeId learner : m.snapshot->meta.learners) put_varint(out, learner);
+    }
     static const Bytes kEmpty;
     put_bytes(out, m.snapshot->data ? *m.snapshot->data : kEmpty);
   }
@@ -188,8 +203,10 @@ DecodeResult decode(std::span<const std::uint8_t> bytes) {
     if (m.type != MessageType::kSnapshot) {
       in.fail("snapshot in a message that carries none");
     } else {
-      decode_snapshot(in, m);
+      decode_snapshot(in, m, (flags & kFlagLearners) != 0);
     }
+  } else if (!in.failed() && (flags & kFlagLearners) != 0) {
+    in.fail("learners without a snapshot");
   }
   if (!in.failed() && m.type == MessageType::kSnapshot && !m.snapshot) {
     in.fail("snapshot message without a snapshot");

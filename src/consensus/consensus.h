@@ -13,7 +13,10 @@
 //        Ready::entries (truncating its log from entries.front().index first), and make
 //        them durable with ONE fsync covering the whole batch;
 //     2. only then send Ready::messages (votes and append acknowledgements in them promise
-//        that the writes of step 1 survive a crash);
+//        that the writes of step 1 survive a crash) — except those for which
+//        may_send_before_sync() holds: a leader's appends, heartbeats, snapshots and
+//        TimeoutNow promise nothing about its own disk, so sending them first lets the
+//        followers' fsyncs run in parallel with the leader's (Raft §10.2.1, as etcd does);
 //     3. install Ready::snapshot into the state machine, then apply
 //        Ready::committed_entries in order. These two may also happen before or during
 //        step 1: committed entries are already durable locally (the core only hands out
@@ -28,7 +31,17 @@
 //
 // Limits: every queue the core owns is bounded by a Config field (entries per append,
 // bytes per append, inflight appends per follower, uncommitted entries, pending reads,
-// committed entries per Ready). Membership is fixed at construction (no joint consensus).
+// committed entries per Ready).
+//
+// MEMBERSHIP. Voters elect leaders and form commit quorums; learners receive and
+// acknowledge the log but count toward neither (a new server catching up before it may
+// vote). Changes are single-server (Raft thesis §4.1): one server added as a learner,
+// promoted, or removed per change, proposed as a log entry with propose_membership().
+// Each node uses the latest membership in its log, committed or not (the thesis's rule:
+// with it any two consecutive memberships share a member in every pair of majorities,
+// whereas a node that waited for apply could campaign under a membership two changes
+// old). A leader proposes a change only once it has committed an entry of its term
+// and no earlier change is uncommitted.
 #pragma once
 
 #include <cstddef>
@@ -82,10 +95,28 @@ struct HardState {
   bool operator==(const HardState&) const = default;
 };
 
+// Who takes part in the group (see MEMBERSHIP above).
+struct Membership {
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+  bool operator==(const Membership&) const = default;
+  bool is_voter(NodeId id) const;
+  bool is_member(NodeId id) const;  // voter or learner
+};
+
+// Empty when `membership` is well formed (1..kMaxVoters voters, members distinct and
+// non-zero, no learner also a voter), otherwise what is wrong with it.
+std::optional<std::string> validate(const Membership& membership);
+// Empty when `next` may follow `current` as one change: exactly one server added as a
+// learner, promoted from learner to voter, or removed (a voter only while another voter
+// stays); otherwise why not.
+std::optional<std::string> validate_change(const Membership& current, const Membership& next);
+
 struct SnapshotMeta {
   Index index = 0;  // last log index the snapshot covers
   Term term = 0;    // term of that entry
-  std::vector<NodeId> voters;
+  std::vector<NodeId> voters;    // the membership in force at `index`
+  std::vector<NodeId> learners;  // (empty voters: the receiver keeps its own)
   bool operator==(const SnapshotMeta&) const = default;
 };
 
@@ -151,7 +182,10 @@ struct BugInjection {
 
 struct Config {
   NodeId id = kNoNode;
-  std::vector<NodeId> voters;  // includes id; fixed for the life of the group
+  // The membership at start (genesis, or the caller's latest applied membership); id is
+  // one of them. Changes in the log (and in a snapshot) take over from it.
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
   // An election starts after a random number of ticks in [election, election + jitter).
   // Jitter 0 means election/2: wide enough to make split votes rare (pre-vote and ticks
   // that are never in lock step help too), narrow enough that a leader crash is repaired
@@ -216,7 +250,8 @@ struct Ready {
   std::optional<HardState> hard_state;   // persist (changed since the last Ready)
   std::optional<Snapshot> snapshot;      // persist, then install (received from a leader)
   std::vector<Entry> entries;            // persist; truncate the log from front().index first
-  std::vector<Message> messages;         // send only AFTER the writes above are fsynced
+  std::vector<Message> messages;         // send only AFTER the writes above are fsynced,
+                                         // except where may_send_before_sync()
   std::vector<Entry> committed_entries;  // apply in order
   std::vector<ReadState> read_states;    // answer once applied >= index
   Role role = Role::kFollower;           // soft state, not persisted
@@ -227,6 +262,12 @@ struct Ready {
   }
 };
 
+// True for the messages only a leader sends (appends, heartbeats, snapshots, TimeoutNow):
+// they carry entries and a commit index the leader's quorum made durable, never a
+// promise about the sender's own unsynced writes. A leader may send them before the
+// Ready's fsync; its own copy counts toward a commit only once advance() confirmed it.
+bool may_send_before_sync(const Message& message);
+
 enum class Error : std::uint8_t {
   kNone,
   kNotLeader,           // ask `leader_hint` instead (may be kNoNode: unknown)
@@ -236,6 +277,9 @@ enum class Error : std::uint8_t {
   kNotReady,  // leader has not committed an entry in its term yet (ReadIndex)
   kTooManyPendingReads,
   kInvalidArgument,
+  kChangePending,     // a membership change (or a predecessor's entry) is not yet applied
+  kLearnerBehind,     // promotion refused: the learner's log is behind the commit index
+  kRemovesLeader,     // transfer leadership away before removing this leader
 };
 const char* error_name(Error error);
 
@@ -268,6 +312,20 @@ class Raft {
   ProposeResult propose(Bytes data);
   // Starts a linearizable read tagged `context`; the answer comes back as a ReadState.
   Error read_index(std::uint64_t context);
+  // Leader only: appends a membership change to `next`, carrying `data` for the
+  // application (decode_membership_entry() gives both back from the entry). Refused,
+  // with nothing appended, unless validate_change(membership(), next) holds and: this
+  // leader has committed an entry of its term and no earlier change is uncommitted
+  // (kChangePending); a promoted learner holds everything committed (kLearnerBehind);
+  // this leader stays a voter (kRemovesLeader: transfer_leadership() first).
+  // The change is in force at once: the leader replicates to an added member and stops
+  // for a removed one.
+  ProposeResult propose_membership(const Membership& next, Bytes data);
+  // The membership in force here: the latest in the log, else the snapshot's, else the
+  // configured one.
+  Membership membership() const;
+  // Leader only: the last index `peer` is known to hold (0: not a member or unknown).
+  Index match_of(NodeId peer) const;
   // Leader only: hand leadership to `target` (it must be a voter other than self).
   Error transfer_leadership(NodeId target);
   // The application took a snapshot of its state at `index` (<= applied): the log up to
@@ -322,6 +380,20 @@ class Raft {
  private:
   std::unique_ptr<RaftImpl> impl_;
 };
+
+// ---- Membership entries ----------------------------------------------------------------
+//
+// A membership change travels as an ordinary entry whose data starts with a marker the
+// core owns (propose() refuses data that starts with it), then the membership, then the
+// application's bytes.
+struct MembershipEntry {
+  Membership membership;
+  Bytes data;  // the application's part
+};
+Bytes encode_membership_entry(const Membership& membership, const Bytes& data);
+// The change an entry's data holds, or nullopt for any other entry (or a malformed one).
+std::optional<MembershipEntry> decode_membership_entry(const Bytes& data);
+bool is_membership_entry(const Bytes& data);  // starts with the marker
 
 // ---- Wire codec ----------------------------------------------------------------------
 //

@@ -32,8 +32,9 @@ void RaftImpl::check_leader() const {
   AETHEL_CHECK(vote_ == config_.id);        // it won an election in this term
   AETHEL_CHECK(log_.last_term() == term_);  // its no-op, at least, is from its term
   AETHEL_CHECK(self_match() <= log_.last_index());
-  // One Progress per other voter, none for itself.
-  AETHEL_CHECK(progress_.size() + 1 == config_.voters.size());
+  AETHEL_CHECK(is_voter());  // a learner never campaigns, a removed leader steps down
+  // One Progress per other member, none for itself.
+  AETHEL_CHECK(progress_.size() + 1 == config_.voters.size() + config_.learners.size());
   AETHEL_CHECK(progress_.count(config_.id) == 0);
 }
 

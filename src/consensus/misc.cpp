@@ -49,6 +49,18 @@ bool Prng::chance(std::uint64_t numerator, std::uint64_t denominator) {
   return below(denominator) < numerator;
 }
 
+bool may_send_before_sync(const Message& message) {
+  switch (message.type) {
+    case MessageType::kAppend:
+    case MessageType::kHeartbeat:
+    case MessageType::kSnapshot:
+    case MessageType::kTimeoutNow:
+      return true;
+    default:
+      return false;  // votes and acknowledgements promise this node's writes
+  }
+}
+
 const char* role_name(Role role) {
   switch (role) {
     case Role::kFollower:
@@ -81,6 +93,12 @@ const char* error_name(Error error) {
       return "too many pending reads";
     case Error::kInvalidArgument:
       return "invalid argument";
+    case Error::kChangePending:
+      return "a membership change is pending";
+    case Error::kLearnerBehind:
+      return "the learner is behind";
+    case Error::kRemovesLeader:
+      return "the change removes the leader";
   }
   return "unknown";
 }

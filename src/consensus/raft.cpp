@@ -30,12 +30,9 @@ bool contains(const std::vector<NodeId>& ids, NodeId id) {
 
 std::optional<std::string> validate(const Config& config) {
   if (config.id == kNoNode) return "config.id must not be 0";
-  if (config.voters.empty() || config.voters.size() > kMaxVoters) return "voters: 1..255 ids";
-  if (!contains(config.voters, config.id)) return "voters must include config.id";
-  std::set<NodeId> unique(config.voters.begin(), config.voters.end());
-  if (unique.size() != config.voters.size() || unique.count(kNoNode) != 0) {
-    return "voters must be distinct and non-zero";
-  }
+  const Membership membership{config.voters, config.learners};
+  if (auto invalid = validate(membership)) return invalid;
+  if (!membership.is_member(config.id)) return "voters or learners must include config.id";
   if (config.heartbeat_interval_ticks == 0) return "heartbeat_interval_ticks must be > 0";
   if (config.election_timeout_ticks <= config.heartbeat_interval_ticks) {
     return "election_timeout_ticks must exceed heartbeat_interval_ticks";
@@ -83,6 +80,12 @@ RaftImpl::RaftImpl(const Config& config, const DurableState& durable, Index appl
   AETHEL_CHECK(!validate(config).has_value());
   AETHEL_CHECK(!validate(durable).has_value());
   if (durable.snapshot) snapshot_ = durable.snapshot;
+  base_membership_ = Membership{config.voters, config.learners};
+  if (durable.snapshot && !durable.snapshot->meta.voters.empty()) {
+    base_membership_ = Membership{durable.snapshot->meta.voters, durable.snapshot->meta.learners};
+  }
+  for (const Entry& entry : durable.entries) track_membership(entry);
+  refresh_membership();
   term_ = durable.hard_state.term;
   vote_ = durable.hard_state.vote;
   log_.commit_to(durable.hard_state.commit);
@@ -141,7 +144,7 @@ void RaftImpl::become_leader() {
   reset(term_);
   role_ = Role::kLeader;
   leader_ = config_.id;
-  for (NodeId peer : config_.voters) {
+  for (NodeId peer : members()) {
     if (peer == config_.id) continue;
     Progress& progress = progress_[peer];
     progress.next = log_.last_index() + 1;
@@ -196,7 +199,7 @@ void RaftImpl::tick() {
 
 void RaftImpl::tick_election() {
   ++election_elapsed_;
-  if (election_elapsed_ >= randomized_election_timeout_ && !recovering_) {
+  if (election_elapsed_ >= randomized_election_timeout_ && !recovering_ && is_voter()) {
     campaign(config_.pre_vote, false);
   }
 }
@@ -233,7 +236,9 @@ void RaftImpl::tick_leader() {
 
 bool RaftImpl::quorum_active() const {
   std::size_t active = 1;  // self
-  for (const auto& [peer, progress] : progress_) active += progress.recent_active ? 1 : 0;
+  for (const auto& [peer, progress] : progress_) {
+    active += progress.recent_active && counts(peer) ? 1 : 0;
+  }
   return active >= quorum();
 }
 
@@ -248,7 +253,8 @@ void RaftImpl::maybe_transfer_to_preferred() {
 // ---- input --------------------------------------------------------------------------------
 
 bool RaftImpl::acceptable(const Message& m) const {
-  if (m.to != config_.id || m.from == config_.id || !contains(config_.voters, m.from)) {
+  if (m.to != config_.id || m.from == config_.id ||
+      !(contains(config_.voters, m.from) || contains(config_.learners, m.from))) {
     return false;
   }
   if (m.type < MessageType::kPreVote || static_cast<std::uint8_t>(m.type) > kLastMessageType) {
@@ -273,6 +279,10 @@ bool RaftImpl::acceptable(const Message& m) const {
   if (m.type == MessageType::kSnapshot) {
     if (!m.snapshot || !m.snapshot->data || m.snapshot->meta.term > m.term ||
         m.snapshot->meta.index > kMaxIndex) {
+      return false;
+    }
+    const Membership carried{m.snapshot->meta.voters, m.snapshot->meta.learners};
+    if (!carried.voters.empty() && (validate(carried) || !carried.is_member(config_.id))) {
       return false;
     }
   }
@@ -386,7 +396,7 @@ void RaftImpl::step_candidate(const Message& m) {
     step_follower(m);
     return;
   }
-  if (m.type != my_response) return;
+  if (m.type != my_response || !counts(m.from)) return;
   votes_.emplace(m.from, !m.reject);
   std::size_t granted = 0;
   for (const auto& [peer, vote] : votes_) granted += vote ? 1 : 0;
@@ -421,7 +431,7 @@ void RaftImpl::step_follower(const Message& m) {
       break;
     case MessageType::kTimeoutNow:
       // The leader asked us to take over: no pre-vote, no lease (unless we cannot lead).
-      if (!recovering_) campaign(false, true);
+      if (!recovering_ && is_voter()) campaign(false, true);
       break;
     case MessageType::kReadIndexResponse:
       read_states_.push_back(ReadState{m.context, m.index});
@@ -445,6 +455,7 @@ void RaftImpl::handle_append(const Message& m) {
   if (log_.matches(m.index, m.log_term)) {
     const Index last_new = m.index + m.entries.size();
     log_.append_from_leader(m.entries);
+    track_appended(m.entries);
     commit_to(std::min(m.commit, last_new));
     response.index = last_new;
     send(std::move(response));
@@ -480,6 +491,9 @@ void RaftImpl::handle_snapshot(const Message& m) {
     response.index = log_.committed();
   } else {
     log_.restore(meta.index, meta.term);
+    changes_.clear();
+    if (!meta.voters.empty()) base_membership_ = Membership{meta.voters, meta.learners};
+    refresh_membership();
     snapshot_ = *m.snapshot;
     pending_install_ = *m.snapshot;
     response.index = meta.index;
@@ -585,7 +599,9 @@ std::uint64_t RaftImpl::start_round() {
 // confirmed after every read registered up to it.
 std::uint64_t RaftImpl::quorum_acked_round() const {
   std::vector<std::uint64_t> rounds{round_};
-  for (const auto& [peer, progress] : progress_) rounds.push_back(progress.acked_round);
+  for (const auto& [peer, progress] : progress_) {
+    if (counts(peer)) rounds.push_back(progress.acked_round);
+  }
   std::sort(rounds.begin(), rounds.end(), std::greater<>());
   return rounds[quorum() - 1];
 }
@@ -654,7 +670,9 @@ bool RaftImpl::maybe_commit() {
   AETHEL_CHECK(role_ == Role::kLeader);
   std::vector<Index> matches;
   matches.push_back(self_match());
-  for (const auto& [peer, progress] : progress_) matches.push_back(progress.match);
+  for (const auto& [peer, progress] : progress_) {
+    if (counts(peer)) matches.push_back(progress.match);
+  }
   std::sort(matches.begin(), matches.end(), std::greater<>());
   const Index candidate =
       config_.bugs.commit_without_quorum ? matches.front() : matches[quorum() - 1];
@@ -741,6 +759,16 @@ void RaftImpl::flush_appends() {
 // ---- client requests ------------------------------------------------------------------
 
 ProposeResult RaftImpl::propose(Bytes data) {
+  if (is_membership_entry(data)) {
+    ProposeResult refused;
+    refused.leader_hint = leader_;
+    refused.error = Error::kInvalidArgument;  // only propose_membership() writes those
+    return refused;
+  }
+  return append_proposal(std::move(data));
+}
+
+ProposeResult RaftImpl::append_proposal(Bytes data) {
   ProposeResult result;
   result.leader_hint = leader_;
   if (role_ != Role::kLeader) {
@@ -783,6 +811,111 @@ Error RaftImpl::read_index(std::uint64_t context) {
   return Error::kNone;
 }
 
+ProposeResult RaftImpl::propose_membership(const Membership& next, Bytes data) {
+  ProposeResult refused;
+  refused.leader_hint = leader_;
+  refused.error = membership_change_error(next);
+  if (refused.error != Error::kNone) return refused;
+  ProposeResult result = append_proposal(encode_membership_entry(next, data));
+  if (result.error == Error::kNone) {
+    track_membership(*log_.entry_at(result.index));
+    refresh_membership();
+  }
+  return result;
+}
+
+Error RaftImpl::membership_change_error(const Membership& next) const {
+  if (role_ != Role::kLeader) return Error::kNotLeader;
+  if (validate_change(membership(), next)) return Error::kInvalidArgument;
+  // The thesis's rule, and its fix for changes across leaders: a leader's first change
+  // waits for an entry of its own term to commit.
+  if (!committed_in_current_term()) return Error::kChangePending;
+  if (!changes_.empty() && changes_.rbegin()->first > log_.committed()) {
+    return Error::kChangePending;
+  }
+  if (!next.is_voter(config_.id)) return Error::kRemovesLeader;
+  for (NodeId voter : next.voters) {
+    if (voter == config_.id || contains(config_.voters, voter)) continue;
+    // The promoted learner: as a voter it must not delay commits while it catches up.
+    if (progress_.at(voter).match < log_.committed()) return Error::kLearnerBehind;
+  }
+  return Error::kNone;
+}
+
+void RaftImpl::track_membership(const Entry& entry) {
+  if (auto change = decode_membership_entry(entry.data)) {
+    changes_[entry.index] = std::move(change->membership);
+  }
+}
+
+// After append_from_leader(entries): the log holds exactly `entries` in their range,
+// and nothing beyond it if a conflict truncated it.
+void RaftImpl::track_appended(const std::vector<Entry>& entries) {
+  changes_.erase(changes_.upper_bound(log_.last_index()), changes_.end());
+  for (const Entry& entry : entries) {
+    changes_.erase(entry.index);
+    track_membership(entry);
+  }
+  refresh_membership();
+}
+
+// The latest membership in the log is the one in force (consensus.h, MEMBERSHIP).
+void RaftImpl::refresh_membership() {
+  const Membership latest = changes_.empty() ? base_membership_ : changes_.rbegin()->second;
+  if (latest == membership()) return;
+  config_.voters = latest.voters;
+  config_.learners = latest.learners;
+  if (config_.preferred_leader != kNoNode && !latest.is_voter(config_.preferred_leader)) {
+    config_.preferred_leader = kNoNode;
+  }
+  if (role_ == Role::kLeader) {
+    update_progress_for_members();
+  } else if (role_ != Role::kFollower && !is_voter()) {
+    become_follower(term_, kNoNode);  // a campaign for a seat it no longer holds
+  }
+}
+
+// Progress for every member but this leader; none for a removed one.
+void RaftImpl::update_progress_for_members() {
+  if (!is_voter()) {
+    become_follower(term_, kNoNode);  // cannot happen by propose_membership(); be safe
+    return;
+  }
+  for (auto it = progress_.begin(); it != progress_.end();) {
+    it = membership().is_member(it->first) ? std::next(it) : progress_.erase(it);
+  }
+  for (NodeId peer : members()) {
+    if (peer == config_.id || progress_.count(peer) != 0) continue;
+    // Probing from the last entry (the change itself): a probe carries at least one
+    // entry, so the new member's rejection starts the back-off at once.
+    progress_[peer].next = log_.last_index();
+    appends_pending_ = true;
+  }
+  if (transferee_ != kNoNode && !is_voter(transferee_)) transferee_ = kNoNode;
+  if (maybe_commit()) commit_changed_ = true;  // the quorum may have shrunk
+}
+
+Index RaftImpl::match_of(NodeId peer) const {
+  if (role_ != Role::kLeader) return 0;
+  if (peer == config_.id) return log_.stable();
+  auto found = progress_.find(peer);
+  return found == progress_.end() ? 0 : found->second.match;
+}
+
+Membership RaftImpl::membership() const {
+  return Membership{config_.voters, config_.learners};
+}
+
+std::vector<NodeId> RaftImpl::members() const {
+  std::vector<NodeId> all = config_.voters;
+  all.insert(all.end(), config_.learners.begin(), config_.learners.end());
+  return all;
+}
+
+bool RaftImpl::is_voter(NodeId id) const {
+  return contains(config_.voters, id == kNoNode ? config_.id : id);
+}
+
 Error RaftImpl::transfer_leadership(NodeId target) {
   if (role_ != Role::kLeader) return Error::kNotLeader;
   if (target == config_.id || !contains(config_.voters, target)) return Error::kInvalidArgument;
@@ -807,7 +940,12 @@ Error RaftImpl::compact(Index index, Bytes data) {
   Snapshot snapshot;
   snapshot.meta.index = index;
   snapshot.meta.term = *log_.term_at(index);
-  snapshot.meta.voters = config_.voters;
+  // The membership in force at `index`: the latest change at or before it.
+  auto after = changes_.upper_bound(index);
+  if (after != changes_.begin()) base_membership_ = std::prev(after)->second;
+  changes_.erase(changes_.begin(), after);
+  snapshot.meta.voters = base_membership_.voters;
+  snapshot.meta.learners = base_membership_.learners;
   snapshot.data = std::make_shared<const Bytes>(std::move(data));
   snapshot_ = std::move(snapshot);
   log_.compact(index);
@@ -899,6 +1037,15 @@ void Raft::step(const Message& message) {
 }
 ProposeResult Raft::propose(Bytes data) {
   return impl_->propose(std::move(data));
+}
+ProposeResult Raft::propose_membership(const Membership& next, Bytes data) {
+  return impl_->propose_membership(next, std::move(data));
+}
+Membership Raft::membership() const {
+  return impl_->membership();
+}
+Index Raft::match_of(NodeId peer) const {
+  return impl_->match_of(peer);
 }
 Error Raft::read_index(std::uint64_t context) {
   return impl_->read_index(context);

@@ -26,6 +26,9 @@ class RaftImpl {
   ProposeResult propose(Bytes data);
   Error read_index(std::uint64_t context);
   Error transfer_leadership(NodeId target);
+  ProposeResult propose_membership(const Membership& next, Bytes data);
+  Membership membership() const;
+  Index match_of(NodeId peer) const;
   Error compact(Index index, Bytes data);
   void fence_votes_through(Term term);
   bool has_ready() const;
@@ -74,6 +77,16 @@ class RaftImpl {
   void reset(Term term);
   void campaign(bool pre_vote, bool leader_transfer);
   std::size_t quorum() const { return config_.voters.size() / 2 + 1; }
+  // Membership: learners are replicated to but count toward no quorum.
+  std::vector<NodeId> members() const;  // voters, then learners
+  bool is_voter(NodeId id = kNoNode) const;  // kNoNode: this node
+  bool counts(NodeId peer) const { return is_voter(peer); }
+  Error membership_change_error(const Membership& next) const;
+  ProposeResult append_proposal(Bytes data);
+  void track_membership(const Entry& entry);
+  void track_appended(const std::vector<Entry>& entries);
+  void refresh_membership();
+  void update_progress_for_members();
 
   // Message plumbing.
   bool acceptable(const Message& m) const;
@@ -122,6 +135,10 @@ class RaftImpl {
   std::map<NodeId, Progress> progress_;  // ordered: iteration order is deterministic
   std::map<NodeId, bool> votes_;
   NodeId transferee_ = kNoNode;
+  // Membership: the one at the snapshot (or configured), and every change in the log
+  // after it by index; config_.voters/learners hold the latest (refresh_membership()).
+  Membership base_membership_;
+  std::map<Index, Membership> changes_;
   std::optional<Snapshot> pending_install_;  // received, not yet handed out in a Ready
   HardState persisted_hard_state_;
   std::vector<Message> messages_;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/post.hpp>
 #include <charconv>
 
@@ -42,8 +43,8 @@ bool lower_hex(std::string_view text, size_t length) {
 }  // namespace
 
 std::string signing_text(std::string_view method, std::string_view path, const SignedHeaders& h) {
-  return fmt::format("aethel-lattice-request-v2\n{}\n{}\n{}\n{}\n{}\n{}", method, path, h.peer_id,
-                     h.to, h.timestamp_ms, h.body_sha256);
+  return fmt::format("aethel-lattice-request-v3\n{}\n{}\n{}\n{}\n{}\n{}\n{}", method, path,
+                     h.peer_id, h.to, h.timestamp_ms, h.nonce, h.body_sha256);
 }
 
 // ---------------------------------------------------------------------------
@@ -122,7 +123,14 @@ uint32_t Lattice::Impl::http_timeout_ms(const Peer& peer) const {
 
 http::Headers Lattice::Impl::signed_headers(std::string_view path, const std::string& to,
                                             std::string_view body) const {
-  SignedHeaders h{identity_.peer_id, to, std::to_string(unix_time_ms()), sha256_hex(body), {}};
+  std::array<uint8_t, 8> nonce;
+  p2p::random_bytes(nonce);
+  SignedHeaders h{identity_.peer_id,
+                  to,
+                  std::to_string(unix_time_ms()),
+                  base::to_hex(std::span<const uint8_t>(nonce)),
+                  sha256_hex(body),
+                  {}};
   std::string text = signing_text("POST", path, h);
   auto signature =
       identity_.key.sign(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
@@ -130,6 +138,7 @@ http::Headers Lattice::Impl::signed_headers(std::string_view path, const std::st
   return {{"X-Aethel-Peer", h.peer_id},
           {"X-Aethel-To", h.to},
           {"X-Aethel-Timestamp", h.timestamp_ms},
+          {"X-Aethel-Nonce", h.nonce},
           {"X-Aethel-Body-Sha256", h.body_sha256},
           {"X-Aethel-Signature", h.signature}};
 }
@@ -141,11 +150,11 @@ http::Headers Lattice::Impl::signed_headers(std::string_view path, const std::st
 base::Result<std::string> Lattice::authenticate(std::string_view method, std::string_view path,
                                                 const SignedHeaders& h) {
   Impl& impl = *impl_;
-  if (h.peer_id.empty() || h.to.empty() || h.timestamp_ms.empty() || h.body_sha256.empty() ||
-      h.signature.empty()) {
+  if (h.peer_id.empty() || h.to.empty() || h.timestamp_ms.empty() || h.nonce.empty() ||
+      h.body_sha256.empty() || h.signature.empty()) {
     return unauthorized(
         "node-to-node requests need X-Aethel-Peer, X-Aethel-To, X-Aethel-Timestamp, "
-        "X-Aethel-Body-Sha256 and X-Aethel-Signature");
+        "X-Aethel-Nonce, X-Aethel-Body-Sha256 and X-Aethel-Signature");
   }
   const std::vector<std::string>& validators = impl.identity_.validators;
   if (h.peer_id == impl.identity_.peer_id ||
@@ -169,7 +178,7 @@ base::Result<std::string> Lattice::authenticate(std::string_view method, std::st
   auto key = sender.ok() ? sender->public_key() : std::nullopt;
   auto signature = base::from_hex(h.signature);
   std::string text = signing_text(method, path, h);
-  bool valid = key && signature && lower_hex(h.body_sha256, 64) &&
+  bool valid = key && signature && lower_hex(h.nonce, 16) && lower_hex(h.body_sha256, 64) &&
                key->verify(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
                            *signature);
   if (!valid) return unauthorized("bad signature from " + h.peer_id);

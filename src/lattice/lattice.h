@@ -100,12 +100,15 @@ struct SignedHeaders {
   std::string peer_id;       // X-Aethel-Peer: the sender
   std::string to;            // X-Aethel-To: the receiver's peer ID
   std::string timestamp_ms;  // X-Aethel-Timestamp: Unix time, ms
+  std::string nonce;         // X-Aethel-Nonce: 16 lower-case hex digits, random per request
   std::string body_sha256;   // X-Aethel-Body-Sha256: lower-case hex
   std::string signature;     // X-Aethel-Signature: lower-case hex Ed25519 over signing_text()
 };
 
 // The signed bytes (docs/API.md):
-// "aethel-lattice-request-v2\n<METHOD>\n<path>\n<from>\n<to>\n<timestamp_ms>\n<body sha256 hex>".
+// "aethel-lattice-request-v3\n<METHOD>\n<path>\n<from>\n<to>\n<timestamp_ms>\n<nonce>\n
+// <body sha256 hex>". The nonce keeps two identical requests in one millisecond apart:
+// without it they would carry one signature and the second would be refused as a replay.
 std::string signing_text(std::string_view method, std::string_view path, const SignedHeaders& h);
 
 // What status pages show of one peer.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace aethel::node {
 namespace {
@@ -542,6 +543,7 @@ void Replica::handle_ready(consensus::Ready ready) {
   answer_reads();
   PendingWrite pending{true, std::move(ready.messages)};
   if (options_.consensus.bugs.apply_before_persist) send_all(pending.messages);  // planted bug
+  send_before_sync(pending.messages);
   if (batch.empty()) {
     send_all(pending.messages);
     raft_.advance();
@@ -681,6 +683,19 @@ CommitResult Replica::recent_result(Index index, const Waiter& waiter) const {
   return failed(unavailable(
       "the outcome of this write is not known here (its log entry was replaced by another "
       "leader's, or arrived inside a snapshot); a retry with the same id is safe"));
+}
+
+// A leader's appends leave before its own fsync: the followers' fsyncs run alongside
+// it, and a commit needs one durable write round trip instead of two in sequence.
+void Replica::send_before_sync(std::vector<consensus::Message>& messages) {
+  auto held = std::stable_partition(messages.begin(), messages.end(),
+                                    [](const consensus::Message& m) {
+                                      return consensus::may_send_before_sync(m);
+                                    });
+  std::vector<consensus::Message> now(std::make_move_iterator(messages.begin()),
+                                      std::make_move_iterator(held));
+  messages.erase(messages.begin(), held);
+  send_all(now);
 }
 
 void Replica::send_all(std::vector<consensus::Message>& messages) {

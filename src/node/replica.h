@@ -13,7 +13,8 @@
 //      as ONE write (one fsync);
 //   3. only once the Disk reports it durable (on_durable()), send the Ready's
 //      messages — votes and append acknowledgements promise what step 2 wrote —
-//      and advance the core.
+//      and advance the core. A leader's appends and heartbeats leave at step 2
+//      (consensus::may_send_before_sync): followers persist while the leader does.
 //
 // Writes: submit() queues transactions; on the leader everything queued (up to
 // max_block_transactions) becomes one Raft entry, a follower forwards them to the
@@ -269,6 +270,7 @@ class Replica {
   void expire_height_waiters();
   void answer_through(consensus::Index applied);
   CommitResult recent_result(consensus::Index index, const Waiter& waiter) const;
+  void send_before_sync(std::vector<consensus::Message>& messages);
   void send_all(std::vector<consensus::Message>& messages);
   void send(const std::string& peer, std::string envelope);
   void maybe_compact();

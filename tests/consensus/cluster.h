@@ -138,6 +138,19 @@ struct Cluster {
     nodes[id] = std::make_unique<Raft>(configs[id], disks[id], applied_index);
   }
 
+  // A new server with an empty disk that knows the group as `membership`.
+  void add_node(NodeId id, const Membership& membership) {
+    ids.push_back(id);
+    Config config = configs.begin()->second;
+    config.id = id;
+    config.voters = membership.voters;
+    config.learners = membership.learners;
+    config.prng_seed = config.prng_seed * 31 + id;
+    configs[id] = config;
+    disks[id] = DurableState{};
+    nodes[id] = std::make_unique<Raft>(config, disks[id]);
+  }
+
   bool election_safe() const {
     for (const auto& [term, leaders] : leaders_by_term) {
       if (leaders.size() > 1) return false;

@@ -3,7 +3,9 @@
 // are 0700 and the key and token files 0600 at umask 000; admin routes need the
 // bearer token from every caller (loopback included), carry no CORS header, and
 // `aethel admin` reads <data>/admin.token; public writes are rate-limited per client
-// address (429 rate_limited with Retry-After), counted in aethel_http_refusals_total.
+// address (429 rate_limited with Retry-After), counted in aethel_http_refusals_total;
+// signed node-to-node requests are refused when replayed, re-encoded or meant for
+// another node, and two identical ones in one millisecond both pass (their nonces).
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -12,7 +14,11 @@
 #include <sstream>
 
 #include "../http/raw_socket.h"
+#include "base/base.h"
+#include "lattice/lattice.h"
 #include "node_process.h"
+#include "p2p/crypto.h"
+#include "p2p/p2p.h"
 
 namespace aethel::test {
 namespace {
@@ -479,6 +485,77 @@ TEST_F(SecurityTest, OutOfFileDescriptorsTheAcceptLoopBacksOffAndHealthAnswersOn
     healthy = reply.ok() && reply.value().status == 200;
   }
   EXPECT_TRUE(healthy) << "/health did not answer within 10 s of the connections closing";
+}
+
+// ---------------------------------------------------------------------------
+// Signed node-to-node requests
+// ---------------------------------------------------------------------------
+
+p2p::ByteView bytes_of(std::string_view text) {
+  return p2p::ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+}
+
+// A request to POST /api/lattice/internal/messages signed by `key`, as another
+// validator sends it (docs/API.md, "Signed requests").
+http::Headers signed_request(const p2p::KeyPair& key, const std::string& to,
+                             const std::string& timestamp_ms, const std::string& nonce,
+                             std::string_view body) {
+  lattice::SignedHeaders h;
+  h.peer_id = p2p::PeerId::from_public_key(key.public_key()).to_base58();
+  h.to = to;
+  h.timestamp_ms = timestamp_ms;
+  h.nonce = nonce;
+  auto digest = p2p::sha256(bytes_of(body));
+  h.body_sha256 = base::to_hex(std::span<const uint8_t>(digest));
+  auto signature = key.sign(bytes_of(lattice::signing_text("POST", "/api/lattice/internal/messages", h)));
+  return {{"X-Aethel-Peer", h.peer_id},         {"X-Aethel-To", h.to},
+          {"X-Aethel-Timestamp", h.timestamp_ms}, {"X-Aethel-Nonce", h.nonce},
+          {"X-Aethel-Body-Sha256", h.body_sha256},
+          {"X-Aethel-Signature", base::to_hex(std::span<const uint8_t>(signature))}};
+}
+
+TEST_F(SecurityTest, SignedRequestsAreRefusedReplayedReEncodedOrForAnotherNodeButNeverTwinned) {
+  auto node_key = p2p::load_or_create_key((root_ / "node.key").string());
+  ASSERT_TRUE(node_key.ok());
+  std::string self = p2p::PeerId::from_public_key(node_key->public_key()).to_base58();
+  p2p::KeyPair other = p2p::KeyPair::generate();
+  std::string other_id = p2p::PeerId::from_public_key(other.public_key()).to_base58();
+  start({"AETHEL_NODE_KEY=" + (root_ / "node.key").string(),
+         "AETHEL_VALIDATORS=" + self + "," + other_id});
+  const std::string path = "/api/lattice/internal/messages";
+  const std::string body("\x01\x00\x00\x00\x01x", 6);  // one whole envelope: "x"
+  const std::string now = std::to_string(lattice::unix_time_ms());
+
+  // Two identical requests in one millisecond differ by their nonces: both pass.
+  auto first = signed_request(other, self, now, "0123456789abcdef", body);
+  auto twin = signed_request(other, self, now, "fedcba9876543210", body);
+  EXPECT_EQ(exchange("POST", path, first, body).status, 200u);
+  EXPECT_EQ(exchange("POST", path, twin, body).status, 200u);
+
+  auto refused = [&](const http::Headers& headers, std::string_view why) {
+    auto reply = exchange("POST", path, headers, body);
+    EXPECT_EQ(reply.status, 401u) << why;
+    EXPECT_NE(reply.body.find(why), std::string::npos) << reply.body;
+  };
+  refused(first, "replayed request");
+  http::Headers upper = first;
+  for (auto& [name, value] : upper) {
+    if (name == "X-Aethel-Signature") {
+      std::transform(value.begin(), value.end(), value.begin(), ::toupper);
+    }
+  }
+  refused(upper, "replayed request");  // compared as bytes, not as text
+  refused(signed_request(other, other_id, now, "0123456789abcdef", body), "not for this node");
+  http::Headers no_nonce = signed_request(other, self, now, "1111111111111111", body);
+  std::erase_if(no_nonce, [](const auto& h) { return h.first == "X-Aethel-Nonce"; });
+  refused(no_nonce, "X-Aethel-Nonce");
+  refused(signed_request(other, self, now, "short", body), "bad signature");
+  // The nonce is signed: changing it breaks the signature.
+  http::Headers swapped = signed_request(other, self, now, "2222222222222222", body);
+  for (auto& [name, value] : swapped) {
+    if (name == "X-Aethel-Nonce") value = "3333333333333333";
+  }
+  refused(swapped, "bad signature");
 }
 
 }  // namespace

@@ -1764,6 +1764,8 @@ export interface operations {
                 "X-Aethel-To": string;
                 /** @description Unix ms, within 30 s of the receiver's clock */
                 "X-Aethel-Timestamp": string;
+                /** @description 16 lower-case hex digits, random per request */
+                "X-Aethel-Nonce": string;
                 /** @description lower-case hex SHA-256 of the body */
                 "X-Aethel-Body-Sha256": string;
                 /** @description lower-case hex Ed25519 signature (docs/API.md, Signed requests) */
