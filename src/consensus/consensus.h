@@ -113,8 +113,8 @@ std::optional<std::string> validate(const Membership& membership);
 std::optional<std::string> validate_change(const Membership& current, const Membership& next);
 
 struct SnapshotMeta {
-  Index index = 0;  // last log index the snapshot covers
-  Term term = 0;    // term of that entry
+  Index index = 0;               // last log index the snapshot covers
+  Term term = 0;                 // term of that entry
   std::vector<NodeId> voters;    // the membership in force at `index`
   std::vector<NodeId> learners;  // (empty voters: the receiver keeps its own)
   bool operator==(const SnapshotMeta&) const = default;
@@ -277,9 +277,9 @@ enum class Error : std::uint8_t {
   kNotReady,  // leader has not committed an entry in its term yet (ReadIndex)
   kTooManyPendingReads,
   kInvalidArgument,
-  kChangePending,     // a membership change (or a predecessor's entry) is not yet applied
-  kLearnerBehind,     // promotion refused: the learner's log is behind the commit index
-  kRemovesLeader,     // transfer leadership away before removing this leader
+  kChangePending,  // a membership change (or a predecessor's entry) is not yet applied
+  kLearnerBehind,  // promotion refused: the learner's log is behind the commit index
+  kRemovesLeader,  // transfer leadership away before removing this leader
 };
 const char* error_name(Error error);
 

@@ -30,7 +30,8 @@ constexpr std::size_t kIdBytes = 8;
 
 void put_ids(Bytes& out, const std::vector<NodeId>& ids) {
   for (NodeId id : ids) {
-    for (std::size_t i = 0; i < kIdBytes; ++i) out.push_back(static_cast<std::uint8_t>(id >> (8 * i)));
+    for (std::size_t i = 0; i < kIdBytes; ++i)
+      out.push_back(static_cast<std::uint8_t>(id >> (8 * i)));
   }
 }
 

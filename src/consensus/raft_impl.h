@@ -78,7 +78,7 @@ class RaftImpl {
   void campaign(bool pre_vote, bool leader_transfer);
   std::size_t quorum() const { return config_.voters.size() / 2 + 1; }
   // Membership: learners are replicated to but count toward no quorum.
-  std::vector<NodeId> members() const;  // voters, then learners
+  std::vector<NodeId> members() const;       // voters, then learners
   bool is_voter(NodeId id = kNoNode) const;  // kNoNode: this node
   bool counts(NodeId peer) const { return is_voter(peer); }
   Error membership_change_error(const Membership& next) const;

@@ -688,10 +688,9 @@ CommitResult Replica::recent_result(Index index, const Waiter& waiter) const {
 // A leader's appends leave before its own fsync: the followers' fsyncs run alongside
 // it, and a commit needs one durable write round trip instead of two in sequence.
 void Replica::send_before_sync(std::vector<consensus::Message>& messages) {
-  auto held = std::stable_partition(messages.begin(), messages.end(),
-                                    [](const consensus::Message& m) {
-                                      return consensus::may_send_before_sync(m);
-                                    });
+  auto held = std::stable_partition(
+      messages.begin(), messages.end(),
+      [](const consensus::Message& m) { return consensus::may_send_before_sync(m); });
   std::vector<consensus::Message> now(std::make_move_iterator(messages.begin()),
                                       std::make_move_iterator(held));
   messages.erase(messages.begin(), held);

@@ -42,8 +42,8 @@ Message random_message() {
     s.meta.term = *rc::gen::arbitrary<std::uint64_t>();
     s.meta.voters = *rc::gen::container<std::vector<NodeId>>(*rc::gen::inRange<std::size_t>(0, 7),
                                                              rc::gen::arbitrary<NodeId>());
-    s.meta.learners = *rc::gen::container<std::vector<NodeId>>(
-        *rc::gen::inRange<std::size_t>(0, 4), rc::gen::arbitrary<NodeId>());
+    s.meta.learners = *rc::gen::container<std::vector<NodeId>>(*rc::gen::inRange<std::size_t>(0, 4),
+                                                               rc::gen::arbitrary<NodeId>());
     s.data = std::make_shared<const Bytes>(*rc::gen::arbitrary<Bytes>());
     m.snapshot = std::move(s);
   }

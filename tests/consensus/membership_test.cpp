@@ -39,7 +39,7 @@ TEST(ConsensusMembership, ValidateChangeAllowsExactlyOneServerAtATime) {
   const Membership three{{1, 2, 3}, {}};
   EXPECT_FALSE(validate_change(three, Membership{{1, 2, 3}, {4}}));  // add a learner
   EXPECT_FALSE(validate_change(Membership{{1, 2, 3}, {4}}, Membership{{1, 2, 3, 4}, {}}));
-  EXPECT_FALSE(validate_change(three, Membership{{1, 2}, {}}));  // remove a voter
+  EXPECT_FALSE(validate_change(three, Membership{{1, 2}, {}}));      // remove a voter
   EXPECT_FALSE(validate_change(Membership{{1, 2, 3}, {4}}, three));  // remove a learner
   // Refused: a voter added directly, two servers at once, the last voter, no change,
   // a voter turned into a learner, a member listed twice.
@@ -121,16 +121,14 @@ TEST(ConsensusMembership, OneChangeAtATimeAndOnlyOfACaughtUpLearner) {
   Raft& raft = cluster.node(leader);
   const Membership with_learner{{1, 2, 3}, {4}};
   cluster.add_node(4, with_learner);
-  ASSERT_EQ(raft.propose_membership(with_learner, Bytes{}).error,
-            Error::kNone);
+  ASSERT_EQ(raft.propose_membership(with_learner, Bytes{}).error, Error::kNone);
   // The first is not applied yet: a second is refused, and nothing is appended.
   const Index last = raft.last_index();
   const Membership other{{1, 2, 3}, {4, 5}};
   EXPECT_EQ(raft.propose_membership(other, Bytes{}).error, Error::kChangePending);
   EXPECT_EQ(raft.propose(encode_membership_entry(other, {})).error, Error::kInvalidArgument);
   const Membership two_at_once{{1, 2, 3, 5}, {}};
-  EXPECT_EQ(raft.propose_membership(two_at_once, Bytes{}).error,
-            Error::kInvalidArgument);
+  EXPECT_EQ(raft.propose_membership(two_at_once, Bytes{}).error, Error::kInvalidArgument);
   EXPECT_EQ(raft.last_index(), last);
   const Membership promote{{1, 2, 3, 4}, {}};
   cluster.isolate(4);  // the learner falls behind
@@ -138,8 +136,7 @@ TEST(ConsensusMembership, OneChangeAtATimeAndOnlyOfACaughtUpLearner) {
   ASSERT_EQ(raft.membership(), with_learner);
   ASSERT_EQ(raft.propose(payload(1)).error, Error::kNone);
   cluster.tick_all(3);
-  EXPECT_EQ(raft.propose_membership(promote, Bytes{}).error,
-            Error::kLearnerBehind);
+  EXPECT_EQ(raft.propose_membership(promote, Bytes{}).error, Error::kLearnerBehind);
   EXPECT_EQ(raft.membership(), with_learner);
   cluster.heal();
   cluster.tick_all(10);
@@ -152,8 +149,7 @@ TEST(ConsensusMembership, OneChangeAtATimeAndOnlyOfACaughtUpLearner) {
   EXPECT_EQ(raft.propose_membership(remove_three, Bytes{}).error, Error::kChangePending);
   cluster.tick_all(5);
   EXPECT_EQ(raft.membership(), promote);
-  EXPECT_EQ(raft.propose_membership(remove_three, Bytes{}).error,
-            Error::kNone);
+  EXPECT_EQ(raft.propose_membership(remove_three, Bytes{}).error, Error::kNone);
 }
 
 TEST(ConsensusMembership, TheLeaderIsRemovedOnlyAfterHandingOverLeadership) {
@@ -165,9 +161,7 @@ TEST(ConsensusMembership, TheLeaderIsRemovedOnlyAfterHandingOverLeadership) {
     if (id != leader) without_leader.voters.push_back(id);
   }
   const Index last = cluster.node(leader).last_index();
-  EXPECT_EQ(cluster.node(leader)
-                .propose_membership(without_leader, Bytes{})
-                .error,
+  EXPECT_EQ(cluster.node(leader).propose_membership(without_leader, Bytes{}).error,
             Error::kRemovesLeader);
   EXPECT_EQ(cluster.node(leader).last_index(), last);
 

@@ -507,9 +507,12 @@ http::Headers signed_request(const p2p::KeyPair& key, const std::string& to,
   h.nonce = nonce;
   auto digest = p2p::sha256(bytes_of(body));
   h.body_sha256 = base::to_hex(std::span<const uint8_t>(digest));
-  auto signature = key.sign(bytes_of(lattice::signing_text("POST", "/api/lattice/internal/messages", h)));
-  return {{"X-Aethel-Peer", h.peer_id},         {"X-Aethel-To", h.to},
-          {"X-Aethel-Timestamp", h.timestamp_ms}, {"X-Aethel-Nonce", h.nonce},
+  auto signature =
+      key.sign(bytes_of(lattice::signing_text("POST", "/api/lattice/internal/messages", h)));
+  return {{"X-Aethel-Peer", h.peer_id},
+          {"X-Aethel-To", h.to},
+          {"X-Aethel-Timestamp", h.timestamp_ms},
+          {"X-Aethel-Nonce", h.nonce},
           {"X-Aethel-Body-Sha256", h.body_sha256},
           {"X-Aethel-Signature", base::to_hex(std::span<const uint8_t>(signature))}};
 }
