@@ -12,6 +12,7 @@
 #include <string>
 
 #include "base/base.h"
+#include "node/block.h"
 #include "node/replica.h"
 #include "sim/disk.h"
 
@@ -150,6 +151,7 @@ class Simulation {
 
   void disk_write(NodeId id, storage::WriteBatch batch);
   void send(NodeId from, const std::string& to_peer, std::string envelope);
+  void observe_vote(NodeId from, const std::string& envelope);
 
  private:
   using Action = std::function<void()>;
@@ -220,7 +222,8 @@ class Simulation {
 
   // Global knowledge for the invariant checks.
   std::map<Term, NodeId> leader_of_term_;
-  std::vector<Term> committed_term_;  // by log index
+  std::map<std::pair<NodeId, Term>, NodeId> vote_granted_;  // (voter, term) → candidate
+  std::vector<Term> committed_term_;                        // by log index
   Index max_committed_ = 0;
   std::map<std::uint64_t, ledger::Hash> root_at_height_;  // first root seen per height
   std::map<std::string, ledger::Outcome> acknowledged_;   // tx id -> outcome a client saw
@@ -429,8 +432,28 @@ void Simulation::check_acknowledged(const Node& n) {
 
 // ---- network ------------------------------------------------------------------------
 
+// One vote per term: a granted vote is a fact once sent, whether or not it arrives, and
+// no crash or lost disk may let the node grant that term to someone else. Checked on
+// the wire, it catches a forgotten vote as soon as it is cast twice, long before two
+// leaders happen to be elected with it.
+void Simulation::observe_vote(NodeId from, const std::string& envelope) {
+  if (envelope.empty() || envelope[0] != static_cast<char>(node::EnvelopeKind::kRaft)) return;
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(envelope.data()) + 1;
+  const consensus::DecodeResult decoded = consensus::decode({bytes, envelope.size() - 1});
+  if (!decoded.message) return;
+  const consensus::Message& m = *decoded.message;
+  if (m.type != consensus::MessageType::kVoteResponse || m.reject) return;
+  auto [it, first] = vote_granted_.emplace(std::make_pair(from, m.term), m.to);
+  if (!first && it->second != m.to) {
+    fail("vote safety: node " + std::to_string(from) + " granted its vote in term " +
+         std::to_string(m.term) + " to nodes " + std::to_string(it->second) + " and " +
+         std::to_string(m.to));
+  }
+}
+
 void Simulation::send(NodeId from, const std::string& to_peer, std::string envelope) {
   ++stats_.messages_sent;
+  observe_vote(from, envelope);
   if (lossy() && prng_.chance(profile_.drop_pm, 1000)) {
     ++stats_.messages_dropped;
     return;
