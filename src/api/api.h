@@ -60,6 +60,11 @@ constexpr unsigned kDefaultSolverBudgetMs = 10'000;
 // one address (BENCHMARKS.md), so only a flood meets it.
 inline constexpr uint32_t kDefaultWriteRatePerS = 10'000;
 
+// Connections kept past AETHEL_MAX_CONNECTIONS for other validators' signed requests
+// (http::ServerOptions::reserved_connections): the HTTP lung sends at most 4 requests
+// at once per peer, so 64 serve 16 peers however many public connections are open.
+inline constexpr size_t kValidatorConnections = 64;
+
 // The JSON error of SPEC §4: {"success": false, "error": {"code", "message"}}.
 Response error_response(unsigned status, std::string_view code, std::string_view message);
 
@@ -74,6 +79,8 @@ struct RouterOptions {
   metrics::Metrics* metrics = nullptr;
   // AETHEL_MAX_BODY_BYTES: the largest request body, however it is framed.
   uint64_t max_body_bytes = 4 << 20;
+  // AETHEL_MAX_CONNECTIONS as the server applies it (named in its refusals).
+  size_t max_connections = 0;
   // GET /api/lattice/genesis: ledger::genesis_to_json of the lattice's genesis.
   std::string genesis_json;
   // POST /api/lattice/internal/messages is authenticated from its signed headers

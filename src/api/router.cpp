@@ -82,16 +82,29 @@ uint64_t Router::body_limit(const Request&) const {
 }
 
 // A node-to-node request is read only once its signed headers name a validator, this
-// node as receiver, a fresh timestamp and a valid signature (SPEC §9).
+// node as receiver, a fresh timestamp and a valid signature (SPEC §9). Connections
+// past AETHEL_MAX_CONNECTIONS serve those requests only: public load never takes the
+// HTTP lung's capacity.
 std::optional<Response> Router::screen(Request& head) {
   std::string_view target = head.target;
-  if (target.substr(0, target.find('?')) != lattice::kInternalMessagesPath) return std::nullopt;
   lattice::Lattice* lattice = shared_->options.lattice;
-  if (lattice == nullptr || head.method != "POST") return std::nullopt;  // routed as usual
-  auto sender =
-      lattice->authenticate(head.method, lattice::kInternalMessagesPath, signed_headers_of(head));
-  if (!sender.ok()) return error(401, "unauthorized", sender.error().message);
-  head.principal = sender.value();
+  bool internal = target.substr(0, target.find('?')) == lattice::kInternalMessagesPath &&
+                  lattice != nullptr && head.method == "POST";
+  if (internal) {
+    auto sender =
+        lattice->authenticate(head.method, lattice::kInternalMessagesPath, signed_headers_of(head));
+    if (!sender.ok()) return error(401, "unauthorized", sender.error().message);
+    head.principal = sender.value();
+  }
+  if (head.reserved_connection && head.principal.empty()) {
+    Response refused =
+        error(503, "too_many_connections",
+              fmt::format("the node serves {} connections at most (AETHEL_MAX_CONNECTIONS); the "
+                          "{} past it are kept for other validators' signed requests; retry later",
+                          shared_->options.max_connections, kValidatorConnections));
+    refused.headers.emplace_back("Retry-After", "1");
+    return refused;
+  }
   return std::nullopt;
 }
 

@@ -353,9 +353,9 @@ base::Status check_tls(const node::Config& config) {
 // The API server, HTTPS when AETHEL_TLS_CERT_FILE and AETHEL_TLS_KEY_FILE are set
 // (check_tls has checked them).
 // The soft RLIMIT_NOFILE less 256 descriptors kept for storage, P2P and outgoing
-// calls, in 16..10000.
+// calls and the validators' reserve of connections, in 16..10000.
 size_t default_max_connections() {
-  constexpr rlim_t kReserved = 256, kMin = 16, kMax = 10'000;
+  constexpr rlim_t kReserved = 256 + api::kValidatorConnections, kMin = 16, kMax = 10'000;
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return kMax;
   rlim_t usable = limit.rlim_cur > kReserved + kMin ? limit.rlim_cur - kReserved : kMin;
@@ -363,11 +363,13 @@ size_t default_max_connections() {
 }
 
 node::Result<std::unique_ptr<http::Server>> start_server(const node::Config& config,
+                                                         size_t max_connections,
                                                          http::Handler& handler) {
   http::ServerOptions options;
   options.host = config.api_host;
   options.port = config.api_port;
-  options.max_connections = config.max_connections.value_or(default_max_connections());
+  options.max_connections = max_connections;
+  options.reserved_connections = api::kValidatorConnections;
   if (!config.tls_cert_file.empty()) {
     options.tls = http::ServerTls{config.tls_cert_file, config.tls_key_file};
   }
@@ -520,13 +522,14 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   api::RouterOptions router_options{c.node_name, lattice.value().get(), c.tls_ca_file,
                                     admin_token.value(), &metrics};
   router_options.max_body_bytes = c.max_body_bytes;
+  router_options.max_connections = c.max_connections.value_or(default_max_connections());
   router_options.genesis_json = ledger::genesis_to_json(setup.genesis);
   router_options.events = &events;
   router_options.write_rate_per_s = c.rate_limit_writes_per_s.value_or(api::kDefaultWriteRatePerS);
   router_options.trusted_proxies = c.trusted_proxies;
   router_options.solver_budget_ms = c.solver_budget_ms.value_or(api::kDefaultSolverBudgetMs);
   auto router = std::make_unique<api::Router>(*node.value(), router_options);
-  auto server = start_server(c, *router);
+  auto server = start_server(c, router_options.max_connections, *router);
   if (!server.ok()) return fail(server.error().message);
   log.line(fmt::format("[API] listening on {}://{}:{} (public URL {})",
                        c.tls_cert_file.empty() ? "http" : "https", c.api_host,

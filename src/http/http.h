@@ -228,6 +228,9 @@ struct Request {
   std::string body;            // empty in Handler::body_limit (not read yet)
   std::string remote_address;  // the peer's IP address
   bool from_loopback = false;  // 127.0.0.0/8 or ::1
+  // The connection was accepted past max_connections, into the reserve
+  // (ServerOptions::reserved_connections): Handler::screen decides who may use it.
+  bool reserved_connection = false;
   // Who Handler::screen authenticated this request as (a peer ID); empty: nobody.
   std::string principal;
   std::string_view header(std::string_view name) const { return find_header(headers, name); }
@@ -353,6 +356,12 @@ struct ServerOptions {
   // the close) and closed at once, so descriptors stay for what else the process
   // needs (storage, P2P, outgoing calls).
   size_t max_connections = 0;
+  // Past max_connections, this many more are accepted into a reserve; their requests
+  // carry Request::reserved_connection, and Handler::screen refuses those not entitled
+  // to it (the node keeps the reserve for signed node-to-node requests, so no public
+  // connection flood cuts the HTTP lung). Only beyond both is a connection refused at
+  // accept.
+  size_t reserved_connections = 0;
 };
 
 class Server {

@@ -89,11 +89,12 @@ struct Exchange {
 
 template <class Stream>
 struct Session final : Exchange {
-  Session(asio::any_io_executor strand, Stream s, std::string remote, bool loopback)
+  Session(asio::any_io_executor strand, Stream s, std::string remote, bool loopback, bool reserved)
       : Exchange(strand),
         stream(std::move(s)),
         remote_address(std::move(remote)),
-        from_loopback(loopback) {}
+        from_loopback(loopback),
+        reserved_connection(reserved) {}
   void cancel_io() override { beast::get_lowest_layer(stream).cancel(); }
   void close_socket() override {
     beast::error_code ignored;
@@ -103,6 +104,7 @@ struct Session final : Exchange {
   Stream stream;
   std::string remote_address;
   bool from_loopback;
+  bool reserved_connection;  // accepted past max_connections (ServerOptions)
 };
 
 // A request as read, with what the answer needs to know about it.
@@ -467,11 +469,13 @@ class Server::Impl {
         co_await backoff_.async_wait(kUseTuple);
         continue;
       }
-      if (options_.max_connections > 0 && open_sessions() >= options_.max_connections) {
+      const size_t open = open_sessions();
+      const bool limited = options_.max_connections > 0;
+      if (limited && open >= options_.max_connections + options_.reserved_connections) {
         refuse_connection(std::move(socket));
         continue;
       }
-      start_session(std::move(socket));
+      start_session(std::move(socket), limited && open >= options_.max_connections);
     }
   }
 
@@ -502,7 +506,7 @@ class Server::Impl {
   }
 
   template <class Socket>
-  void start_session(Socket socket) {
+  void start_session(Socket socket, bool reserved) {
     beast::error_code ec;
     auto remote = socket.remote_endpoint(ec);
     std::string address = ec ? "" : remote.address().to_string();
@@ -511,11 +515,11 @@ class Server::Impl {
     PlainStream plain(std::move(socket));
     if (tls_) {
       auto session = std::make_shared<Session<TlsStream>>(
-          executor, TlsStream(std::move(plain), *tls_), address, loopback);
+          executor, TlsStream(std::move(plain), *tls_), address, loopback, reserved);
       asio::co_spawn(executor, session_main(session, register_session(session)), asio::detached);
     } else {
-      auto session =
-          std::make_shared<Session<PlainStream>>(executor, std::move(plain), address, loopback);
+      auto session = std::make_shared<Session<PlainStream>>(executor, std::move(plain), address,
+                                                            loopback, reserved);
       asio::co_spawn(executor, session_main(session, register_session(session)), asio::detached);
     }
   }
@@ -604,6 +608,7 @@ class Server::Impl {
     }
     Incoming incoming{head_of(parser.get(), session.remote_address, session.from_loopback),
                       parser.get().version(), parser.get().keep_alive()};
+    incoming.request.reserved_connection = session.reserved_connection;
     if (auto refusal = handler_.screen(incoming.request)) {
       co_await refuse(session.stream, std::move(*refusal));
       co_return std::nullopt;

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "../http/raw_socket.h"
+#include "api/api.h"
 #include "base/base.h"
 #include "lattice/lattice.h"
 #include "node_process.h"
@@ -398,41 +399,6 @@ TEST_F(SecurityTest, ARequestsDefinitionsShareOneSolverBudget) {
       << reply.body;
 }
 
-TEST_F(SecurityTest, ConnectionsBeyondTheLimitAre503AndClosedWhileTheOthersAreServed) {
-  start({"AETHEL_MAX_CONNECTIONS=20"});
-  // Each held connection is served one keep-alive request, so the node has
-  // accepted all 20 before the extra ones come (no sleep to guess it).
-  std::vector<int> held;
-  for (int i = 0; i < 20; ++i) {
-    held.push_back(connect_loopback(node_->port()));
-    ASSERT_TRUE(send_all(held.back(), "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"));
-    ASSERT_TRUE(read_until(held.back(), R"("healthy"})")) << "held connection " << i;
-  }
-  for (int i = 0; i < 5; ++i) {
-    int extra = connect_loopback(node_->port());
-    ASSERT_GE(extra, 0);
-    std::string answer = read_to_end(extra);  // the node closes it after its answer
-    close(extra);
-    EXPECT_TRUE(answer.starts_with("HTTP/1.1 503")) << answer;
-    EXPECT_NE(answer.find("too_many_connections"), std::string::npos) << answer;
-    EXPECT_NE(answer.find("AETHEL_MAX_CONNECTIONS"), std::string::npos) << answer;
-  }
-  // A held connection is still served.
-  ASSERT_TRUE(send_all(held[0], "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
-  EXPECT_TRUE(read_to_end(held[0]).starts_with("HTTP/1.1 200")) << "a held connection was dropped";
-  for (int fd : held) close(fd);
-  bool healthy = false;
-  for (int i = 0; i < 100 && !healthy; ++i) {
-    auto reply = http::call(node_->url(), "GET", "/health", {}, http::with_timeout_ms(1'000));
-    healthy = reply.ok() && reply.value().status == 200;
-    if (!healthy) std::this_thread::sleep_for(milliseconds(50));
-  }
-  EXPECT_TRUE(healthy) << "/health did not answer once the connections closed";
-  EXPECT_NE(metrics().find(R"(aethel_http_refusals_total{reason="too_many_connections"} 5)"),
-            std::string::npos)
-      << metrics();
-}
-
 TEST_F(SecurityTest, ABadRateLimitSettingStopsTheNodeNamingTheVariable) {
   auto result =
       run("env -i PATH=/usr/bin:/bin AETHEL_DATA_DIR=" + (root_ / "data").string() +
@@ -517,14 +483,31 @@ http::Headers signed_request(const p2p::KeyPair& key, const std::string& to,
           {"X-Aethel-Signature", base::to_hex(std::span<const uint8_t>(signature))}};
 }
 
-TEST_F(SecurityTest, SignedRequestsAreRefusedReplayedReEncodedOrForAnotherNodeButNeverTwinned) {
-  auto node_key = p2p::load_or_create_key((root_ / "node.key").string());
-  ASSERT_TRUE(node_key.ok());
-  std::string self = p2p::PeerId::from_public_key(node_key->public_key()).to_base58();
+// The node is one of two validators; the test holds the other one's key.
+struct TwoValidators {
+  std::string self;  // the node's peer ID
   p2p::KeyPair other = p2p::KeyPair::generate();
   std::string other_id = p2p::PeerId::from_public_key(other.public_key()).to_base58();
-  start({"AETHEL_NODE_KEY=" + (root_ / "node.key").string(),
-         "AETHEL_VALIDATORS=" + self + "," + other_id});
+};
+
+class SignedRequestTest : public SecurityTest {
+ protected:
+  void start_as_one_of_two(std::vector<std::string> env = {}) {
+    auto node_key = p2p::load_or_create_key((root_ / "node.key").string());
+    ASSERT_TRUE(node_key.ok());
+    v_.self = p2p::PeerId::from_public_key(node_key->public_key()).to_base58();
+    env.push_back("AETHEL_NODE_KEY=" + (root_ / "node.key").string());
+    env.push_back("AETHEL_VALIDATORS=" + v_.self + "," + v_.other_id);
+    start(std::move(env));
+  }
+  TwoValidators v_;
+};
+
+TEST_F(SignedRequestTest, RefusedReplayedReEncodedOrForAnotherNodeButNeverTwinned) {
+  start_as_one_of_two();
+  const p2p::KeyPair& other = v_.other;
+  const std::string& self = v_.self;
+  const std::string& other_id = v_.other_id;
   const std::string path = "/api/lattice/internal/messages";
   const std::string body("\x01\x00\x00\x00\x01x", 6);  // one whole envelope: "x"
   const std::string now = std::to_string(lattice::unix_time_ms());
@@ -559,6 +542,62 @@ TEST_F(SecurityTest, SignedRequestsAreRefusedReplayedReEncodedOrForAnotherNodeBu
     if (name == "X-Aethel-Nonce") value = "3333333333333333";
   }
   refused(swapped, "bad signature");
+}
+
+// Past AETHEL_MAX_CONNECTIONS, 64 more connections are kept for other validators:
+// a public request on one is 503 (and closed), a signed node-to-node request is
+// served; past those, a connection is answered 503 at once, without a request.
+TEST_F(SignedRequestTest, PastTheConnectionLimitOnlyValidatorsAreServedThenNobody) {
+  start_as_one_of_two({"AETHEL_MAX_CONNECTIONS=20"});
+  // Each held connection is served one keep-alive request, so the node has
+  // accepted all 20 before the extra ones come (no sleep to guess it).
+  std::vector<int> held;
+  for (int i = 0; i < 20; ++i) {
+    held.push_back(connect_loopback(node_->port()));
+    ASSERT_TRUE(send_all(held.back(), "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_TRUE(read_until(held.back(), R"("healthy"})")) << "held connection " << i;
+  }
+  for (int i = 0; i < 3; ++i) {
+    int extra = connect_loopback(node_->port());
+    ASSERT_TRUE(send_all(extra, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"));
+    std::string answer = read_to_end(extra);  // the node closes it after its answer
+    close(extra);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 503")) << answer;
+    EXPECT_NE(answer.find("kept for other validators"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("Retry-After: 1"), std::string::npos) << answer;
+  }
+  // The HTTP lung still gets through.
+  const std::string body("\x01\x00\x00\x00\x01x", 6);
+  auto headers = signed_request(v_.other, v_.self, std::to_string(lattice::unix_time_ms()),
+                                "0123456789abcdef", body);
+  EXPECT_EQ(exchange("POST", "/api/lattice/internal/messages", headers, body).status, 200u);
+  // Fill the reserve with idle connections: the next is refused at accept.
+  std::vector<int> reserve;
+  for (size_t i = 0; i < api::kValidatorConnections; ++i) {
+    reserve.push_back(connect_loopback(node_->port()));
+  }
+  for (int i = 0; i < 2; ++i) {
+    int extra = connect_loopback(node_->port());
+    std::string answer = read_to_end(extra);
+    close(extra);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 503")) << answer;
+    EXPECT_NE(answer.find("AETHEL_MAX_CONNECTIONS"), std::string::npos) << answer;
+  }
+  // A held connection is still served.
+  ASSERT_TRUE(send_all(held[0], "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(read_to_end(held[0]).starts_with("HTTP/1.1 200")) << "a held connection was dropped";
+  for (int fd : held) close(fd);
+  for (int fd : reserve) close(fd);
+  bool healthy = false;
+  for (int i = 0; i < 100 && !healthy; ++i) {
+    auto reply = http::call(node_->url(), "GET", "/health", {}, http::with_timeout_ms(1'000));
+    healthy = reply.ok() && reply.value().status == 200;
+    if (!healthy) std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_TRUE(healthy) << "/health did not answer once the connections closed";
+  EXPECT_NE(metrics().find(R"(aethel_http_refusals_total{reason="too_many_connections"} 5)"),
+            std::string::npos)
+      << metrics();
 }
 
 }  // namespace
