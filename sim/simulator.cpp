@@ -437,7 +437,11 @@ void Simulation::check_acknowledged(const Node& n) {
 // the wire, it catches a forgotten vote as soon as it is cast twice, long before two
 // leaders happen to be elected with it.
 void Simulation::observe_vote(NodeId from, const std::string& envelope) {
-  if (envelope.empty() || envelope[0] != static_cast<char>(node::EnvelopeKind::kRaft)) return;
+  // Kind, codec version, message type: only vote responses are decoded.
+  if (envelope.size() < 3 || envelope[0] != static_cast<char>(node::EnvelopeKind::kRaft) ||
+      envelope[2] != static_cast<char>(consensus::MessageType::kVoteResponse)) {
+    return;
+  }
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(envelope.data()) + 1;
   const consensus::DecodeResult decoded = consensus::decode({bytes, envelope.size() - 1});
   if (!decoded.message) return;
