@@ -104,8 +104,9 @@ struct Membership {
   bool is_member(NodeId id) const;  // voter or learner
 };
 
-// Empty when `membership` is well formed (1..kMaxVoters voters, members distinct and
-// non-zero, no learner also a voter), otherwise what is wrong with it.
+// Empty when `membership` is well formed (1..kMaxVoters voters, at most kMaxVoters
+// learners, members distinct and non-zero, no learner also a voter), otherwise what is
+// wrong with it.
 std::optional<std::string> validate(const Membership& membership);
 // Empty when `next` may follow `current` as one change: exactly one server added as a
 // learner, promoted from learner to voter, or removed (a voter only while another voter

@@ -89,6 +89,7 @@ std::optional<std::string> validate(const Membership& membership) {
   if (membership.voters.empty() || membership.voters.size() > kMaxVoters) {
     return "voters: 1..255 ids";
   }
+  if (membership.learners.size() > kMaxVoters) return "learners: 0..255 ids";
   std::set<NodeId> all = as_set(membership.voters);
   if (all.size() != membership.voters.size()) return "voters must be distinct";
   for (NodeId learner : membership.learners) {

@@ -50,6 +50,16 @@ TEST(ConsensusMembership, ValidateChangeAllowsExactlyOneServerAtATime) {
   EXPECT_TRUE(validate_change(three, three));
   EXPECT_TRUE(validate_change(three, Membership{{1, 2}, {3}}));
   EXPECT_TRUE(validate_change(three, Membership{{1, 2, 3}, {3}}));
+  // A membership entry round-trips with the application's bytes; other data is none.
+  const Membership with_learner{{1, 2, 3}, {1ull << 40}};
+  auto entry = decode_membership_entry(encode_membership_entry(with_learner, Bytes{7, 8}));
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_EQ(entry->membership, with_learner);
+  EXPECT_EQ(entry->data, (Bytes{7, 8}));
+  EXPECT_FALSE(decode_membership_entry(Bytes{1, 2, 3}));
+  Bytes truncated = encode_membership_entry(with_learner, {});
+  truncated.pop_back();
+  EXPECT_FALSE(decode_membership_entry(truncated));
 }
 
 TEST(ConsensusMembership, ALearnerReceivesTheLogButNeitherVotesNorCounts) {
