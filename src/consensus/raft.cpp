@@ -237,7 +237,7 @@ void RaftImpl::tick_leader() {
 bool RaftImpl::quorum_active() const {
   std::size_t active = 1;  // self
   for (const auto& [peer, progress] : progress_) {
-    active += progress.recent_active && counts(peer) ? 1 : 0;
+    active += progress.recent_active && is_voter(peer) ? 1 : 0;
   }
   return active >= quorum();
 }
@@ -396,7 +396,7 @@ void RaftImpl::step_candidate(const Message& m) {
     step_follower(m);
     return;
   }
-  if (m.type != my_response || !counts(m.from)) return;
+  if (m.type != my_response || !is_voter(m.from)) return;
   votes_.emplace(m.from, !m.reject);
   std::size_t granted = 0;
   for (const auto& [peer, vote] : votes_) granted += vote ? 1 : 0;
@@ -600,7 +600,7 @@ std::uint64_t RaftImpl::start_round() {
 std::uint64_t RaftImpl::quorum_acked_round() const {
   std::vector<std::uint64_t> rounds{round_};
   for (const auto& [peer, progress] : progress_) {
-    if (counts(peer)) rounds.push_back(progress.acked_round);
+    if (is_voter(peer)) rounds.push_back(progress.acked_round);
   }
   std::sort(rounds.begin(), rounds.end(), std::greater<>());
   return rounds[quorum() - 1];
@@ -671,7 +671,7 @@ bool RaftImpl::maybe_commit() {
   std::vector<Index> matches;
   matches.push_back(self_match());
   for (const auto& [peer, progress] : progress_) {
-    if (counts(peer)) matches.push_back(progress.match);
+    if (is_voter(peer)) matches.push_back(progress.match);
   }
   std::sort(matches.begin(), matches.end(), std::greater<>());
   const Index candidate =

@@ -80,7 +80,6 @@ class RaftImpl {
   // Membership: learners are replicated to but count toward no quorum.
   std::vector<NodeId> members() const;       // voters, then learners
   bool is_voter(NodeId id = kNoNode) const;  // kNoNode: this node
-  bool counts(NodeId peer) const { return is_voter(peer); }
   Error membership_change_error(const Membership& next) const;
   ProposeResult append_proposal(Bytes data);
   void track_membership(const Entry& entry);
