@@ -10,13 +10,19 @@ function(aethel_warnings target)
   endif()
 endfunction()
 
-# aethel_test(NAME SOURCES... LIBS ...): a GoogleTest executable registered with ctest.
+# aethel_test(NAME [SERIAL] SOURCES... LIBS ... LABELS ...): a GoogleTest executable
+# registered with ctest; SERIAL runs its tests alone (timing against a bound).
 function(aethel_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "SERIAL" "" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main)
   aethel_warnings(${name})
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
+  set(serial FALSE)
+  if(T_SERIAL)
+    set(serial TRUE)
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}"
+                       RUN_SERIAL ${serial})
 endfunction()
 
 

@@ -164,9 +164,12 @@ TEST(WanLatticeTest, AWriteCommitsInOneRoundTripToAMajority) {
   lattice.start_all();
   ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)));
   int leader = lattice.leader();
-  EXPECT_LE(write_p50_ms(lattice.node(leader), 30), kRttMs + kMarginMs);
-  EXPECT_LE(write_p50_ms(lattice.node((leader + 1) % WanLattice::kNodes), 30),
-            2 * kRttMs + kMarginMs);
+  double leader_p50_ms = write_p50_ms(lattice.node(leader), 30);
+  double follower_p50_ms = write_p50_ms(lattice.node((leader + 1) % WanLattice::kNodes), 30);
+  std::printf("write p50 %.1f ms on the leader, %.1f ms on a follower, at RTT %lld ms\n",
+              leader_p50_ms, follower_p50_ms, static_cast<long long>(kRttMs));
+  EXPECT_LE(leader_p50_ms, kRttMs + kMarginMs);
+  EXPECT_LE(follower_p50_ms, 2 * kRttMs + kMarginMs);
 }
 
 // SPEC §1 and §12: a read on a follower right after a write acknowledged by the leader
