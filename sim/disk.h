@@ -12,6 +12,7 @@
 
 #include "consensus/consensus.h"
 #include "node/replica.h"
+#include "node/restore.h"
 #include "storage/storage.h"
 
 namespace aethel::sim {
@@ -94,11 +95,7 @@ class SimDisk {
       if (e.index == s.last_included_index) matches = e.term == s.last_included_term;
     }
     if (!matches) log_.clear();
-    consensus::Snapshot snapshot;
-    snapshot.meta.index = s.last_included_index;
-    snapshot.meta.term = s.last_included_term;
-    snapshot.data = std::make_shared<const consensus::Bytes>(s.data);
-    snapshot_ = std::move(snapshot);
+    snapshot_ = node::consensus_snapshot(s);
   }
 
   void apply_entries(const std::vector<storage::LogEntry>& entries, std::size_t count) {

@@ -275,9 +275,11 @@ void Simulation::start_node(Node& n) {
   }
   ledger::Ledger ledger(genesis_);
   if (recovered.durable.snapshot) {
-    const consensus::Bytes& data = *recovered.durable.snapshot->data;
-    auto restored = ledger::Ledger::deserialize(
-        std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+    const consensus::Bytes& bytes = *recovered.durable.snapshot->data;
+    auto data = node::decode_snapshot_data(
+        std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    if (!data) fail("node " + std::to_string(n.id) + ": unreadable snapshot members on disk");
+    auto restored = ledger::Ledger::deserialize(data->ledger_snapshot);
     if (!restored.ok()) fail("node " + std::to_string(n.id) + ": unreadable snapshot on disk");
     ledger = std::move(restored).value();
   }
@@ -462,8 +464,9 @@ void Simulation::send(NodeId from, const std::string& to_peer, std::string envel
     ++stats_.messages_dropped;
     return;
   }
-  const NodeId to = node::node_id_of(validators_, to_peer);
-  if (to == consensus::kNoNode) fail("envelope addressed to an unknown peer " + to_peer);
+  const NodeId to = node::member_node_id(validators_, to_peer);
+  if (to == consensus::kNoNode || to > nodes_.size())
+    fail("envelope addressed to an unknown peer " + to_peer);
   auto wire = std::make_shared<const std::string>(std::move(envelope));
   const int copies = lossy() && prng_.chance(profile_.duplicate_pm, 1000) ? 2 : 1;
   for (int copy = 0; copy < copies; ++copy) {

@@ -311,6 +311,8 @@ bool same_secret(std::string_view a, std::string_view b) {
 
 // Admin routes (SPEC §9): the bearer token from every caller, loopback included; no
 // address is trusted by itself.
+}  // namespace
+
 std::optional<Response> refuse_admin(const Request& request, const RouterOptions& options) {
   std::string_view given = request.header("Authorization");
   if (given.empty()) {
@@ -329,6 +331,8 @@ std::optional<Response> refuse_admin(const Request& request, const RouterOptions
                         bearer ? "the admin token in Authorization: Bearer is not this node's"
                                : "the Authorization header must be 'Bearer <token>'");
 }
+
+namespace {
 
 // Account names are checked before the ledger sees them (SPEC §9: a malformed path
 // parameter is a 400).
@@ -398,7 +402,7 @@ json::object with_success(json::object body) {
 }  // namespace
 
 std::optional<Match> match_route(const std::string& path, std::string_view method) {
-  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 21>
+  static const std::array<std::pair<std::string_view, std::pair<RouteId, std::string_view>>, 25>
       exact = {{
           {"/metrics", {RouteId::kMetrics, "GET"}},
           {"/", {RouteId::kRoot, "GET"}},
@@ -421,6 +425,10 @@ std::optional<Match> match_route(const std::string& path, std::string_view metho
           {"/api/lattice/events", {RouteId::kEvents, "GET"}},
           {"/api/lattice/intents", {RouteId::kIntents, "GET"}},
           {"/api/lattice/intents", {RouteId::kDeployIntent, "POST"}},
+          {"/api/lattice/members", {RouteId::kMembers, "GET"}},
+          {"/api/lattice/members", {RouteId::kAddMember, "POST"}},
+          {"/api/lattice/members/promote", {RouteId::kPromoteMember, "POST"}},
+          {"/api/lattice/members/remove", {RouteId::kRemoveMember, "POST"}},
       }};
   std::optional<Match> other_method;  // the path's route for another method: a 405
   for (const auto& [route, id_and_method] : exact) {
@@ -480,6 +488,12 @@ Response lattice_route(RouteId route, const Request& request, const Target& targ
       return p2p_switch_route(*lattice, false);
     case RouteId::kP2pStart:
       return p2p_switch_route(*lattice, true);
+    case RouteId::kMembers:
+      return members_route(node, options);
+    case RouteId::kAddMember:
+    case RouteId::kPromoteMember:
+    case RouteId::kRemoveMember:
+      return member_change_route(node, options, route, request);
     default:
       return error_response(500, "internal_error", "unhandled route");
   }
@@ -608,7 +622,8 @@ json::object deployed_intent_json(const ledger::DeployedIntent& intent) {
 }
 
 bool is_admin_route(RouteId id) {
-  return id == RouteId::kSyncSwitch || id == RouteId::kP2pStop || id == RouteId::kP2pStart;
+  return id == RouteId::kSyncSwitch || id == RouteId::kP2pStop || id == RouteId::kP2pStart ||
+         id == RouteId::kAddMember || id == RouteId::kPromoteMember || id == RouteId::kRemoveMember;
 }
 
 std::string printable(std::string_view text) {
@@ -634,6 +649,9 @@ Lane lane_of(RouteId id) {
     case RouteId::kSyncSwitch:  // the admin routes may wait for the P2P host
     case RouteId::kP2pStop:
     case RouteId::kP2pStart:
+    case RouteId::kAddMember:  // waits for the new member's URL, then for the commit
+    case RouteId::kPromoteMember:
+    case RouteId::kRemoveMember:
       return Lane::kBlocking;
     case RouteId::kState:
     case RouteId::kAccount:
@@ -721,10 +739,12 @@ void read_route(node::Node& node, const RouterOptions& options, const Match& mat
 namespace {
 
 // Admin answers carry no CORS header, so no web page can drive a browser into them;
-// nor does the node-to-node route, which no browser has a reason to call.
+// nor does the node-to-node route, which no browser has a reason to call. The members
+// routes share one path between a read and an admin change: none carries it.
 bool cors_allowed(std::string_view route) {
   return route != "/api/lattice/sync/switch" && route != "/api/lattice/p2p/stop" &&
-         route != "/api/lattice/p2p/start" && route != lattice::kInternalMessagesPath;
+         route != "/api/lattice/p2p/start" && route != lattice::kInternalMessagesPath &&
+         !route.starts_with("/api/lattice/members");
 }
 
 bool is_refusal(unsigned status) {

@@ -52,9 +52,13 @@ enum class RouteId {
   kMetrics,
   kOpenApi,
   kEvents,
-  kIntents,       // GET: the deployed intents
-  kDeployIntent,  // POST: deploy a definition (same path as kIntents)
-  kIntent,        // GET /api/lattice/intents/{name}
+  kIntents,        // GET: the deployed intents
+  kDeployIntent,   // POST: deploy a definition (same path as kIntents)
+  kIntent,         // GET /api/lattice/intents/{name}
+  kMembers,        // GET /api/lattice/members
+  kAddMember,      // POST /api/lattice/members (admin)
+  kPromoteMember,  // POST /api/lattice/members/promote (admin)
+  kRemoveMember,   // POST /api/lattice/members/remove (admin)
 };
 
 struct Match {
@@ -72,6 +76,15 @@ std::optional<Match> match_route(const std::string& path, std::string_view metho
 
 // The admin routes (SPEC §9): they need the bearer token and never carry CORS headers.
 bool is_admin_route(RouteId id);
+// 401 unless the request carries this node's admin token.
+std::optional<Response> refuse_admin(const Request& request, const RouterOptions& options);
+
+// SPEC §10 (members.cpp). GET: {lattice_id, leader, genesis_validators, members:
+// [{peer_id, name, url, role, state, match_height}]}. The changes wait until the
+// leader applied them (the blocking pool), then answer as GET does.
+Response members_route(node::Node& node, const RouterOptions& options);
+Response member_change_route(node::Node& node, const RouterOptions& options, RouteId route,
+                             const Request& request);
 
 // `text` with every byte outside printable ASCII, and '%', written %XX: safe to put in
 // a JSON message whatever the client sent.

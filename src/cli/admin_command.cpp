@@ -104,17 +104,24 @@ std::optional<AdminArgs> parse_admin_args(const Args& args) {
   return out;
 }
 
-// --token-file, else AETHEL_ADMIN_TOKEN, else $AETHEL_DATA_DIR/admin.token (./data).
-base::Result<std::string> admin_token(const AdminArgs& args, std::string& source) {
+std::string admin_target(const AdminArgs& args) {
+  if (args.action == "switch") return "/api/lattice/sync/switch?mode=" + args.mode;
+  return args.action == "p2p-stop" ? "/api/lattice/p2p/stop" : "/api/lattice/p2p/start";
+}
+
+}  // namespace
+
+base::Result<std::string> read_admin_token(const std::optional<std::string>& token_file,
+                                           std::string& source) {
   const char* env_token = std::getenv("AETHEL_ADMIN_TOKEN");
-  if (!args.token_file && env_token != nullptr && *env_token != '\0') {
+  if (!token_file && env_token != nullptr && *env_token != '\0') {
     source = "AETHEL_ADMIN_TOKEN";
     return std::string(env_token);
   }
   const char* data_dir = std::getenv("AETHEL_DATA_DIR");
   std::filesystem::path path =
-      args.token_file ? std::filesystem::path(*args.token_file)
-                      : std::filesystem::path(data_dir ? data_dir : "./data") / "admin.token";
+      token_file ? std::filesystem::path(*token_file)
+                 : std::filesystem::path(data_dir ? data_dir : "./data") / "admin.token";
   source = path.string();
   auto token = read_token(path);
   if (!token) {
@@ -125,13 +132,6 @@ base::Result<std::string> admin_token(const AdminArgs& args, std::string& source
   }
   return *token;
 }
-
-std::string admin_target(const AdminArgs& args) {
-  if (args.action == "switch") return "/api/lattice/sync/switch?mode=" + args.mode;
-  return args.action == "p2p-stop" ? "/api/lattice/p2p/stop" : "/api/lattice/p2p/start";
-}
-
-}  // namespace
 
 int run_admin(const Args& args) {
   auto parsed = parse_admin_args(args);
@@ -147,7 +147,7 @@ int run_admin(const Args& args) {
     return kExitUsage;
   }
   std::string source;
-  auto token = admin_token(*parsed, source);
+  auto token = read_admin_token(parsed->token_file, source);
   if (!token.ok()) {
     fmt::print(stderr, "aethel admin: {}\n", token.error().message);
     return kExitFailed;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,19 @@ int run_check(const Args& args);
 // unset. --node defaults to http://127.0.0.1:8000. Prints the answer; exit 0 on 200,
 // 1 refused (or no token), 2 bad arguments, 3 unreachable.
 int run_admin(const Args& args);
+
+// `aethel member list [--node URL] [--json]` and `aethel member add PEER_ID --url URL
+// [--p2p-addr MULTIADDR]... | promote PEER_ID | remove PEER_ID [--node URL]
+// [--token-file FILE]` (SPEC §10): a change goes to the leader (followed from the
+// node named), waits while an earlier change or a leadership handover completes, and
+// prints the members after it. Exit 0 done, 1 refused (the reason printed), 2 bad
+// arguments, 3 unreachable.
+int run_member(const Args& args);
+
+// The admin token: --token-file, else AETHEL_ADMIN_TOKEN, else
+// $AETHEL_DATA_DIR/admin.token (./data); `source` names where it came from.
+base::Result<std::string> read_admin_token(const std::optional<std::string>& token_file,
+                                           std::string& source);
 
 // The token in `path` (created with 32 random bytes as hex, mode 0600, when absent
 // or empty; an existing file is set to 0600).

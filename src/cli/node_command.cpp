@@ -17,6 +17,7 @@
 #include "api/api.h"
 #include "base/log_queue.h"
 #include "cli/cli.h"
+#include "cli/join.h"
 #include "cli/node_client.h"
 #include "http/http.h"
 #include "lattice/lattice.h"
@@ -230,8 +231,9 @@ node::Result<std::vector<std::string>> validator_ids(const node::Config& config)
 
 // Opens the node (store, key, ledger, consensus) and wires its log lines and metrics.
 node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
-                                                    const ledger::Genesis& genesis, Log& log,
-                                                    metrics::Metrics& metrics,
+                                                    const ledger::Genesis& genesis,
+                                                    std::vector<node::Member> joined_members,
+                                                    Log& log, metrics::Metrics& metrics,
                                                     api::Events& events) {
   auto validators = validator_ids(c);
   if (!validators.ok()) return validators.error();
@@ -242,6 +244,7 @@ node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
   options.snapshot_interval_blocks = c.snapshot_interval_blocks;
   options.election_timeout_ticks = c.election_timeout_ms / options.tick_ms;
   options.validators = validators.value();
+  options.joined_members = std::move(joined_members);
   options.log = [&log](std::string_view line) { log.line(line); };
   options.on_store_write = [&metrics](double seconds) { metrics.observe_fsync_seconds(seconds); };
   auto opened = node::Node::open(options);
@@ -405,7 +408,32 @@ struct NodeSetup {
   node::Config config;
   ledger::Genesis genesis;
   LogFormat format = LogFormat::kText;
+  std::vector<node::Member> joined_members;  // AETHEL_JOIN: as the member reported them
 };
+
+// AETHEL_JOIN: the genesis and validators come from the member (or joined.json), and
+// the members' URLs join AETHEL_LATTICE_NODES (the HTTP lung and history back-fill).
+node::Result<NodeSetup> with_join(NodeSetup setup) {
+  node::Config& c = setup.config;
+  if (c.genesis_file || !c.validators.empty()) {
+    return node::Error{"bad_config",
+                       "AETHEL_JOIN takes the genesis and the validators from the lattice: "
+                       "unset AETHEL_GENESIS_FILE and AETHEL_VALIDATORS"};
+  }
+  auto joined = join_lattice(c);
+  if (!joined.ok()) return joined.error();
+  setup.genesis = joined->genesis;
+  c.validators = joined->genesis_validators;
+  for (const node::Member& m : joined->members) {
+    bool listed = std::find(c.lattice_nodes.begin(), c.lattice_nodes.end(), m.address.url) !=
+                  c.lattice_nodes.end();
+    if (!m.address.url.empty() && m.address.url != c.public_url && !listed) {
+      c.lattice_nodes.push_back(m.address.url);
+    }
+  }
+  setup.joined_members = joined->members;
+  return setup;
+}
 
 node::Result<NodeSetup> load_setup(const Args& args, bool& usage_error) {
   auto parsed_args = parse_node_args(args);
@@ -422,7 +450,9 @@ node::Result<NodeSetup> load_setup(const Args& args, bool& usage_error) {
   auto genesis = load_genesis(config.value());
   if (!genesis.ok()) return genesis.error();
   if (base::Status tls = check_tls(config.value()); !tls.ok()) return tls.error();
-  return NodeSetup{std::move(config).value(), std::move(genesis).value(), format.value()};
+  NodeSetup setup{std::move(config).value(), std::move(genesis).value(), format.value(), {}};
+  if (setup.config.join_url.empty()) return setup;
+  return with_join(std::move(setup));
 }
 
 // The back-fill (node/history.h) fetches from the other nodes' HTTP APIs, in turn.
@@ -506,15 +536,24 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   std::vector<std::string> warnings = c.warnings;
   api::Events events(events_options(metrics, warnings));  // outlives them too
   for (const std::string& warning : warnings) log.line("[CONFIG] warning: " + warning);
-  auto node = open_node(c, setup.genesis, log, metrics, events);
+  auto node = open_node(c, setup.genesis, setup.joined_members, log, metrics, events);
   if (!node.ok()) return fail(node.error().message);
   std::string lattice_id = node::lattice_id(node.value()->validators(), setup.genesis);
   log.line(fmt::format("[NODE] lattice id {} with {} validators", lattice_id.substr(0, 16),
                        node.value()->validators().size()));
+  if (!c.join_url.empty()) {
+    log.line(
+        fmt::format("[NODE] joined through {}; until a member adds it, this node only "
+                    "listens: aethel member add {} --url {} (on any member)",
+                    c.join_url, node.value()->peer_id(), c.public_url));
+  }
   auto lattice = start_lattice(*node.value(), c, lattice_id, log, metrics);
   if (!lattice.ok()) return fail(lattice.error().message);
   LatticeTransport transport(*lattice.value());
   node.value()->set_transport(&transport);
+  node.value()->on_member_learned([&lattice](const node::MemberAddress& m) {
+    lattice.value()->add_member(m.peer_id, m.url, m.p2p_addrs);
+  });
   auto history =
       std::make_unique<node::HistoryFiller>(*node.value(), history_options(c, setup.genesis, log));
   auto admin_token = node_admin_token(c, log);
@@ -543,7 +582,8 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   router.reset();  // nothing uses the node after
   history.reset();
   node.value()->set_transport(nullptr);  // before the lattice goes
-  lattice.value().reset();               // no more peer traffic
+  node.value()->on_member_learned([](const node::MemberAddress&) {});
+  lattice.value().reset();  // no more peer traffic
   node.value().reset();
   auto stop_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - stop_start)

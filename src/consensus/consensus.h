@@ -183,8 +183,9 @@ struct BugInjection {
 
 struct Config {
   NodeId id = kNoNode;
-  // The membership at start (genesis, or the caller's latest applied membership); id is
-  // one of them. Changes in the log (and in a snapshot) take over from it.
+  // The membership at start (genesis, or the caller's latest applied membership).
+  // Changes in the log (and in a snapshot) take over from it. `id` need not be a
+  // member: a node waiting to be added, like a removed one, follows and never campaigns.
   std::vector<NodeId> voters;
   std::vector<NodeId> learners;
   // An election starts after a random number of ticks in [election, election + jitter).
@@ -201,6 +202,10 @@ struct Config {
   std::uint32_t max_entries_per_append = 1024;
   std::uint64_t max_bytes_per_append = 1u << 20;
   std::uint32_t max_inflight_appends = 64;  // pipelining window per follower
+  // A learner is promoted only when its log reaches the commit index less this many
+  // entries. 0: exactly; under steady load a learner that keeps up still trails the
+  // commit index by the entries in flight, so a node allows a few.
+  std::uint32_t promotable_lag_entries = 0;
   std::uint64_t max_uncommitted_entries = 1u << 16;
   std::uint64_t max_entry_bytes = 1u << 20;
   std::uint32_t max_committed_entries_per_ready = 4096;
@@ -279,7 +284,7 @@ enum class Error : std::uint8_t {
   kTooManyPendingReads,
   kInvalidArgument,
   kChangePending,  // a membership change (or a predecessor's entry) is not yet applied
-  kLearnerBehind,  // promotion refused: the learner's log is behind the commit index
+  kLearnerBehind,  // promotion refused: the learner's log trails the commit index (Config)
   kRemovesLeader,  // transfer leadership away before removing this leader
 };
 const char* error_name(Error error);

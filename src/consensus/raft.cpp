@@ -32,7 +32,6 @@ std::optional<std::string> validate(const Config& config) {
   if (config.id == kNoNode) return "config.id must not be 0";
   const Membership membership{config.voters, config.learners};
   if (auto invalid = validate(membership)) return invalid;
-  if (!membership.is_member(config.id)) return "voters or learners must include config.id";
   if (config.heartbeat_interval_ticks == 0) return "heartbeat_interval_ticks must be > 0";
   if (config.election_timeout_ticks <= config.heartbeat_interval_ticks) {
     return "election_timeout_ticks must exceed heartbeat_interval_ticks";
@@ -282,7 +281,8 @@ bool RaftImpl::acceptable(const Message& m) const {
       return false;
     }
     const Membership carried{m.snapshot->meta.voters, m.snapshot->meta.learners};
-    if (!carried.voters.empty() && (validate(carried) || !carried.is_member(config_.id))) {
+    // It may leave this node out: a snapshot taken before this node was added.
+    if (!carried.voters.empty() && validate(carried)) {
       return false;
     }
   }
@@ -837,7 +837,9 @@ Error RaftImpl::membership_change_error(const Membership& next) const {
   for (NodeId voter : next.voters) {
     if (voter == config_.id || contains(config_.voters, voter)) continue;
     // The promoted learner: as a voter it must not delay commits while it catches up.
-    if (progress_.at(voter).match < log_.committed()) return Error::kLearnerBehind;
+    if (progress_.at(voter).match + config_.promotable_lag_entries < log_.committed()) {
+      return Error::kLearnerBehind;
+    }
   }
   return Error::kNone;
 }

@@ -156,11 +156,12 @@ base::Result<std::string> Lattice::authenticate(std::string_view method, std::st
         "node-to-node requests need X-Aethel-Peer, X-Aethel-To, X-Aethel-Timestamp, "
         "X-Aethel-Nonce, X-Aethel-Body-Sha256 and X-Aethel-Signature");
   }
-  const std::vector<std::string>& validators = impl.identity_.validators;
-  if (h.peer_id == impl.identity_.peer_id ||
-      std::find(validators.begin(), validators.end(), h.peer_id) == validators.end()) {
-    return unauthorized(h.peer_id + " is not a validator");
+  bool member = false;
+  {
+    base::MutexLock lock(impl.inbound_mutex_);
+    member = impl.members_.contains(h.peer_id);
   }
+  if (!member) return unauthorized(h.peer_id + " is not a member of this lattice");
   if (h.to != impl.identity_.peer_id) {
     return unauthorized("the request is signed for " + h.to + ", not for this node");
   }

@@ -53,14 +53,50 @@ Lattice::Impl::Impl(Identity identity, Settings settings, Hooks hooks)
       mode_(settings_.p2p_enabled, identity_.validators.size() > 1,
             uint64_t{settings_.peerless_timeout_s} * 1000, 0),
       packer_(settings_.max_body_bytes, random_message_id()) {
-  LinkTiming timing = settings_.link_timing;
-  if (timing.max_silence_ms == 0) timing.max_silence_ms = alive_window_ms();  // pings keep it heard
+  base::MutexLock lock(inbound_mutex_);
   for (const std::string& v : identity_.validators) {
     if (v == identity_.peer_id) continue;
-    Peer& peer = peers_[v];
-    peer.id = v;
-    peer.link = LinkPolicy(timing);
+    peer_entry(v);
+    members_.insert(v);
   }
+}
+
+Peer& Lattice::Impl::peer_entry(const std::string& peer_id) {
+  auto [it, added] = peers_.try_emplace(peer_id);
+  if (!added) return it->second;
+  LinkTiming timing = settings_.link_timing;
+  if (timing.max_silence_ms == 0) timing.max_silence_ms = alive_window_ms();  // pings keep it heard
+  it->second.id = peer_id;
+  it->second.link = LinkPolicy(timing);
+  return it->second;
+}
+
+// On the io thread. A member already connected (it dialled us before it was added,
+// and got "gossip only") is greeted now: nothing else would open its channel.
+void Lattice::Impl::add_member(const std::string& peer_id, const std::string& url,
+                               const std::vector<std::string>& p2p_addrs) {
+  if (peer_id == identity_.peer_id || stopped_) return;
+  bool known = peers_.contains(peer_id);
+  Peer& peer = peer_entry(peer_id);
+  if (auto parsed = http::parse_url(url); !url.empty() && parsed.ok() && !peer.url_configured) {
+    peer.url = parsed.value();
+    peer.url_configured = true;
+  }
+  for (const std::string& text : p2p_addrs) {
+    std::string warning;
+    auto address = p2p::Multiaddr::parse_bootstrap(text, warning);
+    if (!address.ok()) continue;
+    bool listed = std::any_of(bootstrap_.begin(), bootstrap_.end(),
+                              [&](const p2p::Multiaddr& a) { return a.to_string() == text; });
+    if (!listed) bootstrap_.push_back(address.value());
+  }
+  if (known) return;
+  log(fmt::format("[LATTICE] member {} added{}", peer_id, url.empty() ? "" : " at " + url));
+  if (!host_) return;
+  for (const p2p::PeerId& connected : host_->connected_peers()) {
+    if (connected.to_base58() == peer_id) peer_connected(connected);
+  }
+  dial_bootstrap();
 }
 
 base::Status Lattice::Impl::start() {
@@ -347,6 +383,18 @@ Lattice::Lattice(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Lattice::~Lattice() {
   impl_->stop();
+}
+
+void Lattice::add_member(const std::string& peer_id, const std::string& url,
+                         const std::vector<std::string>& p2p_addrs) {
+  if (peer_id == impl_->identity_.peer_id) return;
+  {
+    base::MutexLock lock(impl_->inbound_mutex_);
+    impl_->members_.insert(peer_id);
+  }
+  asio::post(impl_->io_, [impl = impl_, peer_id, url, p2p_addrs] {
+    impl->add_member(peer_id, url, p2p_addrs);
+  });
 }
 
 void Lattice::send(const std::string& peer_id, std::string envelope) {

@@ -55,8 +55,10 @@ inline constexpr uint64_t kSignedRequestWindowMs = 30'000;
 struct Identity {
   p2p::KeyPair key;
   std::string peer_id;
-  std::vector<std::string> validators;  // peer IDs, this node's included
-  std::string lattice_id;               // node::lattice_id: peers must present the same
+  // The genesis validators' peer IDs (a joining node's is not among them); members
+  // added later come through add_member().
+  std::vector<std::string> validators;
+  std::string lattice_id;  // node::lattice_id: peers must present the same
 };
 
 // The settings of SPEC §3 the lattice uses.
@@ -162,6 +164,12 @@ class Lattice {
 
   // Best effort (consensus retransmits); never blocks.
   void send(const std::string& peer_id, std::string envelope);
+
+  // A member added after genesis (SPEC §10): its signed requests are accepted, its
+  // URL (when given) carries the HTTP lung and its multiaddrs are dialled like
+  // bootstrap peers. Idempotent; never blocks.
+  void add_member(const std::string& peer_id, const std::string& url,
+                  const std::vector<std::string>& p2p_addrs);
 
   // The HTTP lung's inbound side, before the body is read: a validator's key, this
   // node as receiver, inside the replay window, never seen before (signatures are

@@ -82,6 +82,9 @@ class Lattice::Impl : public std::enable_shared_from_this<Lattice::Impl> {
   void close_channels(Peer& peer);
   std::optional<p2p::ChannelEvents> accept_channel(const p2p::Channel& channel);
   void head_announced(const std::string& author, const p2p::Bytes& data);
+  Peer& peer_entry(const std::string& peer_id);
+  void add_member(const std::string& peer_id, const std::string& url,
+                  const std::vector<std::string>& p2p_addrs);
 
   // routing.cpp: the lung of each envelope.
   void route(const std::string& peer_id, std::string envelope);
@@ -157,6 +160,7 @@ class Lattice::Impl : public std::enable_shared_from_this<Lattice::Impl> {
 
   // The inbound HTTP lung runs on the HTTP server's threads.
   mutable base::Mutex inbound_mutex_;
+  std::set<std::string> members_ GUARDED_BY(inbound_mutex_);  // whose requests are accepted
   std::map<std::string, TimeMs> seen_signatures_ GUARDED_BY(inbound_mutex_);  // bytes → time
   std::multimap<TimeMs, std::string> seen_by_time_ GUARDED_BY(inbound_mutex_);
   std::map<std::string, LungAssembler> assemblers_ GUARDED_BY(inbound_mutex_);

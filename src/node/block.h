@@ -35,11 +35,13 @@ std::string encode_entry(const std::vector<ledger::Transaction>& transactions);
 
 // What validators send each other: one kind byte, then the payload.
 enum class EnvelopeKind : uint8_t {
-  kRaft = 1,          // a consensus::Message (consensus::encode)
-  kForward = 2,       // follower → leader: u64 request id | transactions as an entry
-  kForwardReply = 3,  // leader → follower: ForwardReply
-  kProbe = 4,         // a node with an empty store asks: how long is your log? (no payload)
-  kProbeReply = 5,    // u64 current term | u64 term, u64 index of the last log entry
+  kRaft = 1,               // a consensus::Message (consensus::encode)
+  kForward = 2,            // follower → leader: u64 request id | transactions as an entry
+  kForwardReply = 3,       // leader → follower: ForwardReply
+  kProbe = 4,              // a node with an empty store asks: how long is your log? (no payload)
+  kProbeReply = 5,         // u64 current term | u64 term, u64 index of the last log entry
+  kMemberChange = 6,       // follower → leader: a membership change (members.h)
+  kMemberChangeReply = 7,  // leader → follower: its outcome
 };
 
 // The leader's answer to a forwarded write: `accepted` false means "I do not lead,

@@ -293,6 +293,12 @@ std::optional<Error> read_lattice(const Reader& reader, Config& config) {
     config.p2p_topic = found->value;
   }
   if (auto e = read_validators(reader, config)) return e;
+  if (auto found = reader.get("JOIN")) {
+    if (!found->value.starts_with("http://") && !found->value.starts_with("https://")) {
+      return invalid(*found, "the http:// or https:// URL of a member of the lattice");
+    }
+    config.join_url = found->value;
+  }
   if (auto found = reader.get("LATTICE_NODES")) {
     config.lattice_nodes = split_csv(found->value);
     for (const std::string& url : config.lattice_nodes) {

@@ -73,6 +73,9 @@ struct Config {
   std::string p2p_topic = "aethel/lattice/v1";
   std::vector<std::string> validators;
   std::vector<std::string> lattice_nodes;
+  // AETHEL_JOIN: a member's URL; a node with an empty store learns the lattice's
+  // genesis and members from it and waits to be added (SPEC §10).
+  std::string join_url;
   uint32_t heartbeat_interval_s = 5;
   uint32_t peerless_timeout_s = 60;
   uint32_t http_poll_interval_s = 10;
@@ -141,9 +144,13 @@ struct NodeOptions {
   // A ledger snapshot is written (and the Raft log compacted) after every this many
   // blocks; a restart replays at most this many blocks.
   uint64_t snapshot_interval_blocks = 1000;
-  // The consensus group: validator peer IDs, this node's included. Empty or only this
-  // node: a standalone node that commits alone (still through the Raft log).
+  // The genesis validators' peer IDs, this node's included unless it joins. Empty or
+  // only this node: a standalone node that commits alone (still through the Raft log).
+  // Membership changes (SPEC §10) then add and remove members through the log.
   std::vector<std::string> validators;
+  // Set when the node joins a running lattice (AETHEL_JOIN): the members as the node
+  // it joined through reported them; used while this node's store is empty.
+  std::vector<Member> joined_members;
   // Raft's clock: one tick every tick_ms; an election starts after
   // election_timeout_ticks (plus up to half of it as random jitter) without a leader.
   uint32_t tick_ms = 50;
@@ -198,6 +205,13 @@ class Node {
   // `done` runs (on the consensus thread) once this node has applied `height`, or with
   // Error "not_caught_up" after catch_up_timeout_ms.
   void wait_for_height_async(uint64_t height, ReadCallback done);
+
+  // SPEC §10: one membership change, proposed here (this node must lead); `done` runs
+  // once the change is applied here, or with an Error (Replica::change_membership).
+  void change_membership_async(MemberChange change, MemberAddress member, ReadCallback done);
+  // Called on the consensus thread for every member added after genesis that becomes
+  // known (at once for those known already): the transport must reach it.
+  void on_member_learned(std::function<void(const MemberAddress&)> callback);
 
   // Runs `reader` with the ledger under a shared lock: one consistent height.
   template <class F>

@@ -41,11 +41,21 @@ storage::Bytes to_bytes(std::string_view s) {
   return storage::Bytes(s.begin(), s.end());
 }
 
-consensus::Config raft_config(const ReplicaOptions& options) {
+// The genesis validators, or for a node joining with an empty store the membership
+// it was told of; the log takes over from either.
+consensus::Config raft_config(const ReplicaOptions& options, const Recovered& recovered) {
   consensus::Config config = options.consensus;
   config.voters.clear();
-  for (size_t i = 0; i < options.validators.size(); ++i) config.voters.push_back(i + 1);
-  config.id = node_id_of(options.validators, options.self);
+  config.learners.clear();
+  if (recovered.empty() && !options.joined_members.empty()) {
+    for (const Member& m : options.joined_members) {
+      auto id = member_node_id(options.validators, m.address.peer_id);
+      (m.voter ? config.voters : config.learners).push_back(id);
+    }
+  } else {
+    for (size_t i = 0; i < options.validators.size(); ++i) config.voters.push_back(i + 1);
+  }
+  config.id = member_node_id(options.validators, options.self);
   return config;
 }
 
@@ -55,16 +65,11 @@ Index recovered_applied_index(const Recovered& recovered) {
 
 }  // namespace
 
-consensus::NodeId node_id_of(const std::vector<std::string>& validators, std::string_view peer) {
-  auto it = std::lower_bound(validators.begin(), validators.end(), peer);
-  if (it == validators.end() || *it != peer) return consensus::kNoNode;
-  return static_cast<consensus::NodeId>(it - validators.begin()) + 1;
-}
-
 Replica::Replica(ReplicaOptions options, Recovered recovered, LedgerPair& ledgers, Disk& disk,
                  Transport& transport)
     : options_(std::move(options)),
-      raft_(raft_config(options_), recovered.durable, recovered_applied_index(recovered)),
+      raft_(raft_config(options_, recovered), recovered.durable,
+            recovered_applied_index(recovered)),
       ledgers_(ledgers),
       disk_(disk),
       transport_(transport),
@@ -72,10 +77,21 @@ Replica::Replica(ReplicaOptions options, Recovered recovered, LedgerPair& ledger
       next_read_context_(options_.first_request_id),
       last_stored_height_(recovered.last_stored_height) {
   AETHEL_CHECK(std::is_sorted(options_.validators.begin(), options_.validators.end()));
-  AETHEL_CHECK(raft_.id() != consensus::kNoNode);
+  for (const std::string& peer : options_.validators) {
+    peers_[member_node_id(options_.validators, peer)] = peer;
+  }
+  peers_[raft_.id()] = options_.self;
+  for (const Member& m : options_.joined_members) learn_member(m.address);
+  if (const auto& snapshot = recovered.durable.snapshot) {
+    auto data = decode_snapshot_data(as_view(*snapshot->data));
+    if (!data) base::fatal("the stored snapshot's members do not decode");
+    for (const MemberAddress& m : data->members) learn_member(m);
+  }
+  learn_members_in(recovered.durable.entries);
   recovery_ = recovered.recovery;
   applied_through_ = raft_.applied_index();
-  bool unknown_past = recovered.empty() && options_.validators.size() > 1;
+  const consensus::Membership members = raft_.membership();
+  bool unknown_past = recovered.empty() && members.voters.size() + members.learners.size() > 1;
   if (recovery_ == Recovery::kNone && unknown_past && !options_.bugs.skip_recovery) {
     set_recovery(Recovery::kProbing,
                  "[RECOVERY] empty store: asking the other validators whether the lattice has "
@@ -135,7 +151,7 @@ void Replica::wait_for_height(uint64_t height, ReadCallback done) {
 }
 
 void Replica::receive(const std::string& from_peer, std::string_view envelope) {
-  consensus::NodeId from = node_id_of(options_.validators, from_peer);
+  consensus::NodeId from = id_of(from_peer);
   if (from == consensus::kNoNode || envelope.empty() || stopped_) return;
   std::string_view payload = envelope.substr(1);
   switch (static_cast<EnvelopeKind>(envelope[0])) {
@@ -150,6 +166,10 @@ void Replica::receive(const std::string& from_peer, std::string_view envelope) {
       return send(from_peer, probe_reply_envelope(ProbeReply{raft_.term(), raft_.last_position()}));
     case EnvelopeKind::kProbeReply:
       return receive_probe_reply(from_peer, payload);
+    case EnvelopeKind::kMemberChange:
+      return receive_member_change(from_peer, payload);
+    case EnvelopeKind::kMemberChangeReply:
+      return receive_member_change_reply(payload);
   }
 }
 
@@ -201,15 +221,156 @@ void Replica::receive_forward_reply(const ForwardReply& reply) {
 }
 
 // ---------------------------------------------------------------------------
+// Membership
+// ---------------------------------------------------------------------------
+
+void Replica::change_membership(MemberChange change, MemberAddress member, ReadCallback done) {
+  if (stopped_) return done(Error{"stopping", "the node is stopping"});
+  if (raft_.role() != consensus::Role::kLeader) {
+    if (raft_.leader() == consensus::kNoNode) {
+      return done(Error{"not_leader", "no leader is known yet; retry in a moment"});
+    }
+    uint64_t request_id = next_request_id_++;
+    send(peer_of(raft_.leader()),
+         member_change_envelope(MemberChangeRequest{request_id, change, std::move(member)}));
+    member_changes_forwarded_.emplace(
+        request_id, Read{std::move(done), now_ticks_ + options_.commit_timeout_ticks});
+    return;
+  }
+  auto next = next_membership(change, member);
+  if (!next.ok()) return done(next.error());
+  std::string data = change == MemberChange::kAdd ? encode_member(member) : std::string();
+  consensus::ProposeResult proposed =
+      raft_.propose_membership(next.value(), consensus::Bytes(data.begin(), data.end()));
+  switch (proposed.error) {
+    case consensus::Error::kNone:
+      membership_waiters_.emplace(
+          proposed.index,
+          MembershipWaiter{proposed.term,
+                           Read{std::move(done), now_ticks_ + options_.commit_timeout_ticks}});
+      return;
+    case consensus::Error::kChangePending:
+      return done(Error{"change_pending",
+                        "an earlier membership change (or this leader's first entry) is not "
+                        "committed yet; retry in a moment"});
+    case consensus::Error::kLearnerBehind:
+      return done(Error{"learner_behind",
+                        member.peer_id + " has not caught up with the log yet; promote it once "
+                                         "GET /api/lattice/members shows it caught_up"});
+    default:
+      return done(unavailable(std::string("consensus refused the change: ") +
+                              consensus::error_name(proposed.error)));
+  }
+}
+
+// The membership after `change`, or why it cannot be made. Removing this leader
+// hands leadership to the most up-to-date other validator first.
+base::Result<consensus::Membership> Replica::next_membership(MemberChange change,
+                                                             const MemberAddress& member) {
+  consensus::Membership next = raft_.membership();
+  consensus::NodeId id = member_node_id(options_.validators, member.peer_id);
+  bool known = next.is_member(id);
+  if (change == MemberChange::kAdd) {
+    if (known) return Error{"duplicate_member", member.peer_id + " is already a member"};
+    next.learners.push_back(id);
+    return next;
+  }
+  if (!known) return Error{"unknown_member", member.peer_id + " is not a member"};
+  if (change == MemberChange::kPromote) {
+    if (next.is_voter(id))
+      return Error{"not_a_learner", member.peer_id + " is already a validator"};
+    std::erase(next.learners, id);
+    next.voters.push_back(id);
+    return next;
+  }
+  if (next.is_voter(id) && next.voters.size() == 1) {
+    return Error{"last_validator", "the lattice keeps at least one validator"};
+  }
+  if (id == raft_.id()) {
+    consensus::NodeId successor = consensus::kNoNode;
+    for (consensus::NodeId v : next.voters) {
+      if (v != id &&
+          (successor == consensus::kNoNode || raft_.match_of(v) > raft_.match_of(successor))) {
+        successor = v;
+      }
+    }
+    raft_.transfer_leadership(successor);
+    return Error{"leader_handover",
+                 fmt::format("this node leads: leadership is handed to {}; ask it to remove {}",
+                             peer_of(successor), member.peer_id)};
+  }
+  std::erase(next.voters, id);
+  std::erase(next.learners, id);
+  return next;
+}
+
+// A second delivery of one request is dropped, like a forwarded write's.
+void Replica::receive_member_change(const std::string& from_peer, std::string_view payload) {
+  auto request = decode_member_change(payload);
+  if (!request || !first_delivery(from_peer, request->request_id)) return;
+  uint64_t request_id = request->request_id;
+  change_membership(request->change, std::move(request->member),
+                    [this, from_peer, request_id](base::Status status) {
+                      std::optional<Error> error;
+                      if (!status.ok()) error = status.error();
+                      send(from_peer, member_change_reply_envelope(
+                                          MemberChangeReply{request_id, std::move(error)}));
+                    });
+}
+
+void Replica::receive_member_change_reply(std::string_view payload) {
+  auto reply = decode_member_change_reply(payload);
+  if (!reply) return;
+  auto it = member_changes_forwarded_.find(reply->request_id);
+  if (it == member_changes_forwarded_.end()) return;
+  ReadCallback done = std::move(it->second.done);
+  member_changes_forwarded_.erase(it);
+  if (reply->error) return done(*reply->error);
+  done(base::Status{});
+}
+
+void Replica::answer_membership_waiter(const consensus::Entry& entry) {
+  auto it = membership_waiters_.find(entry.index);
+  if (it == membership_waiters_.end()) return;
+  auto waiter = std::move(it->second);
+  membership_waiters_.erase(it);
+  if (waiter.term == entry.term) return waiter.read.done(base::Status{});
+  waiter.read.done(unavailable("another leader's entry replaced the change; retry"));
+}
+
+void Replica::learn_members_in(const std::vector<consensus::Entry>& entries) {
+  for (const consensus::Entry& entry : entries) {
+    if (!consensus::is_membership_entry(entry.data)) continue;
+    auto change = consensus::decode_membership_entry(entry.data);
+    if (!change || change->data.empty()) continue;
+    if (auto member = decode_member(as_view(change->data))) learn_member(*member);
+  }
+}
+
+void Replica::learn_member(const MemberAddress& member) {
+  consensus::NodeId id = member_node_id(options_.validators, member.peer_id);
+  peers_.emplace(id, member.peer_id);
+  if (member.peer_id == options_.self) return;
+  addresses_.insert_or_assign(member.peer_id, member);
+  if (options_.on_member_learned) options_.on_member_learned(member);
+}
+
+// The ledger snapshot and the addresses of the members added after genesis: a node
+// that installs it can reach them before it reads their entries.
+std::string Replica::snapshot_data(std::string_view ledger_snapshot) const {
+  std::vector<MemberAddress> members;
+  for (const auto& [peer, address] : addresses_) members.push_back(address);
+  return encode_snapshot_data(members, ledger_snapshot);
+}
+
+// ---------------------------------------------------------------------------
 // Recovery
 // ---------------------------------------------------------------------------
 
 // Asks every other validator, once per heartbeat interval, where its log ends.
 void Replica::probe_peers() {
   if (now_ticks_ % std::max<uint32_t>(1, options_.consensus.heartbeat_interval_ticks) != 0) return;
-  for (const std::string& peer : options_.validators) {
-    if (peer != options_.self) send(peer, probe_envelope());
-  }
+  for (const std::string& peer : voting_peers()) send(peer, probe_envelope());
 }
 
 void Replica::receive_probe_reply(const std::string& from_peer, std::string_view payload) {
@@ -257,8 +418,17 @@ void Replica::update_vote_floor() {
 }
 
 size_t Replica::others_in_every_majority() const {
-  size_t n = options_.validators.size();
+  size_t n = raft_.membership().voters.size();
   return n - n / 2;
+}
+
+// The other voters of the membership in force here.
+std::vector<std::string> Replica::voting_peers() const {
+  std::vector<std::string> peers;
+  for (consensus::NodeId id : raft_.membership().voters) {
+    if (id != raft_.id()) peers.push_back(peer_of(id));
+  }
+  return peers;
 }
 
 // Written before anything that follows it (writes are ordered), so a crash never
@@ -412,6 +582,10 @@ void Replica::stop(const Error& error) {
     for (Read& r : batch.reads) reads.push_back(std::move(r));
   }
   for (auto& [height, r] : height_waiters_) reads.push_back(std::move(r));
+  for (auto& [index, w] : membership_waiters_) reads.push_back(std::move(w.read));
+  for (auto& [id, r] : member_changes_forwarded_) reads.push_back(std::move(r));
+  membership_waiters_.clear();
+  member_changes_forwarded_.clear();
   reads_asked_.clear();
   reads_confirming_.clear();
   reads_applying_.clear();
@@ -491,6 +665,16 @@ void Replica::expire_reads() {
   };
   take_late(reads_asked_);
   for (ReadBatch& batch : reads_applying_) take_late(batch.reads);
+  std::erase_if(membership_waiters_, [&](auto& pair) {
+    if (pair.second.read.deadline_tick > now_ticks_) return false;
+    late.push_back(std::move(pair.second.read));
+    return true;
+  });
+  std::erase_if(member_changes_forwarded_, [&](auto& pair) {
+    if (pair.second.deadline_tick > now_ticks_) return false;
+    late.push_back(std::move(pair.second));
+    return true;
+  });
   std::erase_if(reads_applying_, [](const ReadBatch& b) { return b.reads.empty(); });
   Error error = unavailable(
       "no leader confirmed this read in time; the node cannot prove it is current (use "
@@ -537,6 +721,7 @@ bool Replica::idle() const {
 // messages until they are durable.
 void Replica::handle_ready(consensus::Ready ready) {
   if (ready.snapshot) install_snapshot(*ready.snapshot);
+  learn_members_in(ready.entries);  // before sending: the leader reaches a new member
   storage::WriteBatch batch = persistable(ready);
   apply_committed(ready.committed_entries, batch);
   confirm_reads(ready.read_states);
@@ -570,7 +755,9 @@ storage::WriteBatch Replica::persistable(const consensus::Ready& ready) const {
   storage::WriteBatch batch;
   if (ready.snapshot) {
     const consensus::Snapshot& s = *ready.snapshot;
-    batch.snapshot = storage::Snapshot{s.meta.index, s.meta.term, {}, *s.data};
+    std::string configuration =
+        encode_configuration(consensus::Membership{s.meta.voters, s.meta.learners});
+    batch.snapshot = storage::Snapshot{s.meta.index, s.meta.term, to_bytes(configuration), *s.data};
   }
   for (const consensus::Entry& e : ready.entries) {
     batch.entries.push_back(storage::LogEntry{e.index, e.term, e.data});
@@ -600,6 +787,7 @@ void Replica::apply_committed(std::vector<consensus::Entry>& entries, storage::W
 // the log after the last snapshot) are not written again.
 void Replica::apply_entry(const consensus::Entry& entry, storage::WriteBatch& batch) {
   if (entry.data.empty()) return;  // a new leader's no-op
+  if (consensus::is_membership_entry(entry.data)) return answer_membership_waiter(entry);
   auto decoded = decode_block(as_view(entry.data));
   if (!decoded.ok()) {
     base::fatal(fmt::format("committed entry {} does not decode: {}", entry.index,
@@ -632,7 +820,10 @@ void Replica::apply_entry(const consensus::Entry& entry, storage::WriteBatch& ba
 void Replica::install_snapshot(const consensus::Snapshot& snapshot) {
   log(fmt::format("[SYNC] installing snapshot at log index {} ({} bytes)", snapshot.meta.index,
                   snapshot.data->size()));
-  auto restored = ledger::Ledger::deserialize(as_view(*snapshot.data));
+  auto data = decode_snapshot_data(as_view(*snapshot.data));
+  if (!data) base::fatal("the leader's snapshot members do not decode");
+  for (const MemberAddress& m : data->members) learn_member(m);
+  auto restored = ledger::Ledger::deserialize(data->ledger_snapshot);
   if (!restored.ok()) {
     base::fatal("the leader's snapshot does not decode: " + restored.error().message);
   }
@@ -669,6 +860,10 @@ void Replica::abandon_waiters_through(Index index) {
       "this node caught up from a snapshot; the outcome is unknown here and a retry with the "
       "same id is safe");
   for (CommitCallback& done : abandoned) done(failed(error));
+  while (!membership_waiters_.empty() && membership_waiters_.begin()->first <= index) {
+    membership_waiters_.begin()->second.read.done(error);
+    membership_waiters_.erase(membership_waiters_.begin());
+  }
 }
 
 CommitResult Replica::recent_result(Index index, const Waiter& waiter) const {
@@ -719,11 +914,14 @@ void Replica::maybe_compact() {
   Index index = raft_.applied_index();
   if (index > raft_.stable_index()) return;  // compact only what the disk holds
   blocks_since_snapshot_ = 0;
-  std::string state = ledgers_.read([](const ledger::Ledger& l) { return l.serialize(); });
+  std::string state =
+      snapshot_data(ledgers_.read([](const ledger::Ledger& l) { return l.serialize(); }));
   consensus::Bytes bytes(state.begin(), state.end());
   if (raft_.compact(index, bytes) != consensus::Error::kNone) return;
   storage::WriteBatch batch;
-  batch.snapshot = storage::Snapshot{index, raft_.term_at(index).value_or(0), {}, std::move(bytes)};
+  batch.snapshot =
+      storage::Snapshot{index, raft_.term_at(index).value_or(0),
+                        to_bytes(encode_configuration(raft_.membership())), std::move(bytes)};
   batch.compact_through = index;
   in_flight_.push_back(PendingWrite{});
   disk_.write(std::move(batch));
@@ -734,12 +932,23 @@ void Replica::maybe_compact() {
 // ---------------------------------------------------------------------------
 
 const std::string& Replica::peer_of(consensus::NodeId id) const {
-  return options_.validators[id - 1];
+  static const std::string unknown;
+  auto it = peers_.find(id);
+  return it == peers_.end() ? unknown : it->second;
+}
+
+consensus::NodeId Replica::id_of(std::string_view peer) const {
+  consensus::NodeId id = member_node_id(options_.validators, peer);
+  auto it = peers_.find(id);
+  bool known = it != peers_.end() && it->second == peer;
+  return known ? id : consensus::kNoNode;
 }
 
 ConsensusStatus Replica::status() const {
   ConsensusStatus s;
-  bool alone = options_.validators.size() == 1;
+  const consensus::Membership members = raft_.membership();
+  bool alone =
+      members.voters.size() + members.learners.size() == 1 && members.is_member(raft_.id());
   switch (raft_.role()) {
     case consensus::Role::kLeader:
       s.role = alone ? "standalone" : "leader";
@@ -755,6 +964,20 @@ ConsensusStatus Replica::status() const {
   s.commit_index = raft_.commit_index();
   s.applied_index = raft_.applied_index();
   s.recovery = recovery_;
+  bool leads = raft_.role() == consensus::Role::kLeader;
+  auto member = [&](consensus::NodeId id, bool voter) {
+    auto address = addresses_.find(peer_of(id));
+    MemberStatus m{peer_of(id), address == addresses_.end() ? "" : address->second.url, voter,
+                   std::nullopt};
+    if (id == raft_.id()) {
+      m.caught_up = recovery_ == Recovery::kNone && raft_.applied_index() >= raft_.commit_index();
+    } else if (leads) {
+      m.caught_up = raft_.match_of(id) >= raft_.commit_index();
+    }
+    s.members.push_back(std::move(m));
+  };
+  for (consensus::NodeId id : members.voters) member(id, true);
+  for (consensus::NodeId id : members.learners) member(id, false);
   return s;
 }
 

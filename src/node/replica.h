@@ -57,6 +57,7 @@
 #include "ledger/ledger.h"
 #include "node/block.h"
 #include "node/ledger_pair.h"
+#include "node/members.h"
 #include "storage/storage.h"
 
 namespace aethel::node {
@@ -105,6 +106,16 @@ struct AppliedBlock {
 enum class Recovery : uint8_t { kNone = 0, kProbing = 1, kRecovering = 2 };
 const char* recovery_name(Recovery recovery);  // "", "probing", "recovering"
 
+// One member as this node sees it (SPEC §10).
+struct MemberStatus {
+  std::string peer_id;
+  std::string url;     // as added (empty for genesis validators: their hellos tell)
+  bool voter = false;  // a validator; otherwise a learner
+  // Known on the leader (and for this node itself): its log holds everything committed.
+  std::optional<bool> caught_up;
+  bool operator==(const MemberStatus&) const = default;
+};
+
 // Consensus facts for status pages.
 struct ConsensusStatus {
   std::string role;  // "leader", "follower", "candidate", "standalone"
@@ -113,6 +124,7 @@ struct ConsensusStatus {
   uint64_t commit_index = 0;
   uint64_t applied_index = 0;
   Recovery recovery = Recovery::kNone;
+  std::vector<MemberStatus> members;  // validators first, then learners
   bool operator==(const ConsensusStatus&) const = default;
 };
 
@@ -130,8 +142,11 @@ struct ReplicaBugs {
 
 struct ReplicaOptions {
   std::string self;                     // this node's peer ID
-  std::vector<std::string> validators;  // peer IDs, sorted, self included
-  // Raft settings; id and voters are derived from self and validators.
+  std::vector<std::string> validators;  // the genesis validators' peer IDs, sorted
+  // A node that joins with an empty store (AETHEL_JOIN): the members as the member it
+  // joined through reported them. Its log replaces them as it arrives.
+  std::vector<Member> joined_members;
+  // Raft settings; id and voters are derived from self and validators (members.h).
   consensus::Config consensus;
   // One block holds at most this many transactions (a request is never split, so a
   // single larger request still forms its own block).
@@ -149,6 +164,9 @@ struct ReplicaOptions {
   // Hooks, called on the driver's thread.
   std::function<void(const AppliedBlock&)> on_block_applied;
   std::function<void(const ConsensusStatus&)> on_role_changed;
+  // A member added after genesis became known (from the log, a snapshot or the join):
+  // the transport must reach it and accept its messages.
+  std::function<void(const MemberAddress&)> on_member_learned;
   ReplicaBugs bugs;
 };
 
@@ -163,9 +181,6 @@ struct Recovered {
            last_stored_height == 0;
   }
 };
-
-// The consensus id of each validator: its position in the sorted list, plus one.
-consensus::NodeId node_id_of(const std::vector<std::string>& validators, std::string_view peer);
 
 class Replica {
  public:
@@ -192,6 +207,13 @@ class Replica {
   // `done` runs once the ledger reaches `height` (at once when it has), or with Error
   // "not_caught_up" after catch_up_timeout_ticks.
   void wait_for_height(uint64_t height, ReadCallback done);
+  // Proposes one membership change (a follower hands it to the leader) and runs `done`
+  // once the leader applied it, or with an Error: "not_leader" (no leader known),
+  // "unknown_member", "duplicate_member",
+  // "not_a_learner", "last_validator", "change_pending", "learner_behind",
+  // "leader_handover" (this leader handed leadership over to be removed: ask the new
+  // one), "unavailable" (not committed in time; it may still be).
+  void change_membership(MemberChange change, MemberAddress member, ReadCallback done);
 
   // Does what is ready: routes queued writes and, while no Ready awaits its fsync,
   // takes the next Ready (steps 1 and 2 above).
@@ -240,6 +262,11 @@ class Replica {
     ReadCallback done;
     uint64_t deadline_tick = 0;
   };
+  // A proposed membership change waiting for its entry (by index) to be applied.
+  struct MembershipWaiter {
+    consensus::Term term = 0;
+    Read read;
+  };
   // Reads waiting for their confirmation (by context), then for the apply.
   struct ReadBatch {
     std::vector<Read> reads;
@@ -259,13 +286,22 @@ class Replica {
   void receive_raft(consensus::NodeId from, std::string_view payload);
   void receive_forward(const std::string& from_peer, std::string_view payload);
   void receive_forward_reply(const ForwardReply& reply);
+  void receive_member_change(const std::string& from_peer, std::string_view payload);
+  void receive_member_change_reply(std::string_view payload);
   bool first_delivery(const std::string& from_peer, uint64_t request_id);
 
   void handle_ready(consensus::Ready ready);
   storage::WriteBatch persistable(const consensus::Ready& ready) const;
   void apply_committed(std::vector<consensus::Entry>& entries, storage::WriteBatch& batch);
   void apply_entry(const consensus::Entry& entry, storage::WriteBatch& batch);
+  void answer_membership_waiter(const consensus::Entry& entry);
   void install_snapshot(const consensus::Snapshot& snapshot);
+  base::Result<consensus::Membership> next_membership(MemberChange change,
+                                                      const MemberAddress& member);
+  void learn_members_in(const std::vector<consensus::Entry>& entries);
+  void learn_member(const MemberAddress& member);
+  std::string snapshot_data(std::string_view ledger_snapshot) const;
+  std::vector<std::string> voting_peers() const;
   void abandon_waiters_through(consensus::Index index);
   void expire_height_waiters();
   void answer_through(consensus::Index applied);
@@ -289,6 +325,7 @@ class Replica {
   void check_invariants();
   void log(const std::string& line) const;
   const std::string& peer_of(consensus::NodeId id) const;
+  consensus::NodeId id_of(std::string_view peer) const;  // kNoNode: not a known member
 
   ReplicaOptions options_;
   consensus::Raft raft_;
@@ -322,6 +359,12 @@ class Replica {
   uint64_t last_stored_height_ = 0;
   uint64_t blocks_since_snapshot_ = 0;
   ConsensusStatus status_;
+  // Every member ever known (ids are never reused), and the addresses of those added
+  // after genesis, which snapshots carry.
+  std::map<consensus::NodeId, std::string> peers_;
+  std::map<std::string, MemberAddress> addresses_;
+  std::multimap<consensus::Index, MembershipWaiter> membership_waiters_;
+  std::map<uint64_t, Read> member_changes_forwarded_;  // by request id
 };
 
 }  // namespace aethel::node

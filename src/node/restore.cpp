@@ -39,11 +39,11 @@ Result<std::vector<consensus::Entry>> stored_entries(const storage::Store& store
 }  // namespace
 
 Result<std::vector<std::string>> validator_set(std::vector<std::string> validators,
-                                               const std::string& self) {
+                                               const std::string& self, bool joining) {
   if (validators.empty()) validators.push_back(self);
   std::sort(validators.begin(), validators.end());
   validators.erase(std::unique(validators.begin(), validators.end()), validators.end());
-  if (!std::binary_search(validators.begin(), validators.end(), self)) {
+  if (!joining && !std::binary_search(validators.begin(), validators.end(), self)) {
     return Error{"bad_config", fmt::format("AETHEL_VALIDATORS does not include this node's own "
                                            "peer ID {}",
                                            self)};
@@ -62,12 +62,28 @@ consensus::Config consensus_config(const NodeOptions& options, const std::string
   // Blocks are large: a deep pipeline of 1 MiB appends only queues behind itself in
   // the follower's stream windows and delays the answers the stall detector waits for.
   config.max_inflight_appends = 8;
+  // A learner that keeps up under load trails the commit index by what is in flight.
+  config.promotable_lag_entries = 2 * config.max_inflight_appends;
   // A leader answers reads from its lease for 2 ticks (100 ms at 50 ms ticks) less
   // than the election timeout: room for the followers' clocks running faster.
   config.lease_margin_ticks = 2;
   // Seeded by identity, so two nodes never draw the same timeouts.
   config.prng_seed = ledger::sha256(self)[0] * 0x9E3779B97F4A7C15ull + 1;
   return config;
+}
+
+std::optional<consensus::Snapshot> consensus_snapshot(const storage::Snapshot& s) {
+  consensus::Membership membership;  // none stored (before membership changes): keep genesis
+  if (!s.configuration.empty()) {
+    auto decoded = decode_configuration(std::string_view(
+        reinterpret_cast<const char*>(s.configuration.data()), s.configuration.size()));
+    if (!decoded) return std::nullopt;
+    membership = std::move(*decoded);
+  }
+  return consensus::Snapshot{
+      consensus::SnapshotMeta{s.last_included_index, s.last_included_term,
+                              std::move(membership.voters), std::move(membership.learners)},
+      std::make_shared<const consensus::Bytes>(s.data)};
 }
 
 Result<Recovered> recover(const storage::Store& store) {
@@ -80,10 +96,10 @@ Result<Recovered> recover(const storage::Store& store) {
   auto snapshot = store.snapshot();
   if (!snapshot.ok()) return storage_error(snapshot.status());
   if (snapshot.value()) {
-    const storage::Snapshot& s = **snapshot;
-    durable.snapshot = consensus::Snapshot{
-        consensus::SnapshotMeta{s.last_included_index, s.last_included_term, {}},
-        std::make_shared<const consensus::Bytes>(s.data)};
+    durable.snapshot = consensus_snapshot(**snapshot);
+    if (!durable.snapshot) {
+      return Error{"bad_snapshot", "the snapshot membership in " + store.dir().string()};
+    }
   }
   uint64_t first = durable.snapshot ? durable.snapshot->meta.index + 1 : 1;
   auto entries = stored_entries(store, first);
@@ -108,9 +124,11 @@ Result<Recovered> recover(const storage::Store& store) {
 Result<ledger::Ledger> ledger_at(const Recovered& recovered, const ledger::Genesis& genesis,
                                  const storage::Store& store) {
   if (!recovered.durable.snapshot) return ledger::Ledger(genesis);
-  const consensus::Bytes& data = *recovered.durable.snapshot->data;
-  auto restored = ledger::Ledger::deserialize(
-      std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  const consensus::Bytes& bytes = *recovered.durable.snapshot->data;
+  auto data = decode_snapshot_data(
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  if (!data) return Error{"bad_snapshot", "snapshot members in " + store.dir().string()};
+  auto restored = ledger::Ledger::deserialize(data->ledger_snapshot);
   if (!restored.ok()) {
     return Error{"bad_snapshot",
                  "snapshot in " + store.dir().string() + ": " + restored.error().message};

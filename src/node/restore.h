@@ -15,13 +15,18 @@ namespace aethel::node {
 
 struct NodeOptions;
 
-// The sorted, de-duplicated validator peer IDs; empty means "this node alone". An
-// Error when `self` is not among them or there are too many.
+// The sorted, de-duplicated genesis validator peer IDs; empty means "this node
+// alone". An Error when there are too many, or when `self` is not among them and the
+// node is not `joining` a running lattice.
 Result<std::vector<std::string>> validator_set(std::vector<std::string> validators,
-                                               const std::string& self);
+                                               const std::string& self, bool joining = false);
 
 // Raft settings of a production node (ids and voters are the replica's to fill).
 consensus::Config consensus_config(const NodeOptions& options, const std::string& self);
+
+// A stored snapshot as the core wants it (its `configuration` is the membership);
+// nullopt when that does not decode.
+std::optional<consensus::Snapshot> consensus_snapshot(const storage::Snapshot& snapshot);
 
 // The snapshot, hard state and committed log the store holds, as the core wants them,
 // and the height of the last stored block. A crash between writing a snapshot and

@@ -33,12 +33,18 @@ struct ReadRequest {
   ReadCallback done;
   std::optional<uint64_t> min_height;  // set: wait for this height instead
 };
-using Event = std::variant<Submit, Receive, ReadRequest>;
+struct MembershipRequest {
+  MemberChange change;
+  MemberAddress member;
+  ReadCallback done;
+};
+using Event = std::variant<Submit, Receive, ReadRequest, MembershipRequest>;
 
 // What a queued event's caller hears when the node stops before it ran.
 void refuse(Event& event, const Error& error) {
   if (auto* submit = std::get_if<Submit>(&event)) submit->done(CommitResult{error, 0, {}, {}});
   if (auto* read = std::get_if<ReadRequest>(&event)) read->done(error);
+  if (auto* change = std::get_if<MembershipRequest>(&event)) change->done(error);
 }
 
 template <class T>
@@ -59,7 +65,7 @@ class Node::Runtime : public Transport, public Disk {
     replica_ = std::make_unique<Replica>(replica_options(node, options), std::move(recovered),
                                          *node.ledgers_, *this, *this);
     catch_up_log();
-    campaign_if_alone(node.validators_.size());
+    campaign_if_alone(options.joined_members.empty() ? node.validators_.size() : 0);
     publish_status();
   }
 
@@ -113,6 +119,14 @@ class Node::Runtime : public Transport, public Disk {
     base::MutexLock lock(status_mutex_);
     role_hook_ = std::make_shared<const std::function<void(const ConsensusStatus&)>>(hook);
   }
+  // Replays the members learned so far, then reports each new one.
+  void set_member_hook(std::function<void(const MemberAddress&)> hook) {
+    base::MutexLock lock(status_mutex_);
+    member_hook_ = std::make_shared<const std::function<void(const MemberAddress&)>>(hook);
+    if (hook) {
+      for (const MemberAddress& member : learned_members_) hook(member);
+    }
+  }
 
  private:
   ReplicaOptions replica_options(Node& node, const NodeOptions& options) {
@@ -131,6 +145,14 @@ class Node::Runtime : public Transport, public Disk {
     };
     r.on_role_changed = [this](const ConsensusStatus& status) {
       if (auto hook = hook_of(&Runtime::role_hook_)) (*hook)(status);
+    };
+    r.joined_members = options.joined_members;
+    r.on_member_learned = [this](const MemberAddress& member) {
+      {
+        base::MutexLock lock(status_mutex_);
+        learned_members_.push_back(member);
+      }
+      if (auto hook = hook_of(&Runtime::member_hook_)) (*hook)(member);
     };
     return r;
   }
@@ -201,6 +223,9 @@ class Node::Runtime : public Transport, public Disk {
       if (read->min_height)
         return replica_->wait_for_height(*read->min_height, std::move(read->done));
       replica_->read(std::move(read->done));
+    } else if (auto* change = std::get_if<MembershipRequest>(&event)) {
+      replica_->change_membership(change->change, std::move(change->member),
+                                  std::move(change->done));
     } else {
       auto& receive = std::get<Receive>(event);
       replica_->receive(receive.from_peer, receive.envelope);
@@ -258,6 +283,8 @@ class Node::Runtime : public Transport, public Disk {
   ConsensusStatus status_ GUARDED_BY(status_mutex_);
   Hook<AppliedBlock> applied_hook_ GUARDED_BY(status_mutex_);
   Hook<ConsensusStatus> role_hook_ GUARDED_BY(status_mutex_);
+  Hook<MemberAddress> member_hook_ GUARDED_BY(status_mutex_);
+  std::vector<MemberAddress> learned_members_ GUARDED_BY(status_mutex_);
   std::thread thread_;
 };
 
@@ -283,7 +310,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& options) {
     return Error{"bad_key", options.node_key_path.string() + ": " + key.error().message};
   }
   std::string self = p2p::PeerId::from_public_key(key.value().public_key()).to_base58();
-  auto validators = validator_set(options.validators, self);
+  auto validators = validator_set(options.validators, self, !options.joined_members.empty());
   if (!validators.ok()) return validators.error();
   auto recovered = recover(*store.value());
   if (!recovered.ok()) return recovered.error();
@@ -353,6 +380,12 @@ void Node::on_block_applied(std::function<void(const AppliedBlock&)> callback) {
 }
 void Node::on_role_changed(std::function<void(const ConsensusStatus&)> callback) {
   runtime_->set_role_hook(std::move(callback));
+}
+void Node::change_membership_async(MemberChange change, MemberAddress member, ReadCallback done) {
+  runtime_->post(MembershipRequest{change, std::move(member), std::move(done)});
+}
+void Node::on_member_learned(std::function<void(const MemberAddress&)> callback) {
+  runtime_->set_member_hook(std::move(callback));
 }
 
 Result<std::optional<storage::HistoryGap>> Node::history_gap() const {

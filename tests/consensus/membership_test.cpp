@@ -216,6 +216,30 @@ TEST(ConsensusMembership, ASnapshotCarriesTheMembershipToANewLearner) {
   EXPECT_EQ(cluster.node(4).membership(), with_learner);
 }
 
+// A joining node starts outside the membership it was told of: it never campaigns.
+// Once added, it accepts the leader's snapshot although that was taken before the
+// change (its membership leaves the node out), and the entries after it add the node.
+TEST(ConsensusMembership, ANodeWaitingToBeAddedNeverCampaignsThenCatchesUpFromAnOlderSnapshot) {
+  Cluster cluster(3, 17);
+  const NodeId leader = cluster.wait_for_leader();
+  ASSERT_NE(leader, kNoNode);
+  for (std::uint8_t i = 0; i < 20; ++i) cluster.node(leader).propose(payload(i));
+  cluster.tick_all(3);
+  Raft& raft = cluster.node(leader);
+  ASSERT_EQ(raft.compact(raft.applied_index(), Bytes{'s'}), Error::kNone);
+  cluster.add_node(4, Membership{{1, 2, 3}, {}});
+  cluster.tick_all(100);
+  EXPECT_EQ(cluster.node(4).term(), 0u) << "a node outside the membership campaigned";
+  EXPECT_EQ(cluster.node(4).role(), Role::kFollower);
+
+  const Membership with_learner{{1, 2, 3}, {4}};
+  ASSERT_EQ(change(cluster, with_learner), Error::kNone);
+  cluster.tick_all(10);
+  EXPECT_GE(cluster.snapshots_installed[4], 1);
+  EXPECT_EQ(cluster.node(4).membership(), with_learner);
+  EXPECT_EQ(cluster.node(4).commit_index(), raft.commit_index());
+}
+
 // Servers join as learners, are promoted and removed, at random, under message loss and
 // crashes: at most one leader per term, and every entry once committed stays in the log
 // of every later leader.

@@ -163,16 +163,6 @@ void read_state(Lattice& lattice, History& history, int node) {
   history.read(u64(state->at("height")), floor, node);
 }
 
-// Runs `[ENV] aethel ARGS`; its output when it fails, "" when it exits 0.
-std::string run_aethel(const std::string& args, const std::string& env = "") {
-  FILE* pipe = popen((env + " " AETHEL_BINARY " " + args + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return "popen failed";
-  std::string output;
-  char chunk[256];
-  while (fgets(chunk, sizeof chunk, pipe)) output += chunk;
-  return pclose(pipe) == 0 ? "" : output.empty() ? "failed without output" : output;
-}
-
 std::string rebuild(Lattice& lattice, int node) {
   return run_aethel("rebuild", "AETHEL_DATA_DIR=" + (lattice.node(node).root() / "data").string());
 }

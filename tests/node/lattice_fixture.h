@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -257,6 +258,16 @@ class Load {
   Clock::time_point longest_gap_end_{};
   std::thread thread_;
 };
+
+// Runs `[ENV] aethel ARGS`; its output when it fails, "" when it exits 0.
+inline std::string run_aethel(const std::string& args, const std::string& env = "") {
+  FILE* pipe = popen((env + " " AETHEL_BINARY " " + args + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return "popen failed";
+  std::string output;
+  char chunk[256];
+  while (fgets(chunk, sizeof chunk, pipe)) output += chunk;
+  return pclose(pipe) == 0 ? "" : output.empty() ? "failed without output" : output;
+}
 
 inline void expect_all_present(Lattice& lattice, int node, const std::vector<std::string>& ids) {
   auto connection = http::Connection::open(lattice.node(node).url());
