@@ -23,15 +23,18 @@ struct Joiner {
   NodeProcess process;
   std::string peer_id;
 
-  Joiner(Lattice& lattice, int through) : process(lattice.node(0).root().parent_path() / "joiner") {
+  Joiner(Lattice& lattice, int through)
+      : process(lattice.node(0).root().parent_path() / "joiner"),
+        env({"AETHEL_JOIN=" + lattice.url(through), "AETHEL_NODE_NAME=node-4",
+             "AETHEL_PUBLIC_URL=" + url(), "AETHEL_HEARTBEAT_INTERVAL=1",
+             "AETHEL_HTTP_POLL_INTERVAL=1", "AETHEL_SNAPSHOT_INTERVAL=20"}) {
     std::filesystem::create_directories(process.root() / "data");
-    process.start({"AETHEL_JOIN=" + lattice.url(through), "AETHEL_NODE_NAME=node-4",
-                   "AETHEL_PUBLIC_URL=" + url(), "AETHEL_HEARTBEAT_INTERVAL=1",
-                   "AETHEL_HTTP_POLL_INTERVAL=1", "AETHEL_SNAPSHOT_INTERVAL=20"});
+    process.start(env);
     auto identity = get_json(process.url(), "/api/lattice/p2p/identity");
     peer_id = identity ? std::string(identity->at("peer_id").as_string()) : "";
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(process.port()); }
+  std::vector<std::string> env;  // declared after process: url() needs its port
 };
 
 std::string token_file(const NodeProcess& node) {
@@ -125,6 +128,21 @@ TEST(MembershipTest, AValidatorIsReplacedWhileWritesGoOnAndTheNewOneHoldsTheWhol
         return hc && hd && hc->at("merkle_root") == hd->at("merkle_root");
       },
       milliseconds(10'000)));
+
+  // Both restarted: the membership {B, C, D} comes back from their stores (under the
+  // genesis one, C and D could not commit without A or B).
+  ASSERT_EQ(lattice.node(c).stop(), 0);
+  ASSERT_EQ(d.process.stop(), 0);
+  lattice.start(c);
+  d.process.start(d.env);
+  EXPECT_EQ(roles(d.process.url())[d.peer_id], "validator");
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto batch = transfer_batch("after-restart", 1, "Alice", "Bob");
+        return lattice.node(c).post("/api/lattice/transactions", batch).status == 200;
+      },
+      milliseconds(20'000)))
+      << "C and D did not commit after a restart";
 }
 
 NodeProcess::Reply change(const NodeProcess& node, std::string_view route, const json::object& body,
