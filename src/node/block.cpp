@@ -93,6 +93,8 @@ std::string probe_reply_envelope(const ProbeReply& reply) {
   out.u64(reply.term);
   out.u64(reply.last.term);
   out.u64(reply.last.index);
+  out.u32(static_cast<uint32_t>(reply.voters.size()));
+  for (const std::string& voter : reply.voters) out.string32(voter);
   return out.take();
 }
 
@@ -101,6 +103,9 @@ std::optional<ProbeReply> decode_probe_reply(std::string_view payload) {
   ProbeReply reply;
   reply.term = in.u64();
   reply.last = consensus::LogPosition{in.u64(), in.u64()};
+  uint32_t voters = in.u32();
+  if (!in.ok() || voters > consensus::kMaxVoters) return std::nullopt;
+  for (uint32_t i = 0; i < voters && in.ok(); ++i) reply.voters.emplace_back(in.string32(128));
   if (!in.ok() || !in.at_end()) return std::nullopt;
   return reply;
 }

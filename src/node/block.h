@@ -40,6 +40,7 @@ enum class EnvelopeKind : uint8_t {
   kForwardReply = 3,       // leader → follower: ForwardReply
   kProbe = 4,              // a node with an empty store asks: how long is your log? (no payload)
   kProbeReply = 5,         // u64 current term | u64 term, u64 index of the last log entry
+                           // | u32 count | count × string32 voter peer ID
   kMemberChange = 6,       // follower → leader: a membership change (members.h)
   kMemberChangeReply = 7,  // leader → follower: its outcome
 };
@@ -58,10 +59,13 @@ std::string raft_envelope(std::string_view encoded_message);
 std::string forward_envelope(uint64_t request_id, const std::vector<ledger::Transaction>& txs);
 std::string forward_reply_envelope(const ForwardReply& reply);
 std::string probe_envelope();
-// What a probe learns: the peer's current term and where its log ends.
+// What a probe learns: the peer's current term, where its log ends and the voters of
+// the membership in force there (a node that lost its disk knows only the genesis or
+// joined membership; the lattice may have changed since).
 struct ProbeReply {
   consensus::Term term = 0;
   consensus::LogPosition last;
+  std::vector<std::string> voters;
 };
 std::string probe_reply_envelope(const ProbeReply& reply);
 

@@ -163,7 +163,8 @@ void Replica::receive(const std::string& from_peer, std::string_view envelope) {
       if (auto reply = decode_forward_reply(payload)) receive_forward_reply(*reply);
       return;
     case EnvelopeKind::kProbe:
-      return send(from_peer, probe_reply_envelope(ProbeReply{raft_.term(), raft_.last_position()}));
+      return send(from_peer, probe_reply_envelope(ProbeReply{raft_.term(), raft_.last_position(),
+                                                             voting_peers(true)}));
     case EnvelopeKind::kProbeReply:
       return receive_probe_reply(from_peer, payload);
     case EnvelopeKind::kMemberChange:
@@ -367,15 +368,23 @@ std::string Replica::snapshot_data(std::string_view ledger_snapshot) const {
 // Recovery
 // ---------------------------------------------------------------------------
 
-// Asks every other validator, once per heartbeat interval, where its log ends.
+// Asks every other validator, once per heartbeat interval, where its log ends: those
+// of its own membership and of the most up-to-date one the replies name.
 void Replica::probe_peers() {
   if (now_ticks_ % std::max<uint32_t>(1, options_.consensus.heartbeat_interval_ticks) != 0) return;
-  for (const std::string& peer : voting_peers()) send(peer, probe_envelope());
+  std::set<std::string> peers;
+  for (const std::string& peer : voting_peers(false)) peers.insert(peer);
+  for (const std::string& peer : probed_voters()) peers.insert(peer);
+  peers.erase(options_.self);
+  for (const std::string& peer : peers) send(peer, probe_envelope());
 }
 
 void Replica::receive_probe_reply(const std::string& from_peer, std::string_view payload) {
   auto reply = decode_probe_reply(payload);
   if (recovery_ == Recovery::kNone || !reply) return;
+  for (const std::string& voter : reply->voters) {
+    if (id_of(voter) == consensus::kNoNode) learn_member(MemberAddress{voter, "", {}});
+  }
   probe_replies_[from_peer] = *reply;
   if (recovery_ == Recovery::kProbing) return decide_probing(from_peer, reply->last);
   update_vote_floor();
@@ -391,10 +400,10 @@ void Replica::decide_probing(const std::string& from_peer, consensus::LogPositio
                              from_peer));
     return update_vote_floor();
   }
-  if (probe_replies_.size() >= others_in_every_majority()) {
+  if (voters_replied() >= others_in_every_majority()) {
     set_recovery(Recovery::kNone,
                  fmt::format("[RECOVERY] {} other validators hold no log: a new lattice, voting",
-                             probe_replies_.size()));
+                             voters_replied()));
   }
 }
 
@@ -403,7 +412,7 @@ void Replica::decide_probing(const std::string& from_peer, consensus::LogPositio
 // commit and every term it could have voted in. Candidates below get no vote; once
 // this node's own log reaches the floor, recovery is over.
 void Replica::update_vote_floor() {
-  if (probe_replies_.size() < others_in_every_majority()) return;
+  if (voters_replied() < others_in_every_majority()) return;
   consensus::Raft::VoteFloor floor;
   for (const auto& [peer, reply] : probe_replies_) {
     floor.log = std::max(floor.log, reply.last);
@@ -417,16 +426,36 @@ void Replica::update_vote_floor() {
                            floor.log.index, floor.log.term, probe_replies_.size(), floor.term + 1));
 }
 
+// The voters whose majorities matter: those of the most up-to-date log a reply
+// describes (the lattice may have changed members since this node lost its log),
+// else those of this node's own membership.
+std::vector<std::string> Replica::probed_voters() const {
+  const ProbeReply* latest = nullptr;
+  for (const auto& [peer, reply] : probe_replies_) {
+    if (!reply.voters.empty() && (!latest || latest->last < reply.last)) latest = &reply;
+  }
+  return latest ? latest->voters : voting_peers(true);
+}
+
+size_t Replica::voters_replied() const {
+  size_t replied = 0;
+  for (const std::string& voter : probed_voters()) {
+    replied += voter != options_.self && probe_replies_.contains(voter) ? 1 : 0;
+  }
+  return replied;
+}
+
+// n - n/2 of n voters share a member with every majority of them.
 size_t Replica::others_in_every_majority() const {
-  size_t n = raft_.membership().voters.size();
+  size_t n = probed_voters().size();
   return n - n / 2;
 }
 
-// The other voters of the membership in force here.
-std::vector<std::string> Replica::voting_peers() const {
+// The voters of the membership in force here, this node included or not.
+std::vector<std::string> Replica::voting_peers(bool with_self) const {
   std::vector<std::string> peers;
   for (consensus::NodeId id : raft_.membership().voters) {
-    if (id != raft_.id()) peers.push_back(peer_of(id));
+    if (with_self || id != raft_.id()) peers.push_back(peer_of(id));
   }
   return peers;
 }
@@ -665,6 +694,17 @@ void Replica::expire_reads() {
   };
   take_late(reads_asked_);
   for (ReadBatch& batch : reads_applying_) take_late(batch.reads);
+  std::erase_if(reads_applying_, [](const ReadBatch& b) { return b.reads.empty(); });
+  Error error = unavailable(
+      "no leader confirmed this read in time; the node cannot prove it is current (use "
+      "?consistency=stale for its local state)");
+  for (Read& r : late) r.done(error);
+  expire_height_waiters();
+  expire_membership_changes();
+}
+
+void Replica::expire_membership_changes() {
+  std::vector<Read> late;
   std::erase_if(membership_waiters_, [&](auto& pair) {
     if (pair.second.read.deadline_tick > now_ticks_) return false;
     late.push_back(std::move(pair.second.read));
@@ -675,12 +715,10 @@ void Replica::expire_reads() {
     late.push_back(std::move(pair.second));
     return true;
   });
-  std::erase_if(reads_applying_, [](const ReadBatch& b) { return b.reads.empty(); });
   Error error = unavailable(
-      "no leader confirmed this read in time; the node cannot prove it is current (use "
-      "?consistency=stale for its local state)");
+      "the membership change was not committed in time; it may still be: GET "
+      "/api/lattice/members shows whether it was");
   for (Read& r : late) r.done(error);
-  expire_height_waiters();
 }
 
 void Replica::expire_height_waiters() {

@@ -301,9 +301,12 @@ class Replica {
   void learn_members_in(const std::vector<consensus::Entry>& entries);
   void learn_member(const MemberAddress& member);
   std::string snapshot_data(std::string_view ledger_snapshot) const;
-  std::vector<std::string> voting_peers() const;
+  std::vector<std::string> voting_peers(bool with_self) const;
+  std::vector<std::string> probed_voters() const;
+  size_t voters_replied() const;
   void abandon_waiters_through(consensus::Index index);
   void expire_height_waiters();
+  void expire_membership_changes();
   void answer_through(consensus::Index applied);
   CommitResult recent_result(consensus::Index index, const Waiter& waiter) const;
   void send_before_sync(std::vector<consensus::Message>& messages);

@@ -224,8 +224,12 @@ class Node::Runtime : public Transport, public Disk {
         return replica_->wait_for_height(*read->min_height, std::move(read->done));
       replica_->read(std::move(read->done));
     } else if (auto* change = std::get_if<MembershipRequest>(&event)) {
+      // The status is published first: the answer shows the membership it made.
       replica_->change_membership(change->change, std::move(change->member),
-                                  std::move(change->done));
+                                  [this, done = std::move(change->done)](base::Status status) {
+                                    publish_status();
+                                    done(std::move(status));
+                                  });
     } else {
       auto& receive = std::get<Receive>(event);
       replica_->receive(receive.from_peer, receive.envelope);

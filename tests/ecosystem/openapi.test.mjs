@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { httpJson, startLattice, waitFor, waitForLeader } from '../dashboard/harness.mjs';
+import { NodeProcess, httpJson, startLattice, waitFor, waitForLeader } from '../dashboard/harness.mjs';
 import { loadTestPackages } from './packages.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -255,6 +255,36 @@ test('GET /api/lattice/events: the stream and every event match their schemas', 
   exercised.add('GET /api/lattice/events 200');
   const documented = committed.paths['/api/lattice/events'].get.responses['200'].content;
   assert.ok(documented['text/event-stream']);
+});
+
+// SPEC §10: a fourth node joins (AETHEL_JOIN), is added, promoted and removed again.
+test('membership routes and their errors match the schemas', async () => {
+  const joiner = new NodeProcess({
+    name: 'openapi-joiner',
+    env: { AETHEL_JOIN: leader, AETHEL_HEARTBEAT_INTERVAL: '1', AETHEL_P2P_LISTEN: '/ip4/127.0.0.1/tcp/0' },
+  });
+  nodes.push(joiner);  // stopped with the others
+  await joiner.start();
+  const identity = await httpJson(`${joiner.url}/api/lattice/p2p/identity`);
+  const peerId = identity.body.peer_id;
+  const members = await check('GET', '/api/lattice/members', { status: 200 });
+  assert.equal(members.body.members.length, 3);
+  const add = { peer_id: peerId, url: joiner.url };
+  await check('POST', '/api/lattice/members', { status: 401, body: add });
+  await check('POST', '/api/lattice/members', { status: 400, body: { peer_id: 'x', url: joiner.url }, headers: admin(leader) });
+  await check('POST', '/api/lattice/members', { status: 422, body: { peer_id: peerId, url: urls.find((u) => u !== leader) }, headers: admin(leader) });
+  await check('POST', '/api/lattice/members/promote', { status: 404, body: { peer_id: peerId }, headers: admin(leader) });
+  const added = await check('POST', '/api/lattice/members', { status: 200, body: add, headers: admin(leader) });
+  assert.ok(added.body.members.some((m) => m.peer_id === peerId && m.role === 'learner'));
+  await check('POST', '/api/lattice/members', { status: 409, body: add, headers: admin(leader) });
+  await waitFor('the learner caught up', async () => (await httpJson(`${leader}/api/lattice/members`)).body.members
+    .some((m) => m.peer_id === peerId && m.state === 'caught_up'), 20000, 50);
+  const promoted = await check('POST', '/api/lattice/members/promote', { status: 200, body: { peer_id: peerId }, headers: admin(leader) });
+  assert.ok(promoted.body.members.some((m) => m.peer_id === peerId && m.role === 'validator'));
+  const removed = await check('POST', '/api/lattice/members/remove', { status: 200, body: { peer_id: peerId }, headers: admin(leader) });
+  assert.ok(!removed.body.members.some((m) => m.peer_id === peerId));
+  await check('POST', '/api/lattice/members/remove', { status: 404, body: { peer_id: peerId }, headers: admin(leader) });
+  await joiner.stop();
 });
 
 test('read consistency: the documented query parameters and their answers', async () => {

@@ -271,6 +271,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/lattice/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The lattice's members: validators and learners (SPEC §10)
+         * @description This node's view, answered at once (not a linearizable read): the leader knows every member's log; another node compares each member's gossiped height with its own. No CORS header.
+         */
+        get: operations["listMembers"];
+        put?: never;
+        /**
+         * Admin: add a learner (a node started with AETHEL_JOIN)
+         * @description Checks that GET <url>/api/lattice/p2p/identity answers with peer_id, then commits the change through the log (a follower hands it to the leader, so any member's admin token will do) and answers once the leader applied it. One change at a time. No CORS header.
+         */
+        post: operations["addMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lattice/members/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Admin: promote a learner to validator
+         * @description Committed through the log like an addition (a follower hands it to the leader); only a learner whose log is within 16 entries of the commit index is promoted. No CORS header.
+         */
+        post: operations["promoteMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lattice/members/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Admin: remove a validator or a learner
+         * @description Committed through the log (a follower hands it to the leader). The lattice keeps at least one validator. Removing the leader makes it hand leadership to the most up-to-date other validator first and answer 409 leader_handover: retry, and the new leader removes it. No CORS header.
+         */
+        post: operations["removeMember"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/lattice/events": {
         parameters: {
             query?: never;
@@ -948,6 +1012,44 @@ export interface components {
         DeployRefused: components["schemas"]["Error"] & {
             intent?: components["schemas"]["Intent"];
         };
+        Member: {
+            peer_id: components["schemas"]["PeerId"];
+            /** @description its node name (empty until learned) */
+            name: string;
+            /** @description its API URL (empty until learned) */
+            url: string;
+            /** @enum {unknown} */
+            role: "validator" | "learner";
+            /**
+             * @description caught_up: its log holds everything committed (on the leader, from its log; elsewhere, its gossiped height is at least this node's); recovering: this node repairing its lost log
+             * @enum {unknown}
+             */
+            state: "caught_up" | "catching_up" | "recovering";
+            /** @description its block height as this node last heard it (this node's own for itself); null: not heard */
+            match_height: number | null;
+        };
+        Members: {
+            /** @constant */
+            success: true;
+            lattice_id: string;
+            leader: components["schemas"]["PeerId"];
+            /** @description the validators the lattice was born with (its id follows from them) */
+            genesis_validators: components["schemas"]["PeerId"][];
+            /** @description validators first, then learners */
+            members: components["schemas"]["Member"][];
+        };
+        AddMemberRequest: {
+            /** @description the new node's libp2p peer ID (12D3KooW...) */
+            peer_id: string;
+            /** @description its http:// or https:// API URL */
+            url: string;
+            /** @description multiaddrs the members dial it at (/dns4/HOST/tcp/PORT/p2p/PEERID) */
+            p2p_addrs?: string[];
+        };
+        MemberChangeRequest: {
+            /** @description the member's libp2p peer ID (12D3KooW...) */
+            peer_id: string;
+        };
     };
     responses: never;
     parameters: {
@@ -1540,6 +1642,275 @@ export interface operations {
                 };
             };
             /** @description the lattice is not running on this node (not_ready) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listMembers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description genesis validators and current members */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Members"];
+                };
+            };
+            /** @description the lattice is not running on this node (not_ready) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    addMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddMemberRequest"];
+            };
+        };
+        responses: {
+            /** @description the learner is added: the members as GET answers them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Members"];
+                };
+            };
+            /** @description bad_field, malformed_json or duplicate_key; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthorized: the bearer token (AETHEL_ADMIN_TOKEN, or <data dir>/admin.token) is missing or not this node's */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_leader (no leader known yet), duplicate_member or change_pending (an earlier change is not committed yet): retry not_leader and change_pending */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unreachable_member (the url does not answer GET /api/lattice/p2p/identity within 5 s) or peer_mismatch (it answers with another peer ID) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description overloaded: the pool of requests that wait for other nodes is full */
+            429: {
+                headers: {
+                    /** @description seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unavailable (the change was not applied within 30 s, or consensus refused it for now: it may still be applied; GET /api/lattice/members tells), stopping, or not_ready (the lattice is not running on this node) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    promoteMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberChangeRequest"];
+            };
+        };
+        responses: {
+            /** @description the change is applied: the members as GET answers them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Members"];
+                };
+            };
+            /** @description bad_field, malformed_json or duplicate_key; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthorized: the bearer token (AETHEL_ADMIN_TOKEN, or <data dir>/admin.token) is missing or not this node's */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown_member: the peer ID is not a member */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_leader, not_a_learner (already a validator), change_pending or learner_behind (more than 16 entries behind the commit index: promote it once GET shows it caught_up): retry not_leader and change_pending */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description overloaded: the pool of requests that wait for other nodes is full */
+            429: {
+                headers: {
+                    /** @description seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unavailable (the change was not applied within 30 s, or consensus refused it for now: it may still be applied; GET /api/lattice/members tells), stopping, or not_ready (the lattice is not running on this node) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    removeMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberChangeRequest"];
+            };
+        };
+        responses: {
+            /** @description the change is applied: the members as GET answers them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Members"];
+                };
+            };
+            /** @description bad_field, malformed_json or duplicate_key; nothing was changed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unauthorized: the bearer token (AETHEL_ADMIN_TOKEN, or <data dir>/admin.token) is missing or not this node's */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unknown_member: the peer ID is not a member */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_leader, last_validator (the only validator), change_pending or leader_handover (this leader hands leadership over first): retry not_leader, change_pending and leader_handover */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description overloaded: the pool of requests that wait for other nodes is full */
+            429: {
+                headers: {
+                    /** @description seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unavailable (the change was not applied within 30 s, or consensus refused it for now: it may still be applied; GET /api/lattice/members tells), stopping, or not_ready (the lattice is not running on this node) */
             503: {
                 headers: {
                     [name: string]: unknown;
