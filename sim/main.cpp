@@ -23,7 +23,8 @@ bool parse_u64(const char* text, std::uint64_t& out) {
 int usage() {
   std::fprintf(
       stderr,
-      "usage: aethel_sim [--seed S | --seeds N --from S] [--nodes 3|5|0] [--bug NAME]\n"
+      "usage: aethel_sim [--seed S | --seeds N --from S] [--nodes 3|5|0] [--spares 0..4]\n"
+      "                  [--bug NAME]\n"
       "                  [--fault-ms MS] [--heal-limit-ms MS] [--clients N]\n"
       "                  [--no-faults] [--target-acks N] [--verbose] [--trace]\n"
       "bugs: commit_without_quorum vote_without_log_check apply_before_persist forget_vote\n"
@@ -51,6 +52,7 @@ bool parse_flag(const std::string& arg, const char* value, int& i, Args& a) {
   if (arg == "--seeds") return take(a.seeds);
   if (arg == "--from") return take(a.from);
   if (arg == "--nodes") return take(a.nodes) && (a.nodes == 0 || (a.nodes >= 1 && a.nodes <= 9));
+  if (arg == "--spares") return take(number) && number <= 4 && (a.options.spares = number, true);
   if (arg == "--fault-ms") return take(a.options.fault_ms);
   if (arg == "--heal-limit-ms") return take(a.options.heal_limit_ms);
   if (arg == "--target-acks") return take(a.options.target_acks);
@@ -74,11 +76,11 @@ void print_ok(std::uint64_t seed, const aethel::sim::SimStats& st) {
   std::printf(
       "ok seed %llu: %.3f s simulated, %llu events, %llu msgs (%llu dropped), %llu crashes, "
       "%llu torn, %llu disks replaced, %llu partitions, %llu leaders, %llu acks (%llu intent "
-      "runs), %llu reads, commit %llu\n",
+      "runs), %llu reads, %llu membership changes, commit %llu\n",
       u(seed), static_cast<double>(st.simulated_us) / 1e6, u(st.events), u(st.messages_sent),
       u(st.messages_dropped), u(st.crashes), u(st.torn_writes), u(st.disks_replaced),
       u(st.partitions), u(st.leaders_elected), u(st.acks), u(st.invocations_committed), u(st.reads),
-      u(st.final_commit));
+      u(st.membership_changes), u(st.final_commit));
 }
 
 }  // namespace

@@ -61,6 +61,7 @@ struct Profile {
   std::uint64_t slow_disk_pm = 0;
   bool torn_writes = false;
   std::uint64_t disk_replace_pm = 0;  // per restart: the node comes back with an empty disk
+  std::uint64_t membership_pm = 0;    // per fault step, with spares: one membership change
 };
 
 Profile draw_profile(Prng& prng) {
@@ -80,6 +81,7 @@ Profile draw_profile(Prng& prng) {
   p.torn_writes = prng.below(2) == 1;
   const std::uint64_t replaces[] = {0, 0, 150, 400};
   p.disk_replace_pm = replaces[prng.below(4)];
+  p.membership_pm = 20 + prng.below(60);
   return p;
 }
 
@@ -181,6 +183,10 @@ class Simulation {
   void retry_soon(Client& client);
 
   void fault_step();
+  void change_membership();
+  std::optional<consensus::Membership> leader_membership();
+  bool is_member(const consensus::Membership& membership, NodeId id) const;
+  NodeId random_node() { return 1 + prng_.below(nodes_.size()); }
   void crash(Node& node);
   void restart(Node& node);
   bool anyone_recovering() const;
@@ -213,7 +219,8 @@ class Simulation {
   std::uint64_t next_event_ = 0;
   std::map<std::pair<std::uint64_t, std::uint64_t>, Action> events_;
   std::vector<Node> nodes_;
-  std::vector<std::string> validators_;
+  std::vector<std::string> validators_;          // genesis
+  std::map<std::string, NodeId> index_of_peer_;  // every node, spares included
   std::vector<Client> clients_;
   std::set<std::pair<NodeId, NodeId>> cut_;
   bool healed_ = false;
@@ -265,6 +272,15 @@ node::ReplicaOptions Simulation::replica_options(const Node& n) {
   o.log = [this, id = n.id](std::string_view line) { trace(id, line); };
   const NodeId id = n.id;
   o.on_block_applied = [this, id](const node::AppliedBlock& b) { on_block_applied(id, b); };
+  if (n.id > options_.nodes) {  // a spare joins through a member: the membership as it is now
+    auto members = leader_membership().value_or(consensus::Membership{{}, {}});
+    for (NodeId v = 1; v <= nodes_.size(); ++v) {
+      bool voter = members.voters.empty()
+                       ? v <= options_.nodes
+                       : members.is_voter(node::member_node_id(validators_, peer_name(v)));
+      if (voter) o.joined_members.push_back(node::Member{{peer_name(v), "", {}}, true});
+    }
+  }
   return o;
 }
 
@@ -464,9 +480,9 @@ void Simulation::send(NodeId from, const std::string& to_peer, std::string envel
     ++stats_.messages_dropped;
     return;
   }
-  const NodeId to = node::member_node_id(validators_, to_peer);
-  if (to == consensus::kNoNode || to > nodes_.size())
-    fail("envelope addressed to an unknown peer " + to_peer);
+  auto found = index_of_peer_.find(to_peer);
+  if (found == index_of_peer_.end()) fail("envelope addressed to an unknown peer " + to_peer);
+  const NodeId to = found->second;
   auto wire = std::make_shared<const std::string>(std::move(envelope));
   const int copies = lossy() && prng_.chance(profile_.duplicate_pm, 1000) ? 2 : 1;
   for (int copy = 0; copy < copies; ++copy) {
@@ -541,7 +557,7 @@ void Simulation::send_request(Client& c) {
   schedule(kClientTimeoutUs, [this, client_id, attempt] {
     Client& client = clients_[client_id - 1];
     if (!client.outstanding || client.attempt != attempt) return;
-    client.target = 1 + prng_.below(options_.nodes);  // idempotent retry, maybe elsewhere
+    client.target = random_node();  // idempotent retry, maybe elsewhere
     send_request(client);
   });
 }
@@ -581,7 +597,7 @@ void Simulation::on_reply(std::uint64_t client_id, std::uint64_t seq,
     return;
   }
   schedule(prng_.below(5'000), [this, client_id] { start_next_transfer(clients_[client_id - 1]); });
-  if (prng_.chance(1, 2)) start_read(1 + prng_.below(options_.nodes));
+  if (prng_.chance(1, 2)) start_read(random_node());
 }
 
 // A linearizable read: once the node says it may proceed, its ledger must reach every
@@ -606,7 +622,7 @@ void Simulation::start_read(NodeId node_id) {
 }
 
 void Simulation::retry_soon(Client& c) {
-  c.target = 1 + prng_.below(options_.nodes);
+  c.target = random_node();
   const std::uint64_t attempt = c.attempt;
   const std::uint64_t client_id = c.id;
   schedule(5'000, [this, client_id, attempt] {
@@ -641,10 +657,64 @@ void Simulation::fault_step() {
   if (prng_.chance(profile_.partition_pm, 1000)) partition();
   if (!cut_.empty() && prng_.chance(profile_.heal_pm, 1000)) cut_.clear();
   if (prng_.chance(profile_.slow_disk_pm, 1000)) {
-    Node& n = node(1 + prng_.below(options_.nodes));
+    Node& n = node(random_node());
     n.slow_disk = !n.slow_disk;
   }
+  if (options_.spares > 0 && prng_.chance(profile_.membership_pm, 1000)) change_membership();
   schedule(kFaultStepUs, [this] { fault_step(); });
+}
+
+std::optional<consensus::Membership> Simulation::leader_membership() {
+  for (Node& n : nodes_) {
+    if (n.up && n.replica && n.replica->raft().role() == Role::kLeader) {
+      return n.replica->raft().membership();
+    }
+  }
+  return std::nullopt;
+}
+
+bool Simulation::is_member(const consensus::Membership& membership, NodeId id) const {
+  return membership.is_member(node::member_node_id(validators_, peer_name(id)));
+}
+
+// One change, asked of a random live node (a follower hands it to the leader): add a
+// node outside the lattice as a learner, promote a learner, or remove a member (never
+// below two validators, so that a crash still leaves a lattice that can repair).
+void Simulation::change_membership() {
+  auto members = leader_membership();
+  if (!members) return;
+  std::vector<NodeId> outside, learners, voters;
+  for (NodeId id = 1; id <= nodes_.size(); ++id) {
+    NodeId raft_id = node::member_node_id(validators_, peer_name(id));
+    if (members->is_voter(raft_id))
+      voters.push_back(id);
+    else if (members->is_member(raft_id))
+      learners.push_back(id);
+    else
+      outside.push_back(id);
+  }
+  node::MemberChange change = node::MemberChange::kRemove;
+  std::vector<NodeId>* pool = &voters;
+  switch (prng_.below(3)) {
+    case 0:
+      change = node::MemberChange::kAdd, pool = &outside;
+      break;
+    case 1:
+      change = node::MemberChange::kPromote, pool = &learners;
+      break;
+    default:
+      if (voters.size() <= 2) pool = &learners;
+  }
+  if (pool->empty()) return;
+  const NodeId target = (*pool)[prng_.below(pool->size())];
+  Node& asked = node(random_node());
+  if (!asked.up) return;
+  trace(asked.id, "membership change of node " + std::to_string(target));
+  asked.replica->change_membership(change, node::MemberAddress{peer_name(target), "", {}},
+                                   [this](base::Status status) {
+                                     if (status.ok()) ++stats_.membership_changes;
+                                   });
+  pump(asked);
 }
 
 void Simulation::crash(Node& n) {
@@ -684,19 +754,19 @@ void Simulation::partition() {
   cut_.clear();
   if (prng_.below(2) == 0) {
     // Symmetric: a random side cannot talk to the other.
-    std::vector<bool> side(options_.nodes);
+    std::vector<bool> side(nodes_.size());
     for (std::size_t i = 0; i < side.size(); ++i) side[i] = prng_.below(2) == 1;
-    for (NodeId a = 1; a <= options_.nodes; ++a) {
-      for (NodeId b = 1; b <= options_.nodes; ++b) {
+    for (NodeId a = 1; a <= nodes_.size(); ++a) {
+      for (NodeId b = 1; b <= nodes_.size(); ++b) {
         if (side[a - 1] != side[b - 1]) cut_.insert({a, b});
       }
     }
   } else {
     // One-way: some links deliver in one direction only.
-    const std::uint64_t links = 1 + prng_.below(options_.nodes);
+    const std::uint64_t links = random_node();
     for (std::uint64_t i = 0; i < links; ++i) {
-      const NodeId a = 1 + prng_.below(options_.nodes);
-      const NodeId b = 1 + prng_.below(options_.nodes);
+      const NodeId a = random_node();
+      const NodeId b = random_node();
       if (a != b) cut_.insert({a, b});
     }
   }
@@ -711,23 +781,33 @@ void Simulation::heal() {
   }
 }
 
+// Every member of the leader's membership holds what the leader committed, with its
+// root; nodes outside it (spares never added, removed members) are not waited for.
 bool Simulation::converged() {
   for (const Client& c : clients_) {
     if (c.outstanding) return false;
   }
-  const consensus::Raft& first = nodes_.front().replica->raft();
-  const ledger::Hash root = nodes_.front().ledgers->root();
-  bool has_leader = false;
   for (const Node& n : nodes_) {
     if (!n.up || n.replica->writes_in_flight() > 0) return false;
+  }
+  const Node* leader = nullptr;
+  for (const Node& n : nodes_) {
     const consensus::Raft& raft = n.replica->raft();
-    if (raft.commit_index() != first.commit_index()) return false;
+    if (raft.role() == Role::kLeader && raft.last_index() == raft.commit_index()) leader = &n;
+  }
+  if (leader == nullptr) return false;
+  const consensus::Membership members = leader->replica->raft().membership();
+  const ledger::Hash root = leader->ledgers->root();
+  for (const Node& n : nodes_) {
+    if (!is_member(members, n.id)) continue;
+    const consensus::Raft& raft = n.replica->raft();
+    if (raft.commit_index() != leader->replica->raft().commit_index()) return false;
     if (raft.applied_index() != raft.commit_index()) return false;
     if (n.ledgers->root() != root) return false;
-    if (raft.role() == Role::kLeader && raft.last_index() == raft.commit_index()) has_leader = true;
   }
-  if (!has_leader) return false;
-  for (const Node& n : nodes_) check_acknowledged(n);
+  for (const Node& n : nodes_) {
+    if (is_member(members, n.id)) check_acknowledged(n);
+  }
   return true;
 }
 
@@ -748,6 +828,12 @@ std::string Simulation::describe_nodes() const {
            std::to_string(raft.applied_index()) + " last " + std::to_string(raft.last_index());
     if (status.recovery != node::Recovery::kNone)
       out += std::string(" ") + recovery_name(status.recovery);
+    if (options_.spares > 0) {
+      out += " voters";
+      for (const node::MemberStatus& m : status.members) {
+        if (m.voter) out += " " + m.peer_id;
+      }
+    }
   }
   return out;
 }
@@ -832,15 +918,16 @@ SimResult Simulation::run() {
     profile_ = draw_profile(prng_);
     if (!options_.faults) profile_ = Profile{};
     for (NodeId id = 1; id <= options_.nodes; ++id) validators_.push_back(peer_name(id));
-    nodes_.resize(options_.nodes);
+    nodes_.resize(options_.nodes + options_.spares);
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       nodes_[i].id = i + 1;
-      start_node(nodes_[i]);
+      index_of_peer_[peer_name(nodes_[i].id)] = nodes_[i].id;
     }
+    for (Node& n : nodes_) start_node(n);
     clients_.resize(failover_samples_ > 0 ? 0 : options_.clients);
     for (std::size_t i = 0; i < clients_.size(); ++i) {
       clients_[i].id = i + 1;
-      clients_[i].target = 1 + prng_.below(options_.nodes);
+      clients_[i].target = random_node();
       const std::uint64_t id = clients_[i].id;
       schedule(prng_.below(50'000), [this, id] { start_next_transfer(clients_[id - 1]); });
     }
@@ -891,6 +978,7 @@ std::string replay_command(const SimOptions& options) {
                         std::to_string(options.fault_ms) + " --heal-limit-ms " +
                         std::to_string(options.heal_limit_ms) + " --clients " +
                         std::to_string(options.clients);
+  if (options.spares != 0) command += " --spares " + std::to_string(options.spares);
   if (!options.bug.empty()) command += " --bug " + options.bug;
   if (!options.faults) command += " --no-faults";
   if (options.target_acks != 0) command += " --target-acks " + std::to_string(options.target_acks);

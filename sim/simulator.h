@@ -19,7 +19,10 @@ namespace aethel::sim {
 
 struct SimOptions {
   std::uint64_t seed = 1;
-  std::size_t nodes = 3;
+  std::size_t nodes = 3;  // the genesis validators
+  // Nodes started outside the lattice (as with AETHEL_JOIN). With spares, membership
+  // changes are faults too: spares are added as learners and promoted, members removed.
+  std::size_t spares = 0;
   std::uint64_t fault_ms = 10000;      // simulated time with faults injected
   std::uint64_t heal_limit_ms = 5000;  // liveness bound once every fault is healed
   std::size_t clients = 5;
@@ -51,6 +54,7 @@ struct SimStats {
   std::uint64_t invocations_committed = 0;  // acknowledged runs of the deployed intent
   std::uint64_t reads = 0;                  // linearizable reads served and checked
   std::uint64_t snapshots_sent_or_taken = 0;
+  std::uint64_t membership_changes = 0;  // applied by a leader
   consensus::Index final_commit = 0;
 };
 

@@ -252,8 +252,17 @@ void RaftImpl::maybe_transfer_to_preferred() {
 // ---- input --------------------------------------------------------------------------------
 
 bool RaftImpl::acceptable(const Message& m) const {
-  if (m.to != config_.id || m.from == config_.id ||
-      !(contains(config_.voters, m.from) || contains(config_.learners, m.from))) {
+  if (m.to != config_.id || m.from == config_.id) return false;
+  // Requests count from anyone: a node whose log is behind (one joining, one that lost
+  // its disk) knows an old membership, and learns of members added since only from
+  // their appends; its vote may be what a new leader needs. The terms and the log
+  // checks keep it safe, and a candidate counts only its own membership's votes.
+  // Answers update a leader's or candidate's view of its members: members only.
+  const bool answer =
+      m.type == MessageType::kPreVoteResponse || m.type == MessageType::kVoteResponse ||
+      m.type == MessageType::kAppendResponse || m.type == MessageType::kHeartbeatResponse ||
+      m.type == MessageType::kReadIndex;
+  if (answer && !contains(config_.voters, m.from) && !contains(config_.learners, m.from)) {
     return false;
   }
   if (m.type < MessageType::kPreVote || static_cast<std::uint8_t>(m.type) > kLastMessageType) {

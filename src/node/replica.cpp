@@ -351,8 +351,8 @@ void Replica::learn_members_in(const std::vector<consensus::Entry>& entries) {
 void Replica::learn_member(const MemberAddress& member) {
   consensus::NodeId id = member_node_id(options_.validators, member.peer_id);
   peers_.emplace(id, member.peer_id);
+  addresses_.insert_or_assign(member.peer_id, member);  // its own too: snapshots carry it
   if (member.peer_id == options_.self) return;
-  addresses_.insert_or_assign(member.peer_id, member);
   if (options_.on_member_learned) options_.on_member_learned(member);
 }
 

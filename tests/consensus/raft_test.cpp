@@ -394,12 +394,13 @@ TEST(ConsensusRaft, GarbageMessagesAreIgnored) {
   Raft& raft = cluster.node(leader == 1 ? 2 : 1);
   const Term term = raft.term();
   Message bad;
-  bad.type = MessageType::kAppend;
-  bad.from = 99;  // not a member
+  bad.type = MessageType::kAppendResponse;  // an answer from a non-member is dropped
+  bad.from = 99;
   bad.to = raft.id();
   bad.term = term + 5;
   raft.step(bad);
   EXPECT_EQ(raft.term(), term);
+  bad.type = MessageType::kAppend;
   bad.from = leader;
   bad.entries = {Entry{term, 7, {}}};  // not consecutive after index 0
   raft.step(bad);
