@@ -558,8 +558,12 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
       std::make_unique<node::HistoryFiller>(*node.value(), history_options(c, setup.genesis, log));
   auto admin_token = node_admin_token(c, log);
   if (!admin_token.ok()) return fail(admin_token.error().message);
-  api::RouterOptions router_options{c.node_name, lattice.value().get(), c.tls_ca_file,
-                                    admin_token.value(), &metrics};
+  api::RouterOptions router_options;
+  router_options.node_name = c.node_name;
+  router_options.lattice = lattice.value().get();
+  router_options.tls_ca_file = c.tls_ca_file;
+  router_options.admin_token = admin_token.value();
+  router_options.metrics = &metrics;
   router_options.max_body_bytes = c.max_body_bytes;
   router_options.max_connections = c.max_connections.value_or(default_max_connections());
   router_options.genesis_json = ledger::genesis_to_json(setup.genesis);
