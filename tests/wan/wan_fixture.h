@@ -136,9 +136,10 @@ class WanNode {
     return std::string(std::istreambuf_iterator<char>(file), {});
   }
 
-  NodeProcess::Reply post(std::string_view target, const json::value& body) const {
-    auto reply =
-        http::call(endpoint_, "POST", target, json::serialize(body), http::with_timeout_ms(30'000));
+  NodeProcess::Reply post(std::string_view target, const json::value& body,
+                          const http::Headers& headers = {}) const {
+    auto reply = http::call(endpoint_, "POST", target, json::serialize(body),
+                            http::with_timeout_ms(30'000), headers);
     EXPECT_TRUE(reply.ok()) << (reply.ok() ? "" : reply.error().message);
     if (!reply.ok()) return {};
     json::error_code ec;
@@ -162,6 +163,9 @@ struct WanOptions {
   int heartbeat_interval_s = 1;
   int peerless_timeout_s = 60;
   int http_poll_interval_s = 1;
+  // Nodes after the kNodes genesis validators, started with AETHEL_JOIN=url(0) (not
+  // by start_all): every link to and from them is delayed too.
+  int joiners = 0;
 };
 
 class WanLattice {
@@ -184,7 +188,7 @@ class WanLattice {
   }
 
   explicit WanLattice(WanOptions options = {}) : options_(options), dir_(make_temp_dir("wan")) {
-    for (int i = 0; i < kNodes; ++i) {
+    for (int i = 0; i < size(); ++i) {
       std::string why_not;
       namespaces_.push_back(Netns::create(why_not));
       if (!namespaces_.back()) throw std::runtime_error("no network namespace: " + why_not);
@@ -195,7 +199,7 @@ class WanLattice {
       nodes_.push_back(std::make_unique<WanNode>(root, *namespaces_.back()));
     }
     proxy_ = std::make_unique<DelayProxy>(dir_, options_.delay_ms, proxy_links());
-    for (int i = 0; i < kNodes; ++i) {
+    for (int i = 0; i < size(); ++i) {
       nodes_[i]->set_client_endpoint(
           http::Url{false, "127.0.0.1", proxy_->port(fmt::format("client-{}", i + 1)), ""});
     }
@@ -207,6 +211,7 @@ class WanLattice {
   }
 
   const WanOptions& options() const { return options_; }
+  int size() const { return kNodes + options_.joiners; }
   WanNode& node(int i) { return *nodes_[i]; }
   DelayProxy& proxy() { return *proxy_; }
   const std::string& peer_id(int i) const { return peer_ids_[i]; }
@@ -240,8 +245,8 @@ class WanLattice {
     return root ? std::string(root->at("role").as_string()) : "";
   }
   int leader() {
-    for (int i = 0; i < kNodes; ++i) {
-      if (role(i) == "leader") return i;
+    for (int i = 0; i < size(); ++i) {
+      if (node(i).running() && role(i) == "leader") return i;
     }
     return -1;
   }
@@ -264,8 +269,8 @@ class WanLattice {
                                   listen, listen, name, namespaces_[from]->path(),
                                   namespaces_[to]->path(), extra));
     };
-    for (int i = 0; i < kNodes; ++i) {
-      for (int j = 0; j < kNodes; ++j) {
+    for (int i = 0; i < size(); ++i) {
+      for (int j = 0; j < size(); ++j) {
         if (i == j) continue;
         link(link_name("http", i, j), api_port(j), i, j, "");
         link(link_name("p2p", i, j), p2p_port(j), i, j, "");
@@ -278,6 +283,20 @@ class WanLattice {
   }
 
   std::vector<std::string> node_env(int i) const {
+    std::vector<std::string> common = {
+        "AETHEL_NODE_NAME=node-" + std::to_string(i + 1),
+        "AETHEL_API_HOST=127.0.0.1",
+        "AETHEL_API_PORT=" + std::to_string(api_port(i)),
+        "AETHEL_PUBLIC_URL=" + url(i),
+        fmt::format("AETHEL_P2P_LISTEN=/ip4/127.0.0.1/tcp/{}", p2p_port(i)),
+        fmt::format("AETHEL_HEARTBEAT_INTERVAL={}", options_.heartbeat_interval_s),
+        fmt::format("AETHEL_PEERLESS_TIMEOUT={}", options_.peerless_timeout_s),
+        fmt::format("AETHEL_HTTP_POLL_INTERVAL={}", options_.http_poll_interval_s),
+    };
+    if (i >= kNodes) {
+      common.push_back("AETHEL_JOIN=" + url(0));
+      return common;
+    }
     std::string bootstrap, lattice_nodes, validators;
     for (int j = 0; j < kNodes; ++j) {
       validators += (j ? "," : "") + peer_ids_[j];
@@ -286,19 +305,10 @@ class WanLattice {
       bootstrap += comma + fmt::format("/ip4/127.0.0.1/tcp/{}/p2p/{}", p2p_port(j), peer_ids_[j]);
       lattice_nodes += comma + url(j);
     }
-    return {
-        "AETHEL_NODE_NAME=node-" + std::to_string(i + 1),
-        "AETHEL_API_HOST=127.0.0.1",
-        "AETHEL_API_PORT=" + std::to_string(api_port(i)),
-        "AETHEL_PUBLIC_URL=" + url(i),
-        fmt::format("AETHEL_P2P_LISTEN=/ip4/127.0.0.1/tcp/{}", p2p_port(i)),
-        "AETHEL_P2P_BOOTSTRAP=" + bootstrap,
-        "AETHEL_VALIDATORS=" + validators,
-        "AETHEL_LATTICE_NODES=" + lattice_nodes,
-        fmt::format("AETHEL_HEARTBEAT_INTERVAL={}", options_.heartbeat_interval_s),
-        fmt::format("AETHEL_PEERLESS_TIMEOUT={}", options_.peerless_timeout_s),
-        fmt::format("AETHEL_HTTP_POLL_INTERVAL={}", options_.http_poll_interval_s),
-    };
+    common.push_back("AETHEL_P2P_BOOTSTRAP=" + bootstrap);
+    common.push_back("AETHEL_VALIDATORS=" + validators);
+    common.push_back("AETHEL_LATTICE_NODES=" + lattice_nodes);
+    return common;
   }
 
   WanOptions options_;
