@@ -830,7 +830,7 @@ std::string Simulation::describe_nodes() const {
       out += std::string(" ") + recovery_name(status.recovery);
     if (options_.spares > 0) {
       out += " voters";
-      for (const node::MemberStatus& m : status.members) {
+      for (const node::MemberStatus& m : n.replica->members()) {
         if (m.voter) out += " " + m.peer_id;
       }
     }

@@ -64,12 +64,6 @@ struct Options {
 // ---------------------------------------------------------------------------
 // Polling
 
-std::optional<std::string> string_field(const json::object& object, std::string_view key) {
-  auto it = object.find(key);
-  if (it == object.end() || !it->value().is_string()) return std::nullopt;
-  return std::string(it->value().as_string());
-}
-
 std::optional<uint64_t> unsigned_field(const json::object& object, std::string_view key) {
   auto it = object.find(key);
   if (it == object.end()) return std::nullopt;

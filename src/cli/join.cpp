@@ -1,14 +1,13 @@
 #include "cli/join.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <fstream>
 
 #include "cli/node_client.h"
 #include "http/http.h"
+#include "storage/posix_file.h"
 
 namespace aethel::cli {
 namespace {
@@ -36,16 +35,11 @@ base::Result<json::object> get_object(const http::Url& url, std::string_view tar
   return std::move(value.as_object());
 }
 
-std::string text_of(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 // The document joined.json holds, and the one GET /api/lattice/members answers (with
 // "genesis" added): one parser for both.
 base::Result<Joined> parse_joined(const json::object& doc, const std::string& where) {
   Joined joined;
-  joined.lattice_id = text_of(doc, "lattice_id");
+  joined.lattice_id = string_field(doc, "lattice_id").value_or("");
   const json::value* genesis = doc.if_contains("genesis");
   const json::value* validators = doc.if_contains("genesis_validators");
   const json::value* members = doc.if_contains("members");
@@ -62,9 +56,9 @@ base::Result<Joined> parse_joined(const json::object& doc, const std::string& wh
   for (const json::value& v : members->as_array()) {
     if (!v.is_object()) continue;
     node::Member member;
-    member.address.peer_id = text_of(v.as_object(), "peer_id");
-    member.address.url = text_of(v.as_object(), "url");
-    member.voter = text_of(v.as_object(), "role") == "validator";
+    member.address.peer_id = string_field(v.as_object(), "peer_id").value_or("");
+    member.address.url = string_field(v.as_object(), "url").value_or("");
+    member.voter = string_field(v.as_object(), "role").value_or("") == "validator";
     if (!member.address.peer_id.empty()) joined.members.push_back(std::move(member));
   }
   if (node::lattice_id(joined.genesis_validators, joined.genesis) != joined.lattice_id) {
@@ -86,19 +80,6 @@ json::object joined_json(const Joined& joined) {
                       {"genesis", json::parse(ledger::genesis_to_json(joined.genesis))},
                       {"genesis_validators", std::move(validators)},
                       {"members", std::move(members)}};
-}
-
-base::Status write_file(const std::filesystem::path& path, const std::string& text) {
-  std::filesystem::path temporary = path.string() + ".tmp";
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return base::Error{"io_error", "cannot create " + temporary.string()};
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  std::error_code ec;
-  if (ok) std::filesystem::rename(temporary, path, ec);
-  if (!ok || ec) return base::Error{"io_error", "cannot write " + path.string()};
-  return base::Status{};
 }
 
 base::Result<Joined> fetch_joined(const node::Config& config) {
@@ -127,10 +108,9 @@ base::Result<Joined> join_lattice(const node::Config& config) {
   if (!joined.ok()) return joined;
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
-  if (auto written = write_file(path, json::serialize(joined_json(joined.value())));
-      !written.ok()) {
-    return written.error();
-  }
+  storage::Status written = storage::write_file_atomically(
+      config.data_dir, std::string(kJoinedFile), json::serialize(joined_json(joined.value())));
+  if (!written.ok()) return base::Error{"io_error", written.to_string()};
   return joined;
 }
 

@@ -21,7 +21,8 @@ struct Joined {
 
 // <data dir>/joined.json when present; otherwise GET /api/lattice/members and
 // /api/lattice/genesis from config.join_url, checked (the lattice id must follow from
-// the genesis and its validators) and written there (mode 0600, fsync'd). Errors name
+// the genesis and its validators) and written there atomically (nothing secret: the
+// data directory is 0700). Errors name
 // the URL or the file and what was wrong.
 base::Result<Joined> join_lattice(const node::Config& config);
 

@@ -66,24 +66,20 @@ std::optional<json::object> object_of(const std::string& body) {
   return value.as_object();
 }
 
-std::string text_of(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 void print_members(const json::object& answer) {
   fmt::print("{:<54} {:<10} {:<12} {:>8}  {}\n", "PEER ID", "ROLE", "STATE", "HEIGHT", "URL");
   const json::value* members = answer.if_contains("members");
   if (!members || !members->is_array()) return;
-  std::string leader = text_of(answer, "leader");
+  std::string leader = string_field(answer, "leader").value_or("");
   for (const json::value& v : members->as_array()) {
     if (!v.is_object()) continue;
     const json::object& m = v.as_object();
     const json::value* height = m.if_contains("match_height");
-    std::string peer = text_of(m, "peer_id");
+    std::string peer = string_field(m, "peer_id").value_or("");
     fmt::print("{:<54} {:<10} {:<12} {:>8}  {}\n", peer + (peer == leader ? " *" : ""),
-               text_of(m, "role"), text_of(m, "state"),
-               height && height->is_number() ? json::serialize(*height) : "-", text_of(m, "url"));
+               string_field(m, "role").value_or(""), string_field(m, "state").value_or(""),
+               height && height->is_number() ? json::serialize(*height) : "-",
+               string_field(m, "url").value_or(""));
   }
 }
 
@@ -112,7 +108,8 @@ base::Result<http::Reply> send_change(const MemberArgs& args, const http::Url& n
     if (!reply.ok() || reply->status != 409) return reply;
     auto answer = object_of(reply->body);
     const json::value* error = answer ? answer->if_contains("error") : nullptr;
-    std::string code = error && error->is_object() ? text_of(error->as_object(), "code") : "";
+    std::string code =
+        error && error->is_object() ? string_field(error->as_object(), "code").value_or("") : "";
     bool retry = code == "change_pending" || code == "leader_handover" || code == "not_leader";
     if (!retry || std::chrono::steady_clock::now() > deadline) return reply;
     std::this_thread::sleep_for(kRetryEvery);

@@ -8,6 +8,12 @@
 namespace aethel::cli {
 namespace json = boost::json;
 
+std::optional<std::string> string_field(const json::object& object, std::string_view key) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->value().is_string()) return std::nullopt;
+  return std::string(it->value().as_string());
+}
+
 http::ClientOptions client_options(uint32_t timeout_ms) {
   http::ClientOptions options;
   options.timeout_ms = timeout_ms;

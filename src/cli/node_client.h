@@ -3,7 +3,11 @@
 // same setting a node uses for its peers.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "http/http.h"
@@ -12,6 +16,9 @@
 namespace aethel::cli {
 
 http::ClientOptions client_options(uint32_t timeout_ms);
+
+// The string under `key` in a node's JSON answer; nullopt when absent or not a string.
+std::optional<std::string> string_field(const boost::json::object& object, std::string_view key);
 
 // Stored blocks [from, from + limit) as the node keeps them (GET
 // /api/lattice/blocks?encoding=hex); fewer when the node holds fewer. Errors name

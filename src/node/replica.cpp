@@ -1002,6 +1002,11 @@ ConsensusStatus Replica::status() const {
   s.commit_index = raft_.commit_index();
   s.applied_index = raft_.applied_index();
   s.recovery = recovery_;
+  return s;
+}
+
+std::vector<MemberStatus> Replica::members() const {
+  std::vector<MemberStatus> out;
   bool leads = raft_.role() == consensus::Role::kLeader;
   auto member = [&](consensus::NodeId id, bool voter) {
     auto address = addresses_.find(peer_of(id));
@@ -1012,11 +1017,12 @@ ConsensusStatus Replica::status() const {
     } else if (leads) {
       m.caught_up = raft_.match_of(id) >= raft_.commit_index();
     }
-    s.members.push_back(std::move(m));
+    out.push_back(std::move(m));
   };
-  for (consensus::NodeId id : members.voters) member(id, true);
-  for (consensus::NodeId id : members.learners) member(id, false);
-  return s;
+  const consensus::Membership membership = raft_.membership();
+  for (consensus::NodeId id : membership.voters) member(id, true);
+  for (consensus::NodeId id : membership.learners) member(id, false);
+  return out;
 }
 
 // What must hold after every Ready (AETHEL_CHECK stops the process otherwise; the

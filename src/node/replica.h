@@ -124,7 +124,7 @@ struct ConsensusStatus {
   uint64_t commit_index = 0;
   uint64_t applied_index = 0;
   Recovery recovery = Recovery::kNone;
-  std::vector<MemberStatus> members;  // validators first, then learners
+  std::vector<MemberStatus> members;  // validators first, then learners (Replica::members)
   bool operator==(const ConsensusStatus&) const = default;
 };
 
@@ -228,7 +228,9 @@ class Replica {
   // True when a tick's worth of time may pass without a call: nothing queued, no
   // Ready pending. The driver may sleep until the next tick.
   bool idle() const;
+  // Without members: it runs after every Ready.
   ConsensusStatus status() const;
+  std::vector<MemberStatus> members() const;
   const consensus::Raft& raft() const { return raft_; }
   const std::string& self() const { return options_.self; }
 

@@ -261,6 +261,7 @@ class Node::Runtime : public Transport, public Disk {
 
   void publish_status() {
     ConsensusStatus now = replica_->status();
+    now.members = replica_->members();
     base::MutexLock lock(status_mutex_);
     status_ = std::move(now);
   }
