@@ -11,14 +11,21 @@ namespace {
 
 // 2,000 seeds in eight shards (ctest runs them in parallel), alternating 3 and 5 nodes,
 // each with 3 s of simulated faults (the long-run mode defaults to 10 s) and the real ledger
-// when the build has it. Measured: about 20 s of CPU in a RelWithDebInfo build and about
-// 3.5 minutes of CPU under ASan+UBSan.
+// when the build has it. Measured: about 20 s of CPU in a RelWithDebInfo build. The
+// sanitizer build, many times slower, runs the first 50 seeds of each shard:
+// it looks for memory errors, which the release build's full sweep cannot see, not for
+// more schedules.
+#ifdef AETHEL_SANITIZED
+constexpr std::uint64_t kSeedsRunPerShard = 50;
+#else
+constexpr std::uint64_t kSeedsRunPerShard = 250;
+#endif
 constexpr std::uint64_t kSeedsPerShard = 250;
 constexpr std::uint64_t kSweepFaultMs = 3000;
 
-void sweep(std::uint64_t first_seed) {
-  std::uint64_t failures = 0;
-  for (std::uint64_t seed = first_seed; seed < first_seed + kSeedsPerShard; ++seed) {
+void sweep(std::uint64_t shard) {
+  std::uint64_t first_seed = 1 + (shard - 1) * kSeedsPerShard, failures = 0;
+  for (std::uint64_t seed = first_seed; seed < first_seed + kSeedsRunPerShard; ++seed) {
     SimOptions options;
     options.seed = seed;
     options.nodes = seed % 2 == 0 ? 3 : 5;
@@ -33,29 +40,29 @@ void sweep(std::uint64_t first_seed) {
   EXPECT_EQ(failures, 0u);
 }
 
-TEST(SimSweep, Seeds1To250) {
+TEST(SimSweep, Shard1) {
   sweep(1);
 }
-TEST(SimSweep, Seeds251To500) {
-  sweep(251);
+TEST(SimSweep, Shard2) {
+  sweep(2);
 }
-TEST(SimSweep, Seeds501To750) {
-  sweep(501);
+TEST(SimSweep, Shard3) {
+  sweep(3);
 }
-TEST(SimSweep, Seeds751To1000) {
-  sweep(751);
+TEST(SimSweep, Shard4) {
+  sweep(4);
 }
-TEST(SimSweep, Seeds1001To1250) {
-  sweep(1001);
+TEST(SimSweep, Shard5) {
+  sweep(5);
 }
-TEST(SimSweep, Seeds1251To1500) {
-  sweep(1251);
+TEST(SimSweep, Shard6) {
+  sweep(6);
 }
-TEST(SimSweep, Seeds1501To1750) {
-  sweep(1501);
+TEST(SimSweep, Shard7) {
+  sweep(7);
 }
-TEST(SimSweep, Seeds1751To2000) {
-  sweep(1751);
+TEST(SimSweep, Shard8) {
+  sweep(8);
 }
 
 // SPEC §10 under faults: two nodes start outside the lattice; spares are added as
@@ -153,9 +160,12 @@ TEST(SimPlantedBugs, StaleReadsAreCaught) {
   EXPECT_NE(first_seed_catching("stale_reads", kBugSeedBound), 0u);
 }
 
-// A bug in the replica's own Ready handling: the vote is not persisted.
+// A bug in the replica's own Ready handling: the vote is not persisted. It shows only
+// when a node restarts between granting a vote and the end of that election and another
+// candidate of the same term then asks it: 24 of seeds 1–3000 (the first is 228), hence
+// the longer bound.
 TEST(SimPlantedBugs, ForgetVoteIsCaught) {
-  EXPECT_NE(first_seed_catching("forget_vote", kBugSeedBound), 0u);
+  EXPECT_NE(first_seed_catching("forget_vote", 5 * kBugSeedBound), 0u);
 }
 
 }  // namespace

@@ -356,6 +356,9 @@ class Raft {
   // leader, appends and acknowledges as any follower (those acknowledgements are
   // genuine durable copies). The caller (node/replica.h, "Recovery") gathers the floor,
   // and once this node's own log reaches it, ends recovery with fence_votes_through().
+  // Leaving recovery, a node campaigns after its rank among the voters (by id) times
+  // jitter / voters ticks, not at once: the validators of a new lattice leave it
+  // together and would otherwise split the first vote.
   struct VoteFloor {
     LogPosition log;
     Term term = 0;

@@ -107,11 +107,8 @@ void RaftImpl::reset(Term term) {
   leader_ = kNoNode;
   election_elapsed_ = 0;
   heartbeat_elapsed_ = 0;
-  const std::uint32_t jitter = config_.election_jitter_ticks != 0
-                                   ? config_.election_jitter_ticks
-                                   : std::max<std::uint32_t>(1, config_.election_timeout_ticks / 2);
-  randomized_election_timeout_ =
-      config_.election_timeout_ticks + static_cast<std::uint32_t>(prng_.below(jitter));
+  randomized_election_timeout_ = config_.election_timeout_ticks +
+                                 static_cast<std::uint32_t>(prng_.below(election_jitter_ticks()));
   votes_.clear();
   transferee_ = kNoNode;
   appends_pending_ = false;
@@ -389,6 +386,28 @@ void RaftImpl::handle_vote_request(const Message& m) {
     response.reject = true;
   }
   send(std::move(response));
+}
+
+// Validators that leave recovery together (every one of a new lattice, once they hear
+// from each other) have waited past their timeouts and would all campaign at the next
+// tick and split the vote. Each waits instead for its own slot of the jitter, in the
+// order of the voters' ids, so the first one's vote requests arrive before the next
+// one starts.
+void RaftImpl::stagger_election_after_recovery() {
+  const std::uint32_t timeout = config_.election_timeout_ticks;
+  const auto rank =
+      static_cast<std::uint32_t>(std::count_if(config_.voters.begin(), config_.voters.end(),
+                                               [&](NodeId voter) { return voter < config_.id; }));
+  const auto voters = static_cast<std::uint32_t>(std::max<std::size_t>(1, config_.voters.size()));
+  election_elapsed_ = std::min(election_elapsed_, timeout - 1);  // the first goes at once
+  randomized_election_timeout_ =
+      timeout + rank * std::max<std::uint32_t>(1, election_jitter_ticks() / voters);
+}
+
+std::uint32_t RaftImpl::election_jitter_ticks() const {
+  return config_.election_jitter_ticks != 0
+             ? config_.election_jitter_ticks
+             : std::max<std::uint32_t>(1, config_.election_timeout_ticks / 2);
 }
 
 void RaftImpl::fence_votes_through(Term term) {
@@ -1093,6 +1112,7 @@ NodeId Raft::vote() const {
   return impl_->vote_;
 }
 void Raft::set_recovering(bool recovering, std::optional<VoteFloor> floor) {
+  if (impl_->recovering_ && !recovering) impl_->stagger_election_after_recovery();
   impl_->recovering_ = recovering;
   impl_->vote_floor_ = recovering ? floor : std::nullopt;
   impl_->check_invariants();

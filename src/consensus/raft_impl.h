@@ -31,6 +31,7 @@ class RaftImpl {
   Index match_of(NodeId peer) const;
   Error compact(Index index, Bytes data);
   void fence_votes_through(Term term);
+  void stagger_election_after_recovery();
   bool has_ready() const;
   Ready ready();
   void advance();
@@ -78,8 +79,9 @@ class RaftImpl {
   void campaign(bool pre_vote, bool leader_transfer);
   std::size_t quorum() const { return config_.voters.size() / 2 + 1; }
   // Membership: learners are replicated to but count toward no quorum.
-  std::vector<NodeId> members() const;       // voters, then learners
-  bool is_voter(NodeId id = kNoNode) const;  // kNoNode: this node
+  std::vector<NodeId> members() const;          // voters, then learners
+  bool is_voter(NodeId id = kNoNode) const;     // kNoNode: this node
+  std::uint32_t election_jitter_ticks() const;  // 0 in the config means election / 2
   Error membership_change_error(const Membership& next) const;
   ProposeResult append_proposal(Bytes data);
   void track_membership(const Entry& entry);

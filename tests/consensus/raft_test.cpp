@@ -524,5 +524,29 @@ TEST(ConsensusRaft, ARecoveringNodeFollowsAndAcknowledgesButNeverCampaigns) {
   EXPECT_NE(cluster.leader(), kNoNode);
 }
 
+// The validators of a new lattice leave recovery together, long past their timeouts.
+// They campaign one at a time in the order of their ids, jitter / voters ticks apart
+// (15 / 2 / 3 = 2 ticks): at once they would all be candidates before any vote request
+// arrived, and split the vote.
+TEST(ConsensusRaft, ValidatorsLeavingRecoveryTogetherCampaignOneAtATime) {
+  Cluster cluster(3, 24, [](Config& config) { config.election_timeout_ticks = 15; });
+  for (NodeId id : cluster.ids) cluster.node(id).set_recovering(true);
+  for (int t = 0; t < 60; ++t) {
+    for (NodeId id : cluster.ids) cluster.node(id).tick();
+  }
+  for (NodeId id : cluster.ids) EXPECT_EQ(cluster.node(id).role(), Role::kFollower);
+  for (NodeId id : cluster.ids) cluster.node(id).set_recovering(false);
+  std::map<NodeId, int> campaigned_at_tick;
+  for (int t = 1; t <= 10; ++t) {  // no message delivered: each campaigns on its own clock
+    for (NodeId id : cluster.ids) {
+      cluster.node(id).tick();
+      if (cluster.node(id).role() != Role::kFollower) campaigned_at_tick.emplace(id, t);
+    }
+  }
+  EXPECT_EQ(campaigned_at_tick, (std::map<NodeId, int>{{1, 1}, {2, 3}, {3, 5}}));
+  EXPECT_NE(cluster.wait_for_leader(), kNoNode);
+  EXPECT_TRUE(cluster.election_safe());
+}
+
 }  // namespace
 }  // namespace aethel::consensus

@@ -18,12 +18,7 @@ constexpr int64_t kDelayMs = 50;
 constexpr int64_t kRttMs = 2 * kDelayMs;
 // SPEC §12's margin over the round trips (10 ms) is for release builds; the sanitizers
 // slow every step of a request, so their build gets more (still far below a round trip).
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define AETHEL_TEST_SANITIZED 1
-#endif
-#endif
-#if defined(AETHEL_TEST_SANITIZED) || defined(__SANITIZE_ADDRESS__)
+#ifdef AETHEL_SANITIZED
 constexpr int64_t kMarginMs = 40;
 #else
 constexpr int64_t kMarginMs = 10;
@@ -208,15 +203,18 @@ TEST(WanLatticeTest, AFollowerReadSeesTheLatestWriteInOneRoundTrip) {
 TEST(WanLatticeTest, AFreshLatticeElectsWithinTwoSecondsAndThreeRoundTrips) {
   SKIP_WITHOUT_NAMESPACES();
   WanLattice lattice({.delay_ms = kDelayMs});
-  // From the moment a majority runs: the time processes take to start (seconds on a
-  // loaded machine) is not the election's.
-  lattice.start(0);
-  lattice.start(1);
+  // A validator with an empty store takes part only once n - n/2 others answered its
+  // probe with empty logs (a lost disk looks the same), so a fresh lattice of three
+  // elects once all three run. Timed from the moment the last one answers /health: the
+  // time a process takes to start (a second on a loaded machine, more under the
+  // sanitizers) is not the election's.
+  for (int i = 0; i < WanLattice::kNodes; ++i) lattice.start(i);
   auto started = Clock::now();
-  lattice.start(2);
   ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)));
-  EXPECT_LE(std::chrono::duration_cast<milliseconds>(Clock::now() - started).count(),
-            2'000 + 3 * kRttMs);
+  auto elected_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
+  std::printf("a fresh lattice elected in %lld ms at RTT %lld ms\n",
+              static_cast<long long>(elected_ms), static_cast<long long>(kRttMs));
+  EXPECT_LE(elected_ms, 2'000 + 3 * kRttMs);
 }
 
 // SPEC §12: latency alone never moves a link to HTTP nor closes it (at 120 ms one way).
