@@ -47,10 +47,19 @@ done = function(summary, latency, requests)
     latency:percentile(99) / 1000, e.status, e.connect + e.read + e.write + e.timeout))
 end'
 
+# wrk_script FILE [BODY]: a JSON POST script with BODY as every request's body, or with
+# the Lua on stdin (a `request` function) when BODY is empty.
+wrk_script() {
+  {
+    echo 'wrk.method = "POST"'
+    echo 'wrk.headers["Content-Type"] = "application/json"'
+    if [[ -n ${2:-} ]]; then echo "wrk.body = '$2'"; else cat; fi
+    echo "$WRK_REPORT"
+  } >"$1"
+}
+
 write_wrk_scripts() {
-  cat >"$OUT_DIR/verify.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
+  wrk_script "$OUT_DIR/verify.lua" <<'EOF'
 local n = 0
 request = function()
   n = n + 1
@@ -59,25 +68,14 @@ request = function()
   return wrk.format(nil, nil, nil,
     '{"code": "intent transfer { from: ' .. from .. ', to: ' .. to .. ', amount: 1 }"}')
 end
-$WRK_REPORT
 EOF
   local items=() i
   for ((i = 0; i < 128; i++)); do
     items+=('{"from": "Alice", "to": "Bob", "amount": 1}' '{"from": "Bob", "to": "Alice", "amount": 1}')
   done
   local IFS=,
-  cat >"$OUT_DIR/batch.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"transactions": [${items[*]}]}'
-$WRK_REPORT
-EOF
-  cat >"$OUT_DIR/etcd_put.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"key": "YmVuY2g=", "value": "YWV0aGVs"}'
-$WRK_REPORT
-EOF
+  wrk_script "$OUT_DIR/batch.lua" "{\"transactions\": [${items[*]}]}"
+  wrk_script "$OUT_DIR/etcd_put.lua" '{"key": "YmVuY2g=", "value": "YWV0aGVs"}'
 }
 
 # measure NAME CONNECTIONS SCRIPT URL: runs wrk, keeps its output, prints the RESULT line.
