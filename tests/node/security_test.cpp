@@ -571,7 +571,9 @@ TEST_F(SignedRequestTest, PastTheConnectionLimitOnlyValidatorsAreServedThenNobod
   // the close, a race with the filling below (it made the next connection take a slot).
   const std::string body("\x01\x00\x00\x00\x01x", 6);
   std::string lung_request =
-      "POST /api/lattice/internal/messages HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n";
+      "POST /api/lattice/internal/messages HTTP/1.1\r\nHost: t\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n";
   for (const auto& [name, value] : signed_request(
            v_.other, v_.self, std::to_string(lattice::unix_time_ms()), "0123456789abcdef", body)) {
     lung_request += name + ": " + value + "\r\n";
