@@ -38,15 +38,35 @@ export async function loadChromium() {
   });
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+function canBind(port) {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+// A free loopback port below the kernel's ephemeral range. A port from inside it can
+// be taken by any outgoing connection (a node dialing its peers) between the test
+// choosing it and the node listening on it: CI failed that way. Each test process
+// walks from a random start, so parallel tests rarely meet, and skips bound ports.
+const FIRST_PORT = 10000;
+const END_PORT = (() => {
+  try {
+    const first = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
+    return first > FIRST_PORT + 1000 && first <= 65535 ? first : 32768;
+  } catch {
+    return 32768;
+  }
+})();
+let nextPort = Math.floor(Math.random() * (END_PORT - FIRST_PORT));
+
+export async function freePort() {
+  for (let attempt = 0; attempt < END_PORT - FIRST_PORT; attempt += 1) {
+    const port = FIRST_PORT + (nextPort++ % (END_PORT - FIRST_PORT));
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free loopback port below ${END_PORT}`);
 }
 
 export const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -248,7 +268,12 @@ export async function startLattice({ count = 3, env = {}, tag = 'lattice' } = {}
       },
     });
   });
-  await Promise.all(nodes.map((n) => n.start()));
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+  } catch (error) {
+    nodes.forEach((n) => n.kill());  // a node left running would keep the test alive
+    throw error;
+  }
   return nodes;
 }
 

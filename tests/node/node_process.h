@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
@@ -31,18 +32,39 @@ inline uint64_t u64(const json::value& v) {
   return json::value_to<uint64_t>(v);
 }
 
-// A port the kernel just handed out and released: free unless another process
-// grabs it in between (the node then fails to start and the test says so).
-inline uint16_t free_loopback_port() {
+// The first port of the kernel's ephemeral range (outgoing connections take their
+// local port from it).
+inline uint16_t first_ephemeral_port() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned first = 0;
+  return range >> first && first > 11000 && first <= 65535 ? static_cast<uint16_t>(first)
+                                                           : uint16_t{32768};
+}
+
+inline bool can_bind_loopback(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  address.sin_port = htons(port);
+  bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
   close(fd);
-  return ntohs(address.sin_port);
+  return free;
+}
+
+// A free loopback port below the ephemeral range. A port from inside it can be taken
+// by any outgoing connection (a node dialing its peers) between the test choosing it
+// and the node listening on it: CI failed that way. Each test process walks from a
+// random start, so parallel tests rarely meet, and skips ports already bound.
+inline uint16_t free_loopback_port() {
+  static const uint16_t first = 10000, end = first_ephemeral_port();
+  static std::atomic<uint32_t> next{std::random_device{}()};
+  for (int attempt = 0; attempt < end - first; ++attempt) {
+    auto port = static_cast<uint16_t>(first + next.fetch_add(1) % (end - first));
+    if (can_bind_loopback(port)) return port;
+  }
+  ADD_FAILURE() << "no free loopback port below " << end;
+  return 0;
 }
 
 inline std::filesystem::path make_temp_dir(const std::string& tag) {
