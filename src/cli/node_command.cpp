@@ -367,12 +367,14 @@ size_t default_max_connections() {
 
 node::Result<std::unique_ptr<http::Server>> start_server(const node::Config& config,
                                                          size_t max_connections,
+                                                         metrics::Metrics& metrics,
                                                          http::Handler& handler) {
   http::ServerOptions options;
   options.host = config.api_host;
   options.port = config.api_port;
   options.max_connections = max_connections;
   options.reserved_connections = api::kValidatorConnections;
+  options.on_connections = [&metrics](size_t open) { metrics.set_http_connections(open); };
   if (!config.tls_cert_file.empty()) {
     options.tls = http::ServerTls{config.tls_cert_file, config.tls_key_file};
   }
@@ -572,7 +574,7 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   router_options.trusted_proxies = c.trusted_proxies;
   router_options.solver_budget_ms = c.solver_budget_ms.value_or(api::kDefaultSolverBudgetMs);
   auto router = std::make_unique<api::Router>(*node.value(), router_options);
-  auto server = start_server(c, router_options.max_connections, *router);
+  auto server = start_server(c, router_options.max_connections, metrics, *router);
   if (!server.ok()) return fail(server.error().message);
   log.line(fmt::format("[API] listening on {}://{}:{} (public URL {})",
                        c.tls_cert_file.empty() ? "http" : "https", c.api_host,

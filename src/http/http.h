@@ -362,6 +362,10 @@ struct ServerOptions {
   // connection flood cuts the HTTP lung). Only beyond both is a connection refused at
   // accept.
   size_t reserved_connections = 0;
+  // Told the number of open connections each time one opens or closes (an io
+  // thread; must not block). A connection the client closed counts until the
+  // server reads the close.
+  std::function<void(size_t open)> on_connections;
 };
 
 class Server {

@@ -528,12 +528,14 @@ class Server::Impl {
     base::MutexLock lock(sessions_mutex_);
     uint64_t id = next_session_id_++;
     sessions_.emplace(id, exchange);
+    if (options_.on_connections) options_.on_connections(sessions_.size());
     return id;
   }
 
   void unregister_session(uint64_t id) EXCLUDES(sessions_mutex_) {
     base::MutexLock lock(sessions_mutex_);
     sessions_.erase(id);
+    if (options_.on_connections) options_.on_connections(sessions_.size());
     if (sessions_.empty()) sessions_done_.notify_all();
   }
 

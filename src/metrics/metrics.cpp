@@ -93,6 +93,8 @@ struct Metrics::Handles {
                                "1 for the current sync mode (auto, p2p, http), 0 for the others")),
         raft_term(gauge(registry, "aethel_raft_term", "Current Raft term")),
         is_leader(gauge(registry, "aethel_is_leader", "1 while this node is the Raft leader")),
+        http_connections(
+            gauge(registry, "aethel_http_connections", "Connections the API server holds open")),
         http_duration(histogram(registry, "aethel_http_request_duration_seconds",
                                 "HTTP request handling time", latency_buckets())),
         fsync_duration(histogram(registry, "aethel_fsync_duration_seconds",
@@ -172,6 +174,7 @@ struct Metrics::Handles {
   std::array<Gauge*, kSyncModes.size()> sync_modes{};  // set in the constructor only
   Gauge& raft_term;
   Gauge& is_leader;
+  Gauge& http_connections;
   Histogram& http_duration;
   Histogram& fsync_duration;
   Histogram& commit_latency;
@@ -244,6 +247,10 @@ bool Metrics::set_sync_mode(std::string_view mode) {
 void Metrics::set_raft(uint64_t term, bool is_leader) {
   handles_->raft_term.Set(static_cast<double>(term));
   handles_->is_leader.Set(is_leader ? 1 : 0);
+}
+
+void Metrics::set_http_connections(size_t open) {
+  handles_->http_connections.Set(static_cast<double>(open));
 }
 
 void Metrics::record_http_request(std::string_view route, unsigned status, double seconds) {

@@ -91,6 +91,8 @@ class Metrics {
   bool set_sync_mode(std::string_view mode);
   // The Raft term and whether this node leads it.
   void set_raft(uint64_t term, bool is_leader);
+  // aethel_http_connections: connections the API server holds open.
+  void set_http_connections(size_t open);
 
   // One HTTP request answered. `route` is the route template (e.g.
   // "/api/lattice/accounts/{name}", "not_found"), never the raw path, so the label

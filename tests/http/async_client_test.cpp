@@ -150,7 +150,7 @@ TEST_F(AsyncClientTest, CloseCancelsQueuedAndInFlightRequests) {
 
 TEST_F(AsyncClientTest, AServerThatClosesAfterEveryAnswerIsDialedAgain) {
   ScriptedServer scripted([](int fd, int) {
-    if (!read_request(fd).empty()) send_all(fd, kOkClose);
+    if (!read_message(fd).empty()) send_all(fd, kOkClose);
   });
   client(1);
   for (int i = 0; i < 5; ++i) {
@@ -168,12 +168,12 @@ TEST_F(AsyncClientTest, AServerThatClosesAfterEveryAnswerIsDialedAgain) {
 TEST_F(AsyncClientTest, ARequestLostOnAReusedConnectionIsSentAgain) {
   ScriptedServer scripted([](int fd, int number) {
     if (number == 1) {
-      if (read_request(fd).empty()) return;
+      if (read_message(fd).empty()) return;
       send_all(fd, kOkKeepAlive);
-      read_request(fd);  // the second request, then close without an answer
+      read_message(fd);  // the second request, then close without an answer
       return;
     }
-    while (!read_request(fd).empty()) send_all(fd, kOkKeepAlive);
+    while (!read_message(fd).empty()) send_all(fd, kOkKeepAlive);
   });
   client(1);
   Answer first = send(scripted.port(), "GET", "/1");
@@ -185,7 +185,7 @@ TEST_F(AsyncClientTest, ARequestLostOnAReusedConnectionIsSentAgain) {
 }
 
 TEST_F(AsyncClientTest, AServerThatClosesAFreshConnectionWithoutAnswerIsAnError) {
-  ScriptedServer scripted([](int fd, int) { read_request(fd); });
+  ScriptedServer scripted([](int fd, int) { read_message(fd); });
   client(1);
   Answer answer = send(scripted.port(), "GET", "/");
   auto reply = wait(answer);
@@ -199,9 +199,9 @@ TEST_F(AsyncClientTest, AServerThatClosesAFreshConnectionWithoutAnswerIsAnError)
 // exchange long before the request's own timeout.
 TEST_F(AsyncClientTest, AStalledAnswerFailsAfterTheStallTimeout) {
   ScriptedServer scripted([](int fd, int) {
-    if (read_request(fd).empty()) return;
+    if (read_message(fd).empty()) return;
     send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
-    read_request(fd);  // waits until the client gives up and closes
+    read_message(fd);  // waits until the client gives up and closes
   });
   client(1);
   auto promise = std::make_shared<std::promise<base::Result<http::Reply>>>();
@@ -219,7 +219,7 @@ TEST_F(AsyncClientTest, AStalledAnswerFailsAfterTheStallTimeout) {
 // The same stall timeout lets a slow answer through as long as bytes keep coming.
 TEST_F(AsyncClientTest, ASlowButMovingAnswerIsNotCut) {
   ScriptedServer scripted([](int fd, int) {
-    if (read_request(fd).empty()) return;
+    if (read_message(fd).empty()) return;
     send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
     for (char c : std::string("slow answer!")) {
       std::this_thread::sleep_for(100ms);  // the pace of a slow link: 1.2 s in all
@@ -238,7 +238,7 @@ TEST_F(AsyncClientTest, ASlowButMovingAnswerIsNotCut) {
 
 TEST_F(AsyncClientTest, GarbageIsABadReply) {
   ScriptedServer scripted([](int fd, int) {
-    if (!read_request(fd).empty()) send_all(fd, "SMTP READY\r\n\r\n");
+    if (!read_message(fd).empty()) send_all(fd, "SMTP READY\r\n\r\n");
   });
   client(1);
   Answer answer = send(scripted.port(), "GET", "/");

@@ -49,8 +49,9 @@ inline std::string read_to_end(int fd) {
   }
 }
 
-// Reads one request head (and its Content-Length body); "" when the peer closed.
-inline std::string read_request(int fd) {
+// Reads one message, request or answer: its head and its Content-Length body; ""
+// when the peer closed.
+inline std::string read_message(int fd) {
   std::string data;
   char c;
   while (data.find("\r\n\r\n") == std::string::npos) {

@@ -544,18 +544,42 @@ TEST_F(SignedRequestTest, RefusedReplayedReEncodedOrForAnotherNodeButNeverTwinne
   refused(swapped, "bad signature");
 }
 
+// The node's aethel_http_connections, asked over `watch`: a kept-alive connection,
+// counted too. -1 when the answer has no such line.
+int open_connections(int watch) {
+  if (!send_all(watch, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")) return -1;
+  std::string answer = read_message(watch);
+  const std::string name = "\naethel_http_connections ";
+  size_t at = answer.find(name);
+  return at == std::string::npos ? -1 : std::stoi(answer.substr(at + name.size()));
+}
+
+// Waits until the node holds `expected` connections: a connection closed by its
+// client counts until the node has read the close, so without this the next
+// connection could find a slot still taken.
+void wait_for_open_connections(int watch, int expected) {
+  int open = -1;
+  for (int i = 0; i < 500 && open != expected; ++i) {
+    open = open_connections(watch);
+    if (open != expected) std::this_thread::sleep_for(milliseconds(10));  // poll interval
+  }
+  ASSERT_EQ(open, expected) << "aethel_http_connections";
+}
+
 // Past AETHEL_MAX_CONNECTIONS, 64 more connections are kept for other validators:
 // a public request on one is 503 (and closed), a signed node-to-node request is
 // served; past those, a connection is answered 503 at once, without a request.
 TEST_F(SignedRequestTest, PastTheConnectionLimitOnlyValidatorsAreServedThenNobody) {
   start_as_one_of_two({"AETHEL_MAX_CONNECTIONS=20"});
-  // Each held connection is served one keep-alive request, so the node has
-  // accepted all 20 before the extra ones come (no sleep to guess it).
-  std::vector<int> held;
-  for (int i = 0; i < 20; ++i) {
+  int watch = connect_loopback(node_->port());  // the first of the 20
+  ASSERT_NO_FATAL_FAILURE(
+      wait_for_open_connections(watch, 1));  // the fixture's own connections are gone
+  // Each held connection is served one keep-alive request: an ordinary slot.
+  std::vector<int> held{watch};
+  while (held.size() < 20) {
     held.push_back(connect_loopback(node_->port()));
     ASSERT_TRUE(send_all(held.back(), "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"));
-    ASSERT_TRUE(read_until(held.back(), R"("healthy"})")) << "held connection " << i;
+    ASSERT_TRUE(read_until(held.back(), R"("healthy"})")) << "held connection " << held.size();
   }
   for (int i = 0; i < 3; ++i) {
     int extra = connect_loopback(node_->port());
@@ -566,9 +590,8 @@ TEST_F(SignedRequestTest, PastTheConnectionLimitOnlyValidatorsAreServedThenNobod
     EXPECT_NE(answer.find("kept for other validators"), std::string::npos) << answer;
     EXPECT_NE(answer.find("Retry-After: 1"), std::string::npos) << answer;
   }
-  // The HTTP lung still gets through. Its connection stays open and holds one reserve
-  // slot: one the client closed would leave the node's count only once the node read
-  // the close, a race with the filling below (it made the next connection take a slot).
+  ASSERT_NO_FATAL_FAILURE(wait_for_open_connections(watch, 20));
+  // The HTTP lung still gets through.
   const std::string body("\x01\x00\x00\x00\x01x", 6);
   std::string lung_request =
       "POST /api/lattice/internal/messages HTTP/1.1\r\nHost: t\r\n"
@@ -585,6 +608,8 @@ TEST_F(SignedRequestTest, PastTheConnectionLimitOnlyValidatorsAreServedThenNobod
   while (reserve.size() < api::kValidatorConnections) {
     reserve.push_back(connect_loopback(node_->port()));
   }
+  ASSERT_NO_FATAL_FAILURE(
+      wait_for_open_connections(watch, static_cast<int>(20 + api::kValidatorConnections)));
   for (int i = 0; i < 2; ++i) {
     int extra = connect_loopback(node_->port());
     std::string answer = read_to_end(extra);
@@ -593,8 +618,8 @@ TEST_F(SignedRequestTest, PastTheConnectionLimitOnlyValidatorsAreServedThenNobod
     EXPECT_NE(answer.find("AETHEL_MAX_CONNECTIONS"), std::string::npos) << answer;
   }
   // A held connection is still served.
-  ASSERT_TRUE(send_all(held[0], "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
-  EXPECT_TRUE(read_to_end(held[0]).starts_with("HTTP/1.1 200")) << "a held connection was dropped";
+  ASSERT_TRUE(send_all(held[1], "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(read_to_end(held[1]).starts_with("HTTP/1.1 200")) << "a held connection was dropped";
   for (int fd : held) close(fd);
   for (int fd : reserve) close(fd);
   bool healthy = false;
