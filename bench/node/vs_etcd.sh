@@ -27,36 +27,11 @@ BASE_P2P_PORT=${BASE_P2P_PORT:-19101}
 ETCD_BASE_PORT=${ETCD_BASE_PORT:-23791}
 AETHEL_BIN=$BUILD_DIR/src/cli/aethel
 NODES=(1 2 3)
-LATTICE_PID=
 ETCD_PIDS=()
 
-log() { echo "vs-etcd: $*" >&2; }
-die() {
-  echo "vs-etcd: $*" >&2
-  exit 1
-}
-
-# --- wrk scripts ----------------------------------------------------------------------
-
-# Every script ends with the same report line, parsed by measure().
-WRK_REPORT='
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT rps=%.1f p50_ms=%.3f p99_ms=%.3f non2xx=%d socket_errors=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, e.status, e.connect + e.read + e.write + e.timeout))
-end'
-
-# wrk_script FILE [BODY]: a JSON POST script with BODY as every request's body, or with
-# the Lua on stdin (a `request` function) when BODY is empty.
-wrk_script() {
-  {
-    echo 'wrk.method = "POST"'
-    echo 'wrk.headers["Content-Type"] = "application/json"'
-    if [[ -n ${2:-} ]]; then echo "wrk.body = '$2'"; else cat; fi
-    echo "$WRK_REPORT"
-  } >"$1"
-}
+BENCH=vs-etcd
+# shellcheck source=bench/node/wrk_lib.sh
+source bench/node/wrk_lib.sh
 
 write_wrk_scripts() {
   wrk_script "$OUT_DIR/verify.lua" <<'EOF'
@@ -76,54 +51,6 @@ EOF
   local IFS=,
   wrk_script "$OUT_DIR/batch.lua" "{\"transactions\": [${items[*]}]}"
   wrk_script "$OUT_DIR/etcd_put.lua" '{"key": "YmVuY2g=", "value": "YWV0aGVs"}'
-}
-
-# measure NAME CONNECTIONS SCRIPT URL: runs wrk, keeps its output, prints the RESULT line.
-measure() {
-  local name=$1 connections=$2 script=$3 url=$4 threads=$WRK_THREADS
-  ((connections < threads)) && threads=$connections
-  log "$name: $connections connection(s), ${DURATION_S}s → $url"
-  wrk -t"$threads" -c"$connections" -d"${DURATION_S}s" --timeout 10s -s "$script" "$url" \
-    >"$OUT_DIR/$name.wrk" 2>&1 || die "wrk failed for $name: $(cat "$OUT_DIR/$name.wrk")"
-  local result
-  result=$(grep '^RESULT ' "$OUT_DIR/$name.wrk") || die "no result for $name: $(cat "$OUT_DIR/$name.wrk")"
-  echo "$name ${result#RESULT }" | tee -a "$OUT_DIR/results.txt" >&2
-}
-
-# --- aethel ---------------------------------------------------------------------------
-
-aethel_url() { echo "http://127.0.0.1:$((BASE_API_PORT + $1 - 1))"; }
-
-aethel_leader() {
-  local n
-  for n in "${NODES[@]}"; do
-    if curl -fsS -m 2 "$(aethel_url "$n")/" 2>/dev/null | grep -q '"role": *"leader"'; then
-      aethel_url "$n"
-      return 0
-    fi
-  done
-  return 1
-}
-
-# The lattice of the README's run command, with the per-address write limit lifted: the
-# load comes from one address, and the benchmark measures the ledger, not the limiter.
-aethel_up() {
-  AETHEL_RATE_LIMIT_WRITES_PER_S=1000000 LATTICE_DIR=$OUT_DIR/aethel SKIP_BUILD=1 \
-    AETHEL_BIN=$AETHEL_BIN BASE_API_PORT=$BASE_API_PORT BASE_P2P_PORT=$BASE_P2P_PORT \
-    scripts/run-lattice.sh >"$OUT_DIR/run-lattice.out" 2>&1 &
-  LATTICE_PID=$!
-  local i
-  for ((i = 0; i < 240; i++)); do
-    LEADER=$(aethel_leader) && return 0
-    kill -0 "$LATTICE_PID" 2>/dev/null || die "the lattice exited: $(tail -5 "$OUT_DIR/run-lattice.out")"
-    sleep 0.25
-  done
-  die "no aethel leader within 60 s; see $OUT_DIR/aethel/logs"
-}
-
-aethel_down() {
-  kill -TERM "$LATTICE_PID" 2>/dev/null || true
-  wait "$LATTICE_PID" 2>/dev/null || true
 }
 
 # --- etcd -----------------------------------------------------------------------------
@@ -177,9 +104,7 @@ etcd_down() {
 
 # --- the table ------------------------------------------------------------------------
 
-field() { grep "^$1 " "$OUT_DIR/results.txt" | grep -o "$2=[0-9.]*" | cut -d= -f2; }
 valid() { [[ $(field "$1" non2xx) == 0 && $(field "$1" socket_errors) == 0 ]]; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 print_table() {
   local name
@@ -210,7 +135,7 @@ main() {
   write_wrk_scripts
 
   trap 'aethel_down; etcd_down' EXIT
-  aethel_up
+  aethel_up AETHEL_RATE_LIMIT_WRITES_PER_S=1000000
   log "aethel leader: $LEADER"
   measure aethel_verify32 32 "$OUT_DIR/verify.lua" "$LEADER/api/verify"
   measure aethel_verify1 1 "$OUT_DIR/verify.lua" "$LEADER/api/verify"

@@ -70,7 +70,14 @@ except ConnectionResetError:
 `;
   const child = spawn('python3', ['-c', code], { stdio: ['pipe', 'pipe', 'inherit'] });
   child.lines = [];
-  child.stdout.on('data', (d) => child.lines.push(...String(d).trim().split('\n')));
+  // Whole lines only: a line may arrive in several chunks (print writes its parts one
+  // by one when Python's output is unbuffered), and a verdict cut short fails the test.
+  let partial = '';
+  child.stdout.on('data', (d) => {
+    const lines = (partial + d).split('\n');
+    partial = lines.pop();
+    child.lines.push(...lines.filter((l) => l.trim()));
+  });
   return child;
 }
 
