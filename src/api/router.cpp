@@ -17,6 +17,10 @@ unsigned default_verifier_threads() {
   return std::max(1u, cores - 1);
 }
 
+// The solver gets the CPU that consensus, storage and the io threads leave: on a busy
+// machine a flood of hard definitions slows proofs, not everyone's commits.
+constexpr int kVerifierNice = 10;
+
 }  // namespace
 
 // What the router's lanes share. The pools are declared last: they are joined
@@ -28,7 +32,7 @@ struct Router::Shared {
         pending_writes(std::make_shared<std::atomic<size_t>>(0)),
         limiter(options.write_rate_per_s),
         verifier(options.verifier_threads ? options.verifier_threads : default_verifier_threads(),
-                 options.verifier_queue),
+                 options.verifier_queue, kVerifierNice),
         blocking(options.blocking_threads, options.blocking_queue) {}
 
   node::Node& node;
@@ -44,7 +48,11 @@ namespace {
 void write_route(Router::Shared& s, const Request& request, const Match& match,
                  const Reply& reply) {
   if (auto retry_after_s = s.limiter.admit(request.remote_address)) {
-    return reply.send(rate_limited(request.remote_address, s.limiter.per_second(), *retry_after_s));
+    // Answered after the Retry-After it names: a flood that ignores it gets one answer
+    // per connection per second, instead of costing the node a refusal each time.
+    return reply.send_after(
+        rate_limited(request.remote_address, s.limiter.per_second(), *retry_after_s),
+        std::chrono::seconds(*retry_after_s));
   }
   WriteContext context{&s.node, &s.verifier, s.pending_writes, s.options.max_pending_writes,
                        s.options.solver_budget_ms};

@@ -768,6 +768,14 @@ void count_refusal(metrics::Metrics* metrics, const Response& response) {
 }
 
 void Reply::send(Response response) const {
+  responder_.send(record(std::move(response)));
+}
+
+void Reply::send_after(Response response, std::chrono::milliseconds delay) const {
+  responder_.send_after(record(std::move(response)), delay);
+}
+
+Response Reply::record(Response response) const {
   // Lets the dashboard served by one node keep reading the others when it goes down.
   if (cors_allowed(route_)) response.headers.emplace_back("Access-Control-Allow-Origin", "*");
   count_refusal(metrics_, response);
@@ -779,7 +787,7 @@ void Reply::send(Response response) const {
     bool write = route_ == "/api/lattice/transactions" || route_ == "/api/verify";
     if (write && response.status == 200) metrics_->observe_commit_latency_seconds(seconds);
   }
-  responder_.send(std::move(response));
+  return response;
 }
 
 }  // namespace aethel::api

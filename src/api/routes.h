@@ -133,10 +133,14 @@ class Reply {
   // Adds CORS (except on admin and node-to-node answers) and counts a refusal
   // (4xx) under its error code in aethel_http_refusals_total.
   void send(Response response) const;
+  // The same, answered once `delay` has passed (see http::Responder::send_after).
+  void send_after(Response response, std::chrono::milliseconds delay) const;
   // Runs `task` on the connection's io thread (see http::Responder::post).
   void post(std::function<void()> task) const { responder_.post(std::move(task)); }
 
  private:
+  Response record(Response response) const;  // CORS and the metrics of send()
+
   http::Responder responder_;
   metrics::Metrics* metrics_;
   std::string_view route_;  // static storage (Match::route)
@@ -242,7 +246,9 @@ Response rate_limited(const std::string& address, uint32_t per_second, uint32_t 
 
 class WorkPool {
  public:
-  WorkPool(unsigned threads, size_t max_queued);
+  // `nice` is added to the threads' scheduling niceness (Linux, per thread): 0 keeps
+  // the process's, more yields the CPU to the rest of the node when it is contended.
+  WorkPool(unsigned threads, size_t max_queued, int nice = 0);
   // Stops: running tasks finish, queued ones are dropped without running.
   ~WorkPool();
   WorkPool(const WorkPool&) = delete;

@@ -1,5 +1,8 @@
 // A fixed number of threads serving a bounded queue: the verifier pool (Z3) and the
 // pool for routes that wait on other nodes.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <deque>
 #include <thread>
 
@@ -10,8 +13,15 @@ namespace aethel::api {
 
 class WorkPool::Impl {
  public:
-  Impl(unsigned threads, size_t max_queued) : max_queued_(max_queued) {
-    for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { run(); });
+  Impl(unsigned threads, size_t max_queued, int nice) : max_queued_(max_queued) {
+    for (unsigned i = 0; i < std::max(1u, threads); ++i) {
+      threads_.emplace_back([this, nice] {
+        // Lowering a thread's own priority needs no privilege; should it fail anyway,
+        // the pool still works, only at the node's priority.
+        if (nice != 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice);
+        run();
+      });
+    }
   }
 
   ~Impl() {
@@ -59,8 +69,8 @@ class WorkPool::Impl {
   std::vector<std::thread> threads_;
 };
 
-WorkPool::WorkPool(unsigned threads, size_t max_queued)
-    : max_queued_(max_queued), impl_(std::make_unique<Impl>(threads, max_queued)) {}
+WorkPool::WorkPool(unsigned threads, size_t max_queued, int nice)
+    : max_queued_(max_queued), impl_(std::make_unique<Impl>(threads, max_queued, nice)) {}
 
 WorkPool::~WorkPool() = default;
 

@@ -30,6 +30,7 @@
 //   cancelled        AsyncClient: closed before the request completed
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -288,6 +289,10 @@ class Responder {
  public:
   // Thread-safe; never blocks. The answer is written by the connection's io thread.
   void send(Response response) const;
+  // send() once `delay` has passed, timed on the connection's io thread: a client told
+  // to slow down (429 with Retry-After) is slowed to that pace even if it ignores the
+  // header, since the connection reads nothing more until it is answered.
+  void send_after(Response response, std::chrono::milliseconds delay) const;
   // Answers with `head` (status, content type and headers; its body is ignored),
   // framed as chunked, and keeps the connection for a body written later through
   // the returned Stream. The connection serves no further request: it closes when

@@ -310,6 +310,18 @@ class Responder::State {
     if (auto exchange = exchange_.lock()) asio::post(exchange->executor, std::move(task));
   }
 
+  // The timer holds `self` (a Responder sharing this state): dropped unfired when the
+  // server stops, it answers nothing, as send() after the stop would.
+  void send_after(Response response, Millis delay, Responder self) EXCLUDES(gate_->mutex) {
+    base::MutexLock lock(gate_->mutex);
+    if (!gate_->open) return;
+    auto exchange = exchange_.lock();
+    if (!exchange) return;
+    auto timer = std::make_shared<asio::steady_timer>(exchange->executor, delay);
+    timer->async_wait([timer, self = std::move(self), response = std::move(response)](
+                          const beast::error_code&) mutable { self.send(std::move(response)); });
+  }
+
   Stream stream(Response head, StreamOptions options) EXCLUDES(gate_->mutex) {
     if (answered_.exchange(true)) return Stream{};
     auto state = std::make_shared<Stream::State>(gate_, exchange_, std::move(options));
@@ -343,6 +355,10 @@ class Responder::State {
 
 void Responder::send(Response response) const {
   state_->send(std::move(response));
+}
+
+void Responder::send_after(Response response, Millis delay) const {
+  state_->send_after(std::move(response), delay, *this);
 }
 
 void Responder::post(std::function<void()> task) const {
