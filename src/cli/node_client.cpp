@@ -32,7 +32,7 @@ base::Result<storage::Block> block_of(const json::value& item) {
   const json::object* object = item.if_object();
   const json::value* height = object ? object->if_contains("height") : nullptr;
   const json::value* data = object ? object->if_contains("data") : nullptr;
-  if (!height || !height->is_uint64() && !height->is_int64() || !data || !data->is_string()) {
+  if (!height || (!height->is_uint64() && !height->is_int64()) || !data || !data->is_string()) {
     return base::Error{"bad_answer", "a block without height and hex data"};
   }
   auto bytes = base::from_hex(data->as_string());

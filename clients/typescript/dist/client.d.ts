@@ -7,7 +7,10 @@ export type Outcome = Schemas['Outcome'];
 export interface ClientOptions {
     /** Base URLs of the nodes (`http://node1:8000`), or one comma-separated string. */
     nodes: string[] | string;
-    /** Per request, in ms (default 10000). */
+    /**
+     * Per request, in ms (default 15000: longer than the 10 s a node may wait for a
+     * `minHeight` before its own 503 `not_caught_up`, so that answer arrives first).
+     */
     timeoutMs?: number;
     /** Writes whose outcome is unknown are retried this many times (default 3). */
     retries?: number;

@@ -50,7 +50,7 @@ export class AethelClient {
         this.nodes = list.map((u) => u.trim().replace(/\/+$/, '')).filter(Boolean);
         if (this.nodes.length === 0)
             throw new TypeError('AethelClient needs at least one node URL');
-        this.timeoutMs = options.timeoutMs ?? 10000;
+        this.timeoutMs = options.timeoutMs ?? 15000;
         this.retries = options.retries ?? 3;
         this.retryDelayMs = options.retryDelayMs ?? 250;
         this.adminToken = options.adminToken;

@@ -26,7 +26,10 @@ export type Outcome = Schemas['Outcome'];
 export interface ClientOptions {
   /** Base URLs of the nodes (`http://node1:8000`), or one comma-separated string. */
   nodes: string[] | string;
-  /** Per request, in ms (default 10000). */
+  /**
+   * Per request, in ms (default 15000: longer than the 10 s a node may wait for a
+   * `minHeight` before its own 503 `not_caught_up`, so that answer arrives first).
+   */
   timeoutMs?: number;
   /** Writes whose outcome is unknown are retried this many times (default 3). */
   retries?: number;
@@ -92,7 +95,7 @@ export class AethelClient {
     const list = typeof options.nodes === 'string' ? options.nodes.split(',') : options.nodes;
     this.nodes = list.map((u) => u.trim().replace(/\/+$/, '')).filter(Boolean);
     if (this.nodes.length === 0) throw new TypeError('AethelClient needs at least one node URL');
-    this.timeoutMs = options.timeoutMs ?? 10000;
+    this.timeoutMs = options.timeoutMs ?? 15000;
     this.retries = options.retries ?? 3;
     this.retryDelayMs = options.retryDelayMs ?? 250;
     this.adminToken = options.adminToken;
