@@ -14,13 +14,19 @@
 
 namespace aethel::test {
 
-inline int connect_loopback(uint16_t port) {
+// A connection to 127.0.0.1:`port`, from source address `from` when given (every
+// 127.0.0.0/8 address is local, so a test can be several clients); -1 on failure.
+inline int connect_loopback(uint16_t port, const std::string& from = {}) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  bool bound = from.empty() || (inet_pton(AF_INET, from.c_str(), &source.sin_addr) == 1 &&
+                                bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+  if (!bound || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     close(fd);
     return -1;
   }

@@ -289,32 +289,20 @@ bool read_until(int fd, std::string_view needle) {
   return true;
 }
 
-// `count` POSTs at once, each on its own connection from source address `from` (every
-// 127.0.0.0/8 address is local): the answers, in the order sent ("" for a connection
-// that failed).
+// `count` POSTs at once, each on its own connection from source address `from`: the
+// answers, in the order sent ("" for a connection that failed).
 std::vector<std::string> post_all_from(const std::string& from, uint16_t port,
                                        const std::string& target, const std::string& body,
                                        int count) {
   std::vector<int> fds;
   for (int i = 0; i < count; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in source{};
-    source.sin_family = AF_INET;
-    inet_pton(AF_INET, from.c_str(), &source.sin_addr);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval timeout{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    bool connected = bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0 &&
-                     connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
-    if (connected) {
+    int fd = connect_loopback(port, from);
+    if (fd >= 0) {
       send_all(fd, fmt::format("POST {} HTTP/1.1\r\nHost: test\r\nContent-Type: "
                                "application/json\r\nContent-Length: {}\r\n\r\n{}",
                                target, body.size(), body));
     }
-    fds.push_back(connected ? fd : (close(fd), -1));
+    fds.push_back(fd);
   }
   std::vector<std::string> answers;
   for (int fd : fds) {
