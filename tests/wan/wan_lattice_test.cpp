@@ -288,8 +288,9 @@ TEST(WanLatticeTest, AtFiftyMsOneWayAValidatorIsReplacedByANodeThatJoins) {
   ASSERT_TRUE(eventually(caught_up, milliseconds(20'000)));
   auto [promoted, promote_time] = change(d, "/api/lattice/members/promote", {{"peer_id", peer}});
   EXPECT_EQ(promoted, 200u);
-  // Handed to the leader, committed, answered: 2 RTT (measured 2.3).
-  EXPECT_LE(promote_time, milliseconds(3 * kRttMs + kMarginMs));
+  // Handed to the leader, committed, answered: 2 RTT (measured 2.3). One sample, so the
+  // bound leaves a round trip of slack: CI once measured 3.13 RTT on a loaded machine.
+  EXPECT_LE(promote_time, milliseconds(4 * kRttMs + kMarginMs));
 
   // The leader hands leadership over (409 leader_handover), then is removed.
   EXPECT_TRUE(eventually(
