@@ -25,21 +25,66 @@ std::string quoted_for_message(std::string_view name) {
   return out + "\"";
 }
 
-Result<Genesis> genesis_from_object(const boost::json::object& accounts) {
+Error bad_balance(std::string_view name, const boost::json::value& value) {
+  return Error{"bad_balance",
+               fmt::format("balance of {} must be an integer in 0..{}, got {}",
+                           quoted_for_message(name), INT64_MAX,
+                           boost::json::serialize(value).substr(0, 64))};
+}
+
+// An account's value: a bare balance, or {"balance": N, "owner": "<64 hex>"}.
+Result<GenesisAccount> genesis_account(std::string_view name, const boost::json::value& value) {
+  GenesisAccount account{std::string(name)};
+  const boost::json::object* fields = value.if_object();
+  if (fields == nullptr) {
+    const auto balance = json_int64(value, INT64_MIN, INT64_MAX);
+    if (!balance) return bad_balance(name, value);
+    account.balance = *balance;
+    return account;
+  }
+  for (const auto& field : *fields) {
+    if (field.key() != "balance" && field.key() != "owner") {
+      return Error{"bad_json",
+                   fmt::format("account {} has the unknown field {} (known: balance, owner)",
+                               quoted_for_message(name), quoted_for_message(field.key()))};
+    }
+  }
+  const boost::json::value* balance_value = fields->if_contains("balance");
+  const auto balance =
+      balance_value ? json_int64(*balance_value, INT64_MIN, INT64_MAX) : std::nullopt;
+  if (!balance) return bad_balance(name, balance_value ? *balance_value : value);
+  account.balance = *balance;
+  if (const boost::json::value* owner = fields->if_contains("owner")) {
+    const boost::json::string* hex = owner->if_string();
+    if (hex != nullptr) account.owner = public_key_from_hex(*hex);
+    if (!account.owner) {
+      return Error{"bad_owner",
+                   fmt::format("owner of {} must be an Ed25519 public key as 64 hex digits",
+                               quoted_for_message(name))};
+    }
+  }
+  return account;
+}
+
+Result<Genesis> genesis_from_object(const boost::json::object& accounts, bool open_accounts) {
   std::vector<GenesisAccount> list;
   list.reserve(accounts.size());
   for (const auto& member : accounts) {
-    const std::string_view name(member.key());
-    const auto balance = json_int64(member.value(), INT64_MIN, INT64_MAX);
-    if (!balance) {
-      return Error{
-          "bad_balance",
-          fmt::format("balance of {} must be an integer in 0..{}, got {}", quoted_for_message(name),
-                      INT64_MAX, boost::json::serialize(member.value()).substr(0, 64))};
-    }
-    list.push_back({std::string(name), *balance});
+    Result<GenesisAccount> account = genesis_account(member.key(), member.value());
+    if (!account.ok()) return account.error();
+    list.push_back(std::move(account).value());
   }
-  return make_genesis(std::move(list));
+  return make_genesis(std::move(list), open_accounts);
+}
+
+// {"open_accounts": bool}, the only policy so far.
+Result<bool> parse_policy(const boost::json::value& policy) {
+  const boost::json::object* fields = policy.if_object();
+  const boost::json::value* open = fields ? fields->if_contains("open_accounts") : nullptr;
+  if (fields == nullptr || fields->size() != 1 || open == nullptr || !open->is_bool()) {
+    return Error{"bad_policy", "genesis \"policy\" must be {\"open_accounts\": true|false}"};
+  }
+  return open->get_bool();
 }
 
 }  // namespace
@@ -58,10 +103,10 @@ int64_t Genesis::total_supply() const {
 }
 
 Genesis default_genesis() {
-  return Genesis{{{"Alice", 1000}, {"Bob", 500}, {"Charlie", 250}}};
+  return Genesis{{{"Alice", 1000}, {"Bob", 500}, {"Charlie", 250}}, true};
 }
 
-Result<Genesis> make_genesis(std::vector<GenesisAccount> accounts) {
+Result<Genesis> make_genesis(std::vector<GenesisAccount> accounts, bool open_accounts) {
   if (accounts.empty()) return Error{"empty_genesis", "genesis has no accounts"};
   if (accounts.size() > kMaxGenesisAccounts) {
     return Error{"too_many_accounts", fmt::format("genesis has {} accounts, the limit is {}",
@@ -92,7 +137,7 @@ Result<Genesis> make_genesis(std::vector<GenesisAccount> accounts) {
                    fmt::format("account {} appears more than once", accounts[i].name)};
     }
   }
-  return Genesis{std::move(accounts)};
+  return Genesis{std::move(accounts), open_accounts};
 }
 
 Result<Genesis> parse_genesis(std::string_view json_text) {
@@ -109,23 +154,51 @@ Result<Genesis> parse_genesis(std::string_view json_text) {
     return Error{"bad_json", "genesis must be a JSON object: {\"accounts\": {\"Alice\": 1000}}"};
   }
   const boost::json::value* wrapped = top->if_contains("accounts");
-  if (wrapped != nullptr && wrapped->is_object()) {
-    if (top->size() != 1) {
-      return Error{"bad_json", "genesis with \"accounts\" must have no other top-level field"};
+  if (wrapped == nullptr || !wrapped->is_object()) return genesis_from_object(*top, true);
+  bool open_accounts = true;
+  for (const auto& member : *top) {
+    if (member.key() == "accounts") continue;
+    if (member.key() != "policy") {
+      return Error{"bad_json", "genesis with \"accounts\" may have no other top-level field than \"policy\""};
     }
-    return genesis_from_object(wrapped->get_object());
+    Result<bool> policy = parse_policy(member.value());
+    if (!policy.ok()) return policy.error();
+    open_accounts = policy.value();
   }
-  return genesis_from_object(*top);
+  return genesis_from_object(wrapped->get_object(), open_accounts);
 }
 
 std::string genesis_to_json(const Genesis& genesis) {
   // Built by hand so the bytes are fixed by this code, not by a library's choices.
+  // Without owners and with the default policy, the bytes are those of the format
+  // before owners existed, so existing lattices keep their ids.
   std::string out = "{\"accounts\":{";
   for (size_t i = 0; i < genesis.accounts.size(); ++i) {
+    const GenesisAccount& account = genesis.accounts[i];
     if (i > 0) out += ',';
-    out += fmt::format("\"{}\":{}", genesis.accounts[i].name, genesis.accounts[i].balance);
+    if (account.owner) {
+      out += fmt::format("\"{}\":{{\"balance\":{},\"owner\":\"{}\"}}", account.name,
+                         account.balance, to_hex(*account.owner));
+    } else {
+      out += fmt::format("\"{}\":{}", account.name, account.balance);
+    }
   }
-  return out + "}}";
+  out += '}';
+  if (!genesis.open_accounts) out += ",\"policy\":{\"open_accounts\":false}";
+  return out + '}';
+}
+
+std::optional<PublicKey> public_key_from_hex(std::string_view hex) {
+  return hash_from_hex(hex);
+}
+
+std::optional<Signature> signature_from_hex(std::string_view hex) {
+  if (hex.size() != Signature{}.size() * 2) return std::nullopt;
+  auto bytes = base::from_hex(hex);
+  if (!bytes) return std::nullopt;
+  Signature out{};
+  std::copy(bytes->begin(), bytes->end(), out.begin());
+  return out;
 }
 
 }  // namespace aethel::ledger

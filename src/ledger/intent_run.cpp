@@ -229,11 +229,38 @@ std::optional<Verdict> compute(const IntentEntry& entry, Environment& env,
   return std::nullopt;
 }
 
+// The one debited account that needs a signature may be lowered only by a signed
+// item (SPEC §8); one item carries one signature, so two such accounts are refused.
+std::optional<Verdict> authorize_debits(const LedgerState& state, Overlay& overlay,
+                                        const Transaction& tx, size_t index,
+                                        const std::vector<Touch>& touches) {
+  const Touch* signer = nullptr;
+  for (const Touch& t : touches) {
+    if (!t.entry || t.after >= t.before) continue;
+    if (!debit_needs_signature(state, overlay.at(*t.entry).after)) continue;
+    if (signer != nullptr) {
+      return refuse(OutcomeCode::kUnauthorized,
+                    fmt::format("the run lowers {} and {}, which both need their owner's "
+                                "signature; an invocation carries one",
+                                signer->account, t.account));
+    }
+    signer = &t;
+  }
+  if (signer == nullptr) return std::nullopt;
+  return authorize_debit(state, tx, index, signer->account, overlay.at(*signer->entry).after);
+}
+
 // Writes the computed balances into the overlay, creating credited accounts.
 std::optional<Verdict> write_back(const LedgerState& state, Overlay& overlay,
                                   std::vector<Touch>& touches) {
   for (Touch& t : touches) {
     if (t.after == t.before) continue;
+    if (!t.entry && !state.open_accounts) {
+      return refuse(OutcomeCode::kUnknownAccount,
+                    fmt::format("{} does not exist; on this lattice accounts are created by "
+                                "open_account",
+                                t.account));
+    }
     if (!t.entry) {
       if (state.slots.size() + overlay.created() >= state.limits.max_accounts) {
         return refuse(OutcomeCode::kAccountLimit,
@@ -277,7 +304,8 @@ Result<IntentEntry> compile_intent(std::string_view source, std::string deployed
 }
 
 std::optional<Verdict> run_invocation(const LedgerState& state, Overlay& overlay,
-                                      const Invocation& invocation, size_t index) {
+                                      const Transaction& tx, size_t index) {
+  const Invocation& invocation = *tx.transfers[index].invocation;
   auto it = state.intents.find(invocation.intent);
   if (it == state.intents.end()) {
     return refuse(OutcomeCode::kUnknownIntent,
@@ -297,6 +325,7 @@ std::optional<Verdict> run_invocation(const LedgerState& state, Overlay& overlay
     }
     failure = compute(entry, env, touches);
   }
+  if (!failure) failure = authorize_debits(state, overlay, tx, index, touches);
   if (!failure) failure = write_back(state, overlay, touches);
   if (failure) failure->failed_transfer = static_cast<uint32_t>(index);
   return failure;

@@ -24,7 +24,18 @@ std::optional<Verdict> check_client_id(const Transaction& tx) {
   return std::nullopt;
 }
 
+std::optional<Verdict> check_account_shape(const Transaction& tx) {
+  if (tx.transfers.size() != 1 || tx.transfers[0].invocation || !tx.transfers[0].owner) {
+    return refuse(OutcomeCode::kInvalidTransaction,
+                  "open_account and set_owner carry exactly one item naming the new owner key");
+  }
+  return check_client_id(tx);
+}
+
 std::optional<Verdict> check_shape(const Transaction& tx) {
+  if (tx.kind == TxKind::kOpenAccount || tx.kind == TxKind::kSetOwner) {
+    return check_account_shape(tx);
+  }
   if (tx.kind == TxKind::kDeploy) {
     if (!tx.transfers.empty()) {
       return refuse(OutcomeCode::kInvalidTransaction, "a deployment carries no transfers");
@@ -62,22 +73,44 @@ std::optional<Verdict> check_shape(const Transaction& tx) {
   return std::nullopt;
 }
 
-// One transfer against the overlay: the checks of SPEC §5, in a fixed order.
-std::optional<Verdict> run_transfer(const LedgerState& state, Overlay& overlay, const Transfer& t,
-                                    size_t index) {
-  if (t.invocation) return run_invocation(state, overlay, *t.invocation, index);
-  if (!is_valid_account_name(t.from)) {
-    return refuse(OutcomeCode::kInvalidName,
-                  fmt::format("sender name ({} bytes) is not 1-{} characters of A-Z a-z 0-9 _ . -",
-                              t.from.size(), kMaxAccountNameBytes),
-                  index);
+std::string name_rule_message(std::string_view role, std::string_view name) {
+  return fmt::format("{} name ({} bytes) is not 1-{} characters of A-Z a-z 0-9 _ . -", role,
+                     name.size(), kMaxAccountNameBytes);
+}
+
+// The sender of item `index`, found and authorized (SPEC §8) before anything else is
+// checked, so that only its owner can make a transaction in its id scope fail.
+std::optional<size_t> authorized_sender(const LedgerState& state, Overlay& overlay,
+                                        const Transaction& tx, size_t index, Verdict& refusal) {
+  const std::string& name = tx.transfers[index].from;
+  if (!is_valid_account_name(name)) {
+    refusal = refuse_unauthenticated(OutcomeCode::kInvalidName, name_rule_message("sender", name),
+                                     index);
+    return std::nullopt;
   }
+  const auto sender = overlay.find(state, name);
+  if (!sender) {
+    refusal = refuse_unauthenticated(OutcomeCode::kUnknownAccount,
+                                     fmt::format("sender {} does not exist", name), index);
+    return std::nullopt;
+  }
+  if (auto denied = authorize_debit(state, tx, index, name, overlay.at(*sender).after)) {
+    refusal = std::move(*denied);
+    return std::nullopt;
+  }
+  return sender;
+}
+
+// One transfer against the overlay: the checks of SPEC §5 and §8, in a fixed order.
+std::optional<Verdict> run_transfer(const LedgerState& state, Overlay& overlay,
+                                    const Transaction& tx, size_t index) {
+  const Transfer& t = tx.transfers[index];
+  if (t.invocation) return run_invocation(state, overlay, tx, index);
+  Verdict refusal;
+  const std::optional<size_t> sender = authorized_sender(state, overlay, tx, index, refusal);
+  if (!sender) return refusal;
   if (!is_valid_account_name(t.to)) {
-    return refuse(
-        OutcomeCode::kInvalidName,
-        fmt::format("receiver name ({} bytes) is not 1-{} characters of A-Z a-z 0-9 _ . -",
-                    t.to.size(), kMaxAccountNameBytes),
-        index);
+    return refuse(OutcomeCode::kInvalidName, name_rule_message("receiver", t.to), index);
   }
   if (t.amount <= 0) {
     return refuse(OutcomeCode::kInvalidAmount,
@@ -87,12 +120,14 @@ std::optional<Verdict> run_transfer(const LedgerState& state, Overlay& overlay, 
     return refuse(OutcomeCode::kSelfTransfer,
                   fmt::format("sender and receiver are both {}", t.from), index);
   }
-  const auto sender = overlay.find(state, t.from);
-  if (!sender) {
-    return refuse(OutcomeCode::kUnknownAccount, fmt::format("sender {} does not exist", t.from),
+  auto receiver = overlay.find(state, t.to);
+  if (!receiver && !state.open_accounts) {
+    return refuse(OutcomeCode::kUnknownAccount,
+                  fmt::format("receiver {} does not exist; on this lattice accounts are created "
+                              "by open_account",
+                              t.to),
                   index);
   }
-  auto receiver = overlay.find(state, t.to);
   if (!receiver) {
     if (state.slots.size() + overlay.created() >= state.limits.max_accounts) {
       return refuse(OutcomeCode::kAccountLimit,
@@ -123,6 +158,44 @@ std::optional<Verdict> run_transfer(const LedgerState& state, Overlay& overlay, 
   return std::nullopt;
 }
 
+// open_account: a new name, owned by the key that signed it.
+Verdict evaluate_open_account(const LedgerState& state, const Transaction& tx, Overlay& overlay) {
+  const Transfer& t = tx.transfers[0];
+  if (!is_valid_account_name(t.to)) {
+    return refuse(OutcomeCode::kInvalidName, name_rule_message("account", t.to));
+  }
+  if (overlay.find(state, t.to)) {
+    return refuse(OutcomeCode::kAccountExists, fmt::format("account {} exists", t.to));
+  }
+  if (state.slots.size() >= state.limits.max_accounts) {
+    return refuse(OutcomeCode::kAccountLimit,
+                  fmt::format("the ledger is at its limit of {} accounts", state.limits.max_accounts));
+  }
+  if (!signature_valid(*t.owner, state.limits.lattice_id, tx, 0)) {
+    return refuse(OutcomeCode::kUnauthorized,
+                  fmt::format("open_account of {} needs a signature by the new owner key", t.to));
+  }
+  overlay.at(overlay.create(t.to)).after.owner = t.owner;
+  return Verdict{};
+}
+
+// set_owner: the account's current owner signs over the new key.
+Verdict evaluate_set_owner(const LedgerState& state, const Transaction& tx, Overlay& overlay) {
+  Verdict refusal;
+  const std::optional<size_t> account = authorized_sender(state, overlay, tx, 0, refusal);
+  if (!account) return refusal;
+  Account& after = overlay.at(*account).after;
+  if (!after.owner) {
+    return refuse_unauthenticated(
+        OutcomeCode::kUnauthorized,
+        fmt::format("{} has no owner; only an owned account rotates its key", tx.transfers[0].from),
+        0);
+  }
+  after.owner = tx.transfers[0].owner;
+  after.nonce += 1;
+  return Verdict{};
+}
+
 // A deployment: the definition must run (compile_intent), and a new name must fit.
 Verdict evaluate_deploy(const LedgerState& state, const Transaction& tx,
                         std::optional<IntentEntry>& compiled) {
@@ -144,9 +217,13 @@ Verdict evaluate(const LedgerState& state, const Transaction& tx, Overlay& overl
   compiled.reset();
   if (auto shape = check_shape(tx)) return *shape;
   if (tx.kind == TxKind::kDeploy) return evaluate_deploy(state, tx, compiled);
+  if (tx.kind == TxKind::kOpenAccount) return evaluate_open_account(state, tx, overlay);
+  if (tx.kind == TxKind::kSetOwner) return evaluate_set_owner(state, tx, overlay);
   const bool batch = tx.kind == TxKind::kAtomicBatch;
   for (size_t i = 0; i < tx.transfers.size(); ++i) {
-    if (auto failure = run_transfer(state, overlay, tx.transfers[i], i)) {
+    if (auto failure = run_transfer(state, overlay, tx, i)) {
+      // Only the first item's sender owns the id scope (client_id_scope).
+      failure->unauthenticated &= i == 0;
       if (batch) {
         failure->message = fmt::format("transfer {} of {} in the batch: {}; nothing was applied",
                                        i + 1, tx.transfers.size(), failure->message);
@@ -155,6 +232,14 @@ Verdict evaluate(const LedgerState& state, const Transaction& tx, Overlay& overl
     }
   }
   return Verdict{};
+}
+
+// Whether the outcome is remembered under the client id: not when the scope's owner
+// has not been shown to have signed, and for open_account only when it commits (a
+// refused opening of an existing name must not occupy that account's ids).
+bool takes_client_id(const Transaction& tx, const Verdict& verdict) {
+  if (verdict.code == OutcomeCode::kCommitted) return true;
+  return !verdict.unauthenticated && tx.kind != TxKind::kOpenAccount;
 }
 
 // Writes a passed transaction's accounts into the ledger.
@@ -212,12 +297,45 @@ std::string derive_tx_id(const Transaction& tx, uint64_t height, uint32_t index,
 
 }  // namespace
 
+std::optional<Verdict> authorize_debit(const LedgerState& state, const Transaction& tx,
+                                       size_t index, std::string_view name,
+                                       const Account& account) {
+  const Transfer& t = tx.transfers[index];
+  const uint64_t next = account.nonce + 1;
+  const auto denied = [&](OutcomeCode code, std::string message) {
+    return std::optional(refuse_unauthenticated(code, std::move(message), index));
+  };
+  if (!account.owner && !state.open_accounts) {
+    return denied(OutcomeCode::kUnauthorized,
+                  fmt::format("{} has no owner and this lattice has open_accounts false: it "
+                              "cannot be debited",
+                              name));
+  }
+  if (account.owner && (!t.nonce || !t.signature)) {
+    return denied(OutcomeCode::kUnauthorized,
+                  fmt::format("{} has an owner: a debit needs \"nonce\": {} and the owner's "
+                              "\"signature\"",
+                              name, next));
+  }
+  if (t.nonce && *t.nonce != next) {
+    return denied(OutcomeCode::kBadNonce,
+                  fmt::format("{}'s next nonce is {}, the transaction carries {}", name, next,
+                              *t.nonce));
+  }
+  if (account.owner && !signature_valid(*account.owner, state.limits.lattice_id, tx, index)) {
+    return denied(OutcomeCode::kUnauthorized,
+                  fmt::format("the signature does not verify against {}'s owner key", name));
+  }
+  return std::nullopt;
+}
+
 // ---------------------------------------------------------------------------
 // State
 // ---------------------------------------------------------------------------
 
 LedgerState::LedgerState(const LedgerState& other)
     : limits(other.limits),
+      open_accounts(other.open_accounts),
       supply(other.supply),
       height(other.height),
       slots(other.slots),
@@ -250,9 +368,11 @@ std::optional<uint32_t> LedgerState::find_slot(std::string_view name) const {
   return static_cast<uint32_t>(slot);
 }
 
-const Outcome* LedgerState::find_record(std::string_view tx_id) const {
+const Outcome* LedgerState::find_record(std::string_view tx_id,
+                                        std::optional<std::string_view> scope) const {
   const uint64_t number = record_index.find(text_hash(tx_id), [&](uint64_t candidate) {
-    return records[candidate - first_record_number].tx_id == tx_id;
+    const Outcome& record = records[candidate - first_record_number];
+    return record.tx_id == tx_id && (!scope || record.scope == *scope);
   });
   if (number == FlatIndex::kAbsent) return nullptr;
   return &records[number - first_record_number];
@@ -296,8 +416,8 @@ void LedgerState::update_root(bool intents_changed) {
 
 void LedgerState::remember(Outcome outcome) {
   AETHEL_CHECK(outcome.message.size() <= kMaxOutcomeMessageBytes);
-  // Ids are unique here: a client id was looked up by the caller, and a derived id
-  // hashes its own height and index.
+  // Ids are unique in their scope here: a client id was looked up by the caller, and
+  // a derived id hashes its own height and index.
   const uint64_t number = first_record_number + records.size();
   record_index.insert(text_hash(outcome.tx_id), number);
   records.push_back(std::move(outcome));
@@ -329,11 +449,12 @@ void LedgerState::assert_conservation() const {
 // ---------------------------------------------------------------------------
 
 Ledger::Ledger(const Genesis& genesis, Limits limits) : state_(std::make_unique<LedgerState>()) {
-  AETHEL_CHECK(make_genesis(genesis.accounts).ok());  // built by make/parse_genesis
+  AETHEL_CHECK(make_genesis(genesis.accounts, genesis.open_accounts).ok());
   state_->limits = limits;
+  state_->open_accounts = genesis.open_accounts;
   state_->supply = genesis.total_supply();
   for (const GenesisAccount& g : genesis.accounts) {
-    const uint32_t slot = state_->add_account(g.name, Account{g.balance, 0});
+    const uint32_t slot = state_->add_account(g.name, Account{g.balance, 0, g.owner});
     state_->touch(slot, 0);
   }
   state_->update_tree();
@@ -373,7 +494,7 @@ Result<BlockResult> Ledger::apply_block(uint64_t height,
     const auto index = static_cast<uint32_t>(i);
     const bool keyed = is_valid_client_id(tx.client_id);
     if (keyed) {
-      if (const Outcome* record = s.find_record(tx.client_id)) {
+      if (const Outcome* record = s.find_record(tx.client_id, client_id_scope(tx))) {
         Outcome original = *record;
         original.exists = true;
         result.outcomes.push_back(std::move(original));
@@ -386,7 +507,9 @@ Result<BlockResult> Ledger::apply_block(uint64_t height,
       if (compiled) commit_deploy(s, std::move(*compiled), height);
       intents_changed |= compiled.has_value();
     }
-    Outcome outcome{keyed ? tx.client_id : derive_tx_id(tx, height, index, s.id_scratch),
+    const bool takes_id = keyed && takes_client_id(tx, verdict);
+    Outcome outcome{takes_id ? tx.client_id : derive_tx_id(tx, height, index, s.id_scratch),
+                    takes_id ? std::string(client_id_scope(tx)) : std::string(),
                     height,
                     index,
                     verdict.code,
@@ -409,7 +532,7 @@ Outcome Ledger::check(const Transaction& tx) const {
   const LedgerState& s = *state_;
   const bool keyed = is_valid_client_id(tx.client_id);
   if (keyed) {
-    if (const Outcome* record = s.find_record(tx.client_id)) {
+    if (const Outcome* record = s.find_record(tx.client_id, client_id_scope(tx))) {
       Outcome original = *record;
       original.exists = true;
       return original;
@@ -418,7 +541,9 @@ Outcome Ledger::check(const Transaction& tx) const {
   Overlay overlay;
   std::optional<IntentEntry> compiled;
   Verdict verdict = evaluate(s, tx, overlay, compiled);
-  return Outcome{keyed ? tx.client_id : std::string(),
+  const bool takes_id = keyed && takes_client_id(tx, verdict);
+  return Outcome{takes_id ? tx.client_id : std::string(),
+                 takes_id ? std::string(client_id_scope(tx)) : std::string(),
                  s.height + 1,
                  0,
                  verdict.code,
@@ -467,10 +592,15 @@ std::vector<std::pair<std::string, Account>> Ledger::accounts_page(std::string_v
   return page;
 }
 
-std::optional<Outcome> Ledger::find_transaction(std::string_view tx_id) const {
-  const Outcome* record = state_->find_record(tx_id);
+std::optional<Outcome> Ledger::find_transaction(std::string_view tx_id,
+                                               std::optional<std::string_view> scope) const {
+  const Outcome* record = state_->find_record(tx_id, scope);
   if (record == nullptr) return std::nullopt;
   return *record;
+}
+
+bool Ledger::open_accounts() const {
+  return state_->open_accounts;
 }
 
 size_t Ledger::remembered_transactions() const {

@@ -56,22 +56,37 @@ Hash sha256(std::string_view bytes);
 constexpr size_t kMaxAccountNameBytes = 64;
 bool is_valid_account_name(std::string_view name);
 
+// An Ed25519 public key (an account's owner) and signature (SPEC §8).
+using PublicKey = std::array<uint8_t, 32>;
+using Signature = std::array<uint8_t, 64>;
+
 struct Account {
   int64_t balance = 0;  // never negative
-  uint64_t nonce = 0;   // number of committed transfers this account has sent
+  // Committed debits of this account: transfers it sent, and signed invocations,
+  // set_owner rotations. A signed debit must carry exactly nonce + 1.
+  uint64_t nonce = 0;
+  // Whose signature a debit needs; nullopt: an account without owner, which anyone
+  // may debit while the lattice's policy has open_accounts.
+  std::optional<PublicKey> owner = std::nullopt;
   friend bool operator==(const Account&, const Account&) = default;
 };
 
 struct GenesisAccount {
   std::string name;
   int64_t balance = 0;
+  std::optional<PublicKey> owner = std::nullopt;
   friend bool operator==(const GenesisAccount&, const GenesisAccount&) = default;
 };
 
-// The initial accounts. The total of their balances is the supply, fixed forever.
-// Always sorted by name, names unique and valid, balances >= 0, total <= INT64_MAX.
+// The initial accounts and the lattice's policy. The total of the balances is the
+// supply, fixed forever. Always sorted by name, names unique and valid, balances >= 0,
+// total <= INT64_MAX.
 struct Genesis {
   std::vector<GenesisAccount> accounts;
+  // true: accounts without owner can be debited by anyone, and a transfer to an
+  // unknown name creates it. false: every debit needs its owner's signature and
+  // accounts are created by open_account (SPEC §8).
+  bool open_accounts = true;
   int64_t total_supply() const;
   friend bool operator==(const Genesis&, const Genesis&) = default;
 };
@@ -85,18 +100,26 @@ Genesis default_genesis();
 // Validates a list of accounts (any order) into a Genesis. Errors name the
 // problem: "bad_name", "negative_balance", "duplicate_name", "supply_overflow",
 // "too_many_accounts", "empty_genesis".
-Result<Genesis> make_genesis(std::vector<GenesisAccount> accounts);
+Result<Genesis> make_genesis(std::vector<GenesisAccount> accounts, bool open_accounts = true);
 
 // Parses the text of an AETHEL_GENESIS_FILE (format: docs/LEDGER.md):
-//   {"accounts": {"Alice": 1000, "Bob": 500}}   or the bare   {"Alice": 1000, "Bob": 500}
-// Balances are JSON integers. Errors as make_genesis, plus "bad_json" and
-// "bad_balance" (not an integer in 0..INT64_MAX).
+//   {"accounts": {"Alice": {"balance": 1000, "owner": "<64 hex>"}, "Bob": 500},
+//    "policy": {"open_accounts": false}}
+// or the bare {"Alice": 1000, "Bob": 500}. Balances are JSON integers. Errors as
+// make_genesis, plus "bad_json", "bad_balance" (not an integer in 0..INT64_MAX),
+// "bad_owner" (not 64 hex digits) and "bad_policy".
 Result<Genesis> parse_genesis(std::string_view json_text);
 
-// Canonical JSON of a genesis ({"accounts":{...}} sorted by name, no spaces):
-// the same genesis always prints the same bytes, so it can be hashed into the
-// lattice id.
+// Canonical JSON of a genesis ({"accounts":{...}} sorted by name, no spaces; an
+// owned account as {"balance":N,"owner":"<hex>"}, and "policy" only when
+// open_accounts is false): the same genesis always prints the same bytes, so it
+// can be hashed into the lattice id.
 std::string genesis_to_json(const Genesis& genesis);
+
+// Accepts exactly 64 hex digits (either case); anything else is nullopt.
+std::optional<PublicKey> public_key_from_hex(std::string_view hex);
+// Accepts exactly 128 hex digits (either case); anything else is nullopt.
+std::optional<Signature> signature_from_hex(std::string_view hex);
 
 // ---------------------------------------------------------------------------
 // Transactions
@@ -124,22 +147,39 @@ struct Invocation {
 
 // One item of a transaction: a transfer of `amount` from `from` to `to`, or, when
 // `invocation` is set, a call of a deployed intent (then from, to and amount are
-// unused and empty).
+// unused and empty). `nonce` and `signature` authorize the debit of an owned account
+// (SPEC §8; the signed bytes: signing_bytes below); `owner` is the key an
+// open_account or set_owner transaction installs.
 struct Transfer {
   std::string from;
   std::string to;
   int64_t amount = 0;
   std::string memo;
   std::optional<Invocation> invocation = std::nullopt;
+  std::optional<uint64_t> nonce = std::nullopt;
+  std::optional<Signature> signature = std::nullopt;
+  std::optional<PublicKey> owner = std::nullopt;
+  bool signed_item() const { return nonce.has_value() || signature.has_value() || owner; }
   friend bool operator==(const Transfer&, const Transfer&) = default;
 };
 
-enum class TxKind : uint8_t { kTransfer = 0, kAtomicBatch = 1, kDeploy = 2 };
+// kOpenAccount: one item creating account `to` owned by `owner`, signed by that key.
+// kSetOwner: one item giving account `from` the owner `owner`, signed by its current
+// owner with the account's next nonce.
+enum class TxKind : uint8_t {
+  kTransfer = 0,
+  kAtomicBatch = 1,
+  kDeploy = 2,
+  kOpenAccount = 3,
+  kSetOwner = 4
+};
 
 // One transaction: a single transfer or invocation, an atomic batch whose items are
-// applied in order and all commit or none does, or the deployment of an intent
-// definition. `client_id` is the client's idempotency key; empty means none (the
-// ledger then derives an id, see tx ids in docs/LEDGER.md).
+// applied in order and all commit or none does, the deployment of an intent
+// definition, or an account's opening or key rotation. `client_id` is the client's
+// idempotency key; empty means none (the ledger then derives an id, see tx ids in
+// docs/LEDGER.md). A client id is scoped to the account the transaction debits
+// (client_id_scope below).
 struct Transaction {
   std::string client_id;
   TxKind kind = TxKind::kTransfer;
@@ -156,8 +196,37 @@ struct Transaction {
                             std::string memo = {});
   static Transaction deploy(std::string source, std::string deployed_by,
                             std::string client_id = {});
+  static Transaction open_account(std::string name, const PublicKey& owner,
+                                  std::string client_id = {});
+  static Transaction set_owner(std::string name, const PublicKey& new_owner, uint64_t nonce,
+                               std::string client_id = {});
   friend bool operator==(const Transaction&, const Transaction&) = default;
 };
+
+// The account whose id space `tx`'s client id belongs to: the first item's sender
+// for transfers, batches and set_owner, the new account for open_account; empty for
+// invocations and deployments, whose ids share one lattice-wide space.
+std::string_view client_id_scope(const Transaction& tx);
+
+// The exact bytes the owner signs for item `item` of `tx` (docs/LEDGER.md,
+// "Signatures", with a test vector): a domain tag, the lattice id, the transaction's
+// kind and client id, the item's nonce, and the item's content without its
+// signature.
+std::string signing_bytes(const Hash& lattice_id, const Transaction& tx, size_t item);
+// Ed25519 (libsodium) over signing_bytes.
+bool signature_valid(const PublicKey& owner, const Hash& lattice_id, const Transaction& tx,
+                     size_t item);
+
+// An Ed25519 key pair from its 32-byte seed: what `aethel account new` writes and
+// `aethel submit --key` reads. The secret key is libsodium's 64-byte form.
+struct KeyPair {
+  std::array<uint8_t, 32> seed{};
+  PublicKey public_key{};
+  std::array<uint8_t, 64> secret_key{};
+};
+KeyPair key_pair_from_seed(const std::array<uint8_t, 32>& seed);
+// Fills in item `item`'s signature (its nonce and content already set).
+void sign_item(const KeyPair& key, const Hash& lattice_id, Transaction& tx, size_t item);
 
 // An intent definition deployed on the ledger: part of the state (root, snapshots).
 struct DeployedIntent {
@@ -193,13 +262,17 @@ enum class OutcomeCode : uint8_t {
   kInvalidArguments = 11,   // arguments do not fit the intent's parameters
   kInvalidIntent = 12,      // a deployment whose definition cannot run
   kInvariantBreach = 13,    // an intent run would break conservation, non-negativity or verify
+  kUnauthorized = 14,       // a debit without a valid signature by the account's owner
+  kBadNonce = 15,           // a debit's nonce is not the account's nonce + 1
+  kAccountExists = 16,      // open_account of a name that exists
 };
-constexpr uint8_t kMaxOutcomeCode = 13;
+constexpr uint8_t kMaxOutcomeCode = 16;
 const char* to_string(OutcomeCode code);  // "committed", "insufficient_funds", ...
 
 // The result of one transaction, as recorded at the height where it was applied.
 struct Outcome {
   std::string tx_id;    // the client id, or the derived id
+  std::string scope;    // client_id_scope of a client id; empty for derived ids
   uint64_t height = 0;  // block in which it was (first) applied
   uint32_t index = 0;   // position in that block
   OutcomeCode code = OutcomeCode::kCommitted;
@@ -220,7 +293,8 @@ struct Outcome {
 // Path of an account in the tree: SHA-256 of the name's bytes.
 Hash account_key(std::string_view name);
 // SHA-256(0x00 || key || balance as 8-byte big-endian two's complement ||
-// nonce as 8-byte big-endian).
+// nonce as 8-byte big-endian); for an owned account SHA-256(0x03 || key || balance ||
+// nonce || owner's 32 bytes).
 Hash leaf_hash(const Hash& key, const Account& account);
 // SHA-256(0x01 || left || right).
 Hash interior_hash(const Hash& left, const Hash& right);
@@ -319,6 +393,9 @@ struct Limits {
   uint64_t tx_retention_count = 1'000'000;
   // Transfers to unknown receivers create accounts up to this many in total.
   uint64_t max_accounts = 1 << 24;
+  // The lattice id (node::lattice_id) that every signature names, so a signature
+  // made for one lattice is worthless on another.
+  Hash lattice_id{};
   friend bool operator==(const Limits&, const Limits&) = default;
 };
 
@@ -371,9 +448,13 @@ class Ledger {
   std::vector<std::pair<std::string, Account>> accounts_page(std::string_view after,
                                                              size_t limit) const;
 
-  // The remembered outcome of transaction `tx_id` (exists = false), or nullopt if it
-  // was never applied or has been forgotten under the retention rule.
-  std::optional<Outcome> find_transaction(std::string_view tx_id) const;
+  // The remembered outcome of transaction `tx_id` in `scope` (exists = false), or
+  // nullopt if it was never applied or has been forgotten under the retention rule.
+  // Without a scope, the first remembered transaction with that id in any scope.
+  std::optional<Outcome> find_transaction(std::string_view tx_id,
+                                          std::optional<std::string_view> scope = {}) const;
+  // The genesis policy (Genesis::open_accounts).
+  bool open_accounts() const;
   size_t remembered_transactions() const;
 
   // Deployed intents, sorted by name; one by name.

@@ -58,6 +58,7 @@ struct LedgerState {
   LedgerState& operator=(const LedgerState&) = delete;
 
   Limits limits;
+  bool open_accounts = true;  // Genesis::open_accounts
   int64_t supply = 0;
   uint64_t height = 0;
 
@@ -72,7 +73,7 @@ struct LedgerState {
 
   // Remembered outcomes in the order applied (oldest first). Record number n (counted
   // since this state was built) sits at records[n - first_record_number];
-  // `record_index` maps id hashes to record numbers.
+  // `record_index` maps hashes of ids (without scope) to record numbers.
   std::deque<Outcome> records;
   uint64_t first_record_number = 0;
   FlatIndex record_index;
@@ -87,7 +88,9 @@ struct LedgerState {
 
   static uint64_t text_hash(std::string_view text) { return std::hash<std::string_view>{}(text); }
   std::optional<uint32_t> find_slot(std::string_view name) const;
-  const Outcome* find_record(std::string_view tx_id) const;
+  // The record of `tx_id` in `scope`; without a scope, the first in any scope.
+  const Outcome* find_record(std::string_view tx_id,
+                             std::optional<std::string_view> scope) const;
 
   void rebuild_views();
   uint32_t add_account(std::string_view name, const Account& account);

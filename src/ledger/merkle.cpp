@@ -13,6 +13,7 @@ namespace {
 
 constexpr uint8_t kLeafPrefix = 0x00;
 constexpr uint8_t kInteriorPrefix = 0x01;
+constexpr uint8_t kOwnedLeafPrefix = 0x03;  // 0x02 is the state root's
 
 struct KeyedLeaf {
   Hash key;
@@ -61,13 +62,18 @@ Hash account_key(std::string_view name) {
 }
 
 Hash leaf_hash(const Hash& key, const Account& account) {
-  uint8_t buffer[1 + 32 + 8 + 8];
-  buffer[0] = kLeafPrefix;
+  uint8_t buffer[1 + 32 + 8 + 8 + 32];
+  buffer[0] = account.owner ? kOwnedLeafPrefix : kLeafPrefix;
   std::memcpy(buffer + 1, key.data(), 32);
   base::store_be(std::span<uint8_t>(buffer + 33, 8), static_cast<uint64_t>(account.balance));
   base::store_be(std::span<uint8_t>(buffer + 41, 8), account.nonce);
+  size_t size = 49;
+  if (account.owner) {
+    std::memcpy(buffer + 49, account.owner->data(), 32);
+    size += 32;
+  }
   Hash out{};
-  sha256_digest(buffer, sizeof buffer, out.data());
+  sha256_digest(buffer, size, out.data());
   return out;
 }
 

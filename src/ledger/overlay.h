@@ -82,10 +82,19 @@ struct Verdict {
   OutcomeCode code = OutcomeCode::kCommitted;
   std::string message;
   uint32_t failed_transfer = 0;
+  // Refused before the debited account's owner was shown to have signed: such a
+  // refusal must not take the client id, or anyone could occupy an owner's ids.
+  bool unauthenticated = false;
 };
 
 inline Verdict refuse(OutcomeCode code, std::string message, size_t transfer = 0) {
   return Verdict{code, std::move(message), static_cast<uint32_t>(transfer)};
+}
+
+inline Verdict refuse_unauthenticated(OutcomeCode code, std::string message, size_t transfer) {
+  Verdict verdict = refuse(code, std::move(message), transfer);
+  verdict.unauthenticated = true;
+  return verdict;
 }
 
 // Outcome messages are bounded (kMaxOutcomeMessageBytes): a message that quotes
@@ -96,9 +105,20 @@ inline std::string bounded(std::string message) {
   return message;
 }
 
-// An invocation of a deployed intent against the overlay (SPEC §11): nullopt when
-// it passes, with the overlay holding its result.
+// Whether item `index` of `tx` may lower `account` (named `name`, as the overlay has
+// it so far) under SPEC §8: nullopt when it may (the caller bumps the nonce), else
+// an unauthorized or bad_nonce verdict naming why.
+std::optional<Verdict> authorize_debit(const LedgerState& state, const Transaction& tx,
+                                       size_t index, std::string_view name,
+                                       const Account& account);
+// Whether lowering `account` needs its owner's signature (always, on a closed lattice).
+inline bool debit_needs_signature(const LedgerState& state, const Account& account) {
+  return account.owner.has_value() || !state.open_accounts;
+}
+
+// Item `index` of `tx`, an invocation of a deployed intent, against the overlay
+// (SPEC §11): nullopt when it passes, with the overlay holding its result.
 std::optional<Verdict> run_invocation(const LedgerState& state, Overlay& overlay,
-                                      const Invocation& invocation, size_t index);
+                                      const Transaction& tx, size_t index);
 
 }  // namespace aethel::ledger

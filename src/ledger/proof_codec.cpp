@@ -1,4 +1,6 @@
 // Byte and JSON forms of Merkle proofs (layouts: docs/MERKLE.md).
+#include <fmt/format.h>
+
 #include "ledger/bytes.h"
 #include "ledger/json_util.h"
 #include "ledger/ledger.h"
@@ -7,6 +9,9 @@ namespace aethel::ledger {
 namespace {
 
 constexpr uint8_t kProofVersion = 1;
+// Version 2: an other_leaf proof whose other account has an owner (its 32 bytes
+// follow the nonce). Every other proof keeps version 1's bytes.
+constexpr uint8_t kProofVersionOwnedOther = 2;
 constexpr size_t kMaxProofDepth = 256;
 
 Error bad_proof(std::string message) {
@@ -25,6 +30,17 @@ const char* terminal_name(ProofTerminal t) {
   return "unknown";
 }
 
+// An optional owner key member: absent is nullopt, anything but 64 hex digits an error.
+Result<std::optional<PublicKey>> optional_owner(const boost::json::object& object,
+                                                std::string_view member) {
+  const auto* value = object.if_contains(member);
+  if (value == nullptr) return std::optional<PublicKey>();
+  std::optional<PublicKey> key;
+  if (value->is_string()) key = public_key_from_hex(std::string_view(value->get_string()));
+  if (!key) return bad_proof(fmt::format("\"{}\" must be 64 hex digits", member));
+  return key;
+}
+
 std::optional<ProofTerminal> terminal_from_name(std::string_view name) {
   if (name == "leaf") return ProofTerminal::kLeaf;
   if (name == "empty") return ProofTerminal::kEmpty;
@@ -35,8 +51,10 @@ std::optional<ProofTerminal> terminal_from_name(std::string_view name) {
 }  // namespace
 
 std::string encode_proof(const Proof& proof) {
+  const bool owned_other =
+      proof.terminal == ProofTerminal::kOtherLeaf && proof.other_account.owner.has_value();
   ByteWriter out;
-  out.u8(kProofVersion);
+  out.u8(owned_other ? kProofVersionOwnedOther : kProofVersion);
   out.u8(static_cast<uint8_t>(proof.terminal));
   out.u16(static_cast<uint16_t>(proof.siblings.size()));
   std::string bitmap((proof.siblings.size() + 7) / 8, '\0');
@@ -51,6 +69,7 @@ std::string encode_proof(const Proof& proof) {
     put_hash(out, proof.other_key);
     out.i64(proof.other_account.balance);
     out.u64(proof.other_account.nonce);
+    if (owned_other) put_hash(out, *proof.other_account.owner);
   }
   return out.take();
 }
@@ -61,11 +80,14 @@ Result<Proof> decode_proof(std::string_view bytes) {
   const uint8_t terminal = in.u8();
   const uint16_t depth = in.u16();
   if (!in.ok()) return bad_proof("proof is shorter than its 4-byte header");
-  if (version != kProofVersion) {
+  if (version != kProofVersion && version != kProofVersionOwnedOther) {
     return bad_proof("unsupported proof version " + std::to_string(version));
   }
   if (terminal > static_cast<uint8_t>(ProofTerminal::kOtherLeaf)) {
     return bad_proof("unknown proof terminal " + std::to_string(terminal));
+  }
+  if (version == kProofVersionOwnedOther && terminal != static_cast<uint8_t>(ProofTerminal::kOtherLeaf)) {
+    return bad_proof("proof version 2 is only for an other_leaf terminal");
   }
   if (depth > kMaxProofDepth) return bad_proof("proof depth " + std::to_string(depth) + " > 256");
   const std::string_view bitmap = in.bytes((depth + 7u) / 8u);
@@ -87,6 +109,7 @@ Result<Proof> decode_proof(std::string_view bytes) {
     proof.other_key = read_hash(in);
     proof.other_account.balance = in.i64();
     proof.other_account.nonce = in.u64();
+    if (version == kProofVersionOwnedOther) proof.other_account.owner = read_hash(in);
     if (!in.ok()) return bad_proof("proof is truncated in its other leaf");
     if (proof.other_account.balance < 0)
       return bad_proof("proof's other leaf has a negative balance");
@@ -110,6 +133,7 @@ boost::json::object proof_object(const Proof& proof) {
     out["other_key"] = to_hex(proof.other_key);
     out["other_balance"] = proof.other_account.balance;
     out["other_nonce"] = proof.other_account.nonce;
+    if (proof.other_account.owner) out["other_owner"] = to_hex(*proof.other_account.owner);
   }
   return out;
 }
@@ -166,6 +190,9 @@ Result<Proof> proof_from_json(std::string_view json_text) {
     }
     proof.other_key = *other_key;
     proof.other_account = {*other_balance, *other_nonce};
+    Result<std::optional<PublicKey>> owner = optional_owner(*object, "other_owner");
+    if (!owner.ok()) return owner.error();
+    proof.other_account.owner = owner.value();
   }
   return proof;
 }
@@ -177,6 +204,7 @@ std::string proof_document_to_json(const ProofDocument& document) {
   if (document.account) {
     out["balance"] = document.account->balance;
     out["nonce"] = document.account->nonce;
+    if (document.account->owner) out["owner"] = to_hex(*document.account->owner);
   }
   out["merkle_root"] = to_hex(document.root);
   if (document.intents_root) out["intents_root"] = to_hex(*document.intents_root);
@@ -222,6 +250,9 @@ Result<ProofDocument> parse_proof_document(std::string_view json_text) {
       return bad_proof("a proof document with \"exists\": true needs \"balance\" and \"nonce\"");
     }
     document.account = Account{*balance_value, *nonce_value};
+    Result<std::optional<PublicKey>> owner = optional_owner(*object, "owner");
+    if (!owner.ok()) return owner.error();
+    document.account->owner = owner.value();
   }
   const auto* proof = object->if_contains("proof");
   if (proof == nullptr || !proof->is_object())

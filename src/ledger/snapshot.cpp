@@ -11,11 +11,14 @@ namespace aethel::ledger {
 namespace {
 
 constexpr std::string_view kSnapshotMagic = "AETHLSNP";
-// Version 2 adds the deployed intents; a ledger without any writes version 1, so its
-// snapshots read the same as before intents existed.
+// Version 2 adds the deployed intents; version 3 (written now) the lattice id, the
+// open_accounts policy, account owners and the scopes of client ids. Versions 1 and 2
+// are still read.
 constexpr uint32_t kSnapshotVersion = 1;
 constexpr uint32_t kSnapshotVersionWithIntents = 2;
-// Smallest encodings: an account is 1+1+8+8 bytes, a record 1+1+8+4+1+4+2 bytes.
+constexpr uint32_t kSnapshotVersionWithOwners = 3;
+// Smallest encodings (version 1): an account is 1+1+8+8 bytes, a record
+// 1+1+8+4+1+4+2 bytes; later versions only add to them.
 constexpr size_t kMinAccountBytes = 18;
 constexpr size_t kMinRecordBytes = 21;
 
@@ -30,24 +33,31 @@ std::string Ledger::serialize() const {
   AETHEL_CHECK(!s.tree.has_pending_changes());
   ByteWriter out;
   out.bytes(kSnapshotMagic);
-  out.u32(s.intents.empty() ? kSnapshotVersion : kSnapshotVersionWithIntents);
+  out.u32(kSnapshotVersionWithOwners);
   out.u64(s.height);
   out.i64(s.supply);
   out.u64(s.limits.tx_retention_blocks);
   out.u64(s.limits.tx_retention_count);
   out.u64(s.limits.max_accounts);
+  put_hash(out, s.limits.lattice_id);
+  out.u8(s.open_accounts ? 1 : 0);
   put_hash(out, s.root);
   out.u64(s.by_name.size());
   for (const auto& [name, slot] : s.by_name) {
+    const Account& account = s.slots[slot].account;
     out.u8(static_cast<uint8_t>(name.size()));
     out.bytes(name);
-    out.i64(s.slots[slot].account.balance);
-    out.u64(s.slots[slot].account.nonce);
+    out.i64(account.balance);
+    out.u64(account.nonce);
+    out.u8(account.owner ? 1 : 0);
+    if (account.owner) put_hash(out, *account.owner);
   }
   out.u64(s.records.size());
   for (const Outcome& r : s.records) {
     out.u8(static_cast<uint8_t>(r.tx_id.size()));
     out.bytes(r.tx_id);
+    out.u8(static_cast<uint8_t>(r.scope.size()));
+    out.bytes(r.scope);
     out.u64(r.height);
     out.u32(r.index);
     out.u8(static_cast<uint8_t>(r.code));
@@ -55,7 +65,7 @@ std::string Ledger::serialize() const {
     out.u16(static_cast<uint16_t>(r.message.size()));
     out.bytes(r.message);
   }
-  if (!s.intents.empty()) {
+  {
     out.u32(static_cast<uint32_t>(s.intents.size()));
     for (const auto& [name, entry] : s.intents) {
       out.u32(entry.info.version);
@@ -96,23 +106,37 @@ Status read_header(ByteReader& in, LedgerState& s, Hash& recorded_root, uint32_t
     return bad_snapshot("not a ledger snapshot (bad magic)");
   }
   version = in.u32();
-  if (version != kSnapshotVersion && version != kSnapshotVersionWithIntents) {
+  if (version < kSnapshotVersion || version > kSnapshotVersionWithOwners) {
     return Error{"unsupported_snapshot_version",
-                 fmt::format("snapshot format version {} is not supported (this build reads {})",
-                             version, kSnapshotVersionWithIntents)};
+                 fmt::format("snapshot format version {} is not supported (this build reads 1-{})",
+                             version, kSnapshotVersionWithOwners)};
   }
   s.height = in.u64();
   s.supply = in.i64();
   s.limits.tx_retention_blocks = in.u64();
   s.limits.tx_retention_count = in.u64();
   s.limits.max_accounts = in.u64();
+  if (version >= kSnapshotVersionWithOwners) {
+    s.limits.lattice_id = read_hash(in);
+    const uint8_t open = in.u8();
+    if (open > 1) return bad_snapshot(fmt::format("open_accounts flag is {}", open));
+    s.open_accounts = open == 1;
+  }
   recorded_root = read_hash(in);
   if (s.supply < 0) return bad_snapshot("negative supply");
   return {};
 }
 
+// An owner flag and key (version 3).
+Status read_owner(ByteReader& in, Account& account) {
+  const uint8_t has_owner = in.u8();
+  if (has_owner > 1) return bad_snapshot(fmt::format("owner flag is {}", has_owner));
+  if (has_owner == 1) account.owner = read_hash(in);
+  return {};
+}
+
 // The accounts in strict name order; their balances must sum to the supply.
-Status read_accounts(ByteReader& in, LedgerState& s) {
+Status read_accounts(ByteReader& in, LedgerState& s, uint32_t version) {
   const uint64_t account_count = in.u64();
   if (!in.ok() || account_count == 0 || account_count > in.remaining() / kMinAccountBytes) {
     return bad_snapshot(fmt::format("bad account count {}", account_count));
@@ -125,7 +149,10 @@ Status read_accounts(ByteReader& in, LedgerState& s) {
   std::string previous;
   for (uint64_t i = 0; i < account_count; ++i) {
     const std::string_view name = in.bytes(in.u8());
-    const Account account{in.i64(), in.u64()};
+    Account account{in.i64(), in.u64()};
+    if (version >= kSnapshotVersionWithOwners) {
+      if (Status owner = read_owner(in, account); !owner.ok()) return owner;
+    }
     if (!in.ok()) return bad_snapshot("snapshot is truncated in its accounts");
     if (!is_valid_account_name(name))
       return bad_snapshot(fmt::format("account {} has a bad name", i));
@@ -143,8 +170,9 @@ Status read_accounts(ByteReader& in, LedgerState& s) {
 }
 
 // Record number `i`: its fields, each within its bounds.
-Status read_record(ByteReader& in, uint64_t i, Outcome& r) {
+Status read_record(ByteReader& in, uint64_t i, Outcome& r, uint32_t version) {
   r.tx_id = std::string(in.bytes(in.u8()));
+  if (version >= kSnapshotVersionWithOwners) r.scope = std::string(in.bytes(in.u8()));
   r.height = in.u64();
   r.index = in.u32();
   const uint8_t code = in.u8();
@@ -152,6 +180,9 @@ Status read_record(ByteReader& in, uint64_t i, Outcome& r) {
   r.message = std::string(in.bytes(in.u16()));
   if (!in.ok()) return bad_snapshot("snapshot is truncated in its transaction records");
   if (!is_valid_client_id(r.tx_id)) return bad_snapshot(fmt::format("record {} has a bad id", i));
+  if (!r.scope.empty() && !is_valid_account_name(r.scope)) {
+    return bad_snapshot(fmt::format("record {} has a bad scope", i));
+  }
   if (code > kMaxOutcomeCode) return bad_snapshot(fmt::format("record {} has code {}", i, code));
   r.code = static_cast<OutcomeCode>(code);
   if (r.message.size() > kMaxOutcomeMessageBytes) return bad_snapshot("record message too long");
@@ -171,11 +202,13 @@ Status check_record_place(const LedgerState& s, uint64_t i, const Outcome& r) {
       return bad_snapshot("transaction records are not in applied order");
     }
   }
-  if (s.find_record(r.tx_id) != nullptr) return bad_snapshot("transaction record ids repeat");
+  if (s.find_record(r.tx_id, r.scope) != nullptr) {
+    return bad_snapshot("transaction record ids repeat");
+  }
   return {};
 }
 
-Status read_records(ByteReader& in, LedgerState& s) {
+Status read_records(ByteReader& in, LedgerState& s, uint32_t version) {
   const uint64_t record_count = in.u64();
   if (!in.ok() || record_count > in.remaining() / kMinRecordBytes ||
       record_count > s.limits.tx_retention_count) {
@@ -183,7 +216,7 @@ Status read_records(ByteReader& in, LedgerState& s) {
   }
   for (uint64_t i = 0; i < record_count; ++i) {
     Outcome r;
-    if (Status read = read_record(in, i, r); !read.ok()) return read;
+    if (Status read = read_record(in, i, r, version); !read.ok()) return read;
     if (Status placed = check_record_place(s, i, r); !placed.ok()) return placed;
     s.remember(std::move(r));
   }
@@ -191,9 +224,11 @@ Status read_records(ByteReader& in, LedgerState& s) {
 }
 
 // The deployed intents in strict name order, each compiled again as at deployment.
-Status read_intents(ByteReader& in, LedgerState& s) {
+Status read_intents(ByteReader& in, LedgerState& s, uint32_t snapshot_version) {
   const uint32_t count = in.u32();
-  if (!in.ok() || count == 0 || count > kMaxDeployedIntents) {
+  // Version 2 wrote the section only for a ledger with intents; version 3 always.
+  const bool may_be_empty = snapshot_version >= kSnapshotVersionWithOwners;
+  if (!in.ok() || (count == 0 && !may_be_empty) || count > kMaxDeployedIntents) {
     return bad_snapshot(fmt::format("bad intent count {}", count));
   }
   for (uint32_t i = 0; i < count; ++i) {
@@ -249,10 +284,12 @@ Result<Ledger> Ledger::deserialize(std::string_view bytes) {
   if (Status header = read_header(in, *state, recorded_root, version); !header.ok()) {
     return header.error();
   }
-  if (Status accounts = read_accounts(in, *state); !accounts.ok()) return accounts.error();
-  if (Status records = read_records(in, *state); !records.ok()) return records.error();
-  if (version == kSnapshotVersionWithIntents) {
-    if (Status intents = read_intents(in, *state); !intents.ok()) return intents.error();
+  if (Status accounts = read_accounts(in, *state, version); !accounts.ok()) {
+    return accounts.error();
+  }
+  if (Status records = read_records(in, *state, version); !records.ok()) return records.error();
+  if (version >= kSnapshotVersionWithIntents) {
+    if (Status intents = read_intents(in, *state, version); !intents.ok()) return intents.error();
   }
   if (!in.at_end()) return bad_snapshot("snapshot has trailing bytes");
   if (Status root = check_root(*state, recorded_root); !root.ok()) return root.error();

@@ -174,10 +174,10 @@ TEST(LedgerIntent, SnapshotsCarryTheIntents) {
   ASSERT_TRUE(apply_one(copy, split("Alice", "Bob", "Charlie", "7")).committed());
   ASSERT_TRUE(apply_one(ledger, split("Alice", "Bob", "Charlie", "7")).committed());
   EXPECT_EQ(copy.root(), ledger.root());
-  // Without intents the snapshot keeps format version 1.
+  // Snapshots are written in format version 3, with intents or without.
   const std::string plain = Ledger(default_genesis()).serialize();
-  EXPECT_EQ(plain.substr(8, 4), std::string("\0\0\0\1", 4));
-  EXPECT_EQ(ledger.serialize().substr(8, 4), std::string("\0\0\0\2", 4));
+  EXPECT_EQ(plain.substr(8, 4), std::string("\0\0\0\3", 4));
+  EXPECT_EQ(ledger.serialize().substr(8, 4), std::string("\0\0\0\3", 4));
 }
 
 TEST(LedgerIntent, EncodingsRoundTripAndTransfersKeepVersion1) {

@@ -144,14 +144,25 @@ RC_GTEST_PROP(LedgerProperty, ReplayingKeyedTransactionsChangesNothing, ()) {
   const auto first = ledger.apply_block(1, block);
   RC_ASSERT(first.ok());
   const std::string state_after_first = ledger.serialize();
-  const auto replay = ledger.apply_block(2, block);
+  // A transaction refused before its sender was found and authorized leaves its id
+  // free (it failed, and a retry is evaluated afresh); every other one took its id.
+  std::vector<Transaction> taken;
+  std::vector<Outcome> expected;
+  for (size_t i = 0; i < block.size(); ++i) {
+    const Outcome& outcome = first.value().outcomes[i];
+    if (outcome.tx_id != block[i].client_id) {
+      RC_ASSERT(outcome.code == OutcomeCode::kUnknownAccount ||
+                outcome.code == OutcomeCode::kInvalidName);
+      continue;
+    }
+    taken.push_back(block[i]);
+    expected.push_back(outcome);
+    expected.back().exists = true;
+  }
+  const auto replay = ledger.apply_block(2, taken);
   RC_ASSERT(replay.ok());
   RC_ASSERT(replay.value().root == first.value().root);
-  for (size_t i = 0; i < block.size(); ++i) {
-    Outcome expected = first.value().outcomes[i];
-    expected.exists = true;
-    RC_ASSERT(replay.value().outcomes[i] == expected);
-  }
+  RC_ASSERT(replay.value().outcomes == expected);
   // Only the height moved: every balance, nonce and remembered outcome is the same.
   RC_ASSERT(ledger.accounts_page("", 1'000'000) ==
             Ledger::deserialize(state_after_first).value().accounts_page("", 1'000'000));

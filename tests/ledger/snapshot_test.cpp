@@ -66,23 +66,23 @@ TEST(LedgerSnapshot, EveryTruncationAndBitFlipIsRefused) {
 
 TEST(LedgerSnapshot, ContentErrorsBehindAValidChecksumAreRefused) {
   const std::string bytes = Ledger(default_genesis()).serialize();
-  // Layout: magic 8, version 4, five u64 fields, root 32, account count 8, then
-  // Alice: length 1, name 5, balance 8 at offset 98.
-  ASSERT_EQ(bytes.substr(93, 5), "Alice");
+  // Layout: magic 8, version 4, five u64 fields, lattice id 32, policy 1, root 32,
+  // account count 8, then Alice: length 1, name 5 at 126, balance 8 at 131, nonce 8.
+  ASSERT_EQ(bytes.substr(126, 5), "Alice");
   std::string richer = bytes;
-  richer[105] = static_cast<char>(richer[105] + 1);  // Alice 1001: supply broken
+  richer[138] = static_cast<char>(richer[138] + 1);  // Alice 1001: supply broken
   auto r = Ledger::deserialize(with_fixed_checksum(richer));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("supply"), std::string::npos) << r.error().message;
 
   std::string renamed = bytes;
-  renamed[93] = 'Z';  // "Zlice" sorts after "Bob"
+  renamed[126] = 'Z';  // "Zlice" sorts after "Bob"
   r = Ledger::deserialize(with_fixed_checksum(renamed));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("order"), std::string::npos) << r.error().message;
 
   std::string nonce = bytes;
-  nonce[113] = 1;  // Alice's nonce: state is consistent but the root no longer matches
+  nonce[146] = 1;  // Alice's nonce: state is consistent but the root no longer matches
   r = Ledger::deserialize(with_fixed_checksum(nonce));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("root"), std::string::npos) << r.error().message;
