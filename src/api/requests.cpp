@@ -58,7 +58,78 @@ std::optional<std::string> optional_string(const json::object& item, std::string
   return std::string(v->as_string());
 }
 
-// One item → a transfer, or a 400 naming the item and field.
+// `nonce`, `signature` and `owner` of an item into `t`; the problem otherwise.
+std::optional<std::string> read_authorization(const json::object& item, ledger::Transfer& t) {
+  if (const json::value* nonce = item.if_contains("nonce")) {
+    if (nonce->is_uint64()) {
+      t.nonce = nonce->as_uint64();
+    } else if (nonce->is_int64() && nonce->as_int64() >= 0) {
+      t.nonce = static_cast<uint64_t>(nonce->as_int64());
+    } else {
+      return "\"nonce\" must be an integer in 0..18446744073709551615";
+    }
+  }
+  bool ok = true;
+  auto signature = optional_string(item, "signature", ok);
+  auto owner = optional_string(item, "owner", ok);
+  if (!ok) return "\"signature\" and \"owner\" must be strings";
+  if (signature && !(t.signature = ledger::signature_from_hex(*signature))) {
+    return "\"signature\" must be 128 hex digits (an Ed25519 signature)";
+  }
+  if (owner && !(t.owner = ledger::public_key_from_hex(*owner))) {
+    return "\"owner\" must be 64 hex digits (an Ed25519 public key)";
+  }
+  return std::nullopt;
+}
+
+// The transfer fields of an item into `t`; the problem otherwise.
+std::optional<std::string> read_transfer(const json::object& item, ledger::Transfer& t) {
+  bool ok = true;
+  auto from = optional_string(item, "from", ok);
+  auto to = optional_string(item, "to", ok);
+  auto memo = optional_string(item, "memo", ok);
+  if (!ok) return "\"from\", \"to\" and \"memo\" must be strings";
+  if (!from || !to) return "\"from\" and \"to\" are required";
+  const json::value* amount = item.if_contains("amount");
+  if (!amount) return "\"amount\" is required";
+  if (amount->is_uint64() && !amount->is_int64()) {
+    return "\"amount\" is larger than a 64-bit signed integer";
+  }
+  if (!amount->is_int64()) return "\"amount\" must be an integer";
+  t.from = std::move(*from);
+  t.to = std::move(*to);
+  t.amount = amount->as_int64();
+  t.memo = memo.value_or("");
+  return std::nullopt;
+}
+
+// open_account {"account", "owner", "signature"} and set_owner {"account", "owner",
+// "nonce", "signature"}: the account goes where the ledger reads it.
+std::optional<std::string> read_account_change(const json::object& item, ledger::TxKind kind,
+                                               ledger::Transfer& t) {
+  bool ok = true;
+  auto account = optional_string(item, "account", ok);
+  if (!ok || !account) return "\"account\" (a string) is required";
+  if (!item.contains("owner")) return "\"owner\" is required";
+  (kind == ledger::TxKind::kOpenAccount ? t.to : t.from) = std::move(*account);
+  return std::nullopt;
+}
+
+std::optional<ledger::TxKind> kind_of(const json::object& item, std::string& error) {
+  bool ok = true;
+  auto kind = optional_string(item, "kind", ok);
+  if (!kind || *kind == "transfer") {
+    if (ok) return ledger::TxKind::kTransfer;
+  } else if (*kind == "open_account") {
+    return ledger::TxKind::kOpenAccount;
+  } else if (*kind == "set_owner") {
+    return ledger::TxKind::kSetOwner;
+  }
+  error = "\"kind\" must be \"transfer\", \"open_account\" or \"set_owner\"";
+  return std::nullopt;
+}
+
+// One item → a transaction, or a 400 naming the item and field.
 std::optional<ledger::Transaction> item_to_transaction(const json::value& value, size_t index,
                                                        Response& error) {
   auto fail = [&](std::string_view what) {
@@ -69,23 +140,20 @@ std::optional<ledger::Transaction> item_to_transaction(const json::value& value,
   const json::object& item = value.as_object();
   bool ok = true;
   auto id = optional_string(item, "id", ok);
-  auto from = optional_string(item, "from", ok);
-  auto to = optional_string(item, "to", ok);
-  auto memo = optional_string(item, "memo", ok);
-  if (!ok) return fail("\"id\", \"from\", \"to\" and \"memo\" must be strings");
-  if (!from || !to) return fail("\"from\" and \"to\" are required");
-  const json::value* amount = item.if_contains("amount");
-  if (!amount) return fail("\"amount\" is required");
-  int64_t amount_value = 0;
-  if (amount->is_int64()) {
-    amount_value = amount->as_int64();
-  } else if (amount->is_uint64()) {
-    return fail("\"amount\" is larger than a 64-bit signed integer");
-  } else {
-    return fail("\"amount\" must be an integer");
-  }
-  return ledger::Transaction::transfer(*from, *to, amount_value, id.value_or(""),
-                                       memo.value_or(""));
+  if (!ok) return fail("\"id\" must be a string");
+  std::string problem;
+  const std::optional<ledger::TxKind> kind = kind_of(item, problem);
+  if (!kind) return fail(problem);
+  ledger::Transaction tx;
+  tx.kind = *kind;
+  tx.client_id = id.value_or("");
+  ledger::Transfer& t = tx.transfers.emplace_back();
+  std::optional<std::string> bad = *kind == ledger::TxKind::kTransfer
+                                       ? read_transfer(item, t)
+                                       : read_account_change(item, *kind, t);
+  if (!bad) bad = read_authorization(item, t);
+  if (bad) return fail(*bad);
+  return tx;
 }
 
 }  // namespace

@@ -92,12 +92,24 @@ Number query_number(const Target& target, const std::string& name, uint64_t fall
 }
 
 json::object item_json(const ledger::Transfer& t) {
-  if (!t.invocation) {
-    return {{"from", t.from}, {"to", t.to}, {"amount", t.amount}, {"memo", t.memo}};
+  json::object out;
+  if (t.invocation) {
+    json::object arguments;
+    for (const auto& [name, value] : t.invocation->arguments) arguments[name] = value;
+    out = {{"intent", t.invocation->intent}, {"arguments", std::move(arguments)}, {"memo", t.memo}};
+  } else {
+    out = {{"from", t.from}, {"to", t.to}, {"amount", t.amount}, {"memo", t.memo}};
   }
-  json::object arguments;
-  for (const auto& [name, value] : t.invocation->arguments) arguments[name] = value;
-  return {{"intent", t.invocation->intent}, {"arguments", std::move(arguments)}, {"memo", t.memo}};
+  if (t.nonce) out["nonce"] = *t.nonce;
+  if (t.signature) out["signature"] = ledger::to_hex(*t.signature);
+  if (t.owner) out["owner"] = ledger::to_hex(*t.owner);
+  return out;
+}
+
+json::object account_json(const ledger::Account& account) {
+  json::object out{{"balance", account.balance}, {"nonce", account.nonce}};
+  if (account.owner) out["owner"] = ledger::to_hex(*account.owner);
+  return out;
 }
 
 json::object transaction_json(const ledger::Transaction& tx) {
@@ -128,7 +140,7 @@ Response state_route(const node::Node& node, const RouterOptions& options, const
     if (more) page.pop_back();
     json::object state;
     for (const auto& [name, account] : page) {
-      state[name] = json::object{{"balance", account.balance}, {"nonce", account.nonce}};
+      state[name] = account_json(account);
     }
     json::object out{{"success", true},
                      {"merkle_root", ledger::to_hex(ledger.root())},
@@ -160,11 +172,11 @@ Response account_route(const node::Node& node, const std::string& name) {
   });
   if (!found.first)
     return error_response(404, "unknown_account", "no account named '" + name + "'");
-  return json_response(200, {{"success", true},
-                             {"name", name},
-                             {"balance", found.first->balance},
-                             {"nonce", found.first->nonce},
-                             {"height", found.second}});
+  json::object out = account_json(*found.first);
+  out["success"] = true;
+  out["name"] = name;
+  out["height"] = found.second;
+  return json_response(200, out);
 }
 
 Response proof_route(const node::Node& node, const std::string& name) {
@@ -204,9 +216,25 @@ Response intent_route(const node::Node& node, const std::string& name) {
   return json_response(200, response);
 }
 
-Response tx_route(const node::Node& node, const std::string& id) {
+// Account names are checked before the ledger sees them (SPEC §9: a malformed path
+// parameter is a 400).
+std::optional<Response> refuse_account_name(const std::string& name) {
+  if (ledger::is_valid_account_name(name)) return std::nullopt;
+  return bad_request("bad_account_name",
+                     fmt::format("'{}' is not an account name: 1..{} bytes of [A-Za-z0-9_.-]",
+                                 printable(name), ledger::kMaxAccountNameBytes));
+}
+
+// ?account=NAME looks the id up in that account's scope (client ids are scoped to
+// the debited account); without it, in any scope.
+Response tx_route(const node::Node& node, const std::string& id, const Target& target) {
+  std::optional<std::string_view> scope;
+  if (auto it = target.query.find("account"); it != target.query.end()) {
+    if (auto refused = refuse_account_name(it->second)) return *refused;
+    scope = it->second;
+  }
   auto [found, height] = node.read([&](const ledger::Ledger& ledger) {
-    return std::make_pair(ledger.find_transaction(id), ledger.height());
+    return std::make_pair(ledger.find_transaction(id, scope), ledger.height());
   });
   if (!found) {
     return error_response(
@@ -334,14 +362,6 @@ std::optional<Response> refuse_admin(const Request& request, const RouterOptions
 
 namespace {
 
-// Account names are checked before the ledger sees them (SPEC §9: a malformed path
-// parameter is a 400).
-std::optional<Response> refuse_account_name(const std::string& name) {
-  if (ledger::is_valid_account_name(name)) return std::nullopt;
-  return bad_request("bad_account_name",
-                     fmt::format("'{}' is not an account name: 1..{} bytes of [A-Za-z0-9_.-]",
-                                 printable(name), ledger::kMaxAccountNameBytes));
-}
 
 }  // namespace
 
@@ -536,7 +556,7 @@ Response dispatch(node::Node& node, const RouterOptions& options, const Match& m
       if (auto refused = refuse_account_name(match.argument)) return *refused;
       return proof_route(node, match.argument);
     case RouteId::kTx:
-      return tx_route(node, match.argument);
+      return tx_route(node, match.argument, target);
     case RouteId::kIntents:
       return intents_route(node);
     case RouteId::kIntent:
@@ -593,6 +613,7 @@ json::object outcome_json(const ledger::Outcome& outcome) {
                    {"index", outcome.index},
                    {"exists", outcome.exists}};
   if (!outcome.committed()) out["failed_transfer"] = outcome.failed_transfer;
+  if (!outcome.scope.empty()) out["account"] = outcome.scope;
   return out;
 }
 
@@ -602,6 +623,10 @@ const char* transaction_kind(const ledger::Transaction& tx) {
       return "atomic_batch";
     case ledger::TxKind::kDeploy:
       return "deploy";
+    case ledger::TxKind::kOpenAccount:
+      return "open_account";
+    case ledger::TxKind::kSetOwner:
+      return "set_owner";
     case ledger::TxKind::kTransfer:
       break;
   }

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/node_client.h"
 #include "node/history.h"
+#include "node/node.h"
 
 namespace aethel::cli {
 namespace json = boost::json;
@@ -29,23 +30,46 @@ base::Result<json::object> get_object(const http::Url& node, const std::string& 
   return body.as_object();
 }
 
-// The starting point and the goal: genesis, and the height and root the node holds.
+// The starting point and the goal: genesis and the lattice's ledger parameters, and
+// the height and root the node holds.
 struct Audit {
   ledger::Genesis genesis;
+  ledger::Limits limits;
   uint64_t height = 0;
   ledger::Hash root{};
 };
+
+// The ledger parameters, from the lattice id the node reports, once that id is
+// shown to follow from the genesis and the genesis validators (signatures name it).
+base::Result<ledger::Limits> limits_of(const http::Url& node, const ledger::Genesis& genesis) {
+  auto members = get_object(node, "/api/lattice/members");
+  if (!members.ok()) return members.error();
+  std::vector<std::string> validators;
+  const json::array* listed = members.value()["genesis_validators"].if_array();
+  for (const json::value& v : listed ? *listed : json::array{}) {
+    if (v.is_string()) validators.emplace_back(v.as_string());
+  }
+  const json::string* id = members.value()["lattice_id"].if_string();
+  if (id == nullptr || node::lattice_id(validators, genesis) != *id) {
+    return base::Error{"bad_answer",
+                       "the node's lattice id does not follow from its genesis and validators"};
+  }
+  return node::ledger_limits(validators, genesis);
+}
 
 base::Result<Audit> audit_of(const http::Url& node) {
   auto genesis = get_object(node, "/api/lattice/genesis");
   if (!genesis.ok()) return genesis.error();
   auto parsed = ledger::parse_genesis(json::serialize(genesis.value()["genesis"]));
   if (!parsed.ok()) return base::Error{"bad_answer", "genesis: " + parsed.error().message};
+  auto limits = limits_of(node, parsed.value());
+  if (!limits.ok()) return limits.error();
   auto state = get_object(node, "/api/lattice/state?limit=0&consistency=stale");
   if (!state.ok()) return state.error();
   auto root = ledger::hash_from_hex(json::value_to<std::string>(state.value()["merkle_root"]));
   if (!root) return base::Error{"bad_answer", "the state has no merkle_root"};
-  return Audit{parsed.value(), state.value()["height"].to_number<uint64_t>(), *root};
+  return Audit{parsed.value(), limits.value(), state.value()["height"].to_number<uint64_t>(),
+               *root};
 }
 
 void show_progress(uint64_t done, uint64_t total, bool final) {
@@ -100,7 +124,7 @@ int run_audit(const Args& args) {
     fmt::print(stderr, "aethel audit: {}: {}\n", args[0], audit.error().message);
     return audit.error().code == "unreachable" ? kExitUnreachable : kExitFailed;
   }
-  ledger::Ledger ledger(audit.value().genesis);
+  ledger::Ledger ledger(audit.value().genesis, audit.value().limits);
   if (base::Status replayed = replay_history(node.value(), audit.value(), ledger); !replayed.ok()) {
     fmt::print("audit failed at height {}: {}\n", ledger.height() + 1, replayed.error().message);
     return replayed.error().code == "unreachable" ? kExitUnreachable : kExitFailed;

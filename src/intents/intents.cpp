@@ -14,15 +14,26 @@ struct Item {
   std::optional<std::string> id;
 };
 
+// check_call has checked the signature's shape: 128 hex digits.
+void authorize(ledger::Transfer& item, const lang::CallAuthorization& authorization) {
+  item.nonce = authorization.nonce;
+  if (authorization.signature_hex) {
+    item.signature = ledger::signature_from_hex(*authorization.signature_hex);
+  }
+}
+
 Item to_item(const lang::IntentOutcome& intent) {
   if (intent.transfer) {
     const lang::TransferRequest& t = *intent.transfer;
-    return {ledger::Transfer{t.from, t.to, t.amount, t.memo.value_or("")}, t.id};
+    Item item{ledger::Transfer{t.from, t.to, t.amount, t.memo.value_or("")}, t.id};
+    authorize(item.transfer, t.authorization);
+    return item;
   }
   const lang::InvocationRequest& call = *intent.invocation;
   ledger::Transfer item;
   item.memo = call.memo.value_or("");
   item.invocation = ledger::Invocation{call.intent, call.arguments};
+  authorize(item, call.authorization);
   return {std::move(item), call.id};
 }
 

@@ -241,7 +241,37 @@ std::string print(const Program& program) {
 // ---------------------------------------------------------------------------
 namespace {
 
-constexpr std::string_view kTransferFields[] = {"from", "to", "amount", "id", "memo"};
+constexpr std::string_view kTransferFields[] = {"from",  "to",    "amount",
+                                                "id",    "memo",  "nonce",
+                                                "signature"};
+
+bool is_hex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
+}
+
+// `nonce` (an unsigned 64-bit integer) and `signature` (128 hex digits), if written.
+std::string check_authorization(const IntentCall& call, CallAuthorization& out) {
+  if (const Field* nonce = call.field("nonce")) {
+    uint64_t value = 0;
+    const std::string& text = nonce->value;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (nonce->kind != Field::Kind::kNumber || error != std::errc() ||
+        end != text.data() + text.size()) {
+      return fmt::format("nonce must be an integer in 0..18446744073709551615, got '{}'", text);
+    }
+    out.nonce = value;
+  }
+  if (const Field* signature = call.field("signature")) {
+    if (signature->kind != Field::Kind::kString || signature->value.size() != 128 ||
+        !is_hex(signature->value)) {
+      return "signature must be a string of 128 hex digits (an Ed25519 signature)";
+    }
+    out.signature_hex = signature->value;
+  }
+  return "";
+}
 
 std::string check_account_field(const IntentCall& call, std::string_view name,
                                 std::string& account) {
@@ -280,13 +310,16 @@ CallCheck check_transfer(const IntentCall& call) {
         std::end(kTransferFields)) {
       return {
           std::nullopt, std::nullopt,
-          fmt::format("unknown field '{}' (transfer takes from, to, amount, id, memo)", f.name)};
+          fmt::format("unknown field '{}' (transfer takes from, to, amount, id, memo, nonce, "
+                      "signature)",
+                      f.name)};
     }
   }
   TransferRequest transfer;
   for (const std::string& error :
        {check_account_field(call, "from", transfer.from),
-        check_account_field(call, "to", transfer.to), check_amount(call, transfer.amount)}) {
+        check_account_field(call, "to", transfer.to), check_amount(call, transfer.amount),
+        check_authorization(call, transfer.authorization)}) {
     if (!error.empty()) return {std::nullopt, std::nullopt, error};
   }
   if (transfer.from == transfer.to) {
@@ -304,7 +337,11 @@ CallCheck check_invocation(const IntentCall& call) {
   const auto fail = [](std::string error) {
     return CallCheck{std::nullopt, std::nullopt, std::move(error)};
   };
+  if (std::string error = check_authorization(call, invocation.authorization); !error.empty()) {
+    return fail(std::move(error));
+  }
   for (const Field& f : call.fields) {  // each name once: the parser refuses repeats
+    if (f.name == "nonce" || f.name == "signature") continue;
     const bool annotation = f.name == "id" || f.name == "memo";
     if (annotation != (f.kind == Field::Kind::kString)) {
       return fail(annotation ? fmt::format("'{}' must be a string", f.name)

@@ -171,6 +171,14 @@ const char* to_string(CompareOp op);
 // Invocations
 // ---------------------------------------------------------------------------
 
+// What authorizes a debit of an owned account (SPEC §8): `nonce: N` and
+// `signature: "<128 hex digits>"`, checked for shape only; whether they verify is the
+// ledger's business.
+struct CallAuthorization {
+  std::optional<uint64_t> nonce;
+  std::optional<std::string> signature_hex;  // exactly 128 hex digits
+};
+
 // A transfer request as written by the user, checked for shape only; balances are
 // the ledger's business.
 struct TransferRequest {
@@ -179,16 +187,19 @@ struct TransferRequest {
   int64_t amount = 0;
   std::optional<std::string> id;
   std::optional<std::string> memo;
+  CallAuthorization authorization;
 };
 
 // An invocation of a deployed intent (SPEC §11), checked for shape only: whether the
 // intent exists and its arguments fit its parameters is the ledger's business.
+// `id`, `memo`, `nonce` and `signature` are annotations, never arguments.
 struct InvocationRequest {
   std::string intent;
   // In the order written: an account name, or an integer in canonical decimal.
   std::vector<std::pair<std::string, std::string>> arguments;
   std::optional<std::string> id;
   std::optional<std::string> memo;
+  CallAuthorization authorization;
 };
 
 struct CallCheck {
@@ -198,10 +209,11 @@ struct CallCheck {
   std::string error;  // otherwise why not
 };
 
-// Checks `intent transfer { from: A, to: B, amount: N [, id: "..."] [, memo: "..."] }`:
-// required fields, positive int64 amount, sender != receiver. Any other name is an
-// invocation of a deployed intent: arguments are names or numbers; `id` and `memo`
-// are strings.
+// Checks `intent transfer { from: A, to: B, amount: N [, id: "..."] [, memo: "..."]
+// [, nonce: N, signature: "<hex>"] }`: required fields, positive int64 amount,
+// sender != receiver, a uint64 nonce, a 128-hex-digit signature. Any other name is an
+// invocation of a deployed intent: arguments are names or numbers; `id`, `memo` and
+// `signature` are strings, `nonce` a number.
 CallCheck check_call(const IntentCall& call);
 
 // ---------------------------------------------------------------------------

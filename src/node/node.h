@@ -259,7 +259,10 @@ class Node {
 };
 
 // The lattice id (SPEC §3): SHA-256 over the sorted validator peer IDs and the
-// genesis, hex. Nodes with different ids refuse each other.
+// genesis (owners and policy included), hex. Nodes with different ids refuse each
+// other, and every signature of an account owner names it (SPEC §8).
 std::string lattice_id(std::vector<std::string> validators, const ledger::Genesis& genesis);
+// The ledger's protocol parameters on that lattice: the defaults, with its lattice id.
+ledger::Limits ledger_limits(std::vector<std::string> validators, const ledger::Genesis& genesis);
 
 }  // namespace aethel::node

@@ -122,8 +122,8 @@ Result<Recovered> recover(const storage::Store& store) {
 }
 
 Result<ledger::Ledger> ledger_at(const Recovered& recovered, const ledger::Genesis& genesis,
-                                 const storage::Store& store) {
-  if (!recovered.durable.snapshot) return ledger::Ledger(genesis);
+                                 const ledger::Limits& limits, const storage::Store& store) {
+  if (!recovered.durable.snapshot) return ledger::Ledger(genesis, limits);
   const consensus::Bytes& bytes = *recovered.durable.snapshot->data;
   auto data = decode_snapshot_data(
       std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
@@ -138,6 +138,13 @@ Result<ledger::Ledger> ledger_at(const Recovered& recovered, const ledger::Genes
                  fmt::format("the stored state has supply {} but the genesis has {}: the data "
                              "directory belongs to another genesis",
                              restored.value().total_supply(), genesis.total_supply())};
+  }
+  if (restored.value().limits() != limits) {
+    return Error{"genesis_mismatch",
+                 fmt::format("the stored state belongs to lattice {}, this node's is {}: the "
+                             "data directory belongs to another lattice",
+                             ledger::to_hex(restored.value().limits().lattice_id),
+                             ledger::to_hex(limits.lattice_id))};
   }
   if (auto broken = restored.value().check_invariants()) return *broken;
   return restored;

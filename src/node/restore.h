@@ -33,9 +33,10 @@ std::optional<consensus::Snapshot> consensus_snapshot(const storage::Snapshot& s
 // dropping the log it covers leaves entries the snapshot holds: they are skipped.
 Result<Recovered> recover(const storage::Store& store);
 
-// The ledger at the recovered snapshot, or the genesis when there is none. A snapshot
-// of another genesis (different supply) is refused.
+// The ledger at the recovered snapshot, or the genesis with `limits` when there is
+// none. A snapshot of another genesis (different supply) or another lattice (other
+// limits, lattice id included) is refused.
 Result<ledger::Ledger> ledger_at(const Recovered& recovered, const ledger::Genesis& genesis,
-                                 const storage::Store& store);
+                                 const ledger::Limits& limits, const storage::Store& store);
 
 }  // namespace aethel::node

@@ -319,7 +319,8 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& options) {
   if (!validators.ok()) return validators.error();
   auto recovered = recover(*store.value());
   if (!recovered.ok()) return recovered.error();
-  auto ledger = ledger_at(recovered.value(), options.genesis, *store.value());
+  auto ledger = ledger_at(recovered.value(), options.genesis,
+                          ledger_limits(validators.value(), options.genesis), *store.value());
   if (!ledger.ok()) return ledger.error();
 
   std::unique_ptr<Node> node(new Node(std::move(store).value(), std::move(key).value(),
@@ -428,14 +429,33 @@ Result<std::vector<Block>> Node::blocks(uint64_t from_height, uint32_t limit,
   return out;
 }
 
-std::string lattice_id(std::vector<std::string> validators, const ledger::Genesis& genesis) {
+namespace {
+
+// Owners and a closed policy add to the hashed text only when present, so a lattice
+// without them keeps the id it had before they existed.
+ledger::Hash lattice_id_hash(std::vector<std::string> validators, const ledger::Genesis& genesis) {
   std::sort(validators.begin(), validators.end());
   std::string text = "aethel-lattice-v1\n";
   for (const std::string& v : validators) text += v + "\n";
   for (const ledger::GenesisAccount& a : genesis.accounts) {
-    text += fmt::format("{}={}\n", a.name, a.balance);
+    text += fmt::format("{}={}", a.name, a.balance);
+    if (a.owner) text += " owner=" + ledger::to_hex(*a.owner);
+    text += '\n';
   }
-  return ledger::to_hex(ledger::sha256(text));
+  if (!genesis.open_accounts) text += "open_accounts=false\n";
+  return ledger::sha256(text);
+}
+
+}  // namespace
+
+std::string lattice_id(std::vector<std::string> validators, const ledger::Genesis& genesis) {
+  return ledger::to_hex(lattice_id_hash(std::move(validators), genesis));
+}
+
+ledger::Limits ledger_limits(std::vector<std::string> validators, const ledger::Genesis& genesis) {
+  ledger::Limits limits;
+  limits.lattice_id = lattice_id_hash(std::move(validators), genesis);
+  return limits;
 }
 
 }  // namespace aethel::node

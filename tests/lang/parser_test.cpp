@@ -227,13 +227,35 @@ TEST(CheckCall, NamesWhatIsWrong) {
   EXPECT_EQ(error_of("intent transfer { from: 5, to: A, amount: 1 }"),
             "'from' must be an account name, got the number 5");
   EXPECT_EQ(error_of("intent transfer { from: A, to: B, amount: 1, colour: red }"),
-            "unknown field 'colour' (transfer takes from, to, amount, id, memo)");
+            "unknown field 'colour' (transfer takes from, to, amount, id, memo, nonce, signature)");
+  EXPECT_EQ(error_of("intent transfer { from: A, to: B, amount: 1, nonce: -1 }"),
+            "nonce must be an integer in 0..18446744073709551615, got '-1'");
+  EXPECT_EQ(error_of("intent transfer { from: A, to: B, amount: 1, signature: \"ab\" }"),
+            "signature must be a string of 128 hex digits (an Ed25519 signature)");
+  EXPECT_EQ(error_of("intent pay { payer: A, nonce: \"1\" }"),
+            "nonce must be an integer in 0..18446744073709551615, got '1'");
   EXPECT_EQ(error_of("intent transfer { from: A, to: B, amount: -9223372036854775809 }"),
             "amount -9223372036854775809 does not fit in a signed 64-bit integer");
   // Any other name calls a deployed intent; the ledger matches its arguments.
   EXPECT_EQ(error_of("intent pay { payer: \"A\" }"),
             "argument 'payer' must be an account name or an integer, not a string");
   EXPECT_EQ(error_of("intent pay { payer: A, id: 7 }"), "'id' must be a string");
+}
+
+TEST(CheckCall, NonceAndSignatureAuthorizeTransfersAndInvocations) {
+  const std::string signature(128, 'A');
+  Program p = parse_ok("intent transfer { from: A, to: B, amount: 1, nonce: 18446744073709551615, "
+                       "signature: \"" + signature + "\" }\n"
+                       "intent pay { payer: A, nonce: 3, signature: \"" + signature + "\" }");
+  CallCheck transfer = check_call(std::get<IntentCall>(p.items[0]));
+  ASSERT_TRUE(transfer.transfer.has_value()) << transfer.error;
+  EXPECT_EQ(transfer.transfer->authorization.nonce, UINT64_MAX);
+  EXPECT_EQ(transfer.transfer->authorization.signature_hex, signature);
+  CallCheck pay = check_call(std::get<IntentCall>(p.items[1]));
+  ASSERT_TRUE(pay.invocation.has_value()) << pay.error;
+  EXPECT_EQ(pay.invocation->authorization.nonce, 3u);
+  // Annotations, never arguments.
+  EXPECT_EQ(pay.invocation->arguments, (std::vector<std::pair<std::string, std::string>>{{"payer", "A"}}));
 }
 
 TEST(CheckCall, AnyOtherNameIsAnInvocationOfADeployedIntent) {
