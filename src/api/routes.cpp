@@ -360,10 +360,7 @@ std::optional<Response> refuse_admin(const Request& request, const RouterOptions
                                : "the Authorization header must be 'Bearer <token>'");
 }
 
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 lattice::SignedHeaders signed_headers_of(const Request& request) {
   return lattice::SignedHeaders{std::string(request.header("X-Aethel-Peer")),

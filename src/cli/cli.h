@@ -44,6 +44,13 @@ int run_keygen(const Args& args);
 // error or bad input), 3 when the node cannot be reached or answers 503.
 int run_submit(const Args& args);
 
+// `aethel account new [--out FILE]`: creates an Ed25519 account key file (default
+// account.key, mode 0600, a JWK) and prints its public key in hex; exit 1 if the file
+// exists. `aethel account open NAME --key FILE --node URL [--id ID]`: opens account
+// NAME owned by the key (a signed open_account); exit 0 committed, 1 refused (the
+// outcome printed), 2 bad arguments, 3 unreachable.
+int run_account(const Args& args);
+
 // `aethel proof-check --root HEX PROOF_FILE|-`: checks a proof document offline
 // against a root. Exit 0 valid, 1 invalid (the reason printed), 2 bad arguments.
 int run_proof_check(const Args& args);

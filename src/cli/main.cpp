@@ -33,10 +33,13 @@ constexpr std::array kCommands = {
     Command{"keygen", "keygen [--out FILE] [--force]",
             "create a node identity key (default data/node.key), print its peer ID",
             aethel::cli::run_keygen},
-    Command{"submit", "submit --node URL SOURCE|-",
-            "send source to a node's /api/verify (--dry-run, --json; exit as verify, 3 "
-            "unreachable)",
+    Command{"submit", "submit --node URL [--key FILE [--account NAME]] SOURCE|-",
+            "send source to a node's /api/verify, signed with --key (--dry-run, --json; exit "
+            "as verify, 3 unreachable)",
             aethel::cli::run_submit},
+    Command{"account", "account new [--out FILE] | open NAME --key FILE --node URL",
+            "create an account key (prints its public key); open an account owned by it",
+            aethel::cli::run_account},
     Command{"deploy", "deploy --node URL [--id ID] SOURCE|-",
             "deploy one proven intent definition (exit 0 deployed, 1 refused, 3 unreachable)",
             aethel::cli::run_deploy},

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/account_key.h"
 #include "cli/cli.h"
 #include "cli/node_client.h"
 #include "http/http.h"
@@ -169,12 +170,37 @@ std::optional<SourceCommand> source_command(const Args& args, std::set<std::stri
   return SourceCommand{std::move(*parsed), url.value(), std::move(*source)};
 }
 
+// With --key: the source with every transfer and invocation signed (SPEC §8).
+base::Result<std::string> signed_source(const SourceCommand& command) {
+  auto key = read_account_key(command.args.options.at("--key"));
+  if (!key.ok()) return key.error();
+  lang::ParseResult parsed = lang::parse(command.source);
+  if (!parsed.ok()) return base::Error{"parse_error", parsed.error->message};
+  std::optional<std::string> account;
+  if (auto it = command.args.options.find("--account"); it != command.args.options.end()) {
+    account = it->second;
+  }
+  if (base::Status s = sign_program(*parsed.program, key.value(), account, command.node); !s.ok()) {
+    return base::Error{s.error().code, "cannot sign: " + s.error().message};
+  }
+  return lang::print(*parsed.program);
+}
+
 }  // namespace
 
 int run_submit(const Args& args) {
-  auto command = source_command(args, {}, {"--json", "--dry-run"}, "submit",
-                                "aethel submit --node URL SOURCE|- [--dry-run] [--json]");
+  auto command = source_command(
+      args, {"--key", "--account"}, {"--json", "--dry-run"}, "submit",
+      "aethel submit --node URL SOURCE|- [--key FILE [--account NAME]] [--dry-run] [--json]");
   if (!command) return kExitUsage;
+  if (command->args.options.contains("--key")) {
+    auto source = signed_source(*command);
+    if (!source.ok()) {
+      fmt::print(stderr, "aethel submit: {}\n", source.error().message);
+      return source.error().code == "unreachable" ? kExitUnreachable : kExitUsage;
+    }
+    command->source = std::move(source).value();
+  }
   json::object request{{"code", command->source},
                        {"dry_run", command->args.flags.contains("--dry-run")}};
   auto reply = http::call(command->node, "POST", "/api/verify", json::serialize(request),

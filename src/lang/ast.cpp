@@ -241,9 +241,8 @@ std::string print(const Program& program) {
 // ---------------------------------------------------------------------------
 namespace {
 
-constexpr std::string_view kTransferFields[] = {"from",  "to",    "amount",
-                                                "id",    "memo",  "nonce",
-                                                "signature"};
+constexpr std::string_view kTransferFields[] = {"from", "to",    "amount",   "id",
+                                                "memo", "nonce", "signature"};
 
 bool is_hex(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) {
@@ -308,11 +307,10 @@ CallCheck check_transfer(const IntentCall& call) {
   for (const Field& f : call.fields) {
     if (std::find(std::begin(kTransferFields), std::end(kTransferFields), f.name) ==
         std::end(kTransferFields)) {
-      return {
-          std::nullopt, std::nullopt,
-          fmt::format("unknown field '{}' (transfer takes from, to, amount, id, memo, nonce, "
-                      "signature)",
-                      f.name)};
+      return {std::nullopt, std::nullopt,
+              fmt::format("unknown field '{}' (transfer takes from, to, amount, id, memo, nonce, "
+                          "signature)",
+                          f.name)};
     }
   }
   TransferRequest transfer;

@@ -26,10 +26,9 @@ std::string quoted_for_message(std::string_view name) {
 }
 
 Error bad_balance(std::string_view name, const boost::json::value& value) {
-  return Error{"bad_balance",
-               fmt::format("balance of {} must be an integer in 0..{}, got {}",
-                           quoted_for_message(name), INT64_MAX,
-                           boost::json::serialize(value).substr(0, 64))};
+  return Error{"bad_balance", fmt::format("balance of {} must be an integer in 0..{}, got {}",
+                                          quoted_for_message(name), INT64_MAX,
+                                          boost::json::serialize(value).substr(0, 64))};
 }
 
 // An account's value: a bare balance, or {"balance": N, "owner": "<64 hex>"}.
@@ -159,7 +158,8 @@ Result<Genesis> parse_genesis(std::string_view json_text) {
   for (const auto& member : *top) {
     if (member.key() == "accounts") continue;
     if (member.key() != "policy") {
-      return Error{"bad_json", "genesis with \"accounts\" may have no other top-level field than \"policy\""};
+      return Error{"bad_json",
+                   "genesis with \"accounts\" may have no other top-level field than \"policy\""};
     }
     Result<bool> policy = parse_policy(member.value());
     if (!policy.ok()) return policy.error();

@@ -84,8 +84,8 @@ std::optional<size_t> authorized_sender(const LedgerState& state, Overlay& overl
                                         const Transaction& tx, size_t index, Verdict& refusal) {
   const std::string& name = tx.transfers[index].from;
   if (!is_valid_account_name(name)) {
-    refusal = refuse_unauthenticated(OutcomeCode::kInvalidName, name_rule_message("sender", name),
-                                     index);
+    refusal =
+        refuse_unauthenticated(OutcomeCode::kInvalidName, name_rule_message("sender", name), index);
     return std::nullopt;
   }
   const auto sender = overlay.find(state, name);
@@ -168,8 +168,9 @@ Verdict evaluate_open_account(const LedgerState& state, const Transaction& tx, O
     return refuse(OutcomeCode::kAccountExists, fmt::format("account {} exists", t.to));
   }
   if (state.slots.size() >= state.limits.max_accounts) {
-    return refuse(OutcomeCode::kAccountLimit,
-                  fmt::format("the ledger is at its limit of {} accounts", state.limits.max_accounts));
+    return refuse(
+        OutcomeCode::kAccountLimit,
+        fmt::format("the ledger is at its limit of {} accounts", state.limits.max_accounts));
   }
   if (!signature_valid(*t.owner, state.limits.lattice_id, tx, 0)) {
     return refuse(OutcomeCode::kUnauthorized,
@@ -318,9 +319,9 @@ std::optional<Verdict> authorize_debit(const LedgerState& state, const Transacti
                               name, next));
   }
   if (t.nonce && *t.nonce != next) {
-    return denied(OutcomeCode::kBadNonce,
-                  fmt::format("{}'s next nonce is {}, the transaction carries {}", name, next,
-                              *t.nonce));
+    return denied(
+        OutcomeCode::kBadNonce,
+        fmt::format("{}'s next nonce is {}, the transaction carries {}", name, next, *t.nonce));
   }
   if (account.owner && !signature_valid(*account.owner, state.limits.lattice_id, tx, index)) {
     return denied(OutcomeCode::kUnauthorized,
@@ -593,7 +594,7 @@ std::vector<std::pair<std::string, Account>> Ledger::accounts_page(std::string_v
 }
 
 std::optional<Outcome> Ledger::find_transaction(std::string_view tx_id,
-                                               std::optional<std::string_view> scope) const {
+                                                std::optional<std::string_view> scope) const {
   const Outcome* record = state_->find_record(tx_id, scope);
   if (record == nullptr) return std::nullopt;
   return *record;

@@ -89,8 +89,7 @@ struct LedgerState {
   static uint64_t text_hash(std::string_view text) { return std::hash<std::string_view>{}(text); }
   std::optional<uint32_t> find_slot(std::string_view name) const;
   // The record of `tx_id` in `scope`; without a scope, the first in any scope.
-  const Outcome* find_record(std::string_view tx_id,
-                             std::optional<std::string_view> scope) const;
+  const Outcome* find_record(std::string_view tx_id, std::optional<std::string_view> scope) const;
 
   void rebuild_views();
   uint32_t add_account(std::string_view name, const Account& account);

@@ -109,8 +109,7 @@ inline std::string bounded(std::string message) {
 // it so far) under SPEC §8: nullopt when it may (the caller bumps the nonce), else
 // an unauthorized or bad_nonce verdict naming why.
 std::optional<Verdict> authorize_debit(const LedgerState& state, const Transaction& tx,
-                                       size_t index, std::string_view name,
-                                       const Account& account);
+                                       size_t index, std::string_view name, const Account& account);
 // Whether lowering `account` needs its owner's signature (always, on a closed lattice).
 inline bool debit_needs_signature(const LedgerState& state, const Account& account) {
   return account.owner.has_value() || !state.open_accounts;

@@ -86,7 +86,8 @@ Result<Proof> decode_proof(std::string_view bytes) {
   if (terminal > static_cast<uint8_t>(ProofTerminal::kOtherLeaf)) {
     return bad_proof("unknown proof terminal " + std::to_string(terminal));
   }
-  if (version == kProofVersionOwnedOther && terminal != static_cast<uint8_t>(ProofTerminal::kOtherLeaf)) {
+  if (version == kProofVersionOwnedOther &&
+      terminal != static_cast<uint8_t>(ProofTerminal::kOtherLeaf)) {
     return bad_proof("proof version 2 is only for an other_leaf terminal");
   }
   if (depth > kMaxProofDepth) return bad_proof("proof depth " + std::to_string(depth) + " > 256");

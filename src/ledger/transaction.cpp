@@ -353,7 +353,7 @@ Result<Transaction> decode_transaction(std::string_view bytes) {
   if (version < kTransactionEncodingVersion || version > kSignedEncodingVersion) {
     return bad("unsupported transaction encoding version " + std::to_string(version));
   }
-  const TxKind max_kind = version == kSignedEncodingVersion  ? TxKind::kSetOwner
+  const TxKind max_kind = version == kSignedEncodingVersion   ? TxKind::kSetOwner
                           : version == kIntentEncodingVersion ? TxKind::kDeploy
                                                               : TxKind::kAtomicBatch;
   if (kind > static_cast<uint8_t>(max_kind)) {
@@ -387,8 +387,8 @@ Result<Transaction> decode_transaction(std::string_view bytes) {
     tx.deployed_by = std::move(*deployed_by);
   }
   if (encoding_version(tx) != version) {
-    return bad(fmt::format("version {} encoding of a transaction that version {} encodes",
-                           version, encoding_version(tx)));
+    return bad(fmt::format("version {} encoding of a transaction that version {} encodes", version,
+                           encoding_version(tx)));
   }
   if (!in.at_end())
     return bad("transaction has " + std::to_string(in.remaining()) + " trailing bytes");

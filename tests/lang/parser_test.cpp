@@ -244,9 +244,13 @@ TEST(CheckCall, NamesWhatIsWrong) {
 
 TEST(CheckCall, NonceAndSignatureAuthorizeTransfersAndInvocations) {
   const std::string signature(128, 'A');
-  Program p = parse_ok("intent transfer { from: A, to: B, amount: 1, nonce: 18446744073709551615, "
-                       "signature: \"" + signature + "\" }\n"
-                       "intent pay { payer: A, nonce: 3, signature: \"" + signature + "\" }");
+  Program p = parse_ok(
+      "intent transfer { from: A, to: B, amount: 1, nonce: 18446744073709551615, "
+      "signature: \"" +
+      signature +
+      "\" }\n"
+      "intent pay { payer: A, nonce: 3, signature: \"" +
+      signature + "\" }");
   CallCheck transfer = check_call(std::get<IntentCall>(p.items[0]));
   ASSERT_TRUE(transfer.transfer.has_value()) << transfer.error;
   EXPECT_EQ(transfer.transfer->authorization.nonce, UINT64_MAX);
@@ -255,7 +259,8 @@ TEST(CheckCall, NonceAndSignatureAuthorizeTransfersAndInvocations) {
   ASSERT_TRUE(pay.invocation.has_value()) << pay.error;
   EXPECT_EQ(pay.invocation->authorization.nonce, 3u);
   // Annotations, never arguments.
-  EXPECT_EQ(pay.invocation->arguments, (std::vector<std::pair<std::string, std::string>>{{"payer", "A"}}));
+  EXPECT_EQ(pay.invocation->arguments,
+            (std::vector<std::pair<std::string, std::string>>{{"payer", "A"}}));
 }
 
 TEST(CheckCall, AnyOtherNameIsAnInvocationOfADeployedIntent) {
