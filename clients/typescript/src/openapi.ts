@@ -655,9 +655,18 @@ export interface components {
             to: string;
             amount: number;
             memo?: string;
+            /**
+             * @description optional; the default
+             * @constant
+             */
+            kind?: "transfer";
+            /** @description the debited account's nonce + 1 (SPEC §8) */
+            nonce?: number;
+            /** @description Ed25519 by the debited account's owner over the signing bytes of docs/LEDGER.md */
+            signature?: string;
         };
         TransactionsRequest: {
-            transactions: components["schemas"]["TransferItem"][];
+            transactions: (components["schemas"]["TransferItem"] | components["schemas"]["AccountChangeItem"])[];
         };
         /** @description A transaction's outcome; failed_transfer only when it failed. */
         Outcome: {
@@ -670,6 +679,8 @@ export interface components {
             index: number;
             exists: boolean;
             failed_transfer?: number;
+            /** @description the account whose id space the client id is in (SPEC §8) */
+            account?: string;
         };
         TransactionsResult: {
             /** @constant */
@@ -689,6 +700,8 @@ export interface components {
         AccountState: {
             balance: number;
             nonce: number;
+            /** @description the account's owner (Ed25519 public key); absent for an account without owner */
+            owner?: string;
         };
         State: {
             /** @constant */
@@ -716,6 +729,8 @@ export interface components {
             balance: number;
             nonce: number;
             height: components["schemas"]["Height"];
+            /** @description the account's owner (Ed25519 public key); absent for an account without owner */
+            owner?: string;
         };
         /** @description docs/MERKLE.md, JSON form */
         Proof: {
@@ -727,6 +742,7 @@ export interface components {
             other_key?: string;
             other_balance?: number;
             other_nonce?: number;
+            other_owner?: string;
         };
         /** @description With intents deployed, intents_root is set and merkle_root = SHA-256(0x02 || accounts root || intents_root). */
         ProofDocument: {
@@ -740,6 +756,7 @@ export interface components {
             height: components["schemas"]["Height"];
             proof: components["schemas"]["Proof"];
             intents_root?: components["schemas"]["Hash"];
+            owner?: string;
         };
         /** @description A transfer (from, to, amount) or a call of a deployed intent (intent, arguments). */
         BlockTransfer: {
@@ -1049,6 +1066,18 @@ export interface components {
         MemberChangeRequest: {
             /** @description the member's libp2p peer ID (12D3KooW...) */
             peer_id: string;
+        };
+        /** @description open_account (signed by the new owner key) or set_owner (signed by the current owner, with the account's next nonce) */
+        AccountChangeItem: {
+            /** @enum {unknown} */
+            kind: "open_account" | "set_owner";
+            id?: string;
+            account: string;
+            /** @description the new owner's Ed25519 public key */
+            owner: string;
+            /** @description the debited account's nonce + 1 (SPEC §8) */
+            nonce?: number;
+            signature?: string;
         };
     };
     responses: never;
@@ -1379,6 +1408,8 @@ export interface operations {
     getTransaction: {
         parameters: {
             query?: {
+                /** @description the account whose id space to look in (client ids are scoped to the debited account); without it, any */
+                account?: string;
                 /** @description linearizable (the default): the answer reflects every write acknowledged before the request was sent (the node confirms with the leader, one round per batch of reads); stale: the node answers at once from its own state, which may lag the lattice. */
                 consistency?: components["parameters"]["Consistency"];
                 /** @description wait (up to 10 s) until the node has applied this ledger height before answering; then 503 not_caught_up. Combines with either consistency. */
