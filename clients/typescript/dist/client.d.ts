@@ -1,8 +1,10 @@
 import { EventSubscription, type EventHandlers, type SubscribeOptions } from './events.js';
 import { type ProofCheck } from './merkle.js';
 import type { components } from './openapi.js';
+import { type Signer } from './signing.js';
 export type Schemas = components['schemas'];
 export type TransferItem = Schemas['TransferItem'];
+export type AccountChangeItem = Schemas['AccountChangeItem'];
 export type Outcome = Schemas['Outcome'];
 export interface ClientOptions {
     /** Base URLs of the nodes (`http://node1:8000`), or one comma-separated string. */
@@ -45,6 +47,7 @@ export declare class AethelClient {
     private readonly adminToken;
     private readonly fetcher;
     private readonly consistency;
+    private latticeId;
     constructor(options: ClientOptions);
     /** The node requests go to first (the last one that answered). */
     get node(): string;
@@ -57,6 +60,8 @@ export declare class AethelClient {
     identity(): Promise<Schemas['Identity']>;
     latticeNodes(): Promise<Schemas['Nodes']>;
     network(): Promise<Schemas['Network']>;
+    /** The membership as the answering node sees it, and the `lattice_id` signatures name. */
+    members(): Promise<Schemas['Members']>;
     openapi(): Promise<Record<string, unknown>>;
     /** The lattice health; an unhealthy node answers 503 with the same shape (no failover). */
     latticeHealth(): Promise<Schemas['LatticeHealth']>;
@@ -78,13 +83,23 @@ export declare class AethelClient {
     /** GET /metrics: the Prometheus text. */
     metrics(): Promise<string>;
     /**
-     * Submits transfers as one block (at most 8192). Items without an id get a random
-     * one; a write whose outcome is unknown is retried with the same ids. Resolves with
-     * one result per item (a failed item is a result with status "failed", not an error).
+     * Submits transfers (and open_account / set_owner items, signed: signTransaction)
+     * as one block (at most 8192). Items without an id get a random one; a write whose
+     * outcome is unknown is retried with the same ids. Resolves with one result per item
+     * (a failed item is a result with status "failed", not an error).
      */
-    submit(items: TransferItem[]): Promise<Schemas['TransactionsResult']>;
+    submit(items: (TransferItem | AccountChangeItem)[]): Promise<Schemas['TransactionsResult']>;
     /** One transfer; throws TransactionFailedError when the ledger refuses it. */
     transfer(item: TransferItem): Promise<TransferResult>;
+    /**
+     * One transfer from an owned account, signed by `signer` (its owner key; see
+     * Ed25519Signer.fromJwk). The lattice id (read once: a lattice keeps it for life) and,
+     * unless `item.nonce` is given, the account's next nonce are read from the lattice;
+     * the id is chosen before signing because it is signed, and it keeps a retry safe.
+     * Transfers from one account go one at a time: two signed with the same nonce, one
+     * fails `bad_nonce`. Throws TransactionFailedError like transfer().
+     */
+    signedTransfer(item: TransferItem, signer: Signer): Promise<TransferResult>;
     /**
      * Verifies Aethel source and commits its PROVED transfers. Retries on an unknown
      * outcome only when `safeToRetry` (every invocation names an `id`).

@@ -16,7 +16,7 @@
 import { ApiError, NetworkError, OutcomeUnknownError, TransactionFailedError } from './errors.js';
 import { EventSubscription } from './events.js';
 import { verifyProof } from './merkle.js';
-import { verifyStateSignature } from './signing.js';
+import { signTransaction, verifyStateSignature } from './signing.js';
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function isRecord(value) {
     return typeof value === 'object' && value !== null;
@@ -45,6 +45,7 @@ export class AethelClient {
     adminToken;
     fetcher;
     consistency;
+    latticeId;
     constructor(options) {
         const list = typeof options.nodes === 'string' ? options.nodes.split(',') : options.nodes;
         this.nodes = list.map((u) => u.trim().replace(/\/+$/, '')).filter(Boolean);
@@ -77,6 +78,8 @@ export class AethelClient {
     identity() { return this.get('/api/lattice/p2p/identity'); }
     latticeNodes() { return this.get('/api/lattice/nodes'); }
     network() { return this.get('/api/lattice/network'); }
+    /** The membership as the answering node sees it, and the `lattice_id` signatures name. */
+    members() { return this.get('/api/lattice/members'); }
     openapi() { return this.get('/api/openapi.json'); }
     /** The lattice health; an unhealthy node answers 503 with the same shape (no failover). */
     async latticeHealth() {
@@ -114,9 +117,10 @@ export class AethelClient {
     }
     // ---- writes ---------------------------------------------------------------
     /**
-     * Submits transfers as one block (at most 8192). Items without an id get a random
-     * one; a write whose outcome is unknown is retried with the same ids. Resolves with
-     * one result per item (a failed item is a result with status "failed", not an error).
+     * Submits transfers (and open_account / set_owner items, signed: signTransaction)
+     * as one block (at most 8192). Items without an id get a random one; a write whose
+     * outcome is unknown is retried with the same ids. Resolves with one result per item
+     * (a failed item is a result with status "failed", not an error).
      */
     async submit(items) {
         const transactions = items.map((item) => ({ ...item, id: item.id ?? crypto.randomUUID() }));
@@ -129,6 +133,20 @@ export class AethelClient {
         if (outcome.status !== 'committed')
             throw new TransactionFailedError(outcome.code, outcome.message, outcome);
         return { ...outcome, merkle_root: result.merkle_root };
+    }
+    /**
+     * One transfer from an owned account, signed by `signer` (its owner key; see
+     * Ed25519Signer.fromJwk). The lattice id (read once: a lattice keeps it for life) and,
+     * unless `item.nonce` is given, the account's next nonce are read from the lattice;
+     * the id is chosen before signing because it is signed, and it keeps a retry safe.
+     * Transfers from one account go one at a time: two signed with the same nonce, one
+     * fails `bad_nonce`. Throws TransactionFailedError like transfer().
+     */
+    async signedTransfer(item, signer) {
+        this.latticeId ??= (await this.members()).lattice_id;
+        const nonce = item.nonce ?? (await this.account(item.from)).nonce + 1;
+        const id = item.id ?? crypto.randomUUID();
+        return this.transfer(await signTransaction(signer, this.latticeId, { ...item, id, nonce }));
     }
     /**
      * Verifies Aethel source and commits its PROVED transfers. Retries on an unknown

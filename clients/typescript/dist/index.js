@@ -1,4 +1,4 @@
-// @aethel/client: a TypeScript client for Aethel Lattice nodes (docs/CLIENT.md).
+// @aethel/client: a TypeScript client for Aethel Lattice nodes (README.md; docs/API.md, "Clients").
 export { AethelClient } from './client.js';
 export { AethelError, ApiError, NetworkError, OutcomeUnknownError, TransactionFailedError, VerificationError } from './errors.js';
 export { EventSubscription, SseParser } from './events.js';

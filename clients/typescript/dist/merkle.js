@@ -35,9 +35,14 @@ function accountValue(balance, nonce) {
     view.setBigUint64(8, BigInt(nonce));
     return out;
 }
-async function leafHash(key, balance, nonce) {
+// An owned account's leaf (0x03) commits to its owner too, so a proof shows who may
+// debit it, and no unowned leaf (0x00) can stand in for it.
+async function leafHash(key, balance, nonce, owner) {
+    if (owner)
+        return sha256(concat(new Uint8Array([3]), key, accountValue(balance, nonce), owner));
     return sha256(concat(new Uint8Array([0]), key, accountValue(balance, nonce)));
 }
+const isKey = (hex) => typeof hex === 'string' && /^[0-9a-fA-F]{64}$/.test(hex);
 /**
  * Checks `document` (as the API serves it) against `root` (64 hex; by default the
  * document's own merkle_root). Never throws for a bad proof: `ok` is false with the reason.
@@ -59,7 +64,9 @@ export async function verifyProof(document, root = document.merkle_root) {
         if (!document.exists || document.balance === undefined || document.nonce === undefined) {
             return fail('a leaf terminal proves an account that exists, with its balance and nonce');
         }
-        h = await leafHash(key, document.balance, document.nonce);
+        if (document.owner !== undefined && !isKey(document.owner))
+            return fail('owner is not 64 hex digits');
+        h = await leafHash(key, document.balance, document.nonce, document.owner === undefined ? undefined : hexToBytes(document.owner));
     }
     else if (proof.terminal === 'empty') {
         if (document.exists)
@@ -79,7 +86,9 @@ export async function verifyProof(document, root = document.merkle_root) {
             if (bit(other, d) !== bit(key, d))
                 return fail(`other_key leaves the path at depth ${d}`);
         }
-        h = await leafHash(other, proof.other_balance, proof.other_nonce);
+        if (proof.other_owner !== undefined && !isKey(proof.other_owner))
+            return fail('other_owner is not 64 hex digits');
+        h = await leafHash(other, proof.other_balance, proof.other_nonce, proof.other_owner === undefined ? undefined : hexToBytes(proof.other_owner));
     }
     else {
         return fail(`unknown terminal ${String(proof.terminal)}`);

@@ -6,7 +6,7 @@
 // runtime dependency to audit or update, and in the dashboard a key loaded into the
 // page can be made non-extractable (it never leaves the page). The dashboard signs
 // with WebCrypto too (SPEC §8).
-import { VerificationError } from './errors.js';
+import { AethelError, VerificationError } from './errors.js';
 import { bytesToHex, hexToBytes } from './merkle.js';
 const encoder = new TextEncoder();
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
@@ -97,6 +97,41 @@ export class Ed25519Signer {
         const sealed = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
         return new Ed25519Signer(sealed, raw);
     }
+    /**
+     * From the key file `aethel account new` writes: a JWK {"kty": "OKP", "crv":
+     * "Ed25519", "x", "d"} (base64url), as an object or its JSON text. The private key
+     * is imported non-extractable; throws AethelError `bad_key` unless `x` is its public key.
+     */
+    static async fromJwk(jwk) {
+        const badKey = (what) => new AethelError('bad_key', `not an account key: ${what}`);
+        let key;
+        try {
+            key = typeof jwk === 'string' ? JSON.parse(jwk) : jwk;
+        }
+        catch {
+            throw badKey('not JSON (an account key file is a JWK)');
+        }
+        if (key?.kty !== 'OKP' || key.crv !== 'Ed25519')
+            throw badKey('needs "kty": "OKP", "crv": "Ed25519"');
+        const base64Url32 = /^[A-Za-z0-9_-]{43}$/;
+        if (!base64Url32.test(key.x ?? '') || !base64Url32.test(key.d ?? ''))
+            throw badKey('"x" and "d" must be 32 bytes in base64url');
+        let privateKey;
+        try {
+            // Only the key's own members: a file's "key_ops" or "ext" must not change how it is held.
+            privateKey = await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', x: key.x, d: key.d }, { name: 'Ed25519' }, false, ['sign']);
+        }
+        catch (error) {
+            throw badKey(`WebCrypto refused it (${error.message}); is "x" the public key of "d"?`);
+        }
+        // Not every runtime checks x against d on import (Node.js does): a probe signature
+        // that verifies under x shows that d is x's private key, whatever the runtime.
+        const signer = new Ed25519Signer(privateKey, base64UrlDecode(key.x));
+        const probe = encoder.encode('aethel/key-check');
+        if (!(await verifyEd25519(signer.rawPublic, probe, await signer.sign(probe))))
+            throw badKey('"x" is not the public key of "d"');
+        return signer;
+    }
     async publicKey() {
         return this.rawPublic;
     }
@@ -112,21 +147,94 @@ function base64UrlDecode(text) {
 export async function verifyEd25519(publicKey, message, signature) {
     return crypto.subtle.verify('Ed25519', await importPublicKey(publicKey), signature, message);
 }
-/**
- * The canonical bytes an owner signs for a transaction (SPEC §8: lattice id, the
- * transaction's content, id, nonce).
- *
- * TODO(SPEC §8): docs/API.md does not document these bytes yet (owned accounts are
- * being built); until it does, signing refuses rather than guess an encoding that a
- * node would reject. When they are documented: build them here, add `nonce` and
- * `signature` to TransferItem in src/api/openapi.json, regenerate, and test against
- * a lattice with an owned account.
- */
-export function transactionSigningBytes(_latticeId, _transfer, _id, _nonce) {
-    throw new VerificationError('signing owned-account transactions is not available yet: the signed bytes (SPEC §8) are not documented in docs/API.md');
+const DOMAIN = encoder.encode('aethel/sig/v1');
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+const U64_MAX = 2n ** 64n - 1n;
+const isAccountChange = (item) => item.kind === 'open_account' || item.kind === 'set_owner';
+const invalid = (message) => new AethelError('invalid_transaction', message);
+function integer(value, what, min, max) {
+    if (typeof value === 'number' && !Number.isInteger(value))
+        throw invalid(`${what} must be an integer, got ${value}`);
+    const big = BigInt(value);
+    if (big < min || big > max)
+        throw invalid(`${what} ${big} is outside ${min}..${max}`);
+    return big;
 }
-/** Signs a transaction for an owned account with `signer` (see transactionSigningBytes). */
-export async function signTransaction(signer, latticeId, transfer, id, nonce) {
-    const signature = await signer.sign(transactionSigningBytes(latticeId, transfer, id, nonce));
-    return { nonce, signature: bytesToHex(signature) };
+function fixedBytes(value, size, what) {
+    const ok = typeof value === 'string' ? value.length === 2 * size && /^[0-9a-fA-F]*$/.test(value) : value.length === size;
+    if (!ok)
+        throw invalid(`${what} must be ${size} bytes (${2 * size} hex digits)`);
+    return typeof value === 'string' ? hexToBytes(value) : value;
+}
+// Big-endian integers and u32-length-prefixed UTF-8 strings, as the ledger writes them.
+class ByteWriter {
+    parts = [];
+    bytes(bytes) {
+        this.parts.push(bytes);
+        return this;
+    }
+    fixed(size, write) {
+        const out = new Uint8Array(size);
+        write(new DataView(out.buffer));
+        return this.bytes(out);
+    }
+    u8(value) { return this.fixed(1, (v) => v.setUint8(0, value)); }
+    u32(value) { return this.fixed(4, (v) => v.setUint32(0, value)); }
+    u64(value) { return this.fixed(8, (v) => v.setBigUint64(0, value)); }
+    i64(value) { return this.fixed(8, (v) => v.setBigInt64(0, value)); }
+    str(text) {
+        const bytes = encoder.encode(text);
+        return this.u32(bytes.length).bytes(bytes);
+    }
+    take() {
+        const out = new Uint8Array(this.parts.reduce((n, p) => n + p.length, 0));
+        let at = 0;
+        for (const p of this.parts) {
+            out.set(p, at);
+            at += p.length;
+        }
+        return out;
+    }
+}
+/**
+ * The bytes an owner signs for one item (docs/LEDGER.md, "Signing bytes"):
+ * "aethel/sig/v1" | lattice id | kind | client id | nonce | the item | has_owner | owner.
+ * `latticeId` is GET /api/lattice/members' `lattice_id` (64 hex) or its 32 bytes: it
+ * binds the signature to one lattice. A missing nonce is signed as 0.
+ */
+export function transactionSigningBytes(latticeId, item, options = {}) {
+    if (isAccountChange(item) && options.batch)
+        throw invalid(`${item.kind} is a transaction of its own, never a batch item`);
+    const kind = item.kind === 'open_account' ? 3 : item.kind === 'set_owner' ? 4 : options.batch ? 1 : 0;
+    const out = new ByteWriter()
+        .bytes(DOMAIN)
+        .bytes(fixedBytes(latticeId, 32, 'the lattice id'))
+        .u8(kind)
+        .str(options.clientId ?? item.id ?? '')
+        .u64(integer(item.nonce ?? 0, 'nonce', 0n, U64_MAX));
+    if (item.kind === 'invocation') {
+        const args = Array.isArray(item.arguments) ? item.arguments : Object.entries(item.arguments ?? {});
+        out.u8(1).str(item.intent).str(item.memo ?? '').u32(args.length);
+        for (const [name, value] of args)
+            out.str(name).str(value);
+        return out.u8(0).take();
+    }
+    if (isAccountChange(item)) {
+        // The ledger holds both account changes as a transfer of 0: open_account names the
+        // account as the receiver, set_owner as the sender; the owner key follows the item.
+        const open = item.kind === 'open_account';
+        out.u8(0).str(open ? '' : item.account).str(open ? item.account : '').i64(0n).str('');
+        return out.u8(1).bytes(fixedBytes(item.owner, 32, 'owner')).take();
+    }
+    out.u8(0).str(item.from).str(item.to).i64(integer(item.amount, 'amount', I64_MIN, I64_MAX)).str(item.memo ?? '');
+    return out.u8(0).take();
+}
+/**
+ * Signs `item` with `signer`: resolves with the item and its `signature`, ready to
+ * send (for an item of POST /api/lattice/transactions, as it is).
+ */
+export async function signTransaction(signer, latticeId, item, options = {}) {
+    const signature = await signer.sign(transactionSigningBytes(latticeId, item, options));
+    return { ...item, signature: bytesToHex(signature) };
 }

@@ -17,10 +17,11 @@ import { ApiError, NetworkError, OutcomeUnknownError, TransactionFailedError } f
 import { EventSubscription, type EventHandlers, type SubscribeOptions } from './events.js';
 import { verifyProof, type ProofCheck } from './merkle.js';
 import type { components } from './openapi.js';
-import { verifyStateSignature } from './signing.js';
+import { signTransaction, verifyStateSignature, type Signer } from './signing.js';
 
 export type Schemas = components['schemas'];
 export type TransferItem = Schemas['TransferItem'];
+export type AccountChangeItem = Schemas['AccountChangeItem'];
 export type Outcome = Schemas['Outcome'];
 
 export interface ClientOptions {
@@ -90,6 +91,7 @@ export class AethelClient {
   private readonly adminToken: string | undefined;
   private readonly fetcher: typeof fetch;
   private readonly consistency: Consistency;
+  private latticeId: string | undefined;
 
   constructor(options: ClientOptions) {
     const list = typeof options.nodes === 'string' ? options.nodes.split(',') : options.nodes;
@@ -125,6 +127,8 @@ export class AethelClient {
   identity(): Promise<Schemas['Identity']> { return this.get('/api/lattice/p2p/identity'); }
   latticeNodes(): Promise<Schemas['Nodes']> { return this.get('/api/lattice/nodes'); }
   network(): Promise<Schemas['Network']> { return this.get('/api/lattice/network'); }
+  /** The membership as the answering node sees it, and the `lattice_id` signatures name. */
+  members(): Promise<Schemas['Members']> { return this.get('/api/lattice/members'); }
   openapi(): Promise<Record<string, unknown>> { return this.get('/api/openapi.json'); }
 
   /** The lattice health; an unhealthy node answers 503 with the same shape (no failover). */
@@ -164,11 +168,12 @@ export class AethelClient {
   // ---- writes ---------------------------------------------------------------
 
   /**
-   * Submits transfers as one block (at most 8192). Items without an id get a random
-   * one; a write whose outcome is unknown is retried with the same ids. Resolves with
-   * one result per item (a failed item is a result with status "failed", not an error).
+   * Submits transfers (and open_account / set_owner items, signed: signTransaction)
+   * as one block (at most 8192). Items without an id get a random one; a write whose
+   * outcome is unknown is retried with the same ids. Resolves with one result per item
+   * (a failed item is a result with status "failed", not an error).
    */
-  async submit(items: TransferItem[]): Promise<Schemas['TransactionsResult']> {
+  async submit(items: (TransferItem | AccountChangeItem)[]): Promise<Schemas['TransactionsResult']> {
     const transactions = items.map((item) => ({ ...item, id: item.id ?? crypto.randomUUID() }));
     return this.write('/api/lattice/transactions', { transactions }, transactions.map((t) => t.id));
   }
@@ -179,6 +184,21 @@ export class AethelClient {
     const outcome = result.results[0]!;
     if (outcome.status !== 'committed') throw new TransactionFailedError(outcome.code, outcome.message, outcome);
     return { ...outcome, merkle_root: result.merkle_root };
+  }
+
+  /**
+   * One transfer from an owned account, signed by `signer` (its owner key; see
+   * Ed25519Signer.fromJwk). The lattice id (read once: a lattice keeps it for life) and,
+   * unless `item.nonce` is given, the account's next nonce are read from the lattice;
+   * the id is chosen before signing because it is signed, and it keeps a retry safe.
+   * Transfers from one account go one at a time: two signed with the same nonce, one
+   * fails `bad_nonce`. Throws TransactionFailedError like transfer().
+   */
+  async signedTransfer(item: TransferItem, signer: Signer): Promise<TransferResult> {
+    this.latticeId ??= (await this.members()).lattice_id;
+    const nonce = item.nonce ?? (await this.account(item.from)).nonce + 1;
+    const id = item.id ?? crypto.randomUUID();
+    return this.transfer(await signTransaction(signer, this.latticeId, { ...item, id, nonce }));
   }
 
   /**

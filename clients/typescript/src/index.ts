@@ -1,11 +1,13 @@
-// @aethel/client: a TypeScript client for Aethel Lattice nodes (docs/CLIENT.md).
+// @aethel/client: a TypeScript client for Aethel Lattice nodes (README.md; docs/API.md, "Clients").
 export { AethelClient } from './client.js';
-export type { ClientOptions, Outcome, Schemas, TransferItem, TransferResult } from './client.js';
+export type { AccountChangeItem, ClientOptions, Outcome, Schemas, TransferItem, TransferResult } from './client.js';
 export { AethelError, ApiError, NetworkError, OutcomeUnknownError, TransactionFailedError, VerificationError } from './errors.js';
 export { EventSubscription, SseParser } from './events.js';
 export type { EventHandlers, LatticeEvent, SubscribeOptions } from './events.js';
 export { bytesToHex, hexToBytes, verifyProof } from './merkle.js';
 export type { ProofCheck, ProofDocument } from './merkle.js';
 export { Ed25519Signer, publicKeyOfPeerId, signTransaction, transactionSigningBytes, verifyEd25519, verifyStateSignature } from './signing.js';
-export type { Signer, SignedFields, State } from './signing.js';
+export type {
+  Signer, SignedFields, SigningAccountChange, SigningInvocation, SigningItem, SigningOptions, SigningTransfer, State,
+} from './signing.js';
 export type { components, paths, operations } from './openapi.js';

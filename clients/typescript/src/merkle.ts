@@ -49,9 +49,14 @@ function accountValue(balance: number | bigint, nonce: number | bigint): Uint8Ar
   return out;
 }
 
-async function leafHash(key: Uint8Array, balance: number | bigint, nonce: number | bigint): Promise<Uint8Array> {
+// An owned account's leaf (0x03) commits to its owner too, so a proof shows who may
+// debit it, and no unowned leaf (0x00) can stand in for it.
+async function leafHash(key: Uint8Array, balance: number | bigint, nonce: number | bigint, owner?: Uint8Array): Promise<Uint8Array> {
+  if (owner) return sha256(concat(new Uint8Array([3]), key, accountValue(balance, nonce), owner));
   return sha256(concat(new Uint8Array([0]), key, accountValue(balance, nonce)));
 }
+
+const isKey = (hex: unknown): hex is string => typeof hex === 'string' && /^[0-9a-fA-F]{64}$/.test(hex);
 
 /** The result of a check: `ok`, and why not. */
 export interface ProofCheck {
@@ -79,7 +84,8 @@ export async function verifyProof(document: ProofDocument, root: string = docume
     if (!document.exists || document.balance === undefined || document.nonce === undefined) {
       return fail('a leaf terminal proves an account that exists, with its balance and nonce');
     }
-    h = await leafHash(key, document.balance, document.nonce);
+    if (document.owner !== undefined && !isKey(document.owner)) return fail('owner is not 64 hex digits');
+    h = await leafHash(key, document.balance, document.nonce, document.owner === undefined ? undefined : hexToBytes(document.owner));
   } else if (proof.terminal === 'empty') {
     if (document.exists) return fail('an empty terminal proves absence');
     h = EMPTY;
@@ -93,7 +99,9 @@ export async function verifyProof(document: ProofDocument, root: string = docume
     for (let d = 0; d < depth; d += 1) {
       if (bit(other, d) !== bit(key, d)) return fail(`other_key leaves the path at depth ${d}`);
     }
-    h = await leafHash(other, proof.other_balance, proof.other_nonce);
+    if (proof.other_owner !== undefined && !isKey(proof.other_owner)) return fail('other_owner is not 64 hex digits');
+    h = await leafHash(other, proof.other_balance, proof.other_nonce,
+      proof.other_owner === undefined ? undefined : hexToBytes(proof.other_owner));
   } else {
     return fail(`unknown terminal ${String(proof.terminal)}`);
   }

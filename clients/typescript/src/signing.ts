@@ -6,7 +6,7 @@
 // runtime dependency to audit or update, and in the dashboard a key loaded into the
 // page can be made non-extractable (it never leaves the page). The dashboard signs
 // with WebCrypto too (SPEC §8).
-import { VerificationError } from './errors.js';
+import { AethelError, VerificationError } from './errors.js';
 import { bytesToHex, hexToBytes } from './merkle.js';
 import type { components } from './openapi.js';
 
@@ -110,6 +110,38 @@ export class Ed25519Signer implements Signer {
     return new Ed25519Signer(sealed, raw);
   }
 
+  /**
+   * From the key file `aethel account new` writes: a JWK {"kty": "OKP", "crv":
+   * "Ed25519", "x", "d"} (base64url), as an object or its JSON text. The private key
+   * is imported non-extractable; throws AethelError `bad_key` unless `x` is its public key.
+   */
+  static async fromJwk(jwk: JsonWebKey | string): Promise<Ed25519Signer> {
+    const badKey = (what: string) => new AethelError('bad_key', `not an account key: ${what}`);
+    let key: JsonWebKey;
+    try {
+      key = typeof jwk === 'string' ? (JSON.parse(jwk) as JsonWebKey) : jwk;
+    } catch {
+      throw badKey('not JSON (an account key file is a JWK)');
+    }
+    if (key?.kty !== 'OKP' || key.crv !== 'Ed25519') throw badKey('needs "kty": "OKP", "crv": "Ed25519"');
+    const base64Url32 = /^[A-Za-z0-9_-]{43}$/;
+    if (!base64Url32.test(key.x ?? '') || !base64Url32.test(key.d ?? '')) throw badKey('"x" and "d" must be 32 bytes in base64url');
+    let privateKey: CryptoKey;
+    try {
+      // Only the key's own members: a file's "key_ops" or "ext" must not change how it is held.
+      privateKey = await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', x: key.x, d: key.d },
+        { name: 'Ed25519' }, false, ['sign']);
+    } catch (error) {
+      throw badKey(`WebCrypto refused it (${(error as Error).message}); is "x" the public key of "d"?`);
+    }
+    // Not every runtime checks x against d on import (Node.js does): a probe signature
+    // that verifies under x shows that d is x's private key, whatever the runtime.
+    const signer = new Ed25519Signer(privateKey, base64UrlDecode(key.x!));
+    const probe = encoder.encode('aethel/key-check');
+    if (!(await verifyEd25519(signer.rawPublic, probe, await signer.sign(probe)))) throw badKey('"x" is not the public key of "d"');
+    return signer;
+  }
+
   async publicKey(): Promise<Uint8Array> {
     return this.rawPublic;
   }
@@ -129,28 +161,148 @@ export async function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, 
   return crypto.subtle.verify('Ed25519', await importPublicKey(publicKey), signature as BufferSource, message as BufferSource);
 }
 
-/** What a signed debit carries (SPEC §8): the account's next nonce and the signature. */
-export interface SignedFields {
-  nonce: number;
-  signature: string;
+// ---- signing for owned accounts (docs/LEDGER.md, "Owners and signatures") ----
+
+/** A transfer as POST /api/lattice/transactions takes it; `id` and `nonce` are signed, so sign what you send. */
+export interface SigningTransfer {
+  kind?: 'transfer';
+  id?: string;
+  from: string;
+  to: string;
+  amount: number | bigint;
+  memo?: string;
+  nonce?: number | bigint;
 }
 
 /**
- * The canonical bytes an owner signs for a transaction (SPEC §8: lattice id, the
- * transaction's content, id, nonce).
- *
- * TODO(SPEC §8): docs/API.md does not document these bytes yet (owned accounts are
- * being built); until it does, signing refuses rather than guess an encoding that a
- * node would reject. When they are documented: build them here, add `nonce` and
- * `signature` to TransferItem in src/api/openapi.json, regenerate, and test against
- * a lattice with an owned account.
+ * A call of a deployed intent (sent as Aethel source through /api/verify, not as an
+ * API item). `arguments` are signed in order: give pairs when the order could differ
+ * from an object's (integer-like names come first in an object).
  */
-export function transactionSigningBytes(_latticeId: string, _transfer: unknown, _id: string, _nonce: number): Uint8Array {
-  throw new VerificationError('signing owned-account transactions is not available yet: the signed bytes (SPEC §8) are not documented in docs/API.md');
+export interface SigningInvocation {
+  kind: 'invocation';
+  id?: string;
+  intent: string;
+  memo?: string;
+  arguments?: [string, string][] | Record<string, string>;
+  nonce?: number | bigint;
 }
 
-/** Signs a transaction for an owned account with `signer` (see transactionSigningBytes). */
-export async function signTransaction(signer: Signer, latticeId: string, transfer: unknown, id: string, nonce: number): Promise<SignedFields> {
-  const signature = await signer.sign(transactionSigningBytes(latticeId, transfer, id, nonce));
-  return { nonce, signature: bytesToHex(signature) };
+/** open_account (signed by the new owner key) or set_owner (by the current owner, with the next nonce). */
+export interface SigningAccountChange {
+  kind: 'open_account' | 'set_owner';
+  id?: string;
+  account: string;
+  /** The new owner's public key, 64 hex digits. */
+  owner: string;
+  nonce?: number | bigint;
+}
+
+export type SigningItem = SigningTransfer | SigningInvocation | SigningAccountChange;
+
+export interface SigningOptions {
+  /** The item is one of an atomic batch's (kind 1): each is signed on its own, with the batch's `clientId`. */
+  batch?: boolean;
+  /** The transaction's client id, if not the item's `id` ('' when neither). */
+  clientId?: string;
+}
+
+/** What a signed item carries on top of its fields: 128 hex digits. */
+export interface SignedFields {
+  signature: string;
+}
+
+const DOMAIN = encoder.encode('aethel/sig/v1');
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+const U64_MAX = 2n ** 64n - 1n;
+
+const isAccountChange = (item: SigningItem): item is SigningAccountChange =>
+  item.kind === 'open_account' || item.kind === 'set_owner';
+const invalid = (message: string) => new AethelError('invalid_transaction', message);
+
+function integer(value: number | bigint, what: string, min: bigint, max: bigint): bigint {
+  if (typeof value === 'number' && !Number.isInteger(value)) throw invalid(`${what} must be an integer, got ${value}`);
+  const big = BigInt(value);
+  if (big < min || big > max) throw invalid(`${what} ${big} is outside ${min}..${max}`);
+  return big;
+}
+
+function fixedBytes(value: string | Uint8Array, size: number, what: string): Uint8Array {
+  const ok = typeof value === 'string' ? value.length === 2 * size && /^[0-9a-fA-F]*$/.test(value) : value.length === size;
+  if (!ok) throw invalid(`${what} must be ${size} bytes (${2 * size} hex digits)`);
+  return typeof value === 'string' ? hexToBytes(value) : value;
+}
+
+// Big-endian integers and u32-length-prefixed UTF-8 strings, as the ledger writes them.
+class ByteWriter {
+  private readonly parts: Uint8Array[] = [];
+  bytes(bytes: Uint8Array): this {
+    this.parts.push(bytes);
+    return this;
+  }
+  private fixed(size: number, write: (view: DataView) => void): this {
+    const out = new Uint8Array(size);
+    write(new DataView(out.buffer));
+    return this.bytes(out);
+  }
+  u8(value: number): this { return this.fixed(1, (v) => v.setUint8(0, value)); }
+  u32(value: number): this { return this.fixed(4, (v) => v.setUint32(0, value)); }
+  u64(value: bigint): this { return this.fixed(8, (v) => v.setBigUint64(0, value)); }
+  i64(value: bigint): this { return this.fixed(8, (v) => v.setBigInt64(0, value)); }
+  str(text: string): this {
+    const bytes = encoder.encode(text);
+    return this.u32(bytes.length).bytes(bytes);
+  }
+  take(): Uint8Array {
+    const out = new Uint8Array(this.parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}
+
+/**
+ * The bytes an owner signs for one item (docs/LEDGER.md, "Signing bytes"):
+ * "aethel/sig/v1" | lattice id | kind | client id | nonce | the item | has_owner | owner.
+ * `latticeId` is GET /api/lattice/members' `lattice_id` (64 hex) or its 32 bytes: it
+ * binds the signature to one lattice. A missing nonce is signed as 0.
+ */
+export function transactionSigningBytes(latticeId: string | Uint8Array, item: SigningItem, options: SigningOptions = {}): Uint8Array {
+  if (isAccountChange(item) && options.batch) throw invalid(`${item.kind} is a transaction of its own, never a batch item`);
+  const kind = item.kind === 'open_account' ? 3 : item.kind === 'set_owner' ? 4 : options.batch ? 1 : 0;
+  const out = new ByteWriter()
+    .bytes(DOMAIN)
+    .bytes(fixedBytes(latticeId, 32, 'the lattice id'))
+    .u8(kind)
+    .str(options.clientId ?? item.id ?? '')
+    .u64(integer(item.nonce ?? 0, 'nonce', 0n, U64_MAX));
+  if (item.kind === 'invocation') {
+    const args = Array.isArray(item.arguments) ? item.arguments : Object.entries(item.arguments ?? {});
+    out.u8(1).str(item.intent).str(item.memo ?? '').u32(args.length);
+    for (const [name, value] of args) out.str(name).str(value);
+    return out.u8(0).take();
+  }
+  if (isAccountChange(item)) {
+    // The ledger holds both account changes as a transfer of 0: open_account names the
+    // account as the receiver, set_owner as the sender; the owner key follows the item.
+    const open = item.kind === 'open_account';
+    out.u8(0).str(open ? '' : item.account).str(open ? item.account : '').i64(0n).str('');
+    return out.u8(1).bytes(fixedBytes(item.owner, 32, 'owner')).take();
+  }
+  out.u8(0).str(item.from).str(item.to).i64(integer(item.amount, 'amount', I64_MIN, I64_MAX)).str(item.memo ?? '');
+  return out.u8(0).take();
+}
+
+/**
+ * Signs `item` with `signer`: resolves with the item and its `signature`, ready to
+ * send (for an item of POST /api/lattice/transactions, as it is).
+ */
+export async function signTransaction<T extends SigningItem>(signer: Signer, latticeId: string | Uint8Array, item: T,
+  options: SigningOptions = {}): Promise<T & SignedFields> {
+  const signature = await signer.sign(transactionSigningBytes(latticeId, item, options));
+  return { ...item, signature: bytesToHex(signature) };
 }

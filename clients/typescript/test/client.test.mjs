@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 
 import {
   AethelClient, ApiError, Ed25519Signer, NetworkError, OutcomeUnknownError, TransactionFailedError,
-  VerificationError, bytesToHex, publicKeyOfPeerId, transactionSigningBytes, verifyEd25519, verifyProof,
+  VerificationError, bytesToHex, publicKeyOfPeerId, verifyEd25519, verifyProof,
   verifyStateSignature,
 } from '../dist/index.js';
 import { freePort, startLattice, waitFor, waitForLeader } from '../../../tests/dashboard/harness.mjs';
@@ -176,7 +176,7 @@ test('typed errors: unknown account, refused transfer, bad request', async () =>
   assert.equal(verified.intents[0].transaction.status, 'committed');
 });
 
-test('signing: WebCrypto Ed25519 keys; transaction signing waits for the documented bytes', async () => {
+test('signing: WebCrypto Ed25519 keys (owned accounts: owned.test.mjs)', async () => {
   // RFC 8032, section 7.1, test 1.
   const signer = await Ed25519Signer.fromSeed('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60');
   assert.equal(bytesToHex(await signer.publicKey()), 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
@@ -185,7 +185,6 @@ test('signing: WebCrypto Ed25519 keys; transaction signing waits for the documen
   const fresh = await Ed25519Signer.generate();
   const message = new TextEncoder().encode('aethel');
   assert.equal(await verifyEd25519(await fresh.publicKey(), message, await fresh.sign(message)), true);
-  assert.throws(() => transactionSigningBytes('lattice', {}, 'id', 1), /not documented/);
 });
 
 test('events: a commit arrives, and the stream moves on when its node is killed', async () => {
