@@ -4,7 +4,8 @@
 // 4xx with a JSON error naming its code, duplicate_key only for valid JSON and
 // malformed_json only for what is not a JSON object; an accepted body is the object
 // Boost.JSON reads, and reading its serialization is accepted again; each item became
-// a transfer with the item's exact values.
+// a transfer, open_account or set_owner with the item's exact values and
+// authorization (nonce, signature, owner).
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -72,9 +73,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const json::array& items = object->at("transactions").as_array();
   require(txs->size() == items.size());
   for (size_t i = 0; i < items.size(); ++i) {
-    const ledger::Transfer& t = (*txs)[i].transfers.at(0);
-    require(t.from == items[i].at("from").as_string() && t.to == items[i].at("to").as_string());
-    require(t.amount == items[i].at("amount").as_int64());
+    const ledger::Transaction& tx = (*txs)[i];
+    const ledger::Transfer& t = tx.transfers.at(0);
+    const json::object& item = items[i].as_object();
+    if (tx.kind == ledger::TxKind::kTransfer) {
+      require(t.from == item.at("from").as_string() && t.to == item.at("to").as_string());
+      require(t.amount == item.at("amount").as_int64());
+    } else {
+      const bool opening = tx.kind == ledger::TxKind::kOpenAccount;
+      require(opening || tx.kind == ledger::TxKind::kSetOwner);
+      require((opening ? t.to : t.from) == item.at("account").as_string());
+      require(t.owner == ledger::public_key_from_hex(std::string(item.at("owner").as_string())));
+    }
+    // The authorization is the item's, byte for byte, whatever the hex case.
+    require(t.nonce.has_value() == item.contains("nonce"));
+    require(t.signature.has_value() == item.contains("signature"));
+    if (t.signature) {
+      require(t.signature ==
+              ledger::signature_from_hex(std::string(item.at("signature").as_string())));
+    }
   }
   return 0;
 }

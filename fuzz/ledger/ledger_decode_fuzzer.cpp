@@ -30,7 +30,13 @@ void fuzz_genesis(std::string_view text) {
 void fuzz_snapshot(std::string_view bytes) {
   const auto ledger = Ledger::deserialize(bytes);
   if (!ledger.ok()) return;
-  require(ledger.value().serialize() == bytes);
+  // Older format versions are read and written back in the current one, which is
+  // canonical: the same state, the same bytes.
+  const std::string written = ledger.value().serialize();
+  const auto again = Ledger::deserialize(written);
+  require(again.ok() && again.value().serialize() == written &&
+          again.value().root() == ledger.value().root());
+  if (bytes.substr(8, 4) == std::string_view(written).substr(8, 4)) require(written == bytes);
   require(!ledger.value().check_invariants().has_value());
 }
 

@@ -143,7 +143,8 @@ export class AethelClient {
      * fails `bad_nonce`. Throws TransactionFailedError like transfer().
      */
     async signedTransfer(item, signer) {
-        this.latticeId ??= (await this.members()).lattice_id;
+        // From the identity route: it answers pages of other origins (CORS), members does not.
+        this.latticeId ??= (await this.identity()).lattice_id;
         const nonce = item.nonce ?? (await this.account(item.from)).nonce + 1;
         const id = item.id ?? crypto.randomUUID();
         return this.transfer(await signTransaction(signer, this.latticeId, { ...item, id, nonce }));

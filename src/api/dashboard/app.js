@@ -16,7 +16,9 @@
 import {
   bucketDelta, bucketSum, drawLines, drawTimeline, parseHistogram, quantile, trim, trimTimeline,
 } from './charts.js';
-import { AethelClient, ApiError } from './client/index.js';
+import {
+  AethelClient, AethelError, ApiError, Ed25519Signer, TransactionFailedError, bytesToHex,
+} from './client/index.js';
 import { initExplorer, refreshIntents, renderBlocks, transfersText } from './explorer.js';
 
 (() => {
@@ -510,6 +512,72 @@ import { initExplorer, refreshIntents, renderBlocks, transfersText } from './exp
     }
   }
 
+  // ---- signed transfers (SPEC §8) ------------------------------------------------
+  // The key file is read into a non-extractable WebCrypto key: it is never sent, never
+  // stored, and gone with the page. WebCrypto exists only in secure contexts (https,
+  // or a page from localhost).
+  const signing = { signer: null };
+
+  function showSignedResult(ok, lines) {
+    const box = $('#signed-result');
+    box.hidden = false;
+    box.className = `result ${ok ? 'result-ok' : 'result-fail'}`;
+    box.replaceChildren(...lines.map((line) => {
+      const p = document.createElement('p');
+      p.textContent = line;
+      return p;
+    }));
+  }
+
+  async function loadKey(file) {
+    const status = $('#key-status');
+    signing.signer = null;
+    $('#signed-submit').disabled = true;
+    if (!window.isSecureContext || !globalThis.crypto?.subtle) {
+      status.textContent = 'This page cannot sign: browsers offer WebCrypto only over https or from localhost.';
+      return;
+    }
+    try {
+      signing.signer = await Ed25519Signer.fromJwk(await file.text());
+      const owner = bytesToHex(await signing.signer.publicKey());
+      status.dataset.owner = owner;
+      status.textContent = `Signing as owner ${owner.slice(0, 16)}… (key held in this page only).`;
+      $('#signed-submit').disabled = false;
+    } catch (error) {
+      delete status.dataset.owner;
+      status.textContent = `${file.name}: ${error.message}`;
+    }
+  }
+
+  // Signs a transfer in the page and sends it to the active node.
+  async function sendSigned() {
+    const item = {
+      from: $('#signed-from').value.trim(),
+      to: $('#signed-to').value.trim(),
+      amount: Number($('#signed-amount').value),
+    };
+    const button = $('#signed-submit');
+    button.disabled = true;
+    const box = $('#signed-result');
+    box.className = 'result';
+    box.textContent = 'Signing and sending…';
+    try {
+      const client = new AethelClient({ nodes: [state.active], timeoutMs: VERIFY_TIMEOUT_MS });
+      const outcome = await client.signedTransfer(item, signing.signer);
+      showSignedResult(true, [
+        `Committed: ${item.amount} from ${item.from} to ${item.to}, signed in this page.`,
+        `Transaction ${outcome.id} at height ${outcome.height}; new root ${outcome.merkle_root}`,
+      ]);
+    } catch (error) {
+      const code = error instanceof AethelError ? error.code : 'unreachable';
+      const detail = error instanceof TransactionFailedError ? error.outcome.message : error.message;
+      showSignedResult(false, [`Refused: ${code}`, detail]);
+    } finally {
+      button.disabled = !signing.signer;
+      poll();
+    }
+  }
+
   // A read from the active node, then from the others: {status, body, base}.
   async function read(path) {
     let last = { status: 0, body: { error: { message: 'no node answers' } }, base: null };
@@ -670,6 +738,14 @@ import { initExplorer, refreshIntents, renderBlocks, transfersText } from './exp
       submit($('#code').value);
     });
     initExplorer(explorer);
+    $('#key-file').addEventListener('change', (event) => {
+      const [file] = event.target.files;
+      if (file) loadKey(file);
+    });
+    $('#signed-transfer').addEventListener('submit', (event) => {
+      event.preventDefault();
+      if (signing.signer) sendSigned();
+    });
     $('#code').addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) $('#editor').requestSubmit();
     });
