@@ -4,8 +4,9 @@
 # with cheap writes, against the same clients on the unloaded lattice, in one run.
 #   others        POST /api/lattice/transactions, one transfer each, 4 connections; each
 #                 request names one of 254 client addresses (198.51.100.x) in turn
-#   probe         one client (192.0.2.1) sending the guide's transfer intent to POST
-#                 /api/verify, 20 a second on 1 connection: its p99
+#   probe         one client (192.0.2.1) sending signed transfers (SPEC §8) from the owned
+#                 account Probe to POST /api/verify, 20 a second on 1 connection: its p99,
+#                 and how many committed (the account's nonce counts them)
 #   flood_verify  64 connections of POST /api/verify, four hard definitions each (cubic
 #                 guards that cost the solver its whole timer), all from 203.0.113.66
 #   flood_writes  16 connections of cheap transfers as fast as the node answers, all
@@ -38,14 +39,9 @@ BENCH=flood
 # shellcheck source=bench/node/wrk_lib.sh
 source bench/node/wrk_lib.sh
 
-# transfer_lua ADDRESS [DELAY_MS [verify]]: one transfer of 1 per request (Alice and Bob
-# in turn) from the client address a Lua expression of the request number n gives, as a
-# transactions body or, with "verify", as the guide's intent; DELAY_MS paces it.
+# transfer_lua ADDRESS: one transfer of 1 per request (Alice and Bob in turn) from the
+# client address a Lua expression of the request number n gives.
 transfer_lua() {
-  local body="'{\"transactions\": [{\"from\": \"' .. from .. '\", \"to\": \"' .. to .. '\", \"amount\": 1}]}'"
-  if [[ ${3:-} == verify ]]; then
-    body="'{\"code\": \"intent transfer { from: ' .. from .. ', to: ' .. to .. ', amount: 1 }\"}'"
-  fi
   cat <<LUA
 local n = 0
 request = function()
@@ -53,10 +49,9 @@ request = function()
   local from, to = "Alice", "Bob"
   if n % 2 == 0 then from, to = "Bob", "Alice" end
   return wrk.format(nil, nil, {["Content-Type"] = "application/json", ["X-Forwarded-For"] = $1},
-    $body)
+    '{"transactions": [{"from": "' .. from .. '", "to": "' .. to .. '", "amount": 1}]}')
 end
 LUA
-  if [[ -n ${2:-} ]]; then echo "delay = function() return $2 end"; fi
 }
 
 hard_definitions_json() {
@@ -70,9 +65,45 @@ hard_definitions_json() {
   echo "{\"code\": \"$code\"}"
 }
 
+# The genesis: Alice and Bob without owner (the others and the floods move 1 between
+# them), Probe owned by a key from `aethel account new`.
+write_genesis() {
+  local owner
+  owner=$("$AETHEL_BIN" account new --out "$OUT_DIR/probe.key" 2>/dev/null) || die "aethel account new failed"
+  cat >"$OUT_DIR/genesis.json" <<JSON
+{"accounts": {"Alice": 1000000000, "Bob": 1000000000, "Probe": {"balance": 1000000, "owner": "$owner"}}}
+JSON
+}
+
+probe_nonce() {
+  curl -fsS -m 5 "$LEADER/api/lattice/accounts/Probe" | grep -o '"nonce": *[0-9]*' | grep -o '[0-9]*$'
+}
+
+# probe_script PHASE: the probe's wrk script for one phase: 2000 transfers signed ahead
+# with the account's next nonces, sent in order, one each 50 ms.
+probe_script() {
+  local lattice_id first
+  lattice_id=$(curl -fsS -m 5 "$LEADER/api/lattice/members" | grep -o '"lattice_id": *"[0-9a-f]*"' |
+    grep -o '[0-9a-f]\{64\}')
+  first=$(($(probe_nonce) + 1))
+  {
+    node bench/node/signed_probe.mjs "$OUT_DIR/probe.key" "$lattice_id" Probe Bob "$first" 2000
+    cat <<'LUA'
+-- The next body moves on with each answer, not with each call of request(): wrk calls
+-- it once more than it sends.
+local answered = 0
+request = function()
+  return wrk.format(nil, nil, {["Content-Type"] = "application/json", ["X-Forwarded-For"] = "192.0.2.1"},
+    bodies[math.min(answered + 1, #bodies)])
+end
+response = function() answered = answered + 1 end
+delay = function() return 50 end
+LUA
+  } | wrk_script "$OUT_DIR/probe_$1.lua"
+}
+
 write_wrk_scripts() {
   transfer_lua '"198.51.100." .. (n % 254 + 1)' | wrk_script "$OUT_DIR/others.lua"
-  transfer_lua '"192.0.2.1"' 50 verify | wrk_script "$OUT_DIR/probe.lua"
   transfer_lua '"203.0.113.99"' | wrk_script "$OUT_DIR/flood_writes.lua"
   {
     echo 'wrk.headers["X-Forwarded-For"] = "203.0.113.66"'
@@ -82,13 +113,16 @@ write_wrk_scripts() {
 
 # others and probe at once for DURATION_S; their results named NAME_SUFFIX.
 measure_clients() {
-  local suffix=$1
+  local suffix=$1 before
+  probe_script "$suffix"
+  before=$(probe_nonce)
   run_wrk "others_$suffix" 4 "$OUT_DIR/others.lua" "$LEADER/api/lattice/transactions" &
   local others=$!
-  run_wrk "probe_$suffix" 1 "$OUT_DIR/probe.lua" "$LEADER/api/verify"
+  run_wrk "probe_$suffix" 1 "$OUT_DIR/probe_$suffix.lua" "$LEADER/api/verify"
   wait "$others"
   report "others_$suffix"
   report "probe_$suffix"
+  echo "probe_commits_$suffix count=$(($(probe_nonce) - before))" >>"$OUT_DIR/results.txt"
 }
 
 leader_pid() {
@@ -131,7 +165,8 @@ print_table() {
 |---|---|---|---|
 | other clients' commits/s (4 connections) | $base | $flood ($(ratio "$flood" "$base") of unloaded) | ≥ 0.8 of unloaded |
 | other clients' non-2xx answers | $(field others_unloaded non2xx) | $(field others_flood non2xx) | 0 |
-| probe client, p50 / p99 ms | $(field probe_unloaded p50_ms) / $(field probe_unloaded p99_ms) | $(field probe_flood p50_ms) / $(field probe_flood p99_ms) | p99 < 1000 |
+| probe client (signed transfers), p50 / p99 ms | $(field probe_unloaded p50_ms) / $(field probe_unloaded p99_ms) | $(field probe_flood p50_ms) / $(field probe_flood p99_ms) | p99 < 1000 |
+| probe client, signed transfers committed (answers/s) | $(field probe_commits_unloaded count) ($(field probe_unloaded rps)/s) | $(field probe_commits_flood count) ($(field probe_flood rps)/s) | every answer a commit |
 | probe client, non-2xx answers | $(field probe_unloaded non2xx) | $(field probe_flood non2xx) | 0 |
 | leader RssAnon, max MB | $(max_of "$OUT_DIR/memory_unloaded.txt") | $(max_of "$OUT_DIR/memory_flood.txt") | bounded |
 | hard-definition flood: answers/s, non-2xx | — | $(field flood_verify rps), $(field flood_verify non2xx) | refused, not queued |
@@ -144,14 +179,16 @@ TABLE
 main() {
   [[ -x $AETHEL_BIN ]] || die "$AETHEL_BIN is missing: build first (cmake --build $BUILD_DIR --target aethel)"
   local tool
-  for tool in wrk curl; do command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"; done
+  for tool in wrk curl node; do command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"; done
   mkdir -p "$OUT_DIR"
   OUT_DIR=$(cd "$OUT_DIR" && pwd)
   : >"$OUT_DIR/results.txt"
   write_wrk_scripts
+  write_genesis
 
   trap stop_all EXIT
-  aethel_up AETHEL_TRUSTED_PROXIES=127.0.0.1 AETHEL_RATE_LIMIT_WRITES_PER_S="$RATE_LIMIT"
+  aethel_up AETHEL_TRUSTED_PROXIES=127.0.0.1 AETHEL_RATE_LIMIT_WRITES_PER_S="$RATE_LIMIT" \
+    AETHEL_GENESIS_FILE="$OUT_DIR/genesis.json"
   log "aethel leader: $LEADER"
   local pid
   pid=$(leader_pid) || die "no pid for the leader in $OUT_DIR/run-lattice.out"

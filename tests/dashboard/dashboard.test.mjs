@@ -101,7 +101,7 @@ await runSteps('dashboard', [
     // Tab reaches the sync-mode buttons and the submit button.
     await page.locator('body').focus();
     const focused = [];
-    for (let i = 0; i < 10; i += 1) {
+    for (let i = 0; i < 20; i += 1) {
       await page.keyboard.press('Tab');
       focused.push(await page.evaluate(() => document.activeElement.textContent.trim()));
     }
