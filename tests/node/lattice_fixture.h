@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
@@ -258,6 +259,23 @@ class Load {
   Clock::time_point longest_gap_end_{};
   std::thread thread_;
 };
+
+// What `aethel ARGS` did: its exit code, and its stdout and stderr together.
+struct CliRun {
+  int exit_code = -1;
+  std::string output;
+};
+
+inline CliRun aethel(const std::string& arguments) {
+  CliRun run;
+  FILE* pipe = ::popen((std::string(AETHEL_BINARY) + " " + arguments + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return run;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
+  int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
 
 // Runs `[ENV] aethel ARGS`; its output when it fails, "" when it exits 0.
 inline std::string run_aethel(const std::string& args, const std::string& env = "") {

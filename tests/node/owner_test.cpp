@@ -20,22 +20,6 @@
 namespace aethel::test {
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;
-};
-
-CliRun aethel(const std::string& arguments) {
-  CliRun run;
-  FILE* pipe = ::popen((std::string(AETHEL_BINARY) + " " + arguments + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
-  int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
 std::string node_url(const NodeProcess& node) {
   return "http://127.0.0.1:" + std::to_string(node.url().port);
 }
