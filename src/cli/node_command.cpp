@@ -374,6 +374,9 @@ node::Result<std::unique_ptr<http::Server>> start_server(const node::Config& con
   options.port = config.api_port;
   options.max_connections = max_connections;
   options.reserved_connections = api::kValidatorConnections;
+  options.max_connections_per_address = config.max_connections_per_address;
+  options.unlimited_addresses = config.trusted_proxies;
+  options.unlimited_addresses.insert(options.unlimited_addresses.end(), {"127.0.0.1", "::1"});
   options.on_connections = [&metrics](size_t open) { metrics.set_http_connections(open); };
   if (!config.tls_cert_file.empty()) {
     options.tls = http::ServerTls{config.tls_cert_file, config.tls_key_file};

@@ -367,6 +367,12 @@ struct ServerOptions {
   // connection flood cuts the HTTP lung). Only beyond both is a connection refused at
   // accept.
   size_t reserved_connections = 0;
+  // Connections open at once from one client address, at most (0: no limit); one more
+  // is answered 503 "too_many_connections" and closed, like one past max_connections,
+  // so one address cannot take every slot. `unlimited_addresses` (canonical IPs, e.g.
+  // reverse proxies, whose clients all share their address) are not counted.
+  size_t max_connections_per_address = 0;
+  std::vector<std::string> unlimited_addresses;
   // Told the number of open connections each time one opens or closes (an io
   // thread; must not block). A connection the client closed counts until the
   // server reads the close.

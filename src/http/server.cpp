@@ -470,8 +470,8 @@ class Server::Impl {
   std::vector<std::shared_ptr<Exchange>> open_exchanges() EXCLUDES(sessions_mutex_) {
     std::vector<std::shared_ptr<Exchange>> open;
     base::MutexLock lock(sessions_mutex_);
-    for (auto& [id, weak] : sessions_) {
-      if (auto exchange = weak.lock()) open.push_back(std::move(exchange));
+    for (auto& [id, session] : sessions_) {
+      if (auto exchange = session.exchange.lock()) open.push_back(std::move(exchange));
     }
     return open;
   }
@@ -485,31 +485,50 @@ class Server::Impl {
         co_await backoff_.async_wait(kUseTuple);
         continue;
       }
-      const size_t open = open_sessions();
+      beast::error_code remote_ec;
+      const auto remote = socket.remote_endpoint(remote_ec);
+      const std::string address = remote_ec ? "" : remote.address().to_string();
+      const auto [open, from_address] = open_sessions(address);
       const bool limited = options_.max_connections > 0;
       if (limited && open >= options_.max_connections + options_.reserved_connections) {
-        refuse_connection(std::move(socket));
+        refuse_connection(std::move(socket), fmt::format("the node serves {} connections at most "
+                                                         "(AETHEL_MAX_CONNECTIONS); retry later",
+                                                         options_.max_connections));
         continue;
       }
-      start_session(std::move(socket), limited && open >= options_.max_connections);
+      if (over_address_limit(address, from_address)) {
+        refuse_connection(std::move(socket),
+                          fmt::format("the node serves {} connections at most from one client "
+                                      "address (AETHEL_MAX_CONNECTIONS_PER_ADDRESS); retry later",
+                                      options_.max_connections_per_address));
+        continue;
+      }
+      const bool loopback = !remote_ec && remote.address().is_loopback();
+      start_session(std::move(socket), limited && open >= options_.max_connections, address,
+                    loopback);
     }
   }
 
-  size_t open_sessions() EXCLUDES(sessions_mutex_) {
+  // Open sessions: all of them, and those from `address`.
+  std::pair<size_t, size_t> open_sessions(const std::string& address) EXCLUDES(sessions_mutex_) {
     base::MutexLock lock(sessions_mutex_);
-    return sessions_.size();
+    auto it = per_address_.find(address);
+    return {sessions_.size(), it == per_address_.end() ? 0 : it->second};
   }
 
-  // Past max_connections: the 503 goes out in one non-blocking write (a fresh
-  // socket's buffer takes it) and the socket closes; the accept loop never waits.
-  void refuse_connection(tcp::socket socket) {
+  bool over_address_limit(const std::string& address, size_t open_from_address) const {
+    const auto& unlimited = options_.unlimited_addresses;
+    return options_.max_connections_per_address > 0 &&
+           open_from_address >= options_.max_connections_per_address &&
+           std::find(unlimited.begin(), unlimited.end(), address) == unlimited.end();
+  }
+
+  // Past a limit: the 503 goes out in one non-blocking write (a fresh socket's
+  // buffer takes it) and the socket closes; the accept loop never waits.
+  void refuse_connection(tcp::socket socket, const std::string& why) {
     beast::error_code ignored;
     if (!tls_) {
-      Response response = handler_.error(
-          503, "too_many_connections",
-          fmt::format("the node serves {} connections at most (AETHEL_MAX_CONNECTIONS); "
-                      "retry later",
-                      options_.max_connections));
+      Response response = handler_.error(503, "too_many_connections", why);
       response.headers.emplace_back("Retry-After", "1");
       std::ostringstream text;
       text << to_beast(response, 11, false);
@@ -522,35 +541,38 @@ class Server::Impl {
   }
 
   template <class Socket>
-  void start_session(Socket socket, bool reserved) {
-    beast::error_code ec;
-    auto remote = socket.remote_endpoint(ec);
-    std::string address = ec ? "" : remote.address().to_string();
-    bool loopback = !ec && remote.address().is_loopback();
+  void start_session(Socket socket, bool reserved, const std::string& address, bool loopback) {
     asio::any_io_executor executor = socket.get_executor();
     PlainStream plain(std::move(socket));
     if (tls_) {
       auto session = std::make_shared<Session<TlsStream>>(
           executor, TlsStream(std::move(plain), *tls_), address, loopback, reserved);
-      asio::co_spawn(executor, session_main(session, register_session(session)), asio::detached);
+      asio::co_spawn(executor, session_main(session, register_session(session, address)),
+                     asio::detached);
     } else {
       auto session = std::make_shared<Session<PlainStream>>(executor, std::move(plain), address,
                                                             loopback, reserved);
-      asio::co_spawn(executor, session_main(session, register_session(session)), asio::detached);
+      asio::co_spawn(executor, session_main(session, register_session(session, address)),
+                     asio::detached);
     }
   }
 
-  uint64_t register_session(std::shared_ptr<Exchange> exchange) EXCLUDES(sessions_mutex_) {
+  uint64_t register_session(std::shared_ptr<Exchange> exchange, const std::string& address)
+      EXCLUDES(sessions_mutex_) {
     base::MutexLock lock(sessions_mutex_);
     uint64_t id = next_session_id_++;
-    sessions_.emplace(id, exchange);
+    sessions_.emplace(id, OpenSession{exchange, address});
+    ++per_address_[address];
     if (options_.on_connections) options_.on_connections(sessions_.size());
     return id;
   }
 
   void unregister_session(uint64_t id) EXCLUDES(sessions_mutex_) {
     base::MutexLock lock(sessions_mutex_);
-    sessions_.erase(id);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    if (--per_address_[it->second.address] == 0) per_address_.erase(it->second.address);
+    sessions_.erase(it);
     if (options_.on_connections) options_.on_connections(sessions_.size());
     if (sessions_.empty()) sessions_done_.notify_all();
   }
@@ -798,7 +820,12 @@ class Server::Impl {
   bool stopped_ GUARDED_BY(mutex_) = false;
   base::Mutex sessions_mutex_;
   base::CondVar sessions_done_;
-  std::map<uint64_t, std::weak_ptr<Exchange>> sessions_ GUARDED_BY(sessions_mutex_);
+  struct OpenSession {
+    std::weak_ptr<Exchange> exchange;
+    std::string address;  // the client's, as the per-address limit counts it
+  };
+  std::map<uint64_t, OpenSession> sessions_ GUARDED_BY(sessions_mutex_);
+  std::map<std::string, size_t> per_address_ GUARDED_BY(sessions_mutex_);
   uint64_t next_session_id_ GUARDED_BY(sessions_mutex_) = 1;
 };
 

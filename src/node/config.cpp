@@ -347,6 +347,9 @@ std::optional<Error> read_extensions(const Reader& reader, Config& config) {
   uint64_t connections = 0;
   if (auto e = read_unsigned(reader, "MAX_CONNECTIONS", 0, 1'000'000, connections)) return e;
   if (reader.get("MAX_CONNECTIONS")) config.max_connections = connections;
+  if (auto e = read_unsigned(reader, "MAX_CONNECTIONS_PER_ADDRESS", 0, 1'000'000,
+                             config.max_connections_per_address))
+    return e;
   // Five heartbeats (ticks of 50 ms) at least: fewer and one late answer deposes a
   // leader; a minute at most.
   return read_unsigned(reader, "ELECTION_TIMEOUT_MS", 250, 60'000, config.election_timeout_ms);

@@ -102,6 +102,10 @@ struct Config {
   // soft RLIMIT_NOFILE less 256 (kept for storage, P2P and outgoing calls), in
   // 16..10000.
   std::optional<uint64_t> max_connections;
+  // AETHEL_MAX_CONNECTIONS_PER_ADDRESS: HTTP connections open at once from one client
+  // address (0: no limit). Not counted: this host (127.0.0.1, ::1) and the trusted
+  // proxies, whose clients all share their address.
+  uint64_t max_connections_per_address = 64;
 
   // Accepted but suspicious settings (a host name under /ip4/ read as /dns4/), one
   // line each, naming the variable; the node logs them at start.

@@ -588,6 +588,55 @@ void wait_for_open_connections(int watch, int expected) {
   ASSERT_EQ(open, expected) << "aethel_http_connections";
 }
 
+// `count` connections from `from`, each served one kept-alive /health.
+std::vector<int> held_connections(uint16_t port, const std::string& from, int count) {
+  std::vector<int> held;
+  for (int i = 0; i < count; ++i) {
+    held.push_back(connect_loopback(port, from));
+    EXPECT_TRUE(send_all(held.back(), "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"));
+    EXPECT_TRUE(read_until(held.back(), R"("healthy"})")) << from << ", connection " << i + 1;
+  }
+  return held;
+}
+
+// The answer to one /health on a new connection from `from`, read to its close.
+std::string health_on_new_connection(uint16_t port, const std::string& from) {
+  int fd = connect_loopback(port, from);
+  EXPECT_TRUE(send_all(fd, "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  std::string answer = read_to_end(fd);
+  close(fd);
+  return answer;
+}
+
+// One address cannot take every slot: past AETHEL_MAX_CONNECTIONS_PER_ADDRESS its next
+// connection is answered 503 and closed, while other addresses, this host and trusted
+// proxies (whose clients share their address) are still served.
+TEST_F(SecurityTest, PastTheLimitPerAddressThatAddressIsRefusedAndOthersAreServed) {
+  start({"AETHEL_MAX_CONNECTIONS_PER_ADDRESS=5", "AETHEL_TRUSTED_PROXIES=127.0.0.4"});
+  std::vector<int> stranger = held_connections(node_->port(), "127.0.0.2", 5);
+  std::string refused = health_on_new_connection(node_->port(), "127.0.0.2");
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 503")) << refused;
+  EXPECT_NE(refused.find("too_many_connections"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("AETHEL_MAX_CONNECTIONS_PER_ADDRESS"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("Retry-After: 1"), std::string::npos) << refused;
+  std::vector<int> others = held_connections(node_->port(), "127.0.0.3", 5);
+  std::vector<int> proxy = held_connections(node_->port(), "127.0.0.4", 8);
+  std::vector<int> host = held_connections(node_->port(), "127.0.0.1", 8);
+  // Once one of its connections closes (and the node has read the close), the
+  // address may open another.
+  close(stranger.back());
+  stranger.pop_back();
+  std::string again;
+  for (int i = 0; i < 100 && !again.starts_with("HTTP/1.1 200"); ++i) {
+    again = health_on_new_connection(node_->port(), "127.0.0.2");
+    if (!again.starts_with("HTTP/1.1 200")) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_TRUE(again.starts_with("HTTP/1.1 200")) << again;
+  for (const auto* fds : {&stranger, &others, &proxy, &host}) {
+    for (int fd : *fds) close(fd);
+  }
+}
+
 // Past AETHEL_MAX_CONNECTIONS, 64 more connections are kept for other validators:
 // a public request on one is 503 (and closed), a signed node-to-node request is
 // served; past those, a connection is answered 503 at once, without a request.
