@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "cli/node_client.h"
@@ -19,6 +20,12 @@ using ledger::to_hex;
 namespace {
 
 constexpr uint32_t kLookupTimeout_ms = 10'000;
+
+// What signing needs from the lattice: its id, and each debited account's next nonce.
+struct SigningContext {
+  ledger::Hash lattice_id{};
+  std::map<std::string, uint64_t> next_nonce;  // filled as accounts are first met
+};
 constexpr int kBase64Variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
 
 std::string base64url(std::span<const uint8_t> bytes) {

@@ -10,7 +10,6 @@
 
 #include <boost/json/object.hpp>
 #include <filesystem>
-#include <map>
 #include <optional>
 #include <string>
 
@@ -27,12 +26,6 @@ base::Result<ledger::KeyPair> create_account_key(const std::filesystem::path& pa
 // Reads a key file; Error "bad_key" names what is wrong (not JSON, wrong kty/crv,
 // x not matching d, ...).
 base::Result<ledger::KeyPair> read_account_key(const std::filesystem::path& path);
-
-// What signing needs from the lattice: its id, and each debited account's next nonce.
-struct SigningContext {
-  ledger::Hash lattice_id{};
-  std::map<std::string, uint64_t> next_nonce;  // filled as accounts are first met
-};
 
 // Gives every transfer and invocation of `program` a `nonce` (the account's next one,
 // consecutive within the program, unless written) and a `signature` by `key`, as the

@@ -222,7 +222,6 @@ Transaction Transaction::set_owner(std::string name, const PublicKey& new_owner,
 std::string_view client_id_scope(const Transaction& tx) {
   if (tx.transfers.empty() || tx.transfers.front().invocation) return {};
   if (tx.kind == TxKind::kOpenAccount) return tx.transfers.front().to;
-  if (tx.kind == TxKind::kDeploy) return {};
   return tx.transfers.front().from;
 }
 
@@ -260,7 +259,6 @@ KeyPair key_pair_from_seed(const std::array<uint8_t, 32>& seed) {
 }
 
 void sign_item(const KeyPair& key, const Hash& lattice_id, Transaction& tx, size_t item) {
-  tx.transfers.at(item).signature.reset();
   const std::string message = signing_bytes(lattice_id, tx, item);
   Signature signature{};
   crypto_sign_detached(signature.data(), nullptr,
