@@ -600,6 +600,11 @@ std::optional<Outcome> Ledger::find_transaction(std::string_view tx_id,
   return *record;
 }
 
+void Ledger::adopt_lattice_id(const Hash& lattice_id) {
+  AETHEL_CHECK(state_->limits.lattice_id == Hash{});
+  state_->limits.lattice_id = lattice_id;
+}
+
 bool Ledger::open_accounts() const {
   return state_->open_accounts;
 }

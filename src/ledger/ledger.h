@@ -479,6 +479,11 @@ class Ledger {
   // bounds, supply, that the recomputed root equals the recorded one). Bad bytes
   // give Error "bad_snapshot" (or "unsupported_snapshot_version"), never a crash.
   static Result<Ledger> deserialize(std::string_view bytes);
+  // A ledger loaded from a snapshot of format 1 or 2, written before lattice ids were
+  // recorded, has none (Limits::lattice_id all zeros): it takes `lattice_id`. Safe,
+  // because such a ledger holds no owner and no signature it decided depended on the
+  // id. Aborts for a ledger that has an id.
+  void adopt_lattice_id(const Hash& lattice_id);
 
  private:
   explicit Ledger(std::unique_ptr<LedgerState> state);

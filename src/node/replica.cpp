@@ -865,6 +865,10 @@ void Replica::install_snapshot(const consensus::Snapshot& snapshot) {
   if (!restored.ok()) {
     base::fatal("the leader's snapshot does not decode: " + restored.error().message);
   }
+  if (restored.value().limits().lattice_id == ledger::Hash{}) {  // written before ids
+    restored.value().adopt_lattice_id(
+        ledgers_.read([](const ledger::Ledger& l) { return l.limits().lattice_id; }));
+  }
   ledgers_.replace(restored.value());
   height_seen_ = restored.value().height();
   applied_through_ = snapshot.meta.index;

@@ -139,6 +139,9 @@ Result<ledger::Ledger> ledger_at(const Recovered& recovered, const ledger::Genes
                              "directory belongs to another genesis",
                              restored.value().total_supply(), genesis.total_supply())};
   }
+  if (restored.value().limits().lattice_id == ledger::Hash{}) {
+    restored.value().adopt_lattice_id(limits.lattice_id);  // a snapshot from before ids
+  }
   if (restored.value().limits() != limits) {
     return Error{"genesis_mismatch",
                  fmt::format("the stored state belongs to lattice {}, this node's is {}: the "

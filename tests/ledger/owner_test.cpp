@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/base.h"
 #include "ledger/ledger.h"
 
 namespace aethel::ledger {
@@ -255,6 +256,46 @@ TEST(LedgerOwner, ProofsAndSnapshotsCarryOwnersPolicyAndScopes) {
   EXPECT_EQ(copy.value().limits(), ledger.limits());
   EXPECT_EQ(copy.value().find_transaction("k", "Alice"), ledger.find_transaction("k", "Alice"));
   EXPECT_EQ(copy.value().serialize(), ledger.serialize());
+}
+
+// A snapshot of format 1 (written before owners and lattice ids existed) of the
+// default genesis, built by hand from docs/LEDGER.md.
+std::string version_1_snapshot() {
+  const Ledger genesis(default_genesis());
+  base::ByteWriter out;
+  out.bytes("AETHLSNP");
+  out.u32(1);
+  out.u64(0);
+  out.i64(genesis.total_supply());
+  out.u64(genesis.limits().tx_retention_blocks);
+  out.u64(genesis.limits().tx_retention_count);
+  out.u64(genesis.limits().max_accounts);
+  out.bytes(std::span<const uint8_t>(genesis.root()));
+  out.u64(3);
+  for (const auto& [name, account] : genesis.accounts_page("", 3)) {
+    out.u8(static_cast<uint8_t>(name.size()));
+    out.bytes(name);
+    out.i64(account.balance);
+    out.u64(account.nonce);
+  }
+  out.u64(0);  // no remembered outcomes
+  const Hash checksum = sha256(out.str());
+  out.bytes(std::span<const uint8_t>(checksum));
+  return out.take();
+}
+
+TEST(LedgerOwner, ASnapshotFromBeforeLatticeIdsTakesTheLatticesId) {
+  auto old = Ledger::deserialize(version_1_snapshot());
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  EXPECT_EQ(old.value().limits().lattice_id, Hash{});
+  EXPECT_TRUE(old.value().open_accounts());
+  old.value().adopt_lattice_id(kLatticeId);
+  EXPECT_EQ(old.value().limits(), limits());
+  // Written back in the current format, with the id.
+  const auto again = Ledger::deserialize(old.value().serialize());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.value().limits().lattice_id, kLatticeId);
+  EXPECT_EQ(again.value().root(), Ledger(default_genesis()).root());
 }
 
 TEST(LedgerOwner, SignedEncodingsRoundTripAndRefuseUnknownFlags) {
