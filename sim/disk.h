@@ -71,6 +71,21 @@ class SimDisk {
 
   // Stored blocks by height (what /api/lattice/blocks would serve).
   const std::map<uint64_t, storage::Bytes>& blocks() const { return blocks_; }
+  // A record of the outcome index (node/outcome_index.h), by key, durable or still
+  // queued: the queued ones stand in for the ledger's retention window, which in
+  // production covers the blocks whose write is in flight many times over.
+  const storage::Bytes* outcome(const std::string& key) const {
+    for (auto w = unsynced_.rbegin(); w != unsynced_.rend(); ++w) {
+      for (const storage::StateRecord& r : w->outcomes) {
+        if (r.key == key) return &r.value;
+      }
+    }
+    auto it = outcomes_.find(key);
+    return it == outcomes_.end() ? nullptr : &it->second;
+  }
+  uint64_t last_block_height() const { return blocks_.empty() ? 0 : blocks_.rbegin()->first; }
+  // Blocks are missing below the last stored one (a snapshot was installed).
+  bool history_gap() const { return !blocks_.empty() && blocks_.rbegin()->first != blocks_.size(); }
 
  private:
   void apply(const storage::WriteBatch& w, std::size_t entry_count) {
@@ -83,6 +98,7 @@ class SimDisk {
       hard_state_.commit = w.hard_state->commit_index;
     }
     for (const storage::Block& b : w.blocks) blocks_[b.height] = b.data;
+    for (const storage::StateRecord& r : w.outcomes) outcomes_[r.key] = r.value;
     if (w.compact_through) compact(*w.compact_through);
     if (w.recovery) recovery_ = static_cast<node::Recovery>(*w.recovery);
   }
@@ -118,6 +134,7 @@ class SimDisk {
   std::optional<consensus::Snapshot> snapshot_;
   std::vector<consensus::Entry> log_;  // may start before the snapshot index
   std::map<uint64_t, storage::Bytes> blocks_;
+  std::map<std::string, storage::Bytes> outcomes_;
   node::Recovery recovery_ = node::Recovery::kNone;
   std::vector<storage::WriteBatch> unsynced_;
 };

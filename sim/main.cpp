@@ -24,11 +24,11 @@ int usage() {
   std::fprintf(
       stderr,
       "usage: aethel_sim [--seed S | --seeds N --from S] [--nodes 3|5|0] [--spares 0..4]\n"
-      "                  [--bug NAME]\n"
+      "                  [--bug NAME] [--retention N]\n"
       "                  [--fault-ms MS] [--heal-limit-ms MS] [--clients N]\n"
       "                  [--no-faults] [--target-acks N] [--verbose] [--trace]\n"
       "bugs: commit_without_quorum vote_without_log_check apply_before_persist forget_vote\n"
-      "      skip_recovery stale_reads\n");
+      "      skip_recovery stale_reads skip_outcome_index\n");
   return 2;
 }
 
@@ -56,6 +56,7 @@ bool parse_flag(const std::string& arg, const char* value, int& i, Args& a) {
   if (arg == "--fault-ms") return take(a.options.fault_ms);
   if (arg == "--heal-limit-ms") return take(a.options.heal_limit_ms);
   if (arg == "--target-acks") return take(a.options.target_acks);
+  if (arg == "--retention") return take(a.options.retention_transactions);
   if (arg == "--clients") {
     if (!take(number) || number == 0 || number > 1000) return false;
     return a.options.clients = number, true;

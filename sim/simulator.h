@@ -35,6 +35,10 @@ struct SimOptions {
   // Each node snapshots its ledger and compacts its log every this many applied blocks
   // (small: snapshots and InstallSnapshot get exercised often).
   std::uint64_t compact_every_blocks = 64;
+  // The ledger remembers this many outcomes (Limits::tx_retention_count; 0: the default,
+  // which no run reaches). Small: clients' retries land beyond the window, where only
+  // the replicas' outcome index keeps each id applied once.
+  std::uint64_t retention_transactions = 0;
   bool check_log_matching = true;
   bool verbose = false;
   bool trace = false;  // every notable event on stderr (one seed, for debugging)
@@ -71,6 +75,9 @@ std::string replay_command(const SimOptions& options);
 struct Bugs {
   consensus::BugInjection core;
   node::ReplicaBugs replica;
+  // The replicas get no outcome index (ReplicaOptions::recorded_outcomes): only the
+  // ledger's window dedupes retries.
+  bool skip_outcome_index = false;
 };
 // Maps a bug name to the switches; false for an unknown name.
 bool parse_bug(const std::string& name, Bugs& bugs);

@@ -236,6 +236,11 @@ Response tx_route(const node::Node& node, const std::string& id, const Target& t
   auto [found, height] = node.read([&](const ledger::Ledger& ledger) {
     return std::make_pair(ledger.find_transaction(id, scope), ledger.height());
   });
+  if (!found) {  // beyond the ledger's retention window: the durable index
+    auto recorded = node.recorded_outcome(id, scope);
+    if (!recorded.ok()) return error_response(503, "storage_error", recorded.error().message);
+    found = std::move(recorded).value();
+  }
   if (!found) {
     return error_response(
         404, "unknown_transaction",

@@ -95,8 +95,8 @@ base::Status replay_history(const http::Url& node, const Audit& audit, ledger::L
       auto block = node::decode_block(
           std::string_view(reinterpret_cast<const char*>(raw.data.data()), raw.data.size()));
       if (!block.ok()) return block.error();
-      base::Status replayed = node::replay_block(ledger, block.value());
-      if (!replayed.ok()) return replayed;
+      auto replayed = node::replay_block(ledger, block.value());
+      if (!replayed.ok()) return replayed.error();
     }
     if (std::chrono::steady_clock::now() - last_shown > std::chrono::milliseconds(200)) {
       show_progress(ledger.height(), audit.height, false);

@@ -286,6 +286,13 @@ struct Outcome {
   friend bool operator==(const Outcome&, const Outcome&) = default;
 };
 
+// Canonical bytes of an outcome (its `exists` flag is not kept): what a node's durable
+// index of outcomes by id stores (docs/STORAGE.md), in the layout of a snapshot's
+// transaction records (docs/LEDGER.md). decode_outcome refuses malformed, oversized
+// or trailing input with Error "bad_outcome".
+std::string encode_outcome(const Outcome& outcome);
+Result<Outcome> decode_outcome(std::string_view bytes);
+
 // ---------------------------------------------------------------------------
 // Sparse Merkle tree and proofs (bytes: docs/MERKLE.md)
 // ---------------------------------------------------------------------------

@@ -26,6 +26,20 @@ Error bad_snapshot(std::string message) {
   return Error{"bad_snapshot", std::move(message)};
 }
 
+// A remembered outcome, as snapshots (version 3) and encode_outcome write it.
+void write_record(ByteWriter& out, const Outcome& r) {
+  out.u8(static_cast<uint8_t>(r.tx_id.size()));
+  out.bytes(r.tx_id);
+  out.u8(static_cast<uint8_t>(r.scope.size()));
+  out.bytes(r.scope);
+  out.u64(r.height);
+  out.u32(r.index);
+  out.u8(static_cast<uint8_t>(r.code));
+  out.u32(r.failed_transfer);
+  out.u16(static_cast<uint16_t>(r.message.size()));
+  out.bytes(r.message);
+}
+
 }  // namespace
 
 std::string Ledger::serialize() const {
@@ -53,18 +67,7 @@ std::string Ledger::serialize() const {
     if (account.owner) put_hash(out, *account.owner);
   }
   out.u64(s.records.size());
-  for (const Outcome& r : s.records) {
-    out.u8(static_cast<uint8_t>(r.tx_id.size()));
-    out.bytes(r.tx_id);
-    out.u8(static_cast<uint8_t>(r.scope.size()));
-    out.bytes(r.scope);
-    out.u64(r.height);
-    out.u32(r.index);
-    out.u8(static_cast<uint8_t>(r.code));
-    out.u32(r.failed_transfer);
-    out.u16(static_cast<uint16_t>(r.message.size()));
-    out.bytes(r.message);
-  }
+  for (const Outcome& r : s.records) write_record(out, r);
   {
     out.u32(static_cast<uint32_t>(s.intents.size()));
     for (const auto& [name, entry] : s.intents) {
@@ -188,6 +191,25 @@ Status read_record(ByteReader& in, uint64_t i, Outcome& r, uint32_t version) {
   if (r.message.size() > kMaxOutcomeMessageBytes) return bad_snapshot("record message too long");
   return {};
 }
+
+}  // namespace
+
+std::string encode_outcome(const Outcome& outcome) {
+  ByteWriter out;
+  write_record(out, outcome);
+  return out.take();
+}
+
+Result<Outcome> decode_outcome(std::string_view bytes) {
+  ByteReader in(bytes);
+  Outcome outcome;
+  Status read = read_record(in, 0, outcome, kSnapshotVersionWithOwners);
+  if (!read.ok()) return Error{"bad_outcome", read.error().message};
+  if (in.remaining() != 0) return Error{"bad_outcome", "trailing bytes after the outcome"};
+  return outcome;
+}
+
+namespace {
 
 // Record number `i` fits the state read so far: inside the retention window, after
 // the previous record in applied order, and with an id not seen before.

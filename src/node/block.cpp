@@ -7,6 +7,11 @@ namespace {
 
 constexpr uint8_t kBlockVersion = 1;
 constexpr size_t kForwardReplyPayloadBytes = 8 + 1 + 8 + 8 + 4;
+constexpr uint8_t kReplyHasError = 1;
+constexpr uint8_t kReplyHasKnown = 2;
+constexpr size_t kMaxErrorCodeBytes = 64;
+constexpr size_t kMaxErrorMessageBytes = 4096;
+constexpr size_t kMaxOutcomeBytes = 4096;
 
 Error bad_block(const std::string& why) {
   return Error{"bad_block", "stored block: " + why};
@@ -80,6 +85,19 @@ std::string forward_reply_envelope(const ForwardReply& reply) {
   out.u64(reply.term);
   out.u64(reply.index);
   out.u32(reply.offset);
+  if (reply.known.empty() && !reply.error) return out.take();
+  out.u8((reply.error ? kReplyHasError : 0) | (reply.known.empty() ? 0 : kReplyHasKnown));
+  if (reply.error) {
+    out.string32(reply.error->code);
+    out.string32(reply.error->message);
+  }
+  if (!reply.known.empty()) {
+    out.u32(static_cast<uint32_t>(reply.known.size()));
+    for (const std::optional<ledger::Outcome>& outcome : reply.known) {
+      out.u8(outcome ? 1 : 0);
+      if (outcome) out.string32(ledger::encode_outcome(*outcome));
+    }
+  }
   return out.take();
 }
 
@@ -121,8 +139,38 @@ std::optional<Forward> decode_forward(std::string_view payload) {
   return forward;
 }
 
+namespace {
+
+// The admission's additions to a ForwardReply; false for anything malformed.
+bool read_admission(base::ByteReader& in, ForwardReply& reply) {
+  const uint8_t flags = in.u8();
+  if (!in.ok() || flags == 0 || (flags & ~(kReplyHasError | kReplyHasKnown)) != 0) return false;
+  if ((flags & kReplyHasError) != 0) {
+    std::string code(in.string32(kMaxErrorCodeBytes));
+    std::string message(in.string32(kMaxErrorMessageBytes));
+    reply.error = Error{std::move(code), std::move(message)};
+  }
+  if ((flags & kReplyHasKnown) != 0) {
+    const uint32_t count = in.u32();
+    if (!in.ok() || count == 0 || count > ledger::kMaxBlockTransactions) return false;
+    for (uint32_t i = 0; i < count && in.ok(); ++i) {
+      if (in.u8() == 0) {
+        reply.known.emplace_back();
+        continue;
+      }
+      auto outcome = ledger::decode_outcome(in.string32(kMaxOutcomeBytes));
+      if (!outcome.ok()) return false;
+      outcome.value().exists = true;
+      reply.known.emplace_back(std::move(outcome).value());
+    }
+  }
+  return in.ok() && in.at_end();
+}
+
+}  // namespace
+
 std::optional<ForwardReply> decode_forward_reply(std::string_view payload) {
-  if (payload.size() != kForwardReplyPayloadBytes) return std::nullopt;
+  if (payload.size() < kForwardReplyPayloadBytes) return std::nullopt;
   base::ByteReader in(payload);
   ForwardReply reply;
   reply.request_id = in.u64();
@@ -130,6 +178,7 @@ std::optional<ForwardReply> decode_forward_reply(std::string_view payload) {
   reply.term = in.u64();
   reply.index = in.u64();
   reply.offset = in.u32();
+  if (!in.at_end() && !read_admission(in, reply)) return std::nullopt;
   return reply;
 }
 

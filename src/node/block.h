@@ -47,12 +47,18 @@ enum class EnvelopeKind : uint8_t {
 
 // The leader's answer to a forwarded write: `accepted` false means "I do not lead,
 // route it again"; otherwise the write is at (term, index), from `offset` on.
+// The leader's admission may add (encoded after the fixed fields, only when set):
+// `known`, one slot per forwarded transaction, holding the original outcome of those
+// whose ids its outcome index holds (they were not proposed again; index 0 when none
+// was proposed), and `error`, a refusal of the whole write.
 struct ForwardReply {
   uint64_t request_id = 0;
   bool accepted = false;
   uint64_t term = 0;
   uint64_t index = 0;
   uint32_t offset = 0;
+  std::vector<std::optional<ledger::Outcome>> known;
+  std::optional<Error> error;
 };
 
 std::string raft_envelope(std::string_view encoded_message);

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "node/node.h"
+#include "node/outcome_index.h"
 
 namespace aethel::node {
 namespace {
@@ -18,7 +19,7 @@ std::string short_hex(const ledger::Hash& hash) {
 
 }  // namespace
 
-base::Status replay_block(ledger::Ledger& ledger, const Block& block) {
+base::Result<ledger::BlockResult> replay_block(ledger::Ledger& ledger, const Block& block) {
   if (block.height != ledger.height() + 1) {
     return Error{"bad_height",
                  fmt::format("block {} does not follow height {}", block.height, ledger.height())};
@@ -28,9 +29,7 @@ base::Status replay_block(ledger::Ledger& ledger, const Block& block) {
                  fmt::format("block {} was built on root {}, the replay reached {}", block.height,
                              short_hex(block.prev_root), short_hex(ledger.root()))};
   }
-  auto applied = ledger.apply_block(block.height, block.transactions);
-  if (!applied.ok()) return applied.error();
-  return {};
+  return ledger.apply_block(block.height, block.transactions);
 }
 
 HistoryFiller::HistoryFiller(Node& node, HistoryOptions options)
@@ -89,7 +88,7 @@ base::Status HistoryFiller::replay_stored(ledger::Ledger& ledger, uint64_t throu
     if (blocks.value().empty()) return Error{"io_error", "a stored block disappeared"};
     for (const Block& block : blocks.value()) {
       if (block.height > through_height) break;
-      base::Status replayed = replay_block(ledger, block);
+      auto replayed = replay_block(ledger, block);
       if (!replayed.ok()) return Error{"corrupt_history", "stored " + replayed.error().message};
     }
   }
@@ -104,7 +103,9 @@ base::Status HistoryFiller::fetch_and_check(ledger::Ledger& ledger,
   auto next = node_.blocks(gap.to, 1, kMaxBytesPerRead);
   if (!next.ok()) return next.error();
   if (next.value().empty()) return Error{"io_error", "the block after the gap disappeared"};
+  // The last fetched block and its outcomes' index records, stored once proven.
   std::optional<storage::Block> unproven;
+  std::vector<storage::StateRecord> unproven_outcomes;
   while (ledger.height() + 1 < gap.to) {
     uint64_t from = ledger.height() + 1;
     uint32_t limit =
@@ -114,6 +115,7 @@ base::Status HistoryFiller::fetch_and_check(ledger::Ledger& ledger,
     if (fetched.value().empty())
       return Error{"unavailable", "no peer served block " + std::to_string(from)};
     std::vector<storage::Block> proven;
+    std::vector<storage::StateRecord> proven_outcomes;
     for (storage::Block& raw : fetched.value()) {
       if (raw.height != ledger.height() + 1 || raw.height >= gap.to) break;
       auto block = decode_block(
@@ -121,13 +123,20 @@ base::Status HistoryFiller::fetch_and_check(ledger::Ledger& ledger,
       if (!block.ok())
         return Error{"bad_block",
                      fmt::format("block {} from a peer: {}", raw.height, block.error().message)};
-      base::Status replayed = replay_block(ledger, block.value());
+      auto replayed = replay_block(ledger, block.value());
       if (!replayed.ok()) return Error{"bad_block", "a peer's " + replayed.error().message};
-      if (unproven) proven.push_back(std::move(*unproven));
+      if (unproven) {
+        proven.push_back(std::move(*unproven));
+        std::move(unproven_outcomes.begin(), unproven_outcomes.end(),
+                  std::back_inserter(proven_outcomes));
+      }
       unproven = std::move(raw);
+      unproven_outcomes.clear();
+      add_outcome_records(replayed.value().outcomes, unproven_outcomes);
     }
     if (proven.empty()) continue;
-    if (base::Status stored = node_.store_history(std::move(proven)); !stored.ok()) return stored;
+    base::Status stored = node_.store_history(std::move(proven), std::move(proven_outcomes));
+    if (!stored.ok()) return stored;
   }
   if (next.value().front().prev_root != ledger.root()) {
     return Error{
@@ -136,7 +145,7 @@ base::Status HistoryFiller::fetch_and_check(ledger::Ledger& ledger,
                     short_hex(ledger.root()), gap.to, short_hex(next.value().front().prev_root))};
   }
   if (!unproven) return {};
-  return node_.store_history({std::move(*unproven)});
+  return node_.store_history({std::move(*unproven)}, std::move(unproven_outcomes));
 }
 
 }  // namespace aethel::node

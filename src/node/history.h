@@ -29,7 +29,7 @@ class Node;
 // Applies `block` to `ledger` when it is the next height and was built on the
 // ledger's root; Error "bad_height" or "root_mismatch" (naming both roots) otherwise,
 // and the ledger is unchanged.
-base::Status replay_block(ledger::Ledger& ledger, const Block& block);
+base::Result<ledger::BlockResult> replay_block(ledger::Ledger& ledger, const Block& block);
 
 struct HistoryOptions {
   ledger::Genesis genesis;

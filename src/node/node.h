@@ -232,8 +232,14 @@ class Node {
   // The lowest range of heights missing below the stored blocks (a snapshot install
   // leaves one); nullopt when the node holds every block from 1 (history.h).
   Result<std::optional<storage::HistoryGap>> history_gap() const;
-  // Stores back-filled blocks, already proven against the chain (history.h).
-  base::Status store_history(std::vector<storage::Block> blocks);
+  // Stores back-filled blocks, already proven against the chain (history.h), with the
+  // records of their outcomes (outcome_index.h).
+  base::Status store_history(std::vector<storage::Block> blocks,
+                             std::vector<storage::StateRecord> outcomes);
+  // The outcome of `tx_id` in `scope` (any scope without one) from the durable index
+  // (outcome_index.h): what GET /api/lattice/tx/{id} answers beyond the ledger's window.
+  Result<std::optional<ledger::Outcome>> recorded_outcome(
+      std::string_view tx_id, std::optional<std::string_view> scope) const;
 
   ConsensusStatus consensus_status() const;
   bool is_leader() const;

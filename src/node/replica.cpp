@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include "node/outcome_index.h"
+
 namespace aethel::node {
 namespace {
 
@@ -23,6 +25,24 @@ CommitResult failed(Error error) {
   CommitResult result;
   result.error = std::move(error);
   return result;
+}
+
+// The outcomes of a write in submission order: `known` (when set) with its empty slots
+// filled, in order, from `proposed`.
+std::vector<ledger::Outcome> merge_known(const std::vector<std::optional<ledger::Outcome>>& known,
+                                         std::span<const ledger::Outcome> proposed) {
+  if (known.empty()) return {proposed.begin(), proposed.end()};
+  std::vector<ledger::Outcome> merged;
+  merged.reserve(known.size());
+  auto next = proposed.begin();
+  for (const auto& outcome : known) merged.push_back(outcome ? *outcome : *next++);
+  return merged;
+}
+
+// A write answered entirely from the outcome index, at the ledger's current height.
+CommitResult known_result(const LedgerPair& ledgers,
+                          const std::vector<std::optional<ledger::Outcome>>& known) {
+  return CommitResult{std::nullopt, ledgers.height(), ledgers.root(), merge_known(known, {})};
 }
 
 Error unavailable(std::string message) {
@@ -133,8 +153,12 @@ void Replica::submit(std::vector<ledger::Transaction> transactions, CommitCallba
     done(failed(Error{"stopping", "the node is stopping"}));
     return;
   }
-  queue_.push_back(Submission{
-      std::move(transactions), std::move(done), now_ticks_ + options_.commit_timeout_ticks, {}, 0});
+  queue_.push_back(Submission{std::move(transactions),
+                              std::move(done),
+                              now_ticks_ + options_.commit_timeout_ticks,
+                              {},
+                              0,
+                              {}});
 }
 
 void Replica::read(ReadCallback done) {
@@ -160,7 +184,7 @@ void Replica::receive(const std::string& from_peer, std::string_view envelope) {
     case EnvelopeKind::kForward:
       return receive_forward(from_peer, payload);
     case EnvelopeKind::kForwardReply:
-      if (auto reply = decode_forward_reply(payload)) receive_forward_reply(*reply);
+      if (auto reply = decode_forward_reply(payload)) receive_forward_reply(std::move(*reply));
       return;
     case EnvelopeKind::kProbe:
       return send(from_peer, probe_reply_envelope(ProbeReply{raft_.term(), raft_.last_position(),
@@ -184,9 +208,12 @@ void Replica::receive_raft(consensus::NodeId from, std::string_view payload) {
 void Replica::receive_forward(const std::string& from_peer, std::string_view payload) {
   auto forward = decode_forward(payload);
   if (!forward || !first_delivery(from_peer, forward->request_id)) return;
-  queue_.push_back(Submission{std::move(forward->transactions), nullptr,
-                              now_ticks_ + options_.commit_timeout_ticks, from_peer,
-                              forward->request_id});
+  queue_.push_back(Submission{std::move(forward->transactions),
+                              nullptr,
+                              now_ticks_ + options_.commit_timeout_ticks,
+                              from_peer,
+                              forward->request_id,
+                              {}});
 }
 
 // The transport may deliver a forward twice (a message resent over the other lung);
@@ -202,7 +229,7 @@ bool Replica::first_delivery(const std::string& from_peer, uint64_t request_id) 
   return true;
 }
 
-void Replica::receive_forward_reply(const ForwardReply& reply) {
+void Replica::receive_forward_reply(ForwardReply reply) {
   auto it = awaiting_reply_.find(reply.request_id);
   if (it == awaiting_reply_.end()) return;
   Submission submission = std::move(it->second);
@@ -211,8 +238,26 @@ void Replica::receive_forward_reply(const ForwardReply& reply) {
     queue_.push_back(std::move(submission));
     return;
   }
-  Waiter waiter{reply.term, reply.offset, static_cast<uint32_t>(submission.txs.size()),
-                std::move(submission.done), submission.deadline_tick};
+  if (reply.error) {
+    if (submission.done) submission.done(failed(*reply.error));
+    return;
+  }
+  if (!reply.known.empty() && reply.known.size() != submission.txs.size()) return;
+  if (reply.index == 0) {
+    if (!reply.known.empty() && submission.done) {
+      answer_forward_known(std::move(reply.known), std::move(submission.done));
+    }
+    return;
+  }
+  const auto proposed = static_cast<uint32_t>(
+      reply.known.empty() ? submission.txs.size()
+                          : std::count(reply.known.begin(), reply.known.end(), std::nullopt));
+  Waiter waiter{reply.term,
+                reply.offset,
+                proposed,
+                std::move(submission.done),
+                submission.deadline_tick,
+                std::move(reply.known)};
   if (reply.index > applied_through_) {
     waiters_.emplace(reply.index, std::move(waiter));
     return;
@@ -500,7 +545,8 @@ void Replica::route_submissions() {
 
 void Replica::forward(Submission s, consensus::NodeId leader) {
   if (!s.origin.empty()) {  // a follower asked the wrong node: let it retry
-    send(s.origin, forward_reply_envelope(ForwardReply{s.request_id, false, 0, 0, 0}));
+    send(s.origin,
+         forward_reply_envelope(ForwardReply{s.request_id, false, 0, 0, 0, {}, std::nullopt}));
     return;
   }
   uint64_t request_id = next_request_id_++;
@@ -534,12 +580,17 @@ void Replica::propose_group() {
   std::vector<Submission> group;
   std::vector<ledger::Transaction> txs;
   while (!queue_.empty()) {
+    if (!admit(queue_.front())) {
+      queue_.pop_front();
+      continue;
+    }
     size_t next = queue_.front().txs.size();
     if (!group.empty() && txs.size() + next > options_.max_block_transactions) break;
     for (ledger::Transaction& tx : queue_.front().txs) txs.push_back(tx);
     group.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
+  if (group.empty()) return propose_empty_block_if_wanted();
   std::string data = encode_entry(txs);
   consensus::ProposeResult proposed = raft_.propose(consensus::Bytes(data.begin(), data.end()));
   if (proposed.error != consensus::Error::kNone) {
@@ -559,14 +610,94 @@ void Replica::register_proposal(std::vector<Submission>& group,
   for (Submission& s : group) {
     uint32_t count = static_cast<uint32_t>(s.txs.size());
     if (s.origin.empty()) {
-      waiters_.emplace(proposed.index,
-                       Waiter{proposed.term, offset, count, std::move(s.done), s.deadline_tick});
+      waiters_.emplace(proposed.index, Waiter{proposed.term, offset, count, std::move(s.done),
+                                              s.deadline_tick, std::move(s.known)});
     } else {
-      send(s.origin, forward_reply_envelope(
-                         ForwardReply{s.request_id, true, proposed.term, proposed.index, offset}));
+      send(s.origin,
+           forward_reply_envelope(ForwardReply{s.request_id, true, proposed.term, proposed.index,
+                                               offset, std::move(s.known), std::nullopt}));
     }
     offset += count;
   }
+}
+
+// The transactions whose ids the outcome index holds leave `submission` with their
+// original outcomes in `known`. False when nothing is left to propose: the submission
+// was answered (in full from the index, or with the index's error).
+bool Replica::admit(Submission& submission) {
+  if (!options_.recorded_outcomes || !submission.known.empty()) return true;
+  const bool keyed =
+      std::any_of(submission.txs.begin(), submission.txs.end(),
+                  [](const ledger::Transaction& tx) { return !tx.client_id.empty(); });
+  if (!keyed) return true;
+  auto recorded = stored_history_reaches_ledger()
+                      ? options_.recorded_outcomes(submission.txs)
+                      : base::Result<std::vector<std::optional<ledger::Outcome>>>(Error{
+                            "history_incomplete",
+                            "this node caught up by installing a snapshot and has not stored the "
+                            "blocks before it yet, so it cannot tell whether a client id was "
+                            "used there; retry shortly"});
+  if (!recorded.ok()) {
+    if (!submission.origin.empty()) {
+      send(submission.origin, forward_reply_envelope(ForwardReply{
+                                  submission.request_id, true, 0, 0, 0, {}, recorded.error()}));
+    } else if (submission.done) {
+      submission.done(failed(recorded.error()));
+    }
+    return false;
+  }
+  std::vector<std::optional<ledger::Outcome>>& known = recorded.value();
+  if (std::none_of(known.begin(), known.end(), [](const auto& o) { return o.has_value(); })) {
+    return true;
+  }
+  std::vector<ledger::Transaction> rest;
+  for (size_t i = 0; i < known.size(); ++i) {
+    if (!known[i]) rest.push_back(std::move(submission.txs[i]));
+  }
+  submission.txs = std::move(rest);
+  submission.known = std::move(known);
+  if (!submission.txs.empty()) return true;
+  answer_known(submission);
+  return false;
+}
+
+// After a snapshot install the ledger is ahead of the stored blocks, and the outcome
+// index lacks the heights in between. The store sees that gap (and the back-fill fills
+// it) only below a stored block, so a leader in that state proposes an empty block.
+bool Replica::stored_history_reaches_ledger() {
+  if (ledgers_.height() <= last_stored_height_) return true;
+  empty_block_wanted_ = true;
+  return false;
+}
+
+void Replica::propose_empty_block_if_wanted() {
+  if (!empty_block_wanted_ || applied_through_ < empty_block_index_) return;
+  empty_block_wanted_ = false;
+  std::string data = encode_entry({});
+  consensus::ProposeResult proposed = raft_.propose(consensus::Bytes(data.begin(), data.end()));
+  if (proposed.error == consensus::Error::kNone) empty_block_index_ = proposed.index;
+}
+
+// Answers a submission whose every transaction the outcome index answered.
+void Replica::answer_known(Submission& submission) {
+  if (!submission.origin.empty()) {
+    return send(submission.origin,
+                forward_reply_envelope(ForwardReply{submission.request_id, true, 0, 0, 0,
+                                                    std::move(submission.known), std::nullopt}));
+  }
+  if (submission.done) submission.done(known_result(ledgers_, submission.known));
+}
+
+// A follower answers a write the leader answered from its index once its own ledger
+// holds the originals, so that reads here see them.
+void Replica::answer_forward_known(std::vector<std::optional<ledger::Outcome>> known,
+                                   CommitCallback done) {
+  uint64_t height = 0;
+  for (const auto& outcome : known) height = std::max(height, outcome->height);
+  auto shared = std::make_shared<std::vector<std::optional<ledger::Outcome>>>(std::move(known));
+  wait_for_height(height, [this, shared, done = std::move(done)](base::Status) {
+    done(known_result(ledgers_, *shared));
+  });
 }
 
 // Fails what waited past its deadline; the write may still commit later.
@@ -835,6 +966,7 @@ void Replica::apply_entry(const consensus::Entry& entry, storage::WriteBatch& ba
   ledger::BlockResult applied = ledgers_.apply(block);
   if (block.height > last_stored_height_) {
     batch.blocks.push_back({block.height, to_bytes(encode_block(block))});
+    add_outcome_records(applied.outcomes, batch.outcomes);
     last_stored_height_ = block.height;
   }
   ++blocks_since_snapshot_;
@@ -914,7 +1046,7 @@ CommitResult Replica::recent_result(Index index, const Waiter& waiter) const {
     if (e.term != waiter.term || waiter.offset + waiter.count > e.outcomes.size()) break;
     CommitResult result{std::nullopt, e.height, e.root, {}};
     auto first = e.outcomes.begin() + waiter.offset;
-    result.outcomes.assign(first, first + waiter.count);
+    result.outcomes = merge_known(waiter.known, std::span(first, first + waiter.count));
     return result;
   }
   return failed(unavailable(

@@ -49,6 +49,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -167,6 +168,15 @@ struct ReplicaOptions {
   // A member added after genesis became known (from the log, a snapshot or the join):
   // the transport must reach it and accept its messages.
   std::function<void(const MemberAddress&)> on_member_learned;
+  // The leader's admission (node/outcome_index.h): the original outcomes of
+  // transactions whose client ids were applied before, from the durable index (one
+  // slot per transaction; nullopt: not applied, or no client id), or an Error when
+  // this node cannot decide. Those found are answered with exists = true and not
+  // proposed again, which keeps ids unique beyond the ledger's retention window.
+  // Unset (the simulator): the ledger's window alone decides.
+  std::function<base::Result<std::vector<std::optional<ledger::Outcome>>>(
+      std::span<const ledger::Transaction>)>
+      recorded_outcomes;
   ReplicaBugs bugs;
 };
 
@@ -237,20 +247,25 @@ class Replica {
  private:
   // A write waiting to be proposed. `origin` set: it came from that follower, which
   // waits for a ForwardReply with `request_id`.
+  // `known`: set by the leader's admission, one slot per transaction submitted; the
+  // ones answered from the outcome index are no longer in `txs`.
   struct Submission {
     std::vector<ledger::Transaction> txs;
     CommitCallback done;
     uint64_t deadline_tick = 0;
     std::string origin;
     uint64_t request_id = 0;
+    std::vector<std::optional<ledger::Outcome>> known;
   };
-  // A proposed write waiting for its entry to be applied.
+  // A proposed write waiting for its entry to be applied; its `count` outcomes fill the
+  // empty slots of `known` (when set).
   struct Waiter {
     consensus::Term term = 0;
     uint32_t offset = 0;
     uint32_t count = 0;
     CommitCallback done;
     uint64_t deadline_tick = 0;
+    std::vector<std::optional<ledger::Outcome>> known;
   };
   struct AppliedEntry {
     consensus::Index index = 0;
@@ -284,10 +299,15 @@ class Replica {
   void reroute_after_leader_change();
   void forward(Submission submission, consensus::NodeId leader);
   void propose_group();
+  bool admit(Submission& submission);
+  bool stored_history_reaches_ledger();
+  void propose_empty_block_if_wanted();
+  void answer_known(Submission& submission);
+  void answer_forward_known(std::vector<std::optional<ledger::Outcome>> known, CommitCallback done);
   void register_proposal(std::vector<Submission>& group, const consensus::ProposeResult& proposed);
   void receive_raft(consensus::NodeId from, std::string_view payload);
   void receive_forward(const std::string& from_peer, std::string_view payload);
-  void receive_forward_reply(const ForwardReply& reply);
+  void receive_forward_reply(ForwardReply reply);
   void receive_member_change(const std::string& from_peer, std::string_view payload);
   void receive_member_change_reply(std::string_view payload);
   bool first_delivery(const std::string& from_peer, uint64_t request_id);
@@ -362,6 +382,8 @@ class Replica {
   std::deque<AppliedEntry> recent_;                 // outcomes of the last applied entries
   std::deque<PendingWrite> in_flight_;
   uint64_t last_stored_height_ = 0;
+  bool empty_block_wanted_ = false;
+  consensus::Index empty_block_index_ = 0;  // the last one proposed
   uint64_t blocks_since_snapshot_ = 0;
   ConsensusStatus status_;
   // Every member ever known (ids are never reused), and the addresses of those added

@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "node/node.h"
+#include "node/outcome_index.h"
 #include "node/restore.h"
 
 namespace aethel::node {
@@ -147,6 +148,9 @@ class Node::Runtime : public Transport, public Disk {
       if (auto hook = hook_of(&Runtime::role_hook_)) (*hook)(status);
     };
     r.joined_members = options.joined_members;
+    r.recorded_outcomes = [this](std::span<const ledger::Transaction> txs) {
+      return recorded_outcomes(store_, txs);
+    };
     r.on_member_learned = [this](const MemberAddress& member) {
       {
         base::MutexLock lock(status_mutex_);
@@ -400,12 +404,19 @@ Result<std::optional<storage::HistoryGap>> Node::history_gap() const {
   return gap.value();
 }
 
-base::Status Node::store_history(std::vector<storage::Block> blocks) {
+base::Status Node::store_history(std::vector<storage::Block> blocks,
+                                 std::vector<storage::StateRecord> outcomes) {
   storage::WriteBatch batch;
   batch.history = std::move(blocks);
+  batch.outcomes = std::move(outcomes);
   storage::Status written = store_->write(batch);
   if (!written.ok()) return storage_error(written);
   return {};
+}
+
+Result<std::optional<ledger::Outcome>> Node::recorded_outcome(
+    std::string_view tx_id, std::optional<std::string_view> scope) const {
+  return find_recorded_outcome(*store_, tx_id, scope);
 }
 
 Result<std::vector<storage::Block>> Node::stored_blocks(uint64_t from_height, uint32_t limit,

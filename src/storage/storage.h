@@ -190,6 +190,9 @@ struct WriteBatch {
   bool replace_state = false;
   std::vector<std::string> state_deletes;
   std::vector<StateRecord> state_puts;
+  // Records of the index of transaction outcomes by id (key → value; a put replaces).
+  // Installing a snapshot leaves them: the index outlives the log and the state.
+  std::vector<StateRecord> outcomes;
   // applied_index never decreases.
   std::optional<AppliedState> applied_state;
   // Last: drops the log entries up to this index, as compact_prefix does (a snapshot
@@ -306,6 +309,16 @@ class Store {
   // (pass "" to start at the first key): the pages of GET /api/lattice/state.
   Result<std::vector<StateRecord>> state_scan(std::string_view after_key,
                                               std::uint32_t limit) const;
+  // The outcome records under `keys`, in their order (nullopt: no record), in one read
+  // transaction.
+  Result<std::vector<std::optional<Bytes>>> outcomes_get(std::span<const std::string> keys) const;
+  // Up to `limit` outcome records whose keys start with `prefix`, in key order.
+  Result<std::vector<StateRecord>> outcomes_with_prefix(std::string_view prefix,
+                                                        std::uint32_t limit) const;
+  // The first block height whose outcomes the index holds: 1 for a store created with
+  // the index; for a store that had blocks before this build added the index, the
+  // height after its last block then (docs/STORAGE.md, "Upgrades").
+  Result<std::uint64_t> outcomes_indexed_from() const;
 
   StoreStats stats() const;
   const std::filesystem::path& dir() const;

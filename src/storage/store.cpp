@@ -31,10 +31,11 @@ constexpr std::string_view kLogOffsetKey = "log_offset";
 constexpr std::string_view kSnapshotKey = "snapshot";
 constexpr std::string_view kAppliedStateKey = "applied_state";
 constexpr std::string_view kRecoveryKey = "recovery";
+constexpr std::string_view kOutcomesFromKey = "outcomes_indexed_from";
 
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr std::string_view kDataFileName = "data.mdb";
-constexpr unsigned kMaxDatabases = 4;
+constexpr unsigned kMaxDatabases = 5;
 constexpr std::size_t kMaxVotedForBytes = 1024;
 
 // Returns the Error of a failed Status from a function returning Status or Result.
@@ -93,10 +94,15 @@ class Store::Impl {
   Result<std::vector<StateRecord>> state_scan(const Txn& txn, std::string_view after_key,
                                               std::uint32_t limit) const;
 
+  Result<std::vector<StateRecord>> outcomes_with_prefix(const Txn& txn, std::string_view prefix,
+                                                        std::uint32_t limit) const;
+  Result<std::uint64_t> outcomes_indexed_from(const Txn& txn) const;
+
   Status check_state_key(std::string_view key) const;
 
   const fs::path& dir() const { return dir_; }
   MDB_dbi state_dbi() const { return state_; }
+  MDB_dbi outcomes_dbi() const { return outcomes_; }
   StoreStats stats() const {
     return {durable_commits_.load(), entries_written_.load(), bytes_written_.load()};
   }
@@ -106,6 +112,7 @@ class Store::Impl {
   Status open_databases(const format_file::Contents& format);
   Status check_format_record(Txn& txn, const format_file::Contents& format);
   Result<bool> any_database_has_records(const Txn& txn) const;
+  Status mark_outcomes_indexed_from(Txn& txn);
 
   Status validate_shape(const WriteBatch& batch) const;
   Status apply_batch(Txn& txn, const WriteBatch& batch);
@@ -116,6 +123,7 @@ class Store::Impl {
   Status apply_blocks(Txn& txn, const std::vector<Block>& blocks);
   Status apply_history(Txn& txn, const std::vector<Block>& history);
   Status apply_state(Txn& txn, const WriteBatch& batch);
+  Status apply_outcomes(Txn& txn, const std::vector<StateRecord>& outcomes);
   Status apply_applied_state(Txn& txn, const AppliedState& applied);
   Status delete_log_from(Txn& txn, std::uint64_t from_index);
   Status delete_log_through(Txn& txn, std::uint64_t through_index);
@@ -132,6 +140,7 @@ class Store::Impl {
   MDB_dbi log_ = 0;
   MDB_dbi blocks_ = 0;
   MDB_dbi state_ = 0;
+  MDB_dbi outcomes_ = 0;
   std::atomic<std::uint64_t> durable_commits_{0};
   std::atomic<std::uint64_t> entries_written_{0};
   std::atomic<std::uint64_t> bytes_written_{0};
@@ -272,8 +281,11 @@ Status Store::Impl::check_file_size() const {
 Status Store::Impl::open_databases(const format_file::Contents& format) {
   auto txn = write_txn();
   if (!txn.ok()) return txn.error();
-  const std::pair<const char*, MDB_dbi*> databases[] = {
-      {"meta", &meta_}, {"log", &log_}, {"blocks", &blocks_}, {"state", &state_}};
+  const std::pair<const char*, MDB_dbi*> databases[] = {{"meta", &meta_},
+                                                        {"log", &log_},
+                                                        {"blocks", &blocks_},
+                                                        {"state", &state_},
+                                                        {"outcomes", &outcomes_}};
   for (const auto& [name, handle] : databases) {
     const int rc = mdb_dbi_open(txn->get(), name, MDB_CREATE, handle);
     if (rc != MDB_SUCCESS) {
@@ -281,7 +293,19 @@ Status Store::Impl::open_databases(const format_file::Contents& format) {
     }
   }
   AETHEL_RETURN_IF_ERROR(check_format_record(txn.value(), format));
+  AETHEL_RETURN_IF_ERROR(mark_outcomes_indexed_from(txn.value()));
   return txn->commit();
+}
+
+// Once per store: where its index of outcomes starts. A store that had blocks before
+// the index existed has no outcomes for them.
+Status Store::Impl::mark_outcomes_indexed_from(Txn& txn) {
+  auto record = txn.get(meta_, kOutcomesFromKey);
+  if (!record.ok()) return record.error();
+  if (record->has_value()) return {};
+  auto bounds = block_bounds(txn);
+  if (!bounds.ok()) return bounds.error();
+  return txn.put(meta_, kOutcomesFromKey, encoding::u64_key(bounds->last_height + 1));
 }
 
 // The database carries its format version too, so a FORMAT file copied next
@@ -316,7 +340,7 @@ Status Store::Impl::check_format_record(Txn& txn, const format_file::Contents& f
 }
 
 Result<bool> Store::Impl::any_database_has_records(const Txn& txn) const {
-  for (MDB_dbi dbi : {meta_, log_, blocks_, state_}) {
+  for (MDB_dbi dbi : {meta_, log_, blocks_, state_, outcomes_}) {
     MDB_stat stat{};
     const int rc = mdb_stat(txn.get(), dbi, &stat);
     if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot count records", dir_);
@@ -538,6 +562,34 @@ Result<std::vector<StateRecord>> Store::Impl::state_scan(const Txn& txn, std::st
   return result;
 }
 
+Result<std::vector<StateRecord>> Store::Impl::outcomes_with_prefix(const Txn& txn,
+                                                                   std::string_view prefix,
+                                                                   std::uint32_t limit) const {
+  std::vector<StateRecord> result;
+  if (limit == 0) return result;
+  auto cursor = Cursor::open(txn, outcomes_);
+  if (!cursor.ok()) return cursor.error();
+  std::string_view key = prefix;
+  std::string_view value;
+  auto found = cursor->move(MDB_SET_RANGE, key, value);
+  while (result.size() < limit) {
+    if (!found.ok()) return found.error();
+    if (!found.value() || !key.starts_with(prefix)) break;
+    result.push_back(StateRecord{std::string(key), encoding::to_bytes(value)});
+    found = cursor->move(MDB_NEXT, key, value);
+  }
+  return result;
+}
+
+Result<std::uint64_t> Store::Impl::outcomes_indexed_from(const Txn& txn) const {
+  auto record = txn.get(meta_, kOutcomesFromKey);
+  if (!record.ok()) return record.error();
+  if (!record->has_value()) return std::uint64_t{1};
+  auto height = encoding::parse_u64_key(**record);
+  if (!height) return corrupt("the outcome index's first height does not decode");
+  return *height;
+}
+
 Status Store::Impl::check_state_key(std::string_view key) const {
   const auto max_key_bytes = static_cast<std::size_t>(mdb_env_get_maxkeysize(env_));
   if (key.empty() || key.size() > max_key_bytes) {
@@ -587,6 +639,10 @@ Status Store::Impl::validate_shape(const WriteBatch& batch) const {
     total_bytes += record.key.size() + record.value.size();
   }
   for (const std::string& key : batch.state_deletes) AETHEL_RETURN_IF_ERROR(check_state_key(key));
+  for (const StateRecord& record : batch.outcomes) {
+    AETHEL_RETURN_IF_ERROR(check_state_key(record.key));
+    total_bytes += record.key.size() + record.value.size();
+  }
   if (batch.hard_state && batch.hard_state->voted_for.size() > kMaxVotedForBytes) {
     return invalid(fmt::format("voted_for has {} bytes, the limit is {}",
                                batch.hard_state->voted_for.size(), kMaxVotedForBytes));
@@ -611,6 +667,7 @@ Status Store::Impl::apply_batch(Txn& txn, const WriteBatch& batch) {
   if (!batch.blocks.empty()) AETHEL_RETURN_IF_ERROR(apply_blocks(txn, batch.blocks));
   if (!batch.history.empty()) AETHEL_RETURN_IF_ERROR(apply_history(txn, batch.history));
   AETHEL_RETURN_IF_ERROR(apply_state(txn, batch));
+  if (!batch.outcomes.empty()) AETHEL_RETURN_IF_ERROR(apply_outcomes(txn, batch.outcomes));
   if (batch.applied_state) AETHEL_RETURN_IF_ERROR(apply_applied_state(txn, *batch.applied_state));
   if (batch.compact_through) AETHEL_RETURN_IF_ERROR(apply_compaction(txn, *batch.compact_through));
   if (batch.recovery) {
@@ -628,6 +685,7 @@ std::uint64_t payload_bytes(const WriteBatch& batch) {
   for (const Block& block : batch.blocks) bytes += block.data.size();
   for (const Block& block : batch.history) bytes += block.data.size();
   for (const StateRecord& record : batch.state_puts) bytes += record.value.size();
+  for (const StateRecord& record : batch.outcomes) bytes += record.value.size();
   if (batch.snapshot) bytes += batch.snapshot->data.size();
   if (batch.applied_state) bytes += batch.applied_state->state.size();
   return bytes;
@@ -836,6 +894,13 @@ Status Store::Impl::apply_state(Txn& txn, const WriteBatch& batch) {
   return {};
 }
 
+Status Store::Impl::apply_outcomes(Txn& txn, const std::vector<StateRecord>& outcomes) {
+  for (const StateRecord& record : outcomes) {
+    AETHEL_RETURN_IF_ERROR(txn.put(outcomes_, record.key, encoding::as_view(record.value)));
+  }
+  return {};
+}
+
 Status Store::Impl::apply_applied_state(Txn& txn, const AppliedState& applied) {
   auto stored = this->applied_state(txn);
   if (!stored.ok()) return stored.error();
@@ -1035,6 +1100,35 @@ Result<std::vector<StateRecord>> Store::state_scan(std::string_view after_key,
     if (Status status = impl_->check_state_key(after_key); !status.ok()) return status.error();
   }
   return with_read_txn(*impl_, [&](Txn& txn) { return impl_->state_scan(txn, after_key, limit); });
+}
+
+Result<std::vector<std::optional<Bytes>>> Store::outcomes_get(
+    std::span<const std::string> keys) const {
+  for (const std::string& key : keys) {
+    if (Status status = impl_->check_state_key(key); !status.ok()) return status.error();
+  }
+  return with_read_txn(*impl_, [&](Txn& txn) -> Result<std::vector<std::optional<Bytes>>> {
+    std::vector<std::optional<Bytes>> values;
+    values.reserve(keys.size());
+    for (const std::string& key : keys) {
+      auto record = txn.get(impl_->outcomes_dbi(), key);
+      if (!record.ok()) return record.error();
+      values.push_back(record->has_value() ? std::optional(encoding::to_bytes(**record))
+                                           : std::nullopt);
+    }
+    return values;
+  });
+}
+
+Result<std::vector<StateRecord>> Store::outcomes_with_prefix(std::string_view prefix,
+                                                             std::uint32_t limit) const {
+  if (Status status = impl_->check_state_key(prefix); !status.ok()) return status.error();
+  return with_read_txn(*impl_,
+                       [&](Txn& txn) { return impl_->outcomes_with_prefix(txn, prefix, limit); });
+}
+
+Result<std::uint64_t> Store::outcomes_indexed_from() const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->outcomes_indexed_from(txn); });
 }
 
 StoreStats Store::stats() const {

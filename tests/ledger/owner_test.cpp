@@ -179,9 +179,13 @@ TEST(LedgerOwner, SetOwnerRotatesTheKeyAndSpendsANonce) {
 TEST(LedgerOwner, ABatchSignsEachItemWithConsecutiveNonces) {
   Ledger ledger(owned_genesis(true), limits());
   std::vector<Transfer> items(2);
-  items[0] = Transfer{"Alice", "Bob", 10};
+  items[0].from = "Alice";
+  items[0].to = "Bob";
+  items[0].amount = 10;
   items[0].nonce = 1;
-  items[1] = Transfer{"Alice", "Carol", 20};
+  items[1].from = "Alice";
+  items[1].to = "Carol";
+  items[1].amount = 20;
   items[1].nonce = 2;
   Transaction batch = Transaction::batch(items, "b-1");
   sign_item(kAlice, kLatticeId, batch, 0);

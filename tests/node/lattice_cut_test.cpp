@@ -179,7 +179,7 @@ bool contains(const std::string& text, std::string_view what) {
 
 // The whole scenario of issue 6 "Must show" 4 with the cut in the given nft hook.
 void cut_scenario(const std::string& hook) {
-  Lattice lattice(LatticeOptions{.peerless_timeout_s = 3});
+  Lattice lattice(LatticeOptions{.peerless_timeout_s = 3, .extra_env = {}});
   const auto peerless_timeout = std::chrono::seconds(lattice.options().peerless_timeout_s);
   lattice.start_all();
   ASSERT_TRUE(eventually([&] { return lattice.peers_everywhere(2); }, milliseconds(20'000)))
