@@ -599,8 +599,10 @@ Response overloaded(std::string_view message) {
 }
 
 Response unavailable(const ledger::Error& error) {
+  // history_incomplete: the leader cannot yet tell whether a client id was used before.
+  const char* code = error.code == "history_incomplete" ? "history_incomplete" : "unavailable";
   json::object body{{"success", false},
-                    {"error", json::object{{"code", "unavailable"}, {"message", error.message}}},
+                    {"error", json::object{{"code", code}, {"message", error.message}}},
                     // It may or may not commit later; a retry with the same id is safe.
                     {"outcome", "unknown"}};
   return json_response(503, body);

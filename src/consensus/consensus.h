@@ -137,7 +137,8 @@ enum class MessageType : std::uint8_t {
   kAppendResponse,     // index: last index now matching (or the rejected prev index);
                        // reject_hint/log_term: where the follower's log may match
   kHeartbeat,          // commit: min(follower match, leader commit); context: read seq
-  kHeartbeatResponse,  // context echoed (ReadIndex quorum confirmation)
+  kHeartbeatResponse,  // context echoed (ReadIndex quorum confirmation); reject: the
+                       // follower's log ends (index) before the commit it was sent
   kSnapshot,           // snapshot: state to install
   kTimeoutNow,         // leadership transfer: campaign now, skipping pre-vote
   kReadIndex,          // follower asks the leader for a read index; context: request id

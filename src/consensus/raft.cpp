@@ -504,6 +504,13 @@ void RaftImpl::handle_heartbeat(const Message& m) {
   response.type = MessageType::kHeartbeatResponse;
   response.to = m.from;
   response.context = m.context;
+  // Our log ends before entries the leader knows we matched: this node lost its disk
+  // (or was rebuilt). Say where it ends: an idle leader would otherwise only ever send
+  // heartbeats, and never the entries again.
+  if (m.commit > log_.last_index()) {
+    response.reject = true;
+    response.index = log_.last_index();
+  }
   send(std::move(response));
 }
 
@@ -594,6 +601,9 @@ void RaftImpl::handle_heartbeat_response(const Message& m) {
   Progress& progress = progress_.at(m.from);
   progress.recent_active = true;
   progress.probe_sent = false;
+  if (m.reject && progress.maybe_decrease_to(progress.match, m.index)) {
+    if (progress.state == Progress::State::kReplicate) progress.become_probe();
+  }
   if (progress.state == Progress::State::kReplicate) {
     if (progress.inflight.size() >= config_.max_inflight_appends) progress.inflight.pop_front();
     // Appends can be lost without a rejection to tell us: if the follower's match has not

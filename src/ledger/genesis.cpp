@@ -1,5 +1,6 @@
 // Account names and the genesis: validation, parsing, canonical JSON.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -76,14 +77,29 @@ Result<Genesis> genesis_from_object(const boost::json::object& accounts, bool op
   return make_genesis(std::move(list), open_accounts);
 }
 
-// {"open_accounts": bool}, the only policy so far.
-Result<bool> parse_policy(const boost::json::value& policy) {
+Error bad_policy(std::string_view why) {
+  return Error{"bad_policy",
+               fmt::format("genesis \"policy\" {}; it takes \"open_accounts\": true|false and "
+                           "\"tx_retention\": {}..{}",
+                           why, kMinTxRetention, kMaxTxRetention)};
+}
+
+// {"open_accounts": bool, "tx_retention": N}, each optional, into `genesis`.
+base::Status parse_policy(const boost::json::value& policy, Genesis& genesis) {
   const boost::json::object* fields = policy.if_object();
-  const boost::json::value* open = fields ? fields->if_contains("open_accounts") : nullptr;
-  if (fields == nullptr || fields->size() != 1 || open == nullptr || !open->is_bool()) {
-    return Error{"bad_policy", "genesis \"policy\" must be {\"open_accounts\": true|false}"};
+  if (fields == nullptr) return bad_policy("must be an object");
+  for (const auto& member : *fields) {
+    if (member.key() == "open_accounts" && member.value().is_bool()) {
+      genesis.open_accounts = member.value().get_bool();
+    } else if (member.key() == "tx_retention" && member.value().is_int64() &&
+               member.value().get_int64() >= static_cast<int64_t>(kMinTxRetention) &&
+               member.value().get_int64() <= static_cast<int64_t>(kMaxTxRetention)) {
+      genesis.tx_retention = static_cast<uint64_t>(member.value().get_int64());
+    } else {
+      return bad_policy(fmt::format("has a bad member {}", quoted_for_message(member.key())));
+    }
   }
-  return open->get_bool();
+  return {};
 }
 
 }  // namespace
@@ -154,18 +170,20 @@ Result<Genesis> parse_genesis(std::string_view json_text) {
   }
   const boost::json::value* wrapped = top->if_contains("accounts");
   if (wrapped == nullptr || !wrapped->is_object()) return genesis_from_object(*top, true);
-  bool open_accounts = true;
+  Genesis policy;
   for (const auto& member : *top) {
     if (member.key() == "accounts") continue;
     if (member.key() != "policy") {
       return Error{"bad_json",
                    "genesis with \"accounts\" may have no other top-level field than \"policy\""};
     }
-    Result<bool> policy = parse_policy(member.value());
-    if (!policy.ok()) return policy.error();
-    open_accounts = policy.value();
+    if (base::Status parsed_policy = parse_policy(member.value(), policy); !parsed_policy.ok()) {
+      return parsed_policy.error();
+    }
   }
-  return genesis_from_object(wrapped->get_object(), open_accounts);
+  Result<Genesis> genesis = genesis_from_object(wrapped->get_object(), policy.open_accounts);
+  if (genesis.ok()) genesis.value().tx_retention = policy.tx_retention;
+  return genesis;
 }
 
 std::string genesis_to_json(const Genesis& genesis) {
@@ -184,7 +202,11 @@ std::string genesis_to_json(const Genesis& genesis) {
     }
   }
   out += '}';
-  if (!genesis.open_accounts) out += ",\"policy\":{\"open_accounts\":false}";
+  std::vector<std::string> policy;
+  if (!genesis.open_accounts) policy.push_back("\"open_accounts\":false");
+  if (genesis.tx_retention)
+    policy.push_back(fmt::format("\"tx_retention\":{}", *genesis.tx_retention));
+  if (!policy.empty()) out += fmt::format(",\"policy\":{{{}}}", fmt::join(policy, ","));
   return out + '}';
 }
 

@@ -87,9 +87,17 @@ struct Genesis {
   // unknown name creates it. false: every debit needs its owner's signature and
   // accounts are created by open_account (SPEC §8).
   bool open_accounts = true;
+  // How many outcomes the ledger remembers (Limits::tx_retention_count); unset: the
+  // default, 1,000,000. Client ids stay taken beyond it through the nodes' outcome
+  // index; a smaller window bounds the ledger's memory and its snapshots.
+  std::optional<uint64_t> tx_retention = std::nullopt;
   int64_t total_supply() const;
   friend bool operator==(const Genesis&, const Genesis&) = default;
 };
+
+// The bounds of Genesis::tx_retention.
+constexpr uint64_t kMinTxRetention = 1;
+constexpr uint64_t kMaxTxRetention = 1'000'000;
 
 // A genesis holds at most this many accounts (a bound on start-up memory and time).
 constexpr size_t kMaxGenesisAccounts = 1'000'000;
@@ -104,16 +112,16 @@ Result<Genesis> make_genesis(std::vector<GenesisAccount> accounts, bool open_acc
 
 // Parses the text of an AETHEL_GENESIS_FILE (format: docs/LEDGER.md):
 //   {"accounts": {"Alice": {"balance": 1000, "owner": "<64 hex>"}, "Bob": 500},
-//    "policy": {"open_accounts": false}}
+//    "policy": {"open_accounts": false, "tx_retention": 100000}}
 // or the bare {"Alice": 1000, "Bob": 500}. Balances are JSON integers. Errors as
 // make_genesis, plus "bad_json", "bad_balance" (not an integer in 0..INT64_MAX),
-// "bad_owner" (not 64 hex digits) and "bad_policy".
+// "bad_owner" (not 64 hex digits) and "bad_policy" (naming the bad member).
 Result<Genesis> parse_genesis(std::string_view json_text);
 
 // Canonical JSON of a genesis ({"accounts":{...}} sorted by name, no spaces; an
-// owned account as {"balance":N,"owner":"<hex>"}, and "policy" only when
-// open_accounts is false): the same genesis always prints the same bytes, so it
-// can be hashed into the lattice id.
+// owned account as {"balance":N,"owner":"<hex>"}, and "policy" only with members that
+// differ from the defaults): the same genesis always prints the same bytes, so it can
+// be hashed into the lattice id.
 std::string genesis_to_json(const Genesis& genesis);
 
 // Accepts exactly 64 hex digits (either case); anything else is nullopt.

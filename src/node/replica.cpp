@@ -580,10 +580,12 @@ void Replica::propose_group() {
   std::vector<Submission> group;
   std::vector<ledger::Transaction> txs;
   while (!queue_.empty()) {
-    if (!admit(queue_.front())) {
+    const Admission admission = admit(queue_.front());
+    if (admission == Admission::kAnswered) {
       queue_.pop_front();
       continue;
     }
+    if (admission == Admission::kDefer) break;
     size_t next = queue_.front().txs.size();
     if (!group.empty() && txs.size() + next > options_.max_block_transactions) break;
     for (ledger::Transaction& tx : queue_.front().txs) txs.push_back(tx);
@@ -601,6 +603,7 @@ void Replica::propose_group() {
     }
     return;
   }
+  remember_in_flight(txs, proposed.index);
   register_proposal(group, proposed);
 }
 
@@ -621,15 +624,24 @@ void Replica::register_proposal(std::vector<Submission>& group,
   }
 }
 
-// The transactions whose ids the outcome index holds leave `submission` with their
-// original outcomes in `known`. False when nothing is left to propose: the submission
-// was answered (in full from the index, or with the index's error).
-bool Replica::admit(Submission& submission) {
-  if (!options_.recorded_outcomes || !submission.known.empty()) return true;
-  const bool keyed =
-      std::any_of(submission.txs.begin(), submission.txs.end(),
-                  [](const ledger::Transaction& tx) { return !tx.client_id.empty(); });
-  if (!keyed) return true;
+// The leader's admission of a write with client ids. It keeps each id applied once
+// without the ledger's window: a retry whose original was applied is answered from the
+// outcome index; one whose original this leader proposed and has not applied yet waits
+// (kDefer) until it has, and so does every write until this leader has applied an entry
+// of its own term, since entries of earlier terms it has not applied may hold originals
+// too. The transactions the index answers leave `submission` with their outcomes in
+// `known`; kAnswered when none is left to propose (or the index failed: then the
+// submission was answered with its error).
+Replica::Admission Replica::admit(Submission& submission) {
+  if (!options_.recorded_outcomes) return Admission::kPropose;
+  std::vector<std::string> keys = client_id_keys(submission.txs);
+  if (keys.empty()) return Admission::kPropose;
+  if (!applied_own_term_entry()) return Admission::kDefer;
+  forget_applied_in_flight();
+  for (const std::string& key : keys) {
+    if (in_flight_ids_.contains(key)) return Admission::kDefer;
+  }
+  if (!submission.known.empty()) return Admission::kPropose;  // looked up already
   auto recorded = stored_history_reaches_ledger()
                       ? options_.recorded_outcomes(submission.txs)
                       : base::Result<std::vector<std::optional<ledger::Outcome>>>(Error{
@@ -644,11 +656,11 @@ bool Replica::admit(Submission& submission) {
     } else if (submission.done) {
       submission.done(failed(recorded.error()));
     }
-    return false;
+    return Admission::kAnswered;
   }
   std::vector<std::optional<ledger::Outcome>>& known = recorded.value();
   if (std::none_of(known.begin(), known.end(), [](const auto& o) { return o.has_value(); })) {
-    return true;
+    return Admission::kPropose;
   }
   std::vector<ledger::Transaction> rest;
   for (size_t i = 0; i < known.size(); ++i) {
@@ -656,9 +668,47 @@ bool Replica::admit(Submission& submission) {
   }
   submission.txs = std::move(rest);
   submission.known = std::move(known);
-  if (!submission.txs.empty()) return true;
+  if (!submission.txs.empty()) return Admission::kPropose;
   answer_known(submission);
-  return false;
+  return Admission::kAnswered;
+}
+
+std::vector<std::string> Replica::client_id_keys(const std::vector<ledger::Transaction>& txs) {
+  std::vector<std::string> keys;
+  for (const ledger::Transaction& tx : txs) {
+    if (!tx.client_id.empty())
+      keys.push_back(outcome_key(tx.client_id, ledger::client_id_scope(tx)));
+  }
+  return keys;
+}
+
+// Everything committed before this leader's term is applied once an entry of its term
+// is (its first, the empty entry a new leader appends, commits and applies first).
+bool Replica::applied_own_term_entry() const {
+  std::optional<consensus::Term> term = raft_.term_at(applied_through_);
+  return term && *term == raft_.term();
+}
+
+void Replica::forget_applied_in_flight() {
+  if (in_flight_term_ != raft_.term()) {
+    in_flight_term_ = raft_.term();
+    in_flight_by_index_.clear();
+    in_flight_ids_.clear();
+  }
+  while (!in_flight_by_index_.empty() && in_flight_by_index_.begin()->first <= applied_through_) {
+    in_flight_ids_.erase(in_flight_by_index_.begin()->second);
+    in_flight_by_index_.erase(in_flight_by_index_.begin());
+  }
+}
+
+void Replica::remember_in_flight(const std::vector<ledger::Transaction>& txs,
+                                 consensus::Index index) {
+  if (!options_.recorded_outcomes) return;
+  forget_applied_in_flight();
+  for (std::string& key : client_id_keys(txs)) {
+    in_flight_ids_.insert(key);
+    in_flight_by_index_.emplace(index, std::move(key));
+  }
 }
 
 // After a snapshot install the ledger is ahead of the stored blocks, and the outcome

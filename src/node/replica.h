@@ -299,7 +299,12 @@ class Replica {
   void reroute_after_leader_change();
   void forward(Submission submission, consensus::NodeId leader);
   void propose_group();
-  bool admit(Submission& submission);
+  enum class Admission { kPropose, kDefer, kAnswered };
+  Admission admit(Submission& submission);
+  static std::vector<std::string> client_id_keys(const std::vector<ledger::Transaction>& txs);
+  bool applied_own_term_entry() const;
+  void forget_applied_in_flight();
+  void remember_in_flight(const std::vector<ledger::Transaction>& txs, consensus::Index index);
   bool stored_history_reaches_ledger();
   void propose_empty_block_if_wanted();
   void answer_known(Submission& submission);
@@ -382,6 +387,11 @@ class Replica {
   std::deque<AppliedEntry> recent_;                 // outcomes of the last applied entries
   std::deque<PendingWrite> in_flight_;
   uint64_t last_stored_height_ = 0;
+  // Keys (outcome_key) of the client ids this leader proposed in in_flight_term_ and
+  // has not applied yet, and by the index of their entry.
+  std::set<std::string> in_flight_ids_;
+  std::multimap<consensus::Index, std::string> in_flight_by_index_;
+  consensus::Term in_flight_term_ = 0;
   bool empty_block_wanted_ = false;
   consensus::Index empty_block_index_ = 0;  // the last one proposed
   uint64_t blocks_since_snapshot_ = 0;

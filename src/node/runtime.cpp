@@ -454,6 +454,7 @@ ledger::Hash lattice_id_hash(std::vector<std::string> validators, const ledger::
     text += '\n';
   }
   if (!genesis.open_accounts) text += "open_accounts=false\n";
+  if (genesis.tx_retention) text += fmt::format("tx_retention={}\n", *genesis.tx_retention);
   return ledger::sha256(text);
 }
 
@@ -466,6 +467,7 @@ std::string lattice_id(std::vector<std::string> validators, const ledger::Genesi
 ledger::Limits ledger_limits(std::vector<std::string> validators, const ledger::Genesis& genesis) {
   ledger::Limits limits;
   limits.lattice_id = lattice_id_hash(std::move(validators), genesis);
+  if (genesis.tx_retention) limits.tx_retention_count = *genesis.tx_retention;
   return limits;
 }
 

@@ -81,6 +81,32 @@ TEST(LedgerOwner, BadGenesisOwnersAndPoliciesAreRefusedByName) {
   EXPECT_EQ(g.error().code, "bad_balance");
 }
 
+// The retention window is a genesis policy: part of the canonical bytes (and so of the
+// lattice id) only when set.
+TEST(LedgerOwner, TheRetentionWindowIsAPolicyOfTheGenesis) {
+  auto g = parse_genesis(R"({"accounts": {"A": 5}, "policy": {"tx_retention": 100}})");
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  EXPECT_EQ(g.value().tx_retention, 100u);
+  EXPECT_TRUE(g.value().open_accounts);
+  EXPECT_EQ(genesis_to_json(g.value()), R"({"accounts":{"A":5},"policy":{"tx_retention":100}})");
+  g = parse_genesis(
+      R"({"accounts": {"A": 5}, "policy": {"tx_retention": 7, "open_accounts": false}})");
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  EXPECT_EQ(genesis_to_json(g.value()),
+            R"({"accounts":{"A":5},"policy":{"open_accounts":false,"tx_retention":7}})");
+  EXPECT_EQ(parse_genesis(genesis_to_json(g.value())).value(), g.value());
+  for (const char* bad : {"0", "1000001", "-1", "1.5", "\"100\""}) {
+    g = parse_genesis(std::string(R"({"accounts": {"A": 5}, "policy": {"tx_retention": )") + bad +
+                      "}}");
+    ASSERT_FALSE(g.ok()) << bad;
+    EXPECT_EQ(g.error().code, "bad_policy");
+    EXPECT_NE(g.error().message.find("tx_retention"), std::string::npos) << g.error().message;
+  }
+  g = parse_genesis(R"({"accounts": {"A": 5}, "policy": {"colour": 1}})");
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.error().message.find("colour"), std::string::npos) << g.error().message;
+}
+
 TEST(LedgerOwner, AnOwnedAccountMovesOnlyWithItsOwnersSignatureAndNextNonce) {
   Ledger ledger(owned_genesis(true), limits());
   const Hash root = ledger.root();
