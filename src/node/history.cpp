@@ -132,7 +132,7 @@ base::Status HistoryFiller::fetch_and_check(ledger::Ledger& ledger,
       }
       unproven = std::move(raw);
       unproven_outcomes.clear();
-      add_outcome_records(replayed.value().outcomes, unproven_outcomes);
+      add_outcome_records(block.value().transactions, replayed.value().outcomes, unproven_outcomes);
     }
     if (proven.empty()) continue;
     base::Status stored = node_.store_history(std::move(proven), std::move(proven_outcomes));

@@ -36,10 +36,14 @@ std::string outcome_key(std::string_view tx_id, std::string_view scope) {
   return key;
 }
 
-void add_outcome_records(const std::vector<ledger::Outcome>& outcomes,
+void add_outcome_records(std::span<const ledger::Transaction> txs,
+                         const std::vector<ledger::Outcome>& outcomes,
                          std::vector<storage::StateRecord>& records) {
-  for (const ledger::Outcome& outcome : outcomes) {
-    if (outcome.exists || !indexable_id(outcome.tx_id)) continue;
+  for (size_t i = 0; i < outcomes.size() && i < txs.size(); ++i) {
+    const ledger::Outcome& outcome = outcomes[i];
+    if (outcome.exists || !indexable_id(outcome.tx_id) || txs[i].client_id != outcome.tx_id) {
+      continue;
+    }
     std::string value = ledger::encode_outcome(outcome);
     records.push_back(storage::StateRecord{outcome_key(outcome.tx_id, outcome.scope),
                                            storage::Bytes(value.begin(), value.end())});

@@ -7,11 +7,12 @@
 // applies into its store, in the same write as the block (and back-filled blocks with
 // theirs), and the leader answers a transaction whose id the index holds with that
 // original outcome (exists: true) instead of proposing it again. Reads of
-// /api/lattice/tx/{id} fall back to it.
+// /api/lattice/tx/{id} fall back to it. Derived ids are not indexed: they are answered
+// inside the ledger's window only.
 //
-// Key: the id, one zero byte, then the scope (client_id_scope; empty for derived ids
-// and lattice-wide ids). Ids are printable, so the ids of one key prefix are one id.
-// Value: ledger::encode_outcome.
+// Key: the client id, one zero byte, then the scope (client_id_scope; empty for the
+// lattice-wide ids of invocations and deployments). Ids are printable, so the ids of one key prefix
+// are one id. Value: ledger::encode_outcome.
 #pragma once
 
 #include <optional>
@@ -28,9 +29,13 @@ namespace aethel::node {
 
 std::string outcome_key(std::string_view tx_id, std::string_view scope);
 
-// Records for the outcomes of one applied block: each first outcome with an id (a
-// repeat inside the window, exists = true, is not a new record).
-void add_outcome_records(const std::vector<ledger::Outcome>& outcomes,
+// Records for the outcomes of one applied block (`outcomes[i]` is that of `txs[i]`): each
+// first outcome under a client id the transaction took. Not a repeat inside the window
+// (exists = true), and not a derived id: those are unique by construction, and their
+// random keys would cost the store a page write each (measured: batch throughput fell
+// from 30k to 10k transfers/s as 2 M of them filled the index).
+void add_outcome_records(std::span<const ledger::Transaction> txs,
+                         const std::vector<ledger::Outcome>& outcomes,
                          std::vector<storage::StateRecord>& records);
 
 // The original outcomes the index holds for `txs` (nullopt: none, or no usable client

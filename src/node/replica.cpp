@@ -1016,7 +1016,7 @@ void Replica::apply_entry(const consensus::Entry& entry, storage::WriteBatch& ba
   ledger::BlockResult applied = ledgers_.apply(block);
   if (block.height > last_stored_height_) {
     batch.blocks.push_back({block.height, to_bytes(encode_block(block))});
-    add_outcome_records(applied.outcomes, batch.outcomes);
+    add_outcome_records(block.transactions, applied.outcomes, batch.outcomes);
     last_stored_height_ = block.height;
   }
   ++blocks_since_snapshot_;

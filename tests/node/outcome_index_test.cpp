@@ -49,9 +49,16 @@ TEST(OutcomeIndex, HoldsFirstOutcomesByIdAndScopeAndAnswersThemAsRetries) {
   batch.blocks = {block(1)};
   ledger::Outcome repeat = outcome("tx-1", "Alice", 1);
   repeat.exists = true;  // a retry inside the window is not a new record
-  add_outcome_records({outcome("tx-1", "Alice", 1), repeat, outcome("tx-1", "Bob", 1)},
+  ledger::Outcome derived = outcome(std::string(64, 'a'), "", 1);
+  const std::vector<ledger::Transaction> applied = {
+      ledger::Transaction::transfer("Alice", "Bob", 5, "tx-1"),
+      ledger::Transaction::transfer("Alice", "Bob", 5, "tx-1"),
+      ledger::Transaction::transfer("Bob", "Alice", 5, "tx-1"),
+      ledger::Transaction::transfer("Bob", "Alice", 5)};
+  add_outcome_records(applied,
+                      {outcome("tx-1", "Alice", 1), repeat, outcome("tx-1", "Bob", 1), derived},
                       batch.outcomes);
-  ASSERT_EQ(batch.outcomes.size(), 2u);
+  ASSERT_EQ(batch.outcomes.size(), 2u) << "neither the repeat nor the derived id";
   ASSERT_TRUE(t.store->write(batch).ok());
 
   std::vector<ledger::Transaction> txs = {ledger::Transaction::transfer("Alice", "Bob", 5, "tx-1"),
@@ -97,7 +104,7 @@ TEST(OutcomeIndex, AStoreWithAGapInItsHistoryCannotDecide) {
 
   storage::WriteBatch backfill;
   backfill.history = {block(2), block(3), block(4)};
-  add_outcome_records({outcome("x", "Alice", 3)}, backfill.outcomes);
+  add_outcome_records(txs, {outcome("x", "Alice", 3)}, backfill.outcomes);
   ASSERT_TRUE(t.store->write(backfill).ok());
   found = recorded_outcomes(*t.store, txs);
   ASSERT_TRUE(found.ok()) << found.error().message;
@@ -110,7 +117,8 @@ TEST(OutcomeIndex, SnapshotInstallsKeepTheIndexAndReopeningKeepsItsStart) {
   EXPECT_EQ(t.store->outcomes_indexed_from().value(), 1u);
   storage::WriteBatch batch;
   batch.blocks = {block(1)};
-  add_outcome_records({outcome("kept", "Alice", 1)}, batch.outcomes);
+  add_outcome_records(std::vector{ledger::Transaction::transfer("Alice", "Bob", 1, "kept")},
+                      {outcome("kept", "Alice", 1)}, batch.outcomes);
   ASSERT_TRUE(t.store->write(batch).ok());
   storage::WriteBatch install;
   install.snapshot = storage::Snapshot{10, 2, {}, storage::Bytes{9}};
