@@ -125,21 +125,6 @@ measure_clients() {
   echo "probe_commits_$suffix count=$(($(probe_nonce) - before))" >>"$OUT_DIR/results.txt"
 }
 
-leader_pid() {
-  local port=${LEADER##*:}
-  grep -o "node-$((port - BASE_API_PORT + 1)) up at .*pid [0-9]*" "$OUT_DIR/run-lattice.out" |
-    grep -o '[0-9]*$'
-}
-
-# sample_memory PID FILE: the process's RssAnon in MB, once a second, until it exits.
-sample_memory() {
-  while kill -0 "$1" 2>/dev/null; do
-    awk '/^RssAnon:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status" >>"$2" 2>/dev/null || true
-    sleep 1
-  done
-}
-max_of() { sort -n "$1" | tail -1; }
-
 start_floods() {
   local seconds=$((DURATION_S + 10))
   run_wrk flood_verify 64 "$OUT_DIR/flood_verify.lua" "$LEADER/api/verify" "$seconds" &

@@ -92,3 +92,18 @@ aethel_down() {
   wait "$LATTICE_PID" 2>/dev/null || true
   LATTICE_PID=
 }
+
+leader_pid() {
+  local port=${LEADER##*:}
+  grep -o "node-$((port - BASE_API_PORT + 1)) up at .*pid [0-9]*" "$OUT_DIR/run-lattice.out" |
+    grep -o '[0-9]*$'
+}
+
+# sample_memory PID FILE: the process's RssAnon in MB, once a second, until it exits.
+sample_memory() {
+  while kill -0 "$1" 2>/dev/null; do
+    awk '/^RssAnon:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status" >>"$2" 2>/dev/null || true
+    sleep 1
+  done
+}
+max_of() { sort -n "$1" | tail -1; }

@@ -242,11 +242,20 @@ void Replica::receive_forward_reply(ForwardReply reply) {
     if (submission.done) submission.done(failed(*reply.error));
     return;
   }
-  if (!reply.known.empty() && reply.known.size() != submission.txs.size()) return;
-  if (reply.index == 0) {
-    if (!reply.known.empty() && submission.done) {
-      answer_forward_known(std::move(reply.known), std::move(submission.done));
+  const bool all_known =
+      !reply.known.empty() && std::count(reply.known.begin(), reply.known.end(), std::nullopt) == 0;
+  if ((!reply.known.empty() && reply.known.size() != submission.txs.size()) ||
+      (reply.index == 0 && !all_known)) {
+    if (submission.done) {
+      submission.done(
+          failed(unavailable("the leader's answer to this write was malformed; the "
+                             "outcome is unknown and a retry with the same id is "
+                             "safe")));
     }
+    return;
+  }
+  if (reply.index == 0) {  // nothing proposed: the index answered every transaction
+    if (submission.done) answer_forward_known(std::move(reply.known), std::move(submission.done));
     return;
   }
   const auto proposed = static_cast<uint32_t>(

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Issue 14: batch load for MINUTES minutes on scripts/run-lattice.sh's lattice (3 nodes,
+# P2P, fsync): POST /api/lattice/transactions, 8 connections × 256 transfers per request
+# (Alice and Bob in turn, no client ids), measured minute by minute with wrk. Prints each
+# minute's requests/s and p99, the last minute's p99 over the first's, and the leader's
+# anonymous memory (RssAnon, sampled each second): its maximum and its last value.
+#
+# After a build (cmake --build build --target aethel):
+#   bench/node/soak.sh
+# Settings (environment):
+#   MINUTES=10
+#   TX_RETENTION     unset: the built-in genesis (the ledger remembers 1,000,000 outcomes);
+#                    N: the same accounts with policy {"tx_retention": N} (docs/LEDGER.md)
+#   BUILD_DIR=build OUT_DIR (default: a new directory under /tmp)
+#   BASE_API_PORT=18301 BASE_P2P_PORT=19301
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MINUTES=${MINUTES:-10}
+DURATION_S=60
+WRK_THREADS=2
+BUILD_DIR=${BUILD_DIR:-build}
+OUT_DIR=${OUT_DIR:-/tmp/aethel-soak.$$}
+BASE_API_PORT=${BASE_API_PORT:-18301}
+BASE_P2P_PORT=${BASE_P2P_PORT:-19301}
+AETHEL_BIN=$BUILD_DIR/src/cli/aethel
+
+BENCH=soak
+# shellcheck source=bench/node/wrk_lib.sh
+source bench/node/wrk_lib.sh
+
+main() {
+  [[ -x $AETHEL_BIN ]] || die "$AETHEL_BIN is missing: build first (cmake --build $BUILD_DIR --target aethel)"
+  command -v wrk >/dev/null || die "wrk is missing (scripts/install-deps.sh installs it)"
+  mkdir -p "$OUT_DIR"
+  OUT_DIR=$(cd "$OUT_DIR" && pwd)
+  : >"$OUT_DIR/results.txt"
+  local items=() i settings=(AETHEL_RATE_LIMIT_WRITES_PER_S=1000000)
+  for ((i = 0; i < 128; i++)); do
+    items+=('{"from": "Alice", "to": "Bob", "amount": 1}' '{"from": "Bob", "to": "Alice", "amount": 1}')
+  done
+  local IFS=,
+  wrk_script "$OUT_DIR/batch.lua" "{\"transactions\": [${items[*]}]}"
+  IFS=' '
+  if [[ -n ${TX_RETENTION:-} ]]; then
+    echo "{\"accounts\": {\"Alice\": 1000, \"Bob\": 500, \"Charlie\": 250}, \"policy\": {\"tx_retention\": $TX_RETENTION}}" >"$OUT_DIR/genesis.json"
+    settings+=("AETHEL_GENESIS_FILE=$OUT_DIR/genesis.json")
+  fi
+
+  trap 'aethel_down' EXIT
+  aethel_up "${settings[@]}"
+  local pid
+  pid=$(leader_pid) || die "no pid for the leader in $OUT_DIR/run-lattice.out"
+  sample_memory "$pid" "$OUT_DIR/memory.txt" &
+  for ((i = 1; i <= MINUTES; i++)); do
+    measure "minute$i" 8 "$OUT_DIR/batch.lua" "$LEADER/api/lattice/transactions"
+  done
+  local first last
+  first=$(field minute1 p99_ms)
+  last=$(field "minute$MINUTES" p99_ms)
+  {
+    echo "retention=${TX_RETENTION:-default} p99_last_over_first=$(ratio "$last" "$first")"
+    echo "leader_rss_anon_mb max=$(max_of "$OUT_DIR/memory.txt") last=$(tail -1 "$OUT_DIR/memory.txt")"
+  } | tee -a "$OUT_DIR/results.txt"
+  trap - EXIT
+  aethel_down
+}
+
+main "$@"
