@@ -237,8 +237,12 @@ Verdict evaluate(const LedgerState& state, const Transaction& tx, Overlay& overl
 
 // Whether the outcome is remembered under the client id: not when the scope's owner
 // has not been shown to have signed, and for open_account only when it commits (a
-// refused opening of an existing name must not occupy that account's ids).
+// refused opening of an existing name must not occupy that account's ids). Otherwise
+// it gets a derived id.
 bool takes_client_id(const Transaction& tx, const Verdict& verdict) {
+  // A scope that is no account's name (the sender's name is invalid) holds no ids.
+  const std::string_view scope = client_id_scope(tx);
+  if (!scope.empty() && !is_valid_account_name(scope)) return false;
   if (verdict.code == OutcomeCode::kCommitted) return true;
   return !verdict.unauthenticated && tx.kind != TxKind::kOpenAccount;
 }

@@ -222,6 +222,21 @@ TEST(LedgerOwner, ABatchSignsEachItemWithConsecutiveNonces) {
   EXPECT_EQ(decode_transaction(encode_transaction(batch)).value(), batch);
 }
 
+// A sender name that breaks the name rule is no account's scope: the transaction fails
+// with a derived id, and the snapshot stays loadable (found by the ledger fuzzer: the
+// id was kept under the bad name, which the snapshot reader refuses).
+TEST(LedgerOwner, ABadSenderNameTakesNoClientId) {
+  Ledger ledger(default_genesis());
+  const Outcome bad = apply_one(ledger, Transaction::transfer("Al\x82ce", "Bob", 10, "k1"));
+  EXPECT_EQ(bad.code, OutcomeCode::kInvalidName);
+  EXPECT_NE(bad.tx_id, "k1");
+  EXPECT_TRUE(bad.scope.empty());
+  EXPECT_EQ(ledger.check(Transaction::transfer("Al\x82ce", "Bob", 10, "k1")).tx_id, "");
+  auto restored = Ledger::deserialize(ledger.serialize());
+  ASSERT_TRUE(restored.ok()) << restored.error().message;
+  EXPECT_EQ(restored.value().root(), ledger.root());
+}
+
 TEST(LedgerOwner, NobodyCanOccupyAnotherAccountsClientIds) {
   Ledger ledger(owned_genesis(true), limits());
   // Mallory tries Alice's next id: refused before authorization, the id stays free.
