@@ -54,13 +54,7 @@ main() {
   mkdir -p "$OUT_DIR"
   OUT_DIR=$(cd "$OUT_DIR" && pwd)
   : >"$OUT_DIR/results.txt"
-  local items=() i
-  for ((i = 0; i < 128; i++)); do
-    items+=('{"from": "Alice", "to": "Bob", "amount": 1}' '{"from": "Bob", "to": "Alice", "amount": 1}')
-  done
-  local IFS=,
-  wrk_script "$OUT_DIR/batch.lua" "{\"transactions\": [${items[*]}]}"
-  IFS=' '
+  batch_script "$OUT_DIR/batch.lua"
 
   trap 'aethel_down' EXIT
   aethel_up AETHEL_RATE_LIMIT_WRITES_PER_S=1000000

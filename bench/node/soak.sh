@@ -34,13 +34,8 @@ main() {
   mkdir -p "$OUT_DIR"
   OUT_DIR=$(cd "$OUT_DIR" && pwd)
   : >"$OUT_DIR/results.txt"
-  local items=() i settings=(AETHEL_RATE_LIMIT_WRITES_PER_S=1000000)
-  for ((i = 0; i < 128; i++)); do
-    items+=('{"from": "Alice", "to": "Bob", "amount": 1}' '{"from": "Bob", "to": "Alice", "amount": 1}')
-  done
-  local IFS=,
-  wrk_script "$OUT_DIR/batch.lua" "{\"transactions\": [${items[*]}]}"
-  IFS=' '
+  local i settings=(AETHEL_RATE_LIMIT_WRITES_PER_S=1000000)
+  batch_script "$OUT_DIR/batch.lua"
   if [[ -n ${TX_RETENTION:-} ]]; then
     echo "{\"accounts\": {\"Alice\": 1000, \"Bob\": 500, \"Charlie\": 250}, \"policy\": {\"tx_retention\": $TX_RETENTION}}" >"$OUT_DIR/genesis.json"
     settings+=("AETHEL_GENESIS_FILE=$OUT_DIR/genesis.json")

@@ -44,12 +44,7 @@ request = function()
     '{"code": "intent transfer { from: ' .. from .. ', to: ' .. to .. ', amount: 1 }"}')
 end
 EOF
-  local items=() i
-  for ((i = 0; i < 128; i++)); do
-    items+=('{"from": "Alice", "to": "Bob", "amount": 1}' '{"from": "Bob", "to": "Alice", "amount": 1}')
-  done
-  local IFS=,
-  wrk_script "$OUT_DIR/batch.lua" "{\"transactions\": [${items[*]}]}"
+  batch_script "$OUT_DIR/batch.lua"
   wrk_script "$OUT_DIR/etcd_put.lua" '{"key": "YmVuY2g=", "value": "YWV0aGVs"}'
 }
 

@@ -30,6 +30,17 @@ wrk_script() {
   } >"$1"
 }
 
+# batch_script FILE: POST /api/lattice/transactions with 256 transfers of 1 (Alice and
+# Bob in turn, so nobody runs dry), no client ids.
+batch_script() {
+  local items=() i
+  for ((i = 0; i < 128; i++)); do
+    items+=('{"from": "Alice", "to": "Bob", "amount": 1}' '{"from": "Bob", "to": "Alice", "amount": 1}')
+  done
+  local IFS=,
+  wrk_script "$1" "{\"transactions\": [${items[*]}]}"
+}
+
 # run_wrk NAME CONNECTIONS SCRIPT URL [SECONDS]: wrk's output in $OUT_DIR/NAME.wrk.
 run_wrk() {
   local name=$1 connections=$2 script=$3 url=$4 seconds=${5:-$DURATION_S} threads=$WRK_THREADS
