@@ -227,18 +227,12 @@ TEST(LedgerOwner, ABatchSignsEachItemWithConsecutiveNonces) {
 // id was kept under the bad name, which the snapshot reader refuses).
 TEST(LedgerOwner, ABadSenderNameTakesNoClientId) {
   Ledger ledger(default_genesis());
-  const Outcome bad = apply_one(ledger, Transaction::transfer("Al\x82"
-                                                              "ce",
-                                                              "Bob", 10, "k1"));
+  const std::string bad_name = std::string("Al") + '\x82' + "ce";
+  const Outcome bad = apply_one(ledger, Transaction::transfer(bad_name, "Bob", 10, "k1"));
   EXPECT_EQ(bad.code, OutcomeCode::kInvalidName);
   EXPECT_NE(bad.tx_id, "k1");
   EXPECT_TRUE(bad.scope.empty());
-  EXPECT_EQ(ledger
-                .check(Transaction::transfer("Al\x82"
-                                             "ce",
-                                             "Bob", 10, "k1"))
-                .tx_id,
-            "");
+  EXPECT_EQ(ledger.check(Transaction::transfer(bad_name, "Bob", 10, "k1")).tx_id, "");
   auto restored = Ledger::deserialize(ledger.serialize());
   ASSERT_TRUE(restored.ok()) << restored.error().message;
   EXPECT_EQ(restored.value().root(), ledger.root());
