@@ -49,12 +49,7 @@ check_retry() {
 }
 
 main() {
-  [[ -x $AETHEL_BIN ]] || die "$AETHEL_BIN is missing: build first (cmake --build $BUILD_DIR --target aethel)"
-  command -v wrk >/dev/null || die "wrk is missing (scripts/install-deps.sh installs it)"
-  mkdir -p "$OUT_DIR"
-  OUT_DIR=$(cd "$OUT_DIR" && pwd)
-  : >"$OUT_DIR/results.txt"
-  batch_script "$OUT_DIR/batch.lua"
+  prepare_batch_bench
 
   trap 'aethel_down' EXIT
   aethel_up AETHEL_RATE_LIMIT_WRITES_PER_S=1000000

@@ -29,13 +29,8 @@ BENCH=soak
 source bench/node/wrk_lib.sh
 
 main() {
-  [[ -x $AETHEL_BIN ]] || die "$AETHEL_BIN is missing: build first (cmake --build $BUILD_DIR --target aethel)"
-  command -v wrk >/dev/null || die "wrk is missing (scripts/install-deps.sh installs it)"
-  mkdir -p "$OUT_DIR"
-  OUT_DIR=$(cd "$OUT_DIR" && pwd)
-  : >"$OUT_DIR/results.txt"
+  prepare_batch_bench
   local i settings=(AETHEL_RATE_LIMIT_WRITES_PER_S=1000000)
-  batch_script "$OUT_DIR/batch.lua"
   if [[ -n ${TX_RETENTION:-} ]]; then
     echo "{\"accounts\": {\"Alice\": 1000, \"Bob\": 500, \"Charlie\": 250}, \"policy\": {\"tx_retention\": $TX_RETENTION}}" >"$OUT_DIR/genesis.json"
     settings+=("AETHEL_GENESIS_FILE=$OUT_DIR/genesis.json")

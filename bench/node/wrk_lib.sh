@@ -41,6 +41,17 @@ batch_script() {
   wrk_script "$1" "{\"transactions\": [${items[*]}]}"
 }
 
+# prepare_batch_bench: checks the binary and wrk, makes OUT_DIR (absolute) with an empty
+# results.txt and the batch script in $OUT_DIR/batch.lua.
+prepare_batch_bench() {
+  [[ -x $AETHEL_BIN ]] || die "$AETHEL_BIN is missing: build first (cmake --build $BUILD_DIR --target aethel)"
+  command -v wrk >/dev/null || die "wrk is missing (scripts/install-deps.sh installs it)"
+  mkdir -p "$OUT_DIR"
+  OUT_DIR=$(cd "$OUT_DIR" && pwd)
+  : >"$OUT_DIR/results.txt"
+  batch_script "$OUT_DIR/batch.lua"
+}
+
 # run_wrk NAME CONNECTIONS SCRIPT URL [SECONDS]: wrk's output in $OUT_DIR/NAME.wrk.
 run_wrk() {
   local name=$1 connections=$2 script=$3 url=$4 seconds=${5:-$DURATION_S} threads=$WRK_THREADS
