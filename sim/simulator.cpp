@@ -112,6 +112,7 @@ class NodeIo : public node::Disk, public node::Transport {
  public:
   NodeIo(Simulation& sim, NodeId id) : sim_(sim), id_(id) {}
   void write(storage::WriteBatch batch) override;
+  void build_snapshot(std::function<consensus::Bytes()> build) override;
   void send(const std::string& peer_id, std::string envelope) override;
 
  private:
@@ -153,6 +154,7 @@ class Simulation {
   std::vector<double> failover_samples() const { return failover_; }
 
   void disk_write(NodeId id, storage::WriteBatch batch);
+  void build_snapshot(NodeId id, std::function<consensus::Bytes()> build);
   void send(NodeId from, const std::string& to_peer, std::string envelope);
   void observe_vote(NodeId from, const std::string& envelope);
 
@@ -259,6 +261,9 @@ class Simulation {
 
 void NodeIo::write(storage::WriteBatch batch) {
   sim_.disk_write(id_, std::move(batch));
+}
+void NodeIo::build_snapshot(std::function<consensus::Bytes()> build) {
+  sim_.build_snapshot(id_, std::move(build));
 }
 void NodeIo::send(const std::string& peer_id, std::string envelope) {
   sim_.send(id_, peer_id, std::move(envelope));
@@ -387,6 +392,18 @@ void Simulation::disk_write(NodeId id, storage::WriteBatch batch) {
   n.last_sync_due_us = std::max(n.last_sync_due_us, now_us_ + latency_us);
   const std::uint64_t incarnation = n.incarnation;
   schedule(n.last_sync_due_us - now_us_, [this, id, incarnation] { on_synced(id, incarnation); });
+}
+
+// A snapshot is built on another thread in production: here it is ready after a
+// while, during which the node goes on (and may crash: then it is never built).
+void Simulation::build_snapshot(NodeId id, std::function<consensus::Bytes()> build) {
+  const std::uint64_t incarnation = node(id).incarnation;
+  schedule(1'000 + prng_.below(50'000), [this, id, incarnation, build = std::move(build)] {
+    Node& n = node(id);
+    if (!n.up || n.incarnation != incarnation) return;
+    n.replica->on_snapshot_built(build());
+    pump(n);
+  });
 }
 
 void Simulation::on_synced(NodeId id, std::uint64_t incarnation) {

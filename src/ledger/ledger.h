@@ -421,6 +421,22 @@ struct BlockResult {
 };
 
 struct LedgerState;  // internal: ledger_state.h
+struct FrozenState;  // internal: snapshot.cpp
+
+// A ledger's state frozen at one height, to be serialized later, on any thread, while
+// the ledger goes on: Ledger::freeze() costs a copy of the accounts, not of the
+// remembered outcomes (they are shared). serialize() gives the bytes Ledger::serialize()
+// gave at that height.
+class SnapshotSource {
+ public:
+  uint64_t height() const;
+  std::string serialize() const;
+
+ private:
+  friend class Ledger;
+  explicit SnapshotSource(std::shared_ptr<const FrozenState> state) : state_(std::move(state)) {}
+  std::shared_ptr<const FrozenState> state_;
+};
 
 class Ledger {
  public:
@@ -490,6 +506,7 @@ class Ledger {
   // remembered outcomes, root, and a checksum (layout in docs/LEDGER.md). Equal
   // states give equal bytes.
   std::string serialize() const;
+  SnapshotSource freeze() const;
   // Rebuilds a ledger from snapshot bytes, validating everything (checksum, order,
   // bounds, supply, that the recomputed root equals the recorded one). Bad bytes
   // give Error "bad_snapshot" (or "unsupported_snapshot_version"), never a crash.

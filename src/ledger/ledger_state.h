@@ -13,6 +13,7 @@
 #include "lang/lang.h"
 #include "ledger/flat_index.h"
 #include "ledger/ledger.h"
+#include "ledger/record_log.h"
 #include "ledger/smt.h"
 
 namespace aethel::ledger {
@@ -74,7 +75,7 @@ struct LedgerState {
   // Remembered outcomes in the order applied (oldest first). Record number n (counted
   // since this state was built) sits at records[n - first_record_number];
   // `record_index` maps hashes of ids (without scope) to record numbers.
-  std::deque<Outcome> records;
+  RecordLog records;
   uint64_t first_record_number = 0;
   FlatIndex record_index;
 

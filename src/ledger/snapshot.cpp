@@ -42,9 +42,45 @@ void write_record(ByteWriter& out, const Outcome& r) {
 
 }  // namespace
 
-std::string Ledger::serialize() const {
+// What a snapshot holds, copied out of a LedgerState (the outcomes shared with it).
+struct FrozenState {
+  uint64_t height = 0;
+  int64_t supply = 0;
+  Limits limits;
+  bool open_accounts = true;
+  Hash root{};
+  std::vector<std::pair<std::string, Account>> accounts;  // by name
+  RecordLog records;
+  std::vector<DeployedIntent> intents;  // by name
+};
+
+SnapshotSource Ledger::freeze() const {
   const LedgerState& s = *state_;
   AETHEL_CHECK(!s.tree.has_pending_changes());
+  auto frozen = std::make_shared<FrozenState>();
+  frozen->height = s.height;
+  frozen->supply = s.supply;
+  frozen->limits = s.limits;
+  frozen->open_accounts = s.open_accounts;
+  frozen->root = s.root;
+  frozen->accounts.reserve(s.by_name.size());
+  for (const auto& [name, slot] : s.by_name)
+    frozen->accounts.emplace_back(name, s.slots[slot].account);
+  frozen->records = s.records;
+  for (const auto& [name, entry] : s.intents) frozen->intents.push_back(entry.info);
+  return SnapshotSource(std::move(frozen));
+}
+
+std::string Ledger::serialize() const {
+  return freeze().serialize();
+}
+
+uint64_t SnapshotSource::height() const {
+  return state_->height;
+}
+
+std::string SnapshotSource::serialize() const {
+  const FrozenState& s = *state_;
   ByteWriter out;
   out.bytes(kSnapshotMagic);
   out.u32(kSnapshotVersionWithOwners);
@@ -56,9 +92,8 @@ std::string Ledger::serialize() const {
   put_hash(out, s.limits.lattice_id);
   out.u8(s.open_accounts ? 1 : 0);
   put_hash(out, s.root);
-  out.u64(s.by_name.size());
-  for (const auto& [name, slot] : s.by_name) {
-    const Account& account = s.slots[slot].account;
+  out.u64(s.accounts.size());
+  for (const auto& [name, account] : s.accounts) {
     out.u8(static_cast<uint8_t>(name.size()));
     out.bytes(name);
     out.i64(account.balance);
@@ -67,17 +102,15 @@ std::string Ledger::serialize() const {
     if (account.owner) put_hash(out, *account.owner);
   }
   out.u64(s.records.size());
-  for (const Outcome& r : s.records) write_record(out, r);
-  {
-    out.u32(static_cast<uint32_t>(s.intents.size()));
-    for (const auto& [name, entry] : s.intents) {
-      out.u32(entry.info.version);
-      out.u64(entry.info.deployed_at_height);
-      out.u16(static_cast<uint16_t>(entry.info.deployed_by.size()));
-      out.bytes(entry.info.deployed_by);
-      out.u32(static_cast<uint32_t>(entry.info.source.size()));
-      out.bytes(entry.info.source);
-    }
+  s.records.for_each([&](const Outcome& r) { write_record(out, r); });
+  out.u32(static_cast<uint32_t>(s.intents.size()));
+  for (const DeployedIntent& intent : s.intents) {
+    out.u32(intent.version);
+    out.u64(intent.deployed_at_height);
+    out.u16(static_cast<uint16_t>(intent.deployed_by.size()));
+    out.bytes(intent.deployed_by);
+    out.u32(static_cast<uint32_t>(intent.source.size()));
+    out.bytes(intent.source);
   }
   put_hash(out, sha256(out.str()));
   return out.take();

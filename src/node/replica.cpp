@@ -410,20 +410,14 @@ void Replica::learn_member(const MemberAddress& member) {
   if (options_.on_member_learned) options_.on_member_learned(member);
 }
 
-// The ledger snapshot and the addresses of the members added after genesis: a node
-// that installs it can reach them before it reads their entries.
-std::string Replica::snapshot_data(std::string_view ledger_snapshot) const {
+// Every member's address (its own too): snapshots carry them, so a node that installs
+// one can reach the members added after genesis before it reads their entries.
+std::vector<MemberAddress> Replica::member_addresses() const {
   std::vector<MemberAddress> members;
   for (const auto& [peer, address] : addresses_) members.push_back(address);
-  return encode_snapshot_data(members, ledger_snapshot);
+  return members;
 }
 
-// ---------------------------------------------------------------------------
-// Recovery
-// ---------------------------------------------------------------------------
-
-// Asks every other validator, once per heartbeat interval, where its log ends: those
-// of its own membership and of the most up-to-date one the replies name.
 void Replica::probe_peers() {
   if (now_ticks_ % std::max<uint32_t>(1, options_.consensus.heartbeat_interval_ticks) != 0) return;
   std::set<std::string> peers;
@@ -1137,24 +1131,37 @@ void Replica::send(const std::string& peer, std::string envelope) {
   transport_.send(peer, std::move(envelope));
 }
 
-// Every snapshot_interval_blocks blocks, the ledger state becomes the Raft snapshot
-// and the log before it is dropped, in one write.
+// Every snapshot_interval_blocks blocks, the ledger state at the applied index is
+// frozen and serialized off this thread (Disk::build_snapshot): consensus goes on.
 void Replica::maybe_compact() {
-  if (options_.snapshot_interval_blocks == 0 ||
+  if (snapshot_building_ || options_.snapshot_interval_blocks == 0 ||
       blocks_since_snapshot_ < options_.snapshot_interval_blocks) {
     return;
   }
   Index index = raft_.applied_index();
   if (index > raft_.stable_index()) return;  // compact only what the disk holds
   blocks_since_snapshot_ = 0;
-  std::string state =
-      snapshot_data(ledgers_.read([](const ledger::Ledger& l) { return l.serialize(); }));
-  consensus::Bytes bytes(state.begin(), state.end());
-  if (raft_.compact(index, bytes) != consensus::Error::kNone) return;
+  snapshot_building_ = index;
+  ledger::SnapshotSource ledger = ledgers_.read([](const ledger::Ledger& l) { return l.freeze(); });
+  disk_.build_snapshot([ledger = std::move(ledger), members = member_addresses()] {
+    std::string data = encode_snapshot_data(members, ledger.serialize());
+    return consensus::Bytes(data.begin(), data.end());
+  });
+}
+
+// The snapshot and the compaction of the log before it, in one write.
+void Replica::on_snapshot_built(consensus::Bytes data) {
+  AETHEL_CHECK(snapshot_building_);
+  const Index index = *snapshot_building_;
+  snapshot_building_.reset();
+  if (raft_.compact(index, data) != consensus::Error::kNone) return;  // an install covers more
+  // The membership in force at `index`, as the core keeps it with the snapshot: later
+  // changes are in the log after it (and may yet be truncated).
+  const consensus::SnapshotMeta& meta = raft_.snapshot()->meta;
+  std::string configuration =
+      encode_configuration(consensus::Membership{meta.voters, meta.learners});
   storage::WriteBatch batch;
-  batch.snapshot =
-      storage::Snapshot{index, raft_.term_at(index).value_or(0),
-                        to_bytes(encode_configuration(raft_.membership())), std::move(bytes)};
+  batch.snapshot = storage::Snapshot{index, meta.term, to_bytes(configuration), std::move(data)};
   batch.compact_through = index;
   in_flight_.push_back(PendingWrite{});
   disk_.write(std::move(batch));

@@ -92,6 +92,10 @@ class Disk {
  public:
   virtual ~Disk() = default;
   virtual void write(storage::WriteBatch batch) = 0;
+  // Runs `build` (a snapshot's serialization: seconds for a big ledger) off the
+  // replica's thread, then hands what it returns to Replica::on_snapshot_built on the
+  // replica's thread. One at a time. A driver that stops first may drop it.
+  virtual void build_snapshot(std::function<consensus::Bytes()> build) = 0;
 };
 
 // One applied block, as the applied hook reports it.
@@ -230,6 +234,10 @@ class Replica {
   void process();
   // The oldest write handed to the Disk is durable (step 3).
   void on_durable();
+  // The snapshot Disk::build_snapshot was asked for is built: it becomes the Raft
+  // snapshot and the log before it is dropped, unless a snapshot installed meanwhile
+  // covers more.
+  void on_snapshot_built(consensus::Bytes data);
   // Writes handed to the Disk and not yet reported durable.
   size_t writes_in_flight() const { return in_flight_.size(); }
   // Fails every waiting write with `error`; the replica takes no more writes.
@@ -327,7 +335,7 @@ class Replica {
                                                       const MemberAddress& member);
   void learn_members_in(const std::vector<consensus::Entry>& entries);
   void learn_member(const MemberAddress& member);
-  std::string snapshot_data(std::string_view ledger_snapshot) const;
+  std::vector<MemberAddress> member_addresses() const;
   std::vector<std::string> voting_peers(bool with_self) const;
   std::vector<std::string> probed_voters() const;
   size_t voters_replied() const;
@@ -395,6 +403,7 @@ class Replica {
   bool empty_block_wanted_ = false;
   consensus::Index empty_block_index_ = 0;  // the last one proposed
   uint64_t blocks_since_snapshot_ = 0;
+  std::optional<consensus::Index> snapshot_building_;  // its log index, while it is built
   ConsensusStatus status_;
   // Every member ever known (ids are never reused), and the addresses of those added
   // after genesis, which snapshots carry.

@@ -39,7 +39,10 @@ struct MembershipRequest {
   MemberAddress member;
   ReadCallback done;
 };
-using Event = std::variant<Submit, Receive, ReadRequest, MembershipRequest>;
+struct SnapshotBuilt {
+  consensus::Bytes data;
+};
+using Event = std::variant<Submit, Receive, ReadRequest, MembershipRequest, SnapshotBuilt>;
 
 // What a queued event's caller hears when the node stops before it ran.
 void refuse(Event& event, const Error& error) {
@@ -77,6 +80,7 @@ class Node::Runtime : public Transport, public Disk {
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
+    if (snapshot_thread_.joinable()) snapshot_thread_.join();
     Error stopping{"stopping", "the node is stopping"};
     for (Event& event : take_inbox()) refuse(event, stopping);
     replica_->stop(stopping);
@@ -106,6 +110,14 @@ class Node::Runtime : public Transport, public Disk {
 
   // Disk: writes are performed by the consensus thread right after the replica's step.
   void write(storage::WriteBatch batch) override { writes_.push_back(std::move(batch)); }
+
+  // Snapshots are serialized on a thread of their own; the result comes back through
+  // the inbox. The previous one has already posted its result.
+  void build_snapshot(std::function<consensus::Bytes()> build) override {
+    if (snapshot_thread_.joinable()) snapshot_thread_.join();
+    snapshot_thread_ =
+        std::thread([this, build = std::move(build)] { post(SnapshotBuilt{build()}); });
+  }
 
   ConsensusStatus status() const {
     base::MutexLock lock(status_mutex_);
@@ -234,6 +246,8 @@ class Node::Runtime : public Transport, public Disk {
                                     publish_status();
                                     done(std::move(status));
                                   });
+    } else if (auto* built = std::get_if<SnapshotBuilt>(&event)) {
+      replica_->on_snapshot_built(std::move(built->data));
     } else {
       auto& receive = std::get<Receive>(event);
       replica_->receive(receive.from_peer, receive.envelope);
@@ -295,6 +309,7 @@ class Node::Runtime : public Transport, public Disk {
   Hook<MemberAddress> member_hook_ GUARDED_BY(status_mutex_);
   std::vector<MemberAddress> learned_members_ GUARDED_BY(status_mutex_);
   std::thread thread_;
+  std::thread snapshot_thread_;  // consensus thread only (and the destructor, after it)
 };
 
 // ---------------------------------------------------------------------------

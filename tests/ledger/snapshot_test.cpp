@@ -1,7 +1,12 @@
 // Snapshots: canonical bytes, round trip, validation of every kind of damage.
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <random>
+#include <thread>
+
 #include "ledger/ledger.h"
+#include "ledger/record_log.h"
 
 namespace aethel::ledger {
 namespace {
@@ -95,6 +100,75 @@ TEST(LedgerSnapshot, ContentErrorsBehindAValidChecksumAreRefused) {
 
   EXPECT_FALSE(Ledger::deserialize(with_fixed_checksum(bytes + "tail")).ok());
   EXPECT_FALSE(Ledger::deserialize("").ok());
+}
+
+// Blocks of `count` transfers with client ids, enough to fill and forget whole chunks
+// of remembered outcomes.
+void apply_id_block(Ledger& ledger, int count) {
+  std::vector<Transaction> block;
+  for (int i = 0; i < count; ++i) {
+    const std::string id = "h" + std::to_string(ledger.height() + 1) + "-" + std::to_string(i);
+    block.push_back(Transaction::transfer("Alice", "Bob", 1, id));
+  }
+  ASSERT_TRUE(ledger.apply_block(ledger.height() + 1, block).ok());
+}
+
+TEST(LedgerSnapshot, AFrozenStateSerializesAsTheLedgerDidAtThatHeight) {
+  Limits limits;
+  limits.tx_retention_count = RecordLog::kChunkOutcomes + 904;  // forgets mid-chunk
+  Ledger ledger(make_genesis({{"Alice", 1'000'000}, {"Bob", 0}}).value(), limits);
+  for (int h = 0; h < 6; ++h) apply_id_block(ledger, 1000);
+  const std::string at_six = ledger.serialize();
+  const SnapshotSource frozen = ledger.freeze();
+  // Serialized on another thread while the ledger forgets every outcome it had.
+  std::string built;
+  std::thread builder([&] { built = frozen.serialize(); });
+  for (int h = 0; h < 8; ++h) apply_id_block(ledger, 1000);
+  builder.join();
+  EXPECT_EQ(frozen.height(), 6u);
+  EXPECT_EQ(built, at_six);
+  EXPECT_EQ(frozen.serialize(), at_six);
+  EXPECT_NE(ledger.serialize(), at_six);
+  auto loaded = Ledger::deserialize(built);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded.value().remembered_transactions(), limits.tx_retention_count);
+  EXPECT_TRUE(loaded.value().find_transaction("h6-999").has_value());
+  EXPECT_FALSE(ledger.find_transaction("h6-999").has_value());
+}
+
+Outcome numbered(uint64_t n) {
+  Outcome o;
+  o.tx_id = "id-" + std::to_string(n);
+  o.height = n;
+  return o;
+}
+
+// Random appends and forgets, with copies taken along the way: every copy keeps
+// what it held when taken, whatever the original does after.
+TEST(RecordLog, CopiesKeepTheirContentsWhileTheOriginalMovesOn) {
+  std::mt19937_64 random(7);
+  RecordLog log;
+  std::deque<Outcome> model;
+  std::vector<std::pair<RecordLog, std::deque<Outcome>>> copies;
+  uint64_t next = 0;
+  for (int step = 0; step < 60'000; ++step) {
+    if (random() % 3 != 0 || model.empty()) {
+      log.push_back(numbered(next));
+      model.push_back(numbered(next++));
+    } else {
+      for (uint64_t k = random() % 5000; k > 0 && !model.empty(); --k) {
+        log.pop_front();
+        model.pop_front();
+      }
+    }
+    if (step % 5000 == 0) copies.emplace_back(log, model);
+  }
+  copies.emplace_back(log, model);
+  for (const auto& [copy, expected] : copies) {
+    ASSERT_EQ(copy.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(copy[i], expected[i]) << i;
+    if (!expected.empty()) EXPECT_EQ(copy.back(), expected.back());
+  }
 }
 
 }  // namespace
