@@ -507,6 +507,10 @@ class Ledger {
   // states give equal bytes.
   std::string serialize() const;
   SnapshotSource freeze() const;
+  // `twin` applied the same blocks from the same state (node::LedgerPair's two
+  // ledgers): this ledger shares twin's remembered outcomes instead of keeping its own
+  // copy. Aborts when the two are not at the same height and root.
+  void share_outcomes_with(const Ledger& twin);
   // Rebuilds a ledger from snapshot bytes, validating everything (checksum, order,
   // bounds, supply, that the recomputed root equals the recorded one). Bad bytes
   // give Error "bad_snapshot" (or "unsupported_snapshot_version"), never a crash.

@@ -56,6 +56,17 @@ class RecordLog {
     }
   }
 
+  // `twin` holds the same outcomes at the same positions (it applied the same blocks):
+  // this log takes twin's full chunks in place of its own, so the two keep one copy.
+  void share_chunks_with(const RecordLog& twin) {
+    AETHEL_CHECK(forgotten_ == twin.forgotten_ && full_.size() == twin.full_.size() &&
+                 tail_.size() == twin.tail_.size());
+    for (size_t i = full_.size(); i-- > 0 && full_[i] != twin.full_[i];) {
+      AETHEL_CHECK(full_[i]->back() == twin.full_[i]->back());
+      full_[i] = twin.full_[i];
+    }
+  }
+
   template <class F>
   void for_each(F&& visit) const {
     for (size_t i = 0, n = size(); i < n; ++i) visit((*this)[i]);

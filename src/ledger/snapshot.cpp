@@ -75,6 +75,14 @@ std::string Ledger::serialize() const {
   return freeze().serialize();
 }
 
+void Ledger::share_outcomes_with(const Ledger& twin) {
+  LedgerState& s = *state_;
+  const LedgerState& t = *twin.state_;
+  AETHEL_CHECK(s.height == t.height && s.root == t.root &&
+               s.first_record_number == t.first_record_number);
+  s.records.share_chunks_with(t.records);
+}
+
 uint64_t SnapshotSource::height() const {
   return state_->height;
 }

@@ -25,14 +25,17 @@ ledger::BlockResult LedgerPair::apply(Block& block) {
 }
 
 // Determinism makes both ledgers equal; a difference is a bug that would make the
-// next reads disagree.
+// next reads disagree. Equal, they keep one copy of the remembered outcomes.
 void LedgerPair::catch_up_standby(const Block& block, const ledger::Hash& expected_root) {
   Slot& slot = slots_[1 - published_.load()];
+  const Slot& published = slots_[published_.load()];
   base::WriterLock lock(slot.mutex);
   auto result = slot.ledger.apply_block(block.height, block.transactions);
   if (!result.ok() || result.value().root != expected_root) {
     base::fatal(fmt::format("the standby ledger diverged at height {}", block.height));
   }
+  base::ReaderLock published_lock(published.mutex);
+  slot.ledger.share_outcomes_with(published.ledger);
 }
 
 void LedgerPair::replace(const ledger::Ledger& ledger) {

@@ -5,8 +5,10 @@
 // keeps two ledgers at the same height: a block is applied first to the one readers
 // are not using, which is then published (one atomic store), and the other one is
 // brought to the same height. Readers only ever wait for the rare reader that raced
-// a publication. The price is memory and CPU for a second apply; both ledgers must
-// end at the same root (checked: a difference stops the node).
+// a publication. The price is CPU for a second apply and memory for a second state,
+// less the remembered outcomes (most of it under load): full chunks of them are shared
+// once both ledgers hold them. Both ledgers must end at the same root (checked: a
+// difference stops the node).
 //
 // Threads: read() from any thread; every other call from the one thread that
 // applies (the replica's).

@@ -136,6 +136,31 @@ TEST(LedgerSnapshot, AFrozenStateSerializesAsTheLedgerDidAtThatHeight) {
   EXPECT_FALSE(ledger.find_transaction("h6-999").has_value());
 }
 
+// Two ledgers that applied the same blocks keep one copy of the remembered outcomes,
+// and each goes on answering retries and making snapshots as before.
+TEST(LedgerSnapshot, TwinLedgersShareTheirOutcomesAndStayEqual) {
+  Limits limits;
+  limits.tx_retention_count = RecordLog::kChunkOutcomes + 904;
+  const Ledger genesis(make_genesis({{"Alice", 1'000'000}, {"Bob", 0}}).value(), limits);
+  Ledger a = genesis;
+  Ledger b = genesis;
+  for (int h = 0; h < 9; ++h) {
+    apply_id_block(a, 1000);
+    apply_id_block(b, 1000);
+    b.share_outcomes_with(a);
+    EXPECT_EQ(a.serialize(), b.serialize()) << h;
+  }
+  const std::vector<Transaction> retry{Transaction::transfer("Alice", "Bob", 1, "h9-5")};
+  const auto from_a = a.apply_block(10, retry);
+  const auto from_b = b.apply_block(10, retry);
+  ASSERT_TRUE(from_a.ok() && from_b.ok());
+  EXPECT_TRUE(from_b.value().outcomes[0].exists);
+  EXPECT_EQ(from_a.value().outcomes, from_b.value().outcomes);
+  Ledger other = genesis;
+  apply_id_block(other, 10);
+  EXPECT_DEATH(other.share_outcomes_with(a), "");
+}
+
 Outcome numbered(uint64_t n) {
   Outcome o;
   o.tx_id = "id-" + std::to_string(n);
