@@ -112,7 +112,7 @@ class NodeIo : public node::Disk, public node::Transport {
  public:
   NodeIo(Simulation& sim, NodeId id) : sim_(sim), id_(id) {}
   void write(storage::WriteBatch batch) override;
-  void build_snapshot(std::function<consensus::Bytes()> build) override;
+  void build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) override;
   void send(const std::string& peer_id, std::string envelope) override;
 
  private:
@@ -262,7 +262,7 @@ class Simulation {
 void NodeIo::write(storage::WriteBatch batch) {
   sim_.disk_write(id_, std::move(batch));
 }
-void NodeIo::build_snapshot(std::function<consensus::Bytes()> build) {
+void NodeIo::build_snapshot(consensus::Index /*index*/, std::function<consensus::Bytes()> build) {
   sim_.build_snapshot(id_, std::move(build));
 }
 void NodeIo::send(const std::string& peer_id, std::string envelope) {
@@ -401,7 +401,7 @@ void Simulation::build_snapshot(NodeId id, std::function<consensus::Bytes()> bui
   schedule(1'000 + prng_.below(50'000), [this, id, incarnation, build = std::move(build)] {
     Node& n = node(id);
     if (!n.up || n.incarnation != incarnation) return;
-    n.replica->on_snapshot_built(build());
+    n.replica->on_snapshot_built(build(), false);
     pump(n);
   });
 }

@@ -628,8 +628,7 @@ node::Result<std::filesystem::path> move_store_aside(const std::filesystem::path
   if (ec)
     return node::Error{"io_error",
                        fmt::format("cannot create {}: {}", backup.string(), ec.message())};
-  for (const char* name : {"FORMAT", "data.mdb", "lock.mdb", "LOCK"}) {
-    if (!std::filesystem::exists(data_dir / name)) continue;
+  for (const std::string& name : storage::store_file_names(data_dir)) {
     std::filesystem::rename(data_dir / name, backup / name, ec);
     if (ec) return node::Error{"io_error", fmt::format("cannot move {}: {}", name, ec.message())};
   }

@@ -1143,25 +1143,29 @@ void Replica::maybe_compact() {
   blocks_since_snapshot_ = 0;
   snapshot_building_ = index;
   ledger::SnapshotSource ledger = ledgers_.read([](const ledger::Ledger& l) { return l.freeze(); });
-  disk_.build_snapshot([ledger = std::move(ledger), members = member_addresses()] {
+  disk_.build_snapshot(index, [ledger = std::move(ledger), members = member_addresses()] {
     std::string data = encode_snapshot_data(members, ledger.serialize());
     return consensus::Bytes(data.begin(), data.end());
   });
 }
 
 // The snapshot and the compaction of the log before it, in one write.
-void Replica::on_snapshot_built(consensus::Bytes data) {
+void Replica::on_snapshot_built(consensus::Bytes data, bool data_stored) {
   AETHEL_CHECK(snapshot_building_);
   const Index index = *snapshot_building_;
   snapshot_building_.reset();
-  if (raft_.compact(index, data) != consensus::Error::kNone) return;  // an install covers more
+  storage::Bytes inline_data = data_stored ? storage::Bytes{} : data;
+  if (raft_.compact(index, std::move(data)) != consensus::Error::kNone) {
+    return;  // a snapshot installed meanwhile covers more
+  }
   // The membership in force at `index`, as the core keeps it with the snapshot: later
   // changes are in the log after it (and may yet be truncated).
   const consensus::SnapshotMeta& meta = raft_.snapshot()->meta;
   std::string configuration =
       encode_configuration(consensus::Membership{meta.voters, meta.learners});
   storage::WriteBatch batch;
-  batch.snapshot = storage::Snapshot{index, meta.term, to_bytes(configuration), std::move(data)};
+  batch.snapshot =
+      storage::Snapshot{index, meta.term, to_bytes(configuration), std::move(inline_data)};
   batch.compact_through = index;
   in_flight_.push_back(PendingWrite{});
   disk_.write(std::move(batch));

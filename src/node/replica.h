@@ -92,10 +92,12 @@ class Disk {
  public:
   virtual ~Disk() = default;
   virtual void write(storage::WriteBatch batch) = 0;
-  // Runs `build` (a snapshot's serialization: seconds for a big ledger) off the
-  // replica's thread, then hands what it returns to Replica::on_snapshot_built on the
-  // replica's thread. One at a time. A driver that stops first may drop it.
-  virtual void build_snapshot(std::function<consensus::Bytes()> build) = 0;
+  // Runs `build` (the serialization of the snapshot at log `index`: seconds for a big
+  // ledger) off the replica's thread, then hands what it returns to
+  // Replica::on_snapshot_built on the replica's thread; the driver may make the bytes
+  // durable on the way (the production store writes them to a file). One at a time. A
+  // driver that stops first may drop it.
+  virtual void build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) = 0;
 };
 
 // One applied block, as the applied hook reports it.
@@ -236,8 +238,9 @@ class Replica {
   void on_durable();
   // The snapshot Disk::build_snapshot was asked for is built: it becomes the Raft
   // snapshot and the log before it is dropped, unless a snapshot installed meanwhile
-  // covers more.
-  void on_snapshot_built(consensus::Bytes data);
+  // covers more. `data_stored`: the driver made `data` durable already, so the write
+  // that stores the snapshot carries no data (the Disk knows where it is).
+  void on_snapshot_built(consensus::Bytes data, bool data_stored);
   // Writes handed to the Disk and not yet reported durable.
   size_t writes_in_flight() const { return in_flight_.size(); }
   // Fails every waiting write with `error`; the replica takes no more writes.

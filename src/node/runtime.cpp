@@ -40,7 +40,9 @@ struct MembershipRequest {
   ReadCallback done;
 };
 struct SnapshotBuilt {
+  consensus::Index index = 0;
   consensus::Bytes data;
+  std::optional<std::string> file;  // the store's file holding `data`, once durable
 };
 using Event = std::variant<Submit, Receive, ReadRequest, MembershipRequest, SnapshotBuilt>;
 
@@ -109,14 +111,32 @@ class Node::Runtime : public Transport, public Disk {
   void set_transport(Transport* transport) { transport_.store(transport); }
 
   // Disk: writes are performed by the consensus thread right after the replica's step.
-  void write(storage::WriteBatch batch) override { writes_.push_back(std::move(batch)); }
+  // The write of a snapshot built here names its file instead of carrying the data.
+  void write(storage::WriteBatch batch) override {
+    if (built_snapshot_ && batch.snapshot &&
+        batch.snapshot->last_included_index == built_snapshot_->index) {
+      batch.snapshot_file = std::move(built_snapshot_->file);
+      built_snapshot_.reset();
+    }
+    writes_.push_back(std::move(batch));
+  }
 
-  // Snapshots are serialized on a thread of their own; the result comes back through
-  // the inbox. The previous one has already posted its result.
-  void build_snapshot(std::function<consensus::Bytes()> build) override {
+  // Snapshots are serialized and written to their file on a thread of their own, so
+  // the consensus thread only writes a small record; the result comes back through the
+  // inbox. The previous one has already posted its result.
+  void build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) override {
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
-    snapshot_thread_ =
-        std::thread([this, build = std::move(build)] { post(SnapshotBuilt{build()}); });
+    snapshot_thread_ = std::thread([this, index, build = std::move(build)] {
+      SnapshotBuilt built{index, build(), std::nullopt};
+      auto file = store_.prepare_snapshot_file(index, built.data);
+      if (file.ok()) {
+        built.file = std::move(file).value();
+      } else if (options_.log) {
+        options_.log("[SYNC] the snapshot file could not be written (" + file.error().message +
+                     "); the snapshot goes into the database instead");
+      }
+      post(std::move(built));
+    });
   }
 
   ConsensusStatus status() const {
@@ -247,7 +267,10 @@ class Node::Runtime : public Transport, public Disk {
                                     done(std::move(status));
                                   });
     } else if (auto* built = std::get_if<SnapshotBuilt>(&event)) {
-      replica_->on_snapshot_built(std::move(built->data));
+      const bool stored = built->file.has_value();
+      if (stored) built_snapshot_ = BuiltSnapshotFile{built->index, std::move(*built->file)};
+      replica_->on_snapshot_built(std::move(built->data), stored);
+      built_snapshot_.reset();  // unused when a snapshot installed meanwhile covers more
     } else {
       auto& receive = std::get<Receive>(event);
       replica_->receive(receive.from_peer, receive.envelope);
@@ -310,6 +333,11 @@ class Node::Runtime : public Transport, public Disk {
   std::vector<MemberAddress> learned_members_ GUARDED_BY(status_mutex_);
   std::thread thread_;
   std::thread snapshot_thread_;  // consensus thread only (and the destructor, after it)
+  struct BuiltSnapshotFile {
+    consensus::Index index = 0;
+    std::string file;
+  };
+  std::optional<BuiltSnapshotFile> built_snapshot_;  // consensus thread only
 };
 
 // ---------------------------------------------------------------------------

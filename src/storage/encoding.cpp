@@ -109,6 +109,40 @@ std::optional<Snapshot> decode_snapshot(std::string_view value) {
   return snapshot;
 }
 
+std::optional<Snapshot> decode_snapshot_without_data(std::string_view value) {
+  ByteReader reader(value);
+  Snapshot snapshot;
+  snapshot.last_included_index = reader.u64();
+  snapshot.last_included_term = reader.u64();
+  snapshot.configuration = to_bytes(reader.string32(kAnyLength));
+  if (!reader.ok()) return std::nullopt;
+  return snapshot;
+}
+
+std::string encode_snapshot_file(const SnapshotFileRecord& record) {
+  const Snapshot& meta = record.meta;
+  ByteWriter writer =
+      writer_for(3 * kU64Bytes + kU32Bytes + meta.configuration.size() + record.file_name.size());
+  writer.u64(meta.last_included_index);
+  writer.u64(meta.last_included_term);
+  writer.string32(as_view(meta.configuration));
+  writer.u64(record.data_bytes);
+  writer.bytes(record.file_name);
+  return writer.take();
+}
+
+std::optional<SnapshotFileRecord> decode_snapshot_file(std::string_view value) {
+  ByteReader reader(value);
+  SnapshotFileRecord record;
+  record.meta.last_included_index = reader.u64();
+  record.meta.last_included_term = reader.u64();
+  record.meta.configuration = to_bytes(reader.string32(kAnyLength));
+  record.data_bytes = reader.u64();
+  record.file_name = std::string(reader.rest());
+  if (!reader.ok() || record.file_name.empty()) return std::nullopt;
+  return record;
+}
+
 std::string encode_applied_state(const AppliedState& applied) {
   ByteWriter writer;
   writer.u64(applied.applied_index);

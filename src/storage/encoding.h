@@ -39,6 +39,18 @@ std::optional<HardState> decode_hard_state(std::string_view value);
 
 std::string encode_snapshot(const Snapshot& snapshot);
 std::optional<Snapshot> decode_snapshot(std::string_view value);
+// Index and term of a snapshot record, without copying its data.
+std::optional<Snapshot> decode_snapshot_without_data(std::string_view value);
+
+// A snapshot whose data is in a file beside the database: index, term and
+// configuration as in a snapshot record, then the data's size (u64) and the file name.
+struct SnapshotFileRecord {
+  Snapshot meta;  // data empty
+  std::uint64_t data_bytes = 0;
+  std::string file_name;
+};
+std::string encode_snapshot_file(const SnapshotFileRecord& record);
+std::optional<SnapshotFileRecord> decode_snapshot_file(std::string_view value);
 
 std::string encode_applied_state(const AppliedState& applied);
 std::optional<AppliedState> decode_applied_state(std::string_view value);

@@ -174,6 +174,9 @@ struct WriteBatch {
   // same term, the log is kept (compact it later with compact_prefix);
   // otherwise the whole log is discarded and restarts after the snapshot.
   std::optional<Snapshot> snapshot;
+  // When set, the snapshot's data is not in `snapshot` (its data is empty) but in this
+  // file, made durable before by Store::prepare_snapshot_file.
+  std::optional<std::string> snapshot_file;
   // Contiguous entries. The first index may be at most last_index + 1; any
   // stored entries at or after it are replaced (Raft conflict resolution).
   std::vector<LogEntry> entries;
@@ -235,6 +238,10 @@ struct StoreStats {
   std::uint64_t bytes_written = 0;  // payload bytes of entries, blocks, state, snapshots
 };
 
+// The files a store keeps in `dir` (its FORMAT file, the database and its lock files,
+// snapshot files), by name: what moving a store aside must move.
+std::vector<std::string> store_file_names(const std::filesystem::path& dir);
+
 class Store {
  public:
   // Opens the store in `dir`, creating the directory and a fresh store (with
@@ -259,6 +266,13 @@ class Store {
   // on disk (LMDB durable commit: fdatasync of the data, then of the meta
   // page). An empty batch returns immediately without touching the disk.
   Status write(const WriteBatch& batch);
+  // Writes a snapshot's data to a file beside the database and makes it durable, for a
+  // later write() whose batch names it in `snapshot_file`: a big snapshot then costs
+  // that write a small record instead of the data. Safe on any thread, also while
+  // another writes. Returns the file's name. Files no snapshot record names are
+  // deleted when a newer snapshot is written and when the store opens.
+  Result<std::string> prepare_snapshot_file(std::uint64_t index,
+                                            std::span<const std::uint8_t> data) const;
   // Group commit of independent batches, for the fsync thread that drains
   // everything queued while the previous commit was syncing: each batch is
   // applied atomically on its own, in order (a batch that breaks a rule is

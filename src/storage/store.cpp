@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 
 #include "storage/encoding.h"
 #include "storage/format_file.h"
@@ -29,6 +30,7 @@ constexpr std::string_view kFormatKey = "format_version";
 constexpr std::string_view kHardStateKey = "hard_state";
 constexpr std::string_view kLogOffsetKey = "log_offset";
 constexpr std::string_view kSnapshotKey = "snapshot";
+constexpr std::string_view kSnapshotFileKey = "snapshot_file";
 constexpr std::string_view kAppliedStateKey = "applied_state";
 constexpr std::string_view kRecoveryKey = "recovery";
 constexpr std::string_view kOutcomesFromKey = "outcomes_indexed_from";
@@ -50,6 +52,29 @@ base::Error invalid(std::string message) {
 
 std::uint64_t entry_payload_bytes(const LogEntry& entry) {
   return entry.data.size();
+}
+
+// Snapshot files: "snapshot-<index, 20 digits>.bin" beside data.mdb.
+constexpr std::string_view kSnapshotFilePrefix = "snapshot-";
+constexpr std::string_view kSnapshotFileSuffix = ".bin";
+
+std::string snapshot_file_name(std::uint64_t index) {
+  return fmt::format("{}{:020}{}", kSnapshotFilePrefix, index, kSnapshotFileSuffix);
+}
+
+// The index a snapshot file name carries; nullopt for any other name.
+std::optional<std::uint64_t> snapshot_file_index(std::string_view name) {
+  if (!name.starts_with(kSnapshotFilePrefix) || !name.ends_with(kSnapshotFileSuffix)) {
+    return std::nullopt;
+  }
+  name.remove_prefix(kSnapshotFilePrefix.size());
+  name.remove_suffix(kSnapshotFileSuffix.size());
+  std::uint64_t index = 0;
+  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), index);
+  if (error != std::errc() || end != name.data() + name.size() || name.size() != 20) {
+    return std::nullopt;
+  }
+  return index;
 }
 
 }  // namespace
@@ -82,6 +107,13 @@ class Store::Impl {
   Result<std::uint64_t> term_at(const Txn& txn, std::uint64_t index) const;
   Result<HardState> hard_state(const Txn& txn) const;
   Result<std::optional<Snapshot>> snapshot(const Txn& txn) const;
+  // The stored snapshot without its data (cheap whatever its size).
+  Result<std::optional<Snapshot>> snapshot_meta(const Txn& txn) const;
+  Result<std::string> prepare_snapshot_file(std::uint64_t index,
+                                            std::span<const std::uint8_t> data) const;
+  // Deletes the snapshot files no record names: those below the stored snapshot's
+  // index (files being prepared are above it), or, at open, all but the named one.
+  void remove_stale_snapshot_files(bool at_open) const;
   Result<std::uint8_t> recovery(const Txn& txn) const;
   Result<std::optional<AppliedState>> applied_state(const Txn& txn) const;
   Result<std::vector<LogEntry>> entries(const Txn& txn, std::uint64_t from_index,
@@ -116,7 +148,9 @@ class Store::Impl {
 
   Status validate_shape(const WriteBatch& batch) const;
   Status apply_batch(Txn& txn, const WriteBatch& batch);
-  Status apply_snapshot(Txn& txn, const Snapshot& snapshot);
+  Status apply_snapshot(Txn& txn, const Snapshot& snapshot, const std::optional<std::string>& file);
+  Result<std::optional<encoding::SnapshotFileRecord>> snapshot_file_record(const Txn& txn) const;
+  Result<Bytes> read_snapshot_file(const encoding::SnapshotFileRecord& record) const;
   Status apply_compaction(Txn& txn, std::uint64_t through_index);
   Status apply_entries(Txn& txn, const std::vector<LogEntry>& entries);
   Status apply_hard_state(Txn& txn, const HardState& hard_state);
@@ -218,6 +252,7 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& dir, const StoreOptio
 
   auto impl = std::make_unique<Impl>(dir, options, std::move(lock).value());
   AETHEL_RETURN_IF_ERROR(impl->open_environment(format.value()));
+  impl->remove_stale_snapshot_files(true);
   if (format->state == format_file::Contents::State::kMissing) {
     // Written last: a FORMAT file promises an initialized database. Its
     // directory fsync also makes data.mdb's name durable; the parent's fsync
@@ -418,13 +453,110 @@ Result<std::uint8_t> Store::Impl::recovery(const Txn& txn) const {
   return static_cast<std::uint8_t>((**record)[0]);
 }
 
+// A snapshot is stored in one of two forms: its data inline in the "snapshot" record,
+// or in a file the "snapshot_file" record names. Never both.
 Result<std::optional<Snapshot>> Store::Impl::snapshot(const Txn& txn) const {
+  auto file = snapshot_file_record(txn);
+  if (!file.ok()) return file.error();
+  if (file->has_value()) {
+    auto data = read_snapshot_file(**file);
+    if (!data.ok()) return data.error();
+    Snapshot snapshot = std::move((*file)->meta);
+    snapshot.data = std::move(data).value();
+    return std::optional<Snapshot>(std::move(snapshot));
+  }
   auto record = txn.get(meta_, kSnapshotKey);
   if (!record.ok()) return record.error();
   if (!record->has_value()) return std::optional<Snapshot>();
   auto snapshot = encoding::decode_snapshot(**record);
   if (!snapshot) return corrupt("the snapshot record does not decode");
   return snapshot;
+}
+
+Result<std::optional<Snapshot>> Store::Impl::snapshot_meta(const Txn& txn) const {
+  auto file = snapshot_file_record(txn);
+  if (!file.ok()) return file.error();
+  if (file->has_value()) return std::optional<Snapshot>(std::move((*file)->meta));
+  auto record = txn.get(meta_, kSnapshotKey);
+  if (!record.ok()) return record.error();
+  if (!record->has_value()) return std::optional<Snapshot>();
+  auto snapshot = encoding::decode_snapshot_without_data(**record);
+  if (!snapshot) return corrupt("the snapshot record does not decode");
+  return snapshot;
+}
+
+Result<std::optional<encoding::SnapshotFileRecord>> Store::Impl::snapshot_file_record(
+    const Txn& txn) const {
+  auto record = txn.get(meta_, kSnapshotFileKey);
+  if (!record.ok()) return record.error();
+  if (!record->has_value()) return std::optional<encoding::SnapshotFileRecord>();
+  auto decoded = encoding::decode_snapshot_file(**record);
+  if (!decoded || snapshot_file_index(decoded->file_name) != decoded->meta.last_included_index) {
+    return corrupt("the snapshot file record does not decode");
+  }
+  return decoded;
+}
+
+Result<Bytes> Store::Impl::read_snapshot_file(const encoding::SnapshotFileRecord& record) const {
+  const fs::path path = dir_ / record.file_name;
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid())
+    return corrupt(fmt::format("the snapshot file {} cannot be opened", path.string()));
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0 ||
+      static_cast<std::uint64_t>(info.st_size) != record.data_bytes) {
+    return corrupt(fmt::format("the snapshot file {} does not have its {} bytes", path.string(),
+                               record.data_bytes));
+  }
+  Bytes data(record.data_bytes);
+  for (std::size_t done = 0; done < data.size();) {
+    const ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return errno_error(fmt::format("cannot read {}", path.string()), errno);
+    done += static_cast<std::size_t>(n);
+  }
+  return data;
+}
+
+Result<std::string> Store::Impl::prepare_snapshot_file(std::uint64_t index,
+                                                       std::span<const std::uint8_t> data) const {
+  std::string name = snapshot_file_name(index);
+  const std::string_view contents(reinterpret_cast<const char*>(data.data()), data.size());
+  AETHEL_RETURN_IF_ERROR(write_file_atomically(dir_, name, contents));
+  return name;
+}
+
+std::vector<std::string> store_file_names(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    std::string name = entry.path().filename().string();
+    const bool fixed = name == kFormatFileName || name == kDataFileName || name == "lock.mdb" ||
+                       name == kLockFileName;
+    if (fixed || snapshot_file_index(name)) names.push_back(std::move(name));
+  }
+  return names;
+}
+
+void Store::Impl::remove_stale_snapshot_files(bool at_open) const {
+  auto txn = read_txn();
+  if (!txn.ok()) return;
+  auto stored = snapshot_meta(txn.value());
+  if (!stored.ok()) return;
+  auto named = snapshot_file_record(txn.value());
+  if (!named.ok()) return;
+  const std::uint64_t stored_index = stored->has_value() ? (*stored)->last_included_index : 0;
+  const std::string keep = named->has_value() ? (*named)->file_name : std::string();
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir_, error)) {
+    std::string name = entry.path().filename().string();
+    // A ".tmp" a crash left behind while a file was written; only at open is none in use.
+    const bool unfinished = at_open && name.ends_with(".tmp");
+    if (unfinished) name.resize(name.size() - 4);
+    const auto index = snapshot_file_index(name);
+    if (!index || (!unfinished && name == keep) || (!at_open && *index >= stored_index)) continue;
+    fs::remove(entry.path(), error);  // best effort: a stale file only costs space
+  }
 }
 
 Result<std::optional<AppliedState>> Store::Impl::applied_state(const Txn& txn) const {
@@ -650,6 +782,14 @@ Status Store::Impl::validate_shape(const WriteBatch& batch) const {
   if (batch.snapshot) {
     total_bytes += batch.snapshot->data.size() + batch.snapshot->configuration.size();
   }
+  if (batch.snapshot_file &&
+      (!batch.snapshot || !batch.snapshot->data.empty() ||
+       snapshot_file_index(*batch.snapshot_file) != batch.snapshot->last_included_index)) {
+    return invalid(
+        fmt::format("snapshot file {} does not name the batch's snapshot, or the "
+                    "snapshot carries its data too",
+                    *batch.snapshot_file));
+  }
   if (batch.applied_state) {
     total_bytes += batch.applied_state->state.size() + batch.applied_state->merkle_root.size();
   }
@@ -661,7 +801,9 @@ Status Store::Impl::validate_shape(const WriteBatch& batch) const {
 }
 
 Status Store::Impl::apply_batch(Txn& txn, const WriteBatch& batch) {
-  if (batch.snapshot) AETHEL_RETURN_IF_ERROR(apply_snapshot(txn, *batch.snapshot));
+  if (batch.snapshot) {
+    AETHEL_RETURN_IF_ERROR(apply_snapshot(txn, *batch.snapshot, batch.snapshot_file));
+  }
   if (!batch.entries.empty()) AETHEL_RETURN_IF_ERROR(apply_entries(txn, batch.entries));
   if (batch.hard_state) AETHEL_RETURN_IF_ERROR(apply_hard_state(txn, *batch.hard_state));
   if (!batch.blocks.empty()) AETHEL_RETURN_IF_ERROR(apply_blocks(txn, batch.blocks));
@@ -699,7 +841,9 @@ Status Store::Impl::write(const WriteBatch& batch) {
   auto txn = write_txn();
   if (!txn.ok()) return txn.error();
   AETHEL_RETURN_IF_ERROR(apply_batch(txn.value(), batch));
-  return commit(txn.value(), batch.entries.size(), payload_bytes(batch));
+  AETHEL_RETURN_IF_ERROR(commit(txn.value(), batch.entries.size(), payload_bytes(batch)));
+  if (batch.snapshot) remove_stale_snapshot_files(false);
+  return {};
 }
 
 // Each batch runs in a nested transaction of one parent: a refused batch is
@@ -730,6 +874,9 @@ std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches) 
   }
   if (!any_applied) return results;
   const Status committed = commit(parent.value(), entries, bytes);
+  const bool any_snapshot = std::any_of(batches.begin(), batches.end(),
+                                        [](const WriteBatch& b) { return b.snapshot.has_value(); });
+  if (committed.ok() && any_snapshot) remove_stale_snapshot_files(false);
   if (!committed.ok()) {
     for (std::size_t i = 0; i < batches.size(); ++i) {
       if (results[i].ok() && !batches[i].empty()) results[i] = committed;
@@ -749,8 +896,9 @@ Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes)
 // Raft's InstallSnapshot rules: keep the log when it holds the snapshot's last
 // entry with the same term, otherwise discard it and restart after the
 // snapshot. Never discards a committed entry the snapshot does not cover.
-Status Store::Impl::apply_snapshot(Txn& txn, const Snapshot& snapshot) {
-  auto stored = this->snapshot(txn);
+Status Store::Impl::apply_snapshot(Txn& txn, const Snapshot& snapshot,
+                                   const std::optional<std::string>& file) {
+  auto stored = snapshot_meta(txn);
   if (!stored.ok()) return stored.error();
   if (stored->has_value() && snapshot.last_included_index < (*stored)->last_included_index) {
     return invalid(fmt::format("snapshot at index {} is older than the stored one at {}",
@@ -785,7 +933,16 @@ Status Store::Impl::apply_snapshot(Txn& txn, const Snapshot& snapshot) {
         txn.put(meta_, kLogOffsetKey,
                 encoding::encode_log_offset(LogOffset{index, snapshot.last_included_term})));
   }
-  return txn.put(meta_, kSnapshotKey, encoding::encode_snapshot(snapshot));
+  if (!file) {
+    AETHEL_RETURN_IF_ERROR(txn.del(meta_, kSnapshotFileKey));
+    return txn.put(meta_, kSnapshotKey, encoding::encode_snapshot(snapshot));
+  }
+  std::error_code error;
+  const std::uint64_t prepared = fs::file_size(dir_ / *file, error);
+  if (error) return invalid(fmt::format("snapshot file {} is not in {}", *file, dir_.string()));
+  AETHEL_RETURN_IF_ERROR(txn.del(meta_, kSnapshotKey));
+  return txn.put(meta_, kSnapshotFileKey,
+                 encoding::encode_snapshot_file({snapshot, prepared, *file}));
 }
 
 Status Store::Impl::apply_entries(Txn& txn, const std::vector<LogEntry>& entries) {
@@ -975,7 +1132,7 @@ Status Store::Impl::apply_compaction(Txn& txn, std::uint64_t through_index) {
   auto bounds = log_bounds(txn);
   if (!bounds.ok()) return bounds.error();
   if (through_index < bounds->first_index) return {};
-  auto stored = snapshot(txn);
+  auto stored = snapshot_meta(txn);
   if (!stored.ok()) return stored.error();
   if (!stored->has_value() || through_index > (*stored)->last_included_index) {
     return invalid(
@@ -1060,6 +1217,11 @@ Result<HardState> Store::hard_state() const {
 
 Result<std::uint8_t> Store::recovery() const {
   return with_read_txn(*impl_, [&](Txn& txn) { return impl_->recovery(txn); });
+}
+
+Result<std::string> Store::prepare_snapshot_file(std::uint64_t index,
+                                                 std::span<const std::uint8_t> data) const {
+  return impl_->prepare_snapshot_file(index, data);
 }
 
 Result<std::optional<Snapshot>> Store::snapshot() const {

@@ -471,6 +471,116 @@ TEST(StorageSnapshot, ConflictingSnapshotBelowCommitIsRefused) {
   EXPECT_EQ(store->log_bounds()->last_index, 10u);
 }
 
+// A snapshot at `index` whose data went to a prepared file, with the log compacted.
+Status write_file_snapshot(Store& store, std::uint64_t index, const Bytes& data) {
+  auto file = store.prepare_snapshot_file(index, data);
+  if (!file.ok()) return file.error();
+  WriteBatch batch;
+  batch.snapshot = Snapshot{index, 1, bytes_of("peers"), {}};
+  batch.snapshot_file = file.value();
+  batch.compact_through = index;
+  return store.write(batch);
+}
+
+std::vector<std::string> snapshot_files(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("snapshot-")) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(StorageSnapshotFile, APreparedFileIsTheSnapshotAcrossReopenAndOnlyTheNewestStays) {
+  ScratchDir scratch(test_name());
+  const Bytes first(300'000, 0x11);
+  const Bytes second(200'000, 0x22);
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->append(make_entries(1, 20, 1), HardState{1, "", 20}).ok());
+    ASSERT_TRUE(write_file_snapshot(*store, 8, first).ok());
+    EXPECT_EQ(store->snapshot().value(), (Snapshot{8, 1, bytes_of("peers"), first}));
+    EXPECT_EQ(store->log_bounds()->first_index, 9u);
+    ASSERT_TRUE(write_file_snapshot(*store, 15, second).ok());
+    EXPECT_EQ(snapshot_files(scratch.path()),
+              std::vector<std::string>{"snapshot-00000000000000000015.bin"});
+    EXPECT_LT(fs::file_size(scratch.path() / "data.mdb"), first.size())
+        << "the data is in the file, not in the database";
+  }
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->snapshot().value(), (Snapshot{15, 1, bytes_of("peers"), second}));
+  EXPECT_EQ(store->log_bounds().value(), (LogBounds{16, 20, 1}));
+  // A snapshot installed inline (from a leader) replaces the file, which goes.
+  WriteBatch install;
+  install.snapshot = Snapshot{30, 2, bytes_of("peers"), bytes_of("installed")};
+  install.hard_state = HardState{2, "", 30};
+  ASSERT_TRUE(store->write(install).ok());
+  EXPECT_EQ(store->snapshot()->value().data, bytes_of("installed"));
+  EXPECT_TRUE(snapshot_files(scratch.path()).empty());
+}
+
+TEST(StorageSnapshotFile, FilesNoRecordNamesAreRemovedAtOpenAndAMissingOneIsCorruption) {
+  ScratchDir scratch(test_name());
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->append(make_entries(1, 20, 1), HardState{1, "", 20}).ok());
+    ASSERT_TRUE(write_file_snapshot(*store, 10, Bytes(1000, 7)).ok());
+    ASSERT_TRUE(store->prepare_snapshot_file(18, Bytes(10, 1)).ok());  // a crash came next
+    EXPECT_EQ(snapshot_files(scratch.path()).size(), 2u) << "a file being prepared stays";
+    write_file(scratch.path() / "snapshot-00000000000000000019.bin.tmp", "torn");
+    write_file(scratch.path() / "snapshot-notes.txt", "an operator's file");
+  }
+  auto names = storage::store_file_names(scratch.path());
+  EXPECT_NE(std::find(names.begin(), names.end(), "snapshot-00000000000000000010.bin"),
+            names.end());
+  EXPECT_EQ(std::find(names.begin(), names.end(), "snapshot-notes.txt"), names.end());
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(
+        snapshot_files(scratch.path()),
+        (std::vector<std::string>{"snapshot-00000000000000000010.bin", "snapshot-notes.txt"}));
+    EXPECT_EQ(store->snapshot()->value().data, Bytes(1000, 7));
+  }
+  fs::resize_file(scratch.path() / "snapshot-00000000000000000010.bin", 999);
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  auto truncated = store->snapshot();
+  EXPECT_EQ(code_of(truncated), Code::kCorruption);
+  EXPECT_NE(truncated.status().to_string().find("snapshot-00000000000000000010.bin"),
+            std::string::npos)
+      << truncated.status().to_string();
+  fs::remove(scratch.path() / "snapshot-00000000000000000010.bin");
+  EXPECT_EQ(code_of(store->snapshot()), Code::kCorruption);
+}
+
+TEST(StorageSnapshotFile, ABatchNamingAWrongFileIsRefusedAndChangesNothing) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->append(make_entries(1, 20, 1), HardState{1, "", 20}).ok());
+  auto file = store->prepare_snapshot_file(10, Bytes(100, 3));
+  ASSERT_TRUE(file.ok());
+  WriteBatch other_index;
+  other_index.snapshot = Snapshot{12, 1, {}, {}};
+  other_index.snapshot_file = file.value();
+  EXPECT_EQ(code_of(store->write(other_index)), Code::kInvalidArgument);
+  WriteBatch with_data;
+  with_data.snapshot = Snapshot{10, 1, {}, Bytes(100, 3)};
+  with_data.snapshot_file = file.value();
+  EXPECT_EQ(code_of(store->write(with_data)), Code::kInvalidArgument);
+  WriteBatch missing;
+  missing.snapshot = Snapshot{11, 1, {}, {}};
+  missing.snapshot_file = "snapshot-00000000000000000011.bin";
+  EXPECT_EQ(code_of(store->write(missing)), Code::kInvalidArgument);
+  EXPECT_FALSE(store->snapshot()->has_value());
+  EXPECT_EQ(store->log_bounds()->first_index, 1u);
+}
+
 // --- applied state, state records, blocks ---------------------------------------
 
 TEST(StorageState, AppliedStateAndRecordsPageInKeyOrder) {
