@@ -6,6 +6,8 @@
 // inbox, feeds the replica, ticks it, and performs the Disk writes the replica hands
 // over — fsync outside any lock — reporting each one durable before the next step.
 #include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <future>
@@ -21,6 +23,7 @@ namespace aethel::node {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int kSnapshotThreadNice = 10;
 
 struct Submit {
   std::vector<ledger::Transaction> transactions;
@@ -127,6 +130,8 @@ class Node::Runtime : public Transport, public Disk {
   void build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) override {
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
     snapshot_thread_ = std::thread([this, index, build = std::move(build)] {
+      // Background work: on a busy machine the consensus and network threads go first.
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kSnapshotThreadNice);
       SnapshotBuilt built{index, build(), std::nullopt};
       auto file = store_.prepare_snapshot_file(index, built.data);
       if (file.ok()) {

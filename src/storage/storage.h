@@ -269,8 +269,8 @@ class Store {
   // Writes a snapshot's data to a file beside the database and makes it durable, for a
   // later write() whose batch names it in `snapshot_file`: a big snapshot then costs
   // that write a small record instead of the data. Safe on any thread, also while
-  // another writes. Returns the file's name. Files no snapshot record names are
-  // deleted when a newer snapshot is written and when the store opens.
+  // another writes. Returns the file's name. Files of older snapshots are deleted here
+  // (on the caller's thread, not in write()) and when the store opens.
   Result<std::string> prepare_snapshot_file(std::uint64_t index,
                                             std::span<const std::uint8_t> data) const;
   // Group commit of independent batches, for the fsync thread that drains

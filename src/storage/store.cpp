@@ -520,6 +520,7 @@ Result<Bytes> Store::Impl::read_snapshot_file(const encoding::SnapshotFileRecord
 
 Result<std::string> Store::Impl::prepare_snapshot_file(std::uint64_t index,
                                                        std::span<const std::uint8_t> data) const {
+  remove_stale_snapshot_files(false);  // here, not in the writer: deleting big files takes time
   std::string name = snapshot_file_name(index);
   const std::string_view contents(reinterpret_cast<const char*>(data.data()), data.size());
   AETHEL_RETURN_IF_ERROR(write_file_atomically(dir_, name, contents));
@@ -841,9 +842,7 @@ Status Store::Impl::write(const WriteBatch& batch) {
   auto txn = write_txn();
   if (!txn.ok()) return txn.error();
   AETHEL_RETURN_IF_ERROR(apply_batch(txn.value(), batch));
-  AETHEL_RETURN_IF_ERROR(commit(txn.value(), batch.entries.size(), payload_bytes(batch)));
-  if (batch.snapshot) remove_stale_snapshot_files(false);
-  return {};
+  return commit(txn.value(), batch.entries.size(), payload_bytes(batch));
 }
 
 // Each batch runs in a nested transaction of one parent: a refused batch is
@@ -874,9 +873,6 @@ std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches) 
   }
   if (!any_applied) return results;
   const Status committed = commit(parent.value(), entries, bytes);
-  const bool any_snapshot = std::any_of(batches.begin(), batches.end(),
-                                        [](const WriteBatch& b) { return b.snapshot.has_value(); });
-  if (committed.ok() && any_snapshot) remove_stale_snapshot_files(false);
   if (!committed.ok()) {
     for (std::size_t i = 0; i < batches.size(); ++i) {
       if (results[i].ok() && !batches[i].empty()) results[i] = committed;

@@ -504,20 +504,29 @@ TEST(StorageSnapshotFile, APreparedFileIsTheSnapshotAcrossReopenAndOnlyTheNewest
     EXPECT_EQ(store->snapshot().value(), (Snapshot{8, 1, bytes_of("peers"), first}));
     EXPECT_EQ(store->log_bounds()->first_index, 9u);
     ASSERT_TRUE(write_file_snapshot(*store, 15, second).ok());
+    ASSERT_TRUE(write_file_snapshot(*store, 17, second).ok());
     EXPECT_EQ(snapshot_files(scratch.path()),
-              std::vector<std::string>{"snapshot-00000000000000000015.bin"});
+              (std::vector<std::string>{"snapshot-00000000000000000015.bin",
+                                        "snapshot-00000000000000000017.bin"}))
+        << "the file before the newest goes when the next one is prepared";
     EXPECT_LT(fs::file_size(scratch.path() / "data.mdb"), first.size())
         << "the data is in the file, not in the database";
   }
   auto store = open_ok(scratch.path());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->snapshot().value(), (Snapshot{15, 1, bytes_of("peers"), second}));
-  EXPECT_EQ(store->log_bounds().value(), (LogBounds{16, 20, 1}));
+  EXPECT_EQ(snapshot_files(scratch.path()),
+            std::vector<std::string>{"snapshot-00000000000000000017.bin"});
+  EXPECT_EQ(store->snapshot().value(), (Snapshot{17, 1, bytes_of("peers"), second}));
+  EXPECT_EQ(store->log_bounds().value(), (LogBounds{18, 20, 1}));
   // A snapshot installed inline (from a leader) replaces the file, which goes.
   WriteBatch install;
   install.snapshot = Snapshot{30, 2, bytes_of("peers"), bytes_of("installed")};
   install.hard_state = HardState{2, "", 30};
   ASSERT_TRUE(store->write(install).ok());
+  EXPECT_EQ(store->snapshot()->value().data, bytes_of("installed"));
+  store.reset();
+  store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->snapshot()->value().data, bytes_of("installed"));
   EXPECT_TRUE(snapshot_files(scratch.path()).empty());
 }
