@@ -418,6 +418,12 @@ std::vector<MemberAddress> Replica::member_addresses() const {
   return members;
 }
 
+// ---------------------------------------------------------------------------
+// Recovery
+// ---------------------------------------------------------------------------
+
+// Asks every other validator, once per heartbeat interval, where its log ends: those
+// of its own membership and of the most up-to-date one the replies name.
 void Replica::probe_peers() {
   if (now_ticks_ % std::max<uint32_t>(1, options_.consensus.heartbeat_interval_ticks) != 0) return;
   std::set<std::string> peers;
