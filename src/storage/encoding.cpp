@@ -88,22 +88,36 @@ std::optional<HardState> decode_hard_state(std::string_view value) {
   return hard_state;
 }
 
-std::string encode_snapshot(const Snapshot& snapshot) {
-  ByteWriter writer =
-      writer_for(2 * kU64Bytes + kU32Bytes + snapshot.configuration.size() + snapshot.data.size());
+namespace {
+
+// Index, term and configuration: the start of both snapshot records.
+void write_snapshot_header(ByteWriter& writer, const Snapshot& snapshot) {
   writer.u64(snapshot.last_included_index);
   writer.u64(snapshot.last_included_term);
   writer.string32(as_view(snapshot.configuration));
+}
+
+Snapshot read_snapshot_header(ByteReader& reader) {
+  Snapshot snapshot;
+  snapshot.last_included_index = reader.u64();
+  snapshot.last_included_term = reader.u64();
+  snapshot.configuration = to_bytes(reader.string32(kAnyLength));
+  return snapshot;
+}
+
+}  // namespace
+
+std::string encode_snapshot(const Snapshot& snapshot) {
+  ByteWriter writer =
+      writer_for(2 * kU64Bytes + kU32Bytes + snapshot.configuration.size() + snapshot.data.size());
+  write_snapshot_header(writer, snapshot);
   writer.bytes(std::span<const std::uint8_t>(snapshot.data));
   return writer.take();
 }
 
 std::optional<Snapshot> decode_snapshot(std::string_view value) {
   ByteReader reader(value);
-  Snapshot snapshot;
-  snapshot.last_included_index = reader.u64();
-  snapshot.last_included_term = reader.u64();
-  snapshot.configuration = to_bytes(reader.string32(kAnyLength));
+  Snapshot snapshot = read_snapshot_header(reader);
   snapshot.data = to_bytes(reader.rest());
   if (!reader.ok()) return std::nullopt;
   return snapshot;
@@ -111,21 +125,15 @@ std::optional<Snapshot> decode_snapshot(std::string_view value) {
 
 std::optional<Snapshot> decode_snapshot_without_data(std::string_view value) {
   ByteReader reader(value);
-  Snapshot snapshot;
-  snapshot.last_included_index = reader.u64();
-  snapshot.last_included_term = reader.u64();
-  snapshot.configuration = to_bytes(reader.string32(kAnyLength));
+  Snapshot snapshot = read_snapshot_header(reader);
   if (!reader.ok()) return std::nullopt;
   return snapshot;
 }
 
 std::string encode_snapshot_file(const SnapshotFileRecord& record) {
-  const Snapshot& meta = record.meta;
-  ByteWriter writer =
-      writer_for(3 * kU64Bytes + kU32Bytes + meta.configuration.size() + record.file_name.size());
-  writer.u64(meta.last_included_index);
-  writer.u64(meta.last_included_term);
-  writer.string32(as_view(meta.configuration));
+  ByteWriter writer = writer_for(3 * kU64Bytes + kU32Bytes + record.meta.configuration.size() +
+                                 record.file_name.size());
+  write_snapshot_header(writer, record.meta);
   writer.u64(record.data_bytes);
   writer.bytes(record.file_name);
   return writer.take();
@@ -134,9 +142,7 @@ std::string encode_snapshot_file(const SnapshotFileRecord& record) {
 std::optional<SnapshotFileRecord> decode_snapshot_file(std::string_view value) {
   ByteReader reader(value);
   SnapshotFileRecord record;
-  record.meta.last_included_index = reader.u64();
-  record.meta.last_included_term = reader.u64();
-  record.meta.configuration = to_bytes(reader.string32(kAnyLength));
+  record.meta = read_snapshot_header(reader);
   record.data_bytes = reader.u64();
   record.file_name = std::string(reader.rest());
   if (!reader.ok() || record.file_name.empty()) return std::nullopt;

@@ -106,9 +106,7 @@ class Store::Impl {
   Result<LogBounds> log_bounds(const Txn& txn) const;
   Result<std::uint64_t> term_at(const Txn& txn, std::uint64_t index) const;
   Result<HardState> hard_state(const Txn& txn) const;
-  Result<std::optional<Snapshot>> snapshot(const Txn& txn) const;
-  // The stored snapshot without its data (cheap whatever its size).
-  Result<std::optional<Snapshot>> snapshot_meta(const Txn& txn) const;
+  Result<std::optional<Snapshot>> snapshot(const Txn& txn, bool with_data = true) const;
   Result<std::string> prepare_snapshot_file(std::uint64_t index,
                                             std::span<const std::uint8_t> data) const;
   // Deletes the snapshot files no record names: those below the stored snapshot's
@@ -454,33 +452,26 @@ Result<std::uint8_t> Store::Impl::recovery(const Txn& txn) const {
 }
 
 // A snapshot is stored in one of two forms: its data inline in the "snapshot" record,
-// or in a file the "snapshot_file" record names. Never both.
-Result<std::optional<Snapshot>> Store::Impl::snapshot(const Txn& txn) const {
+// or in a file the "snapshot_file" record names. Never both. Without its data, reading
+// it costs the same whatever its size.
+Result<std::optional<Snapshot>> Store::Impl::snapshot(const Txn& txn, bool with_data) const {
   auto file = snapshot_file_record(txn);
   if (!file.ok()) return file.error();
   if (file->has_value()) {
-    auto data = read_snapshot_file(**file);
-    if (!data.ok()) return data.error();
-    Snapshot snapshot = std::move((*file)->meta);
-    snapshot.data = std::move(data).value();
+    const encoding::SnapshotFileRecord& record = **file;
+    Snapshot snapshot = record.meta;
+    if (with_data) {
+      auto data = read_snapshot_file(record);
+      if (!data.ok()) return data.error();
+      snapshot.data = std::move(data).value();
+    }
     return std::optional<Snapshot>(std::move(snapshot));
   }
   auto record = txn.get(meta_, kSnapshotKey);
   if (!record.ok()) return record.error();
   if (!record->has_value()) return std::optional<Snapshot>();
-  auto snapshot = encoding::decode_snapshot(**record);
-  if (!snapshot) return corrupt("the snapshot record does not decode");
-  return snapshot;
-}
-
-Result<std::optional<Snapshot>> Store::Impl::snapshot_meta(const Txn& txn) const {
-  auto file = snapshot_file_record(txn);
-  if (!file.ok()) return file.error();
-  if (file->has_value()) return std::optional<Snapshot>(std::move((*file)->meta));
-  auto record = txn.get(meta_, kSnapshotKey);
-  if (!record.ok()) return record.error();
-  if (!record->has_value()) return std::optional<Snapshot>();
-  auto snapshot = encoding::decode_snapshot_without_data(**record);
+  auto snapshot = with_data ? encoding::decode_snapshot(**record)
+                            : encoding::decode_snapshot_without_data(**record);
   if (!snapshot) return corrupt("the snapshot record does not decode");
   return snapshot;
 }
@@ -542,7 +533,7 @@ std::vector<std::string> store_file_names(const fs::path& dir) {
 void Store::Impl::remove_stale_snapshot_files(bool at_open) const {
   auto txn = read_txn();
   if (!txn.ok()) return;
-  auto stored = snapshot_meta(txn.value());
+  auto stored = snapshot(txn.value(), false);
   if (!stored.ok()) return;
   auto named = snapshot_file_record(txn.value());
   if (!named.ok()) return;
@@ -894,7 +885,7 @@ Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes)
 // snapshot. Never discards a committed entry the snapshot does not cover.
 Status Store::Impl::apply_snapshot(Txn& txn, const Snapshot& snapshot,
                                    const std::optional<std::string>& file) {
-  auto stored = snapshot_meta(txn);
+  auto stored = this->snapshot(txn, false);
   if (!stored.ok()) return stored.error();
   if (stored->has_value() && snapshot.last_included_index < (*stored)->last_included_index) {
     return invalid(fmt::format("snapshot at index {} is older than the stored one at {}",
@@ -1128,7 +1119,7 @@ Status Store::Impl::apply_compaction(Txn& txn, std::uint64_t through_index) {
   auto bounds = log_bounds(txn);
   if (!bounds.ok()) return bounds.error();
   if (through_index < bounds->first_index) return {};
-  auto stored = snapshot_meta(txn);
+  auto stored = snapshot(txn, false);
   if (!stored.ok()) return stored.error();
   if (!stored->has_value() || through_index > (*stored)->last_included_index) {
     return invalid(

@@ -192,7 +192,9 @@ TEST(RecordLog, CopiesKeepTheirContentsWhileTheOriginalMovesOn) {
   for (const auto& [copy, expected] : copies) {
     ASSERT_EQ(copy.size(), expected.size());
     for (size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(copy[i], expected[i]) << i;
-    if (!expected.empty()) EXPECT_EQ(copy.back(), expected.back());
+    if (!expected.empty()) {
+      EXPECT_EQ(copy.back(), expected.back());
+    }
   }
 }
 
