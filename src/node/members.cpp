@@ -69,14 +69,18 @@ std::optional<MemberAddress> decode_member(std::string_view bytes) {
   return member;
 }
 
-std::string encode_snapshot_data(const std::vector<MemberAddress>& members,
-                                 std::string_view ledger_snapshot) {
+consensus::Bytes encode_snapshot_data(const std::vector<MemberAddress>& members,
+                                      std::string_view ledger_snapshot) {
   base::ByteWriter out;
   out.bytes(kSnapshotMagic);
   out.u32(static_cast<uint32_t>(members.size()));
   for (const MemberAddress& member : members) out.string32(encode_member(member));
-  out.bytes(ledger_snapshot);
-  return out.take();
+  const std::string header = out.take();
+  consensus::Bytes data;
+  data.reserve(header.size() + ledger_snapshot.size());
+  data.insert(data.end(), header.begin(), header.end());
+  data.insert(data.end(), ledger_snapshot.begin(), ledger_snapshot.end());
+  return data;
 }
 
 std::optional<SnapshotData> decode_snapshot_data(std::string_view bytes) {

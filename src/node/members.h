@@ -62,9 +62,10 @@ std::optional<MemberAddress> decode_member(std::string_view bytes);
 
 // A snapshot's data: "AETHMEMB" | u32 count | count × encode_member (string32) |
 // the ledger snapshot. Data that does not start with the magic is a ledger snapshot
-// alone (written before membership changes existed).
-std::string encode_snapshot_data(const std::vector<MemberAddress>& members,
-                                 std::string_view ledger_snapshot);
+// alone (written before membership changes existed). Built in place: the ledger
+// snapshot (tens of MB) is copied once.
+consensus::Bytes encode_snapshot_data(const std::vector<MemberAddress>& members,
+                                      std::string_view ledger_snapshot);
 struct SnapshotData {
   std::vector<MemberAddress> members;
   std::string_view ledger_snapshot;

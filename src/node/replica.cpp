@@ -61,6 +61,13 @@ storage::Bytes to_bytes(std::string_view s) {
   return storage::Bytes(s.begin(), s.end());
 }
 
+// A snapshot as the store keeps it: the core's index, term and membership, and `data`.
+storage::Snapshot stored_snapshot(const consensus::SnapshotMeta& meta, storage::Bytes data) {
+  std::string configuration =
+      encode_configuration(consensus::Membership{meta.voters, meta.learners});
+  return storage::Snapshot{meta.index, meta.term, to_bytes(configuration), std::move(data)};
+}
+
 // The genesis validators, or for a node joining with an empty store the membership
 // it was told of; the log takes over from either.
 consensus::Config raft_config(const ReplicaOptions& options, const Recovered& recovered) {
@@ -982,10 +989,7 @@ void Replica::on_durable() {
 storage::WriteBatch Replica::persistable(const consensus::Ready& ready) const {
   storage::WriteBatch batch;
   if (ready.snapshot) {
-    const consensus::Snapshot& s = *ready.snapshot;
-    std::string configuration =
-        encode_configuration(consensus::Membership{s.meta.voters, s.meta.learners});
-    batch.snapshot = storage::Snapshot{s.meta.index, s.meta.term, to_bytes(configuration), *s.data};
+    batch.snapshot = stored_snapshot(ready.snapshot->meta, *ready.snapshot->data);
   }
   for (const consensus::Entry& e : ready.entries) {
     batch.entries.push_back(storage::LogEntry{e.index, e.term, e.data});
@@ -1150,14 +1154,7 @@ void Replica::maybe_compact() {
   snapshot_building_ = index;
   ledger::SnapshotSource ledger = ledgers_.read([](const ledger::Ledger& l) { return l.freeze(); });
   disk_.build_snapshot(index, [ledger = std::move(ledger), members = member_addresses()] {
-    // The members' header, then the ledger's bytes: one copy of a big snapshot, not two.
-    const std::string ledger_bytes = ledger.serialize();
-    const std::string header = encode_snapshot_data(members, {});
-    consensus::Bytes data;
-    data.reserve(header.size() + ledger_bytes.size());
-    data.insert(data.end(), header.begin(), header.end());
-    data.insert(data.end(), ledger_bytes.begin(), ledger_bytes.end());
-    return data;
+    return encode_snapshot_data(members, ledger.serialize());
   });
 }
 
@@ -1170,14 +1167,10 @@ void Replica::on_snapshot_built(consensus::Bytes data, bool data_stored) {
   if (raft_.compact(index, std::move(data)) != consensus::Error::kNone) {
     return;  // a snapshot installed meanwhile covers more
   }
-  // The membership in force at `index`, as the core keeps it with the snapshot: later
-  // changes are in the log after it (and may yet be truncated).
-  const consensus::SnapshotMeta& meta = raft_.snapshot()->meta;
-  std::string configuration =
-      encode_configuration(consensus::Membership{meta.voters, meta.learners});
+  // With the membership in force at `index`, as the core keeps it with the snapshot:
+  // later changes are in the log after it (and may yet be truncated).
   storage::WriteBatch batch;
-  batch.snapshot =
-      storage::Snapshot{index, meta.term, to_bytes(configuration), std::move(inline_data)};
+  batch.snapshot = stored_snapshot(raft_.snapshot()->meta, std::move(inline_data));
   batch.compact_through = index;
   in_flight_.push_back(PendingWrite{});
   disk_.write(std::move(batch));

@@ -39,7 +39,7 @@ std::optional<HardState> decode_hard_state(std::string_view value);
 
 std::string encode_snapshot(const Snapshot& snapshot);
 std::optional<Snapshot> decode_snapshot(std::string_view value);
-// Index and term of a snapshot record, without copying its data.
+// Index, term and configuration of a snapshot record, without copying its data.
 std::optional<Snapshot> decode_snapshot_without_data(std::string_view value);
 
 // A snapshot whose data is in a file beside the database: index, term and

@@ -63,15 +63,9 @@ Result<Contents> read(const std::filesystem::path& dir) {
     return errno_error(fmt::format("cannot read format file {}", path.string()), errno);
   }
   std::array<char, kMaxReadBytes> buffer{};
-  std::size_t size = 0;
-  while (size < buffer.size()) {
-    const ssize_t n = ::read(fd.get(), buffer.data() + size, buffer.size() - size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error(fmt::format("cannot read format file {}", path.string()), errno);
-    if (n == 0) break;
-    size += static_cast<std::size_t>(n);
-  }
-  return parse(std::string_view(buffer.data(), size));
+  auto size = read_up_to(fd.get(), buffer, "format file " + path.string());
+  if (!size.ok()) return size.error();
+  return parse(std::string_view(buffer.data(), size.value()));
 }
 
 Status write(const std::filesystem::path& dir, std::uint32_t version) {

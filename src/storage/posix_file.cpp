@@ -35,6 +35,18 @@ base::Error errno_error(std::string_view what, int error_number) {
                     fmt::format("{}: {}", what, std::strerror(error_number)));
 }
 
+Result<std::size_t> read_up_to(int fd, std::span<char> buffer, const std::string& path) {
+  std::size_t size = 0;
+  while (size < buffer.size()) {
+    const ssize_t n = ::read(fd, buffer.data() + size, buffer.size() - size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error(fmt::format("cannot read {}", path), errno);
+    if (n == 0) break;
+    size += static_cast<std::size_t>(n);
+  }
+  return size;
+}
+
 namespace {
 
 Status write_all(int fd, std::string_view contents, const std::string& path) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,10 @@ class Fd {
 // "<what>: <strerror>" with a code chosen from errno: permission and read-only
 // errors become kNotWritable, the rest kIoError.
 base::Error errno_error(std::string_view what, int error_number);
+
+// Reads from `fd` until `buffer` is full or the file ends; returns the bytes read.
+// `path` names the file in the error.
+Result<std::size_t> read_up_to(int fd, std::span<char> buffer, const std::string& path);
 
 // fsyncs a directory, making the names created in it durable.
 Status fsync_directory(const std::filesystem::path& dir);

@@ -37,6 +37,7 @@ constexpr std::string_view kOutcomesFromKey = "outcomes_indexed_from";
 
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr std::string_view kDataFileName = "data.mdb";
+constexpr std::string_view kReaderTableFileName = "lock.mdb";  // LMDB's
 constexpr unsigned kMaxDatabases = 5;
 constexpr std::size_t kMaxVotedForBytes = 1024;
 
@@ -500,11 +501,11 @@ Result<Bytes> Store::Impl::read_snapshot_file(const encoding::SnapshotFileRecord
                                record.data_bytes));
   }
   Bytes data(record.data_bytes);
-  for (std::size_t done = 0; done < data.size();) {
-    const ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return errno_error(fmt::format("cannot read {}", path.string()), errno);
-    done += static_cast<std::size_t>(n);
+  auto read = read_up_to(fd.get(), std::span(reinterpret_cast<char*>(data.data()), data.size()),
+                         path.string());
+  if (!read.ok()) return read.error();
+  if (read.value() != data.size()) {
+    return corrupt(fmt::format("the snapshot file {} ended early", path.string()));
   }
   return data;
 }
@@ -523,8 +524,8 @@ std::vector<std::string> store_file_names(const fs::path& dir) {
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
     std::string name = entry.path().filename().string();
-    const bool fixed = name == kFormatFileName || name == kDataFileName || name == "lock.mdb" ||
-                       name == kLockFileName;
+    const bool fixed = name == kFormatFileName || name == kDataFileName ||
+                       name == kReaderTableFileName || name == kLockFileName;
     if (fixed || snapshot_file_index(name)) names.push_back(std::move(name));
   }
   return names;
