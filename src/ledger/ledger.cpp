@@ -362,7 +362,7 @@ void LedgerState::rebuild_views() {
   record_index.clear();
   record_index.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
-    record_index.insert(text_hash(records[i].tx_id), first_record_number + i);
+    record_index.insert(text_hash(records.id_view(i, id_scratch)), first_record_number + i);
   }
 }
 
@@ -373,14 +373,13 @@ std::optional<uint32_t> LedgerState::find_slot(std::string_view name) const {
   return static_cast<uint32_t>(slot);
 }
 
-const Outcome* LedgerState::find_record(std::string_view tx_id,
-                                        std::optional<std::string_view> scope) const {
+std::optional<Outcome> LedgerState::find_record(std::string_view tx_id,
+                                                std::optional<std::string_view> scope) const {
   const uint64_t number = record_index.find(text_hash(tx_id), [&](uint64_t candidate) {
-    const Outcome& record = records[candidate - first_record_number];
-    return record.tx_id == tx_id && (!scope || record.scope == *scope);
+    return records.matches(candidate - first_record_number, tx_id, scope);
   });
-  if (number == FlatIndex::kAbsent) return nullptr;
-  return &records[number - first_record_number];
+  if (number == FlatIndex::kAbsent) return std::nullopt;
+  return records[number - first_record_number];
 }
 
 uint32_t LedgerState::add_account(std::string_view name, const Account& account) {
@@ -419,20 +418,20 @@ void LedgerState::update_root(bool intents_changed) {
   root = state_root(tree.root(), intents.empty() ? std::nullopt : std::optional(intents_root));
 }
 
-void LedgerState::remember(Outcome outcome) {
+void LedgerState::remember(const Outcome& outcome) {
   AETHEL_CHECK(outcome.message.size() <= kMaxOutcomeMessageBytes);
   // Ids are unique in their scope here: a client id was looked up by the caller, and
   // a derived id hashes its own height and index.
   const uint64_t number = first_record_number + records.size();
   record_index.insert(text_hash(outcome.tx_id), number);
-  records.push_back(std::move(outcome));
+  records.push_back(outcome);
 }
 
 void LedgerState::forget_expired() {
-  while (!records.empty() && (height - records.front().height >= limits.tx_retention_blocks ||
+  while (!records.empty() && (height - records.height_at(0) >= limits.tx_retention_blocks ||
                               records.size() > limits.tx_retention_count)) {
     const uint64_t oldest = first_record_number;
-    const bool erased = record_index.erase(text_hash(records.front().tx_id),
+    const bool erased = record_index.erase(text_hash(records.id_view(0, id_scratch)),
                                            [&](uint64_t number) { return number == oldest; });
     AETHEL_CHECK(erased);
     records.pop_front();
@@ -499,10 +498,9 @@ Result<BlockResult> Ledger::apply_block(uint64_t height,
     const auto index = static_cast<uint32_t>(i);
     const bool keyed = is_valid_client_id(tx.client_id);
     if (keyed) {
-      if (const Outcome* record = s.find_record(tx.client_id, client_id_scope(tx))) {
-        Outcome original = *record;
-        original.exists = true;
-        result.outcomes.push_back(std::move(original));
+      if (std::optional<Outcome> original = s.find_record(tx.client_id, client_id_scope(tx))) {
+        original->exists = true;
+        result.outcomes.push_back(std::move(*original));
         continue;
       }
     }
@@ -537,10 +535,9 @@ Outcome Ledger::check(const Transaction& tx) const {
   const LedgerState& s = *state_;
   const bool keyed = is_valid_client_id(tx.client_id);
   if (keyed) {
-    if (const Outcome* record = s.find_record(tx.client_id, client_id_scope(tx))) {
-      Outcome original = *record;
-      original.exists = true;
-      return original;
+    if (std::optional<Outcome> original = s.find_record(tx.client_id, client_id_scope(tx))) {
+      original->exists = true;
+      return std::move(*original);
     }
   }
   Overlay overlay;
@@ -599,9 +596,7 @@ std::vector<std::pair<std::string, Account>> Ledger::accounts_page(std::string_v
 
 std::optional<Outcome> Ledger::find_transaction(std::string_view tx_id,
                                                 std::optional<std::string_view> scope) const {
-  const Outcome* record = state_->find_record(tx_id, scope);
-  if (record == nullptr) return std::nullopt;
-  return *record;
+  return state_->find_record(tx_id, scope);
 }
 
 void Ledger::adopt_lattice_id(const Hash& lattice_id) {

@@ -84,13 +84,15 @@ struct LedgerState {
   Hash intents_root{};
   Hash root{};
 
-  // Reused by derive_tx_id so the hot path does not allocate an encoding buffer.
+  // Scratch space reused on the hot path (derive_tx_id's encoding, the ids of
+  // forgotten outcomes), so it does not allocate.
   std::string id_scratch;
 
   static uint64_t text_hash(std::string_view text) { return std::hash<std::string_view>{}(text); }
   std::optional<uint32_t> find_slot(std::string_view name) const;
   // The record of `tx_id` in `scope`; without a scope, the first in any scope.
-  const Outcome* find_record(std::string_view tx_id, std::optional<std::string_view> scope) const;
+  std::optional<Outcome> find_record(std::string_view tx_id,
+                                     std::optional<std::string_view> scope) const;
 
   void rebuild_views();
   uint32_t add_account(std::string_view name, const Account& account);
@@ -99,7 +101,7 @@ struct LedgerState {
   void update_tree();
   // Recomputes intents_root (when `intents_changed`) and root after update_tree.
   void update_root(bool intents_changed);
-  void remember(Outcome outcome);
+  void remember(const Outcome& outcome);
   // Applies the retention rule at the current height.
   void forget_expired();
   // Aborts unless every balance is >= 0 and they sum to the supply.

@@ -254,18 +254,17 @@ namespace {
 
 // Record number `i` fits the state read so far: inside the retention window, after
 // the previous record in applied order, and with an id not seen before.
-Status check_record_place(const LedgerState& s, uint64_t i, const Outcome& r) {
+Status check_record_place(const LedgerState& s, uint64_t i, const Outcome& r,
+                          const Outcome* previous) {
   if (r.height == 0 || r.height > s.height || s.height - r.height >= s.limits.tx_retention_blocks) {
     return bad_snapshot(
         fmt::format("record {} has height {} outside the retention window", i, r.height));
   }
-  if (!s.records.empty()) {
-    const Outcome& last = s.records.back();
-    if (r.height < last.height || (r.height == last.height && r.index <= last.index)) {
-      return bad_snapshot("transaction records are not in applied order");
-    }
+  if (previous != nullptr && (r.height < previous->height ||
+                              (r.height == previous->height && r.index <= previous->index))) {
+    return bad_snapshot("transaction records are not in applied order");
   }
-  if (s.find_record(r.tx_id, r.scope) != nullptr) {
+  if (s.find_record(r.tx_id, r.scope)) {
     return bad_snapshot("transaction record ids repeat");
   }
   return {};
@@ -277,11 +276,15 @@ Status read_records(ByteReader& in, LedgerState& s, uint32_t version) {
       record_count > s.limits.tx_retention_count) {
     return bad_snapshot(fmt::format("bad record count {}", record_count));
   }
+  AETHEL_CHECK(s.records.empty());
+  Outcome previous;
   for (uint64_t i = 0; i < record_count; ++i) {
     Outcome r;
     if (Status read = read_record(in, i, r, version); !read.ok()) return read;
-    if (Status placed = check_record_place(s, i, r); !placed.ok()) return placed;
-    s.remember(std::move(r));
+    Status placed = check_record_place(s, i, r, i == 0 ? nullptr : &previous);
+    if (!placed.ok()) return placed;
+    s.remember(r);
+    previous = std::move(r);
   }
   return {};
 }

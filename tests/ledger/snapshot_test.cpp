@@ -1,6 +1,7 @@
 // Snapshots: canonical bytes, round trip, validation of every kind of damage.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <deque>
 #include <random>
 #include <thread>
@@ -161,10 +162,40 @@ TEST(LedgerSnapshot, TwinLedgersShareTheirOutcomesAndStayEqual) {
   EXPECT_DEATH(other.share_outcomes_with(a), "");
 }
 
+// Outcomes of every shape the log packs differently: derived (64 lower-case hex) and
+// client ids, ids that only look derived, scopes, failures with and without messages,
+// heights and indexes of every varint width.
 Outcome numbered(uint64_t n) {
   Outcome o;
-  o.tx_id = "id-" + std::to_string(n);
-  o.height = n;
+  const std::string hex = to_hex(sha256("outcome " + std::to_string(n)));
+  switch (n % 5) {
+    case 0:
+      o.tx_id = hex;
+      break;
+    case 1:
+      o.tx_id = "id-" + std::to_string(n);
+      break;
+    case 2:
+      o.tx_id = hex, o.scope = "Alice";
+      break;  // a client id that looks derived
+    case 3:
+      o.tx_id = hex.substr(0, 63) + "F";
+      break;  // upper case: kept as text
+    case 4:   // the longest client id and scope
+      o.tx_id = std::to_string(n);
+      o.tx_id.resize(kMaxClientIdBytes, 'x');
+      o.scope = std::string(kMaxAccountNameBytes, 'B');
+      break;
+  }
+  o.height = n % 7 == 0 ? n << 40 : n;
+  o.index = static_cast<uint32_t>(n % 3 == 0 ? n * 65'537 : n % 200);
+  if (n % 4 == 1) {
+    o.code = static_cast<OutcomeCode>(1 + n % kMaxOutcomeCode);
+    o.message = n % 8 == 1 ? std::string(1024, 'm') : "Alice has " + std::to_string(n);
+    o.failed_transfer = static_cast<uint32_t>(n % 11);
+  } else if (n % 4 == 2) {
+    o.failed_transfer = 3;  // unusual for a commit, but kept
+  }
   return o;
 }
 
@@ -191,11 +222,32 @@ TEST(RecordLog, CopiesKeepTheirContentsWhileTheOriginalMovesOn) {
   copies.emplace_back(log, model);
   for (const auto& [copy, expected] : copies) {
     ASSERT_EQ(copy.size(), expected.size());
-    for (size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(copy[i], expected[i]) << i;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      ASSERT_EQ(copy[i], expected[i]) << i;
+      ASSERT_EQ(copy.height_at(i), expected[i].height);
+      ASSERT_EQ(copy.id_at(i), expected[i].tx_id);
+    }
     if (!expected.empty()) {
       EXPECT_EQ(copy.back(), expected.back());
     }
   }
+}
+
+TEST(RecordLog, MatchesIdsAndScopesExactly) {
+  RecordLog log;
+  for (uint64_t n = 0; n < 5; ++n) log.push_back(numbered(n));
+  for (uint64_t n = 0; n < 5; ++n) {
+    const Outcome o = numbered(n);
+    EXPECT_TRUE(log.matches(n, o.tx_id, std::nullopt)) << n;
+    EXPECT_TRUE(log.matches(n, o.tx_id, o.scope)) << n;
+    EXPECT_FALSE(log.matches(n, o.tx_id, "Carol")) << n;
+    EXPECT_FALSE(log.matches(n, o.tx_id.substr(1), std::nullopt)) << n;
+    EXPECT_FALSE(log.matches(n, numbered(n + 5).tx_id, std::nullopt)) << n;
+  }
+  // The derived-looking id packs as bytes; its upper-case spelling is another id.
+  std::string upper = numbered(0).tx_id;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_FALSE(log.matches(0, upper, std::nullopt));
 }
 
 }  // namespace
