@@ -22,6 +22,15 @@ class SimDisk {
   void write(storage::WriteBatch batch) { unsynced_.push_back(std::move(batch)); }
   size_t unsynced() const { return unsynced_.size(); }
 
+  // A built snapshot's data, durable at once (as Store::prepare_snapshot_file makes it);
+  // a later write of the snapshot without data takes it from here.
+  void prepare_snapshot_file(consensus::Index index, consensus::Bytes data) {
+    snapshot_files_[index] = std::move(data);
+  }
+  const consensus::Bytes& snapshot_file(consensus::Index index) const {
+    return snapshot_files_.at(index);
+  }
+
   // The oldest unsynced write becomes durable.
   void sync_one() {
     if (unsynced_.empty()) return;
@@ -112,6 +121,10 @@ class SimDisk {
     }
     if (!matches) log_.clear();
     snapshot_ = node::consensus_snapshot(s);
+    if (s.data.empty()) {  // the write of a built snapshot names its file
+      snapshot_->data =
+          std::make_shared<const consensus::Bytes>(snapshot_file(s.last_included_index));
+    }
   }
 
   void apply_entries(const std::vector<storage::LogEntry>& entries, std::size_t count) {
@@ -132,6 +145,7 @@ class SimDisk {
 
   consensus::HardState hard_state_;
   std::optional<consensus::Snapshot> snapshot_;
+  std::map<consensus::Index, consensus::Bytes> snapshot_files_;
   std::vector<consensus::Entry> log_;  // may start before the snapshot index
   std::map<uint64_t, storage::Bytes> blocks_;
   std::map<std::string, storage::Bytes> outcomes_;

@@ -113,6 +113,7 @@ class NodeIo : public node::Disk, public node::Transport {
   NodeIo(Simulation& sim, NodeId id) : sim_(sim), id_(id) {}
   void write(storage::WriteBatch batch) override;
   void build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) override;
+  consensus::Bytes read_built_snapshot(consensus::Index index, uint64_t data_bytes) override;
   void send(const std::string& peer_id, std::string envelope) override;
 
  private:
@@ -154,7 +155,8 @@ class Simulation {
   std::vector<double> failover_samples() const { return failover_; }
 
   void disk_write(NodeId id, storage::WriteBatch batch);
-  void build_snapshot(NodeId id, std::function<consensus::Bytes()> build);
+  void build_snapshot(NodeId id, Index index, std::function<consensus::Bytes()> build);
+  consensus::Bytes read_built_snapshot(NodeId id, Index index, uint64_t data_bytes);
   void send(NodeId from, const std::string& to_peer, std::string envelope);
   void observe_vote(NodeId from, const std::string& envelope);
 
@@ -262,8 +264,11 @@ class Simulation {
 void NodeIo::write(storage::WriteBatch batch) {
   sim_.disk_write(id_, std::move(batch));
 }
-void NodeIo::build_snapshot(consensus::Index /*index*/, std::function<consensus::Bytes()> build) {
-  sim_.build_snapshot(id_, std::move(build));
+void NodeIo::build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) {
+  sim_.build_snapshot(id_, index, std::move(build));
+}
+consensus::Bytes NodeIo::read_built_snapshot(consensus::Index index, uint64_t data_bytes) {
+  return sim_.read_built_snapshot(id_, index, data_bytes);
 }
 void NodeIo::send(const std::string& peer_id, std::string envelope) {
   sim_.send(id_, peer_id, std::move(envelope));
@@ -395,15 +400,25 @@ void Simulation::disk_write(NodeId id, storage::WriteBatch batch) {
 }
 
 // A snapshot is built on another thread in production: here it is ready after a
-// while, during which the node goes on (and may crash: then it is never built).
-void Simulation::build_snapshot(NodeId id, std::function<consensus::Bytes()> build) {
+// while, during which the node goes on (and may crash: then it is never built). As
+// in production its data goes to a durable file first, so the core keeps only a
+// reference and sending it reads the file back.
+void Simulation::build_snapshot(NodeId id, Index index, std::function<consensus::Bytes()> build) {
   const std::uint64_t incarnation = node(id).incarnation;
-  schedule(1'000 + prng_.below(50'000), [this, id, incarnation, build = std::move(build)] {
+  schedule(1'000 + prng_.below(50'000), [this, id, index, incarnation, build = std::move(build)] {
     Node& n = node(id);
     if (!n.up || n.incarnation != incarnation) return;
-    n.replica->on_snapshot_built(build(), false);
+    consensus::Bytes data = build();
+    n.disk.prepare_snapshot_file(index, data);
+    n.replica->on_snapshot_built(std::move(data), true);
     pump(n);
   });
+}
+
+consensus::Bytes Simulation::read_built_snapshot(NodeId id, Index index, uint64_t data_bytes) {
+  consensus::Bytes data = node(id).disk.snapshot_file(index);
+  AETHEL_CHECK(data.size() == data_bytes);
+  return data;
 }
 
 void Simulation::on_synced(NodeId id, std::uint64_t incarnation) {

@@ -61,6 +61,31 @@ storage::Bytes to_bytes(std::string_view s) {
   return storage::Bytes(s.begin(), s.end());
 }
 
+// The data the core keeps for a snapshot whose bytes the Disk holds: a reference that
+// send_all replaces with the bytes. Never sent, never stored: the core hands it only
+// to send_all (a follower never receives it from the Disk's own snapshot).
+constexpr std::string_view kBuiltSnapshotReference = "aethel/built-snapshot-on-disk/v1";
+
+consensus::Bytes built_snapshot_reference(consensus::Index index, uint64_t data_bytes) {
+  base::ByteWriter out;
+  out.bytes(kBuiltSnapshotReference);
+  out.u64(index);
+  out.u64(data_bytes);
+  const std::string& bytes = out.str();
+  return consensus::Bytes(bytes.begin(), bytes.end());
+}
+
+// The data bytes a reference names (its index is the snapshot's own); nullopt for data.
+std::optional<uint64_t> referenced_data_bytes(const consensus::Bytes& data) {
+  constexpr size_t kReferenceBytes = kBuiltSnapshotReference.size() + 16;
+  if (data.size() != kReferenceBytes || !as_view(data).starts_with(kBuiltSnapshotReference)) {
+    return std::nullopt;
+  }
+  base::ByteReader in(as_view(data).substr(kBuiltSnapshotReference.size()));
+  in.u64();
+  return in.u64();
+}
+
 // A snapshot as the store keeps it: the core's index, term and membership, and `data`.
 storage::Snapshot stored_snapshot(const consensus::SnapshotMeta& meta, storage::Bytes data) {
   std::string configuration =
@@ -1130,11 +1155,21 @@ void Replica::send_before_sync(std::vector<consensus::Message>& messages) {
 }
 
 void Replica::send_all(std::vector<consensus::Message>& messages) {
-  for (const consensus::Message& message : messages) {
+  for (consensus::Message& message : messages) {
+    if (message.type == consensus::MessageType::kSnapshot) with_snapshot_data(message);
     consensus::Bytes bytes = consensus::encode(message);
     send(peer_of(message.to), raft_envelope(as_view(bytes)));
   }
   messages.clear();
+}
+
+// A snapshot built here goes out with its bytes, read back from the Disk.
+void Replica::with_snapshot_data(consensus::Message& message) {
+  consensus::Snapshot& snapshot = *message.snapshot;
+  const auto data_bytes = referenced_data_bytes(*snapshot.data);
+  if (!data_bytes) return;
+  snapshot.data = std::make_shared<const consensus::Bytes>(
+      disk_.read_built_snapshot(snapshot.meta.index, *data_bytes));
 }
 
 void Replica::send(const std::string& peer, std::string envelope) {
@@ -1163,7 +1198,12 @@ void Replica::on_snapshot_built(consensus::Bytes data, bool data_stored) {
   AETHEL_CHECK(snapshot_building_);
   const Index index = *snapshot_building_;
   snapshot_building_.reset();
-  storage::Bytes inline_data = data_stored ? storage::Bytes{} : data;
+  storage::Bytes inline_data;
+  if (data_stored) {
+    data = built_snapshot_reference(index, data.size());
+  } else {
+    inline_data = data;
+  }
   if (raft_.compact(index, std::move(data)) != consensus::Error::kNone) {
     return;  // a snapshot installed meanwhile covers more
   }

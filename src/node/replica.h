@@ -98,6 +98,11 @@ class Disk {
   // durable on the way (the production store writes them to a file). One at a time. A
   // driver that stops first may drop it.
   virtual void build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) = 0;
+  // The data of the snapshot built for `index` that the driver made durable (see
+  // Replica::on_snapshot_built), `data_bytes` long, read back to send it to a follower
+  // (rare: only one that fell behind the log). Aborts when it cannot be read: the
+  // store is damaged.
+  virtual consensus::Bytes read_built_snapshot(consensus::Index index, uint64_t data_bytes) = 0;
 };
 
 // One applied block, as the applied hook reports it.
@@ -239,7 +244,9 @@ class Replica {
   // The snapshot Disk::build_snapshot was asked for is built: it becomes the Raft
   // snapshot and the log before it is dropped, unless a snapshot installed meanwhile
   // covers more. `data_stored`: the driver made `data` durable already, so the write
-  // that stores the snapshot carries no data (the Disk knows where it is).
+  // that stores the snapshot carries no data (the Disk knows where it is), and the
+  // core keeps only a reference to it: memory does not hold a big ledger's snapshot
+  // between uses (Disk::read_built_snapshot).
   void on_snapshot_built(consensus::Bytes data, bool data_stored);
   // Writes handed to the Disk and not yet reported durable.
   size_t writes_in_flight() const { return in_flight_.size(); }
@@ -349,6 +356,7 @@ class Replica {
   CommitResult recent_result(consensus::Index index, const Waiter& waiter) const;
   void send_before_sync(std::vector<consensus::Message>& messages);
   void send_all(std::vector<consensus::Message>& messages);
+  void with_snapshot_data(consensus::Message& message);
   void send(const std::string& peer, std::string envelope);
   void maybe_compact();
   void expire();

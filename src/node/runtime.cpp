@@ -144,6 +144,12 @@ class Node::Runtime : public Transport, public Disk {
     });
   }
 
+  consensus::Bytes read_built_snapshot(consensus::Index index, uint64_t data_bytes) override {
+    auto data = store_.read_prepared_snapshot_file(index, data_bytes);
+    if (!data.ok()) base::fatal("a snapshot to send cannot be read: " + data.error().message);
+    return std::move(data).value();
+  }
+
   ConsensusStatus status() const {
     base::MutexLock lock(status_mutex_);
     return status_;

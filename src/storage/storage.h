@@ -273,6 +273,11 @@ class Store {
   // (on the caller's thread, not in write()) and when the store opens.
   Result<std::string> prepare_snapshot_file(std::uint64_t index,
                                             std::span<const std::uint8_t> data) const;
+  // The data of the file prepare_snapshot_file wrote for `index`, for a caller that
+  // no longer holds it; kCorruption (naming the file) when it is missing or does not
+  // have `data_bytes` bytes. Safe on any thread. The file stays until a snapshot
+  // after the stored one is prepared.
+  Result<Bytes> read_prepared_snapshot_file(std::uint64_t index, std::uint64_t data_bytes) const;
   // Group commit of independent batches, for the fsync thread that drains
   // everything queued while the previous commit was syncing: each batch is
   // applied atomically on its own, in order (a batch that breaks a rule is

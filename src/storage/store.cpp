@@ -108,6 +108,7 @@ class Store::Impl {
   Result<std::uint64_t> term_at(const Txn& txn, std::uint64_t index) const;
   Result<HardState> hard_state(const Txn& txn) const;
   Result<std::optional<Snapshot>> snapshot(const Txn& txn, bool with_data = true) const;
+  Result<Bytes> read_snapshot_file(const std::string& file_name, std::uint64_t data_bytes) const;
   Result<std::string> prepare_snapshot_file(std::uint64_t index,
                                             std::span<const std::uint8_t> data) const;
   // Deletes the snapshot files no record names: those below the stored snapshot's
@@ -149,7 +150,6 @@ class Store::Impl {
   Status apply_batch(Txn& txn, const WriteBatch& batch);
   Status apply_snapshot(Txn& txn, const Snapshot& snapshot, const std::optional<std::string>& file);
   Result<std::optional<encoding::SnapshotFileRecord>> snapshot_file_record(const Txn& txn) const;
-  Result<Bytes> read_snapshot_file(const encoding::SnapshotFileRecord& record) const;
   Status apply_compaction(Txn& txn, std::uint64_t through_index);
   Status apply_entries(Txn& txn, const std::vector<LogEntry>& entries);
   Status apply_hard_state(Txn& txn, const HardState& hard_state);
@@ -462,7 +462,7 @@ Result<std::optional<Snapshot>> Store::Impl::snapshot(const Txn& txn, bool with_
     const encoding::SnapshotFileRecord& record = **file;
     Snapshot snapshot = record.meta;
     if (with_data) {
-      auto data = read_snapshot_file(record);
+      auto data = read_snapshot_file(record.file_name, record.data_bytes);
       if (!data.ok()) return data.error();
       snapshot.data = std::move(data).value();
     }
@@ -489,18 +489,18 @@ Result<std::optional<encoding::SnapshotFileRecord>> Store::Impl::snapshot_file_r
   return decoded;
 }
 
-Result<Bytes> Store::Impl::read_snapshot_file(const encoding::SnapshotFileRecord& record) const {
-  const fs::path path = dir_ / record.file_name;
+Result<Bytes> Store::Impl::read_snapshot_file(const std::string& file_name,
+                                              std::uint64_t data_bytes) const {
+  const fs::path path = dir_ / file_name;
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid())
     return corrupt(fmt::format("the snapshot file {} cannot be opened", path.string()));
   struct stat info {};
-  if (::fstat(fd.get(), &info) != 0 ||
-      static_cast<std::uint64_t>(info.st_size) != record.data_bytes) {
-    return corrupt(fmt::format("the snapshot file {} does not have its {} bytes", path.string(),
-                               record.data_bytes));
+  if (::fstat(fd.get(), &info) != 0 || static_cast<std::uint64_t>(info.st_size) != data_bytes) {
+    return corrupt(
+        fmt::format("the snapshot file {} does not have its {} bytes", path.string(), data_bytes));
   }
-  Bytes data(record.data_bytes);
+  Bytes data(data_bytes);
   auto read = read_up_to(fd.get(), std::span(reinterpret_cast<char*>(data.data()), data.size()),
                          path.string());
   if (!read.ok()) return read.error();
@@ -1210,6 +1210,11 @@ Result<std::uint8_t> Store::recovery() const {
 Result<std::string> Store::prepare_snapshot_file(std::uint64_t index,
                                                  std::span<const std::uint8_t> data) const {
   return impl_->prepare_snapshot_file(index, data);
+}
+
+Result<Bytes> Store::read_prepared_snapshot_file(std::uint64_t index,
+                                                 std::uint64_t data_bytes) const {
+  return impl_->read_snapshot_file(snapshot_file_name(index), data_bytes);
 }
 
 Result<std::optional<Snapshot>> Store::snapshot() const {

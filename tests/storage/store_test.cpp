@@ -504,7 +504,17 @@ TEST(StorageSnapshotFile, APreparedFileIsTheSnapshotAcrossReopenAndOnlyTheNewest
     EXPECT_EQ(store->snapshot().value(), (Snapshot{8, 1, bytes_of("peers"), first}));
     EXPECT_EQ(store->log_bounds()->first_index, 9u);
     ASSERT_TRUE(write_file_snapshot(*store, 15, second).ok());
+    EXPECT_EQ(store->read_prepared_snapshot_file(15, second.size()).value(), second);
+    EXPECT_EQ(store->read_prepared_snapshot_file(8, first.size()).value(), first)
+        << "the stored snapshot's predecessor stays until the next one is prepared";
+    auto wrong_size = store->read_prepared_snapshot_file(15, second.size() + 1);
+    EXPECT_EQ(code_of(wrong_size), Code::kCorruption);
+    EXPECT_NE(wrong_size.status().to_string().find("snapshot-00000000000000000015.bin"),
+              std::string::npos)
+        << wrong_size.status().to_string();
     ASSERT_TRUE(write_file_snapshot(*store, 17, second).ok());
+    EXPECT_EQ(code_of(store->read_prepared_snapshot_file(8, first.size())), Code::kCorruption)
+        << "gone";
     EXPECT_EQ(snapshot_files(scratch.path()),
               (std::vector<std::string>{"snapshot-00000000000000000015.bin",
                                         "snapshot-00000000000000000017.bin"}))
