@@ -112,7 +112,8 @@ class NodeIo : public node::Disk, public node::Transport {
  public:
   NodeIo(Simulation& sim, NodeId id) : sim_(sim), id_(id) {}
   void write(storage::WriteBatch batch) override;
-  void build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) override;
+  void build_snapshot(consensus::Index index,
+                      std::function<void(const storage::PieceSink&)> build) override;
   consensus::Bytes read_built_snapshot(consensus::Index index, uint64_t data_bytes) override;
   void send(const std::string& peer_id, std::string envelope) override;
 
@@ -155,7 +156,7 @@ class Simulation {
   std::vector<double> failover_samples() const { return failover_; }
 
   void disk_write(NodeId id, storage::WriteBatch batch);
-  void build_snapshot(NodeId id, Index index, std::function<consensus::Bytes()> build);
+  void build_snapshot(NodeId id, Index index, std::function<void(const storage::PieceSink&)> build);
   consensus::Bytes read_built_snapshot(NodeId id, Index index, uint64_t data_bytes);
   void send(NodeId from, const std::string& to_peer, std::string envelope);
   void observe_vote(NodeId from, const std::string& envelope);
@@ -264,7 +265,8 @@ class Simulation {
 void NodeIo::write(storage::WriteBatch batch) {
   sim_.disk_write(id_, std::move(batch));
 }
-void NodeIo::build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) {
+void NodeIo::build_snapshot(consensus::Index index,
+                            std::function<void(const storage::PieceSink&)> build) {
   sim_.build_snapshot(id_, index, std::move(build));
 }
 consensus::Bytes NodeIo::read_built_snapshot(consensus::Index index, uint64_t data_bytes) {
@@ -402,15 +404,23 @@ void Simulation::disk_write(NodeId id, storage::WriteBatch batch) {
 // A snapshot is built on another thread in production: here it is ready after a
 // while, during which the node goes on (and may crash: then it is never built). As
 // in production its data goes to a durable file first, so the core keeps only a
-// reference and sending it reads the file back.
-void Simulation::build_snapshot(NodeId id, Index index, std::function<consensus::Bytes()> build) {
+// reference and sending it reads the file back; one in eight goes inline instead, as
+// when the file cannot be written.
+void Simulation::build_snapshot(NodeId id, Index index,
+                                std::function<void(const storage::PieceSink&)> build) {
   const std::uint64_t incarnation = node(id).incarnation;
   schedule(1'000 + prng_.below(50'000), [this, id, index, incarnation, build = std::move(build)] {
     Node& n = node(id);
     if (!n.up || n.incarnation != incarnation) return;
-    consensus::Bytes data = build();
-    n.disk.prepare_snapshot_file(index, data);
-    n.replica->on_snapshot_built(std::move(data), true);
+    consensus::Bytes data;
+    build([&](std::string_view piece) { data.insert(data.end(), piece.begin(), piece.end()); });
+    if (prng_.below(8) == 0) {  // the file could not be written: the data goes inline
+      n.replica->on_snapshot_built(std::move(data));
+    } else {
+      const uint64_t data_bytes = data.size();
+      n.disk.prepare_snapshot_file(index, std::move(data));
+      n.replica->on_snapshot_stored(data_bytes);
+    }
     pump(n);
   });
 }

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -426,11 +427,13 @@ struct FrozenState;  // internal: snapshot.cpp
 // A ledger's state frozen at one height, to be serialized later, on any thread, while
 // the ledger goes on: Ledger::freeze() costs a copy of the accounts, not of the
 // remembered outcomes (they are shared). serialize() gives the bytes Ledger::serialize()
-// gave at that height.
+// gave at that height; serialize_to gives the same bytes in pieces (about 1 MiB
+// each), so that a big snapshot can go to a file without being held whole.
 class SnapshotSource {
  public:
   uint64_t height() const;
   std::string serialize() const;
+  void serialize_to(const std::function<void(std::string_view)>& sink) const;
 
  private:
   friend class Ledger;

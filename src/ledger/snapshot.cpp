@@ -1,6 +1,7 @@
 // Canonical snapshot bytes of a Ledger and their validating loader
 // (layout: docs/LEDGER.md, "Snapshot format").
 #include <fmt/format.h>
+#include <sodium.h>
 
 #include "base/base.h"
 #include "ledger/bytes.h"
@@ -39,6 +40,44 @@ void write_record(ByteWriter& out, const Outcome& r) {
   out.u16(static_cast<uint16_t>(r.message.size()));
   out.bytes(r.message);
 }
+
+}  // namespace
+
+namespace {
+
+// Hands a snapshot's bytes to a sink in pieces of about kPieceBytes, so that a big
+// snapshot never sits in memory whole, and appends the SHA-256 of everything before it.
+class PieceWriter {
+ public:
+  static constexpr size_t kPieceBytes = 1 << 20;
+
+  explicit PieceWriter(const std::function<void(std::string_view)>& sink) : sink_(sink) {
+    crypto_hash_sha256_init(&hash_);
+  }
+  ByteWriter& writer() { return out_; }
+  void maybe_flush() {
+    if (out_.size() >= kPieceBytes) flush();
+  }
+  void finish() {
+    flush();
+    Hash sum;
+    crypto_hash_sha256_final(&hash_, sum.data());
+    put_hash(out_, sum);
+    sink_(out_.str());
+  }
+
+ private:
+  void flush() {
+    const std::string& piece = out_.str();
+    crypto_hash_sha256_update(&hash_, reinterpret_cast<const uint8_t*>(piece.data()), piece.size());
+    sink_(piece);
+    out_.str().clear();
+  }
+
+  const std::function<void(std::string_view)>& sink_;
+  crypto_hash_sha256_state hash_;
+  ByteWriter out_;
+};
 
 }  // namespace
 
@@ -88,40 +127,50 @@ uint64_t SnapshotSource::height() const {
 }
 
 std::string SnapshotSource::serialize() const {
+  std::string bytes;
+  serialize_to([&](std::string_view piece) { bytes.append(piece); });
+  return bytes;
+}
+
+void SnapshotSource::serialize_to(const std::function<void(std::string_view)>& sink) const {
   const FrozenState& s = *state_;
-  ByteWriter out;
-  out.bytes(kSnapshotMagic);
-  out.u32(kSnapshotVersionWithOwners);
-  out.u64(s.height);
-  out.i64(s.supply);
-  out.u64(s.limits.tx_retention_blocks);
-  out.u64(s.limits.tx_retention_count);
-  out.u64(s.limits.max_accounts);
-  put_hash(out, s.limits.lattice_id);
-  out.u8(s.open_accounts ? 1 : 0);
-  put_hash(out, s.root);
-  out.u64(s.accounts.size());
+  PieceWriter out(sink);
+  ByteWriter& w = out.writer();
+  w.bytes(kSnapshotMagic);
+  w.u32(kSnapshotVersionWithOwners);
+  w.u64(s.height);
+  w.i64(s.supply);
+  w.u64(s.limits.tx_retention_blocks);
+  w.u64(s.limits.tx_retention_count);
+  w.u64(s.limits.max_accounts);
+  put_hash(w, s.limits.lattice_id);
+  w.u8(s.open_accounts ? 1 : 0);
+  put_hash(w, s.root);
+  w.u64(s.accounts.size());
   for (const auto& [name, account] : s.accounts) {
-    out.u8(static_cast<uint8_t>(name.size()));
-    out.bytes(name);
-    out.i64(account.balance);
-    out.u64(account.nonce);
-    out.u8(account.owner ? 1 : 0);
-    if (account.owner) put_hash(out, *account.owner);
+    w.u8(static_cast<uint8_t>(name.size()));
+    w.bytes(name);
+    w.i64(account.balance);
+    w.u64(account.nonce);
+    w.u8(account.owner ? 1 : 0);
+    if (account.owner) put_hash(w, *account.owner);
+    out.maybe_flush();
   }
-  out.u64(s.records.size());
-  s.records.for_each([&](const Outcome& r) { write_record(out, r); });
-  out.u32(static_cast<uint32_t>(s.intents.size()));
+  w.u64(s.records.size());
+  s.records.for_each([&](const Outcome& r) {
+    write_record(w, r);
+    out.maybe_flush();
+  });
+  w.u32(static_cast<uint32_t>(s.intents.size()));
   for (const DeployedIntent& intent : s.intents) {
-    out.u32(intent.version);
-    out.u64(intent.deployed_at_height);
-    out.u16(static_cast<uint16_t>(intent.deployed_by.size()));
-    out.bytes(intent.deployed_by);
-    out.u32(static_cast<uint32_t>(intent.source.size()));
-    out.bytes(intent.source);
+    w.u32(intent.version);
+    w.u64(intent.deployed_at_height);
+    w.u16(static_cast<uint16_t>(intent.deployed_by.size()));
+    w.bytes(intent.deployed_by);
+    w.u32(static_cast<uint32_t>(intent.source.size()));
+    w.bytes(intent.source);
   }
-  put_hash(out, sha256(out.str()));
-  return out.take();
+  out.finish();
 }
 
 namespace {

@@ -69,18 +69,12 @@ std::optional<MemberAddress> decode_member(std::string_view bytes) {
   return member;
 }
 
-consensus::Bytes encode_snapshot_data(const std::vector<MemberAddress>& members,
-                                      std::string_view ledger_snapshot) {
+std::string snapshot_data_header(const std::vector<MemberAddress>& members) {
   base::ByteWriter out;
   out.bytes(kSnapshotMagic);
   out.u32(static_cast<uint32_t>(members.size()));
   for (const MemberAddress& member : members) out.string32(encode_member(member));
-  const std::string header = out.take();
-  consensus::Bytes data;
-  data.reserve(header.size() + ledger_snapshot.size());
-  data.insert(data.end(), header.begin(), header.end());
-  data.insert(data.end(), ledger_snapshot.begin(), ledger_snapshot.end());
-  return data;
+  return out.take();
 }
 
 std::optional<SnapshotData> decode_snapshot_data(std::string_view bytes) {

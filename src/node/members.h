@@ -62,10 +62,9 @@ std::optional<MemberAddress> decode_member(std::string_view bytes);
 
 // A snapshot's data: "AETHMEMB" | u32 count | count × encode_member (string32) |
 // the ledger snapshot. Data that does not start with the magic is a ledger snapshot
-// alone (written before membership changes existed). Built in place: the ledger
-// snapshot (tens of MB) is copied once.
-consensus::Bytes encode_snapshot_data(const std::vector<MemberAddress>& members,
-                                      std::string_view ledger_snapshot);
+// alone (written before membership changes existed). The header is everything before
+// the ledger snapshot, which is written after it a piece at a time (tens of MB).
+std::string snapshot_data_header(const std::vector<MemberAddress>& members);
 struct SnapshotData {
   std::vector<MemberAddress> members;
   std::string_view ledger_snapshot;

@@ -1188,23 +1188,29 @@ void Replica::maybe_compact() {
   blocks_since_snapshot_ = 0;
   snapshot_building_ = index;
   ledger::SnapshotSource ledger = ledgers_.read([](const ledger::Ledger& l) { return l.freeze(); });
-  disk_.build_snapshot(index, [ledger = std::move(ledger), members = member_addresses()] {
-    return encode_snapshot_data(members, ledger.serialize());
+  disk_.build_snapshot(index, [ledger = std::move(ledger),
+                               members = member_addresses()](const storage::PieceSink& sink) {
+    sink(snapshot_data_header(members));
+    ledger.serialize_to(sink);
   });
 }
 
+void Replica::on_snapshot_built(consensus::Bytes data) {
+  storage::Bytes inline_data = data;
+  compact_to_built_snapshot(std::move(data), std::move(inline_data));
+}
+
+void Replica::on_snapshot_stored(uint64_t data_bytes) {
+  AETHEL_CHECK(snapshot_building_);
+  compact_to_built_snapshot(built_snapshot_reference(*snapshot_building_, data_bytes), {});
+}
+
 // The snapshot and the compaction of the log before it, in one write.
-void Replica::on_snapshot_built(consensus::Bytes data, bool data_stored) {
+void Replica::compact_to_built_snapshot(consensus::Bytes core_data, storage::Bytes inline_data) {
   AETHEL_CHECK(snapshot_building_);
   const Index index = *snapshot_building_;
   snapshot_building_.reset();
-  storage::Bytes inline_data;
-  if (data_stored) {
-    data = built_snapshot_reference(index, data.size());
-  } else {
-    inline_data = data;
-  }
-  if (raft_.compact(index, std::move(data)) != consensus::Error::kNone) {
+  if (raft_.compact(index, std::move(core_data)) != consensus::Error::kNone) {
     return;  // a snapshot installed meanwhile covers more
   }
   // With the membership in force at `index`, as the core keeps it with the snapshot:

@@ -92,16 +92,14 @@ class Disk {
  public:
   virtual ~Disk() = default;
   virtual void write(storage::WriteBatch batch) = 0;
-  // Runs `build` (the serialization of the snapshot at log `index`: seconds for a big
-  // ledger) off the replica's thread, then hands what it returns to
-  // Replica::on_snapshot_built on the replica's thread; the driver may make the bytes
-  // durable on the way (the production store writes them to a file). One at a time. A
-  // driver that stops first may drop it.
-  virtual void build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) = 0;
-  // The data of the snapshot built for `index` that the driver made durable (see
-  // Replica::on_snapshot_built), `data_bytes` long, read back to send it to a follower
-  // (rare: only one that fell behind the log). Aborts when it cannot be read: the
-  // store is damaged.
+  // Runs `build` (the serialization of the snapshot at log `index`, a piece at a time:
+  // seconds for a big ledger) off the replica's thread, then reports the result on the
+  // replica's thread: Replica::on_snapshot_stored when the driver made the bytes
+  // durable on the way (the production store writes them to a file), else
+  // Replica::on_snapshot_built with the bytes. One at a time. A driver that stops
+  // first may drop it.
+  virtual void build_snapshot(consensus::Index index,
+                              std::function<void(const storage::PieceSink&)> build) = 0;
   virtual consensus::Bytes read_built_snapshot(consensus::Index index, uint64_t data_bytes) = 0;
 };
 
@@ -243,11 +241,13 @@ class Replica {
   void on_durable();
   // The snapshot Disk::build_snapshot was asked for is built: it becomes the Raft
   // snapshot and the log before it is dropped, unless a snapshot installed meanwhile
-  // covers more. `data_stored`: the driver made `data` durable already, so the write
-  // that stores the snapshot carries no data (the Disk knows where it is), and the
-  // core keeps only a reference to it: memory does not hold a big ledger's snapshot
+  // covers more. The write that stores it carries `data`.
+  void on_snapshot_built(consensus::Bytes data);
+  // The same for a snapshot whose `data_bytes` bytes the driver made durable already:
+  // the write that stores it carries no data (the Disk knows where it is), and the
+  // core keeps only a reference, so memory does not hold a big ledger's snapshot
   // between uses (Disk::read_built_snapshot).
-  void on_snapshot_built(consensus::Bytes data, bool data_stored);
+  void on_snapshot_stored(uint64_t data_bytes);
   // Writes handed to the Disk and not yet reported durable.
   size_t writes_in_flight() const { return in_flight_.size(); }
   // Fails every waiting write with `error`; the replica takes no more writes.
@@ -357,6 +357,9 @@ class Replica {
   void send_before_sync(std::vector<consensus::Message>& messages);
   void send_all(std::vector<consensus::Message>& messages);
   void with_snapshot_data(consensus::Message& message);
+  // `core_data`: what the core keeps (the data, or a reference to where the Disk
+  // stored it); `inline_data`: what the store's write carries.
+  void compact_to_built_snapshot(consensus::Bytes core_data, storage::Bytes inline_data);
   void send(const std::string& peer, std::string envelope);
   void maybe_compact();
   void expire();

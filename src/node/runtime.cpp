@@ -44,8 +44,9 @@ struct MembershipRequest {
 };
 struct SnapshotBuilt {
   consensus::Index index = 0;
-  consensus::Bytes data;
-  std::optional<std::string> file;  // the store's file holding `data`, once durable
+  std::optional<std::string> file;  // the store's durable file holding the data, or
+  uint64_t data_bytes = 0;          //   (its size)
+  consensus::Bytes data;            // the data, when the file could not be written
 };
 using Event = std::variant<Submit, Receive, ReadRequest, MembershipRequest, SnapshotBuilt>;
 
@@ -127,18 +128,29 @@ class Node::Runtime : public Transport, public Disk {
   // Snapshots are serialized and written to their file on a thread of their own, so
   // the consensus thread only writes a small record; the result comes back through the
   // inbox. The previous one has already posted its result.
-  void build_snapshot(consensus::Index index, std::function<consensus::Bytes()> build) override {
+  void build_snapshot(consensus::Index index,
+                      std::function<void(const storage::PieceSink&)> build) override {
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
     snapshot_thread_ = std::thread([this, index, build = std::move(build)] {
       // Background work: on a busy machine the consensus and network threads go first.
       setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kSnapshotThreadNice);
-      SnapshotBuilt built{index, build(), std::nullopt};
-      auto file = store_.prepare_snapshot_file(index, built.data);
+      SnapshotBuilt built{index};
+      auto file = store_.prepare_snapshot_file(index, [&](const storage::PieceSink& sink) {
+        build([&](std::string_view piece) {
+          built.data_bytes += piece.size();
+          sink(piece);
+        });
+      });
       if (file.ok()) {
         built.file = std::move(file).value();
-      } else if (options_.log) {
-        options_.log("[SYNC] the snapshot file could not be written (" + file.error().message +
-                     "); the snapshot goes into the database instead");
+      } else {
+        if (options_.log) {
+          options_.log("[SYNC] the snapshot file could not be written (" + file.error().message +
+                       "); the snapshot goes into the database instead");
+        }
+        build([&](std::string_view piece) {
+          built.data.insert(built.data.end(), piece.begin(), piece.end());
+        });
       }
       post(std::move(built));
     });
@@ -278,9 +290,12 @@ class Node::Runtime : public Transport, public Disk {
                                     done(std::move(status));
                                   });
     } else if (auto* built = std::get_if<SnapshotBuilt>(&event)) {
-      const bool stored = built->file.has_value();
-      if (stored) built_snapshot_ = BuiltSnapshotFile{built->index, std::move(*built->file)};
-      replica_->on_snapshot_built(std::move(built->data), stored);
+      if (built->file) {
+        built_snapshot_ = BuiltSnapshotFile{built->index, std::move(*built->file)};
+        replica_->on_snapshot_stored(built->data_bytes);
+      } else {
+        replica_->on_snapshot_built(std::move(built->data));
+      }
       built_snapshot_.reset();  // unused when a snapshot installed meanwhile covers more
     } else {
       auto& receive = std::get<Receive>(event);

@@ -74,12 +74,21 @@ Status fsync_directory(const std::filesystem::path& dir) {
 
 Status write_file_atomically(const std::filesystem::path& dir, const std::string& name,
                              std::string_view contents) {
+  return write_file_atomically(dir, name, [&](const PieceSink& sink) { sink(contents); });
+}
+
+Status write_file_atomically(const std::filesystem::path& dir, const std::string& name,
+                             const PieceWriter& write_contents) {
   const std::string target = (dir / name).string();
   const std::string temp = target + ".tmp";
   {
     Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd.valid()) return errno_error(fmt::format("cannot create {}", temp), errno);
-    if (Status status = write_all(fd.get(), contents, temp); !status.ok()) return status.error();
+    Status written;  // the first failure; later pieces are dropped
+    write_contents([&](std::string_view piece) {
+      if (written.ok()) written = write_all(fd.get(), piece, temp);
+    });
+    if (!written.ok()) return written.error();
     if (::fsync(fd.get()) != 0) return errno_error(fmt::format("cannot fsync {}", temp), errno);
   }
   if (::rename(temp.c_str(), target.c_str()) != 0) {

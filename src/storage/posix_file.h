@@ -46,5 +46,8 @@ Status fsync_directory(const std::filesystem::path& dir);
 // over the target, fsync the directory.
 Status write_file_atomically(const std::filesystem::path& dir, const std::string& name,
                              std::string_view contents);
+// The same with the contents produced a piece at a time.
+Status write_file_atomically(const std::filesystem::path& dir, const std::string& name,
+                             const PieceWriter& write_contents);
 
 }  // namespace aethel::storage

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -83,6 +84,10 @@ Code code_of(const Result<T>& result) {
 // ---------------------------------------------------------------------------
 
 using Bytes = std::vector<std::uint8_t>;
+// Receives some contents a piece at a time, in order.
+using PieceSink = std::function<void(std::string_view piece)>;
+// Produces some contents by calling the sink with each piece.
+using PieceWriter = std::function<void(const PieceSink& sink)>;
 
 // One Raft log entry. Indexes start at 1; `data` is opaque to the store.
 struct LogEntry {
@@ -273,6 +278,10 @@ class Store {
   // (on the caller's thread, not in write()) and when the store opens.
   Result<std::string> prepare_snapshot_file(std::uint64_t index,
                                             std::span<const std::uint8_t> data) const;
+  // The same with the data written a piece at a time as `write_data` produces it, so
+  // that a big snapshot is never held whole.
+  Result<std::string> prepare_snapshot_file(std::uint64_t index,
+                                            const PieceWriter& write_data) const;
   // The data of the file prepare_snapshot_file wrote for `index`, for a caller that
   // no longer holds it; kCorruption (naming the file) when it is missing or does not
   // have `data_bytes` bytes. Safe on any thread. The file stays until a snapshot

@@ -110,7 +110,7 @@ class Store::Impl {
   Result<std::optional<Snapshot>> snapshot(const Txn& txn, bool with_data = true) const;
   Result<Bytes> read_snapshot_file(const std::string& file_name, std::uint64_t data_bytes) const;
   Result<std::string> prepare_snapshot_file(std::uint64_t index,
-                                            std::span<const std::uint8_t> data) const;
+                                            const PieceWriter& write_data) const;
   // Deletes the snapshot files no record names: those below the stored snapshot's
   // index (files being prepared are above it), or, at open, all but the named one.
   void remove_stale_snapshot_files(bool at_open) const;
@@ -511,11 +511,10 @@ Result<Bytes> Store::Impl::read_snapshot_file(const std::string& file_name,
 }
 
 Result<std::string> Store::Impl::prepare_snapshot_file(std::uint64_t index,
-                                                       std::span<const std::uint8_t> data) const {
+                                                       const PieceWriter& write_data) const {
   remove_stale_snapshot_files(false);  // here, not in the writer: deleting big files takes time
   std::string name = snapshot_file_name(index);
-  const std::string_view contents(reinterpret_cast<const char*>(data.data()), data.size());
-  AETHEL_RETURN_IF_ERROR(write_file_atomically(dir_, name, contents));
+  AETHEL_RETURN_IF_ERROR(write_file_atomically(dir_, name, write_data));
   return name;
 }
 
@@ -1209,7 +1208,13 @@ Result<std::uint8_t> Store::recovery() const {
 
 Result<std::string> Store::prepare_snapshot_file(std::uint64_t index,
                                                  std::span<const std::uint8_t> data) const {
-  return impl_->prepare_snapshot_file(index, data);
+  const std::string_view contents(reinterpret_cast<const char*>(data.data()), data.size());
+  return impl_->prepare_snapshot_file(index, [&](const PieceSink& sink) { sink(contents); });
+}
+
+Result<std::string> Store::prepare_snapshot_file(std::uint64_t index,
+                                                 const PieceWriter& write_data) const {
+  return impl_->prepare_snapshot_file(index, write_data);
 }
 
 Result<Bytes> Store::read_prepared_snapshot_file(std::uint64_t index,

@@ -137,6 +137,28 @@ TEST(LedgerSnapshot, AFrozenStateSerializesAsTheLedgerDidAtThatHeight) {
   EXPECT_FALSE(ledger.find_transaction("h6-999").has_value());
 }
 
+// A snapshot of several MiB comes out in pieces of about 1 MiB whose concatenation is
+// the snapshot, with a checksum over all of them that the loader accepts.
+TEST(LedgerSnapshot, PiecesMakeTheSnapshotAndNoneHoldsItWhole) {
+  Ledger ledger(make_genesis({{"Alice", 1'000'000}, {"Bob", 0}}).value());
+  for (int h = 0; h < 60; ++h) apply_id_block(ledger, 1000);
+  std::vector<std::string> pieces;
+  ledger.freeze().serialize_to([&](std::string_view piece) { pieces.emplace_back(piece); });
+  std::string whole;
+  for (const std::string& piece : pieces) {
+    EXPECT_LT(piece.size(), (1u << 20) + 512);
+    whole += piece;
+  }
+  EXPECT_GE(pieces.size(), 3u) << whole.size() << " bytes";
+  EXPECT_EQ(whole, ledger.serialize());
+  auto loaded = Ledger::deserialize(whole);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded.value().root(), ledger.root());
+  EXPECT_TRUE(loaded.value().find_transaction("h1-0").has_value());
+  whole[whole.size() / 2] ^= 1;
+  EXPECT_FALSE(Ledger::deserialize(whole).ok()) << "the checksum covers every piece";
+}
+
 // Two ledgers that applied the same blocks keep one copy of the remembered outcomes,
 // and each goes on answering retries and making snapshots as before.
 TEST(LedgerSnapshot, TwinLedgersShareTheirOutcomesAndStayEqual) {
