@@ -9,6 +9,7 @@
 // the Time column shows wall-clock time per block.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <random>
 
 #include "ledger/ledger.h"
@@ -98,6 +99,38 @@ void BM_MerkleRootFromScratch(benchmark::State& state) {
       static_cast<double>(state.iterations() * accounts), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_MerkleRootFromScratch)->Arg(10'000)->Unit(benchmark::kMillisecond);
+
+// What a node's snapshot builder does every AETHEL_SNAPSHOT_INTERVAL blocks: freeze the
+// ledger (on the consensus thread) and serialize it in pieces (on its own thread), with
+// `accounts` accounts and the default window full of a million remembered outcomes
+// (derived ids, as batch load leaves them). Args: accounts.
+void BM_FreezeAndSerializeSnapshot(benchmark::State& state) {
+  const auto accounts = static_cast<size_t>(state.range(0));
+  Ledger ledger(many_accounts(accounts));
+  const auto blocks = random_blocks(accounts, 4'096);
+  while (ledger.remembered_transactions() < Limits{}.tx_retention_count) {
+    if (!ledger.apply_block(ledger.height() + 1, blocks[ledger.height() % blocks.size()]).ok()) {
+      state.SkipWithError("a block failed");
+      return;
+    }
+  }
+  size_t bytes = 0;
+  double freeze_s = 0;
+  for (auto _ : state) {
+    const auto started = std::chrono::steady_clock::now();
+    const SnapshotSource frozen = ledger.freeze();
+    freeze_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    bytes = 0;
+    frozen.serialize_to([&](std::string_view piece) { bytes += piece.size(); });
+  }
+  state.counters["snapshot_mb"] = static_cast<double>(bytes) / 1e6;
+  state.counters["freeze_ms"] = 1e3 * freeze_s / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_FreezeAndSerializeSnapshot)
+    ->ArgName("accounts")
+    ->Arg(1'000)
+    ->Arg(1'000'000)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace aethel::ledger

@@ -11,6 +11,9 @@
 #   MINUTES=10
 #   TX_RETENTION     unset: the built-in genesis (the ledger remembers 1,000,000 outcomes);
 #                    N: the same accounts with policy {"tx_retention": N} (docs/LEDGER.md)
+#   ACCOUNTS         unset: those 3 accounts; N (up to 1,000,000): the genesis also holds
+#                    N - 3 more (a0000001...), which the load leaves alone: the memory of
+#                    a big state under the same load
 #   BUILD_DIR=build OUT_DIR (default: a new directory under /tmp)
 #   BASE_API_PORT=18301 BASE_P2P_PORT=19301
 set -euo pipefail
@@ -28,11 +31,24 @@ BENCH=soak
 # shellcheck source=bench/node/wrk_lib.sh
 source bench/node/wrk_lib.sh
 
+# write_genesis FILE ACCOUNTS [TX_RETENTION]: Alice, Bob and Charlie as in the built-in
+# genesis, ACCOUNTS - 3 more holding 1 each, and the policy when a retention is given.
+write_genesis() {
+  local file=$1 accounts=$2 retention=$3
+  {
+    printf '{"accounts": {"Alice": 1000, "Bob": 500, "Charlie": 250'
+    awk -v n="$accounts" 'BEGIN { for (i = 1; i <= n - 3; i++) printf ", \"a%07d\": 1", i }'
+    printf '}'
+    [[ -n $retention ]] && printf ', "policy": {"tx_retention": %d}' "$retention"
+    printf '}\n'
+  } >"$file"
+}
+
 main() {
   prepare_batch_bench
   local i settings=(AETHEL_RATE_LIMIT_WRITES_PER_S=1000000)
-  if [[ -n ${TX_RETENTION:-} ]]; then
-    echo "{\"accounts\": {\"Alice\": 1000, \"Bob\": 500, \"Charlie\": 250}, \"policy\": {\"tx_retention\": $TX_RETENTION}}" >"$OUT_DIR/genesis.json"
+  if [[ -n ${TX_RETENTION:-} || -n ${ACCOUNTS:-} ]]; then
+    write_genesis "$OUT_DIR/genesis.json" "${ACCOUNTS:-3}" "${TX_RETENTION:-}"
     settings+=("AETHEL_GENESIS_FILE=$OUT_DIR/genesis.json")
   fi
 
@@ -48,7 +64,7 @@ main() {
   first=$(field minute1 p99_ms)
   last=$(field "minute$MINUTES" p99_ms)
   {
-    echo "retention=${TX_RETENTION:-default} p99_last_over_first=$(ratio "$last" "$first")"
+    echo "retention=${TX_RETENTION:-default} accounts=${ACCOUNTS:-3} p99_last_over_first=$(ratio "$last" "$first")"
     echo "leader_rss_anon_mb max=$(max_of "$OUT_DIR/memory.txt") last=$(tail -1 "$OUT_DIR/memory.txt")"
   } | tee -a "$OUT_DIR/results.txt"
   trap - EXIT

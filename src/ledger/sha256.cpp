@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -101,19 +102,18 @@ bool cpu_has_shani() {
   return has;
 }
 
-bool sha256_digest_shani(const uint8_t* data, size_t size, uint8_t out[32]) {
-  if (!cpu_has_shani()) return false;
-  uint32_t state[8];
-  std::memcpy(state, kInitialState, sizeof state);
-  const size_t full_blocks = size / 64;
-  compress_shani(state, data, full_blocks);
+namespace {
+
+// The last, partial block (`rest` < 64 bytes of it) of a message of `size` bytes in all,
+// padded, compressed into `state`, and the digest written out.
+void finish_shani(uint32_t state[8], const uint8_t* last, size_t rest, uint64_t size,
+                  uint8_t out[32]) {
   // Padding: 0x80, zeros, then the bit length as a 64-bit big-endian integer.
   uint8_t tail[128] = {};
-  const size_t rest = size - full_blocks * 64;
-  if (rest > 0) std::memcpy(tail, data + full_blocks * 64, rest);
+  if (rest > 0) std::memcpy(tail, last, rest);
   tail[rest] = 0x80;
   const size_t tail_blocks = rest + 1 + 8 <= 64 ? 1 : 2;
-  const uint64_t bits = static_cast<uint64_t>(size) * 8;
+  const uint64_t bits = size * 8;
   for (int i = 0; i < 8; ++i) {
     tail[tail_blocks * 64 - 1 - static_cast<size_t>(i)] = static_cast<uint8_t>(bits >> (8 * i));
   }
@@ -124,7 +124,53 @@ bool sha256_digest_shani(const uint8_t* data, size_t size, uint8_t out[32]) {
     out[4 * i + 2] = static_cast<uint8_t>(state[i] >> 8);
     out[4 * i + 3] = static_cast<uint8_t>(state[i]);
   }
+}
+
+}  // namespace
+
+bool sha256_digest_shani(const uint8_t* data, size_t size, uint8_t out[32]) {
+  if (!cpu_has_shani()) return false;
+  uint32_t state[8];
+  std::memcpy(state, kInitialState, sizeof state);
+  const size_t full_blocks = size / 64;
+  compress_shani(state, data, full_blocks);
+  finish_shani(state, data + full_blocks * 64, size - full_blocks * 64, size, out);
   return true;
+}
+
+Sha256Stream::Sha256Stream(bool allow_shani) : shani_(allow_shani && cpu_has_shani()) {
+  std::memcpy(state_, kInitialState, sizeof state_);
+  crypto_hash_sha256_init(&sodium_);
+}
+
+void Sha256Stream::update(const uint8_t* data, size_t size) {
+  if (!shani_) {
+    crypto_hash_sha256_update(&sodium_, data, size);
+    return;
+  }
+  total_bytes_ += size;
+  if (buffered_ > 0) {
+    const size_t take = std::min(size, sizeof buffer_ - buffered_);
+    std::memcpy(buffer_ + buffered_, data, take);
+    buffered_ += take;
+    data += take;
+    size -= take;
+    if (buffered_ < sizeof buffer_) return;
+    compress_shani(state_, buffer_, 1);
+    buffered_ = 0;
+  }
+  const size_t full_blocks = size / 64;
+  compress_shani(state_, data, full_blocks);
+  buffered_ = size - full_blocks * 64;
+  if (buffered_ > 0) std::memcpy(buffer_, data + full_blocks * 64, buffered_);
+}
+
+void Sha256Stream::finish(uint8_t out[32]) {
+  if (shani_) {
+    finish_shani(state_, buffer_, buffered_, total_bytes_, out);
+  } else {
+    crypto_hash_sha256_final(&sodium_, out);
+  }
 }
 
 #else
@@ -134,6 +180,15 @@ bool cpu_has_shani() {
 }
 bool sha256_digest_shani(const uint8_t*, size_t, uint8_t*) {
   return false;
+}
+Sha256Stream::Sha256Stream(bool) : shani_(false) {
+  crypto_hash_sha256_init(&sodium_);
+}
+void Sha256Stream::update(const uint8_t* data, size_t size) {
+  crypto_hash_sha256_update(&sodium_, data, size);
+}
+void Sha256Stream::finish(uint8_t out[32]) {
+  crypto_hash_sha256_final(&sodium_, out);
 }
 
 #endif

@@ -1,12 +1,12 @@
 // Canonical snapshot bytes of a Ledger and their validating loader
 // (layout: docs/LEDGER.md, "Snapshot format").
 #include <fmt/format.h>
-#include <sodium.h>
 
 #include "base/base.h"
 #include "ledger/bytes.h"
 #include "ledger/ledger.h"
 #include "ledger/ledger_state.h"
+#include "ledger/sha256.h"
 
 namespace aethel::ledger {
 namespace {
@@ -51,9 +51,7 @@ class PieceWriter {
  public:
   static constexpr size_t kPieceBytes = 1 << 20;
 
-  explicit PieceWriter(const std::function<void(std::string_view)>& sink) : sink_(sink) {
-    crypto_hash_sha256_init(&hash_);
-  }
+  explicit PieceWriter(const std::function<void(std::string_view)>& sink) : sink_(sink) {}
   ByteWriter& writer() { return out_; }
   void maybe_flush() {
     if (out_.size() >= kPieceBytes) flush();
@@ -61,7 +59,7 @@ class PieceWriter {
   void finish() {
     flush();
     Hash sum;
-    crypto_hash_sha256_final(&hash_, sum.data());
+    hash_.finish(sum.data());
     put_hash(out_, sum);
     sink_(out_.str());
   }
@@ -69,13 +67,13 @@ class PieceWriter {
  private:
   void flush() {
     const std::string& piece = out_.str();
-    crypto_hash_sha256_update(&hash_, reinterpret_cast<const uint8_t*>(piece.data()), piece.size());
+    hash_.update(reinterpret_cast<const uint8_t*>(piece.data()), piece.size());
     sink_(piece);
     out_.str().clear();
   }
 
   const std::function<void(std::string_view)>& sink_;
-  crypto_hash_sha256_state hash_;
+  Sha256Stream hash_;
   ByteWriter out_;
 };
 

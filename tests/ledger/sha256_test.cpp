@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,34 @@ TEST(LedgerSha256, HardwarePathEqualsLibsodiumOnEveryLength) {
     sha256_digest_sodium(data.data(), size, expected);
     ASSERT_TRUE(sha256_digest_shani(data.data(), size, actual));
     ASSERT_EQ(std::string(expected, expected + 32), std::string(actual, actual + 32)) << size;
+  }
+}
+
+// Pieces of every size, including empty ones and ones that end mid-block, hash like
+// the whole, on both paths.
+TEST(LedgerSha256, AStreamGivenPiecesHashesLikeTheWhole) {
+  std::vector<uint8_t> data(5000);
+  uint32_t x = 777;
+  for (auto& b : data) {
+    x = x * 1103515245u + 12345u;
+    b = static_cast<uint8_t>(x >> 24);
+  }
+  for (bool shani : {true, false}) {
+    for (size_t size : {size_t{0}, size_t{55}, size_t{56}, size_t{64}, size_t{1000}, data.size()}) {
+      uint8_t expected[32];
+      sha256_digest_sodium(data.data(), size, expected);
+      for (size_t piece : {size_t{1}, size_t{7}, size_t{63}, size_t{64}, size_t{65}, size_t{999}}) {
+        Sha256Stream stream(shani);
+        for (size_t at = 0; at < size; at += piece) {
+          stream.update(data.data() + at, std::min(piece, size - at));
+          stream.update(data.data() + at, 0);
+        }
+        uint8_t actual[32];
+        stream.finish(actual);
+        ASSERT_EQ(std::string(expected, expected + 32), std::string(actual, actual + 32))
+            << "shani " << shani << " size " << size << " piece " << piece;
+      }
+    }
   }
 }
 
