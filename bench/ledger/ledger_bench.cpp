@@ -87,6 +87,7 @@ BENCHMARK(BM_ApplyBlock)
     ->Args({10'000, 4'096, 0})
     ->Args({10'000, 4'096, 1})
     ->Args({100'000, 4'096, 0})
+    ->Args({1'000'000, 4'096, 0})
     ->Unit(benchmark::kMillisecond);
 
 // The Merkle update alone: a block touching `touched` random accounts of 10,000.

@@ -526,7 +526,9 @@ Result<BlockResult> Ledger::apply_block(uint64_t height,
   s.update_tree();
   s.update_root(intents_changed);
   s.forget_expired();
-  s.assert_conservation();
+  // Each transaction's own check (commit_overlay) keeps the sum between full scans,
+  // which cost O(accounts): about 20 ms a block with a million accounts.
+  if (height % kConservationScanBlocks == 0) s.assert_conservation();
   result.root = s.root;
   return result;
 }

@@ -18,6 +18,10 @@
 
 namespace aethel::ledger {
 
+// apply_block scans every balance (LedgerState::assert_conservation) once this many
+// blocks, and at load; in between each transaction checks what it moves.
+constexpr uint64_t kConservationScanBlocks = 1024;
+
 // Outcome messages are built from bounded parts; this bound keeps snapshots simple.
 constexpr size_t kMaxOutcomeMessageBytes = 1024;
 
