@@ -2,6 +2,8 @@
 // (layout: docs/LEDGER.md, "Snapshot format").
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/base.h"
 #include "ledger/bytes.h"
 #include "ledger/ledger.h"
@@ -86,7 +88,9 @@ struct FrozenState {
   Limits limits;
   bool open_accounts = true;
   Hash root{};
-  std::vector<std::pair<std::string, Account>> accounts;  // by name
+  // In slot order, copied sequentially: a copy in name order walked a million map
+  // nodes on the consensus thread. serialize_to sorts them, on its own thread.
+  std::vector<std::pair<std::string, Account>> accounts;
   RecordLog records;
   std::vector<DeployedIntent> intents;  // by name
 };
@@ -100,9 +104,9 @@ SnapshotSource Ledger::freeze() const {
   frozen->limits = s.limits;
   frozen->open_accounts = s.open_accounts;
   frozen->root = s.root;
-  frozen->accounts.reserve(s.by_name.size());
-  for (const auto& [name, slot] : s.by_name)
-    frozen->accounts.emplace_back(name, s.slots[slot].account);
+  frozen->accounts.reserve(s.slots.size());
+  for (const LedgerState::Slot& slot : s.slots)
+    frozen->accounts.emplace_back(slot.name, slot.account);
   frozen->records = s.records;
   for (const auto& [name, entry] : s.intents) frozen->intents.push_back(entry.info);
   return SnapshotSource(std::move(frozen));
@@ -144,8 +148,14 @@ void SnapshotSource::serialize_to(const std::function<void(std::string_view)>& s
   put_hash(w, s.limits.lattice_id);
   w.u8(s.open_accounts ? 1 : 0);
   put_hash(w, s.root);
-  w.u64(s.accounts.size());
-  for (const auto& [name, account] : s.accounts) {
+  std::vector<const std::pair<std::string, Account>*> by_name;
+  by_name.reserve(s.accounts.size());
+  for (const auto& named : s.accounts) by_name.push_back(&named);
+  std::sort(by_name.begin(), by_name.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  w.u64(by_name.size());
+  for (const auto* named : by_name) {
+    const auto& [name, account] = *named;
     w.u8(static_cast<uint8_t>(name.size()));
     w.bytes(name);
     w.i64(account.balance);
