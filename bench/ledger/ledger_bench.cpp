@@ -101,6 +101,42 @@ void BM_MerkleRootFromScratch(benchmark::State& state) {
 }
 BENCHMARK(BM_MerkleRootFromScratch)->Arg(10'000)->Unit(benchmark::kMillisecond);
 
+// Applies blocks until the default window of a million remembered outcomes is full.
+bool fill_window(Ledger& ledger, const std::vector<std::vector<Transaction>>& blocks) {
+  while (ledger.remembered_transactions() < Limits{}.tx_retention_count) {
+    if (!ledger.apply_block(ledger.height() + 1, blocks[ledger.height() % blocks.size()]).ok()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Blocks applied once the window is full, as under sustained load: each outcome
+// remembered makes the oldest one forgotten. Args: accounts.
+void BM_ApplyBlockWithFullWindow(benchmark::State& state) {
+  const auto accounts = static_cast<size_t>(state.range(0));
+  Ledger ledger(many_accounts(accounts));
+  const auto blocks = random_blocks(accounts, 4'096);
+  if (!fill_window(ledger, blocks)) {
+    state.SkipWithError("a block failed");
+    return;
+  }
+  for (auto _ : state) {
+    auto result = ledger.apply_block(ledger.height() + 1, blocks[ledger.height() % blocks.size()]);
+    if (!result.ok()) {
+      state.SkipWithError(result.error().message.c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(result.value().root);
+  }
+  state.counters["transfers_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * 4'096, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ApplyBlockWithFullWindow)
+    ->ArgName("accounts")
+    ->Arg(10'000)
+    ->Unit(benchmark::kMillisecond);
+
 // What a node's snapshot builder does every AETHEL_SNAPSHOT_INTERVAL blocks: freeze the
 // ledger (on the consensus thread) and serialize it in pieces (on its own thread), with
 // `accounts` accounts and the default window full of a million remembered outcomes
@@ -109,11 +145,9 @@ void BM_FreezeAndSerializeSnapshot(benchmark::State& state) {
   const auto accounts = static_cast<size_t>(state.range(0));
   Ledger ledger(many_accounts(accounts));
   const auto blocks = random_blocks(accounts, 4'096);
-  while (ledger.remembered_transactions() < Limits{}.tx_retention_count) {
-    if (!ledger.apply_block(ledger.height() + 1, blocks[ledger.height() % blocks.size()]).ok()) {
-      state.SkipWithError("a block failed");
-      return;
-    }
+  if (!fill_window(ledger, blocks)) {
+    state.SkipWithError("a block failed");
+    return;
   }
   size_t bytes = 0;
   double freeze_s = 0;
