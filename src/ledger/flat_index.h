@@ -7,51 +7,12 @@
 // lookups are offered, never iteration, so its order can never reach a result.
 #pragma once
 
-#include <sys/mman.h>
-
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <vector>
 
 #include "base/base.h"
 
 namespace aethel::ledger {
-
-// Allocates arrays of 2 MiB and more on transparent huge pages where the kernel offers
-// them (madvise mode): a big index is read at random, and with 4 KiB pages nearly
-// every lookup also missed the TLB (a million remembered outcomes make a 32 MiB index;
-// huge pages cut the cost of an insert and its erase by about a third).
-template <class T>
-struct HugePageAllocator {
-  using value_type = T;
-  static constexpr size_t kHugePageBytes = size_t{2} << 20;
-
-  HugePageAllocator() = default;
-  template <class U>
-  explicit HugePageAllocator(const HugePageAllocator<U>&) {}
-
-  T* allocate(size_t count) {
-    const size_t bytes = count * sizeof(T);
-    if (bytes < kHugePageBytes) return static_cast<T*>(::operator new(bytes));
-    const size_t rounded = (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-    void* memory = std::aligned_alloc(kHugePageBytes, rounded);
-    if (memory == nullptr) throw std::bad_alloc();
-    ::madvise(memory, rounded, MADV_HUGEPAGE);  // advice only: fine if refused
-    return static_cast<T*>(memory);
-  }
-  void deallocate(T* memory, size_t count) {
-    if (count * sizeof(T) < kHugePageBytes) {
-      ::operator delete(memory);
-    } else {
-      std::free(memory);
-    }
-  }
-  template <class U>
-  bool operator==(const HugePageAllocator<U>&) const {
-    return true;
-  }
-};
 
 class FlatIndex {
  public:
@@ -132,7 +93,7 @@ class FlatIndex {
 
   void rehash(size_t capacity) {
     AETHEL_CHECK((capacity & (capacity - 1)) == 0);
-    std::vector<Entry, HugePageAllocator<Entry>> old;
+    std::vector<Entry> old;
     old.swap(entries_);
     entries_.assign(capacity, Entry{});
     for (const Entry& e : old) {
@@ -140,7 +101,7 @@ class FlatIndex {
     }
   }
 
-  std::vector<Entry, HugePageAllocator<Entry>> entries_;  // capacity: a power of two, or empty
+  std::vector<Entry> entries_;  // capacity: a power of two, or empty
   size_t size_ = 0;
 };
 
