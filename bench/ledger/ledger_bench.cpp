@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <optional>
 #include <random>
 
 #include "ledger/ledger.h"
@@ -101,26 +102,33 @@ void BM_MerkleRootFromScratch(benchmark::State& state) {
 }
 BENCHMARK(BM_MerkleRootFromScratch)->Arg(10'000)->Unit(benchmark::kMillisecond);
 
-// Applies blocks until the default window of a million remembered outcomes is full.
-bool fill_window(Ledger& ledger, const std::vector<std::vector<Transaction>>& blocks) {
+// A ledger of state.range(0) accounts after random blocks filled the default window of
+// a million remembered outcomes, and those blocks; nullopt (the benchmark skipped) when
+// a block failed.
+struct FullWindow {
+  Ledger ledger;
+  std::vector<std::vector<Transaction>> blocks;
+};
+std::optional<FullWindow> full_window(benchmark::State& state) {
+  const auto accounts = static_cast<size_t>(state.range(0));
+  FullWindow full{Ledger(many_accounts(accounts)), random_blocks(accounts, 4'096)};
+  Ledger& ledger = full.ledger;
   while (ledger.remembered_transactions() < Limits{}.tx_retention_count) {
-    if (!ledger.apply_block(ledger.height() + 1, blocks[ledger.height() % blocks.size()]).ok()) {
-      return false;
+    const auto& block = full.blocks[ledger.height() % full.blocks.size()];
+    if (!ledger.apply_block(ledger.height() + 1, block).ok()) {
+      state.SkipWithError("a block failed");
+      return std::nullopt;
     }
   }
-  return true;
+  return full;
 }
 
 // Blocks applied once the window is full, as under sustained load: each outcome
 // remembered makes the oldest one forgotten. Args: accounts.
 void BM_ApplyBlockWithFullWindow(benchmark::State& state) {
-  const auto accounts = static_cast<size_t>(state.range(0));
-  Ledger ledger(many_accounts(accounts));
-  const auto blocks = random_blocks(accounts, 4'096);
-  if (!fill_window(ledger, blocks)) {
-    state.SkipWithError("a block failed");
-    return;
-  }
+  auto full = full_window(state);
+  if (!full) return;
+  auto& [ledger, blocks] = *full;
   for (auto _ : state) {
     auto result = ledger.apply_block(ledger.height() + 1, blocks[ledger.height() % blocks.size()]);
     if (!result.ok()) {
@@ -142,13 +150,9 @@ BENCHMARK(BM_ApplyBlockWithFullWindow)
 // `accounts` accounts and the default window full of a million remembered outcomes
 // (derived ids, as batch load leaves them). Args: accounts.
 void BM_FreezeAndSerializeSnapshot(benchmark::State& state) {
-  const auto accounts = static_cast<size_t>(state.range(0));
-  Ledger ledger(many_accounts(accounts));
-  const auto blocks = random_blocks(accounts, 4'096);
-  if (!fill_window(ledger, blocks)) {
-    state.SkipWithError("a block failed");
-    return;
-  }
+  auto full = full_window(state);
+  if (!full) return;
+  const Ledger& ledger = full->ledger;
   size_t bytes = 0;
   double freeze_s = 0;
   for (auto _ : state) {
