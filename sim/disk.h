@@ -23,12 +23,17 @@ class SimDisk {
   size_t unsynced() const { return unsynced_.size(); }
 
   // A built snapshot's data, durable at once (as Store::prepare_snapshot_file makes it);
-  // a later write of the snapshot without data takes it from here.
+  // a later write of the snapshot without data takes it from here. As in the Store,
+  // files older than the stored snapshot go when the next one is prepared.
   void prepare_snapshot_file(consensus::Index index, consensus::Bytes data) {
+    const consensus::Index stored = snapshot_ ? snapshot_->meta.index : 0;
+    std::erase_if(snapshot_files_, [&](const auto& file) { return file.first < stored; });
     snapshot_files_[index] = std::move(data);
   }
   const consensus::Bytes& snapshot_file(consensus::Index index) const {
-    return snapshot_files_.at(index);
+    auto it = snapshot_files_.find(index);
+    AETHEL_CHECK(it != snapshot_files_.end());  // deleted while the snapshot needs it
+    return it->second;
   }
 
   // The oldest unsynced write becomes durable.

@@ -44,9 +44,9 @@ struct MembershipRequest {
 };
 struct SnapshotBuilt {
   consensus::Index index = 0;
-  std::optional<std::string> file;  // the store's durable file holding the data, or
-  uint64_t data_bytes = 0;          //   (its size)
-  consensus::Bytes data;            // the data, when the file could not be written
+  std::optional<std::string> file;  // the store's durable file holding the data,
+  uint64_t data_bytes = 0;          // and the data's size;
+  consensus::Bytes data;            // or the data, when the file could not be written
 };
 using Event = std::variant<Submit, Receive, ReadRequest, MembershipRequest, SnapshotBuilt>;
 
