@@ -37,15 +37,15 @@ std::optional<std::array<char, kHexIdChars / 2>> raw_of_hex_id(std::string_view 
   return raw;
 }
 
-std::array<char, kHexIdChars> hex_of(std::string_view raw) {
+// `raw` (32 bytes) as 64 lower-case hex characters in `out`, reusing its allocation.
+void assign_hex(std::string_view raw, std::string& out) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::array<char, kHexIdChars> hex;
+  out.resize(2 * raw.size());
   for (size_t i = 0; i < raw.size(); ++i) {
     const auto byte = static_cast<uint8_t>(raw[i]);
-    hex[2 * i] = kDigits[byte >> 4];
-    hex[2 * i + 1] = kDigits[byte & 15];
+    out[2 * i] = kDigits[byte >> 4];
+    out[2 * i + 1] = kDigits[byte & 15];
   }
-  return hex;
 }
 
 void put_varint(std::string& out, uint64_t v) {
@@ -118,12 +118,6 @@ struct Unpacked {
   OutcomeCode code = OutcomeCode::kCommitted;
   std::string_view message;
   uint32_t failed_transfer = 0;
-
-  std::string id_text() const {
-    if (!(flags & kHexId)) return std::string(id);
-    const auto hex = hex_of(id);
-    return std::string(hex.data(), hex.size());
-  }
 };
 
 Unpacked unpack(std::string_view bytes) {
@@ -158,23 +152,19 @@ std::string_view RecordLog::packed(size_t i) const {
 
 Outcome RecordLog::operator[](size_t i) const {
   const Unpacked u = unpack(packed(i));
-  return Outcome{u.id_text(), std::string(u.scope),   u.height,          u.index,
-                 u.code,      std::string(u.message), u.failed_transfer, false};
+  std::string id = (u.flags & kHexId) ? to_hex(u.id) : std::string(u.id);
+  return Outcome{std::move(id), std::string(u.scope),   u.height,          u.index,
+                 u.code,        std::string(u.message), u.failed_transfer, false};
 }
 
 uint64_t RecordLog::height_at(size_t i) const {
   return unpack(packed(i)).height;
 }
 
-std::string RecordLog::id_at(size_t i) const {
-  return unpack(packed(i)).id_text();
-}
-
 std::string_view RecordLog::id_view(size_t i, std::string& scratch) const {
   const Unpacked u = unpack(packed(i));
   if (!(u.flags & kHexId)) return u.id;
-  const auto hex = hex_of(u.id);
-  scratch.assign(hex.data(), hex.size());
+  assign_hex(u.id, scratch);
   return scratch;
 }
 
@@ -183,8 +173,8 @@ bool RecordLog::matches(size_t i, std::string_view tx_id,
   const Unpacked u = unpack(packed(i));
   if (scope && u.scope != *scope) return false;
   if (!(u.flags & kHexId)) return u.id == tx_id;
-  const auto hex = hex_of(u.id);
-  return tx_id == std::string_view(hex.data(), hex.size());
+  const auto raw = raw_of_hex_id(tx_id);
+  return raw && std::string_view(raw->data(), raw->size()) == u.id;
 }
 
 void RecordLog::push_back(const Outcome& outcome) {

@@ -41,7 +41,6 @@ class RecordLog {
   Outcome operator[](size_t i) const;
   Outcome back() const { return (*this)[size() - 1]; }
   uint64_t height_at(size_t i) const;
-  std::string id_at(size_t i) const;
   // Outcome i's id without allocating: a view of the log, or of `scratch` (which it
   // may overwrite).
   std::string_view id_view(size_t i, std::string& scratch) const;

@@ -43,17 +43,13 @@ void write_record(ByteWriter& out, const Outcome& r) {
   out.bytes(r.message);
 }
 
-}  // namespace
-
-namespace {
-
 // Hands a snapshot's bytes to a sink in pieces of about kPieceBytes, so that a big
 // snapshot never sits in memory whole, and appends the SHA-256 of everything before it.
-class PieceWriter {
+class ChecksummedPieces {
  public:
   static constexpr size_t kPieceBytes = 1 << 20;
 
-  explicit PieceWriter(const std::function<void(std::string_view)>& sink) : sink_(sink) {}
+  explicit ChecksummedPieces(const std::function<void(std::string_view)>& sink) : sink_(sink) {}
   ByteWriter& writer() { return out_; }
   void maybe_flush() {
     if (out_.size() >= kPieceBytes) flush();
@@ -136,7 +132,7 @@ std::string SnapshotSource::serialize() const {
 
 void SnapshotSource::serialize_to(const std::function<void(std::string_view)>& sink) const {
   const FrozenState& s = *state_;
-  PieceWriter out(sink);
+  ChecksummedPieces out(sink);
   ByteWriter& w = out.writer();
   w.bytes(kSnapshotMagic);
   w.u32(kSnapshotVersionWithOwners);

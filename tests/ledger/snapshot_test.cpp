@@ -247,7 +247,8 @@ TEST(RecordLog, CopiesKeepTheirContentsWhileTheOriginalMovesOn) {
     for (size_t i = 0; i < expected.size(); ++i) {
       ASSERT_EQ(copy[i], expected[i]) << i;
       ASSERT_EQ(copy.height_at(i), expected[i].height);
-      ASSERT_EQ(copy.id_at(i), expected[i].tx_id);
+      std::string scratch;
+      ASSERT_EQ(copy.id_view(i, scratch), expected[i].tx_id);
     }
     if (!expected.empty()) {
       EXPECT_EQ(copy.back(), expected.back());
