@@ -238,7 +238,12 @@ Response tx_route(const node::Node& node, const std::string& id, const Target& t
   });
   if (!found) {  // beyond the ledger's retention window: the durable index
     auto recorded = node.recorded_outcome(id, scope);
-    if (!recorded.ok()) return error_response(503, "storage_error", recorded.error().message);
+    if (!recorded.ok()) {
+      const base::Error& error = recorded.error();
+      return error_response(
+          503, error.code == "history_incomplete" ? "history_incomplete" : "storage_error",
+          error.message);
+    }
     found = std::move(recorded).value();
   }
   if (!found) {

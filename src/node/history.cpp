@@ -95,14 +95,31 @@ base::Status HistoryFiller::replay_stored(ledger::Ledger& ledger, uint64_t throu
   return {};
 }
 
-// Fetches [gap.from, gap.to) page by page. A block is stored once the next one proves
-// it (its prev_root is the root the replay reached after it); the last is proven by the
-// node's own block gap.to.
-base::Status HistoryFiller::fetch_and_check(ledger::Ledger& ledger,
-                                            const storage::HistoryGap& gap) {
+// The root the last block of `gap` must lead to: the one the node's block gap.to was
+// built on or, when the gap ends at a snapshot install with no block above yet, the
+// install's root.
+base::Result<ledger::Hash> HistoryFiller::root_after(const storage::HistoryGap& gap) const {
   auto next = node_.blocks(gap.to, 1, kMaxBytesPerRead);
   if (!next.ok()) return next.error();
-  if (next.value().empty()) return Error{"io_error", "the block after the gap disappeared"};
+  if (!next.value().empty()) return next.value().front().prev_root;
+  auto anchor = node_.history_anchor();
+  if (!anchor.ok()) return anchor.error();
+  ledger::Hash root{};
+  if (!anchor.value() || anchor.value()->height + 1 != gap.to ||
+      anchor.value()->root.size() != root.size()) {
+    return Error{"io_error", "neither a block nor a snapshot install follows the gap"};
+  }
+  std::copy(anchor.value()->root.begin(), anchor.value()->root.end(), root.begin());
+  return root;
+}
+
+// Fetches [gap.from, gap.to) page by page. A block is stored once the next one proves
+// it (its prev_root is the root the replay reached after it); the last is proven by
+// root_after.
+base::Status HistoryFiller::fetch_and_check(ledger::Ledger& ledger,
+                                            const storage::HistoryGap& gap) {
+  auto expected_root = root_after(gap);
+  if (!expected_root.ok()) return expected_root.error();
   // The last fetched block and its outcomes' index records, stored once proven.
   std::optional<storage::Block> unproven;
   std::vector<storage::StateRecord> unproven_outcomes;
@@ -138,11 +155,12 @@ base::Status HistoryFiller::fetch_and_check(ledger::Ledger& ledger,
     base::Status stored = node_.store_history(std::move(proven), std::move(proven_outcomes));
     if (!stored.ok()) return stored;
   }
-  if (next.value().front().prev_root != ledger.root()) {
+  if (expected_root.value() != ledger.root()) {
     return Error{
         "bad_block",
-        fmt::format("the fetched blocks lead to root {}, but block {} was built on {}",
-                    short_hex(ledger.root()), gap.to, short_hex(next.value().front().prev_root))};
+        fmt::format("the fetched blocks lead to root {}, but this node's root after "
+                    "height {} is {}",
+                    short_hex(ledger.root()), gap.to - 1, short_hex(expected_root.value()))};
   }
   if (!unproven) return {};
   return node_.store_history({std::move(*unproven)}, std::move(unproven_outcomes));

@@ -5,7 +5,8 @@
 // only once they are proven: the blocks the node already holds below the gap are
 // replayed from genesis, every fetched block must be built on the root the replay has
 // reached (its prev_root), and the last one must lead to the root the node's own next
-// block was built on. A peer can delay the back-fill, never falsify it.
+// block was built on, or, before it has one, to the root of the snapshot it installed.
+// A peer can delay the back-fill, never falsify it.
 //
 // replay_block is the one rule every replay uses (back-fill, `aethel audit`): the next
 // height, built on the current root, applied with the ledger's own rules.
@@ -56,6 +57,7 @@ class HistoryFiller {
   bool fill_lowest_gap();
   base::Status replay_stored(ledger::Ledger& ledger, uint64_t through_height);
   base::Status fetch_and_check(ledger::Ledger& ledger, const storage::HistoryGap& gap);
+  base::Result<ledger::Hash> root_after(const storage::HistoryGap& gap) const;
 
   Node& node_;
   HistoryOptions options_;

@@ -229,9 +229,12 @@ class Node {
                                                     uint64_t max_bytes) const;
   Result<std::vector<Block>> blocks(uint64_t from_height, uint32_t limit, uint64_t max_bytes) const;
 
-  // The lowest range of heights missing below the stored blocks (a snapshot install
-  // leaves one); nullopt when the node holds every block from 1 (history.h).
+  // The lowest range of heights missing up to the stored blocks or the last snapshot
+  // install (which leaves one); nullopt when the node holds every block from 1
+  // (history.h).
   Result<std::optional<storage::HistoryGap>> history_gap() const;
+  // The height and root of the last snapshot install; nullopt when there was none.
+  Result<std::optional<storage::HistoryAnchor>> history_anchor() const;
   // Stores back-filled blocks, already proven against the chain (history.h), with the
   // records of their outcomes (outcome_index.h).
   base::Status store_history(std::vector<storage::Block> blocks,

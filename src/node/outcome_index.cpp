@@ -25,6 +25,18 @@ base::Result<ledger::Outcome> decode_record(std::string_view key, const storage:
   return outcome;
 }
 
+// An Error when the store has not indexed every height it applied: a gap in its history.
+base::Status history_complete(const storage::Store& store) {
+  auto gap = store.history_gap();
+  if (!gap.ok()) return store_error(gap.error());
+  if (!gap.value()) return {};
+  return base::Error{
+      "history_incomplete",
+      fmt::format("this node has not back-filled blocks {}..{} yet, so it cannot tell whether "
+                  "a client id was used there; retry shortly",
+                  gap.value()->from, gap.value()->to - 1)};
+}
+
 }  // namespace
 
 std::string outcome_key(std::string_view tx_id, std::string_view scope) {
@@ -61,15 +73,7 @@ base::Result<std::vector<std::optional<ledger::Outcome>>> recorded_outcomes(
     positions.push_back(i);
   }
   if (keys.empty()) return found;
-  auto gap = store.history_gap();
-  if (!gap.ok()) return store_error(gap.error());
-  if (gap.value()) {
-    return base::Error{
-        "history_incomplete",
-        fmt::format("this node has not back-filled blocks {}..{} yet, so it cannot tell whether "
-                    "a client id was used there; retry shortly",
-                    gap.value()->from, gap.value()->to - 1)};
-  }
+  if (base::Status complete = history_complete(store); !complete.ok()) return complete.error();
   auto values = store.outcomes_get(keys);
   if (!values.ok()) return store_error(values.error());
   for (size_t k = 0; k < keys.size(); ++k) {
@@ -87,9 +91,11 @@ base::Result<std::optional<ledger::Outcome>> find_recorded_outcome(
   std::string key = outcome_key(tx_id, scope.value_or(""));
   auto records = store.outcomes_with_prefix(key, 1);
   if (!records.ok()) return store_error(records.error());
-  if (records.value().empty()) return std::optional<ledger::Outcome>();
+  if (records.value().empty() || (scope && records.value().front().key != key)) {
+    if (base::Status complete = history_complete(store); !complete.ok()) return complete.error();
+    return std::optional<ledger::Outcome>();
+  }
   const storage::StateRecord& record = records.value().front();
-  if (scope && record.key != key) return std::optional<ledger::Outcome>();
   auto outcome = decode_record(record.key, record.value);
   if (!outcome.ok()) return outcome.error();
   return std::optional(std::move(outcome).value());

@@ -46,7 +46,8 @@ base::Result<std::vector<std::optional<ledger::Outcome>>> recorded_outcomes(
     const storage::Store& store, std::span<const ledger::Transaction> txs);
 
 // The outcome of `tx_id` in `scope` (without a scope: in any scope) from the index;
-// nullopt when it holds none.
+// nullopt when it holds none. An Error "history_incomplete" instead when it holds none
+// but the store has a gap in its history, which may hold the id.
 base::Result<std::optional<ledger::Outcome>> find_recorded_outcome(
     const storage::Store& store, std::string_view tx_id, std::optional<std::string_view> scope);
 

@@ -753,8 +753,10 @@ void Replica::remember_in_flight(const std::vector<ledger::Transaction>& txs,
 }
 
 // After a snapshot install the ledger is ahead of the stored blocks, and the outcome
-// index lacks the heights in between. The store sees that gap (and the back-fill fills
-// it) only below a stored block, so a leader in that state proposes an empty block.
+// index lacks the heights in between. The store records that gap with the install
+// (its history anchor) and the back-fill fills it, but this replica sees that the
+// install is behind it only once it applies a block of its own, so a leader in that
+// state proposes an empty block.
 bool Replica::stored_history_reaches_ledger() {
   if (ledgers_.height() <= last_stored_height_) return true;
   empty_block_wanted_ = true;
@@ -1015,6 +1017,9 @@ storage::WriteBatch Replica::persistable(const consensus::Ready& ready) const {
   storage::WriteBatch batch;
   if (ready.snapshot) {
     batch.snapshot = stored_snapshot(ready.snapshot->meta, *ready.snapshot->data);
+    // install_snapshot ran: the ledgers are at the snapshot, and no block is stored there.
+    const ledger::Hash root = ledgers_.root();
+    batch.history_anchor = storage::HistoryAnchor{ledgers_.height(), {root.begin(), root.end()}};
   }
   for (const consensus::Entry& e : ready.entries) {
     batch.entries.push_back(storage::LogEntry{e.index, e.term, e.data});

@@ -134,7 +134,8 @@ class Node::Runtime : public Transport, public Disk {
     snapshot_thread_ = std::thread([this, index, build = std::move(build)] {
       // Background work: on a busy machine the consensus and network threads go first.
       setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kSnapshotThreadNice);
-      SnapshotBuilt built{index};
+      SnapshotBuilt built;
+      built.index = index;
       auto file = store_.prepare_snapshot_file(index, [&](const storage::PieceSink& sink) {
         build([&](std::string_view piece) {
           built.data_bytes += piece.size();
@@ -471,6 +472,12 @@ Result<std::optional<storage::HistoryGap>> Node::history_gap() const {
   auto gap = store_->history_gap();
   if (!gap.ok()) return storage_error(gap.status());
   return gap.value();
+}
+
+Result<std::optional<storage::HistoryAnchor>> Node::history_anchor() const {
+  auto anchor = store_->history_anchor();
+  if (!anchor.ok()) return storage_error(anchor.status());
+  return std::move(anchor).value();
 }
 
 base::Status Node::store_history(std::vector<storage::Block> blocks,

@@ -167,6 +167,22 @@ std::optional<AppliedState> decode_applied_state(std::string_view value) {
   return applied;
 }
 
+std::string encode_history_anchor(const HistoryAnchor& anchor) {
+  ByteWriter writer;
+  writer.u64(anchor.height);
+  writer.bytes(std::span<const std::uint8_t>(anchor.root));
+  return writer.take();
+}
+
+std::optional<HistoryAnchor> decode_history_anchor(std::string_view value) {
+  ByteReader reader(value);
+  HistoryAnchor anchor;
+  anchor.height = reader.u64();
+  anchor.root = to_bytes(reader.rest());
+  if (!reader.ok() || anchor.root.empty()) return std::nullopt;
+  return anchor;
+}
+
 std::string encode_log_offset(const LogOffset& offset) {
   ByteWriter writer;
   writer.u64(offset.index);

@@ -55,6 +55,10 @@ std::optional<SnapshotFileRecord> decode_snapshot_file(std::string_view value);
 std::string encode_applied_state(const AppliedState& applied);
 std::optional<AppliedState> decode_applied_state(std::string_view value);
 
+// The history anchor: height (u64), then the root.
+std::string encode_history_anchor(const HistoryAnchor& anchor);
+std::optional<HistoryAnchor> decode_history_anchor(std::string_view value);
+
 // The compacted prefix: index and term of the last dropped entry.
 struct LogOffset {
   std::uint64_t index = 0;

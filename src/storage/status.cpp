@@ -66,7 +66,7 @@ Code code_of(const Status& status) {
 bool WriteBatch::empty() const {
   return !snapshot && entries.empty() && !hard_state && blocks.empty() && history.empty() &&
          !replace_state && state_deletes.empty() && state_puts.empty() && outcomes.empty() &&
-         !applied_state && !compact_through && !recovery;
+         !applied_state && !compact_through && !recovery && !history_anchor;
 }
 
 }  // namespace aethel::storage

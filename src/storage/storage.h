@@ -172,6 +172,15 @@ struct HistoryGap {
   friend bool operator==(const HistoryGap&, const HistoryGap&) = default;
 };
 
+// Where a snapshot install brought the state: its height and the state root there. The
+// history below it is missing until back-filled, even before any block above it is
+// stored, and the last back-filled block must lead to this root.
+struct HistoryAnchor {
+  std::uint64_t height = 0;
+  Bytes root;
+  friend bool operator==(const HistoryAnchor&, const HistoryAnchor&) = default;
+};
+
 // Everything one durable commit makes persistent, applied in this order in a
 // single LMDB write transaction: all of it survives a crash, or none of it.
 struct WriteBatch {
@@ -191,8 +200,12 @@ struct WriteBatch {
   // Strictly increasing heights, all above the last stored height.
   std::vector<Block> blocks;
   // Back-filled history: strictly increasing heights, each missing from the store and
-  // below its last stored height (the caller checked them against the chain).
+  // not above its history's top: the last stored height or the anchor's (the caller
+  // checked them against the chain).
   std::vector<Block> history;
+  // Only with `snapshot`, when it is an install: replaces a lower anchor (a lower one
+  // than the stored anchor is ignored).
+  std::optional<HistoryAnchor> history_anchor;
   // When true, every stored StateRecord is deleted before the puts below
   // (installing a snapshot replaces the state wholesale).
   bool replace_state = false;
@@ -328,10 +341,13 @@ class Store {
   Result<std::vector<Block>> blocks(std::uint64_t from_height, std::uint32_t limit,
                                     std::uint64_t max_bytes) const;
   Result<BlockBounds> block_bounds() const;
-  // The lowest missing range of heights below the last stored block; nullopt when
-  // every height from 1 to the last is stored (counting is O(1); only a store with a
-  // gap is walked).
+  // The lowest missing range of heights up to the history's top (the last stored
+  // block, or the anchor of the last snapshot install when that is higher); nullopt
+  // when every height from 1 to the top is stored (counting is O(1); only a store with
+  // a gap is walked).
   Result<std::optional<HistoryGap>> history_gap() const;
+  // The anchor of the last snapshot install; nullopt when none was installed.
+  Result<std::optional<HistoryAnchor>> history_anchor() const;
   Result<std::optional<Bytes>> state_get(std::string_view key) const;
   // Up to `limit` records with key > after_key, in byte order of the keys
   // (pass "" to start at the first key): the pages of GET /api/lattice/state.

@@ -34,6 +34,7 @@ constexpr std::string_view kSnapshotFileKey = "snapshot_file";
 constexpr std::string_view kAppliedStateKey = "applied_state";
 constexpr std::string_view kRecoveryKey = "recovery";
 constexpr std::string_view kOutcomesFromKey = "outcomes_indexed_from";
+constexpr std::string_view kHistoryAnchorKey = "history_anchor";
 
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr std::string_view kDataFileName = "data.mdb";
@@ -123,6 +124,8 @@ class Store::Impl {
                                     std::uint64_t max_bytes) const;
   Result<BlockBounds> block_bounds(const Txn& txn) const;
   Result<std::optional<HistoryGap>> history_gap(const Txn& txn) const;
+  Result<std::optional<HistoryAnchor>> history_anchor(const Txn& txn) const;
+  Result<std::uint64_t> history_top(const Txn& txn) const;
   Result<std::vector<StateRecord>> state_scan(const Txn& txn, std::string_view after_key,
                                               std::uint32_t limit) const;
 
@@ -155,6 +158,7 @@ class Store::Impl {
   Status apply_hard_state(Txn& txn, const HardState& hard_state);
   Status apply_blocks(Txn& txn, const std::vector<Block>& blocks);
   Status apply_history(Txn& txn, const std::vector<Block>& history);
+  Status apply_history_anchor(Txn& txn, const HistoryAnchor& anchor);
   Status apply_state(Txn& txn, const WriteBatch& batch);
   Status apply_outcomes(Txn& txn, const std::vector<StateRecord>& outcomes);
   Status apply_applied_state(Txn& txn, const AppliedState& applied);
@@ -644,13 +648,31 @@ Result<BlockBounds> Store::Impl::block_bounds(const Txn& txn) const {
   return bounds;
 }
 
+Result<std::optional<HistoryAnchor>> Store::Impl::history_anchor(const Txn& txn) const {
+  auto record = txn.get(meta_, kHistoryAnchorKey);
+  if (!record.ok()) return record.error();
+  if (!record->has_value()) return std::optional<HistoryAnchor>{};
+  auto anchor = encoding::decode_history_anchor(**record);
+  if (!anchor) return corrupt("the history anchor record does not decode");
+  return std::optional(std::move(*anchor));
+}
+
+// The top of the history: the last stored block, or the last install's anchor above it.
+Result<std::uint64_t> Store::Impl::history_top(const Txn& txn) const {
+  auto bounds = block_bounds(txn);
+  if (!bounds.ok()) return bounds.error();
+  auto anchor = history_anchor(txn);
+  if (!anchor.ok()) return anchor.error();
+  return std::max(bounds->last_height, anchor.value() ? anchor.value()->height : 0);
+}
+
 Result<std::optional<HistoryGap>> Store::Impl::history_gap(const Txn& txn) const {
   MDB_stat stat;
   const int rc = mdb_stat(txn.get(), blocks_, &stat);
   if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot count the stored blocks", dir_);
-  auto bounds = block_bounds(txn);
-  if (!bounds.ok()) return bounds.error();
-  if (stat.ms_entries == bounds->last_height) return std::optional<HistoryGap>{};
+  auto top = history_top(txn);
+  if (!top.ok()) return top.error();
+  if (stat.ms_entries == top.value()) return std::optional<HistoryGap>{};
   auto cursor = Cursor::open(txn, blocks_);
   if (!cursor.ok()) return cursor.error();
   std::string_view key, value;
@@ -658,7 +680,7 @@ Result<std::optional<HistoryGap>> Store::Impl::history_gap(const Txn& txn) const
   for (auto found = cursor->move(MDB_FIRST, key, value);;
        found = cursor->move(MDB_NEXT, key, value)) {
     if (!found.ok()) return found.error();
-    if (!found.value()) return corrupt("the block count and the block keys disagree");
+    if (!found.value()) return std::optional<HistoryGap>{HistoryGap{expected, top.value() + 1}};
     auto height = encoding::parse_u64_key(key);
     if (!height) return corrupt("a block key is malformed");
     if (*height != expected) return std::optional<HistoryGap>{HistoryGap{expected, *height}};
@@ -782,6 +804,9 @@ Status Store::Impl::validate_shape(const WriteBatch& batch) const {
                     "snapshot carries its data too",
                     *batch.snapshot_file));
   }
+  if (batch.history_anchor && (!batch.snapshot || batch.history_anchor->root.empty())) {
+    return invalid("a history anchor comes only with the snapshot it anchors, and has a root");
+  }
   if (batch.applied_state) {
     total_bytes += batch.applied_state->state.size() + batch.applied_state->merkle_root.size();
   }
@@ -796,6 +821,8 @@ Status Store::Impl::apply_batch(Txn& txn, const WriteBatch& batch) {
   if (batch.snapshot) {
     AETHEL_RETURN_IF_ERROR(apply_snapshot(txn, *batch.snapshot, batch.snapshot_file));
   }
+  if (batch.history_anchor)
+    AETHEL_RETURN_IF_ERROR(apply_history_anchor(txn, *batch.history_anchor));
   if (!batch.entries.empty()) AETHEL_RETURN_IF_ERROR(apply_entries(txn, batch.entries));
   if (batch.hard_state) AETHEL_RETURN_IF_ERROR(apply_hard_state(txn, *batch.hard_state));
   if (!batch.blocks.empty()) AETHEL_RETURN_IF_ERROR(apply_blocks(txn, batch.blocks));
@@ -1008,11 +1035,11 @@ Status Store::Impl::apply_blocks(Txn& txn, const std::vector<Block>& blocks) {
 }
 
 Status Store::Impl::apply_history(Txn& txn, const std::vector<Block>& history) {
-  auto bounds = block_bounds(txn);
-  if (!bounds.ok()) return bounds.error();
-  if (history.back().height >= bounds->last_height) {
-    return invalid(fmt::format("history block {} is not below the last stored height {}",
-                               history.back().height, bounds->last_height));
+  auto top = history_top(txn);
+  if (!top.ok()) return top.error();
+  if (history.back().height > top.value()) {
+    return invalid(fmt::format("history block {} is above the history's top {}",
+                               history.back().height, top.value()));
   }
   for (const Block& block : history) {
     const std::string key = encoding::u64_key(block.height);
@@ -1024,6 +1051,13 @@ Status Store::Impl::apply_history(Txn& txn, const std::vector<Block>& history) {
     AETHEL_RETURN_IF_ERROR(txn.put(blocks_, key, encoding::as_view(block.data)));
   }
   return {};
+}
+
+Status Store::Impl::apply_history_anchor(Txn& txn, const HistoryAnchor& anchor) {
+  auto stored = history_anchor(txn);
+  if (!stored.ok()) return stored.error();
+  if (stored.value() && stored.value()->height >= anchor.height) return {};
+  return txn.put(meta_, kHistoryAnchorKey, encoding::encode_history_anchor(anchor));
 }
 
 Status Store::Impl::apply_state(Txn& txn, const WriteBatch& batch) {
@@ -1242,6 +1276,10 @@ Result<BlockBounds> Store::block_bounds() const {
 
 Result<std::optional<HistoryGap>> Store::history_gap() const {
   return with_read_txn(*impl_, [&](Txn& txn) { return impl_->history_gap(txn); });
+}
+
+Result<std::optional<HistoryAnchor>> Store::history_anchor() const {
+  return with_read_txn(*impl_, [&](Txn& txn) { return impl_->history_anchor(txn); });
 }
 
 Result<std::optional<Bytes>> Store::state_get(std::string_view key) const {

@@ -716,6 +716,54 @@ TEST(StorageBlocks, HistoryFillsTheGapsBelowTheStoredBlocksOnly) {
   EXPECT_EQ(store->blocks(5, 1, UINT64_MAX)->front(), (Block{5, payload_for(5)}));
 }
 
+// A node that installed a snapshot misses the heights below it before it stores any
+// block above it; the back-fill may reach the install's height, not beyond.
+TEST(StorageBlocks, ASnapshotInstallAnchorsTheHistoryBeforeAnyBlockAboveIt) {
+  ScratchDir scratch(test_name());
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  WriteBatch stray;
+  stray.history_anchor = HistoryAnchor{10, bytes_of("root-10")};
+  EXPECT_EQ(code_of(store->write(stray)), Code::kInvalidArgument) << "only with its snapshot";
+  EXPECT_EQ(store->history_anchor().value(), std::nullopt);
+
+  WriteBatch install;
+  install.snapshot = Snapshot{30, 2, {}, bytes_of("state")};
+  install.history_anchor = HistoryAnchor{10, bytes_of("root-10")};
+  ASSERT_TRUE(store->write(install).ok());
+  EXPECT_EQ(store->history_gap().value(), (HistoryGap{1, 11}));
+  EXPECT_EQ(store->history_anchor().value(), (HistoryAnchor{10, bytes_of("root-10")}));
+
+  WriteBatch beyond;
+  beyond.history = {Block{11, payload_for(11)}};
+  EXPECT_EQ(code_of(store->write(beyond)), Code::kInvalidArgument) << "above the install";
+  WriteBatch first;
+  for (std::uint64_t height = 1; height <= 4; ++height) {
+    first.history.push_back(Block{height, payload_for(height)});
+  }
+  ASSERT_TRUE(store->write(first).ok());
+  EXPECT_EQ(store->history_gap().value(), (HistoryGap{5, 11}));
+  store.reset();
+  store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->history_gap().value(), (HistoryGap{5, 11})) << "the anchor is durable";
+
+  WriteBatch older;
+  older.snapshot = Snapshot{31, 2, {}, bytes_of("state")};
+  older.history_anchor = HistoryAnchor{8, bytes_of("root-8")};
+  ASSERT_TRUE(store->write(older).ok());
+  EXPECT_EQ(store->history_anchor().value(), (HistoryAnchor{10, bytes_of("root-10")}))
+      << "a lower anchor never replaces a higher one";
+
+  WriteBatch rest;
+  for (std::uint64_t height = 5; height <= 10; ++height) {
+    rest.history.push_back(Block{height, payload_for(height)});
+  }
+  ASSERT_TRUE(store->write(rest).ok());
+  EXPECT_EQ(store->history_gap().value(), std::nullopt);
+  EXPECT_EQ(store->blocks(1, 100, UINT64_MAX)->size(), 10u);
+}
+
 // --- atomicity, group commit, concurrency ------------------------------------------
 
 TEST(StorageBatch, AFailingPartLeavesNoTraceOfTheWholeBatch) {
