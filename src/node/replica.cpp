@@ -127,6 +127,7 @@ Replica::Replica(ReplicaOptions options, Recovered recovered, LedgerPair& ledger
       transport_(transport),
       next_request_id_(options_.first_request_id),
       next_read_context_(options_.first_request_id),
+      last_hard_state_(recovered.durable.hard_state),
       last_stored_height_(recovered.last_stored_height) {
   AETHEL_CHECK(std::is_sorted(options_.validators.begin(), options_.validators.end()));
   for (const std::string& peer : options_.validators) {
@@ -178,6 +179,7 @@ void Replica::tick() {
   expire();
   expire_reads();
   if (recovery_ != Recovery::kNone) probe_peers();
+  if (in_flight_.empty()) write_deferred();  // else it goes with the next write
 }
 
 void Replica::submit(std::vector<ledger::Transaction> transactions, CommitCallback done) {
@@ -208,7 +210,11 @@ void Replica::wait_for_height(uint64_t height, ReadCallback done) {
 
 void Replica::receive(const std::string& from_peer, std::string_view envelope) {
   consensus::NodeId from = id_of(from_peer);
-  if (from == consensus::kNoNode || envelope.empty() || stopped_) return;
+  if (envelope.empty() || stopped_) return;
+  if (from == consensus::kNoNode) {
+    if (static_cast<EnvelopeKind>(envelope[0]) == EnvelopeKind::kRaft) ask_who_votes();
+    return;
+  }
   std::string_view payload = envelope.substr(1);
   switch (static_cast<EnvelopeKind>(envelope[0])) {
     case EnvelopeKind::kRaft:
@@ -465,12 +471,23 @@ void Replica::probe_peers() {
   for (const std::string& peer : peers) send(peer, probe_envelope());
 }
 
+// Raft from a peer this node does not know: a member added in entries this node has not
+// seen (it was behind when it was removed and added back, say). Its messages are
+// dropped, so it could wait forever; the voters it knows tell it who votes now (at
+// most once per election timeout), and it accepts the leader among those.
+void Replica::ask_who_votes() {
+  if (now_ticks_ < next_voters_question_tick_) return;
+  next_voters_question_tick_ = now_ticks_ + options_.consensus.election_timeout_ticks;
+  for (const std::string& peer : voting_peers(false)) send(peer, probe_envelope());
+}
+
 void Replica::receive_probe_reply(const std::string& from_peer, std::string_view payload) {
   auto reply = decode_probe_reply(payload);
-  if (recovery_ == Recovery::kNone || !reply) return;
+  if (!reply) return;
   for (const std::string& voter : reply->voters) {
     if (id_of(voter) == consensus::kNoNode) learn_member(MemberAddress{voter, "", {}});
   }
+  if (recovery_ == Recovery::kNone) return;
   probe_replies_[from_peer] = *reply;
   if (recovery_ == Recovery::kProbing) return decide_probing(from_peer, reply->last);
   update_vote_floor();
@@ -553,8 +570,7 @@ void Replica::set_recovery(Recovery recovery, const std::string& why) {
   raft_.set_recovering(recovery != Recovery::kNone);
   storage::WriteBatch batch;
   batch.recovery = static_cast<uint8_t>(recovery);
-  in_flight_.push_back(PendingWrite{});
-  disk_.write(std::move(batch));
+  write(std::move(batch), PendingWrite{});
   log(why);
 }
 
@@ -991,21 +1007,62 @@ void Replica::handle_ready(consensus::Ready ready) {
   PendingWrite pending{true, std::move(ready.messages)};
   if (options_.consensus.bugs.apply_before_persist) send_all(pending.messages);  // planted bug
   send_before_sync(pending.messages);
-  if (batch.empty()) {
-    send_all(pending.messages);
-    raft_.advance();
-    maybe_compact();
-    publish_status();
-    return;
+  const bool deferrable = may_defer(batch, ready.hard_state);
+  if (ready.hard_state) last_hard_state_ = *ready.hard_state;
+  if (batch.empty() || deferrable) {
+    if (!batch.empty()) defer(std::move(batch));
+    return finish_ready(pending.messages);
   }
+  write(std::move(batch), std::move(pending));
+}
+
+// Step 3, once nothing of the Ready is left to wait for.
+void Replica::finish_ready(std::vector<consensus::Message>& messages) {
+  send_all(messages);
+  raft_.advance();
+  maybe_compact();
+  publish_status();
+}
+
+// Only a higher commit index and blocks without client ids (see the header).
+bool Replica::may_defer(const storage::WriteBatch& batch,
+                        const std::optional<consensus::HardState>& hard_state) const {
+  if (batch.snapshot || !batch.entries.empty() || !batch.history.empty() ||
+      !batch.outcomes.empty() || batch.replace_state || !batch.state_puts.empty() ||
+      !batch.state_deletes.empty() || batch.applied_state || batch.compact_through ||
+      batch.recovery) {
+    return false;
+  }
+  return !hard_state ||
+         (hard_state->term == last_hard_state_.term && hard_state->vote == last_hard_state_.vote);
+}
+
+void Replica::defer(storage::WriteBatch batch) {
+  if (batch.hard_state) deferred_.hard_state = std::move(batch.hard_state);
+  std::move(batch.blocks.begin(), batch.blocks.end(), std::back_inserter(deferred_.blocks));
+}
+
+void Replica::write(storage::WriteBatch batch, PendingWrite pending) {
+  if (!deferred_.empty()) {
+    if (!batch.hard_state) batch.hard_state = std::move(deferred_.hard_state);
+    batch.blocks.insert(batch.blocks.begin(), std::make_move_iterator(deferred_.blocks.begin()),
+                        std::make_move_iterator(deferred_.blocks.end()));
+    deferred_ = {};
+  }
+  if (!batch.blocks.empty()) pending.blocks_through = batch.blocks.back().height;
   in_flight_.push_back(std::move(pending));
   disk_.write(std::move(batch));
+}
+
+void Replica::write_deferred() {
+  if (!deferred_.empty()) write({}, PendingWrite{});
 }
 
 void Replica::on_durable() {
   AETHEL_CHECK(!in_flight_.empty());
   PendingWrite done = std::move(in_flight_.front());
   in_flight_.pop_front();
+  if (done.blocks_through > 0) unwritten_.drop_through(done.blocks_through);
   if (!done.advance) return;
   send_all(done.messages);
   raft_.advance();
@@ -1056,9 +1113,17 @@ void Replica::apply_entry(const consensus::Entry& entry, storage::WriteBatch& ba
                             decoded.error().message));
   }
   Block block = std::move(decoded).value();
-  ledger::BlockResult applied = ledgers_.apply(block);
+  block.height = ledgers_.height() + 1;  // as LedgerPair::apply sets them
+  block.prev_root = ledgers_.root();
+  // Readers see a block from the moment the ledgers show its height (UnwrittenBlocks).
+  std::optional<storage::Bytes> unstored;
   if (block.height > last_stored_height_) {
-    batch.blocks.push_back({block.height, to_bytes(encode_block(block))});
+    unstored = to_bytes(encode_block(block));
+    unwritten_.add({block.height, *unstored});
+  }
+  ledger::BlockResult applied = ledgers_.apply(block);
+  if (unstored) {
+    batch.blocks.push_back({block.height, std::move(*unstored)});
     add_outcome_records(block.transactions, applied.outcomes, batch.outcomes);
     last_stored_height_ = block.height;
   }
@@ -1223,8 +1288,7 @@ void Replica::compact_to_built_snapshot(consensus::Bytes core_data, storage::Byt
   storage::WriteBatch batch;
   batch.snapshot = stored_snapshot(raft_.snapshot()->meta, std::move(inline_data));
   batch.compact_through = index;
-  in_flight_.push_back(PendingWrite{});
-  disk_.write(std::move(batch));
+  write(std::move(batch), PendingWrite{});
 }
 
 // ---------------------------------------------------------------------------
@@ -1294,7 +1358,8 @@ void Replica::check_invariants() {
   AETHEL_CHECK(raft_.applied_index() <= raft_.commit_index());
   AETHEL_CHECK(raft_.applied_index() <= applied_through_);
   AETHEL_CHECK(waiters_.empty() || waiters_.begin()->first > applied_through_);
-  AETHEL_CHECK(in_flight_.size() <= 3);  // a Ready, a compaction, a recovery mark
+  // A Ready, a compaction, a recovery mark, a deferred write.
+  AETHEL_CHECK(in_flight_.size() <= 4);
   uint64_t height = ledgers_.height();
   AETHEL_CHECK(height >= height_seen_);  // blocks are never un-applied (snapshots reset it)
   height_seen_ = height;

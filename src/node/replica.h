@@ -16,6 +16,15 @@
 //      and advance the core. A leader's appends and heartbeats leave at step 2
 //      (consensus::may_send_before_sync): followers persist while the leader does.
 //
+// A Ready that writes nothing Raft needs durable — no entries, no snapshot, no new term
+// or vote, only a higher commit index and the blocks applied from it — is not waited
+// for: its write is deferred and goes with the next write, or alone at the next tick
+// (etcd syncs its WAL only for entries, terms and votes, likewise). A crash loses at
+// most that: the blocks are applied again from the durable log at restart. So one
+// commit costs one fsync per node, not two. Blocks whose transactions carry client ids
+// are never deferred: the outcome index must hold them as soon as the ledger's window
+// may forget them.
+//
 // Writes: submit() queues transactions; on the leader everything queued (up to
 // max_block_transactions) becomes one Raft entry, a follower forwards them to the
 // leader as an envelope and waits for its own apply of the entry the leader names.
@@ -59,6 +68,7 @@
 #include "node/block.h"
 #include "node/ledger_pair.h"
 #include "node/members.h"
+#include "node/unwritten_blocks.h"
 #include "storage/storage.h"
 
 namespace aethel::node {
@@ -250,6 +260,10 @@ class Replica {
   void on_snapshot_stored(uint64_t data_bytes);
   // Writes handed to the Disk and not yet reported durable.
   size_t writes_in_flight() const { return in_flight_.size(); }
+  // Applied blocks not durable yet; other threads may read it.
+  const UnwrittenBlocks& unwritten_blocks() const { return unwritten_; }
+  // Hands the deferred write to the Disk now (a stopping driver).
+  void write_deferred();
   // Fails every waiting write with `error`; the replica takes no more writes.
   void stop(const Error& error);
 
@@ -311,6 +325,7 @@ class Replica {
   struct PendingWrite {
     bool advance = false;  // a Ready's write: advance the core once durable
     std::vector<consensus::Message> messages;
+    uint64_t blocks_through = 0;  // the highest block height the write carries
   };
 
   void route_submissions();
@@ -336,7 +351,13 @@ class Replica {
   bool first_delivery(const std::string& from_peer, uint64_t request_id);
 
   void handle_ready(consensus::Ready ready);
+  void finish_ready(std::vector<consensus::Message>& messages);
   storage::WriteBatch persistable(const consensus::Ready& ready) const;
+  bool may_defer(const storage::WriteBatch& batch,
+                 const std::optional<consensus::HardState>& hard_state) const;
+  void defer(storage::WriteBatch batch);
+  // Every write goes through here: a deferred one goes first, in the same write.
+  void write(storage::WriteBatch batch, PendingWrite pending);
   void apply_committed(std::vector<consensus::Entry>& entries, storage::WriteBatch& batch);
   void apply_entry(const consensus::Entry& entry, storage::WriteBatch& batch);
   void answer_membership_waiter(const consensus::Entry& entry);
@@ -368,6 +389,7 @@ class Replica {
   void answer_reads();
   void expire_reads();
   void probe_peers();
+  void ask_who_votes();
   void receive_probe_reply(const std::string& from_peer, std::string_view payload);
   void decide_probing(const std::string& from_peer, consensus::LogPosition position);
   void update_vote_floor();
@@ -385,6 +407,7 @@ class Replica {
   Disk& disk_;
   Transport& transport_;
   uint64_t now_ticks_ = 0;
+  uint64_t next_voters_question_tick_ = 0;  // ask_who_votes
   bool stopped_ = false;
   Recovery recovery_ = Recovery::kNone;
   int64_t supply_ = 0;        // conserved: the genesis supply
@@ -408,6 +431,9 @@ class Replica {
   uint64_t next_read_context_;                      // unique across restarts, like request ids
   std::deque<AppliedEntry> recent_;                 // outcomes of the last applied entries
   std::deque<PendingWrite> in_flight_;
+  storage::WriteBatch deferred_;  // hard state and blocks only
+  UnwrittenBlocks unwritten_;
+  consensus::HardState last_hard_state_;  // the last the core asked to persist
   uint64_t last_stored_height_ = 0;
   // Keys (outcome_key) of the client ids this leader proposed in in_flight_term_ and
   // has not applied yet, and by the index of their entry.

@@ -87,6 +87,7 @@ class Node::Runtime : public Transport, public Disk {
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
+    write_deferred_now();
     Error stopping{"stopping", "the node is stopping"};
     for (Event& event : take_inbox()) refuse(event, stopping);
     replica_->stop(stopping);
@@ -176,6 +177,9 @@ class Node::Runtime : public Transport, public Disk {
     base::MutexLock lock(status_mutex_);
     role_hook_ = std::make_shared<const std::function<void(const ConsensusStatus&)>>(hook);
   }
+  // Thread-safe; lives as long as the runtime.
+  const UnwrittenBlocks& unwritten_blocks() const { return replica_->unwritten_blocks(); }
+
   // Replays the members learned so far, then reports each new one.
   void set_member_hook(std::function<void(const MemberAddress&)> hook) {
     base::MutexLock lock(status_mutex_);
@@ -313,6 +317,16 @@ class Node::Runtime : public Transport, public Disk {
       persist(batch);
       replica_->on_durable();
       replica_->process();
+    }
+  }
+
+  // At stop, so that a restart need not apply those blocks again.
+  void write_deferred_now() {
+    replica_->write_deferred();
+    while (!writes_.empty()) {
+      persist(writes_.front());
+      writes_.pop_front();
+      replica_->on_durable();
     }
   }
 
@@ -495,11 +509,24 @@ Result<std::optional<ledger::Outcome>> Node::recorded_outcome(
   return find_recorded_outcome(*store_, tx_id, scope);
 }
 
+// Applied blocks not durable yet are read first: one made durable meanwhile is in the
+// store then (UnwrittenBlocks drops it only after).
 Result<std::vector<storage::Block>> Node::stored_blocks(uint64_t from_height, uint32_t limit,
                                                         uint64_t max_bytes) const {
+  std::vector<storage::Block> unwritten = runtime_->unwritten_blocks().from(from_height, limit);
   auto stored = store_->blocks(from_height, limit, max_bytes);
   if (!stored.ok()) return storage_error(stored.status());
-  return std::move(stored).value();
+  std::vector<storage::Block> blocks = std::move(stored).value();
+  uint64_t bytes = 0;
+  for (const storage::Block& block : blocks) bytes += block.data.size();
+  for (storage::Block& block : unwritten) {
+    const uint64_t next = blocks.empty() ? from_height : blocks.back().height + 1;
+    if (block.height < next) continue;
+    if (block.height > next || blocks.size() >= limit || bytes >= max_bytes) break;
+    bytes += block.data.size();
+    blocks.push_back(std::move(block));
+  }
+  return blocks;
 }
 
 Result<std::vector<Block>> Node::blocks(uint64_t from_height, uint32_t limit,
