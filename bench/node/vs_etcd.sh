@@ -14,6 +14,7 @@
 # Settings (environment):
 #   DURATION_S=20   seconds per measure         WRK_THREADS=2
 #   BUILD_DIR=build OUT_DIR (default: a new directory under /tmp; logs and raw wrk output)
+#   AETHEL_BIN (default: $BUILD_DIR/src/cli/aethel; another build, to compare two)
 #   BASE_API_PORT=18101 BASE_P2P_PORT=19101 ETCD_BASE_PORT=23791 (3 consecutive ports each,
 #   etcd uses ETCD_BASE_PORT+n for clients and +100+n for peers)
 set -euo pipefail
@@ -25,7 +26,7 @@ OUT_DIR=${OUT_DIR:-/tmp/aethel-vs-etcd.$$}
 BASE_API_PORT=${BASE_API_PORT:-18101}
 BASE_P2P_PORT=${BASE_P2P_PORT:-19101}
 ETCD_BASE_PORT=${ETCD_BASE_PORT:-23791}
-AETHEL_BIN=$BUILD_DIR/src/cli/aethel
+AETHEL_BIN=${AETHEL_BIN:-$BUILD_DIR/src/cli/aethel}
 NODES=(1 2 3)
 ETCD_PIDS=()
 
