@@ -1007,10 +1007,10 @@ void Replica::handle_ready(consensus::Ready ready) {
   PendingWrite pending{true, std::move(ready.messages)};
   if (options_.consensus.bugs.apply_before_persist) send_all(pending.messages);  // planted bug
   send_before_sync(pending.messages);
-  const bool deferrable = may_defer(batch, ready.hard_state);
+  const bool deferrable = may_defer(batch, ready.hard_state);  // an empty one too
   if (ready.hard_state) last_hard_state_ = *ready.hard_state;
-  if (batch.empty() || deferrable) {
-    if (!batch.empty()) defer(std::move(batch));
+  if (deferrable) {
+    defer(std::move(batch));
     return finish_ready(pending.messages);
   }
   write(std::move(batch), std::move(pending));
@@ -1024,15 +1024,11 @@ void Replica::finish_ready(std::vector<consensus::Message>& messages) {
   publish_status();
 }
 
-// Only a higher commit index and blocks without client ids (see the header).
+// Only a higher commit index and blocks without client ids (see the header): a Ready's
+// batch holds nothing else than these, a snapshot and entries (persistable).
 bool Replica::may_defer(const storage::WriteBatch& batch,
                         const std::optional<consensus::HardState>& hard_state) const {
-  if (batch.snapshot || !batch.entries.empty() || !batch.history.empty() ||
-      !batch.outcomes.empty() || batch.replace_state || !batch.state_puts.empty() ||
-      !batch.state_deletes.empty() || batch.applied_state || batch.compact_through ||
-      batch.recovery) {
-    return false;
-  }
+  if (batch.snapshot || !batch.entries.empty() || !batch.outcomes.empty()) return false;
   return !hard_state ||
          (hard_state->term == last_hard_state_.term && hard_state->vote == last_hard_state_.vote);
 }
