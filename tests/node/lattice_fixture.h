@@ -222,7 +222,9 @@ class Load {
 
  private:
   void run() {
-    auto last = Clock::now();
+    // Gaps count from the first acknowledgement: until then the lattice may still be
+    // electing its first leader, which is not a gap between commits.
+    std::optional<Clock::time_point> last;
     for (uint64_t n = 0; !stopping_; ++n) {
       std::vector<int> targets;
       {
@@ -240,7 +242,7 @@ class Load {
       if (body["committed"].to_number<int64_t>() != 1) continue;
       auto now = Clock::now();
       std::lock_guard lock(mutex_);
-      auto gap = std::chrono::duration_cast<milliseconds>(now - last);
+      auto gap = std::chrono::duration_cast<milliseconds>(now - last.value_or(now));
       if (gap > longest_gap_) {
         longest_gap_ = gap;
         longest_gap_end_ = now;
