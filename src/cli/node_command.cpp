@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 
@@ -231,7 +232,7 @@ node::Result<std::vector<std::string>> validator_ids(const node::Config& config)
 
 // Opens the node (store, key, ledger, consensus) and wires its log lines and metrics.
 node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
-                                                    const ledger::Genesis& genesis,
+                                                    std::shared_ptr<const ledger::Genesis> genesis,
                                                     std::vector<node::Member> joined_members,
                                                     Log& log, metrics::Metrics& metrics,
                                                     api::Events& events) {
@@ -240,7 +241,7 @@ node::Result<std::unique_ptr<node::Node>> open_node(const node::Config& c,
   node::NodeOptions options;
   options.data_dir = c.data_dir;
   options.node_key_path = c.node_key_path;
-  options.genesis = genesis;
+  options.genesis = std::move(genesis);
   options.snapshot_interval_blocks = c.snapshot_interval_blocks;
   options.election_timeout_ticks = c.election_timeout_ms / options.tick_ms;
   options.validators = validators.value();
@@ -411,7 +412,7 @@ namespace {
 // Everything `aethel node` needs before it opens anything, checked.
 struct NodeSetup {
   node::Config config;
-  ledger::Genesis genesis;
+  std::shared_ptr<const ledger::Genesis> genesis;
   LogFormat format = LogFormat::kText;
   std::vector<node::Member> joined_members;  // AETHEL_JOIN: as the member reported them
 };
@@ -427,7 +428,7 @@ node::Result<NodeSetup> with_join(NodeSetup setup) {
   }
   auto joined = join_lattice(c);
   if (!joined.ok()) return joined.error();
-  setup.genesis = joined->genesis;
+  setup.genesis = std::make_shared<const ledger::Genesis>(std::move(joined->genesis));
   c.validators = joined->genesis_validators;
   for (const node::Member& m : joined->members) {
     bool listed = std::find(c.lattice_nodes.begin(), c.lattice_nodes.end(), m.address.url) !=
@@ -455,14 +456,17 @@ node::Result<NodeSetup> load_setup(const Args& args, bool& usage_error) {
   auto genesis = load_genesis(config.value());
   if (!genesis.ok()) return genesis.error();
   if (base::Status tls = check_tls(config.value()); !tls.ok()) return tls.error();
-  NodeSetup setup{std::move(config).value(), std::move(genesis).value(), format.value(), {}};
+  NodeSetup setup{std::move(config).value(),
+                  std::make_shared<const ledger::Genesis>(std::move(genesis).value()),
+                  format.value(),
+                  {}};
   if (setup.config.join_url.empty()) return setup;
   return with_join(std::move(setup));
 }
 
 // The back-fill (node/history.h) fetches from the other nodes' HTTP APIs, in turn.
-node::HistoryOptions history_options(const node::Config& c, const ledger::Genesis& genesis,
-                                     Log& log) {
+node::HistoryOptions history_options(const node::Config& c,
+                                     std::shared_ptr<const ledger::Genesis> genesis, Log& log) {
   std::vector<http::Url> peers;
   for (const std::string& url : c.lattice_nodes) {
     auto parsed = http::parse_url(url);
@@ -472,7 +476,7 @@ node::HistoryOptions history_options(const node::Config& c, const ledger::Genesi
   client.timeout_ms = 10'000;
   client.trust.ca_file = c.tls_ca_file;
   node::HistoryOptions options;
-  options.genesis = genesis;
+  options.genesis = std::move(genesis);
   options.log = [&log](std::string_view line) { log.line(std::string(line)); };
   options.fetch = [peers, client, turn = std::make_shared<size_t>(0)](
                       uint64_t from, uint32_t limit) -> base::Result<std::vector<storage::Block>> {
@@ -543,7 +547,7 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   for (const std::string& warning : warnings) log.line("[CONFIG] warning: " + warning);
   auto node = open_node(c, setup.genesis, setup.joined_members, log, metrics, events);
   if (!node.ok()) return fail(node.error().message);
-  std::string lattice_id = node::lattice_id(node.value()->validators(), setup.genesis);
+  std::string lattice_id = node::lattice_id(node.value()->validators(), *setup.genesis);
   log.line(fmt::format("[NODE] lattice id {} with {} validators", lattice_id.substr(0, 16),
                        node.value()->validators().size()));
   if (!c.join_url.empty()) {
@@ -571,7 +575,7 @@ int serve(const NodeSetup& setup, const sigset_t& signals) {
   router_options.metrics = &metrics;
   router_options.max_body_bytes = c.max_body_bytes;
   router_options.max_connections = c.max_connections.value_or(default_max_connections());
-  router_options.genesis_json = ledger::genesis_to_json(setup.genesis);
+  router_options.genesis_json = ledger::genesis_to_json(*setup.genesis);
   router_options.events = &events;
   router_options.write_rate_per_s = c.rate_limit_writes_per_s.value_or(api::kDefaultWriteRatePerS);
   router_options.trusted_proxies = c.trusted_proxies;

@@ -388,8 +388,7 @@ uint32_t LedgerState::add_account(std::string_view name, const Account& account)
   const auto [it, inserted] = by_name.emplace(std::string(name), slot);
   AETHEL_CHECK(inserted);
   slot_index.insert(text_hash(name), slot);
-  const Hash key = account_key(name);
-  slots.push_back({it->first, account, key, SparseMerkleTree::kNone, kNeverTouched});
+  slots.push_back({it->first, account, SparseMerkleTree::kNone, kNeverTouched});
   return slot;
 }
 
@@ -402,11 +401,11 @@ void LedgerState::touch(uint32_t slot, uint64_t block_height) {
 void LedgerState::update_tree() {
   for (uint32_t slot : touched) {
     Slot& s = slots[slot];
-    const Hash leaf = leaf_hash(s.key, s.account);
     if (s.leaf == SparseMerkleTree::kNone) {
-      s.leaf = tree.insert(s.key, leaf, slot);
+      const Hash key = account_key(s.name);
+      s.leaf = tree.insert(key, leaf_hash(key, s.account), slot);
     } else {
-      tree.update(s.leaf, leaf);
+      tree.update(s.leaf, leaf_hash(tree.leaf_key(s.leaf), s.account));
     }
   }
   touched.clear();

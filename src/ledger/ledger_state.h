@@ -52,8 +52,8 @@ struct LedgerState {
   struct Slot {
     std::string name;  // kept here too so a lookup touches only the slot it reads
     Account account;
-    Hash key;                    // account_key(name), computed once
-    uint32_t leaf;               // its leaf in `tree`, kNone until the first tree update
+    uint32_t leaf;               // its leaf in `tree` (which keeps its key), kNone until
+                                 // the first tree update
     uint64_t touched_at_height;  // dedupes `touched` within a block
   };
 

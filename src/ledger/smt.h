@@ -34,6 +34,8 @@ class SparseMerkleTree {
   uint32_t insert(const Hash& key, const Hash& leaf_hash, uint32_t payload);
   // Replaces the hash of an existing leaf.
   void update(uint32_t leaf_id, const Hash& leaf_hash);
+  // The key a leaf was inserted with.
+  const Hash& leaf_key(uint32_t leaf_id) const { return nodes_[leaf_id].key; }
   // Rehashes everything dirty and returns the root.
   const Hash& commit();
   // The root as of the last commit().

@@ -67,7 +67,7 @@ bool HistoryFiller::fill_lowest_gap() {
     return false;
   }
   if (!gap.value()) return false;
-  ledger::Ledger replay(options_.genesis, ledger_limits(node_.validators(), options_.genesis));
+  ledger::Ledger replay(*options_.genesis, ledger_limits(node_.validators(), *options_.genesis));
   base::Status replayed = replay_stored(replay, gap.value()->from - 1);
   if (replayed.ok()) replayed = fetch_and_check(replay, *gap.value());
   if (!replayed.ok()) {

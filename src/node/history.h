@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -33,7 +34,7 @@ class Node;
 base::Result<ledger::BlockResult> replay_block(ledger::Ledger& ledger, const Block& block);
 
 struct HistoryOptions {
-  ledger::Genesis genesis;
+  std::shared_ptr<const ledger::Genesis> genesis;  // shared with the node (NodeOptions)
   // Stored blocks [from, from + limit) from some peer, as the store keeps them
   // (encode_block). An error or an empty answer: the filler tries again later.
   std::function<base::Result<std::vector<storage::Block>>(uint64_t from, uint32_t limit)> fetch;

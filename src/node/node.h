@@ -141,7 +141,10 @@ Result<Config> load_config(const ConfigSources& sources);
 struct NodeOptions {
   std::filesystem::path data_dir;
   std::filesystem::path node_key_path;
-  ledger::Genesis genesis = ledger::default_genesis();
+  // Shared, never copied: a genesis of a million accounts takes ~80 MB, and the CLI,
+  // the node and the history filler all keep it for the process's lifetime.
+  std::shared_ptr<const ledger::Genesis> genesis =
+      std::make_shared<const ledger::Genesis>(ledger::default_genesis());
   // Group commit caps: one block holds at most this many transactions (a request is
   // never split, so a single larger request still forms its own block).
   size_t max_block_transactions = 8192;

@@ -407,8 +407,8 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& options) {
   if (!validators.ok()) return validators.error();
   auto recovered = recover(*store.value());
   if (!recovered.ok()) return recovered.error();
-  auto ledger = ledger_at(recovered.value(), options.genesis,
-                          ledger_limits(validators.value(), options.genesis), *store.value());
+  auto ledger = ledger_at(recovered.value(), *options.genesis,
+                          ledger_limits(validators.value(), *options.genesis), *store.value());
   if (!ledger.ok()) return ledger.error();
 
   std::unique_ptr<Node> node(new Node(std::move(store).value(), std::move(key).value(),
