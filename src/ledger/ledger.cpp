@@ -344,7 +344,7 @@ LedgerState::LedgerState(const LedgerState& other)
       supply(other.supply),
       height(other.height),
       slots(other.slots),
-      by_name(other.by_name),
+      names(other.names),
       tree(other.tree),
       touched(other.touched),
       records(other.records),
@@ -357,8 +357,10 @@ LedgerState::LedgerState(const LedgerState& other)
 
 void LedgerState::rebuild_views() {
   slot_index.clear();
-  slot_index.reserve(by_name.size());
-  for (const auto& [name, slot] : by_name) slot_index.insert(text_hash(name), slot);
+  slot_index.reserve(slots.size());
+  for (uint32_t slot = 0; slot < slots.size(); ++slot) {
+    slot_index.insert(text_hash(slots[slot].name), slot);
+  }
   record_index.clear();
   record_index.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
@@ -385,10 +387,10 @@ std::optional<Outcome> LedgerState::find_record(std::string_view tx_id,
 uint32_t LedgerState::add_account(std::string_view name, const Account& account) {
   AETHEL_CHECK(slots.size() < kNoSlot);
   const auto slot = static_cast<uint32_t>(slots.size());
-  const auto [it, inserted] = by_name.emplace(std::string(name), slot);
-  AETHEL_CHECK(inserted);
+  AETHEL_CHECK(!find_slot(name));
   slot_index.insert(text_hash(name), slot);
-  slots.push_back({it->first, account, SparseMerkleTree::kNone, kNeverTouched});
+  slots.push_back({std::string(name), account, SparseMerkleTree::kNone, kNeverTouched});
+  names.insert(slot, [this](uint32_t s) { return name_of(s); });
   return slot;
 }
 
@@ -587,11 +589,14 @@ std::optional<Account> Ledger::account(std::string_view name) const {
 std::vector<std::pair<std::string, Account>> Ledger::accounts_page(std::string_view after,
                                                                    size_t limit) const {
   std::vector<std::pair<std::string, Account>> page;
-  const auto& by_name = state_->by_name;
-  auto it = after.empty() ? by_name.begin() : by_name.upper_bound(after);
-  for (; it != by_name.end() && page.size() < limit; ++it) {
-    page.emplace_back(it->first, state_->slots[it->second].account);
-  }
+  const LedgerState& s = *state_;
+  if (limit == 0) return page;
+  s.names.visit_after(
+      after, [&s](uint32_t slot) { return s.name_of(slot); },
+      [&](uint32_t slot) {
+        page.emplace_back(s.slots[slot].name, s.slots[slot].account);
+        return page.size() < limit;
+      });
   return page;
 }
 
@@ -650,14 +655,25 @@ std::optional<Error> Ledger::check_invariants() const {
   int64_t sum = 0;
   std::vector<std::pair<std::string, Account>> all;
   all.reserve(s.slots.size());
-  for (const auto& [name, slot] : s.by_name) {
-    const Account& account = s.slots[slot].account;
-    if (account.balance < 0) return fail(fmt::format("{} has a negative balance", name));
+  for (const LedgerState::Slot& slot : s.slots) {
+    const Account& account = slot.account;
+    if (account.balance < 0) return fail(fmt::format("{} has a negative balance", slot.name));
     if (__builtin_add_overflow(sum, account.balance, &sum)) return fail("balances overflow");
-    all.emplace_back(name, account);
+    all.emplace_back(slot.name, account);
   }
   if (sum != s.supply) return fail(fmt::format("balances sum to {}, supply is {}", sum, s.supply));
-  if (s.by_name.size() != s.slots.size()) return fail("account index and slots disagree");
+  size_t ordered = 0;
+  std::string_view previous;
+  s.names.visit_after(
+      "", [&s](uint32_t slot) { return s.name_of(slot); },
+      [&](uint32_t slot) {
+        if (ordered > 0 && !(previous < s.name_of(slot))) return false;
+        previous = s.name_of(slot);
+        return ++ordered <= s.slots.size();
+      });
+  if (ordered != s.slots.size() || s.names.size() != s.slots.size()) {
+    return fail("the order of account names and the slots disagree");
+  }
   const Hash scratch = merkle_root_from_scratch(all);
   if (scratch != s.tree.root()) {
     return fail(fmt::format("incremental root {} differs from recomputed root {}",

@@ -13,6 +13,7 @@
 #include "lang/lang.h"
 #include "ledger/flat_index.h"
 #include "ledger/ledger.h"
+#include "ledger/name_order.h"
 #include "ledger/record_log.h"
 #include "ledger/smt.h"
 
@@ -50,7 +51,7 @@ struct LedgerState {
   static constexpr uint64_t kNeverTouched = UINT64_MAX;
 
   struct Slot {
-    std::string name;  // kept here too so a lookup touches only the slot it reads
+    std::string name;
     Account account;
     uint32_t leaf;               // its leaf in `tree` (which keeps its key), kNone until
                                  // the first tree update
@@ -58,7 +59,7 @@ struct LedgerState {
   };
 
   LedgerState() = default;
-  // Copies the owning parts and rebuilds the string_view indexes over the copies.
+  // Copies the owning parts and rebuilds the hash indexes.
   LedgerState(const LedgerState& other);
   LedgerState& operator=(const LedgerState&) = delete;
 
@@ -67,10 +68,10 @@ struct LedgerState {
   int64_t supply = 0;
   uint64_t height = 0;
 
-  // Accounts live in `slots` (stable indices, never removed); `by_name` orders them
-  // for pages and snapshots; `slot_index` is the fast lookup by name hash.
+  // Accounts live in `slots` (stable indices, never removed); `names` orders them for
+  // pages; `slot_index` is the fast lookup by name hash.
   std::vector<Slot> slots;
-  std::map<std::string, uint32_t, std::less<>> by_name;
+  NameOrder names;
   FlatIndex slot_index;
 
   SparseMerkleTree tree;
@@ -93,6 +94,7 @@ struct LedgerState {
   std::string id_scratch;
 
   static uint64_t text_hash(std::string_view text) { return std::hash<std::string_view>{}(text); }
+  std::string_view name_of(uint32_t slot) const { return slots[slot].name; }
   std::optional<uint32_t> find_slot(std::string_view name) const;
   // The record of `tx_id` in `scope`; without a scope, the first in any scope.
   std::optional<Outcome> find_record(std::string_view tx_id,

@@ -27,8 +27,9 @@ uint32_t SparseMerkleTree::add_node(const Node& node, uint32_t parent) {
 uint32_t SparseMerkleTree::insert(const Hash& key, const Hash& leaf_hash, uint32_t payload) {
   Node leaf;
   leaf.hash = leaf_hash;
-  leaf.key = key;
-  leaf.payload = payload;
+  leaf.leaf = static_cast<uint32_t>(keys_.size());
+  keys_.push_back(key);
+  payloads_.push_back(payload);
   ++leaf_count_;
   if (root_id_ == kNone) {
     root_id_ = add_node(leaf, kNone);
@@ -38,7 +39,7 @@ uint32_t SparseMerkleTree::insert(const Hash& key, const Hash& leaf_hash, uint32
   // following `key`'s bits at every branch.
   uint32_t closest = root_id_;
   while (!is_leaf(closest)) closest = nodes_[closest].child[key_bit(key, nodes_[closest].bit)];
-  const unsigned split_bit = first_difference(key, nodes_[closest].key);
+  const unsigned split_bit = first_difference(key, key_of(closest));
   AETHEL_CHECK(split_bit < 256);  // the key is not in the tree yet
 
   // The new branch goes above the first node on the path that splits deeper.
@@ -49,7 +50,7 @@ uint32_t SparseMerkleTree::insert(const Hash& key, const Hash& leaf_hash, uint32
     below = nodes_[below].child[key_bit(key, nodes_[below].bit)];
   }
   Node branch;
-  branch.key = key;
+  branch.leaf = leaf.leaf;
   branch.bit = static_cast<uint16_t>(split_bit);
   const uint32_t branch_id = add_node(branch, parent);
   const uint32_t leaf_id = add_node(leaf, branch_id);
@@ -112,9 +113,11 @@ Hash SparseMerkleTree::lifted_hash(uint32_t id, unsigned depth) const {
   Hash hash = node.hash;
   if (node.bit == kLeafBit) return hash;  // a lone leaf hashes to itself at any depth
   AETHEL_CHECK(depth <= node.bit);
+  if (node.bit == depth) return hash;
+  const Hash& prefix = key_of(id);  // read only when lifting: another cache line
   for (unsigned level = node.bit; level > depth; --level) {
-    hash = key_bit(node.key, level - 1) == 0 ? interior_hash(hash, kEmptyHash)
-                                             : interior_hash(kEmptyHash, hash);
+    hash = key_bit(prefix, level - 1) == 0 ? interior_hash(hash, kEmptyHash)
+                                           : interior_hash(kEmptyHash, hash);
   }
   return hash;
 }
@@ -127,13 +130,14 @@ SparseMerkleTree::Walk SparseMerkleTree::walk(const Hash& key) const {
   while (id != kNone) {
     const Node& node = nodes_[id];
     if (node.bit == kLeafBit) {
-      result.terminal = node.key == key ? ProofTerminal::kLeaf : ProofTerminal::kOtherLeaf;
-      result.payload = node.payload;
-      result.leaf_key = node.key;
+      result.terminal = key_of(id) == key ? ProofTerminal::kLeaf : ProofTerminal::kOtherLeaf;
+      result.payload = payloads_[node.leaf];
+      result.leaf_key = key_of(id);
       return result;
     }
+    const Hash& prefix = key_of(id);
     for (unsigned level = depth; level < node.bit; ++level) {
-      if (key_bit(key, level) != key_bit(node.key, level)) {
+      if (key_bit(key, level) != key_bit(prefix, level)) {
         // The key leaves this branch's prefix here: its side is empty.
         result.siblings.push_back(lifted_hash(id, level + 1));
         result.terminal = ProofTerminal::kEmpty;

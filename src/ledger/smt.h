@@ -35,7 +35,7 @@ class SparseMerkleTree {
   // Replaces the hash of an existing leaf.
   void update(uint32_t leaf_id, const Hash& leaf_hash);
   // The key a leaf was inserted with.
-  const Hash& leaf_key(uint32_t leaf_id) const { return nodes_[leaf_id].key; }
+  const Hash& leaf_key(uint32_t leaf_id) const { return key_of(leaf_id); }
   // Rehashes everything dirty and returns the root.
   const Hash& commit();
   // The root as of the last commit().
@@ -57,12 +57,15 @@ class SparseMerkleTree {
   static constexpr uint16_t kLeafBit = 256;
   struct Node {
     Hash hash{};  // leaf: its leaf hash; branch: hash of the subtree at depth `bit`
-    Hash key{};   // leaf: its key; branch: the key of some leaf below (shared prefix)
     uint32_t child[2] = {kNone, kNone};
-    uint32_t payload = kNone;
+    // Leaf: its number in keys_ and payloads_. Branch: the number of some leaf below,
+    // whose key holds the prefix the branch's leaves share (keys are not repeated in
+    // branches: 48-byte nodes instead of 80).
+    uint32_t leaf = kNone;
     uint16_t bit = kLeafBit;  // branch: the depth at which its two sides split
   };
   bool is_leaf(uint32_t id) const { return nodes_[id].bit == kLeafBit; }
+  const Hash& key_of(uint32_t id) const { return keys_[nodes_[id].leaf]; }
   void mark_dirty_upwards(uint32_t id);
   void rehash(uint32_t id);
   // Hash of the subtree of node `id` seen from depth `depth` (<= its own depth).
@@ -75,6 +78,9 @@ class SparseMerkleTree {
   std::vector<Node> nodes_;
   std::vector<uint32_t> parent_;
   std::vector<uint8_t> dirty_;
+  // Per leaf, by its number (Node::leaf).
+  std::vector<Hash> keys_;
+  std::vector<uint32_t> payloads_;
   uint32_t root_id_ = kNone;
   size_t leaf_count_ = 0;
   Hash root_ = kEmptyHash;
