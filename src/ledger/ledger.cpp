@@ -257,7 +257,7 @@ void commit_overlay(LedgerState& s, const Overlay& overlay, uint64_t block_heigh
     if (slot == kNoSlot) {
       slot = s.add_account(entry.name, entry.after);
     } else {
-      s.slots[slot].account = entry.after;
+      s.set_account(slot, entry.after);
     }
     s.touch(slot, block_height);
   }
@@ -344,6 +344,7 @@ LedgerState::LedgerState(const LedgerState& other)
       supply(other.supply),
       height(other.height),
       slots(other.slots),
+      owners(other.owners),
       names(other.names),
       tree(other.tree),
       touched(other.touched),
@@ -389,9 +390,32 @@ uint32_t LedgerState::add_account(std::string_view name, const Account& account)
   const auto slot = static_cast<uint32_t>(slots.size());
   AETHEL_CHECK(!find_slot(name));
   slot_index.insert(text_hash(name), slot);
-  slots.push_back({std::string(name), account, SparseMerkleTree::kNone, kNeverTouched});
+  slots.push_back({std::string(name), 0, 0, kNoOwner, SparseMerkleTree::kNone, kNeverTouched});
+  set_account(slot, account);
   names.insert(slot, [this](uint32_t s) { return name_of(s); });
   return slot;
+}
+
+Account LedgerState::account_at(uint32_t slot) const {
+  const Slot& s = slots[slot];
+  Account account{s.balance, s.nonce};
+  if (s.owner != kNoOwner) account.owner = owners[s.owner];
+  return account;
+}
+
+void LedgerState::set_account(uint32_t slot, const Account& account) {
+  Slot& s = slots[slot];
+  s.balance = account.balance;
+  s.nonce = account.nonce;
+  if (!account.owner) {
+    s.owner = kNoOwner;  // its old key, if any, stays unused: owners are never removed
+  } else if (s.owner == kNoOwner) {
+    AETHEL_CHECK(owners.size() < kNoOwner);
+    s.owner = static_cast<uint32_t>(owners.size());
+    owners.push_back(*account.owner);
+  } else {
+    owners[s.owner] = *account.owner;
+  }
 }
 
 void LedgerState::touch(uint32_t slot, uint64_t block_height) {
@@ -405,9 +429,9 @@ void LedgerState::update_tree() {
     Slot& s = slots[slot];
     if (s.leaf == SparseMerkleTree::kNone) {
       const Hash key = account_key(s.name);
-      s.leaf = tree.insert(key, leaf_hash(key, s.account), slot);
+      s.leaf = tree.insert(key, leaf_hash(key, account_at(slot)), slot);
     } else {
-      tree.update(s.leaf, leaf_hash(tree.leaf_key(s.leaf), s.account));
+      tree.update(s.leaf, leaf_hash(tree.leaf_key(s.leaf), account_at(slot)));
     }
   }
   touched.clear();
@@ -443,8 +467,8 @@ void LedgerState::forget_expired() {
 void LedgerState::assert_conservation() const {
   int64_t sum = 0;
   for (const Slot& s : slots) {
-    AETHEL_CHECK(s.account.balance >= 0);
-    AETHEL_CHECK(!__builtin_add_overflow(sum, s.account.balance, &sum));
+    AETHEL_CHECK(s.balance >= 0);
+    AETHEL_CHECK(!__builtin_add_overflow(sum, s.balance, &sum));
   }
   AETHEL_CHECK(sum == supply);
 }
@@ -583,7 +607,7 @@ const Limits& Ledger::limits() const {
 std::optional<Account> Ledger::account(std::string_view name) const {
   const auto slot = state_->find_slot(name);
   if (!slot) return std::nullopt;
-  return state_->slots[*slot].account;
+  return state_->account_at(*slot);
 }
 
 std::vector<std::pair<std::string, Account>> Ledger::accounts_page(std::string_view after,
@@ -594,7 +618,7 @@ std::vector<std::pair<std::string, Account>> Ledger::accounts_page(std::string_v
   s.names.visit_after(
       after, [&s](uint32_t slot) { return s.name_of(slot); },
       [&](uint32_t slot) {
-        page.emplace_back(s.slots[slot].name, s.slots[slot].account);
+        page.emplace_back(s.slots[slot].name, s.account_at(slot));
         return page.size() < limit;
       });
   return page;
@@ -637,7 +661,7 @@ Proof Ledger::prove(std::string_view name) const {
   proof.siblings = walk.siblings;
   if (walk.terminal == ProofTerminal::kOtherLeaf) {
     proof.other_key = walk.leaf_key;
-    proof.other_account = state_->slots[walk.payload].account;
+    proof.other_account = state_->account_at(walk.payload);
   }
   return proof;
 }
@@ -655,11 +679,12 @@ std::optional<Error> Ledger::check_invariants() const {
   int64_t sum = 0;
   std::vector<std::pair<std::string, Account>> all;
   all.reserve(s.slots.size());
-  for (const LedgerState::Slot& slot : s.slots) {
-    const Account& account = slot.account;
-    if (account.balance < 0) return fail(fmt::format("{} has a negative balance", slot.name));
+  for (uint32_t slot = 0; slot < s.slots.size(); ++slot) {
+    const Account account = s.account_at(slot);
+    const std::string& name = s.slots[slot].name;
+    if (account.balance < 0) return fail(fmt::format("{} has a negative balance", name));
     if (__builtin_add_overflow(sum, account.balance, &sum)) return fail("balances overflow");
-    all.emplace_back(slot.name, account);
+    all.emplace_back(name, account);
   }
   if (sum != s.supply) return fail(fmt::format("balances sum to {}, supply is {}", sum, s.supply));
   size_t ordered = 0;

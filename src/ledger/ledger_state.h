@@ -50,9 +50,14 @@ Result<IntentEntry> compile_intent(std::string_view source, std::string deployed
 struct LedgerState {
   static constexpr uint64_t kNeverTouched = UINT64_MAX;
 
+  static constexpr uint32_t kNoOwner = UINT32_MAX;
+
+  // An account as stored: 64 bytes (account_at() gives it as an Account).
   struct Slot {
     std::string name;
-    Account account;
+    int64_t balance;
+    uint64_t nonce;
+    uint32_t owner;              // its key in `owners`, kNoOwner for an account without
     uint32_t leaf;               // its leaf in `tree` (which keeps its key), kNone until
                                  // the first tree update
     uint64_t touched_at_height;  // dedupes `touched` within a block
@@ -71,6 +76,9 @@ struct LedgerState {
   // Accounts live in `slots` (stable indices, never removed); `names` orders them for
   // pages; `slot_index` is the fast lookup by name hash.
   std::vector<Slot> slots;
+  // One key per account that has had an owner (Slot::owner), rewritten when it
+  // rotates: most accounts have none, and an optional key in every slot took 40 bytes.
+  std::vector<PublicKey> owners;
   NameOrder names;
   FlatIndex slot_index;
 
@@ -95,6 +103,8 @@ struct LedgerState {
 
   static uint64_t text_hash(std::string_view text) { return std::hash<std::string_view>{}(text); }
   std::string_view name_of(uint32_t slot) const { return slots[slot].name; }
+  Account account_at(uint32_t slot) const;
+  void set_account(uint32_t slot, const Account& account);
   std::optional<uint32_t> find_slot(std::string_view name) const;
   // The record of `tx_id` in `scope`; without a scope, the first in any scope.
   std::optional<Outcome> find_record(std::string_view tx_id,

@@ -52,7 +52,7 @@ class Overlay {
     }
     const auto slot = state.find_slot(name);
     if (!slot) return std::nullopt;
-    const Account& account = state.slots[*slot].account;
+    const Account account = state.account_at(*slot);
     return add({name, account, account, *slot});
   }
 

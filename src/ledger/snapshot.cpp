@@ -86,7 +86,8 @@ struct FrozenState {
   Hash root{};
   // In slot order, copied sequentially: a copy in name order walked a million map
   // nodes on the consensus thread. serialize_to sorts them, on its own thread.
-  std::vector<std::pair<std::string, Account>> accounts;
+  std::vector<LedgerState::Slot> accounts;
+  std::vector<PublicKey> owners;  // LedgerState::owners
   RecordLog records;
   std::vector<DeployedIntent> intents;  // by name
 };
@@ -100,9 +101,8 @@ SnapshotSource Ledger::freeze() const {
   frozen->limits = s.limits;
   frozen->open_accounts = s.open_accounts;
   frozen->root = s.root;
-  frozen->accounts.reserve(s.slots.size());
-  for (const LedgerState::Slot& slot : s.slots)
-    frozen->accounts.emplace_back(slot.name, slot.account);
+  frozen->accounts = s.slots;
+  frozen->owners = s.owners;
   frozen->records = s.records;
   for (const auto& [name, entry] : s.intents) frozen->intents.push_back(entry.info);
   return SnapshotSource(std::move(frozen));
@@ -144,20 +144,20 @@ void SnapshotSource::serialize_to(const std::function<void(std::string_view)>& s
   put_hash(w, s.limits.lattice_id);
   w.u8(s.open_accounts ? 1 : 0);
   put_hash(w, s.root);
-  std::vector<const std::pair<std::string, Account>*> by_name;
+  std::vector<const LedgerState::Slot*> by_name;
   by_name.reserve(s.accounts.size());
-  for (const auto& named : s.accounts) by_name.push_back(&named);
+  for (const LedgerState::Slot& slot : s.accounts) by_name.push_back(&slot);
   std::sort(by_name.begin(), by_name.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
+            [](const auto* a, const auto* b) { return a->name < b->name; });
   w.u64(by_name.size());
-  for (const auto* named : by_name) {
-    const auto& [name, account] = *named;
-    w.u8(static_cast<uint8_t>(name.size()));
-    w.bytes(name);
-    w.i64(account.balance);
-    w.u64(account.nonce);
-    w.u8(account.owner ? 1 : 0);
-    if (account.owner) put_hash(w, *account.owner);
+  for (const LedgerState::Slot* slot : by_name) {
+    w.u8(static_cast<uint8_t>(slot->name.size()));
+    w.bytes(slot->name);
+    w.i64(slot->balance);
+    w.u64(slot->nonce);
+    const bool owned = slot->owner != LedgerState::kNoOwner;
+    w.u8(owned ? 1 : 0);
+    if (owned) put_hash(w, s.owners[slot->owner]);
     out.maybe_flush();
   }
   w.u64(s.records.size());
