@@ -49,7 +49,6 @@ Result<IntentEntry> compile_intent(std::string_view source, std::string deployed
 
 struct LedgerState {
   static constexpr uint64_t kNeverTouched = UINT64_MAX;
-
   static constexpr uint32_t kNoOwner = UINT32_MAX;
 
   // An account as stored: 64 bytes (account_at() gives it as an Account).
@@ -57,7 +56,7 @@ struct LedgerState {
     std::string name;
     int64_t balance;
     uint64_t nonce;
-    uint32_t owner;              // its key in `owners`, kNoOwner for an account without
+    uint32_t owner;              // its owner's key in `owners`; kNoOwner: none
     uint32_t leaf;               // its leaf in `tree` (which keeps its key), kNone until
                                  // the first tree update
     uint64_t touched_at_height;  // dedupes `touched` within a block
