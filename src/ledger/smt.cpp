@@ -30,7 +30,6 @@ uint32_t SparseMerkleTree::insert(const Hash& key, const Hash& leaf_hash, uint32
   leaf.leaf = static_cast<uint32_t>(keys_.size());
   keys_.push_back(key);
   payloads_.push_back(payload);
-  ++leaf_count_;
   if (root_id_ == kNone) {
     root_id_ = add_node(leaf, kNone);
     return root_id_;

@@ -41,7 +41,7 @@ class SparseMerkleTree {
   // The root as of the last commit().
   const Hash& root() const { return root_; }
   bool has_pending_changes() const { return root_id_ != kNone && dirty_[root_id_] != 0; }
-  size_t leaf_count() const { return leaf_count_; }
+  size_t leaf_count() const { return keys_.size(); }
 
   // The path of `key` from the root, as a proof needs it. Requires no pending
   // changes.
@@ -82,7 +82,6 @@ class SparseMerkleTree {
   std::vector<Hash> keys_;
   std::vector<uint32_t> payloads_;
   uint32_t root_id_ = kNone;
-  size_t leaf_count_ = 0;
   Hash root_ = kEmptyHash;
 };
 
