@@ -2,8 +2,11 @@
 // WriteBatch: snapshot, entries, hard state, blocks, compaction). Writes land in a
 // volatile queue; sync_one() makes the oldest durable (one fsync each). A crash
 // keeps the durable image plus an arbitrary prefix of the unsynced writes (the kernel
-// may have flushed some), and may tear the first lost write: its hard state and a
-// prefix of its log entries survive, nothing else of it.
+// may have flushed some), and may tear the first lost write: its term and vote and a
+// prefix of its log entries survive, nothing else of it. Not its commit index: no
+// store makes a commit index durable before the entries it covers (the Store writes
+// a batch atomically; a write-ahead log appends the state after the entries), and a
+// commit index without them would name the entries they were to replace.
 #pragma once
 
 #include <map>
@@ -53,8 +56,9 @@ class SimDisk {
     const bool tearable = survivors < unsynced_.size() && !unsynced_[survivors].snapshot &&
                           !unsynced_[survivors].entries.empty();
     if (allow_torn && tearable) {
-      storage::WriteBatch prefix;  // its hard state and some of its entries
+      storage::WriteBatch prefix;  // its term and vote and some of its entries
       prefix.hard_state = unsynced_[survivors].hard_state;
+      if (prefix.hard_state) prefix.hard_state->commit_index = hard_state_.commit;
       prefix.entries = unsynced_[survivors].entries;
       apply(prefix, prng.below(prefix.entries.size()));
       torn = true;

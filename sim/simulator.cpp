@@ -61,8 +61,9 @@ struct Profile {
   std::uint64_t heal_pm = 60;
   std::uint64_t slow_disk_pm = 0;
   bool torn_writes = false;
-  std::uint64_t disk_replace_pm = 0;  // per restart: the node comes back with an empty disk
-  std::uint64_t membership_pm = 0;    // per fault step, with spares: one membership change
+  std::uint64_t disk_replace_pm = 0;    // per restart: the node comes back with an empty disk
+  std::uint64_t membership_pm = 0;      // per fault step, with spares: one membership change
+  std::uint32_t readies_in_flight = 1;  // consensus::Config::max_readies_in_flight
 };
 
 Profile draw_profile(Prng& prng) {
@@ -83,6 +84,8 @@ Profile draw_profile(Prng& prng) {
   const std::uint64_t replaces[] = {0, 0, 150, 400};
   p.disk_replace_pm = replaces[prng.below(4)];
   p.membership_pm = 20 + prng.below(60);
+  const std::uint32_t readies[] = {1, 2, 4, 8};  // the classic loop, and pipelines
+  p.readies_in_flight = readies[prng.below(4)];
   return p;
 }
 
@@ -286,6 +289,7 @@ node::ReplicaOptions Simulation::replica_options(const Node& n) {
   o.consensus.heartbeat_interval_ticks = kHeartbeatTicks;
   o.consensus.max_entries_per_append = 256;
   o.consensus.max_inflight_appends = 16;
+  o.consensus.max_readies_in_flight = profile_.readies_in_flight;
   o.consensus.prng_seed = options_.seed * 1'000'003 + n.id * 7919 + n.incarnation * 104'729;
   o.consensus.bugs = bugs_.core;
   o.bugs = bugs_.replica;
@@ -814,8 +818,9 @@ void Simulation::change_membership() {
 
 void Simulation::crash(Node& n) {
   const bool torn = profile_.torn_writes && prng_.below(2) == 0;
-  stats_.torn_writes += n.disk.crash(prng_, torn) ? 1 : 0;
-  trace(n.id, "crash");
+  const bool was_torn = n.disk.crash(prng_, torn);
+  stats_.torn_writes += was_torn ? 1 : 0;
+  trace(n.id, was_torn ? "crash, tearing a write" : "crash");
   n.up = false;
   ++n.incarnation;
   n.replica.reset();  // unanswered writes are never answered: their clients time out
@@ -883,7 +888,7 @@ bool Simulation::converged() {
     if (c.outstanding) return false;
   }
   for (const Node& n : nodes_) {
-    if (!n.up || n.replica->writes_in_flight() > 0) return false;
+    if (!n.up || n.disk.unsynced() > 0) return false;
   }
   const Node* leader = nullptr;
   for (const Node& n : nodes_) {

@@ -24,7 +24,18 @@
 //        from the leader is committed state;
 //     4. call advance().
 //   The core counts the leader's own copy of an entry toward a commit quorum only after
-//   advance() confirmed it durable, and never hands out a Ready while one is unacknowledged.
+//   advance() confirmed it durable, and hands out committed entries only once they are
+//   durable here.
+//
+// PIPELINING. With Config::max_readies_in_flight > 1 the caller may take the next Ready
+//   before it advance()s the last one, so that one Ready is written while the next is
+//   built and sent. The contract holds per Ready, with two more rules: the writes of
+//   successive Readys become durable in the order the Readys were handed out, and
+//   advance() acknowledges the oldest Ready not yet acknowledged. A Ready's messages are
+//   then sent once its own write and every earlier one are durable — also a Ready that
+//   writes nothing, since its acknowledgements may promise entries an earlier Ready is
+//   still writing. Committed entries count as applied once handed out: apply them in
+//   the order of the Readys, before taking the next one.
 //   Sending an append or a vote before its fsync completes breaks "nothing acknowledged is
 //   lost" and "one vote per term" after a crash; the simulator's apply_before_persist bug
 //   plants exactly that, and the simulator catches it.
@@ -210,6 +221,9 @@ struct Config {
   std::uint64_t max_uncommitted_entries = 1u << 16;
   std::uint64_t max_entry_bytes = 1u << 20;
   std::uint32_t max_committed_entries_per_ready = 4096;
+  // Readys handed out and not yet advance()d (DURABILITY CONTRACT): 1 is the classic
+  // loop; more lets the caller write one Ready while it takes the next (pipelining).
+  std::uint32_t max_readies_in_flight = 1;
   std::uint32_t max_pending_reads = 4096;
   // ReadIndex on the leader answers at once while its lease holds (a quorum answered a
   // heartbeat sent less than election_timeout_ticks - lease_margin_ticks ago); without
@@ -340,10 +354,10 @@ class Raft {
   Error compact(Index index, Bytes data);
 
   bool has_ready() const;
-  // Collects pending work. At most one Ready is outstanding: call advance() before the
-  // next ready().
+  // Collects pending work. At most Config::max_readies_in_flight Readys are outstanding:
+  // has_ready() is false while that many wait for advance().
   Ready ready();
-  // The last Ready's persistence, sending and applying are done.
+  // The oldest outstanding Ready's persistence and sending are done.
   void advance();
 
   // A node whose log is gone (a rebuilt or emptied data directory, a new disk) must not

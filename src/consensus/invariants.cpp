@@ -11,7 +11,8 @@ void RaftImpl::check_invariants(NodeId sender) {
   const Index last = log_.last_index();
   AETHEL_CHECK(log_.committed() <= last);
   AETHEL_CHECK(log_.applied() <= log_.committed());
-  AETHEL_CHECK(log_.stable() <= last);
+  AETHEL_CHECK(log_.stable() <= log_.offered() && log_.offered() <= last);
+  AETHEL_CHECK(in_flight_.size() <= config_.max_readies_in_flight);
   AETHEL_CHECK(log_.snapshot_index() <= log_.committed());  // snapshots hold committed state
   AETHEL_CHECK(term_ >= checked_term_);                     // terms never decrease
   AETHEL_CHECK(log_.last_term() <= term_);                  // no entry from a future term

@@ -38,7 +38,8 @@ std::optional<std::string> validate(const Config& config) {
   }
   if (config.max_entries_per_append == 0 || config.max_bytes_per_append == 0 ||
       config.max_inflight_appends == 0 || config.max_uncommitted_entries == 0 ||
-      config.max_committed_entries_per_ready == 0 || config.max_pending_reads == 0) {
+      config.max_committed_entries_per_ready == 0 || config.max_pending_reads == 0 ||
+      config.max_readies_in_flight == 0) {
     return "limits must be > 0";
   }
   if (config.max_entries_per_append > kMaxEntriesPerMessage) {
@@ -90,6 +91,7 @@ RaftImpl::RaftImpl(const Config& config, const DurableState& durable, Index appl
   log_.commit_to(durable.hard_state.commit);
   log_.applied_to(std::min(applied_index, log_.committed()));
   persisted_hard_state_ = durable.hard_state;
+  offered_hard_state_ = durable.hard_state;
   become_follower(term_, kNoNode);
   checked_term_ = term_;
   checked_commit_ = log_.committed();
@@ -1007,37 +1009,40 @@ std::vector<Entry> RaftImpl::next_committed_entries() const {
 }
 
 bool RaftImpl::has_ready() const {
-  if (in_flight_.active) return false;
+  if (in_flight_.size() >= config_.max_readies_in_flight) return false;
   if (!messages_.empty() || !read_states_.empty() || pending_install_) return true;
   if (role_ == Role::kLeader && (appends_pending_ || commit_changed_)) return true;
-  if (log_.stable() < log_.last_index()) return true;
-  if (HardState{term_, vote_, log_.committed()} != persisted_hard_state_) return true;
+  if (log_.offered() < log_.last_index()) return true;
+  if (HardState{term_, vote_, log_.committed()} != offered_hard_state_) return true;
   const Index persisted = config_.bugs.apply_before_persist ? log_.last_index() : log_.stable();
   return std::min(log_.committed(), persisted) > std::max(log_.applied(), log_.snapshot_index());
 }
 
+// Committed entries and a received snapshot count as applied once handed out: the
+// caller applies them in the Ready's order before it takes the next one.
 Ready RaftImpl::ready() {
-  AETHEL_CHECK(!in_flight_.active);  // advance() the previous Ready first
+  AETHEL_CHECK(in_flight_.size() < config_.max_readies_in_flight);  // advance() first
   flush_appends();
   Ready rd;
-  in_flight_ = InFlight{};
-  in_flight_.active = true;
+  InFlight& in_flight = in_flight_.emplace_back();
   const HardState hard_state{term_, vote_, log_.committed()};
-  if (hard_state != persisted_hard_state_) {
+  if (hard_state != offered_hard_state_) {
     rd.hard_state = hard_state;
-    in_flight_.hard_state = hard_state;
+    in_flight.hard_state = hard_state;
+    offered_hard_state_ = hard_state;
   }
   if (pending_install_) {
     rd.snapshot = std::move(pending_install_);
     pending_install_.reset();
-    in_flight_.snapshot_index = rd.snapshot->meta.index;
+    log_.applied_to(rd.snapshot->meta.index);
   }
-  if (log_.stable() < log_.last_index()) {
-    rd.entries = log_.slice(log_.stable() + 1, ~std::uint64_t{0}, ~std::uint64_t{0});
-    in_flight_.last_entry = Entry{rd.entries.back().term, rd.entries.back().index, {}};
+  if (log_.offered() < log_.last_index()) {
+    rd.entries = log_.slice(log_.offered() + 1, ~std::uint64_t{0}, ~std::uint64_t{0});
+    in_flight.last_entry = Entry{rd.entries.back().term, rd.entries.back().index, {}};
+    log_.offered_to(rd.entries.back().index);
   }
   rd.committed_entries = next_committed_entries();
-  if (!rd.committed_entries.empty()) in_flight_.last_committed = rd.committed_entries.back().index;
+  if (!rd.committed_entries.empty()) log_.applied_to(rd.committed_entries.back().index);
   rd.messages = std::move(messages_);
   messages_.clear();
   rd.read_states = std::move(read_states_);
@@ -1049,14 +1054,11 @@ Ready RaftImpl::ready() {
 }
 
 void RaftImpl::advance() {
-  AETHEL_CHECK(in_flight_.active);
-  if (in_flight_.hard_state) persisted_hard_state_ = *in_flight_.hard_state;
-  if (in_flight_.snapshot_index) log_.applied_to(*in_flight_.snapshot_index);
-  if (in_flight_.last_entry) {
-    log_.stable_to(in_flight_.last_entry->index, in_flight_.last_entry->term);
-  }
-  if (in_flight_.last_committed) log_.applied_to(*in_flight_.last_committed);
-  in_flight_ = InFlight{};
+  AETHEL_CHECK(!in_flight_.empty());
+  const InFlight done = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  if (done.hard_state) persisted_hard_state_ = *done.hard_state;
+  if (done.last_entry) log_.stable_to(done.last_entry->index, done.last_entry->term);
   if (role_ == Role::kLeader && maybe_commit()) commit_changed_ = true;
   check_invariants();
 }

@@ -62,12 +62,10 @@ class RaftImpl {
     NodeId requester = kNoNode;
     Index index = 0;
   };
+  // What a Ready handed out to be made durable, until its advance().
   struct InFlight {
-    bool active = false;
     std::optional<HardState> hard_state;
-    std::optional<Index> snapshot_index;
     std::optional<Entry> last_entry;  // index and term only; data cleared
-    std::optional<Index> last_committed;
   };
 
   // Roles.
@@ -142,6 +140,7 @@ class RaftImpl {
   std::map<Index, Membership> changes_;
   std::optional<Snapshot> pending_install_;  // received, not yet handed out in a Ready
   HardState persisted_hard_state_;
+  HardState offered_hard_state_;  // the latest handed out in a Ready, durable or not
   std::vector<Message> messages_;
   std::vector<ReadState> read_states_;
   std::deque<PendingRead> pending_reads_;
@@ -151,9 +150,9 @@ class RaftImpl {
   std::uint64_t round_ = 0;
   std::map<std::uint64_t, std::uint64_t> round_sent_tick_;  // round → ticks_ when sent
   std::uint64_t ticks_ = 0;                                 // ticks since start
-  bool appends_pending_ = false;  // new entries or acks since the last flush
-  bool commit_changed_ = false;   // followers should learn the new commit index
-  InFlight in_flight_;
+  bool appends_pending_ = false;    // new entries or acks since the last flush
+  bool commit_changed_ = false;     // followers should learn the new commit index
+  std::deque<InFlight> in_flight_;  // oldest first; at most config_.max_readies_in_flight
   // What check_invariants() saw last: neither may go down.
   Term checked_term_ = 0;
   Index checked_commit_ = 0;

@@ -15,6 +15,7 @@ RaftLog::RaftLog(Index snapshot_index, Term snapshot_term, std::vector<Entry> en
   }
   committed_ = snapshot_index;
   stable_ = last_index();
+  offered_ = stable_;
   applied_ = snapshot_index;
 }
 
@@ -99,6 +100,11 @@ void RaftLog::stable_to(Index index, Term term) {
   if (index > stable_ && matches(index, term)) stable_ = index;
 }
 
+void RaftLog::offered_to(Index index) {
+  AETHEL_CHECK(index <= last_index());
+  offered_ = std::max(offered_, index);
+}
+
 void RaftLog::applied_to(Index index) {
   if (index <= applied_) return;
   AETHEL_CHECK(index <= committed_);
@@ -112,6 +118,7 @@ void RaftLog::restore(Index index, Term term) {
   snapshot_term_ = term;
   committed_ = index;
   stable_ = index;
+  offered_ = index;
 }
 
 void RaftLog::compact(Index index) {
@@ -127,6 +134,7 @@ void RaftLog::truncate_from(Index index) {
   AETHEL_CHECK(index > snapshot_index_ && index <= last_index());
   entries_.erase(entries_.begin() + static_cast<long>(index - first_index()), entries_.end());
   stable_ = std::min(stable_, index - 1);
+  offered_ = std::min(offered_, index - 1);
 }
 
 }  // namespace aethel::consensus

@@ -1,5 +1,6 @@
-// Internal: the in-memory Raft log of one node, with the three cursors that matter:
-//   applied <= committed, and stable (what the caller has made durable) <= last.
+// Internal: the in-memory Raft log of one node, with the cursors that matter:
+//   applied <= committed, and stable (what the caller has made durable) <= offered
+//   (what a Ready has handed out to be written) <= last.
 // Entries before first_index() were compacted into a snapshot.
 #pragma once
 
@@ -38,6 +39,7 @@ class RaftLog {
 
   void commit_to(Index index);
   void stable_to(Index index, Term term);
+  void offered_to(Index index);
   void applied_to(Index index);
   // Replaces the whole log by a snapshot received from the leader.
   void restore(Index index, Term term);
@@ -46,6 +48,7 @@ class RaftLog {
 
   Index committed() const { return committed_; }
   Index stable() const { return stable_; }
+  Index offered() const { return offered_; }
   Index applied() const { return applied_; }
 
  private:
@@ -56,6 +59,7 @@ class RaftLog {
   std::deque<Entry> entries_;
   Index committed_ = 0;
   Index stable_ = 0;
+  Index offered_ = 0;
   Index applied_ = 0;
 };
 

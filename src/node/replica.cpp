@@ -739,10 +739,11 @@ std::vector<std::string> Replica::client_id_keys(const std::vector<ledger::Trans
   return keys;
 }
 
-// Everything committed before this leader's term is applied once an entry of its term
-// is (its first, the empty entry a new leader appends, commits and applies first).
+// Everything committed before this leader's term is applied, and its blocks written,
+// once an entry of its term is (its first, the empty entry a new leader appends,
+// commits and applies first).
 bool Replica::applied_own_term_entry() const {
-  std::optional<consensus::Term> term = raft_.term_at(applied_through_);
+  std::optional<consensus::Term> term = raft_.term_at(written_through());
   return term && *term == raft_.term();
 }
 
@@ -752,7 +753,8 @@ void Replica::forget_applied_in_flight() {
     in_flight_by_index_.clear();
     in_flight_ids_.clear();
   }
-  while (!in_flight_by_index_.empty() && in_flight_by_index_.begin()->first <= applied_through_) {
+  const consensus::Index written = written_through();
+  while (!in_flight_by_index_.empty() && in_flight_by_index_.begin()->first <= written) {
     in_flight_ids_.erase(in_flight_by_index_.begin()->second);
     in_flight_by_index_.erase(in_flight_by_index_.begin());
   }
@@ -981,18 +983,14 @@ void Replica::expire_height_waiters() {
 void Replica::process() {
   route_submissions();
   issue_reads();
-  auto ready_in_flight = [&] {
-    return std::any_of(in_flight_.begin(), in_flight_.end(),
-                       [](const PendingWrite& w) { return w.advance; });
-  };
-  while (!ready_in_flight() && raft_.has_ready()) {
+  while (raft_.has_ready()) {  // false while Config::max_readies_in_flight wait
     handle_ready(raft_.ready());
     route_submissions();  // a Ready may have made this node leader, or named one
   }
 }
 
 bool Replica::idle() const {
-  return (queue_.empty() || !raft_.leader()) && !raft_.has_ready() && in_flight_.empty();
+  return (queue_.empty() || !raft_.leader()) && !raft_.has_ready();
 }
 
 // Steps 1 and 2: apply what is committed, hand the writes to the Disk, hold the
@@ -1004,16 +1002,16 @@ void Replica::handle_ready(consensus::Ready ready) {
   apply_committed(ready.committed_entries, batch);
   confirm_reads(ready.read_states);
   answer_reads();
-  PendingWrite pending{true, std::move(ready.messages)};
+  PendingWrite pending{.advance = true, .messages = std::move(ready.messages)};
   if (options_.consensus.bugs.apply_before_persist) send_all(pending.messages);  // planted bug
   send_before_sync(pending.messages);
   const bool deferrable = may_defer(batch, ready.hard_state);  // an empty one too
   if (ready.hard_state) last_hard_state_ = *ready.hard_state;
-  if (deferrable) {
-    defer(std::move(batch));
-    return finish_ready(pending.messages);
-  }
-  write(std::move(batch), std::move(pending));
+  if (!deferrable) return write(std::move(batch), std::move(pending));
+  defer(std::move(batch));
+  if (in_flight_.empty()) return finish_ready(pending.messages);
+  pending.on_disk = false;  // its acknowledgements may promise what is being written
+  in_flight_.push_back(std::move(pending));
 }
 
 // Step 3, once nothing of the Ready is left to wait for.
@@ -1046,6 +1044,7 @@ void Replica::write(storage::WriteBatch batch, PendingWrite pending) {
     deferred_ = {};
   }
   if (!batch.blocks.empty()) pending.blocks_through = batch.blocks.back().height;
+  pending.applied_through = applied_through_;
   in_flight_.push_back(std::move(pending));
   disk_.write(std::move(batch));
 }
@@ -1055,15 +1054,24 @@ void Replica::write_deferred() {
 }
 
 void Replica::on_durable() {
-  AETHEL_CHECK(!in_flight_.empty());
-  PendingWrite done = std::move(in_flight_.front());
-  in_flight_.pop_front();
+  AETHEL_CHECK(!in_flight_.empty() && in_flight_.front().on_disk);
+  do {
+    PendingWrite done = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    finish_write(done);
+  } while (!in_flight_.empty() && !in_flight_.front().on_disk);
+}
+
+void Replica::finish_write(PendingWrite& done) {
   if (done.blocks_through > 0) unwritten_.drop_through(done.blocks_through);
-  if (!done.advance) return;
-  send_all(done.messages);
-  raft_.advance();
-  maybe_compact();
-  publish_status();
+  written_through_ = std::max(written_through_, done.applied_through);
+  if (done.advance) finish_ready(done.messages);
+}
+
+// Every block applied through this log index is durable.
+consensus::Index Replica::written_through() const {
+  if (in_flight_.empty() && deferred_.blocks.empty()) return applied_through_;
+  return written_through_;
 }
 
 storage::WriteBatch Replica::persistable(const consensus::Ready& ready) const {
@@ -1354,8 +1362,8 @@ void Replica::check_invariants() {
   AETHEL_CHECK(raft_.applied_index() <= raft_.commit_index());
   AETHEL_CHECK(raft_.applied_index() <= applied_through_);
   AETHEL_CHECK(waiters_.empty() || waiters_.begin()->first > applied_through_);
-  // A Ready, a compaction, a recovery mark, a deferred write.
-  AETHEL_CHECK(in_flight_.size() <= 4);
+  // Readys (written or waiting), a compaction, a recovery mark, a deferred write.
+  AETHEL_CHECK(in_flight_.size() <= options_.consensus.max_readies_in_flight + 3);
   uint64_t height = ledgers_.height();
   AETHEL_CHECK(height >= height_seen_);  // blocks are never un-applied (snapshots reset it)
   height_seen_ = height;

@@ -258,8 +258,6 @@ class Replica {
   // core keeps only a reference, so memory does not hold a big ledger's snapshot
   // between uses (Disk::read_built_snapshot).
   void on_snapshot_stored(uint64_t data_bytes);
-  // Writes handed to the Disk and not yet reported durable.
-  size_t writes_in_flight() const { return in_flight_.size(); }
   // Applied blocks not durable yet; other threads may read it.
   const UnwrittenBlocks& unwritten_blocks() const { return unwritten_; }
   // Hands the deferred write to the Disk now (a stopping driver).
@@ -268,7 +266,7 @@ class Replica {
   void stop(const Error& error);
 
   // True when a tick's worth of time may pass without a call: nothing queued, no
-  // Ready pending. The driver may sleep until the next tick.
+  // Ready pending. The driver may sleep until the next tick or on_durable().
   bool idle() const;
   // Without members: it runs after every Ready.
   ConsensusStatus status() const;
@@ -322,10 +320,15 @@ class Replica {
     uint64_t asked_tick = 0;
     consensus::Index index = 0;  // set once confirmed
   };
+  // A write handed to the Disk, or (on_disk false) a Ready that wrote nothing but waits
+  // behind the writes in flight before its messages go (consensus.h, PIPELINING).
   struct PendingWrite {
-    bool advance = false;  // a Ready's write: advance the core once durable
+    bool advance = false;  // a Ready's: advance the core once durable
+    bool on_disk = true;
     std::vector<consensus::Message> messages;
     uint64_t blocks_through = 0;  // the highest block height the write carries
+    // Every block applied through this log index is in this write or an earlier one.
+    consensus::Index applied_through = 0;
   };
 
   void route_submissions();
@@ -352,6 +355,8 @@ class Replica {
 
   void handle_ready(consensus::Ready ready);
   void finish_ready(std::vector<consensus::Message>& messages);
+  void finish_write(PendingWrite& done);
+  consensus::Index written_through() const;
   storage::WriteBatch persistable(const consensus::Ready& ready) const;
   bool may_defer(const storage::WriteBatch& batch,
                  const std::optional<consensus::HardState>& hard_state) const;
@@ -414,6 +419,7 @@ class Replica {
   uint64_t height_seen_ = 0;  // the ledger's height at the last check
   // The last entry applied to the ledgers (the core learns it at advance).
   consensus::Index applied_through_ = 0;
+  consensus::Index written_through_ = 0;             // see written_through()
   std::map<std::string, ProbeReply> probe_replies_;  // their terms and where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
@@ -435,8 +441,9 @@ class Replica {
   UnwrittenBlocks unwritten_;
   consensus::HardState last_hard_state_;  // the last the core asked to persist
   uint64_t last_stored_height_ = 0;
-  // Keys (outcome_key) of the client ids this leader proposed in in_flight_term_ and
-  // has not applied yet, and by the index of their entry.
+  // Keys (outcome_key) of the client ids this leader proposed in in_flight_term_ whose
+  // blocks are not durable yet (not applied, or applied and still being written), and
+  // by the index of their entry.
   std::set<std::string> in_flight_ids_;
   std::multimap<consensus::Index, std::string> in_flight_by_index_;
   consensus::Term in_flight_term_ = 0;

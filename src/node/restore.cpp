@@ -64,6 +64,9 @@ consensus::Config consensus_config(const NodeOptions& options, const std::string
   config.max_inflight_appends = 8;
   // A learner that keeps up under load trails the commit index by what is in flight.
   config.promotable_lag_entries = 2 * config.max_inflight_appends;
+  // The runtime's disk thread writes one Ready while the consensus thread builds and
+  // sends the next ones; each fsync takes whatever queued meanwhile (group commit).
+  config.max_readies_in_flight = 8;
   // A leader answers reads from its lease for 2 ticks (100 ms at 50 ms ticks) less
   // than the election timeout: room for the followers' clocks running faster.
   config.lease_margin_ticks = 2;

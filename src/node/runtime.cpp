@@ -3,8 +3,11 @@
 //
 // Other threads never touch the replica. They post submissions and envelopes to an
 // inbox (a short critical section, no I/O under it); the consensus thread drains the
-// inbox, feeds the replica, ticks it, and performs the Disk writes the replica hands
-// over — fsync outside any lock — reporting each one durable before the next step.
+// inbox, feeds the replica and ticks it. The Disk writes the replica hands over go to
+// the disk thread, which commits everything queued with one fsync (group commit) and
+// posts how many writes became durable back to the inbox: the consensus thread goes
+// on with the next Readys meanwhile (consensus.h, PIPELINING). Before start() (the
+// log applied at open), writes are performed on the caller's thread instead.
 #include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include <chrono>
 #include <future>
 #include <random>
+#include <span>
 #include <thread>
 #include <variant>
 
@@ -48,7 +52,10 @@ struct SnapshotBuilt {
   uint64_t data_bytes = 0;          // and the data's size;
   consensus::Bytes data;            // or the data, when the file could not be written
 };
-using Event = std::variant<Submit, Receive, ReadRequest, MembershipRequest, SnapshotBuilt>;
+struct Durable {
+  size_t writes = 0;  // the oldest this many writes handed to the disk thread
+};
+using Event = std::variant<Submit, Receive, ReadRequest, MembershipRequest, SnapshotBuilt, Durable>;
 
 // What a queued event's caller hears when the node stops before it ran.
 void refuse(Event& event, const Error& error) {
@@ -87,13 +94,18 @@ class Node::Runtime : public Transport, public Disk {
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
-    write_deferred_now();
+    // So that a restart need not apply those blocks again; nothing more is reported
+    // to the replica, which is stopping.
+    replica_->write_deferred();
+    stop_disk_thread();
+    for (storage::WriteBatch& batch : writes_) persist({&batch, 1});
     Error stopping{"stopping", "the node is stopping"};
     for (Event& event : take_inbox()) refuse(event, stopping);
     replica_->stop(stopping);
   }
 
   void start() {
+    disk_thread_ = std::thread([this] { run_disk(); });
     thread_ = std::thread([this] { run(); });
   }
 
@@ -115,15 +127,20 @@ class Node::Runtime : public Transport, public Disk {
   }
   void set_transport(Transport* transport) { transport_.store(transport); }
 
-  // Disk: writes are performed by the consensus thread right after the replica's step.
-  // The write of a snapshot built here names its file instead of carrying the data.
+  // Disk: writes go to the disk thread once started. The write of a snapshot built here
+  // names its file instead of carrying the data.
   void write(storage::WriteBatch batch) override {
     if (built_snapshot_ && batch.snapshot &&
         batch.snapshot->last_included_index == built_snapshot_->index) {
       batch.snapshot_file = std::move(built_snapshot_->file);
       built_snapshot_.reset();
     }
-    writes_.push_back(std::move(batch));
+    if (!disk_thread_.joinable()) return writes_.push_back(std::move(batch));
+    {
+      base::MutexLock lock(disk_mutex_);
+      disk_queue_.push_back(std::move(batch));
+    }
+    disk_wake_.notify_one();
   }
 
   // Snapshots are serialized and written to their file on a thread of their own, so
@@ -281,7 +298,9 @@ class Node::Runtime : public Transport, public Disk {
   }
 
   void feed(Event& event) {
-    if (auto* submit = std::get_if<Submit>(&event)) {
+    if (auto* durable = std::get_if<Durable>(&event)) {
+      for (size_t i = 0; i < durable->writes; ++i) replica_->on_durable();
+    } else if (auto* submit = std::get_if<Submit>(&event)) {
       replica_->submit(std::move(submit->transactions), std::move(submit->done));
     } else if (auto* read = std::get_if<ReadRequest>(&event)) {
       if (read->min_height)
@@ -308,34 +327,85 @@ class Node::Runtime : public Transport, public Disk {
     }
   }
 
-  // One replica step, then every write it handed over, each reported durable.
+  // One replica step; before start(), also every write it handed over, each reported
+  // durable.
   void step() {
     replica_->process();
     while (!writes_.empty()) {
       storage::WriteBatch batch = std::move(writes_.front());
       writes_.pop_front();
-      persist(batch);
+      persist({&batch, 1});
       replica_->on_durable();
       replica_->process();
     }
   }
 
-  // At stop, so that a restart need not apply those blocks again.
-  void write_deferred_now() {
-    replica_->write_deferred();
-    while (!writes_.empty()) {
-      persist(writes_.front());
-      writes_.pop_front();
-      replica_->on_durable();
+  // The disk thread: everything queued while the last commit was syncing goes in one.
+  // A commit flushes its data only (storage::Sync::kDataFlushed); the next commit's
+  // flush makes it durable, or, when nothing else is queued, a sync of its own. Under
+  // load each commit so costs one device flush instead of two.
+  void run_disk() {
+    size_t unsynced = 0;  // writes committed, not yet durable
+    while (true) {
+      std::vector<storage::WriteBatch> batches = take_disk_queue(unsynced == 0);
+      if (batches.empty() && unsynced == 0) return;  // stopping, and everything is written
+      if (batches.empty()) {
+        timed([&] { return store_.sync(); });
+      } else {
+        timed([&] {
+          for (storage::Status& written : store_.write_all(batches, storage::Sync::kDataFlushed)) {
+            if (!written.ok()) return written;
+          }
+          return storage::Status{};
+        });
+      }
+      if (unsynced > 0) post(Durable{unsynced});
+      unsynced = batches.size();
     }
   }
 
-  // Nothing may be sent that promises this write; without a disk the node cannot
-  // take part, and continuing could acknowledge lost data.
-  void persist(const storage::WriteBatch& batch) {
+  // Everything queued; waits for some unless `wait` is false or the thread stops.
+  std::vector<storage::WriteBatch> take_disk_queue(bool wait) {
+    base::MutexLock lock(disk_mutex_);
+    if (wait) {
+      disk_wake_.wait(lock, [&] {
+        disk_mutex_.assert_held();
+        return disk_stopping_ || !disk_queue_.empty();
+      });
+    }
+    std::vector<storage::WriteBatch> batches(std::make_move_iterator(disk_queue_.begin()),
+                                             std::make_move_iterator(disk_queue_.end()));
+    disk_queue_.clear();
+    return batches;
+  }
+
+  void stop_disk_thread() {
+    if (!disk_thread_.joinable()) return;
+    {
+      base::MutexLock lock(disk_mutex_);
+      disk_stopping_ = true;
+    }
+    disk_wake_.notify_all();
+    disk_thread_.join();
+  }
+
+  void persist(std::span<const storage::WriteBatch> batches) {
+    timed([&] {
+      for (storage::Status& written : store_.write_all(batches)) {
+        if (!written.ok()) return written;
+      }
+      return storage::Status{};
+    });
+  }
+
+  // Runs one store operation, timed for the metrics. Nothing may be sent that promises
+  // a failed write; without a disk the node cannot take part, and continuing could
+  // acknowledge lost data.
+  template <class Operation>
+  void timed(const Operation& operation) {
     auto started = Clock::now();
-    storage::Status written = store_.write(batch);
-    if (!written.ok()) base::fatal("cannot persist consensus state: " + written.to_string());
+    storage::Status status = operation();
+    if (!status.ok()) base::fatal("cannot persist consensus state: " + status.to_string());
     if (options_.on_store_write) {
       options_.on_store_write(std::chrono::duration<double>(Clock::now() - started).count());
     }
@@ -358,7 +428,12 @@ class Node::Runtime : public Transport, public Disk {
   storage::Store& store_;
   const NodeOptions options_;
   std::unique_ptr<Replica> replica_;        // consensus thread only (before start: the opener)
-  std::deque<storage::WriteBatch> writes_;  // consensus thread only
+  std::deque<storage::WriteBatch> writes_;  // before start() only
+  base::Mutex disk_mutex_;
+  base::CondVar disk_wake_;
+  std::deque<storage::WriteBatch> disk_queue_ GUARDED_BY(disk_mutex_);
+  bool disk_stopping_ GUARDED_BY(disk_mutex_) = false;
+  std::thread disk_thread_;
   std::atomic<Transport*> transport_{nullptr};
 
   base::Mutex mutex_;

@@ -249,9 +249,19 @@ struct StoreOptions {
   std::uint64_t max_batch_bytes = std::uint64_t{1} << 30;
 };
 
+// How far a commit goes before the call returns.
+enum class Sync : std::uint8_t {
+  kDurable,  // on disk: it survives a crash of the process or of the machine
+  // Its data is flushed, and the page that makes it the database's current state is
+  // written but not flushed: it survives a crash of the process, and of the machine
+  // once a later commit (of any kind) or sync() returns; a crash of the machine before
+  // that undoes it as a whole. The database stays intact either way.
+  kDataFlushed,
+};
+
 // Counters since open, for metrics and benchmarks.
 struct StoreStats {
-  std::uint64_t durable_commits = 0;  // durable commits (fdatasync + meta page sync each)
+  std::uint64_t durable_commits = 0;  // commits (data flush, and meta page flush unless deferred)
   std::uint64_t entries_written = 0;
   std::uint64_t bytes_written = 0;  // payload bytes of entries, blocks, state, snapshots
 };
@@ -305,7 +315,11 @@ class Store {
   // applied atomically on its own, in order (a batch that breaks a rule is
   // rolled back alone and gets its own error), and all the accepted ones
   // become durable with ONE commit. Returns one Status per batch.
-  std::vector<Status> write_all(std::span<const WriteBatch> batches);
+  // With Sync::kDataFlushed the commit costs one device flush instead of two, and is
+  // durable only once a later write or sync() returns (see Sync).
+  std::vector<Status> write_all(std::span<const WriteBatch> batches, Sync sync = Sync::kDurable);
+  // Makes every commit so far durable (one device flush; none when nothing waits).
+  Status sync();
   // Group commit of the Raft Ready: entries and hard state, one fsync.
   Status append(const std::vector<LogEntry>& entries,
                 const std::optional<HardState>& hard_state = std::nullopt);

@@ -97,7 +97,8 @@ class Store::Impl {
 
   Status open_environment(const format_file::Contents& format);
   Status write(const WriteBatch& batch);
-  std::vector<Status> write_all(std::span<const WriteBatch> batches);
+  std::vector<Status> write_all(std::span<const WriteBatch> batches, Sync sync);
+  Status sync();
   Status truncate_suffix(std::uint64_t from_index);
   Status compact_prefix(std::uint64_t through_index);
 
@@ -164,7 +165,7 @@ class Store::Impl {
   Status apply_applied_state(Txn& txn, const AppliedState& applied);
   Status delete_log_from(Txn& txn, std::uint64_t from_index);
   Status delete_log_through(Txn& txn, std::uint64_t through_index);
-  Status commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes);
+  Status commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes, Sync sync = Sync::kDurable);
   base::Error corrupt(std::string_view what) const {
     return make_error(Code::kCorruption, fmt::format("{} in {}", what, dir_.string()));
   }
@@ -287,10 +288,13 @@ Status Store::Impl::open_environment(const format_file::Contents& format) {
   if (rc == MDB_SUCCESS) rc = mdb_env_set_maxdbs(env_, kMaxDatabases);
   if (rc == MDB_SUCCESS) rc = mdb_env_set_maxreaders(env_, options_.max_readers);
   if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot configure LMDB", dir_);
-  // Every commit is durable: never MDB_NOSYNC, MDB_NOMETASYNC or MDB_MAPASYNC.
-  // MDB_NOTLS ties reader slots to transactions rather than threads, so a
-  // slot is free again as soon as a read ends, whichever thread ran it.
-  rc = mdb_env_open(env_, dir_.c_str(), MDB_NOTLS, 0644);
+  // Never MDB_NOSYNC or MDB_MAPASYNC. MDB_NOMETASYNC keeps the database intact after
+  // any crash (data pages are flushed before the meta page that points to them is
+  // written); commit() makes a write durable by flushing the meta page too, unless
+  // the caller asked for Sync::kDataFlushed. MDB_NOTLS ties reader slots to
+  // transactions rather than threads, so a slot is free again as soon as a read ends,
+  // whichever thread ran it.
+  rc = mdb_env_open(env_, dir_.c_str(), MDB_NOTLS | MDB_NOMETASYNC, 0644);
   if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot open the database", dir_);
   AETHEL_RETURN_IF_ERROR(check_file_size());
   return open_databases(format);
@@ -865,7 +869,7 @@ Status Store::Impl::write(const WriteBatch& batch) {
 
 // Each batch runs in a nested transaction of one parent: a refused batch is
 // rolled back alone, and the parent's single commit makes the rest durable.
-std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches) {
+std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches, Sync sync) {
   std::vector<Status> results(batches.size());
   auto parent = write_txn();
   if (!parent.ok()) return std::vector<Status>(batches.size(), parent.status());
@@ -890,7 +894,7 @@ std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches) 
     bytes += payload_bytes(batch);
   }
   if (!any_applied) return results;
-  const Status committed = commit(parent.value(), entries, bytes);
+  const Status committed = commit(parent.value(), entries, bytes, sync);
   if (!committed.ok()) {
     for (std::size_t i = 0; i < batches.size(); ++i) {
       if (results[i].ok() && !batches[i].empty()) results[i] = committed;
@@ -899,11 +903,21 @@ std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches) 
   return results;
 }
 
-Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes) {
+// The environment defers the meta page's sync (MDB_NOMETASYNC): a commit flushes its
+// data, then writes the meta page that points to it without waiting. The next
+// commit's flush, or sync(), makes that meta page durable.
+Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes, Sync sync) {
   AETHEL_RETURN_IF_ERROR(txn.commit());
+  if (sync == Sync::kDurable) AETHEL_RETURN_IF_ERROR(this->sync());
   durable_commits_.fetch_add(1, std::memory_order_relaxed);
   entries_written_.fetch_add(entries, std::memory_order_relaxed);
   bytes_written_.fetch_add(bytes, std::memory_order_relaxed);
+  return {};
+}
+
+Status Store::Impl::sync() {
+  const int rc = mdb_env_sync(env_, 1);
+  if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot sync the database", dir_);
   return {};
 }
 
@@ -1184,8 +1198,12 @@ Status Store::write(const WriteBatch& batch) {
   return impl_->write(batch);
 }
 
-std::vector<Status> Store::write_all(std::span<const WriteBatch> batches) {
-  return impl_->write_all(batches);
+std::vector<Status> Store::write_all(std::span<const WriteBatch> batches, Sync sync) {
+  return impl_->write_all(batches, sync);
+}
+
+Status Store::sync() {
+  return impl_->sync();
 }
 
 Status Store::append(const std::vector<LogEntry>& entries,

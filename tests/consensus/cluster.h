@@ -26,6 +26,8 @@ struct Cluster {
   std::map<Term, std::set<NodeId>> leaders_by_term;
   Prng drop_prng{7};
   std::uint64_t drop_percent = 0;
+  bool pipelined = false;
+  std::map<NodeId, std::deque<Ready>> unwritten;  // pipelined: handed out, not yet durable
 
   template <typename Tweak>
   Cluster(std::size_t size, std::uint64_t seed, Tweak tweak) {
@@ -66,15 +68,32 @@ struct Cluster {
     Raft& raft = node(id);
     while (raft.has_ready()) {
       Ready rd = raft.ready();
-      persist(id, rd);
       if (rd.role == Role::kLeader) leaders_by_term[rd.term].insert(id);
-      for (Message& m : rd.messages) network.push_back(std::move(m));
       auto& log = applied[id];
       log.insert(log.end(), rd.committed_entries.begin(), rd.committed_entries.end());
       auto& r = reads[id];
       r.insert(r.end(), rd.read_states.begin(), rd.read_states.end());
+      if (pipelined) {
+        unwritten[id].push_back(std::move(rd));
+        continue;
+      }
+      persist(id, rd);
+      for (Message& m : rd.messages) network.push_back(std::move(m));
       raft.advance();
     }
+    if (pipelined) write_oldest(id);
+  }
+
+  // Pipelined (Config::max_readies_in_flight > 1): Readys wait in `unwritten`; each
+  // process() makes the oldest durable, sends its messages and advances.
+  void write_oldest(NodeId id) {
+    auto& queue = unwritten[id];
+    if (queue.empty()) return;
+    Ready rd = std::move(queue.front());
+    queue.pop_front();
+    persist(id, rd);
+    for (Message& m : rd.messages) network.push_back(std::move(m));
+    node(id).advance();
   }
 
   void deliver_all(std::size_t max_messages = 1000000) {
@@ -129,6 +148,7 @@ struct Cluster {
 
   void crash(NodeId id) {
     down.insert(id);
+    unwritten[id].clear();  // never written
     nodes[id].reset();
   }
   void restart(NodeId id) {

@@ -81,6 +81,84 @@ TEST(ConsensusRaft, FollowerAcknowledgesOnlyThroughReadyMessages) {
   follower.advance();
 }
 
+// PIPELINING: the leader takes a second Ready while its first write is in flight; each
+// entry is handed out once; a majority of followers commits, yet nothing is handed out
+// to apply before it is durable here too.
+TEST(ConsensusRaft, ReadiesInFlightHandOutEachEntryOnceAndApplyOnlyWhatIsDurable) {
+  Cluster cluster(3, 2, [](Config& c) { c.max_readies_in_flight = 2; });
+  const NodeId leader_id = cluster.wait_for_leader();
+  ASSERT_NE(leader_id, kNoNode);
+  Raft& leader = cluster.node(leader_id);
+  const Index a = leader.propose(bytes_of(1)).index;
+  Ready first = leader.ready();
+  const Index b = leader.propose(bytes_of(2)).index;
+  ASSERT_TRUE(leader.has_ready());
+  Ready second = leader.ready();
+  EXPECT_FALSE(leader.has_ready());  // two in flight: the limit
+  ASSERT_EQ(first.entries.size(), 1u);
+  EXPECT_EQ(first.entries[0].index, a);
+  ASSERT_EQ(second.entries.size(), 1u);
+  EXPECT_EQ(second.entries[0].index, b);
+
+  // The followers persist and acknowledge both; the leader has persisted neither.
+  for (Ready* rd : {&first, &second}) {
+    for (Message& m : rd->messages) cluster.network.push_back(m);
+  }
+  cluster.deliver_all();
+  EXPECT_EQ(leader.commit_index(), b);  // two durable copies of three
+  EXPECT_EQ(leader.stable_index(), a - 1);
+  leader.advance();  // the first write is durable
+  ASSERT_TRUE(leader.has_ready());
+  Ready third = leader.ready();
+  ASSERT_EQ(third.committed_entries.size(), 1u);  // a only: b is not durable here
+  EXPECT_EQ(third.committed_entries[0].index, a);
+  EXPECT_TRUE(third.entries.empty());
+  leader.advance();  // the second write
+  leader.advance();  // the third (it wrote the commit index)
+  Ready fourth = leader.ready();
+  ASSERT_EQ(fourth.committed_entries.size(), 1u);
+  EXPECT_EQ(fourth.committed_entries[0].index, b);
+  leader.advance();
+}
+
+TEST(ConsensusRaft, AClassicCoreHandsOutOneReadyAtATime) {
+  Cluster cluster(3, 2);
+  const NodeId leader_id = cluster.wait_for_leader();
+  ASSERT_NE(leader_id, kNoNode);
+  Raft& leader = cluster.node(leader_id);
+  leader.propose(bytes_of(1));
+  Ready first = leader.ready();
+  leader.propose(bytes_of(2));
+  EXPECT_FALSE(leader.has_ready());
+  leader.advance();
+  EXPECT_TRUE(leader.has_ready());
+}
+
+RC_GTEST_PROP(ConsensusRaft, PipelinedReplicationDeliversTheSameSequenceEverywhere, ()) {
+  const auto seed = *rc::gen::inRange<std::uint64_t>(1, 1000000);
+  const auto readies = *rc::gen::inRange<std::uint32_t>(1, 9);
+  Cluster cluster(3, seed, [&](Config& c) { c.max_readies_in_flight = readies; });
+  cluster.pipelined = true;
+  cluster.drop_percent = *rc::gen::inRange<std::uint64_t>(0, 20);
+  int proposed = 0;
+  for (int round = 0; round < 40; ++round) {
+    cluster.tick_all(2);
+    const NodeId leader = cluster.leader();
+    if (leader != kNoNode && cluster.node(leader).propose(bytes_of(proposed)).error == Error::kNone)
+      ++proposed;
+  }
+  RC_ASSERT(cluster.election_safe());
+  RC_ASSERT(logs_match(cluster));
+  // Whatever each node applied is one sequence: the same entry at every index.
+  std::map<Index, Entry> at;
+  for (NodeId id : cluster.ids) {
+    for (const Entry& e : cluster.applied[id]) {
+      auto [it, first] = at.emplace(e.index, e);
+      RC_ASSERT(first || it->second == e);
+    }
+  }
+}
+
 RC_GTEST_PROP(ConsensusRaft, AtMostOneLeaderPerTermAndLogsMatchUnderLoss, ()) {
   const auto seed = *rc::gen::inRange<std::uint64_t>(1, 1000000);
   const auto size = *rc::gen::element<std::size_t>(3, 5);

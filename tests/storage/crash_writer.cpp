@@ -1,7 +1,8 @@
 // Test helper for the crash test: appends batches to a store forever (as one
-// WriteBatch or as a write_all group of one-entry batches) and prints each
-// batch's last index on stdout only after the append (and its fsync)
-// returned. The parent kills it with SIGKILL at a random moment and checks
+// WriteBatch, or as a write_all group of one-entry batches, durable or with its meta
+// page's flush deferred) and prints each batch's last index on stdout only once it
+// is durable: after the append (and its fsync) returned, or for a deferred one after
+// the next commit or a sync. The parent kills it with SIGKILL at a random moment and checks
 // that every printed index survived. Every few batches it also saves a
 // snapshot at its last index and compacts the log behind it.
 //
@@ -24,6 +25,7 @@ using aethel::storage::HardState;
 using aethel::storage::LogEntry;
 using aethel::storage::Snapshot;
 using aethel::storage::Store;
+using aethel::storage::Sync;
 using aethel::storage::WriteBatch;
 
 constexpr std::uint64_t kMaxBatchEntries = 48;
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
   auto bounds = store.value()->log_bounds();
   if (!bounds.ok()) return fail(bounds.status().to_string());
   std::uint64_t last = bounds->last_index;
+  std::uint64_t lagging = 0;  // committed with Sync::kDataFlushed, not yet acknowledged (0: none)
   while (true) {
     const std::uint64_t count = 1 + rng() % kMaxBatchEntries;
     WriteBatch batch;
@@ -67,7 +70,8 @@ int main(int argc, char** argv) {
     // they must match the log exactly, proving the batch is atomic.
     batch.hard_state = HardState{term, "self", last};
     batch.applied_state = AppliedState{last, Bytes(32, static_cast<std::uint8_t>(last)), {}};
-    if (rng() % 2 == 0) {
+    const std::uint64_t mode = rng() % 3;
+    if (mode == 0) {
       const auto status = store.value()->write(batch);
       if (!status.ok()) return fail(status.to_string());
     } else {
@@ -77,11 +81,25 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < group.size(); ++i) group[i].entries = {batch.entries[i]};
       group.back().hard_state = batch.hard_state;
       group.back().applied_state = batch.applied_state;
-      for (const auto& status : store.value()->write_all(group)) {
+      for (const auto& status :
+           store.value()->write_all(group, mode == 1 ? Sync::kDurable : Sync::kDataFlushed)) {
         if (!status.ok()) return fail(status.to_string());
       }
     }
-    if (!write_line(std::to_string(last) + "\n")) return fail("stdout closed");
+    // A commit whose meta page waits (kDataFlushed) is acknowledged once the next
+    // commit, or a sync, returned: the node's disk thread does the same.
+    if (lagging > 0 && !write_line(std::to_string(lagging) + "\n")) return fail("stdout closed");
+    lagging = 0;
+    if (mode == 2) {
+      lagging = last;
+      if (rng() % 4 == 0) {
+        if (auto synced = store.value()->sync(); !synced.ok()) return fail(synced.to_string());
+        if (!write_line(std::to_string(last) + "\n")) return fail("stdout closed");
+        lagging = 0;
+      }
+    } else if (!write_line(std::to_string(last) + "\n")) {
+      return fail("stdout closed");
+    }
     // Now and then a snapshot at the last index and a compaction that keeps a
     // short tail, so kills also land inside those transactions.
     if (rng() % kSnapshotEveryBatches == 0) {

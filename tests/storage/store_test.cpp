@@ -824,6 +824,31 @@ TEST(StorageBatch, WriteAllCommitsManyBatchesOnceAndIsolatesARefusedOne) {
   EXPECT_TRUE(store->write_all({}).empty());
 }
 
+// Sync::kDataFlushed: committed at once (readers and a reopen see it), its meta page's
+// flush left to the next commit or sync(); the crash test kills writers using it.
+TEST(StorageBatch, ADataFlushedCommitIsCommittedAtOnceAndSyncedLater) {
+  ScratchDir scratch(test_name());
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    std::vector<WriteBatch> batches(1);
+    batches[0].entries = make_entries(1, 3, 1);
+    batches[0].hard_state = HardState{1, "", 3};
+    ASSERT_TRUE(store->write_all(batches, Sync::kDataFlushed)[0].ok());
+    EXPECT_EQ(*store->entries(1, 4, UINT64_MAX), make_entries(1, 3, 1));
+    EXPECT_EQ(store->stats().durable_commits, 1u);
+    batches[0].entries = make_entries(4, 1, 1);
+    batches[0].hard_state.reset();
+    ASSERT_TRUE(store->write_all(batches, Sync::kDataFlushed)[0].ok());
+    EXPECT_TRUE(store->sync().ok());
+    EXPECT_TRUE(store->sync().ok());  // nothing left to flush
+  }
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->entries(1, 5, UINT64_MAX), make_entries(1, 4, 1));
+  EXPECT_EQ(store->hard_state()->commit_index, 3u);
+}
+
 TEST(StorageConcurrency, ReadersAlwaysSeeACommittedContiguousLog) {
   ScratchDir scratch(test_name());
   auto store = open_ok(scratch.path());
