@@ -28,7 +28,8 @@
 //     aethel_is_leader                         1 while this node is the Raft leader
 //   histograms (seconds)
 //     aethel_http_request_duration_seconds     request received → response ready
-//     aethel_fsync_duration_seconds            one fsync/fdatasync of the log
+//     aethel_fsync_duration_seconds            one durable write of the log (its start
+//                                              until it is on disk)
 //     aethel_commit_latency_seconds            proposal → applied (what a client waits)
 //
 // Threads: every method is safe to call from any thread at any time (prometheus-cpp

@@ -170,8 +170,9 @@ struct NodeOptions {
   // Operator lines (catch-up progress, snapshot installs), one call per line without
   // the newline; empty: stdout. Called from the consensus thread.
   std::function<void(std::string_view)> log;
-  // Called on the consensus thread after each durable write of the log (one fsync),
-  // with its duration; for the fsync latency metric. Must not block.
+  // Called on the disk thread (before start(): the opener's) once per durable write of
+  // the log (one group commit), with the time from its start until it was durable;
+  // for the fsync latency metric. Must not block.
   std::function<void(double seconds)> on_store_write;
 };
 

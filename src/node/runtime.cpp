@@ -346,21 +346,25 @@ class Node::Runtime : public Transport, public Disk {
   // load each commit so costs one device flush instead of two.
   void run_disk() {
     size_t unsynced = 0;  // writes committed, not yet durable
+    Clock::time_point unsynced_since;
     while (true) {
       std::vector<storage::WriteBatch> batches = take_disk_queue(unsynced == 0);
       if (batches.empty() && unsynced == 0) return;  // stopping, and everything is written
+      const auto started = Clock::now();
       if (batches.empty()) {
-        timed([&] { return store_.sync(); });
+        check_written(store_.sync());
       } else {
-        timed([&] {
-          for (storage::Status& written : store_.write_all(batches, storage::Sync::kDataFlushed)) {
-            if (!written.ok()) return written;
-          }
-          return storage::Status{};
-        });
+        for (const storage::Status& written :
+             store_.write_all(batches, storage::Sync::kDataFlushed)) {
+          check_written(written);
+        }
       }
-      if (unsynced > 0) post(Durable{unsynced});
+      if (unsynced > 0) {
+        observe_write_seconds(unsynced_since);
+        post(Durable{unsynced});
+      }
       unsynced = batches.size();
+      unsynced_since = started;
     }
   }
 
@@ -390,22 +394,19 @@ class Node::Runtime : public Transport, public Disk {
   }
 
   void persist(std::span<const storage::WriteBatch> batches) {
-    timed([&] {
-      for (storage::Status& written : store_.write_all(batches)) {
-        if (!written.ok()) return written;
-      }
-      return storage::Status{};
-    });
+    const auto started = Clock::now();
+    for (const storage::Status& written : store_.write_all(batches)) check_written(written);
+    observe_write_seconds(started);
   }
 
-  // Runs one store operation, timed for the metrics. Nothing may be sent that promises
-  // a failed write; without a disk the node cannot take part, and continuing could
-  // acknowledge lost data.
-  template <class Operation>
-  void timed(const Operation& operation) {
-    auto started = Clock::now();
-    storage::Status status = operation();
+  // Nothing may be sent that promises a failed write; without a disk the node cannot
+  // take part, and continuing could acknowledge lost data.
+  static void check_written(const storage::Status& status) {
     if (!status.ok()) base::fatal("cannot persist consensus state: " + status.to_string());
+  }
+
+  // One durable write of the log, from its start until it was durable.
+  void observe_write_seconds(Clock::time_point started) {
     if (options_.on_store_write) {
       options_.on_store_write(std::chrono::duration<double>(Clock::now() - started).count());
     }
