@@ -59,6 +59,11 @@ Status write_all(int fd, std::string_view contents, const std::string& path) {
   return {};
 }
 
+// A big file is flushed as it is written, a few MiB at a time: its dirty pages then
+// never pile up in front of another file's fsync (the database's commits), which the
+// file system's journal would make wait for them.
+constexpr std::size_t kFlushEveryBytes = std::size_t{4} << 20;
+
 Status fsync_path(const std::string& path, int flags) {
   Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
   if (!fd.valid()) return errno_error(fmt::format("cannot open {} to fsync it", path), errno);
@@ -85,8 +90,15 @@ Status write_file_atomically(const std::filesystem::path& dir, const std::string
     Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd.valid()) return errno_error(fmt::format("cannot create {}", temp), errno);
     Status written;  // the first failure; later pieces are dropped
+    std::size_t unflushed_bytes = 0;
     write_contents([&](std::string_view piece) {
       if (written.ok()) written = write_all(fd.get(), piece, temp);
+      unflushed_bytes += piece.size();
+      if (written.ok() && unflushed_bytes >= kFlushEveryBytes) {
+        unflushed_bytes = 0;
+        if (::fdatasync(fd.get()) != 0)
+          written = errno_error(fmt::format("cannot fsync {}", temp), errno);
+      }
     });
     if (!written.ok()) return written.error();
     if (::fsync(fd.get()) != 0) return errno_error(fmt::format("cannot fsync {}", temp), errno);
