@@ -89,15 +89,10 @@ class SimDisk {
 
   // Stored blocks by height (what /api/lattice/blocks would serve).
   const std::map<uint64_t, storage::Bytes>& blocks() const { return blocks_; }
-  // A record of the outcome index (node/outcome_index.h), by key, durable or still
-  // queued: the queued ones stand in for the ledger's retention window, which in
-  // production covers the blocks whose write is in flight many times over.
+  // A durable record of the outcome index (node/outcome_index.h), by key. Not one still
+  // queued: the replica keeps a client id in flight until its block's write is durable
+  // (the production store shows a commit to readers a little earlier, once written).
   const storage::Bytes* outcome(const std::string& key) const {
-    for (auto w = unsynced_.rbegin(); w != unsynced_.rend(); ++w) {
-      for (const storage::StateRecord& r : w->outcomes) {
-        if (r.key == key) return &r.value;
-      }
-    }
     auto it = outcomes_.find(key);
     return it == outcomes_.end() ? nullptr : &it->second;
   }
