@@ -1068,10 +1068,10 @@ void Replica::finish_write(PendingWrite& done) {
   if (done.advance) finish_ready(done.messages);
 }
 
-// Every block applied through this log index is durable.
+// Every block with client ids applied through this log index is durable. With no
+// write in flight, every one applied is: such blocks are never deferred.
 consensus::Index Replica::written_through() const {
-  if (in_flight_.empty() && deferred_.blocks.empty()) return applied_through_;
-  return written_through_;
+  return in_flight_.empty() ? applied_through_ : written_through_;
 }
 
 storage::WriteBatch Replica::persistable(const consensus::Ready& ready) const {

@@ -417,9 +417,9 @@ class Replica {
   Recovery recovery_ = Recovery::kNone;
   int64_t supply_ = 0;        // conserved: the genesis supply
   uint64_t height_seen_ = 0;  // the ledger's height at the last check
-  // The last entry applied to the ledgers (the core learns it at advance).
+  // The last entry applied to the ledgers.
   consensus::Index applied_through_ = 0;
-  consensus::Index written_through_ = 0;             // see written_through()
+  consensus::Index written_through_ = 0;             // applied_through of the last durable write
   std::map<std::string, ProbeReply> probe_replies_;  // their terms and where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
