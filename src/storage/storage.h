@@ -316,9 +316,9 @@ class Store {
   // rolled back alone and gets its own error), and all the accepted ones
   // become durable with ONE commit. Returns one Status per batch.
   // With Sync::kDataFlushed the commit costs one device flush instead of two, and is
-  // durable only once a later write or sync() returns (see Sync).
+  // durable only once a later commit or sync() returns (see Sync).
   std::vector<Status> write_all(std::span<const WriteBatch> batches, Sync sync = Sync::kDurable);
-  // Makes every commit so far durable (one device flush; none when nothing waits).
+  // Makes every commit so far durable (one fdatasync of the database file).
   Status sync();
   // Group commit of the Raft Ready: entries and hard state, one fsync.
   Status append(const std::vector<LogEntry>& entries,

@@ -32,7 +32,9 @@ constexpr std::uint64_t kMaxBatchEntries = 48;
 constexpr std::uint64_t kSnapshotEveryBatches = 8;  // on average
 constexpr std::uint64_t kRetainedTail = 20;
 
-bool write_line(const std::string& line) {
+// Prints `index` as acknowledged; false when stdout is closed.
+bool acknowledge(std::uint64_t index) {
+  const std::string line = std::to_string(index) + "\n";
   std::string_view rest = line;
   while (!rest.empty()) {
     const ssize_t n = ::write(STDOUT_FILENO, rest.data(), rest.size());
@@ -88,17 +90,15 @@ int main(int argc, char** argv) {
     }
     // A commit whose meta page waits (kDataFlushed) is acknowledged once the next
     // commit, or a sync, returned: the node's disk thread does the same.
-    if (lagging > 0 && !write_line(std::to_string(lagging) + "\n")) return fail("stdout closed");
+    if (lagging > 0 && !acknowledge(lagging)) return fail("stdout closed");
     lagging = 0;
-    if (mode == 2) {
+    if (mode == 2 && rng() % 4 != 0) {
       lagging = last;
-      if (rng() % 4 == 0) {
+    } else {
+      if (mode == 2) {
         if (auto synced = store.value()->sync(); !synced.ok()) return fail(synced.to_string());
-        if (!write_line(std::to_string(last) + "\n")) return fail("stdout closed");
-        lagging = 0;
       }
-    } else if (!write_line(std::to_string(last) + "\n")) {
-      return fail("stdout closed");
+      if (!acknowledge(last)) return fail("stdout closed");
     }
     // Now and then a snapshot at the last index and a compaction that keeps a
     // short tail, so kills also land inside those transactions.
