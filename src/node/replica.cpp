@@ -989,8 +989,11 @@ void Replica::process() {
   }
 }
 
+// process() proposes whatever admission lets through; what stays queued waits for
+// something only an event brings (a durable write, a message, a tick), so it is no
+// reason to run again.
 bool Replica::idle() const {
-  return (queue_.empty() || !raft_.leader()) && !raft_.has_ready();
+  return !raft_.has_ready();
 }
 
 // Steps 1 and 2: apply what is committed, hand the writes to the Disk, hold the

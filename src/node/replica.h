@@ -265,8 +265,9 @@ class Replica {
   // Fails every waiting write with `error`; the replica takes no more writes.
   void stop(const Error& error);
 
-  // True when a tick's worth of time may pass without a call: nothing queued, no
-  // Ready pending. The driver may sleep until the next tick or on_durable().
+  // True when a tick's worth of time may pass without a call: no Ready pending. After
+  // process(), what is still queued waits for an event (a durable write, a message, a
+  // tick), so the driver may sleep until the next tick, on_durable() or receive().
   bool idle() const;
   // Without members: it runs after every Ready.
   ConsensusStatus status() const;

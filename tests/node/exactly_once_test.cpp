@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <future>
 
 #include "lattice_fixture.h"
 
@@ -71,6 +72,16 @@ void expect_retry_is_original(const NodeProcess& node, uint64_t height, const st
   EXPECT_EQ(tx.body.at("height").to_number<uint64_t>(), height) << when;
 }
 
+// Durable writes the node has made: the count of its fsync histogram in /metrics.
+uint64_t durable_writes(const NodeProcess& node) {
+  auto reply = http::call(node.url(), "GET", "/metrics", {}, http::with_timeout_ms(2'000));
+  if (!reply.ok()) return 0;
+  const std::string name = "aethel_fsync_duration_seconds_count ";
+  const std::string& text = reply.value().body;
+  size_t at = text.find("\n" + name);
+  return at == std::string::npos ? 0 : std::stoull(text.substr(at + 1 + name.size()));
+}
+
 TEST(ExactlyOnceTest, ARetryBeyondTheRetentionWindowIsTheOriginalAfterRestartsAndSnapshots) {
   Genesis genesis;
   Lattice lattice({.extra_env = {"AETHEL_GENESIS_FILE=" + genesis.path.string(),
@@ -122,6 +133,67 @@ TEST(ExactlyOnceTest, ARetryBeyondTheRetentionWindowIsTheOriginalAfterRestartsAn
       << "the node did not catch up by snapshot: " << lattice.node(rebuilt).output();
   expect_retry_is_original(lattice.node(rebuilt), height, "through the node rebuilt by snapshot");
   EXPECT_EQ(balance(lattice.node(leader), "Carol"), kLaterRequests * kTransfersPerRequest);
+}
+
+// A retry that reaches the leader while its original is proposed and not yet applied
+// waits in the queue; the leader's consensus thread must sleep meanwhile (until a
+// write is durable, a message arrives or a tick), not spin on the waiting retry. With
+// both followers paused the original cannot commit, so the retry waits as long as the
+// pause lasts; afterwards it is answered with the original's outcome.
+TEST(ExactlyOnceTest, ARetryWaitingForItsOriginalCostsTheLeaderNoCpu) {
+  Genesis genesis;
+  // An election timeout well beyond the pause: the leader keeps its lease throughout.
+  Lattice lattice({.extra_env = {"AETHEL_GENESIS_FILE=" + genesis.path.string(),
+                                 "AETHEL_ELECTION_TIMEOUT_MS=4000"}});
+  lattice.start_all();
+  ASSERT_TRUE(eventually([&] { return lattice.leader() >= 0; }, milliseconds(30'000)));
+  const int leader = lattice.leader();
+  const NodeProcess& node = lattice.node(leader);
+  std::vector<int> followers;
+  for (int i = 0; i < Lattice::kNodes; ++i) {
+    if (i != leader) followers.push_back(i);
+  }
+  // A write first: the leader has committed in its term and holds a lease, so the
+  // writes below pass its linearizable read without the paused followers.
+  auto warm = node.post("/api/lattice/transactions", later_transfers(0));
+  ASSERT_EQ(warm.status, 200u) << json::serialize(warm.body);
+  for (int f : followers) lattice.node(f).pause();
+
+  // Idle, the leader writes nothing: once its count of writes has held still for a few
+  // polls, the next write is the original's entry.
+  uint64_t writes_before = durable_writes(node);
+  int still_polls = 0;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const uint64_t writes = durable_writes(node);
+        still_polls = writes == writes_before ? still_polls + 1 : 0;
+        writes_before = writes;
+        return still_polls == 4;
+      },
+      milliseconds(5'000)));
+  auto post = [&] { return node.post("/api/lattice/transactions", early_transfer()); };
+  auto original = std::async(std::launch::async, post);
+  ASSERT_TRUE(eventually([&] { return durable_writes(node) > writes_before; }, milliseconds(5'000)))
+      << "the leader never wrote the original's entry";
+  auto retry = std::async(std::launch::async, post);
+  const double cpu_before_s = cpu_seconds(node.pid());
+  std::this_thread::sleep_for(milliseconds(600));  // the window measured
+  const double used_s = cpu_seconds(node.pid()) - cpu_before_s;
+  std::printf("leader CPU while a retry waited for its original: %.3f s in 0.6 s\n", used_s);
+  EXPECT_EQ(lattice.role(leader), "leader") << "the leader stepped down: the window proves nothing";
+  EXPECT_LT(used_s, 0.2) << "the leader spins while the retry waits";
+  for (int f : followers) lattice.node(f).resume();
+
+  auto first = original.get();
+  auto second = retry.get();
+  ASSERT_EQ(first.status, 200u) << json::serialize(first.body);
+  ASSERT_EQ(second.status, 200u) << json::serialize(second.body);
+  const json::object& a = first.body.at("results").at(0).as_object();
+  const json::object& b = second.body.at("results").at(0).as_object();
+  EXPECT_EQ(a.at("exists"), false) << json::serialize(first.body);
+  EXPECT_EQ(b.at("exists"), true) << json::serialize(second.body);
+  EXPECT_EQ(b.at("height"), a.at("height"));
+  EXPECT_EQ(balance(node, "Bob"), 7) << "the retry moved money again";
 }
 
 }  // namespace

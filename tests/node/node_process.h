@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +74,25 @@ inline std::filesystem::path make_temp_dir(const std::string& tag) {
              ("aethel-" + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(seed()));
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+// Field `index` (1-based, as proc(5) numbers them) of a /proc/.../stat file.
+inline std::string stat_field(const std::filesystem::path& stat, int index) {
+  std::ifstream file(stat);
+  std::string text((std::istreambuf_iterator<char>(file)), {});
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; fields >> field; ++i) {
+    if (i == index) return field;
+  }
+  return "";
+}
+
+// CPU seconds (user + system) the process has used, from /proc/<pid>/stat.
+inline double cpu_seconds(pid_t pid) {
+  const std::filesystem::path stat = "/proc/" + std::to_string(pid) + "/stat";
+  const double ticks = std::stod(stat_field(stat, 14)) + std::stod(stat_field(stat, 15));
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 class NodeProcess {

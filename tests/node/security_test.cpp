@@ -399,18 +399,6 @@ TEST_F(SecurityTest, ARequestsDefinitionsShareOneSolverBudget) {
       << reply.body;
 }
 
-// Field `index` (1-based, as proc(5) numbers them) of a /proc/.../stat file.
-std::string stat_field(const std::filesystem::path& stat, int index) {
-  std::ifstream file(stat);
-  std::string text((std::istreambuf_iterator<char>(file)), {});
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::string field;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == index) return field;
-  }
-  return "";
-}
-
 // The solver runs below the node's priority: a flood of hard definitions takes only
 // the CPU that consensus, storage and the io threads leave (bench/node/flood.sh).
 TEST_F(SecurityTest, OnlyTheVerifierThreadsRunAtNiceTen) {
@@ -435,13 +423,6 @@ TEST_F(SecurityTest, ABadRateLimitSettingStopsTheNodeNamingTheVariable) {
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_NE(result.output.find("AETHEL_RATE_LIMIT_WRITES_PER_S"), std::string::npos)
       << result.output;
-}
-
-// CPU seconds (user + system) the process has used, from /proc/<pid>/stat.
-double cpu_seconds(pid_t pid) {
-  const std::filesystem::path stat = "/proc/" + std::to_string(pid) + "/stat";
-  const double ticks = std::stod(stat_field(stat, 14)) + std::stod(stat_field(stat, 15));
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 TEST_F(SecurityTest, OutOfFileDescriptorsTheAcceptLoopBacksOffAndHealthAnswersOnceTheyAreFree) {
