@@ -23,7 +23,7 @@ FROM debian:bookworm-slim AS runtime
 # Exactly what `ldd aethel` lists beyond libc: keep this list in step with it.
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      libsodium23 liblmdb0 libboost-json1.81.0 libfmt9 libz3-4 libprometheus-cpp-core1.0 libssl3 \
+      libsodium23 liblmdb0 libboost-json1.81.0 libfmt9 libz3-4 libprometheus-cpp-core1.0 libssl3 libjemalloc2 \
       ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /data --shell /usr/sbin/nologin aethel \

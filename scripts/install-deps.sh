@@ -8,6 +8,7 @@ APT_PACKAGES=(
   clang-14 libclang-rt-14-dev clang-format universal-ctags
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libz3-dev libfmt-dev libsodium-dev liblmdb-dev prometheus-cpp-dev libssl-dev openssl
+  libjemalloc-dev   # the node's allocator (src/cli/CMakeLists.txt)
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   curl jq
   nftables iproute2
