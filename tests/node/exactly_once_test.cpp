@@ -72,16 +72,6 @@ void expect_retry_is_original(const NodeProcess& node, uint64_t height, const st
   EXPECT_EQ(tx.body.at("height").to_number<uint64_t>(), height) << when;
 }
 
-// Durable writes the node has made: the count of its fsync histogram in /metrics.
-uint64_t durable_writes(const NodeProcess& node) {
-  auto reply = http::call(node.url(), "GET", "/metrics", {}, http::with_timeout_ms(2'000));
-  if (!reply.ok()) return 0;
-  const std::string name = "aethel_fsync_duration_seconds_count ";
-  const std::string& text = reply.value().body;
-  size_t at = text.find("\n" + name);
-  return at == std::string::npos ? 0 : std::stoull(text.substr(at + 1 + name.size()));
-}
-
 TEST(ExactlyOnceTest, ARetryBeyondTheRetentionWindowIsTheOriginalAfterRestartsAndSnapshots) {
   Genesis genesis;
   Lattice lattice({.extra_env = {"AETHEL_GENESIS_FILE=" + genesis.path.string(),
@@ -161,11 +151,11 @@ TEST(ExactlyOnceTest, ARetryWaitingForItsOriginalCostsTheLeaderNoCpu) {
 
   // Idle, the leader writes nothing: once its count of writes has held still for a few
   // polls, the next write is the original's entry.
-  uint64_t writes_before = durable_writes(node);
+  double writes_before = fsyncs(node);
   int still_polls = 0;
   ASSERT_TRUE(eventually(
       [&] {
-        const uint64_t writes = durable_writes(node);
+        const double writes = fsyncs(node);
         still_polls = writes == writes_before ? still_polls + 1 : 0;
         writes_before = writes;
         return still_polls == 4;
@@ -173,7 +163,7 @@ TEST(ExactlyOnceTest, ARetryWaitingForItsOriginalCostsTheLeaderNoCpu) {
       milliseconds(5'000)));
   auto post = [&] { return node.post("/api/lattice/transactions", early_transfer()); };
   auto original = std::async(std::launch::async, post);
-  ASSERT_TRUE(eventually([&] { return durable_writes(node) > writes_before; }, milliseconds(5'000)))
+  ASSERT_TRUE(eventually([&] { return fsyncs(node) > writes_before; }, milliseconds(5'000)))
       << "the leader never wrote the original's entry";
   auto retry = std::async(std::launch::async, post);
   const double cpu_before_s = cpu_seconds(node.pid());

@@ -46,6 +46,17 @@ inline std::optional<json::object> get_json(const http::Url& endpoint, std::stri
   return value.as_object();
 }
 
+// Durable writes the node has made (the count of its fsync histogram in /metrics);
+// -1 when it does not answer.
+inline double fsyncs(const NodeProcess& node) {
+  auto reply = http::call(node.url(), "GET", "/metrics", {}, http::with_timeout_ms(10'000));
+  if (!reply.ok()) return -1;
+  const std::string series = "aethel_fsync_duration_seconds_count ";
+  size_t at = reply.value().body.find("\n" + series);
+  if (at == std::string::npos) return -1;
+  return std::stod(reply.value().body.substr(at + 1 + series.size()));
+}
+
 struct Head {
   uint64_t height = 0;
   std::string root;

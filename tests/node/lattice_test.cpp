@@ -70,15 +70,6 @@ TEST(LatticeTest, GuideTransferReachesEveryNodeWithOneRoot) {
   }
 }
 
-double fsyncs(const NodeProcess& node) {
-  auto reply = http::call(node.url(), "GET", "/metrics", {}, http::with_timeout_ms(10'000));
-  if (!reply.ok()) return -1;
-  const std::string series = "aethel_fsync_duration_seconds_count ";
-  size_t at = reply.value().body.find("\n" + series);
-  if (at == std::string::npos) return -1;
-  return std::stod(reply.value().body.substr(at + 1 + series.size()));
-}
-
 // A commit costs the leader one durable write, not two: the block applied from it goes
 // with the next write, or alone at the next tick (node/replica.h). And that block is
 // served the moment its writer is answered, before it is written.
