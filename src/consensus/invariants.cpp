@@ -17,8 +17,8 @@ void RaftImpl::check_invariants(NodeId sender) {
   AETHEL_CHECK(term_ >= checked_term_);                     // terms never decrease
   AETHEL_CHECK(log_.last_term() <= term_);                  // no entry from a future term
   AETHEL_CHECK(log_.committed() >= checked_commit_);        // commit never decreases
-  AETHEL_CHECK(persisted_hard_state_.term <= term_);
-  AETHEL_CHECK(persisted_hard_state_.commit <= log_.committed());
+  AETHEL_CHECK(offered_hard_state_.term <= term_);
+  AETHEL_CHECK(offered_hard_state_.commit <= log_.committed());
   if (recovering_) AETHEL_CHECK(role_ == Role::kFollower);  // it cannot have campaigned
   if (role_ == Role::kLeader) {
     check_leader();

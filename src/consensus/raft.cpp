@@ -90,7 +90,6 @@ RaftImpl::RaftImpl(const Config& config, const DurableState& durable, Index appl
   vote_ = durable.hard_state.vote;
   log_.commit_to(durable.hard_state.commit);
   log_.applied_to(std::min(applied_index, log_.committed()));
-  persisted_hard_state_ = durable.hard_state;
   offered_hard_state_ = durable.hard_state;
   become_follower(term_, kNoNode);
   checked_term_ = term_;
@@ -1028,7 +1027,6 @@ Ready RaftImpl::ready() {
   const HardState hard_state{term_, vote_, log_.committed()};
   if (hard_state != offered_hard_state_) {
     rd.hard_state = hard_state;
-    in_flight.hard_state = hard_state;
     offered_hard_state_ = hard_state;
   }
   if (pending_install_) {
@@ -1057,7 +1055,6 @@ void RaftImpl::advance() {
   AETHEL_CHECK(!in_flight_.empty());
   const InFlight done = std::move(in_flight_.front());
   in_flight_.pop_front();
-  if (done.hard_state) persisted_hard_state_ = *done.hard_state;
   if (done.last_entry) log_.stable_to(done.last_entry->index, done.last_entry->term);
   if (role_ == Role::kLeader && maybe_commit()) commit_changed_ = true;
   check_invariants();

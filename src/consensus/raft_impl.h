@@ -64,7 +64,6 @@ class RaftImpl {
   };
   // What a Ready handed out to be made durable, until its advance().
   struct InFlight {
-    std::optional<HardState> hard_state;
     std::optional<Entry> last_entry;  // index and term only; data cleared
   };
 
@@ -139,8 +138,7 @@ class RaftImpl {
   Membership base_membership_;
   std::map<Index, Membership> changes_;
   std::optional<Snapshot> pending_install_;  // received, not yet handed out in a Ready
-  HardState persisted_hard_state_;
-  HardState offered_hard_state_;  // the latest handed out in a Ready, durable or not
+  HardState offered_hard_state_;             // the latest handed out in a Ready, durable or not
   std::vector<Message> messages_;
   std::vector<ReadState> read_states_;
   std::deque<PendingRead> pending_reads_;
