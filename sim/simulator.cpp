@@ -440,6 +440,7 @@ void Simulation::on_synced(NodeId id, std::uint64_t incarnation) {
   if (!n.up || n.incarnation != incarnation) return;  // the crash came first
   n.disk.sync_one();
   n.replica->on_durable();
+  n.replica->on_stored();
   pump(n);
 }
 

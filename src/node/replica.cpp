@@ -1046,8 +1046,9 @@ void Replica::write(storage::WriteBatch batch, PendingWrite pending) {
                         std::make_move_iterator(deferred_.blocks.end()));
     deferred_ = {};
   }
-  if (!batch.blocks.empty()) pending.blocks_through = batch.blocks.back().height;
-  pending.applied_through = applied_through_;
+  UnstoredWrite& unstored = unstored_.emplace_back();
+  if (!batch.blocks.empty()) unstored.blocks_through = batch.blocks.back().height;
+  unstored.applied_through = applied_through_;
   in_flight_.push_back(std::move(pending));
   disk_.write(std::move(batch));
 }
@@ -1066,15 +1067,21 @@ void Replica::on_durable() {
 }
 
 void Replica::finish_write(PendingWrite& done) {
-  if (done.blocks_through > 0) unwritten_.drop_through(done.blocks_through);
-  written_through_ = std::max(written_through_, done.applied_through);
   if (done.advance) finish_ready(done.messages);
 }
 
-// Every block with client ids applied through this log index is durable. With no
-// write in flight, every one applied is: such blocks are never deferred.
+void Replica::on_stored() {
+  AETHEL_CHECK(!unstored_.empty());
+  const UnstoredWrite done = unstored_.front();
+  unstored_.pop_front();
+  if (done.blocks_through > 0) unwritten_.drop_through(done.blocks_through);
+  written_through_ = std::max(written_through_, done.applied_through);
+}
+
+// Every block with client ids applied through this log index is in the store. With no
+// write unstored, every one applied is: such blocks are never deferred.
 consensus::Index Replica::written_through() const {
-  return in_flight_.empty() ? applied_through_ : written_through_;
+  return unstored_.empty() ? applied_through_ : written_through_;
 }
 
 storage::WriteBatch Replica::persistable(const consensus::Ready& ready) const {

@@ -97,7 +97,10 @@ class Transport {
 };
 
 // Where a replica's writes go. Writes become durable in the order they were handed
-// over; the driver calls Replica::on_durable() once per write, in that order.
+// over; the driver calls Replica::on_durable() once per write, in that order, and
+// Replica::on_stored() once per write when the store's readers see all of it (the
+// production store may make a write's entries and hard state durable in its journal
+// before its blocks reach the database).
 class Disk {
  public:
   virtual ~Disk() = default;
@@ -249,6 +252,10 @@ class Replica {
   void process();
   // The oldest write handed to the Disk is durable (step 3).
   void on_durable();
+  // The oldest write not yet reported here is in the store for its readers (its
+  // blocks and outcomes): they no longer need the replica's copies. After its
+  // on_durable().
+  void on_stored();
   // The snapshot Disk::build_snapshot was asked for is built: it becomes the Raft
   // snapshot and the log before it is dropped, unless a snapshot installed meanwhile
   // covers more. The write that stores it carries `data`.
@@ -327,6 +334,9 @@ class Replica {
     bool advance = false;  // a Ready's: advance the core once durable
     bool on_disk = true;
     std::vector<consensus::Message> messages;
+  };
+  // A write handed to the Disk, until on_stored().
+  struct UnstoredWrite {
     uint64_t blocks_through = 0;  // the highest block height the write carries
     // Every block applied through this log index is in this write or an earlier one.
     consensus::Index applied_through = 0;
@@ -420,7 +430,7 @@ class Replica {
   uint64_t height_seen_ = 0;  // the ledger's height at the last check
   // The last entry applied to the ledgers.
   consensus::Index applied_through_ = 0;
-  consensus::Index written_through_ = 0;             // applied_through of the last durable write
+  consensus::Index written_through_ = 0;             // applied_through of the last stored write
   std::map<std::string, ProbeReply> probe_replies_;  // their terms and where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
@@ -438,6 +448,7 @@ class Replica {
   uint64_t next_read_context_;                      // unique across restarts, like request ids
   std::deque<AppliedEntry> recent_;                 // outcomes of the last applied entries
   std::deque<PendingWrite> in_flight_;
+  std::deque<UnstoredWrite> unstored_;
   storage::WriteBatch deferred_;  // hard state and blocks only
   UnwrittenBlocks unwritten_;
   consensus::HardState last_hard_state_;  // the last the core asked to persist

@@ -54,8 +54,13 @@ struct SnapshotBuilt {
 };
 struct Durable {
   size_t writes = 0;  // the oldest this many writes handed to the disk thread
+  bool stored = false;  // they are in the database too (else a Stored event follows)
 };
-using Event = std::variant<Submit, Receive, ReadRequest, MembershipRequest, SnapshotBuilt, Durable>;
+struct Stored {
+  size_t writes = 0;  // the oldest this many writes reported Durable without `stored`
+};
+using Event =
+    std::variant<Submit, Receive, ReadRequest, MembershipRequest, SnapshotBuilt, Durable, Stored>;
 
 // What a queued event's caller hears when the node stops before it ran.
 void refuse(Event& event, const Error& error) {
@@ -300,6 +305,9 @@ class Node::Runtime : public Transport, public Disk {
   void feed(Event& event) {
     if (auto* durable = std::get_if<Durable>(&event)) {
       for (size_t i = 0; i < durable->writes; ++i) replica_->on_durable();
+      for (size_t i = 0; durable->stored && i < durable->writes; ++i) replica_->on_stored();
+    } else if (auto* stored = std::get_if<Stored>(&event)) {
+      for (size_t i = 0; i < stored->writes; ++i) replica_->on_stored();
     } else if (auto* submit = std::get_if<Submit>(&event)) {
       replica_->submit(std::move(submit->transactions), std::move(submit->done));
     } else if (auto* read = std::get_if<ReadRequest>(&event)) {
@@ -336,35 +344,43 @@ class Node::Runtime : public Transport, public Disk {
       writes_.pop_front();
       persist({&batch, 1});
       replica_->on_durable();
+      replica_->on_stored();
       replica_->process();
     }
   }
 
-  // The disk thread: everything queued while the last commit was syncing goes in one.
-  // A commit flushes its data only (storage::Sync::kDataFlushed); the next commit's
-  // flush makes it durable, or, when nothing else is queued, a sync of its own. Under
-  // load each commit so costs one device flush instead of two.
+  // The disk thread: everything queued while the last write was syncing goes in one.
+  // Its entries and hard state are appended to the store's journal (one device flush),
+  // which makes it durable, and then it is committed to the database with its data
+  // flushed only (storage::Sync::kDataFlushed): the next commit's flush, or a sync when
+  // nothing else is queued, makes that durable too and lets the journal go. A write
+  // the journal cannot carry (a snapshot, a recovery mark) is committed durably.
   void run_disk() {
-    size_t unsynced = 0;  // writes committed, not yet durable
-    Clock::time_point unsynced_since;
+    bool unsynced = false;  // the last commit's meta page is not flushed
     while (true) {
-      std::vector<storage::WriteBatch> batches = take_disk_queue(unsynced == 0);
-      if (batches.empty() && unsynced == 0) return;  // stopping, and everything is written
-      const auto started = Clock::now();
+      std::vector<storage::WriteBatch> batches = take_disk_queue(!unsynced);
+      if (batches.empty() && !unsynced) return;  // stopping, and everything is written
       if (batches.empty()) {
         check_written(store_.sync());
+        unsynced = false;
+        continue;
+      }
+      const auto started = Clock::now();
+      const bool journaled = std::all_of(batches.begin(), batches.end(), storage::Store::journalable);
+      if (journaled) {
+        check_written(store_.journal(batches));
+        observe_write_seconds(started);
+        post(Durable{batches.size()});
+      }
+      const auto sync = journaled ? storage::Sync::kDataFlushed : storage::Sync::kDurable;
+      for (const storage::Status& written : store_.write_all(batches, sync)) check_written(written);
+      if (journaled) {
+        post(Stored{batches.size()});
       } else {
-        for (const storage::Status& written :
-             store_.write_all(batches, storage::Sync::kDataFlushed)) {
-          check_written(written);
-        }
+        observe_write_seconds(started);
+        post(Durable{batches.size(), true});
       }
-      if (unsynced > 0) {
-        observe_write_seconds(unsynced_since);
-        post(Durable{unsynced});
-      }
-      unsynced = batches.size();
-      unsynced_since = started;
+      unsynced = journaled;
     }
   }
 

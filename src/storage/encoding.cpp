@@ -88,6 +88,44 @@ std::optional<HardState> decode_hard_state(std::string_view value) {
   return hard_state;
 }
 
+std::string encode_journal_payload(const WriteBatch& batch) {
+  std::size_t bytes = 64;
+  for (const LogEntry& entry : batch.entries) bytes += 2 * kU64Bytes + kU32Bytes + entry.data.size();
+  ByteWriter writer = writer_for(bytes);
+  writer.u8(batch.hard_state ? 1 : 0);
+  if (batch.hard_state) writer.string32(encode_hard_state(*batch.hard_state));
+  writer.u32(static_cast<std::uint32_t>(batch.entries.size()));
+  for (const LogEntry& entry : batch.entries) {
+    writer.u64(entry.index);
+    writer.u64(entry.term);
+    writer.u32(static_cast<std::uint32_t>(entry.data.size()));
+    writer.bytes(std::span<const std::uint8_t>(entry.data));
+  }
+  return writer.take();
+}
+
+std::optional<WriteBatch> decode_journal_payload(std::string_view payload) {
+  ByteReader reader(payload);
+  WriteBatch batch;
+  if (reader.u8() == 1) {
+    batch.hard_state = decode_hard_state(reader.string32(kAnyLength));
+    if (!batch.hard_state) return std::nullopt;
+  }
+  const std::uint32_t count = reader.u32();
+  // Each entry takes at least 20 bytes: a count beyond that is garbage, not a reason
+  // to reserve gigabytes.
+  if (count > reader.remaining() / (2 * kU64Bytes + kU32Bytes)) return std::nullopt;
+  batch.entries.reserve(count);
+  for (std::uint32_t i = 0; i < count && reader.ok(); ++i) {
+    LogEntry& entry = batch.entries.emplace_back();
+    entry.index = reader.u64();
+    entry.term = reader.u64();
+    entry.data = to_bytes(reader.string32(kAnyLength));
+  }
+  if (!reader.ok() || !reader.at_end()) return std::nullopt;
+  return batch;
+}
+
 namespace {
 
 // Index, term and configuration: the start of both snapshot records.

@@ -37,6 +37,13 @@ std::optional<std::uint32_t> decode_format_version(std::string_view value);
 std::string encode_hard_state(const HardState& hard_state);
 std::optional<HardState> decode_hard_state(std::string_view value);
 
+// The payload of a journal record: the Raft part of a write. u8 1 and a blob of the
+// hard state (or u8 0), u32 entry count, then per entry u64 index, u64 term, blob data.
+std::string encode_journal_payload(const WriteBatch& batch);
+// A batch with just the entries and the hard state; nullopt when the payload does not
+// decode.
+std::optional<WriteBatch> decode_journal_payload(std::string_view payload);
+
 std::string encode_snapshot(const Snapshot& snapshot);
 std::optional<Snapshot> decode_snapshot(std::string_view value);
 // Index, term and configuration of a snapshot record, without copying its data.

@@ -182,7 +182,8 @@ struct HistoryAnchor {
 };
 
 // Everything one durable commit makes persistent, applied in this order in a
-// single LMDB write transaction: all of it survives a crash, or none of it.
+// single LMDB write transaction: all of it survives a crash, or none of it. (A batch
+// made durable by Store::journal instead: its entries and hard state survive.)
 struct WriteBatch {
   // Installs a snapshot. If the log holds the snapshot's last entry with the
   // same term, the log is kept (compact it later with compact_prefix);
@@ -222,6 +223,9 @@ struct WriteBatch {
   // The replica's recovery state (opaque here; 0 when never written): whether this
   // node must not vote until it has caught up (node/replica.h, "Recovery").
   std::optional<std::uint8_t> recovery;
+  // Set by Store::journal: the sequence number of this batch's journal record; 0 when
+  // it was not journaled.
+  std::uint64_t journal_seq = 0;
 
   bool empty() const;
 };
@@ -232,7 +236,8 @@ struct WriteBatch {
 
 // The storage format this build writes and the only one it opens. Bumped on
 // any incompatible change of the layout (docs/STORAGE.md).
-inline constexpr std::uint32_t kFormatVersion = 1;
+// Version 1 (no journal) is opened too, and upgraded to this one.
+inline constexpr std::uint32_t kFormatVersion = 2;
 // Name of the format version file inside the data directory.
 inline constexpr std::string_view kFormatFileName = "FORMAT";
 
@@ -320,6 +325,19 @@ class Store {
   std::vector<Status> write_all(std::span<const WriteBatch> batches, Sync sync = Sync::kDurable);
   // Makes every commit so far durable (one fdatasync of the database file).
   Status sync();
+  // Appends the Raft part (entries and hard state) of each batch to the store's
+  // journal and returns once it is on disk: one device flush, where a durable commit
+  // costs two. Sets each batch's journal_seq. The caller then commits the batches with
+  // write_all, in order, before any batch that is not journaled; until they are
+  // durable there, a restart replays the journaled part into the database (the rest
+  // of a batch, such as blocks and applied state, the node derives again from the
+  // log). Refuses, changing nothing, a batch that is not journalable.
+  // Call journal, write_all and sync from one thread.
+  Status journal(std::span<WriteBatch> batches);
+  // Whether journal() can make `batch` durable: all of it that must not be lost is in
+  // its entries and hard state. A snapshot, a history anchor, a replaced state or a
+  // recovery mark must reach the database durably (write_all with Sync::kDurable).
+  static bool journalable(const WriteBatch& batch);
   // Group commit of the Raft Ready: entries and hard state, one fsync.
   Status append(const std::vector<LogEntry>& entries,
                 const std::optional<HardState>& hard_state = std::nullopt);

@@ -13,6 +13,7 @@
 
 #include "storage/encoding.h"
 #include "storage/format_file.h"
+#include "storage/journal.h"
 #include "storage/lmdb_txn.h"
 #include "storage/posix_file.h"
 #include "storage/storage.h"
@@ -35,6 +36,7 @@ constexpr std::string_view kAppliedStateKey = "applied_state";
 constexpr std::string_view kRecoveryKey = "recovery";
 constexpr std::string_view kOutcomesFromKey = "outcomes_indexed_from";
 constexpr std::string_view kHistoryAnchorKey = "history_anchor";
+constexpr std::string_view kJournalSeqKey = "journal_seq";
 
 constexpr std::string_view kLockFileName = "LOCK";
 constexpr std::string_view kDataFileName = "data.mdb";
@@ -96,6 +98,8 @@ class Store::Impl {
   Impl& operator=(const Impl&) = delete;
 
   Status open_environment(const format_file::Contents& format);
+  Status open_journal();
+  Status journal(std::span<WriteBatch> batches);
   Status write(const WriteBatch& batch);
   std::vector<Status> write_all(std::span<const WriteBatch> batches, Sync sync);
   Status sync();
@@ -165,7 +169,9 @@ class Store::Impl {
   Status apply_applied_state(Txn& txn, const AppliedState& applied);
   Status delete_log_from(Txn& txn, std::uint64_t from_index);
   Status delete_log_through(Txn& txn, std::uint64_t through_index);
-  Status commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes, Sync sync = Sync::kDurable);
+  Status commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes, Sync sync = Sync::kDurable,
+                std::uint64_t journal_seq = 0);
+  Result<std::uint64_t> stored_journal_seq() const;
   base::Error corrupt(std::string_view what) const {
     return make_error(Code::kCorruption, fmt::format("{} in {}", what, dir_.string()));
   }
@@ -179,6 +185,9 @@ class Store::Impl {
   MDB_dbi blocks_ = 0;
   MDB_dbi state_ = 0;
   MDB_dbi outcomes_ = 0;
+  std::unique_ptr<Journal> journal_;  // the writer's
+  // The last journal record a commit put in the database; the writer's.
+  std::uint64_t committed_journal_seq_ = 0;
   std::atomic<std::uint64_t> durable_commits_{0};
   std::atomic<std::uint64_t> entries_written_{0};
   std::atomic<std::uint64_t> bytes_written_{0};
@@ -247,16 +256,21 @@ Result<std::unique_ptr<Store>> Store::open(const fs::path& dir, const StoreOptio
   if (!lock.ok()) return lock.error();
   auto format = format_file::read(dir);
   if (!format.ok()) return format.error();
-  const bool known =
-      format->state == format_file::Contents::State::kMissing ||
-      (format->state == format_file::Contents::State::kValid && format->version == kFormatVersion);
+  const bool known = format->state == format_file::Contents::State::kMissing ||
+                     (format->state == format_file::Contents::State::kValid &&
+                      (format->version == kFormatVersion || format->version == 1));
   if (!known) {
     return make_error(Code::kUnsupportedFormat, format_file::refusal_message(dir, format.value()));
   }
 
   auto impl = std::make_unique<Impl>(dir, options, std::move(lock).value());
   AETHEL_RETURN_IF_ERROR(impl->open_environment(format.value()));
+  AETHEL_RETURN_IF_ERROR(impl->open_journal());
   impl->remove_stale_snapshot_files(true);
+  if (format->state == format_file::Contents::State::kValid && format->version == 1) {
+    // Version 1 differs only by having no journal: the database record says 2 already.
+    AETHEL_RETURN_IF_ERROR(format_file::write(dir, kFormatVersion));
+  }
   if (format->state == format_file::Contents::State::kMissing) {
     // Written last: a FORMAT file promises an initialized database. Its
     // directory fsync also makes data.mdb's name durable; the parent's fsync
@@ -358,6 +372,9 @@ Status Store::Impl::check_format_record(Txn& txn, const format_file::Contents& f
   if (record->has_value()) {
     const auto version = encoding::decode_format_version(**record);
     if (!version) return corrupt("the format version record of the database does not decode");
+    if (*version == 1) {  // the upgrade to 2 (Store::open)
+      return txn.put(meta_, kFormatKey, encoding::encode_format_version(kFormatVersion));
+    }
     if (*version != kFormatVersion) {
       return make_error(Code::kUnsupportedFormat,
                         fmt::format("data directory {} holds a database of storage format version "
@@ -839,6 +856,9 @@ Status Store::Impl::apply_batch(Txn& txn, const WriteBatch& batch) {
     const char mark = static_cast<char>(*batch.recovery);
     AETHEL_RETURN_IF_ERROR(txn.put(meta_, kRecoveryKey, std::string_view(&mark, 1)));
   }
+  if (batch.journal_seq > 0) {
+    AETHEL_RETURN_IF_ERROR(txn.put(meta_, kJournalSeqKey, encoding::u64_key(batch.journal_seq)));
+  }
   return {};
 }
 
@@ -864,7 +884,8 @@ Status Store::Impl::write(const WriteBatch& batch) {
   auto txn = write_txn();
   if (!txn.ok()) return txn.error();
   AETHEL_RETURN_IF_ERROR(apply_batch(txn.value(), batch));
-  return commit(txn.value(), batch.entries.size(), payload_bytes(batch));
+  return commit(txn.value(), batch.entries.size(), payload_bytes(batch), Sync::kDurable,
+                batch.journal_seq);
 }
 
 // Each batch runs in a nested transaction of one parent: a refused batch is
@@ -875,6 +896,7 @@ std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches, 
   if (!parent.ok()) return std::vector<Status>(batches.size(), parent.status());
   std::uint64_t entries = 0;
   std::uint64_t bytes = 0;
+  std::uint64_t journal_seq = 0;
   bool any_applied = false;
   for (std::size_t i = 0; i < batches.size(); ++i) {
     const WriteBatch& batch = batches[i];
@@ -892,9 +914,10 @@ std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches, 
     any_applied = true;
     entries += batch.entries.size();
     bytes += payload_bytes(batch);
+    journal_seq = std::max(journal_seq, batch.journal_seq);
   }
   if (!any_applied) return results;
-  const Status committed = commit(parent.value(), entries, bytes, sync);
+  const Status committed = commit(parent.value(), entries, bytes, sync, journal_seq);
   if (!committed.ok()) {
     for (std::size_t i = 0; i < batches.size(); ++i) {
       if (results[i].ok() && !batches[i].empty()) results[i] = committed;
@@ -905,10 +928,18 @@ std::vector<Status> Store::Impl::write_all(std::span<const WriteBatch> batches, 
 
 // The environment defers the meta page's sync (MDB_NOMETASYNC): a commit flushes its
 // data, then writes the meta page that points to it without waiting. The next
-// commit's flush, or sync(), makes that meta page durable.
-Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes, Sync sync) {
+// commit's flush, or sync(), makes that meta page durable: so once a commit returns,
+// the journal records the commit before it holds are no longer needed.
+Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes, Sync sync,
+                           std::uint64_t journal_seq) {
+  const std::uint64_t durable_journal_seq = committed_journal_seq_;
   AETHEL_RETURN_IF_ERROR(txn.commit());
-  if (sync == Sync::kDurable) AETHEL_RETURN_IF_ERROR(this->sync());
+  committed_journal_seq_ = std::max(committed_journal_seq_, journal_seq);
+  if (sync == Sync::kDurable) {
+    AETHEL_RETURN_IF_ERROR(this->sync());
+  } else if (journal_ != nullptr) {
+    AETHEL_RETURN_IF_ERROR(journal_->release_through(durable_journal_seq));
+  }
   durable_commits_.fetch_add(1, std::memory_order_relaxed);
   entries_written_.fetch_add(entries, std::memory_order_relaxed);
   bytes_written_.fetch_add(bytes, std::memory_order_relaxed);
@@ -918,6 +949,69 @@ Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes,
 Status Store::Impl::sync() {
   const int rc = mdb_env_sync(env_, 1);
   if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot sync the database", dir_);
+  if (journal_ == nullptr) return {};
+  return journal_->release_through(committed_journal_seq_);
+}
+
+Result<std::uint64_t> Store::Impl::stored_journal_seq() const {
+  auto txn = read_txn();
+  if (!txn.ok()) return txn.error();
+  auto record = txn->get(meta_, kJournalSeqKey);
+  if (!record.ok()) return record.error();
+  if (!record->has_value()) return std::uint64_t{0};
+  auto seq = encoding::parse_u64_key(**record);
+  if (!seq) return corrupt("the journal sequence record does not decode");
+  return *seq;
+}
+
+// Replays into the database the journaled batches it lacks: those a crash of the
+// machine caught before the database's commit of them was durable, or a crash of the
+// process before it was made.
+Status Store::Impl::open_journal() {
+  auto seq = stored_journal_seq();
+  if (!seq.ok()) return seq.error();
+  std::vector<JournalRecord> recovered;
+  auto journal = Journal::open(dir_, seq.value(), recovered);
+  if (!journal.ok()) return journal.error();
+  journal_ = std::move(journal).value();
+  committed_journal_seq_ = seq.value();
+  std::vector<WriteBatch> batches;
+  for (const JournalRecord& record : recovered) {
+    auto batch = encoding::decode_journal_payload(record.payload);
+    if (!batch) return corrupt(fmt::format("journal record {} does not decode", record.seq));
+    batch->journal_seq = record.seq;
+    batches.push_back(std::move(*batch));
+  }
+  if (batches.empty()) return journal_->release_through(seq.value(), 0);
+  const std::vector<Status> replayed = write_all(batches, Sync::kDurable);
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    if (!replayed[i].ok()) {
+      return corrupt(fmt::format("journal record {} cannot be replayed ({})", recovered[i].seq,
+                                 replayed[i].error().message));
+    }
+  }
+  return journal_->release_through(committed_journal_seq_, 0);
+}
+
+Status Store::Impl::journal(std::span<WriteBatch> batches) {
+  std::vector<std::string> payloads;
+  payloads.reserve(batches.size());
+  for (const WriteBatch& batch : batches) {
+    if (batch.empty()) continue;
+    if (!journalable(batch)) {
+      return invalid(
+          "a batch with a snapshot, a history anchor, a replaced state or a recovery mark "
+          "cannot be journaled: write it with Sync::kDurable");
+    }
+    AETHEL_RETURN_IF_ERROR(validate_shape(batch));
+    payloads.push_back(encoding::encode_journal_payload(batch));
+  }
+  auto last = journal_->append(payloads);
+  if (!last.ok()) return last.error();
+  std::uint64_t seq = last.value() - payloads.size();
+  for (WriteBatch& batch : batches) {
+    if (!batch.empty()) batch.journal_seq = ++seq;
+  }
   return {};
 }
 
@@ -1204,6 +1298,15 @@ std::vector<Status> Store::write_all(std::span<const WriteBatch> batches, Sync s
 
 Status Store::sync() {
   return impl_->sync();
+}
+
+Status Store::journal(std::span<WriteBatch> batches) {
+  return impl_->journal(batches);
+}
+
+bool Store::journalable(const WriteBatch& batch) {
+  return !batch.snapshot && !batch.snapshot_file && !batch.history_anchor &&
+         !batch.replace_state && !batch.recovery;
 }
 
 Status Store::append(const std::vector<LogEntry>& entries,

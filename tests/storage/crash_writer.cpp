@@ -1,8 +1,9 @@
 // Test helper for the crash test: appends batches to a store forever (as one
-// WriteBatch, or as a write_all group of one-entry batches, durable or with its meta
-// page's flush deferred) and prints each batch's last index on stdout only once it
-// is durable: after the append (and its fsync) returned, or for a deferred one after
-// the next commit or a sync. The parent kills it with SIGKILL at a random moment and checks
+// WriteBatch, or as a write_all group of one-entry batches, durable, with its meta
+// page's flush deferred, or journaled first as the node's disk thread does) and prints
+// each batch's last index on stdout only once it is durable: after the append (and
+// its fsync) returned, for a deferred one after the next commit or a sync, for a
+// journaled one as soon as the journal returned (before its commit to the database). The parent kills it with SIGKILL at a random moment and checks
 // that every printed index survived. Every few batches it also saves a
 // snapshot at its last index and compacts the log behind it.
 //
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
     // they must match the log exactly, proving the batch is atomic.
     batch.hard_state = HardState{term, "self", last};
     batch.applied_state = AppliedState{last, Bytes(32, static_cast<std::uint8_t>(last)), {}};
-    const std::uint64_t mode = rng() % 3;
+    const std::uint64_t mode = rng() % 4;
     if (mode == 0) {
       const auto status = store.value()->write(batch);
       if (!status.ok()) return fail(status.to_string());
@@ -83,6 +84,12 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < group.size(); ++i) group[i].entries = {batch.entries[i]};
       group.back().hard_state = batch.hard_state;
       group.back().applied_state = batch.applied_state;
+      if (mode == 3) {
+        if (auto journaled = store.value()->journal(group); !journaled.ok()) {
+          return fail(journaled.to_string());
+        }
+        if (!acknowledge(last)) return fail("stdout closed");
+      }
       for (const auto& status :
            store.value()->write_all(group, mode == 1 ? Sync::kDurable : Sync::kDataFlushed)) {
         if (!status.ok()) return fail(status.to_string());
@@ -92,7 +99,9 @@ int main(int argc, char** argv) {
     // commit, or a sync, returned: the node's disk thread does the same.
     if (lagging > 0 && !acknowledge(lagging)) return fail("stdout closed");
     lagging = 0;
-    if (mode == 2 && rng() % 4 != 0) {
+    if (mode == 3) {
+      // acknowledged above
+    } else if (mode == 2 && rng() % 4 != 0) {
       lagging = last;
     } else {
       if (mode == 2) {

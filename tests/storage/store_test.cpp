@@ -107,7 +107,7 @@ TEST(StorageFormat, FreshDirectoryGetsCurrentVersion) {
   const fs::path dir = scratch.path() / "new" / "nested/";
   auto store = open_ok(dir);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(read_file(dir / "FORMAT"), "aethel-storage-format 1\n");
+  EXPECT_EQ(read_file(dir / "FORMAT"), "aethel-storage-format 2\n");
   EXPECT_EQ(store->log_bounds().value(), (LogBounds{1, 0, 0}));
   EXPECT_EQ(store->hard_state().value(), HardState{});
   EXPECT_FALSE(store->snapshot().value().has_value());
@@ -117,14 +117,14 @@ TEST(StorageFormat, FreshDirectoryGetsCurrentVersion) {
 TEST(StorageFormat, NewerVersionIsRefusedNamingDirectoryAndVersions) {
   ScratchDir scratch(test_name());
   create_store(scratch.path(), 3);
-  write_file(scratch.path() / "FORMAT", "aethel-storage-format 2\n");
+  write_file(scratch.path() / "FORMAT", "aethel-storage-format 3\n");
   auto store = Store::open(scratch.path());
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(code_of(store), Code::kUnsupportedFormat);
   const std::string& message = store.error().message;
   EXPECT_NE(message.find(scratch.path().string()), std::string::npos) << message;
-  EXPECT_NE(message.find("format version 2"), std::string::npos) << message;
-  EXPECT_NE(message.find("supports version 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("format version 3"), std::string::npos) << message;
+  EXPECT_NE(message.find("supports version 2"), std::string::npos) << message;
 }
 
 TEST(StorageFormat, TornOrGarbageFormatFileIsRefused) {
@@ -145,7 +145,7 @@ TEST(StorageFormat, TornOrGarbageFormatFileIsRefused) {
     EXPECT_EQ(code_of(store), Code::kUnsupportedFormat);
     EXPECT_NE(store.error().message.find(scratch.path().string()), std::string::npos);
     EXPECT_NE(store.error().message.find("unreadable"), std::string::npos) << store.error().message;
-    EXPECT_NE(store.error().message.find("supports storage format version 1"), std::string::npos);
+    EXPECT_NE(store.error().message.find("supports storage format version 2"), std::string::npos);
   }
 }
 
@@ -157,7 +157,19 @@ TEST(StorageFormat, MissingFormatFileIsRestoredFromTheDatabaseRecord) {
   auto store = open_ok(scratch.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->log_bounds()->last_index, 5u);
-  EXPECT_EQ(read_file(scratch.path() / "FORMAT"), "aethel-storage-format 1\n");
+  EXPECT_EQ(read_file(scratch.path() / "FORMAT"), "aethel-storage-format 2\n");
+}
+
+TEST(StorageFormat, VersionOneIsUpgradedToTwo) {
+  // Version 2 adds the journal; a crash between the database's record and FORMAT
+  // leaves FORMAT at 1.
+  ScratchDir scratch(test_name());
+  create_store(scratch.path(), 4);
+  write_file(scratch.path() / "FORMAT", "aethel-storage-format 1\n");
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->log_bounds()->last_index, 4u);
+  EXPECT_EQ(read_file(scratch.path() / "FORMAT"), "aethel-storage-format 2\n");
 }
 
 // --- damaged or unusable directories ----------------------------------------

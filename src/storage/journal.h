@@ -1,0 +1,85 @@
+// The store's journal: an append-only file of checksummed records that makes a
+// write durable with one device flush (an append and fdatasync), where an LMDB
+// commit needs two (its data pages, then the meta page that points to them). The
+// store journals the Raft part of a write (entries and hard state) and commits the
+// whole write to LMDB behind it; a restart replays into LMDB the records it lacks
+// (docs/STORAGE.md, "The journal").
+//
+// Files: "journal-<first sequence number, 20 digits>.log" in the store's directory.
+// A record is: u32 payload length, u32 CRC-32C of the payload, u64 sequence number,
+// then the payload (big-endian). Sequence numbers are consecutive across files.
+// Each open starts a new file, so a record torn by a crash (the one being written;
+// it was never reported durable) can only be the last of its file. A file is
+// deleted once the database holds all its records durably (release_through).
+//
+// Not thread-safe: one writer (the store's write thread) calls append and
+// release_through.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "storage/posix_file.h"
+#include "storage/storage.h"
+
+namespace aethel::storage {
+
+// CRC-32C (Castagnoli) of `bytes`.
+std::uint32_t crc32c(std::string_view bytes);
+
+struct JournalRecord {
+  std::uint64_t seq = 0;
+  std::string payload;
+  friend bool operator==(const JournalRecord&, const JournalRecord&) = default;
+};
+
+class Journal {
+ public:
+  // Reads every journal file in `dir` and returns the journal with, in `recovered`,
+  // the records whose sequence number is above `after_seq` (the last one the
+  // database holds), in order. Appends continue after the last of them (or after
+  // `after_seq`) in a new file, created on the first append.
+  // kCorruption (naming the file and offset) when a record does not decode or fails
+  // its checksum anywhere but at the end of a file, or records after `after_seq` are
+  // missing (a gap in the sequence).
+  static Result<std::unique_ptr<Journal>> open(const std::filesystem::path& dir,
+                                               std::uint64_t after_seq,
+                                               std::vector<JournalRecord>& recovered);
+
+  // Appends one record per payload, numbered from last_seq() + 1, and returns once
+  // they are on disk (one fdatasync). Returns the last sequence number written.
+  Result<std::uint64_t> append(std::span<const std::string> payloads);
+
+  // The database holds every record through `seq` durably: deletes the files that
+  // hold nothing later. The file being appended to is closed first when it is one of
+  // them and has grown past `rotate_bytes`, so the journal's size stays bounded.
+  Status release_through(std::uint64_t seq, std::uint64_t rotate_bytes = kRotateBytes);
+
+  std::uint64_t last_seq() const { return last_seq_; }
+  // Journal files in `dir` now, oldest first (for tests and operators).
+  static Result<std::vector<std::string>> file_names(const std::filesystem::path& dir);
+
+  static constexpr std::uint64_t kRotateBytes = std::uint64_t{16} << 20;
+
+ private:
+  struct File {
+    std::string name;
+    std::uint64_t last_seq = 0;  // of its last record; below its first when empty
+  };
+  Journal(std::filesystem::path dir, std::vector<File> files, std::uint64_t last_seq);
+  Status start_file();
+
+  std::filesystem::path dir_;
+  std::vector<File> closed_;  // oldest first
+  Fd current_;                // the file appended to; invalid until the first append
+  File current_file_;
+  std::uint64_t current_bytes_ = 0;
+  std::uint64_t last_seq_ = 0;
+  std::string buffer_;  // reused by append
+};
+
+}  // namespace aethel::storage
