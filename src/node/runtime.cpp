@@ -28,6 +28,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kSnapshotThreadNice = 10;
+// How long journaled writes wait to be committed to the database together: long enough
+// that the database's flushes cost little next to the journal's, short enough that
+// the blocks the replica keeps for readers meanwhile stay few.
+constexpr auto kStoreEvery = std::chrono::milliseconds(10);
 
 struct Submit {
   std::vector<ledger::Transaction> transactions;
@@ -110,6 +114,7 @@ class Node::Runtime : public Transport, public Disk {
   }
 
   void start() {
+    store_thread_ = std::thread([this] { run_store(); });
     disk_thread_ = std::thread([this] { run_disk(); });
     thread_ = std::thread([this] { run(); });
   }
@@ -349,54 +354,123 @@ class Node::Runtime : public Transport, public Disk {
     }
   }
 
-  // The disk thread: everything queued while the last write was syncing goes in one.
-  // Its entries and hard state are appended to the store's journal (one device flush),
-  // which makes it durable, and then it is committed to the database with its data
-  // flushed only (storage::Sync::kDataFlushed): the next commit's flush, or a sync when
-  // nothing else is queued, makes that durable too and lets the journal go. A write
-  // the journal cannot carry (a snapshot, a recovery mark) is committed durably.
+  // The disk thread. A write is durable once its entries and hard state are in the
+  // store's journal: one device flush for everything queued while the last one ran.
+  // The store thread commits the writes to the database behind it (run_store), so a
+  // write waits for one device flush, not two, and never for a database commit. A
+  // write the journal cannot carry (a snapshot, a recovery mark) is committed durably
+  // before anything after it is journaled.
   void run_disk() {
-    bool unsynced = false;  // the last commit's meta page is not flushed
     while (true) {
-      std::vector<storage::WriteBatch> batches = take_disk_queue(!unsynced);
-      if (batches.empty() && !unsynced) return;  // stopping, and everything is written
-      if (batches.empty()) {
-        check_written(store_.sync());
-        unsynced = false;
-        continue;
-      }
-      const auto started = Clock::now();
-      const bool journaled = std::all_of(batches.begin(), batches.end(), storage::Store::journalable);
-      if (journaled) {
-        check_written(store_.journal(batches));
-        observe_write_seconds(started);
-        post(Durable{batches.size()});
-      }
-      const auto sync = journaled ? storage::Sync::kDataFlushed : storage::Sync::kDurable;
-      for (const storage::Status& written : store_.write_all(batches, sync)) check_written(written);
-      if (journaled) {
-        post(Stored{batches.size()});
-      } else {
-        observe_write_seconds(started);
-        post(Durable{batches.size(), true});
-      }
-      unsynced = journaled;
+      DiskWork work = take_disk_queue();
+      if (!work.batches.empty()) journal(std::move(work.batches));
+      if (work.stopping) return hand_to_store({}, false, true);
     }
   }
 
-  // Everything queued; waits for some unless `wait` is false or the thread stops.
-  std::vector<storage::WriteBatch> take_disk_queue(bool wait) {
-    base::MutexLock lock(disk_mutex_);
-    if (wait) {
-      disk_wake_.wait(lock, [&] {
-        disk_mutex_.assert_held();
-        return disk_stopping_ || !disk_queue_.empty();
-      });
+  void journal(std::vector<storage::WriteBatch> batches) {
+    const auto started = Clock::now();
+    const size_t count = batches.size();
+    if (std::all_of(batches.begin(), batches.end(), storage::Store::journalable)) {
+      check_written(store_.journal(batches));
+      observe_write_seconds(started);
+      post(Durable{count});
+      hand_to_store(std::move(batches), false);
+    } else {
+      hand_to_store(std::move(batches), true);
+      observe_write_seconds(started);
+      post(Durable{count, true});
     }
-    std::vector<storage::WriteBatch> batches(std::make_move_iterator(disk_queue_.begin()),
-                                             std::make_move_iterator(disk_queue_.end()));
+  }
+
+  // Queues `batches` for the store thread; when they must be `durable`, returns once
+  // they are. `last`: nothing more comes.
+  void hand_to_store(std::vector<storage::WriteBatch> batches, bool durable, bool last = false) {
+    base::MutexLock lock(store_mutex_);
+    if (store_queue_.empty()) store_queue_since_ = Clock::now();
+    if (durable) store_durable_batches_ = batches.size();
+    std::move(batches.begin(), batches.end(), std::back_inserter(store_queue_));
+    if (last) store_stopping_ = true;
+    store_wake_.notify_one();
+    store_done_.wait(lock, [&] {
+      store_mutex_.assert_held();
+      return store_durable_batches_ == 0;
+    });
+  }
+
+  // The store thread: commits the journaled writes to the database, everything queued
+  // in one commit every kStoreEvery, with its data flushed only
+  // (storage::Sync::kDataFlushed: the next commit's flush makes it durable and lets
+  // the journal go).
+  void run_store() {
+    bool unsynced = false;  // the last commit's meta page is not flushed
+    while (true) {
+      StoreWork work = take_store_queue();
+      const size_t journaled = work.batches.size() - work.durable_batches;
+      const bool durable = work.durable_batches > 0 || work.stopping;
+      if (!work.batches.empty()) {
+        const auto sync = durable ? storage::Sync::kDurable : storage::Sync::kDataFlushed;
+        for (const storage::Status& written : store_.write_all(work.batches, sync)) {
+          check_written(written);
+        }
+        unsynced = !durable;
+        if (journaled > 0) post(Stored{journaled});
+      }
+      if (work.durable_batches > 0) {
+        base::MutexLock lock(store_mutex_);
+        store_durable_batches_ = 0;
+        store_done_.notify_all();
+      }
+      if (work.stopping) {
+        if (unsynced) check_written(store_.sync());
+        return;
+      }
+    }
+  }
+
+  struct StoreWork {
+    std::vector<storage::WriteBatch> batches;
+    size_t durable_batches = 0;  // the last this many: committed durably, reported by the disk thread
+    bool stopping = false;
+  };
+  // Everything queued, once its oldest has waited kStoreEvery, a durable write waits,
+  // or the thread stops.
+  StoreWork take_store_queue() {
+    base::MutexLock lock(store_mutex_);
+    while (!store_stopping_ && store_durable_batches_ == 0) {
+      if (store_queue_.empty()) {
+        store_wake_.wait(lock, [&] {
+          store_mutex_.assert_held();
+          return store_stopping_ || !store_queue_.empty();
+        });
+      } else if (!store_wake_.wait_until(lock, store_queue_since_ + kStoreEvery, [&] {
+                   store_mutex_.assert_held();
+                   return store_stopping_ || store_durable_batches_ > 0;
+                 })) {
+        break;  // the oldest has waited long enough
+      }
+    }
+    StoreWork work{std::move(store_queue_), store_durable_batches_, store_stopping_};
+    store_queue_.clear();
+    return work;
+  }
+
+  struct DiskWork {
+    std::vector<storage::WriteBatch> batches;
+    bool stopping = false;
+  };
+  // Everything queued; waits for some unless the thread stops.
+  DiskWork take_disk_queue() {
+    base::MutexLock lock(disk_mutex_);
+    disk_wake_.wait(lock, [&] {
+      disk_mutex_.assert_held();
+      return disk_stopping_ || !disk_queue_.empty();
+    });
+    DiskWork work{{std::make_move_iterator(disk_queue_.begin()),
+                   std::make_move_iterator(disk_queue_.end())},
+                  disk_stopping_};
     disk_queue_.clear();
-    return batches;
+    return work;
   }
 
   void stop_disk_thread() {
@@ -406,7 +480,8 @@ class Node::Runtime : public Transport, public Disk {
       disk_stopping_ = true;
     }
     disk_wake_.notify_all();
-    disk_thread_.join();
+    disk_thread_.join();  // it stops the store thread last
+    store_thread_.join();
   }
 
   void persist(std::span<const storage::WriteBatch> batches) {
@@ -451,6 +526,14 @@ class Node::Runtime : public Transport, public Disk {
   std::deque<storage::WriteBatch> disk_queue_ GUARDED_BY(disk_mutex_);
   bool disk_stopping_ GUARDED_BY(disk_mutex_) = false;
   std::thread disk_thread_;
+  base::Mutex store_mutex_;
+  base::CondVar store_wake_;
+  base::CondVar store_done_;  // a durable write is
+  std::vector<storage::WriteBatch> store_queue_ GUARDED_BY(store_mutex_);
+  Clock::time_point store_queue_since_ GUARDED_BY(store_mutex_);
+  size_t store_durable_batches_ GUARDED_BY(store_mutex_) = 0;
+  bool store_stopping_ GUARDED_BY(store_mutex_) = false;
+  std::thread store_thread_;
   std::atomic<Transport*> transport_{nullptr};
 
   base::Mutex mutex_;

@@ -172,29 +172,42 @@ Result<std::unique_ptr<Journal>> Journal::open(const fs::path& dir, std::uint64_
     }
     files.push_back(std::move(file));
   }
-  return std::unique_ptr<Journal>(new Journal(dir, std::move(files), last_seq));
+  // A file already named like the new one holds no record (or its first would be
+  // above last_seq): it is replaced, not listed for deletion.
+  const std::string name = file_name(last_seq + 1);
+  std::erase_if(files, [&](const File& file) { return file.name == name; });
+  auto journal = std::unique_ptr<Journal>(new Journal(dir, std::move(files), last_seq));
+  auto fd = journal->create_file(name);
+  if (!fd.ok()) return fd.error();
+  journal->use_file(name, std::move(fd).value());
+  return journal;
 }
 
 Journal::Journal(fs::path dir, std::vector<File> files, std::uint64_t last_seq)
     : dir_(std::move(dir)), closed_(std::move(files)), last_seq_(last_seq) {}
 
-Status Journal::start_file() {
-  if (current_.valid()) closed_.push_back(current_file_);
-  current_file_ = {file_name(last_seq_ + 1), last_seq_};
-  const fs::path path = dir_ / current_file_.name;
-  current_ = Fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
-  if (!current_.valid()) {
+Result<Fd> Journal::create_file(const std::string& name) const {
+  const fs::path path = dir_ / name;
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
     return errno_error(fmt::format("cannot create journal file {}", path.string()), errno);
   }
+  // The name must outlive a crash before the records in the file do.
+  if (Status synced = fsync_directory(dir_); !synced.ok()) {
+    ::unlink(path.c_str());
+    return synced.error();
+  }
+  return fd;
+}
+
+void Journal::use_file(std::string name, Fd fd) {
+  current_ = std::move(fd);
+  current_file_ = {std::move(name), last_seq_};
   current_bytes_ = 0;
-  return fsync_directory(dir_);  // the name must outlive a crash before its records do
 }
 
 Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
   if (payloads.empty()) return last_seq_;
-  if (!current_.valid()) {
-    if (Status started = start_file(); !started.ok()) return started.error();
-  }
   base::ByteWriter writer(std::move(buffer_));
   std::uint64_t seq = last_seq_;
   for (const std::string& payload : payloads) {
@@ -227,9 +240,8 @@ Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
 }
 
 Status Journal::release_through(std::uint64_t seq, std::uint64_t rotate_bytes) {
-  if (current_.valid() && current_file_.last_seq <= seq && current_bytes_ >= rotate_bytes) {
-    closed_.push_back(current_file_);
-    current_ = Fd();
+  if (current_file_.last_seq <= seq && current_bytes_ >= rotate_bytes && current_bytes_ > 0) {
+    rotate();
   }
   while (!closed_.empty() && closed_.front().last_seq <= seq) {
     const fs::path path = dir_ / closed_.front().name;
@@ -239,6 +251,17 @@ Status Journal::release_through(std::uint64_t seq, std::uint64_t rotate_bytes) {
     closed_.erase(closed_.begin());
   }
   return {};
+}
+
+// Without a file descriptor to spare (or a failing directory), the journal keeps
+// appending to its file and tries again at the next release: a node out of
+// descriptors must not stop writing.
+void Journal::rotate() {
+  std::string name = file_name(last_seq_ + 1);
+  auto fd = create_file(name);
+  if (!fd.ok()) return;
+  closed_.push_back(current_file_);
+  use_file(std::move(name), std::move(fd).value());
 }
 
 }  // namespace aethel::storage

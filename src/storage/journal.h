@@ -42,7 +42,7 @@ class Journal {
   // Reads every journal file in `dir` and returns the journal with, in `recovered`,
   // the records whose sequence number is above `after_seq` (the last one the
   // database holds), in order. Appends continue after the last of them (or after
-  // `after_seq`) in a new file, created on the first append.
+  // `after_seq`) in a new file, created now: appends never need a new descriptor.
   // kCorruption (naming the file and offset) when a record does not decode or fails
   // its checksum anywhere but at the end of a file, or records after `after_seq` are
   // missing (a gap in the sequence).
@@ -55,8 +55,9 @@ class Journal {
   Result<std::uint64_t> append(std::span<const std::string> payloads);
 
   // The database holds every record through `seq` durably: deletes the files that
-  // hold nothing later. The file being appended to is closed first when it is one of
-  // them and has grown past `rotate_bytes`, so the journal's size stays bounded.
+  // hold nothing later. When the file being appended to is one of them and has grown
+  // past `rotate_bytes`, appends move to a new file first, so the journal's size stays
+  // bounded.
   Status release_through(std::uint64_t seq, std::uint64_t rotate_bytes = kRotateBytes);
 
   std::uint64_t last_seq() const { return last_seq_; }
@@ -71,11 +72,13 @@ class Journal {
     std::uint64_t last_seq = 0;  // of its last record; below its first when empty
   };
   Journal(std::filesystem::path dir, std::vector<File> files, std::uint64_t last_seq);
-  Status start_file();
+  Result<Fd> create_file(const std::string& name) const;
+  void use_file(std::string name, Fd fd);  // for the records after last_seq_
+  void rotate();
 
   std::filesystem::path dir_;
   std::vector<File> closed_;  // oldest first
-  Fd current_;                // the file appended to; invalid until the first append
+  Fd current_;  // the file appended to
   File current_file_;
   std::uint64_t current_bytes_ = 0;
   std::uint64_t last_seq_ = 0;

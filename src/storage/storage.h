@@ -331,7 +331,8 @@ class Store {
   // write_all, in order, before any batch that is not journaled; until they are
   // durable there, a restart replays the journaled part into the database (the rest
   // of a batch, such as blocks and applied state, the node derives again from the
-  // log). Refuses, changing nothing, a batch that is not journalable.
+  // log). Each batch's record is atomic; a crash during the call may keep a prefix
+  // of the batches. Refuses, changing nothing, a batch that is not journalable.
   // Call journal, write_all and sync from one thread.
   Status journal(std::span<WriteBatch> batches);
   // Whether journal() can make `batch` durable: all of it that must not be lost is in

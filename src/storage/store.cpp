@@ -171,6 +171,7 @@ class Store::Impl {
   Status delete_log_through(Txn& txn, std::uint64_t through_index);
   Status commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes, Sync sync = Sync::kDurable,
                 std::uint64_t journal_seq = 0);
+  Status release_journal_through(std::uint64_t seq, std::uint64_t rotate_bytes);
   Result<std::uint64_t> stored_journal_seq() const;
   base::Error corrupt(std::string_view what) const {
     return make_error(Code::kCorruption, fmt::format("{} in {}", what, dir_.string()));
@@ -185,8 +186,10 @@ class Store::Impl {
   MDB_dbi blocks_ = 0;
   MDB_dbi state_ = 0;
   MDB_dbi outcomes_ = 0;
-  std::unique_ptr<Journal> journal_;  // the writer's
-  // The last journal record a commit put in the database; the writer's.
+  // Appended to by journal(), released by the database's writer: one thread each.
+  base::Mutex journal_mutex_;
+  std::unique_ptr<Journal> journal_ GUARDED_BY(journal_mutex_);
+  // The last journal record a commit put in the database; the database writer's.
   std::uint64_t committed_journal_seq_ = 0;
   std::atomic<std::uint64_t> durable_commits_{0};
   std::atomic<std::uint64_t> entries_written_{0};
@@ -937,8 +940,8 @@ Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes,
   committed_journal_seq_ = std::max(committed_journal_seq_, journal_seq);
   if (sync == Sync::kDurable) {
     AETHEL_RETURN_IF_ERROR(this->sync());
-  } else if (journal_ != nullptr) {
-    AETHEL_RETURN_IF_ERROR(journal_->release_through(durable_journal_seq));
+  } else {
+    AETHEL_RETURN_IF_ERROR(release_journal_through(durable_journal_seq, Journal::kRotateBytes));
   }
   durable_commits_.fetch_add(1, std::memory_order_relaxed);
   entries_written_.fetch_add(entries, std::memory_order_relaxed);
@@ -949,8 +952,13 @@ Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes,
 Status Store::Impl::sync() {
   const int rc = mdb_env_sync(env_, 1);
   if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot sync the database", dir_);
-  if (journal_ == nullptr) return {};
-  return journal_->release_through(committed_journal_seq_);
+  return release_journal_through(committed_journal_seq_, Journal::kRotateBytes);
+}
+
+Status Store::Impl::release_journal_through(std::uint64_t seq, std::uint64_t rotate_bytes) {
+  base::MutexLock lock(journal_mutex_);
+  if (journal_ == nullptr) return {};  // still opening
+  return journal_->release_through(seq, rotate_bytes);
 }
 
 Result<std::uint64_t> Store::Impl::stored_journal_seq() const {
@@ -973,7 +981,10 @@ Status Store::Impl::open_journal() {
   std::vector<JournalRecord> recovered;
   auto journal = Journal::open(dir_, seq.value(), recovered);
   if (!journal.ok()) return journal.error();
-  journal_ = std::move(journal).value();
+  {
+    base::MutexLock lock(journal_mutex_);
+    journal_ = std::move(journal).value();
+  }
   committed_journal_seq_ = seq.value();
   std::vector<WriteBatch> batches;
   for (const JournalRecord& record : recovered) {
@@ -982,7 +993,7 @@ Status Store::Impl::open_journal() {
     batch->journal_seq = record.seq;
     batches.push_back(std::move(*batch));
   }
-  if (batches.empty()) return journal_->release_through(seq.value(), 0);
+  if (batches.empty()) return release_journal_through(seq.value(), 0);
   const std::vector<Status> replayed = write_all(batches, Sync::kDurable);
   for (std::size_t i = 0; i < batches.size(); ++i) {
     if (!replayed[i].ok()) {
@@ -990,7 +1001,7 @@ Status Store::Impl::open_journal() {
                                  replayed[i].error().message));
     }
   }
-  return journal_->release_through(committed_journal_seq_, 0);
+  return release_journal_through(committed_journal_seq_, 0);
 }
 
 Status Store::Impl::journal(std::span<WriteBatch> batches) {
@@ -1006,6 +1017,7 @@ Status Store::Impl::journal(std::span<WriteBatch> batches) {
     AETHEL_RETURN_IF_ERROR(validate_shape(batch));
     payloads.push_back(encoding::encode_journal_payload(batch));
   }
+  base::MutexLock lock(journal_mutex_);
   auto last = journal_->append(payloads);
   if (!last.ok()) return last.error();
   std::uint64_t seq = last.value() - payloads.size();

@@ -85,6 +85,13 @@ int main(int argc, char** argv) {
       group.back().hard_state = batch.hard_state;
       group.back().applied_state = batch.applied_state;
       if (mode == 3) {
+        // Each journal record is atomic, a group is not: a crash may keep a prefix of
+        // it. So here every batch carries the hard state its prefix ends with.
+        for (WriteBatch& one : group) {
+          const std::uint64_t index = one.entries.front().index;
+          one.hard_state = HardState{term, "self", index};
+          one.applied_state = AppliedState{index, Bytes(32, static_cast<std::uint8_t>(index)), {}};
+        }
         if (auto journaled = store.value()->journal(group); !journaled.ok()) {
           return fail(journaled.to_string());
         }

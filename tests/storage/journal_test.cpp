@@ -59,7 +59,9 @@ TEST(Journal, RecordsSurviveAReopenInOrder) {
   {
     auto journal = open_journal(scratch.path(), 0, recovered);
     ASSERT_NE(journal, nullptr);
-    EXPECT_TRUE(names(scratch.path()).empty()) << "a file before the first append";
+    // Created at open: an append never needs a new file descriptor.
+    EXPECT_EQ(names(scratch.path()),
+              std::vector<std::string>{"journal-00000000000000000001.log"});
     const std::vector<std::string> first = {"alpha", "", "gamma"};
     EXPECT_EQ(journal->append(first).value(), 3u);
     const std::vector<std::string> second = {std::string(100000, 'z')};
@@ -97,6 +99,28 @@ TEST(Journal, ATornLastRecordIsDroppedAndAppendsGoOnInANewFile) {
   recovered.clear();
   ASSERT_NE(open_journal(scratch.path(), 0, recovered), nullptr);
   EXPECT_EQ(recovered, (std::vector<JournalRecord>{{1, "one"}, {2, "two"}, {3, "three again"}}));
+}
+
+TEST(Journal, AnEmptyFileFromAnOpenBeforeACrashIsReusedNotDeleted) {
+  ScratchDir scratch(test_name());
+  std::vector<JournalRecord> recovered;
+  {
+    auto journal = open_journal(scratch.path(), 0, recovered);
+    const std::vector<std::string> payloads = {"one"};
+    ASSERT_TRUE(journal->append(payloads).ok());
+  }
+  // This open creates journal-2 and dies before appending.
+  ASSERT_NE(open_journal(scratch.path(), 1, recovered), nullptr);
+  // The next open creates journal-2 again and releases record 1: the file it
+  // appends to must survive that.
+  auto journal = open_journal(scratch.path(), 1, recovered);
+  ASSERT_TRUE(journal->release_through(1, 0).ok());
+  const std::vector<std::string> more = {"two"};
+  ASSERT_EQ(journal->append(more).value(), 2u);
+  journal.reset();
+  recovered.clear();
+  ASSERT_NE(open_journal(scratch.path(), 1, recovered), nullptr);
+  EXPECT_EQ(recovered, (std::vector<JournalRecord>{{2, "two"}}));
 }
 
 TEST(Journal, DamageBeforeTheLastRecordIsCorruptionNamingTheFile) {
@@ -149,14 +173,13 @@ TEST(Journal, ReleasedFilesAreDeletedAndABigFileRotates) {
   // Not everything in the file is released: it stays.
   ASSERT_TRUE(journal->release_through(1, 100).ok());
   EXPECT_EQ(names(scratch.path()).size(), 1u);
-  // All of it, and it is past the rotation size: closed and deleted; the next append
-  // starts a new file.
+  // All of it, and it is past the rotation size: appends move to a new file and the
+  // old one is deleted.
   ASSERT_TRUE(journal->release_through(2, 100).ok());
-  EXPECT_TRUE(names(scratch.path()).empty());
-  const std::vector<std::string> next = {"r"};
-  EXPECT_EQ(journal->append(next).value(), 3u);
   EXPECT_EQ(names(scratch.path()),
             std::vector<std::string>{"journal-00000000000000000003.log"});
+  const std::vector<std::string> next = {"r"};
+  EXPECT_EQ(journal->append(next).value(), 3u);
   // A small file is kept open while released: no file churn at a trickle of writes.
   ASSERT_TRUE(journal->release_through(3, 100).ok());
   EXPECT_EQ(names(scratch.path()).size(), 1u);
@@ -198,8 +221,10 @@ TEST(StoreJournal, AJournaledWriteTheDatabaseMissedIsReplayedAtOpen) {
   EXPECT_EQ(entries[4], (LogEntry{5, 2, payload_for(5)}));
   // Blocks are not journaled: the node applies the replayed entries again.
   EXPECT_EQ(store->block_bounds().value(), (BlockBounds{1, 3}));
-  // The replayed records are in the database durably: the journal let them go.
-  EXPECT_TRUE(names(scratch.path()).empty());
+  // The replayed records are in the database durably: the journal let them go, and
+  // only the new, empty file is left.
+  EXPECT_EQ(names(scratch.path()),
+            std::vector<std::string>{"journal-00000000000000000006.log"});
 }
 
 TEST(StoreJournal, ABatchTheJournalCannotCarryIsRefusedAndNothingIsWritten) {
@@ -213,7 +238,7 @@ TEST(StoreJournal, ABatchTheJournalCannotCarryIsRefusedAndNothingIsWritten) {
   EXPECT_NE(refused.error().message.find("recovery mark"), std::string::npos)
       << refused.error().message;
   EXPECT_EQ(group[0].journal_seq, 0u);
-  EXPECT_TRUE(names(scratch.path()).empty());
+  EXPECT_EQ(fs::file_size(scratch.path() / names(scratch.path()).at(0)), 0u);
   store.reset();
   EXPECT_EQ(Store::open(scratch.path()).value()->log_bounds().value(), (LogBounds{1, 0, 0}));
 }
@@ -246,7 +271,8 @@ TEST(StoreJournal, SyncReleasesTheJournal) {
   store.reset();
   auto reopened = Store::open(scratch.path()).value();
   EXPECT_EQ(reopened->log_bounds().value().last_index, 2u);
-  EXPECT_TRUE(names(scratch.path()).empty());
+  EXPECT_EQ(names(scratch.path()),
+            std::vector<std::string>{"journal-00000000000000000003.log"});
 }
 
 }  // namespace
