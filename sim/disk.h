@@ -1,14 +1,19 @@
-// A simulated disk for one node, with the semantics of storage::Store::write (one
-// WriteBatch: snapshot, entries, hard state, blocks, compaction). Writes land in a
-// volatile queue; sync_one() makes the oldest durable (one fsync each). A crash
-// keeps the durable image plus an arbitrary prefix of the unsynced writes (the kernel
-// may have flushed some), and may tear the first lost write: its term and vote and a
+// A simulated disk for one node, with the semantics of storage::Store (one
+// WriteBatch: snapshot, entries, hard state, blocks, compaction) as the node's disk
+// threads use it. Writes land in a volatile queue; sync_one() makes the oldest
+// durable (one fsync each): a journalable one in the journal, its entries and hard
+// state only, until store_through() commits the rest (its blocks, outcomes and
+// compaction) to the database; one the journal cannot carry in the database, with
+// every journaled write before it. A crash keeps the durable image plus an arbitrary
+// prefix of the unsynced writes (the kernel may have flushed some) and of the
+// journaled writes' rest, and may tear the first lost write: its term and vote and a
 // prefix of its log entries survive, nothing else of it. Not its commit index: no
 // store makes a commit index durable before the entries it covers (the Store writes
 // a batch atomically; a write-ahead log appends the state after the entries), and a
 // commit index without them would name the entries they were to replace.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <vector>
@@ -24,6 +29,9 @@ class SimDisk {
  public:
   void write(storage::WriteBatch batch) { unsynced_.push_back(std::move(batch)); }
   size_t unsynced() const { return unsynced_.size(); }
+  // Writes synced but not in the database yet, and the number of writes ever synced.
+  size_t unstored() const { return unstored_.size(); }
+  uint64_t synced_count() const { return synced_count_; }
 
   // A built snapshot's data, durable at once (as Store::prepare_snapshot_file makes it);
   // a later write of the snapshot without data takes it from here. As in the Store,
@@ -39,15 +47,42 @@ class SimDisk {
     return it->second;
   }
 
-  // The oldest unsynced write becomes durable.
-  void sync_one() {
-    if (unsynced_.empty()) return;
-    apply(unsynced_.front(), unsynced_.front().entries.size());
+  // The oldest unsynced write becomes durable. Returns how many writes reached the
+  // database with it: 0 when it went to the journal, else itself and every journaled
+  // write before it.
+  size_t sync_one() {
+    if (unsynced_.empty()) return 0;
+    storage::WriteBatch w = std::move(unsynced_.front());
     unsynced_.erase(unsynced_.begin());
+    if (storage::Store::journalable(w)) {
+      ++synced_count_;
+      apply_journaled(w);
+      unstored_.push_back(std::move(w));
+      return 0;
+    }
+    const size_t stored = store_through(synced_count_) + 1;
+    ++synced_count_;
+    apply(w, w.entries.size());
+    return stored;
+  }
+
+  // Commits the rest of the journaled writes through the `count`-th synced write to the
+  // database; returns how many it committed (0 when an earlier call did).
+  size_t store_through(uint64_t count) {
+    size_t stored = 0;
+    while (!unstored_.empty() && synced_count_ - unstored_.size() < count) {
+      apply_rest(unstored_.front());
+      unstored_.pop_front();
+      ++stored;
+    }
+    return stored;
   }
 
   // Returns true when the crash tore a write.
   bool crash(consensus::Prng& prng, bool allow_torn) {
+    const std::size_t stored = prng.below(unstored_.size() + 1);
+    for (std::size_t i = 0; i < stored; ++i) apply_rest(unstored_[i]);
+    unstored_.clear();
     const std::size_t survivors = prng.below(unsynced_.size() + 1);
     for (std::size_t i = 0; i < survivors; ++i) apply(unsynced_[i], unsynced_[i].entries.size());
     bool torn = false;
@@ -104,12 +139,25 @@ class SimDisk {
   void apply(const storage::WriteBatch& w, std::size_t entry_count) {
     if (w.snapshot) apply_snapshot(*w.snapshot);
     if (entry_count > 0) apply_entries(w.entries, entry_count);
-    if (w.hard_state) {
-      hard_state_.term = w.hard_state->term;
-      hard_state_.vote = w.hard_state->voted_for.empty() ? consensus::kNoNode
-                                                         : std::stoull(w.hard_state->voted_for);
-      hard_state_.commit = w.hard_state->commit_index;
-    }
+    apply_hard_state(w);
+    apply_rest(w);
+  }
+
+  void apply_journaled(const storage::WriteBatch& w) {
+    if (!w.entries.empty()) apply_entries(w.entries, w.entries.size());
+    apply_hard_state(w);
+  }
+
+  void apply_hard_state(const storage::WriteBatch& w) {
+    if (!w.hard_state) return;
+    hard_state_.term = w.hard_state->term;
+    hard_state_.vote =
+        w.hard_state->voted_for.empty() ? consensus::kNoNode : std::stoull(w.hard_state->voted_for);
+    hard_state_.commit = w.hard_state->commit_index;
+  }
+
+  // What the journal does not carry.
+  void apply_rest(const storage::WriteBatch& w) {
     for (const storage::Block& b : w.blocks) blocks_[b.height] = b.data;
     for (const storage::StateRecord& r : w.outcomes) outcomes_[r.key] = r.value;
     if (w.compact_through) compact(*w.compact_through);
@@ -155,6 +203,8 @@ class SimDisk {
   std::map<std::string, storage::Bytes> outcomes_;
   node::Recovery recovery_ = node::Recovery::kNone;
   std::vector<storage::WriteBatch> unsynced_;
+  std::deque<storage::WriteBatch> unstored_;  // journaled, oldest first
+  uint64_t synced_count_ = 0;
 };
 
 }  // namespace aethel::sim

@@ -186,6 +186,7 @@ class Simulation {
   void schedule_tick(NodeId id, std::uint64_t delay_us);
   void pump(Node& node);
   void on_synced(NodeId id, std::uint64_t incarnation);
+  void schedule_store(Node& n);
   void on_block_applied(NodeId id, const node::AppliedBlock& block);
   void observe_leader(Node& node);
   void check_commit(Node& node);
@@ -438,10 +439,31 @@ consensus::Bytes Simulation::read_built_snapshot(NodeId id, Index index, uint64_
 void Simulation::on_synced(NodeId id, std::uint64_t incarnation) {
   Node& n = node(id);
   if (!n.up || n.incarnation != incarnation) return;  // the crash came first
-  n.disk.sync_one();
+  const size_t stored = n.disk.sync_one();
+  for (size_t i = 1; i < stored; ++i) n.replica->on_stored();  // the journaled ones before
   n.replica->on_durable();
-  n.replica->on_stored();
+  if (stored > 0) {
+    n.replica->on_stored();
+  } else {
+    schedule_store(n);
+  }
   pump(n);
+}
+
+// The database gets a journaled write a while after the journal did: production
+// commits them every 10 ms, and a slow disk makes that commit slow too.
+void Simulation::schedule_store(Node& n) {
+  const NodeId id = n.id;
+  const std::uint64_t incarnation = n.incarnation;
+  const std::uint64_t count = n.disk.synced_count();
+  const std::uint64_t delay_us =
+      n.slow_disk ? 20'000 + prng_.below(500'000) : 1'000 + prng_.below(20'000);
+  schedule(delay_us, [this, id, incarnation, count] {
+    Node& later = node(id);
+    if (!later.up || later.incarnation != incarnation) return;
+    for (size_t i = later.disk.store_through(count); i > 0; --i) later.replica->on_stored();
+    pump(later);
+  });
 }
 
 // State machine safety at the ledger's level: every node that reaches height H has the
@@ -748,7 +770,7 @@ void Simulation::fault_step() {
     // node in that window (often the leader, which writes most).
     std::vector<NodeId> syncing;
     for (NodeId id : up) {
-      if (node(id).disk.unsynced() > 0) syncing.push_back(id);
+      if (node(id).disk.unsynced() > 0 || node(id).disk.unstored() > 0) syncing.push_back(id);
     }
     const bool pick_syncing = !syncing.empty() && prng_.below(2) == 0;
     const std::vector<NodeId>& pool = pick_syncing ? syncing : up;
@@ -889,7 +911,7 @@ bool Simulation::converged() {
     if (c.outstanding) return false;
   }
   for (const Node& n : nodes_) {
-    if (!n.up || n.disk.unsynced() > 0) return false;
+    if (!n.up || n.disk.unsynced() > 0 || n.disk.unstored() > 0) return false;
   }
   const Node* leader = nullptr;
   for (const Node& n : nodes_) {

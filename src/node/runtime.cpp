@@ -57,7 +57,7 @@ struct SnapshotBuilt {
   consensus::Bytes data;            // or the data, when the file could not be written
 };
 struct Durable {
-  size_t writes = 0;  // the oldest this many writes handed to the disk thread
+  size_t writes = 0;    // the oldest this many writes handed to the disk thread
   bool stored = false;  // they are in the database too (else a Stored event follows)
 };
 struct Stored {
@@ -430,7 +430,8 @@ class Node::Runtime : public Transport, public Disk {
 
   struct StoreWork {
     std::vector<storage::WriteBatch> batches;
-    size_t durable_batches = 0;  // the last this many: committed durably, reported by the disk thread
+    size_t durable_batches =
+        0;  // the last this many: committed durably, reported by the disk thread
     bool stopping = false;
   };
   // Everything queued, once its oldest has waited kStoreEvery, a durable write waits,
@@ -466,9 +467,9 @@ class Node::Runtime : public Transport, public Disk {
       disk_mutex_.assert_held();
       return disk_stopping_ || !disk_queue_.empty();
     });
-    DiskWork work{{std::make_move_iterator(disk_queue_.begin()),
-                   std::make_move_iterator(disk_queue_.end())},
-                  disk_stopping_};
+    DiskWork work{
+        {std::make_move_iterator(disk_queue_.begin()), std::make_move_iterator(disk_queue_.end())},
+        disk_stopping_};
     disk_queue_.clear();
     return work;
   }

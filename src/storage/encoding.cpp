@@ -90,7 +90,8 @@ std::optional<HardState> decode_hard_state(std::string_view value) {
 
 std::string encode_journal_payload(const WriteBatch& batch) {
   std::size_t bytes = 64;
-  for (const LogEntry& entry : batch.entries) bytes += 2 * kU64Bytes + kU32Bytes + entry.data.size();
+  for (const LogEntry& entry : batch.entries)
+    bytes += 2 * kU64Bytes + kU32Bytes + entry.data.size();
   ByteWriter writer = writer_for(bytes);
   writer.u8(batch.hard_state ? 1 : 0);
   if (batch.hard_state) writer.string32(encode_hard_state(*batch.hard_state));

@@ -108,9 +108,9 @@ Result<Parsed> parse_file(const fs::path& path, std::string_view contents) {
     if (!whole || crc32c(rest.substr(8, 8 + length)) != get_be(rest.substr(4, 4))) {
       const bool at_end = !whole || offset + kHeaderBytes + length == contents.size();
       if (!at_end) {
-        return make_error(Code::kCorruption,
-                          fmt::format("journal file {} has a damaged record at byte {}",
-                                      path.string(), offset));
+        return make_error(
+            Code::kCorruption,
+            fmt::format("journal file {} has a damaged record at byte {}", path.string(), offset));
       }
       parsed.torn = true;
       return parsed;

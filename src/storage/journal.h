@@ -78,7 +78,7 @@ class Journal {
 
   std::filesystem::path dir_;
   std::vector<File> closed_;  // oldest first
-  Fd current_;  // the file appended to
+  Fd current_;                // the file appended to
   File current_file_;
   std::uint64_t current_bytes_ = 0;
   std::uint64_t last_seq_ = 0;

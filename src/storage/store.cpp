@@ -1317,8 +1317,8 @@ Status Store::journal(std::span<WriteBatch> batches) {
 }
 
 bool Store::journalable(const WriteBatch& batch) {
-  return !batch.snapshot && !batch.snapshot_file && !batch.history_anchor &&
-         !batch.replace_state && !batch.recovery;
+  return !batch.snapshot && !batch.snapshot_file && !batch.history_anchor && !batch.replace_state &&
+         !batch.recovery;
 }
 
 Status Store::append(const std::vector<LogEntry>& entries,

@@ -3,9 +3,9 @@
 // page's flush deferred, or journaled first as the node's disk thread does) and prints
 // each batch's last index on stdout only once it is durable: after the append (and
 // its fsync) returned, for a deferred one after the next commit or a sync, for a
-// journaled one as soon as the journal returned (before its commit to the database). The parent kills it with SIGKILL at a random moment and checks
-// that every printed index survived. Every few batches it also saves a
-// snapshot at its last index and compacts the log behind it.
+// journaled one as soon as the journal returned (before its commit to the database). The parent
+// kills it with SIGKILL at a random moment and checks that every printed index survived. Every few
+// batches it also saves a snapshot at its last index and compacts the log behind it.
 //
 // usage: storage_crash_writer DIR TERM SEED
 #include <unistd.h>

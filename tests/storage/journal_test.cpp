@@ -60,8 +60,7 @@ TEST(Journal, RecordsSurviveAReopenInOrder) {
     auto journal = open_journal(scratch.path(), 0, recovered);
     ASSERT_NE(journal, nullptr);
     // Created at open: an append never needs a new file descriptor.
-    EXPECT_EQ(names(scratch.path()),
-              std::vector<std::string>{"journal-00000000000000000001.log"});
+    EXPECT_EQ(names(scratch.path()), std::vector<std::string>{"journal-00000000000000000001.log"});
     const std::vector<std::string> first = {"alpha", "", "gamma"};
     EXPECT_EQ(journal->append(first).value(), 3u);
     const std::vector<std::string> second = {std::string(100000, 'z')};
@@ -176,8 +175,7 @@ TEST(Journal, ReleasedFilesAreDeletedAndABigFileRotates) {
   // All of it, and it is past the rotation size: appends move to a new file and the
   // old one is deleted.
   ASSERT_TRUE(journal->release_through(2, 100).ok());
-  EXPECT_EQ(names(scratch.path()),
-            std::vector<std::string>{"journal-00000000000000000003.log"});
+  EXPECT_EQ(names(scratch.path()), std::vector<std::string>{"journal-00000000000000000003.log"});
   const std::vector<std::string> next = {"r"};
   EXPECT_EQ(journal->append(next).value(), 3u);
   // A small file is kept open while released: no file churn at a trickle of writes.
@@ -223,8 +221,7 @@ TEST(StoreJournal, AJournaledWriteTheDatabaseMissedIsReplayedAtOpen) {
   EXPECT_EQ(store->block_bounds().value(), (BlockBounds{1, 3}));
   // The replayed records are in the database durably: the journal let them go, and
   // only the new, empty file is left.
-  EXPECT_EQ(names(scratch.path()),
-            std::vector<std::string>{"journal-00000000000000000006.log"});
+  EXPECT_EQ(names(scratch.path()), std::vector<std::string>{"journal-00000000000000000006.log"});
 }
 
 TEST(StoreJournal, ABatchTheJournalCannotCarryIsRefusedAndNothingIsWritten) {
@@ -271,8 +268,7 @@ TEST(StoreJournal, SyncReleasesTheJournal) {
   store.reset();
   auto reopened = Store::open(scratch.path()).value();
   EXPECT_EQ(reopened->log_bounds().value().last_index, 2u);
-  EXPECT_EQ(names(scratch.path()),
-            std::vector<std::string>{"journal-00000000000000000003.log"});
+  EXPECT_EQ(names(scratch.path()), std::vector<std::string>{"journal-00000000000000000003.log"});
 }
 
 }  // namespace
