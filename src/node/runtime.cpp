@@ -430,8 +430,8 @@ class Node::Runtime : public Transport, public Disk {
 
   struct StoreWork {
     std::vector<storage::WriteBatch> batches;
-    size_t durable_batches =
-        0;  // the last this many: committed durably, reported by the disk thread
+    // The last this many must be committed durably; the disk thread reports them.
+    size_t durable_batches = 0;
     bool stopping = false;
   };
   // Everything queued, once its oldest has waited kStoreEvery, a durable write waits,

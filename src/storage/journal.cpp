@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <optional>
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -20,7 +21,9 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kPrefix = "journal-";
 constexpr std::string_view kSuffix = ".log";
-constexpr std::size_t kHeaderBytes = 4 + 4 + 8;  // length, checksum, sequence number
+// Length, checksum, sequence number, and the sequence number of the first record of
+// the same append.
+constexpr std::size_t kHeaderBytes = 4 + 4 + 8 + 8;
 // A record longer than this is garbage: a torn length field, not a real write.
 constexpr std::uint32_t kMaxPayloadBytes = std::uint32_t{1} << 31;
 
@@ -28,13 +31,17 @@ std::string file_name(std::uint64_t first_seq) {
   return fmt::format("{}{:020}{}", kPrefix, first_seq, kSuffix);
 }
 
-bool is_journal_name(std::string_view name) {
-  if (!name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return false;
+// The first sequence number a journal file's name carries; nullopt for any other name.
+std::optional<std::uint64_t> journal_file_seq(std::string_view name) {
+  if (!name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return std::nullopt;
   name.remove_prefix(kPrefix.size());
   name.remove_suffix(kSuffix.size());
   std::uint64_t seq = 0;
   auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), seq);
-  return error == std::errc() && end == name.data() + name.size() && name.size() == 20;
+  if (error != std::errc() || end != name.data() + name.size() || name.size() != 20) {
+    return std::nullopt;
+  }
+  return seq;
 }
 
 constexpr std::array<std::uint32_t, 256> make_crc_table() {
@@ -90,35 +97,58 @@ Result<std::string> read_file(const fs::path& path) {
   }
 }
 
-// The records of one file, in order. A record cut short or failing its checksum ends
-// the file when it is the last (`torn` set); anywhere else it is corruption.
-struct Parsed {
-  std::vector<JournalRecord> records;
-  bool torn = false;
+struct Found {
+  JournalRecord record;
+  std::uint64_t append_first_seq = 0;
 };
-Result<Parsed> parse_file(const fs::path& path, std::string_view contents) {
-  Parsed parsed;
+
+// The record at the start of `rest`, when it is whole and passes its checksum.
+std::optional<Found> record_at(std::string_view rest) {
+  if (rest.size() < kHeaderBytes) return std::nullopt;
+  const std::uint64_t length = get_be(rest.substr(0, 4));
+  if (length > kMaxPayloadBytes || rest.size() - kHeaderBytes < length) return std::nullopt;
+  if (crc32c(rest.substr(8, kHeaderBytes - 8 + length)) != get_be(rest.substr(4, 4))) {
+    return std::nullopt;
+  }
+  return Found{{get_be(rest.substr(8, 8)), std::string(rest.substr(kHeaderBytes, length))},
+               get_be(rest.substr(16, 8))};
+}
+
+// Whether a whole record of a later append than record `damaged_seq`'s starts anywhere
+// in `rest`. Only the last append of a file can be torn by a crash (every earlier one
+// was flushed before the next began), and a torn append may be flushed in part, so
+// damage followed only by records of its own append is that torn end: none of it was
+// reported durable.
+bool later_append_in(std::string_view rest, std::uint64_t damaged_seq) {
+  for (std::size_t offset = 1; offset + kHeaderBytes <= rest.size(); ++offset) {
+    const std::uint64_t seq = get_be(rest.substr(offset + 8, 8));
+    if (seq <= damaged_seq || seq - damaged_seq > rest.size()) continue;
+    std::optional<Found> found = record_at(rest.substr(offset));
+    if (found && found->append_first_seq > damaged_seq) return true;
+  }
+  return false;
+}
+
+// The records of the file whose first record is `first_seq`, in order.
+Result<std::vector<JournalRecord>> parse_file(const fs::path& path, std::uint64_t first_seq,
+                                              std::string_view contents) {
+  std::vector<JournalRecord> records;
   std::size_t offset = 0;
   while (offset < contents.size()) {
-    std::string_view rest = contents.substr(offset);
-    const std::uint64_t length = rest.size() >= 4 ? get_be(rest.substr(0, 4)) : 0;
-    const bool whole = rest.size() >= kHeaderBytes && length <= kMaxPayloadBytes &&
-                       rest.size() - kHeaderBytes >= length;
-    std::string_view payload = whole ? rest.substr(kHeaderBytes, length) : std::string_view{};
-    if (!whole || crc32c(rest.substr(8, 8 + length)) != get_be(rest.substr(4, 4))) {
-      const bool at_end = !whole || offset + kHeaderBytes + length == contents.size();
-      if (!at_end) {
+    std::optional<Found> found = record_at(contents.substr(offset));
+    if (!found) {
+      const std::uint64_t damaged_seq = records.empty() ? first_seq : records.back().seq + 1;
+      if (later_append_in(contents.substr(offset), damaged_seq)) {
         return make_error(
             Code::kCorruption,
             fmt::format("journal file {} has a damaged record at byte {}", path.string(), offset));
       }
-      parsed.torn = true;
-      return parsed;
+      break;  // the torn end of the last append
     }
-    parsed.records.push_back({get_be(rest.substr(8, 8)), std::string(payload)});
-    offset += kHeaderBytes + length;
+    offset += kHeaderBytes + found->record.payload.size();
+    records.push_back(std::move(found->record));
   }
-  return parsed;
+  return records;
 }
 
 }  // namespace
@@ -136,7 +166,7 @@ Result<std::vector<std::string>> Journal::file_names(const fs::path& dir) {
   std::vector<std::string> names;
   for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
     std::string name = it->path().filename().string();
-    if (is_journal_name(name)) names.push_back(std::move(name));
+    if (journal_file_seq(name)) names.push_back(std::move(name));
   }
   if (error) {
     return make_error(Code::kIoError,
@@ -155,10 +185,10 @@ Result<std::unique_ptr<Journal>> Journal::open(const fs::path& dir, std::uint64_
   for (const std::string& name : names.value()) {
     auto contents = read_file(dir / name);
     if (!contents.ok()) return contents.error();
-    auto parsed = parse_file(dir / name, contents.value());
+    auto parsed = parse_file(dir / name, *journal_file_seq(name), contents.value());
     if (!parsed.ok()) return parsed.error();
     File file{name, 0};
-    for (JournalRecord& record : parsed->records) {
+    for (JournalRecord& record : parsed.value()) {
       file.last_seq = record.seq;
       if (record.seq <= after_seq) continue;  // the database has it
       if (record.seq != last_seq + 1) {
@@ -218,6 +248,7 @@ Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
     }
     base::ByteWriter checked;  // what the checksum covers: sequence number and payload
     checked.u64(++seq);
+    checked.u64(last_seq_ + 1);  // this append's first
     checked.bytes(payload);
     writer.u32(static_cast<std::uint32_t>(payload.size()));
     writer.u32(crc32c(checked.str()));

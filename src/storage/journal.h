@@ -6,11 +6,12 @@
 // (docs/STORAGE.md, "The journal").
 //
 // Files: "journal-<first sequence number, 20 digits>.log" in the store's directory.
-// A record is: u32 payload length, u32 CRC-32C of the payload, u64 sequence number,
-// then the payload (big-endian). Sequence numbers are consecutive across files.
-// Each open starts a new file, so a record torn by a crash (the one being written;
-// it was never reported durable) can only be the last of its file. A file is
-// deleted once the database holds all its records durably (release_through).
+// A record is: u32 payload length, u32 CRC-32C of the rest, u64 sequence number, u64
+// the sequence number of the first record of its append, then the payload
+// (big-endian). Sequence numbers are consecutive across files. Each open starts a new
+// file, so an append torn by a crash (the one being written; it was never reported
+// durable) can only be the last of its file. A file is deleted once the database
+// holds all its records durably (release_through).
 //
 // Not thread-safe: one writer (the store's write thread) calls append and
 // release_through.
@@ -43,8 +44,9 @@ class Journal {
   // the records whose sequence number is above `after_seq` (the last one the
   // database holds), in order. Appends continue after the last of them (or after
   // `after_seq`) in a new file, created now: appends never need a new descriptor.
-  // kCorruption (naming the file and offset) when a record does not decode or fails
-  // its checksum anywhere but at the end of a file, or records after `after_seq` are
+  // A damaged record followed by no whole record of a later append is the torn end
+  // of its file's last append: it ends the file. kCorruption (naming the file and
+  // offset) for any other damaged record, or when records after `after_seq` are
   // missing (a gap in the sequence).
   static Result<std::unique_ptr<Journal>> open(const std::filesystem::path& dir,
                                                std::uint64_t after_seq,

@@ -27,7 +27,6 @@ constexpr int kRounds = 24;
 constexpr std::uint64_t kSeed = 20261125;
 constexpr std::uint64_t kMaxAcksBeforeKill = 40;
 constexpr long kMaxExtraDelayUs = 3000;
-constexpr std::uint64_t kMaxBatchEntries = 48;  // as in crash_writer.cpp
 
 // A running crash writer with its stdout on a pipe.
 struct Child {
@@ -121,11 +120,9 @@ void check_store_after_crash(const std::filesystem::path& dir, std::uint64_t max
   if (bounds->last_index > 0) {
     ASSERT_TRUE(applied->has_value());
     // The journal carries a write's entries and hard state, not its applied state: a
-    // journaled write the kill caught before its commit is replayed without it. Only
-    // the last write can be in that state.
+    // journaled write the kill caught before its commit is replayed without it (the
+    // node applies the log again), so after kills in a row it may trail by several.
     EXPECT_LE((*applied)->applied_index, bounds->last_index) << "round " << round;
-    EXPECT_GE((*applied)->applied_index + kMaxBatchEntries, bounds->last_index)
-        << "round " << round << ": more than the last write's applied state lost";
   }
 }
 

@@ -122,22 +122,61 @@ TEST(Journal, AnEmptyFileFromAnOpenBeforeACrashIsReusedNotDeleted) {
   EXPECT_EQ(recovered, (std::vector<JournalRecord>{{2, "two"}}));
 }
 
-TEST(Journal, DamageBeforeTheLastRecordIsCorruptionNamingTheFile) {
+TEST(Journal, DamageBeforeALaterAppendIsCorruptionNamingTheFile) {
   ScratchDir scratch(test_name());
   std::vector<JournalRecord> recovered;
   {
     auto journal = open_journal(scratch.path(), 0, recovered);
-    const std::vector<std::string> payloads = {"first record", "second record"};
-    ASSERT_TRUE(journal->append(payloads).ok());
+    const std::vector<std::string> first = {"first record"};
+    ASSERT_TRUE(journal->append(first).ok());
+    const std::vector<std::string> second = {"second record"};
+    ASSERT_TRUE(journal->append(second).ok());
   }
   const fs::path file = scratch.path() / names(scratch.path()).at(0);
-  flip_byte(file, 20);  // inside the first record's payload
+  flip_byte(file, 30);  // inside the first record's payload: it was flushed, then damaged
   auto journal = Journal::open(scratch.path(), 0, recovered);
   ASSERT_FALSE(journal.ok());
   EXPECT_EQ(code_of(journal), Code::kCorruption);
   EXPECT_NE(journal.error().message.find(file.string()), std::string::npos)
       << journal.error().message;
   EXPECT_NE(journal.error().message.find("byte 0"), std::string::npos) << journal.error().message;
+}
+
+TEST(Journal, ALastAppendFlushedInPartIsDroppedFromItsDamage) {
+  ScratchDir scratch(test_name());
+  std::vector<JournalRecord> recovered;
+  std::uintmax_t first_append_bytes = 0;
+  {
+    auto journal = open_journal(scratch.path(), 0, recovered);
+    const std::vector<std::string> first = {"kept"};
+    ASSERT_TRUE(journal->append(first).ok());
+    first_append_bytes = fs::file_size(scratch.path() / names(scratch.path()).at(0));
+    const std::vector<std::string> torn = {"also kept", std::string(5000, 'l'), "after the hole"};
+    ASSERT_TRUE(journal->append(torn).ok());
+  }
+  // The crash flushed the last append's pages in part: a hole inside its second record,
+  // its third intact.
+  const fs::path file = scratch.path() / names(scratch.path()).at(0);
+  flip_byte(file, static_cast<std::streamoff>(first_append_bytes) + 24 + 9 + 24 + 2000);
+  auto journal = open_journal(scratch.path(), 0, recovered);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(recovered, (std::vector<JournalRecord>{{1, "kept"}, {2, "also kept"}}));
+  EXPECT_EQ(journal->last_seq(), 2u);
+}
+
+TEST(Journal, ZerosAfterTheLastRecordEndTheFile) {
+  ScratchDir scratch(test_name());
+  std::vector<JournalRecord> recovered;
+  {
+    auto journal = open_journal(scratch.path(), 0, recovered);
+    const std::vector<std::string> payloads = {"one"};
+    ASSERT_TRUE(journal->append(payloads).ok());
+  }
+  // The file's size reached the disk, its last append's data did not.
+  const fs::path file = scratch.path() / names(scratch.path()).at(0);
+  resize(file, fs::file_size(file) + 300);
+  ASSERT_NE(open_journal(scratch.path(), 0, recovered), nullptr);
+  EXPECT_EQ(recovered, (std::vector<JournalRecord>{{1, "one"}}));
 }
 
 TEST(Journal, MissingRecordsAreCorruption) {
