@@ -574,6 +574,11 @@ Result<std::unique_ptr<Node>> Node::open(const NodeOptions& options) {
   std::filesystem::create_directories(options.data_dir, ec);
   auto store = storage::Store::open(options.data_dir);
   if (!store.ok()) return storage_error(store.status());
+  const uint64_t replayed = store.value()->stats().journal_records_replayed;
+  if (replayed > 0 && options.log) {
+    options.log(fmt::format(
+        "[STORAGE] replayed {} journaled write(s) the database lacked after a crash", replayed));
+  }
   auto key = p2p::load_or_create_key(options.node_key_path.string());
   if (!key.ok()) {
     return Error{"bad_key", options.node_key_path.string() + ": " + key.error().message};

@@ -269,6 +269,8 @@ struct StoreStats {
   std::uint64_t durable_commits = 0;  // commits (data flush, and meta page flush unless deferred)
   std::uint64_t entries_written = 0;
   std::uint64_t bytes_written = 0;  // payload bytes of entries, blocks, state, snapshots
+  // Journal records the database lacked at open, replayed into it then.
+  std::uint64_t journal_records_replayed = 0;
 };
 
 // The files a store keeps in `dir` (its FORMAT file, the database and its lock files,

@@ -144,7 +144,8 @@ class Store::Impl {
   MDB_dbi state_dbi() const { return state_; }
   MDB_dbi outcomes_dbi() const { return outcomes_; }
   StoreStats stats() const {
-    return {durable_commits_.load(), entries_written_.load(), bytes_written_.load()};
+    return {durable_commits_.load(), entries_written_.load(), bytes_written_.load(),
+            journal_records_replayed_};
   }
 
  private:
@@ -191,6 +192,7 @@ class Store::Impl {
   std::unique_ptr<Journal> journal_ GUARDED_BY(journal_mutex_);
   // The last journal record a commit put in the database; the database writer's.
   std::uint64_t committed_journal_seq_ = 0;
+  std::uint64_t journal_records_replayed_ = 0;  // set at open
   std::atomic<std::uint64_t> durable_commits_{0};
   std::atomic<std::uint64_t> entries_written_{0};
   std::atomic<std::uint64_t> bytes_written_{0};
@@ -1001,6 +1003,7 @@ Status Store::Impl::open_journal() {
                                  replayed[i].error().message));
     }
   }
+  journal_records_replayed_ = batches.size();
   return release_journal_through(committed_journal_seq_, 0);
 }
 

@@ -251,6 +251,7 @@ TEST(StoreJournal, AJournaledWriteTheDatabaseMissedIsReplayedAtOpen) {
     ASSERT_TRUE(store->journal(journaled_only).ok());
   }
   auto store = Store::open(scratch.path()).value();
+  EXPECT_EQ(store->stats().journal_records_replayed, 2u);
   ASSERT_EQ(store->log_bounds().value(), (LogBounds{1, 5, 0}));
   EXPECT_EQ(store->hard_state().value(), (HardState{2, "node-a", 5}));
   const auto entries = store->entries(1, 6, UINT64_MAX).value();
