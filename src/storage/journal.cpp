@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <optional>
 
 #if defined(__x86_64__)
@@ -28,20 +27,12 @@ constexpr std::size_t kHeaderBytes = 4 + 4 + 8 + 8;
 constexpr std::uint32_t kMaxPayloadBytes = std::uint32_t{1} << 31;
 
 std::string file_name(std::uint64_t first_seq) {
-  return fmt::format("{}{:020}{}", kPrefix, first_seq, kSuffix);
+  return numbered_file_name(kPrefix, first_seq, kSuffix);
 }
 
 // The first sequence number a journal file's name carries; nullopt for any other name.
 std::optional<std::uint64_t> journal_file_seq(std::string_view name) {
-  if (!name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return std::nullopt;
-  name.remove_prefix(kPrefix.size());
-  name.remove_suffix(kSuffix.size());
-  std::uint64_t seq = 0;
-  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), seq);
-  if (error != std::errc() || end != name.data() + name.size() || name.size() != 20) {
-    return std::nullopt;
-  }
-  return seq;
+  return numbered_file_number(name, kPrefix, kSuffix);
 }
 
 constexpr std::array<std::uint32_t, 256> make_crc_table() {

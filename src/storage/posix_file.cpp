@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 
@@ -72,6 +73,24 @@ Status fsync_path(const std::string& path, int flags) {
 }
 
 }  // namespace
+
+std::string numbered_file_name(std::string_view prefix, std::uint64_t number,
+                               std::string_view suffix) {
+  return fmt::format("{}{:020}{}", prefix, number, suffix);
+}
+
+std::optional<std::uint64_t> numbered_file_number(std::string_view name, std::string_view prefix,
+                                                  std::string_view suffix) {
+  if (!name.starts_with(prefix) || !name.ends_with(suffix)) return std::nullopt;
+  name.remove_prefix(prefix.size());
+  name.remove_suffix(suffix.size());
+  std::uint64_t number = 0;
+  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), number);
+  if (error != std::errc() || end != name.data() + name.size() || name.size() != 20) {
+    return std::nullopt;
+  }
+  return number;
+}
 
 Status fsync_directory(const std::filesystem::path& dir) {
   return fsync_path(dir.string(), O_RDONLY | O_DIRECTORY);

@@ -3,7 +3,9 @@
 // translation into errors.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +39,14 @@ base::Error errno_error(std::string_view what, int error_number);
 // Reads from `fd` until `buffer` is full or the file ends; returns the bytes read.
 // `path` names the file in the error.
 Result<std::size_t> read_up_to(int fd, std::span<char> buffer, const std::string& path);
+
+// "<prefix><number, 20 digits><suffix>": the names of the store's numbered files
+// (snapshot and journal files), whose name order is number order.
+std::string numbered_file_name(std::string_view prefix, std::uint64_t number,
+                               std::string_view suffix);
+// The number such a name carries; nullopt for any other name.
+std::optional<std::uint64_t> numbered_file_number(std::string_view name, std::string_view prefix,
+                                                  std::string_view suffix);
 
 // fsyncs a directory, making the names created in it durable.
 Status fsync_directory(const std::filesystem::path& dir);

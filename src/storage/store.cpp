@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 
 #include "storage/encoding.h"
 #include "storage/format_file.h"
@@ -63,22 +62,12 @@ constexpr std::string_view kSnapshotFilePrefix = "snapshot-";
 constexpr std::string_view kSnapshotFileSuffix = ".bin";
 
 std::string snapshot_file_name(std::uint64_t index) {
-  return fmt::format("{}{:020}{}", kSnapshotFilePrefix, index, kSnapshotFileSuffix);
+  return numbered_file_name(kSnapshotFilePrefix, index, kSnapshotFileSuffix);
 }
 
 // The index a snapshot file name carries; nullopt for any other name.
 std::optional<std::uint64_t> snapshot_file_index(std::string_view name) {
-  if (!name.starts_with(kSnapshotFilePrefix) || !name.ends_with(kSnapshotFileSuffix)) {
-    return std::nullopt;
-  }
-  name.remove_prefix(kSnapshotFilePrefix.size());
-  name.remove_suffix(kSnapshotFileSuffix.size());
-  std::uint64_t index = 0;
-  auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), index);
-  if (error != std::errc() || end != name.data() + name.size() || name.size() != 20) {
-    return std::nullopt;
-  }
-  return index;
+  return numbered_file_number(name, kSnapshotFilePrefix, kSnapshotFileSuffix);
 }
 
 }  // namespace
