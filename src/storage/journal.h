@@ -13,8 +13,8 @@
 // durable) can only be the last of its file. A file is deleted once the database
 // holds all its records durably (release_through).
 //
-// Not thread-safe: one writer (the store's write thread) calls append and
-// release_through.
+// Not thread-safe: the Store serializes append and release_through, which its
+// journal and its database writer call from two threads.
 #pragma once
 
 #include <cstdint>

@@ -2,7 +2,8 @@
 // latest snapshot, the applied ledger state and the committed blocks served to
 // peers for catch-up. Everything lives in one LMDB environment inside a data
 // directory, so a single write transaction can make a whole batch of changes
-// durable with one commit (group commit).
+// durable with one commit (group commit); a journal beside it makes the Raft part
+// of a write durable with one flush before the commit (Store::journal).
 //
 // The module knows nothing about consensus or the ledger: entries, snapshots,
 // blocks and state records carry opaque bytes. The caller (the node's Ready
@@ -15,8 +16,9 @@
 // in their own LMDB read transactions and never block, nor are blocked by, the
 // writer; each read sees one committed state. Writes are serialized by LMDB's
 // writer lock, so the intended shape is one dedicated writer thread (the
-// node's fsync thread) calling `write`/`append` with large batches while the
-// event loop and HTTP handlers read concurrently.
+// node's store thread) calling `write_all` with large batches, one thread (the
+// node's disk thread) appending to the journal ahead of it, while the event loop
+// and HTTP handlers read concurrently.
 //
 // Errors are values: every call returns a base::Status (or base::Result) whose
 // Error::code is a Code's name and whose message names what failed and the data
@@ -335,7 +337,8 @@ class Store {
   // of a batch, such as blocks and applied state, the node derives again from the
   // log). Each batch's record is atomic; a crash during the call may keep a prefix
   // of the batches. Refuses, changing nothing, a batch that is not journalable.
-  // Call journal, write_all and sync from one thread.
+  // One thread calls journal while another (the database's writer) calls write_all
+  // and sync.
   Status journal(std::span<WriteBatch> batches);
   // Whether journal() can make `batch` durable: all of it that must not be lost is in
   // its entries and hard state. A snapshot, a history anchor, a replaced state or a
