@@ -168,7 +168,8 @@ Result<std::vector<std::string>> Journal::file_names(const fs::path& dir) {
 }
 
 Result<std::unique_ptr<Journal>> Journal::open(const fs::path& dir, std::uint64_t after_seq,
-                                               std::vector<JournalRecord>& recovered) {
+                                               std::vector<JournalRecord>& recovered,
+                                               std::uint64_t rotate_bytes) {
   auto names = file_names(dir);
   if (!names.ok()) return names.error();
   std::vector<File> files;
@@ -197,15 +198,20 @@ Result<std::unique_ptr<Journal>> Journal::open(const fs::path& dir, std::uint64_
   // above last_seq): it is replaced, not listed for deletion.
   const std::string name = file_name(last_seq + 1);
   std::erase_if(files, [&](const File& file) { return file.name == name; });
-  auto journal = std::unique_ptr<Journal>(new Journal(dir, std::move(files), last_seq));
+  auto journal =
+      std::unique_ptr<Journal>(new Journal(dir, std::move(files), last_seq, rotate_bytes));
   auto fd = journal->create_file(name);
   if (!fd.ok()) return fd.error();
   journal->use_file(name, std::move(fd).value());
   return journal;
 }
 
-Journal::Journal(fs::path dir, std::vector<File> files, std::uint64_t last_seq)
-    : dir_(std::move(dir)), closed_(std::move(files)), last_seq_(last_seq) {}
+Journal::Journal(fs::path dir, std::vector<File> files, std::uint64_t last_seq,
+                 std::uint64_t rotate_bytes)
+    : dir_(std::move(dir)),
+      closed_(std::move(files)),
+      last_seq_(last_seq),
+      rotate_bytes_(rotate_bytes) {}
 
 Result<Fd> Journal::create_file(const std::string& name) const {
   const fs::path path = dir_ / name;
@@ -229,6 +235,7 @@ void Journal::use_file(std::string name, Fd fd) {
 
 Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
   if (payloads.empty()) return last_seq_;
+  if (current_bytes_ >= rotate_bytes_) rotate();
   base::ByteWriter writer(std::move(buffer_));
   std::uint64_t seq = last_seq_;
   for (const std::string& payload : payloads) {
@@ -261,10 +268,7 @@ Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
   return seq;
 }
 
-Status Journal::release_through(std::uint64_t seq, std::uint64_t rotate_bytes) {
-  if (current_file_.last_seq <= seq && current_bytes_ >= rotate_bytes && current_bytes_ > 0) {
-    rotate();
-  }
+Status Journal::release_through(std::uint64_t seq) {
   while (!closed_.empty() && closed_.front().last_seq <= seq) {
     const fs::path path = dir_ / closed_.front().name;
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -276,7 +280,7 @@ Status Journal::release_through(std::uint64_t seq, std::uint64_t rotate_bytes) {
 }
 
 // Without a file descriptor to spare (or a failing directory), the journal keeps
-// appending to its file and tries again at the next release: a node out of
+// appending to its file and tries again at the next append: a node out of
 // descriptors must not stop writing.
 void Journal::rotate() {
   std::string name = file_name(last_seq_ + 1);

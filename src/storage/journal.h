@@ -48,19 +48,21 @@ class Journal {
   // of its file's last append: it ends the file. kCorruption (naming the file and
   // offset) for any other damaged record, or when records after `after_seq` are
   // missing (a gap in the sequence).
+  // Appends move to a new file once the current one holds `rotate_bytes`.
   static Result<std::unique_ptr<Journal>> open(const std::filesystem::path& dir,
                                                std::uint64_t after_seq,
-                                               std::vector<JournalRecord>& recovered);
+                                               std::vector<JournalRecord>& recovered,
+                                               std::uint64_t rotate_bytes = kRotateBytes);
 
   // Appends one record per payload, numbered from last_seq() + 1, and returns once
   // they are on disk (one fdatasync). Returns the last sequence number written.
   Result<std::uint64_t> append(std::span<const std::string> payloads);
 
-  // The database holds every record through `seq` durably: deletes the files that
-  // hold nothing later. When the file being appended to is one of them and has grown
-  // past `rotate_bytes`, appends move to a new file first, so the journal's size stays
-  // bounded.
-  Status release_through(std::uint64_t seq, std::uint64_t rotate_bytes = kRotateBytes);
+  // The database holds every record through `seq` durably: deletes the files, other
+  // than the one appended to, that hold nothing later. With appends moving to a new
+  // file every `rotate_bytes`, the journal stays about that size plus what the
+  // database has not made durable yet.
+  Status release_through(std::uint64_t seq);
 
   std::uint64_t last_seq() const { return last_seq_; }
   // Journal files in `dir` now, oldest first (for tests and operators).
@@ -73,7 +75,8 @@ class Journal {
     std::string name;
     std::uint64_t last_seq = 0;  // of its last record; below its first when empty
   };
-  Journal(std::filesystem::path dir, std::vector<File> files, std::uint64_t last_seq);
+  Journal(std::filesystem::path dir, std::vector<File> files, std::uint64_t last_seq,
+          std::uint64_t rotate_bytes);
   Result<Fd> create_file(const std::string& name) const;
   void use_file(std::string name, Fd fd);  // for the records after last_seq_
   void rotate();
@@ -84,6 +87,7 @@ class Journal {
   File current_file_;
   std::uint64_t current_bytes_ = 0;
   std::uint64_t last_seq_ = 0;
+  std::uint64_t rotate_bytes_;
   std::string buffer_;  // reused by append
 };
 

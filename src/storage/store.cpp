@@ -161,7 +161,7 @@ class Store::Impl {
   Status delete_log_through(Txn& txn, std::uint64_t through_index);
   Status commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes, Sync sync = Sync::kDurable,
                 std::uint64_t journal_seq = 0);
-  Status release_journal_through(std::uint64_t seq, std::uint64_t rotate_bytes);
+  Status release_journal_through(std::uint64_t seq);
   Result<std::uint64_t> stored_journal_seq() const;
   base::Error corrupt(std::string_view what) const {
     return make_error(Code::kCorruption, fmt::format("{} in {}", what, dir_.string()));
@@ -932,7 +932,7 @@ Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes,
   if (sync == Sync::kDurable) {
     AETHEL_RETURN_IF_ERROR(this->sync());
   } else {
-    AETHEL_RETURN_IF_ERROR(release_journal_through(durable_journal_seq, Journal::kRotateBytes));
+    AETHEL_RETURN_IF_ERROR(release_journal_through(durable_journal_seq));
   }
   durable_commits_.fetch_add(1, std::memory_order_relaxed);
   entries_written_.fetch_add(entries, std::memory_order_relaxed);
@@ -943,13 +943,13 @@ Status Store::Impl::commit(Txn& txn, std::uint64_t entries, std::uint64_t bytes,
 Status Store::Impl::sync() {
   const int rc = mdb_env_sync(env_, 1);
   if (rc != MDB_SUCCESS) return lmdb::error_from(rc, "cannot sync the database", dir_);
-  return release_journal_through(committed_journal_seq_, Journal::kRotateBytes);
+  return release_journal_through(committed_journal_seq_);
 }
 
-Status Store::Impl::release_journal_through(std::uint64_t seq, std::uint64_t rotate_bytes) {
+Status Store::Impl::release_journal_through(std::uint64_t seq) {
   base::MutexLock lock(journal_mutex_);
   if (journal_ == nullptr) return {};  // still opening
-  return journal_->release_through(seq, rotate_bytes);
+  return journal_->release_through(seq);
 }
 
 Result<std::uint64_t> Store::Impl::stored_journal_seq() const {
@@ -984,7 +984,7 @@ Status Store::Impl::open_journal() {
     batch->journal_seq = record.seq;
     batches.push_back(std::move(*batch));
   }
-  if (batches.empty()) return release_journal_through(seq.value(), 0);
+  if (batches.empty()) return release_journal_through(seq.value());
   const std::vector<Status> replayed = write_all(batches, Sync::kDurable);
   for (std::size_t i = 0; i < batches.size(); ++i) {
     if (!replayed[i].ok()) {
@@ -993,7 +993,7 @@ Status Store::Impl::open_journal() {
     }
   }
   journal_records_replayed_ = batches.size();
-  return release_journal_through(committed_journal_seq_, 0);
+  return release_journal_through(committed_journal_seq_);
 }
 
 Status Store::Impl::journal(std::span<WriteBatch> batches) {
