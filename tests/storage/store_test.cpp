@@ -3,6 +3,7 @@
 // snapshots, applied state, blocks, atomic batches and concurrent readers.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -160,16 +161,44 @@ TEST(StorageFormat, MissingFormatFileIsRestoredFromTheDatabaseRecord) {
   EXPECT_EQ(read_file(scratch.path() / "FORMAT"), "aethel-storage-format 2\n");
 }
 
+// Rewrites the database's own format record, as a build of that version wrote it.
+void set_database_format_record(const fs::path& dir, std::uint32_t version) {
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), MDB_SUCCESS);
+  ASSERT_EQ(mdb_env_set_maxdbs(env, 8), MDB_SUCCESS);
+  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0644), MDB_SUCCESS);
+  MDB_txn* txn = nullptr;
+  MDB_dbi meta = 0;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), MDB_SUCCESS);
+  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), MDB_SUCCESS);
+  std::string key = "format_version";
+  const char value[4] = {0, 0, 0, static_cast<char>(version)};
+  MDB_val k{key.size(), key.data()};
+  MDB_val v{sizeof value, const_cast<char*>(value)};
+  ASSERT_EQ(mdb_put(txn, meta, &k, &v, 0), MDB_SUCCESS);
+  ASSERT_EQ(mdb_txn_commit(txn), MDB_SUCCESS);
+  mdb_env_close(env);
+}
+
 TEST(StorageFormat, VersionOneIsUpgradedToTwo) {
-  // Version 2 adds the journal; a crash between the database's record and FORMAT
-  // leaves FORMAT at 1.
+  // A directory a version 1 build wrote: version 2 only adds the journal.
   ScratchDir scratch(test_name());
   create_store(scratch.path(), 4);
+  ASSERT_NO_FATAL_FAILURE(set_database_format_record(scratch.path(), 1));
   write_file(scratch.path() / "FORMAT", "aethel-storage-format 1\n");
-  auto store = open_ok(scratch.path());
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->log_bounds()->last_index, 4u);
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->log_bounds()->last_index, 4u);
+    EXPECT_EQ(read_file(scratch.path() / "FORMAT"), "aethel-storage-format 2\n");
+  }
+  // A crash between the database's record and FORMAT leaves FORMAT at 1: also opened.
+  write_file(scratch.path() / "FORMAT", "aethel-storage-format 1\n");
+  ASSERT_NE(open_ok(scratch.path()), nullptr);
   EXPECT_EQ(read_file(scratch.path() / "FORMAT"), "aethel-storage-format 2\n");
+  // The database's record says 2 now: FORMAT 3 (a newer build) is still refused.
+  write_file(scratch.path() / "FORMAT", "aethel-storage-format 3\n");
+  EXPECT_EQ(code_of(Store::open(scratch.path())), Code::kUnsupportedFormat);
 }
 
 // --- damaged or unusable directories ----------------------------------------
