@@ -254,11 +254,8 @@ Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
   }
   buffer_ = writer.take();
   const fs::path path = dir_ / current_file_.name;
-  for (std::string_view rest = buffer_; !rest.empty();) {
-    const ssize_t n = ::write(current_.get(), rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error(fmt::format("cannot write {}", path.string()), errno);
-    rest.remove_prefix(static_cast<std::size_t>(n));
+  if (Status written = write_fully(current_.get(), buffer_, path.string()); !written.ok()) {
+    return written.error();
   }
   if (::fdatasync(current_.get()) != 0) {
     return errno_error(fmt::format("cannot fsync {}", path.string()), errno);

@@ -50,16 +50,6 @@ Result<std::size_t> read_up_to(int fd, std::span<char> buffer, const std::string
 
 namespace {
 
-Status write_all(int fd, std::string_view contents, const std::string& path) {
-  while (!contents.empty()) {
-    const ssize_t n = ::write(fd, contents.data(), contents.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error(fmt::format("cannot write {}", path), errno);
-    contents.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return {};
-}
-
 // A big file is flushed as it is written, a few MiB at a time: its dirty pages then
 // never pile up in front of another file's fsync (the database's commits), which the
 // file system's journal would make wait for them.
@@ -92,6 +82,16 @@ std::optional<std::uint64_t> numbered_file_number(std::string_view name, std::st
   return number;
 }
 
+Status write_fully(int fd, std::string_view contents, const std::string& path) {
+  while (!contents.empty()) {
+    const ssize_t n = ::write(fd, contents.data(), contents.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error(fmt::format("cannot write {}", path), errno);
+    contents.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
 Status fsync_directory(const std::filesystem::path& dir) {
   return fsync_path(dir.string(), O_RDONLY | O_DIRECTORY);
 }
@@ -111,7 +111,7 @@ Status write_file_atomically(const std::filesystem::path& dir, const std::string
     Status written;  // the first failure; later pieces are dropped
     std::size_t unflushed_bytes = 0;
     write_contents([&](std::string_view piece) {
-      if (written.ok()) written = write_all(fd.get(), piece, temp);
+      if (written.ok()) written = write_fully(fd.get(), piece, temp);
       unflushed_bytes += piece.size();
       if (written.ok() && unflushed_bytes >= kFlushEveryBytes) {
         unflushed_bytes = 0;

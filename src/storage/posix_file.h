@@ -48,6 +48,10 @@ std::string numbered_file_name(std::string_view prefix, std::uint64_t number,
 std::optional<std::uint64_t> numbered_file_number(std::string_view name, std::string_view prefix,
                                                   std::string_view suffix);
 
+// Writes all of `contents` to `fd` (retrying short and interrupted writes); `path`
+// names the file in the error.
+Status write_fully(int fd, std::string_view contents, const std::string& path);
+
 // fsyncs a directory, making the names created in it durable.
 Status fsync_directory(const std::filesystem::path& dir);
 

@@ -993,7 +993,7 @@ Status Store::Impl::open_journal() {
     }
   }
   journal_records_replayed_ = batches.size();
-  return release_journal_through(committed_journal_seq_);
+  return {};  // the durable commit's sync released the journal
 }
 
 Status Store::Impl::journal(std::span<WriteBatch> batches) {
