@@ -13,6 +13,7 @@
 #include "storage/encoding.h"
 #include "storage/format_file.h"
 #include "storage/journal.h"
+#include "storage/lmdb_file.h"
 #include "storage/lmdb_txn.h"
 #include "storage/posix_file.h"
 #include "storage/storage.h"
@@ -308,8 +309,10 @@ Status Store::Impl::open_environment(const format_file::Contents& format) {
   return open_databases(format);
 }
 
-// A data file shorter than its own last page would make LMDB fault (SIGBUS)
-// on the first read of a missing page: refuse it up front.
+// LMDB does not write the pages a transaction allocates and frees again, so data.mdb
+// may end before its last page where those pages are free; LMDB never reads them.
+// A file cut short anywhere else would make LMDB fault (SIGBUS) on the first read of
+// a missing page: refuse it up front.
 Status Store::Impl::check_file_size() const {
   MDB_envinfo info{};
   MDB_stat stat{};
@@ -321,9 +324,14 @@ Status Store::Impl::check_file_size() const {
   const std::uint64_t size = fs::file_size(data_path, error);
   if (error) return corrupt(fmt::format("cannot stat {}: {}", data_path.string(), error.message()));
   const std::uint64_t needed = (std::uint64_t{info.me_last_pgno} + 1) * stat.ms_psize;
-  if (size < needed) {
-    return corrupt(fmt::format("{} is truncated: {} bytes, but its pages need {} bytes",
-                               data_path.string(), size, needed));
+  if (size >= needed) return {};
+  auto free = lmdb::free_pages(data_path, stat.ms_psize, info.me_last_txnid);
+  if (!free.ok()) return free.error();
+  for (std::uint64_t pgno = size / stat.ms_psize; pgno <= info.me_last_pgno; ++pgno) {
+    if (!std::binary_search(free->begin(), free->end(), pgno)) {
+      return corrupt(fmt::format("{} is truncated: {} bytes, but page {} past its end is in use",
+                                 data_path.string(), size, pgno));
+    }
   }
   return {};
 }

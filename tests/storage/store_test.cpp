@@ -2,6 +2,7 @@
 // unusable directories, the log rules (append, conflict, truncate, compact),
 // snapshots, applied state, blocks, atomic batches and concurrent readers.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <lmdb.h>
 #include <sys/stat.h>
@@ -239,6 +240,106 @@ TEST(StorageOpen, TruncatedDataFileIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(code_of(store), Code::kCorruption);
   EXPECT_NE(store.error().message.find("truncated"), std::string::npos) << store.error().message;
+}
+
+// The bytes data.mdb lacks below the end of its last page; LMDB's own view.
+std::int64_t missing_tail_bytes(const fs::path& dir) {
+  MDB_env* env = nullptr;
+  MDB_envinfo info{};
+  MDB_stat stat{};
+  EXPECT_EQ(mdb_env_create(&env), MDB_SUCCESS);
+  EXPECT_EQ(mdb_env_set_maxdbs(env, 8), MDB_SUCCESS);
+  EXPECT_EQ(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0644), MDB_SUCCESS);
+  EXPECT_EQ(mdb_env_info(env, &info), MDB_SUCCESS);
+  EXPECT_EQ(mdb_env_stat(env, &stat), MDB_SUCCESS);
+  mdb_env_close(env);
+  const auto needed = static_cast<std::int64_t>((info.me_last_pgno + 1) * stat.ms_psize);
+  return needed - static_cast<std::int64_t>(fs::file_size(dir / "data.mdb"));
+}
+
+// Leaves data.mdb shorter than its last page, as LMDB may: transactions that append
+// keys and delete the last ones again free pages they never write, and the file ends
+// before them. The keys go to a database of their own, dropped at the end.
+void leave_unwritten_free_pages_at_the_end(const fs::path& dir) {
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), MDB_SUCCESS);
+  ASSERT_EQ(mdb_env_set_maxdbs(env, 8), MDB_SUCCESS);
+  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0644), MDB_SUCCESS);
+  const std::string value(200, 'v');
+  auto run = [&](int round, MDB_txn* txn, MDB_dbi dbi) {
+    for (int i = 0; i < 2000; ++i) {
+      std::string key = fmt::format("{:02}-{:04}", round, i);
+      MDB_val k{key.size(), key.data()};
+      MDB_val v{value.size(), const_cast<char*>(value.data())};
+      ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), MDB_SUCCESS);
+    }
+    for (int i = 1999; i >= 1000; --i) {
+      std::string key = fmt::format("{:02}-{:04}", round, i);
+      MDB_val k{key.size(), key.data()};
+      ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), MDB_SUCCESS);
+    }
+  };
+  for (int round = 0; round < 8 && missing_tail_bytes(dir) <= 0; ++round) {
+    MDB_txn* txn = nullptr;
+    MDB_dbi scratch = 0;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), MDB_SUCCESS);
+    ASSERT_EQ(mdb_dbi_open(txn, "scratch", MDB_CREATE, &scratch), MDB_SUCCESS);
+    ASSERT_NO_FATAL_FAILURE(run(round, txn, scratch));
+    ASSERT_EQ(mdb_txn_commit(txn), MDB_SUCCESS);
+  }
+  MDB_txn* txn = nullptr;
+  MDB_dbi scratch = 0;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), MDB_SUCCESS);
+  ASSERT_EQ(mdb_dbi_open(txn, "scratch", 0, &scratch), MDB_SUCCESS);
+  ASSERT_EQ(mdb_drop(txn, scratch, 1), MDB_SUCCESS);
+  ASSERT_EQ(mdb_txn_commit(txn), MDB_SUCCESS);
+  mdb_env_close(env);
+}
+
+TEST(StorageOpen, DataFileEndingBeforePagesOnlyFreedIsOpened) {
+  // What a crash can leave: the pages past the end are free, nothing needs them.
+  ScratchDir scratch(test_name());
+  create_store(scratch.path(), 4);
+  ASSERT_NO_FATAL_FAILURE(leave_unwritten_free_pages_at_the_end(scratch.path()));
+  ASSERT_GT(missing_tail_bytes(scratch.path()), 0) << "LMDB wrote every page it freed";
+  {
+    auto store = open_ok(scratch.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->log_bounds()->last_index, 4u);
+    ASSERT_TRUE(store->append(make_entries(5, 2000, 1)).ok());
+  }
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->log_bounds()->last_index, 2004u);
+}
+
+TEST(StorageOpen, DataFileCutAtAnyPageOpensWholeOrIsRefusedNeverFaults) {
+  ScratchDir scratch(test_name());
+  const fs::path original = scratch.path() / "original";
+  create_store(original, 300);
+  ASSERT_NO_FATAL_FAILURE(leave_unwritten_free_pages_at_the_end(original));
+  const std::uint64_t page_bytes = 4096;
+  const std::uint64_t pages = fs::file_size(original / "data.mdb") / page_bytes;
+  int opened = 0;
+  for (std::uint64_t kept = pages; kept >= 2; --kept) {
+    const fs::path copy = scratch.path() / "copy";
+    fs::remove_all(copy);
+    fs::copy(original, copy);
+    fs::resize_file(copy / "data.mdb", kept * page_bytes);
+    auto store = Store::open(copy);
+    if (!store.ok()) {
+      EXPECT_EQ(code_of(store), Code::kCorruption) << store.status().to_string();
+      EXPECT_NE(store.error().message.find("truncated"), std::string::npos)
+          << store.error().message;
+      continue;
+    }
+    ++opened;
+    auto entries = store.value()->entries(1, 301, std::uint64_t{1} << 30);
+    ASSERT_TRUE(entries.ok()) << "cut to " << kept << " pages: " << entries.status().to_string();
+    EXPECT_EQ(entries->size(), 300u);
+  }
+  EXPECT_GE(opened, 1) << "the uncut file must open";
+  EXPECT_LT(opened, static_cast<int>(pages) - 1) << "some cut must be refused";
 }
 
 TEST(StorageOpen, EmptyDataFileWithFormatIsRefused) {
