@@ -295,6 +295,7 @@ node::ReplicaOptions Simulation::replica_options(const Node& n) {
   o.consensus.bugs = bugs_.core;
   o.bugs = bugs_.replica;
   o.snapshot_interval_blocks = options_.compact_every_blocks;
+  o.snapshot_log_bytes = options_.snapshot_log_bytes;
   o.commit_timeout_ticks = kClientTimeoutUs / kTickUs;
   o.first_request_id = prng_.next();
   o.log = [this, id = n.id](std::string_view line) { trace(id, line); };
@@ -419,6 +420,8 @@ void Simulation::build_snapshot(NodeId id, Index index,
     if (!n.up || n.incarnation != incarnation) return;
     consensus::Bytes data;
     build([&](std::string_view piece) { data.insert(data.end(), piece.begin(), piece.end()); });
+    ++stats_.snapshots_built;
+    stats_.snapshot_bytes_built += data.size();
     if (prng_.below(8) == 0) {  // the file could not be written: the data goes inline
       n.replica->on_snapshot_built(std::move(data));
     } else {

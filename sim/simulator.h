@@ -35,6 +35,9 @@ struct SimOptions {
   // Each node snapshots its ledger and compacts its log every this many applied blocks
   // (small: snapshots and InstallSnapshot get exercised often).
   std::uint64_t compact_every_blocks = 64;
+  // ReplicaOptions::snapshot_log_bytes. Small, like the interval: snapshots stay
+  // frequent, and the rule of waiting for a snapshot's size binds at times.
+  std::uint64_t snapshot_log_bytes = 16 * 1024;
   // The ledger remembers this many outcomes (Limits::tx_retention_count; 0: the default,
   // which no run reaches). Small: clients' retries land beyond the window, where only
   // the replicas' outcome index keeps each id applied once.
@@ -57,7 +60,8 @@ struct SimStats {
   std::uint64_t acks = 0;
   std::uint64_t invocations_committed = 0;  // acknowledged runs of the deployed intent
   std::uint64_t reads = 0;                  // linearizable reads served and checked
-  std::uint64_t snapshots_sent_or_taken = 0;
+  std::uint64_t snapshots_built = 0;        // by every node, and their bytes
+  std::uint64_t snapshot_bytes_built = 0;
   std::uint64_t membership_changes = 0;  // applied by a leader
   consensus::Index final_commit = 0;
 };

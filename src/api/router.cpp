@@ -31,9 +31,10 @@ struct Router::Shared {
         options(std::move(o)),
         pending_writes(std::make_shared<std::atomic<size_t>>(0)),
         limiter(options.write_rate_per_s),
-        verifier(options.verifier_threads ? options.verifier_threads : default_verifier_threads(),
+        verifier("verifier",
+                 options.verifier_threads ? options.verifier_threads : default_verifier_threads(),
                  options.verifier_queue, kVerifierNice),
-        blocking(options.blocking_threads, options.blocking_queue) {}
+        blocking("blocking", options.blocking_threads, options.blocking_queue) {}
 
   node::Node& node;
   const RouterOptions options;

@@ -246,9 +246,10 @@ Response rate_limited(const std::string& address, uint32_t per_second, uint32_t 
 
 class WorkPool {
  public:
-  // `nice` is added to the threads' scheduling niceness (Linux, per thread): 0 keeps
-  // the process's, more yields the CPU to the rest of the node when it is contended.
-  WorkPool(unsigned threads, size_t max_queued, int nice = 0);
+  // `name` names the threads (base::name_this_thread). `nice` is added to their
+  // scheduling niceness (Linux, per thread): 0 keeps the process's, more yields the
+  // CPU to the rest of the node when it is contended.
+  WorkPool(std::string_view name, unsigned threads, size_t max_queued, int nice = 0);
   // Stops: running tasks finish, queued ones are dropped without running.
   ~WorkPool();
   WorkPool(const WorkPool&) = delete;

@@ -13,9 +13,11 @@ namespace aethel::api {
 
 class WorkPool::Impl {
  public:
-  Impl(unsigned threads, size_t max_queued, int nice) : max_queued_(max_queued) {
+  Impl(std::string_view name, unsigned threads, size_t max_queued, int nice)
+      : max_queued_(max_queued) {
     for (unsigned i = 0; i < std::max(1u, threads); ++i) {
-      threads_.emplace_back([this, nice] {
+      threads_.emplace_back([this, name = std::string(name), nice] {
+        base::name_this_thread(name);
         // Lowering a thread's own priority needs no privilege; should it fail anyway,
         // the pool still works, only at the node's priority.
         if (nice != 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice);
@@ -69,8 +71,8 @@ class WorkPool::Impl {
   std::vector<std::thread> threads_;
 };
 
-WorkPool::WorkPool(unsigned threads, size_t max_queued, int nice)
-    : max_queued_(max_queued), impl_(std::make_unique<Impl>(threads, max_queued, nice)) {}
+WorkPool::WorkPool(std::string_view name, unsigned threads, size_t max_queued, int nice)
+    : max_queued_(max_queued), impl_(std::make_unique<Impl>(name, threads, max_queued, nice)) {}
 
 WorkPool::~WorkPool() = default;
 

@@ -1,6 +1,7 @@
 #include "base/base.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <cstdio>
@@ -54,6 +55,12 @@ std::optional<std::vector<uint8_t>> from_hex(std::string_view hex) {
 
 void set_fatal_handler(FatalHandler handler) {
   g_fatal_handler.store(handler);
+}
+
+void name_this_thread(std::string_view name) {
+  char kept[16] = {};
+  name.copy(kept, sizeof kept - 1);
+  pthread_setname_np(pthread_self(), kept);
 }
 
 void fatal(std::string_view what) {

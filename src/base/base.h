@@ -6,6 +6,7 @@
 //   Mutex, MutexLock, CondVar  a mutex whose users say what it guards (clang
 //                              -Wthread-safety checks GUARDED_BY / REQUIRES)
 //   fatal, AETHEL_CHECK        the one way to stop on a broken invariant
+//   name_this_thread           what `top -H` shows for a thread
 //
 // Nothing here knows about consensus, ledgers or sockets.
 #pragma once
@@ -312,6 +313,14 @@ class SCOPED_CAPABILITY ReaderLock {
  private:
   SharedMutex& mutex_;
 };
+
+// ---------------------------------------------------------------------------
+// Threads
+// ---------------------------------------------------------------------------
+
+// Names the calling thread, as `top -H`, `ps -L` and perf show it, so an operator can
+// tell a node's threads apart. Linux keeps 15 characters; the rest is cut.
+void name_this_thread(std::string_view name);
 
 // ---------------------------------------------------------------------------
 // Fatal errors

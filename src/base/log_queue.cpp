@@ -4,7 +4,10 @@ namespace aethel::base {
 
 LogQueue::LogQueue(Sink sink, size_t max_queued_lines)
     : sink_(std::move(sink)), max_queued_lines_(max_queued_lines) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("log");
+    run();
+  });
 }
 
 LogQueue::~LogQueue() {

@@ -34,7 +34,10 @@ base::Result<ledger::BlockResult> replay_block(ledger::Ledger& ledger, const Blo
 
 HistoryFiller::HistoryFiller(Node& node, HistoryOptions options)
     : node_(node), options_(std::move(options)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    base::name_this_thread("history");
+    run();
+  });
 }
 
 HistoryFiller::~HistoryFiller() {

@@ -148,8 +148,8 @@ struct NodeOptions {
   // Group commit caps: one block holds at most this many transactions (a request is
   // never split, so a single larger request still forms its own block).
   size_t max_block_transactions = 8192;
-  // A ledger snapshot is written (and the Raft log compacted) after every this many
-  // blocks; a restart replays at most this many blocks.
+  // A ledger snapshot is written (and the Raft log compacted) after this many blocks,
+  // once the log since the last one is as large as it or 32 MiB (ReplicaOptions).
   uint64_t snapshot_interval_blocks = 1000;
   // The genesis validators' peer IDs, this node's included unless it joins. Empty or
   // only this node: a standalone node that commits alone (still through the Raft log).

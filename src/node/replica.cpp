@@ -1142,6 +1142,7 @@ void Replica::apply_entry(const consensus::Entry& entry, storage::WriteBatch& ba
     last_stored_height_ = block.height;
   }
   ++blocks_since_snapshot_;
+  log_bytes_since_snapshot_ += entry.data.size();
   if (options_.on_block_applied) {
     const auto count = [&](auto predicate) {
       return static_cast<size_t>(
@@ -1260,16 +1261,19 @@ void Replica::send(const std::string& peer, std::string envelope) {
   transport_.send(peer, std::move(envelope));
 }
 
-// Every snapshot_interval_blocks blocks, the ledger state at the applied index is
-// frozen and serialized off this thread (Disk::build_snapshot): consensus goes on.
+// Every snapshot_interval_blocks blocks, once the log since the last snapshot is about
+// as large as it (ReplicaOptions), the ledger state at the applied index is frozen and
+// serialized off this thread (Disk::build_snapshot): consensus goes on.
 void Replica::maybe_compact() {
   if (snapshot_building_ || options_.snapshot_interval_blocks == 0 ||
-      blocks_since_snapshot_ < options_.snapshot_interval_blocks) {
+      blocks_since_snapshot_ < options_.snapshot_interval_blocks ||
+      log_bytes_since_snapshot_ < std::min(last_snapshot_bytes_, options_.snapshot_log_bytes)) {
     return;
   }
   Index index = raft_.applied_index();
   if (index > raft_.stable_index()) return;  // compact only what the disk holds
   blocks_since_snapshot_ = 0;
+  log_bytes_since_snapshot_ = 0;
   snapshot_building_ = index;
   ledger::SnapshotSource ledger = ledgers_.read([](const ledger::Ledger& l) { return l.freeze(); });
   disk_.build_snapshot(index, [ledger = std::move(ledger),
@@ -1280,12 +1284,14 @@ void Replica::maybe_compact() {
 }
 
 void Replica::on_snapshot_built(consensus::Bytes data) {
+  last_snapshot_bytes_ = data.size();
   storage::Bytes inline_data = data;
   compact_to_built_snapshot(std::move(data), std::move(inline_data));
 }
 
 void Replica::on_snapshot_stored(uint64_t data_bytes) {
   AETHEL_CHECK(snapshot_building_);
+  last_snapshot_bytes_ = data_bytes;
   compact_to_built_snapshot(built_snapshot_reference(*snapshot_building_, data_bytes), {});
 }
 

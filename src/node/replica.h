@@ -174,8 +174,12 @@ struct ReplicaOptions {
   // One block holds at most this many transactions (a request is never split, so a
   // single larger request still forms its own block).
   size_t max_block_transactions = 8192;
-  // A ledger snapshot is taken (and the log compacted) after every this many blocks.
+  // A ledger snapshot is taken (and the log compacted) after this many blocks, once the
+  // log since the last one holds as many bytes as that snapshot or snapshot_log_bytes,
+  // whichever is less: the cost of snapshots then grows with the writes, not with the
+  // size of the state. 0 snapshots at the interval whatever the sizes.
   uint64_t snapshot_interval_blocks = 1000;
+  uint64_t snapshot_log_bytes = uint64_t{32} << 20;
   uint32_t commit_timeout_ticks = 100;
   uint32_t catch_up_timeout_ticks = 200;  // wait_for_height's bound
   // First id of forwarded writes and read confirmations; ids must not repeat across
@@ -462,6 +466,8 @@ class Replica {
   bool empty_block_wanted_ = false;
   consensus::Index empty_block_index_ = 0;  // the last one proposed
   uint64_t blocks_since_snapshot_ = 0;
+  uint64_t log_bytes_since_snapshot_ = 0;              // of the blocks counted above
+  uint64_t last_snapshot_bytes_ = 0;                   // of the last one built here; 0 before it
   std::optional<consensus::Index> snapshot_building_;  // its log index, while it is built
   ConsensusStatus status_;
   // Every member ever known (ids are never reused), and the addresses of those added

@@ -114,9 +114,18 @@ class Node::Runtime : public Transport, public Disk {
   }
 
   void start() {
-    store_thread_ = std::thread([this] { run_store(); });
-    disk_thread_ = std::thread([this] { run_disk(); });
-    thread_ = std::thread([this] { run(); });
+    store_thread_ = std::thread([this] {
+      base::name_this_thread("store");
+      run_store();
+    });
+    disk_thread_ = std::thread([this] {
+      base::name_this_thread("disk");
+      run_disk();
+    });
+    thread_ = std::thread([this] {
+      base::name_this_thread("consensus");
+      run();
+    });
   }
 
   void post(Event event) {
@@ -160,6 +169,7 @@ class Node::Runtime : public Transport, public Disk {
                       std::function<void(const storage::PieceSink&)> build) override {
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
     snapshot_thread_ = std::thread([this, index, build = std::move(build)] {
+      base::name_this_thread("snapshot");
       // Background work: on a busy machine the consensus and network threads go first.
       setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kSnapshotThreadNice);
       SnapshotBuilt built;
