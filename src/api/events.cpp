@@ -375,7 +375,11 @@ Events::~Events() {
   impl_->stop();
 }
 
+// With nobody listening an event is not even built: this runs on the consensus thread
+// once per block. A stream that starts later learns the state from its hello, which
+// is taken after the subscription is counted.
 void Events::block_applied(const node::AppliedBlock& block) {
+  if (impl_->clients() == 0) return;
   impl_->event("commit", {{"height", block.height},
                           {"merkle_root", ledger::to_hex(block.root)},
                           {"transactions", block.transactions},
@@ -383,6 +387,7 @@ void Events::block_applied(const node::AppliedBlock& block) {
 }
 
 void Events::role_changed(const node::ConsensusStatus& status) {
+  if (impl_->clients() == 0) return;
   impl_->event(
       "role",
       {{"role", status.role}, {"term", status.term}, {"leader_peer_id", status.leader_peer_id}});

@@ -276,7 +276,7 @@ struct StoreStats {
 };
 
 // The files a store keeps in `dir` (its FORMAT file, the database and its lock files,
-// snapshot files), by name: what moving a store aside must move.
+// snapshot files, journal files), by name: what moving a store aside must move.
 std::vector<std::string> store_file_names(const std::filesystem::path& dir);
 
 class Store {

@@ -552,7 +552,9 @@ std::vector<std::string> store_file_names(const fs::path& dir) {
     std::string name = entry.path().filename().string();
     const bool fixed = name == kFormatFileName || name == kDataFileName ||
                        name == kReaderTableFileName || name == kLockFileName;
-    if (fixed || snapshot_file_index(name)) names.push_back(std::move(name));
+    if (fixed || snapshot_file_index(name) || name.starts_with("journal-")) {
+      names.push_back(std::move(name));
+    }
   }
   return names;
 }

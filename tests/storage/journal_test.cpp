@@ -271,6 +271,26 @@ TEST(StoreJournal, AJournaledWriteTheDatabaseMissedIsReplayedAtOpen) {
   EXPECT_EQ(names(scratch.path()), std::vector<std::string>{"journal-00000000000000000006.log"});
 }
 
+TEST(StoreJournal, MovingAStoreAsideTakesItsJournalAndLeavesNoneBehind) {
+  // What `aethel node rebuild` does: a journal left behind would be read by the new,
+  // empty store as records it lacks.
+  ScratchDir scratch(test_name());
+  const fs::path dir = scratch.path() / "data";
+  const fs::path aside = scratch.path() / "aside";
+  {
+    auto store = Store::open(dir).value();
+    std::vector<WriteBatch> journaled_only = journaled_group(1, 2, 1);
+    ASSERT_TRUE(store->journal(journaled_only).ok());
+  }
+  fs::create_directories(aside);
+  for (const std::string& name : store_file_names(dir)) fs::rename(dir / name, aside / name);
+  EXPECT_TRUE(names(dir).empty());
+  EXPECT_EQ(Store::open(dir).value()->log_bounds().value(), (LogBounds{1, 0, 0}));
+  auto moved = Store::open(aside).value();
+  EXPECT_EQ(moved->stats().journal_records_replayed, 2u);
+  EXPECT_EQ(moved->log_bounds().value(), (LogBounds{1, 2, 0}));
+}
+
 TEST(StoreJournal, ABatchTheJournalCannotCarryIsRefusedAndNothingIsWritten) {
   ScratchDir scratch(test_name());
   auto store = Store::open(scratch.path()).value();
