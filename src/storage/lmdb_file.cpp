@@ -66,7 +66,7 @@ class DataFile {
   Result<std::string> read(std::uint64_t pgno, std::uint64_t count = 1) const {
     if (pgno >= pages_ || count > pages_ - pgno) {
       return make_error(Code::kCorruption, fmt::format("{} is truncated: page {} lies past its end",
-                                                       path_, pgno + std::min(count, pages_) - 1));
+                                                       path_, std::max(pgno, pages_)));
     }
     std::string bytes(count * page_bytes_, '\0');
     std::size_t done = 0;
