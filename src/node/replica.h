@@ -177,9 +177,9 @@ struct ReplicaOptions {
   // A ledger snapshot is taken (and the log compacted) after this many blocks, once the
   // log since the last one holds as many bytes as that snapshot or snapshot_log_bytes,
   // whichever is less: the cost of snapshots then grows with the writes, not with the
-  // size of the state. 0 snapshots at the interval whatever the sizes.
+  // size of the state.
   uint64_t snapshot_interval_blocks = 1000;
-  uint64_t snapshot_log_bytes = uint64_t{32} << 20;
+  uint64_t snapshot_log_bytes = uint64_t{32} << 20;  // 0: at the interval, whatever the sizes
   uint32_t commit_timeout_ticks = 100;
   uint32_t catch_up_timeout_ticks = 200;  // wait_for_height's bound
   // First id of forwarded writes and read confirmations; ids must not repeat across
