@@ -100,10 +100,7 @@ class Events::Impl : public std::enable_shared_from_this<Events::Impl> {
   explicit Impl(EventsOptions options) : options_(options), metrics_(options.metrics) {}
 
   void start() {
-    thread_ = std::thread([this] {
-      base::name_this_thread("events");
-      run();
-    });
+    thread_ = base::named_thread("events", [this] { run(); });
   }
 
   // Joins the events thread and ends every stream.

@@ -246,7 +246,7 @@ Response rate_limited(const std::string& address, uint32_t per_second, uint32_t 
 
 class WorkPool {
  public:
-  // `name` names the threads (base::name_this_thread). `nice` is added to their
+  // `name` names the threads (base::named_thread). `nice` is added to their
   // scheduling niceness (Linux, per thread): 0 keeps the process's, more yields the
   // CPU to the rest of the node when it is contended.
   WorkPool(std::string_view name, unsigned threads, size_t max_queued, int nice = 0);

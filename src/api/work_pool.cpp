@@ -16,13 +16,12 @@ class WorkPool::Impl {
   Impl(std::string_view name, unsigned threads, size_t max_queued, int nice)
       : max_queued_(max_queued) {
     for (unsigned i = 0; i < std::max(1u, threads); ++i) {
-      threads_.emplace_back([this, name = std::string(name), nice] {
-        base::name_this_thread(name);
+      threads_.push_back(base::named_thread(name, [this, nice] {
         // Lowering a thread's own priority needs no privilege; should it fail anyway,
         // the pool still works, only at the node's priority.
         if (nice != 0) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice);
         run();
-      });
+      }));
     }
   }
 

@@ -6,7 +6,7 @@
 //   Mutex, MutexLock, CondVar  a mutex whose users say what it guards (clang
 //                              -Wthread-safety checks GUARDED_BY / REQUIRES)
 //   fatal, AETHEL_CHECK        the one way to stop on a broken invariant
-//   name_this_thread           what `top -H` shows for a thread
+//   named_thread               a thread with the name `top -H` shows
 //
 // Nothing here knows about consensus, ledgers or sockets.
 #pragma once
@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -321,6 +322,15 @@ class SCOPED_CAPABILITY ReaderLock {
 // Names the calling thread, as `top -H`, `ps -L` and perf show it, so an operator can
 // tell a node's threads apart. Linux keeps 15 characters; the rest is cut.
 void name_this_thread(std::string_view name);
+
+// A thread that names itself `name`, then runs `run`.
+template <typename Run>
+std::thread named_thread(std::string_view name, Run run) {
+  return std::thread([name = std::string(name), run = std::move(run)]() mutable {
+    name_this_thread(name);
+    run();
+  });
+}
 
 // ---------------------------------------------------------------------------
 // Fatal errors

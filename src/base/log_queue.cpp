@@ -4,10 +4,7 @@ namespace aethel::base {
 
 LogQueue::LogQueue(Sink sink, size_t max_queued_lines)
     : sink_(std::move(sink)), max_queued_lines_(max_queued_lines) {
-  thread_ = std::thread([this] {
-    name_this_thread("log");
-    run();
-  });
+  thread_ = named_thread("log", [this] { run(); });
 }
 
 LogQueue::~LogQueue() {

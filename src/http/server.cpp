@@ -397,10 +397,7 @@ class Server::Impl {
     port_ = acceptor_.local_endpoint().port();
     asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
     for (unsigned i = 0; i < std::max(1u, options_.io_threads); ++i) {
-      threads_.emplace_back([this] {
-        base::name_this_thread("http");
-        io_.run();
-      });
+      threads_.push_back(base::named_thread("http", [this] { io_.run(); }));
     }
     return base::Status{};
   }

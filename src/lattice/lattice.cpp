@@ -116,10 +116,7 @@ base::Status Lattice::Impl::start() {
   auto client = http::AsyncClient::create(io_, pool);
   if (!client.ok()) return client.error();
   client_ = std::move(client).value();
-  io_thread_ = std::thread([this] {
-    base::name_this_thread("lattice");
-    io_.run();
-  });
+  io_thread_ = base::named_thread("lattice", [this] { io_.run(); });
   if (settings_.p2p_enabled) {
     base::Status started;
     run_on_io([&] { started = start_host(); });

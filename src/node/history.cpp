@@ -34,10 +34,7 @@ base::Result<ledger::BlockResult> replay_block(ledger::Ledger& ledger, const Blo
 
 HistoryFiller::HistoryFiller(Node& node, HistoryOptions options)
     : node_(node), options_(std::move(options)) {
-  thread_ = std::thread([this] {
-    base::name_this_thread("history");
-    run();
-  });
+  thread_ = base::named_thread("history", [this] { run(); });
 }
 
 HistoryFiller::~HistoryFiller() {

@@ -114,18 +114,9 @@ class Node::Runtime : public Transport, public Disk {
   }
 
   void start() {
-    store_thread_ = std::thread([this] {
-      base::name_this_thread("store");
-      run_store();
-    });
-    disk_thread_ = std::thread([this] {
-      base::name_this_thread("disk");
-      run_disk();
-    });
-    thread_ = std::thread([this] {
-      base::name_this_thread("consensus");
-      run();
-    });
+    store_thread_ = base::named_thread("store", [this] { run_store(); });
+    disk_thread_ = base::named_thread("disk", [this] { run_disk(); });
+    thread_ = base::named_thread("consensus", [this] { run(); });
   }
 
   void post(Event event) {
@@ -168,8 +159,7 @@ class Node::Runtime : public Transport, public Disk {
   void build_snapshot(consensus::Index index,
                       std::function<void(const storage::PieceSink&)> build) override {
     if (snapshot_thread_.joinable()) snapshot_thread_.join();
-    snapshot_thread_ = std::thread([this, index, build = std::move(build)] {
-      base::name_this_thread("snapshot");
+    snapshot_thread_ = base::named_thread("snapshot", [this, index, build = std::move(build)] {
       // Background work: on a busy machine the consensus and network threads go first.
       setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kSnapshotThreadNice);
       SnapshotBuilt built;

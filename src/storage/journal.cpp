@@ -152,12 +152,16 @@ std::uint32_t crc32c(std::string_view bytes) {
   return ~crc32c_portable(~0u, bytes);
 }
 
+bool Journal::is_file_name(std::string_view name) {
+  return journal_file_seq(name).has_value();
+}
+
 Result<std::vector<std::string>> Journal::file_names(const fs::path& dir) {
   std::error_code error;
   std::vector<std::string> names;
   for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
     std::string name = it->path().filename().string();
-    if (journal_file_seq(name)) names.push_back(std::move(name));
+    if (is_file_name(name)) names.push_back(std::move(name));
   }
   if (error) {
     return make_error(Code::kIoError,

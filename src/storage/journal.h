@@ -22,6 +22,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/posix_file.h"
@@ -65,6 +66,8 @@ class Journal {
   Status release_through(std::uint64_t seq);
 
   std::uint64_t last_seq() const { return last_seq_; }
+  // Whether `name` is a journal file's.
+  static bool is_file_name(std::string_view name);
   // Journal files in `dir` now, oldest first (for tests and operators).
   static Result<std::vector<std::string>> file_names(const std::filesystem::path& dir);
 

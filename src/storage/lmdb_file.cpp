@@ -22,12 +22,12 @@ namespace {
 static_assert(sizeof(void*) == 8 && std::endian::native == std::endian::little,
               "the data file layout below is LMDB's on 64-bit little-endian machines");
 
-constexpr std::size_t kPageHeaderBytes = 16;  // pgno, pad, flags, lower/upper or overflow count
+constexpr std::size_t kPageHeaderBytes = 16;  // pgno, pad, flags, lower and upper
 constexpr std::size_t kFlagsAt = 10;
 constexpr std::size_t kLowerAt = 12;
-constexpr std::size_t kOverflowCountAt = 12;
 constexpr std::uint16_t kBranchPage = 0x01;
 constexpr std::uint16_t kLeafPage = 0x02;
+constexpr std::uint16_t kOverflowPage = 0x04;
 constexpr std::uint16_t kMetaPage = 0x08;
 // MDB_meta follows the page header: magic, version, address, map size, then the free
 // list's MDB_db (root last, at +40 of it), the main MDB_db, last page and txnid.
@@ -69,14 +69,12 @@ class DataFile {
                                                        path_, std::max(pgno, pages_)));
     }
     std::string bytes(count * page_bytes_, '\0');
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::pread(fd_.get(), bytes.data() + done, bytes.size() - done,
-                                static_cast<off_t>(pgno * page_bytes_ + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return errno_error(fmt::format("cannot read page {} of {}", pgno, path_), errno);
-      done += static_cast<std::size_t>(n);
+    if (::lseek(fd_.get(), static_cast<off_t>(pgno * page_bytes_), SEEK_SET) < 0) {
+      return errno_error(fmt::format("cannot read page {} of {}", pgno, path_), errno);
     }
+    auto read = read_up_to(fd_.get(), bytes, path_);
+    if (!read.ok()) return read.error();
+    if (read.value() < bytes.size()) return bad(fmt::format("page {} ends early", pgno));
     return bytes;
   }
 
@@ -137,16 +135,15 @@ Result<std::string> leaf_value(const DataFile& file, const std::string& page, st
     return page.substr(value_at, size);
   }
   if (value_at + 8 > page.size()) return file.bad(fmt::format("page {} is damaged", pgno));
+  // The value follows the first page's header, on as many pages as it needs.
   const auto first = load<std::uint64_t>(page, value_at);
-  auto head = file.read(first);
-  if (!head.ok()) return head.error();
-  const std::uint64_t count = load<std::uint32_t>(*head, kOverflowCountAt);
-  if (count == 0 || kPageHeaderBytes + size > count * file.page_bytes()) {
+  const std::uint64_t count = (kPageHeaderBytes + size + file.page_bytes() - 1) / file.page_bytes();
+  auto pages = file.read(first, count);
+  if (!pages.ok()) return pages.error();
+  if (!(load<std::uint16_t>(*pages, kFlagsAt) & kOverflowPage)) {
     return file.bad(fmt::format("overflow page {} is damaged", first));
   }
-  auto all = file.read(first, count);
-  if (!all.ok()) return all.error();
-  return all->substr(kPageHeaderBytes, size);
+  return pages->substr(kPageHeaderBytes, size);
 }
 
 // Adds the children of a branch page, or the page lists of a leaf page.

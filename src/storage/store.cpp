@@ -552,7 +552,7 @@ std::vector<std::string> store_file_names(const fs::path& dir) {
     std::string name = entry.path().filename().string();
     const bool fixed = name == kFormatFileName || name == kDataFileName ||
                        name == kReaderTableFileName || name == kLockFileName;
-    if (fixed || snapshot_file_index(name) || name.starts_with("journal-")) {
+    if (fixed || snapshot_file_index(name) || Journal::is_file_name(name)) {
       names.push_back(std::move(name));
     }
   }

@@ -162,23 +162,43 @@ TEST(StorageFormat, MissingFormatFileIsRestoredFromTheDatabaseRecord) {
   EXPECT_EQ(read_file(scratch.path() / "FORMAT"), "aethel-storage-format 2\n");
 }
 
+// The store's LMDB environment opened directly, as another program would.
+struct RawEnv {
+  explicit RawEnv(const fs::path& dir, unsigned flags = 0) {
+    EXPECT_EQ(mdb_env_create(&env), MDB_SUCCESS);
+    EXPECT_EQ(mdb_env_set_maxdbs(env, 8), MDB_SUCCESS);
+    opened = mdb_env_open(env, dir.c_str(), flags, 0644) == MDB_SUCCESS;
+    EXPECT_TRUE(opened) << dir;
+  }
+  ~RawEnv() { mdb_env_close(env); }
+  RawEnv(const RawEnv&) = delete;
+  RawEnv& operator=(const RawEnv&) = delete;
+
+  // Runs `change` in one write transaction on database `name` (created if missing).
+  template <typename Change>
+  void write(const char* name, Change change) {
+    MDB_txn* txn = nullptr;
+    MDB_dbi dbi = 0;
+    ASSERT_TRUE(opened);
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), MDB_SUCCESS);
+    ASSERT_EQ(mdb_dbi_open(txn, name, MDB_CREATE, &dbi), MDB_SUCCESS);
+    ASSERT_NO_FATAL_FAILURE(change(txn, dbi));
+    ASSERT_EQ(mdb_txn_commit(txn), MDB_SUCCESS);
+  }
+
+  MDB_env* env = nullptr;
+  bool opened = false;
+};
+
 // Rewrites the database's own format record, as a build of that version wrote it.
 void set_database_format_record(const fs::path& dir, std::uint32_t version) {
-  MDB_env* env = nullptr;
-  ASSERT_EQ(mdb_env_create(&env), MDB_SUCCESS);
-  ASSERT_EQ(mdb_env_set_maxdbs(env, 8), MDB_SUCCESS);
-  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0644), MDB_SUCCESS);
-  MDB_txn* txn = nullptr;
-  MDB_dbi meta = 0;
-  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), MDB_SUCCESS);
-  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), MDB_SUCCESS);
-  std::string key = "format_version";
-  const char value[4] = {0, 0, 0, static_cast<char>(version)};
-  MDB_val k{key.size(), key.data()};
-  MDB_val v{sizeof value, const_cast<char*>(value)};
-  ASSERT_EQ(mdb_put(txn, meta, &k, &v, 0), MDB_SUCCESS);
-  ASSERT_EQ(mdb_txn_commit(txn), MDB_SUCCESS);
-  mdb_env_close(env);
+  RawEnv(dir).write("meta", [&](MDB_txn* txn, MDB_dbi meta) {
+    std::string key = "format_version";
+    const char value[4] = {0, 0, 0, static_cast<char>(version)};
+    MDB_val k{key.size(), key.data()};
+    MDB_val v{sizeof value, const_cast<char*>(value)};
+    ASSERT_EQ(mdb_put(txn, meta, &k, &v, 0), MDB_SUCCESS);
+  });
 }
 
 TEST(StorageFormat, VersionOneIsUpgradedToTwo) {
@@ -244,56 +264,42 @@ TEST(StorageOpen, TruncatedDataFileIsRefused) {
 
 // The bytes data.mdb lacks below the end of its last page; LMDB's own view.
 std::int64_t missing_tail_bytes(const fs::path& dir) {
-  MDB_env* env = nullptr;
+  RawEnv raw(dir, MDB_RDONLY);
   MDB_envinfo info{};
   MDB_stat stat{};
-  EXPECT_EQ(mdb_env_create(&env), MDB_SUCCESS);
-  EXPECT_EQ(mdb_env_set_maxdbs(env, 8), MDB_SUCCESS);
-  EXPECT_EQ(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0644), MDB_SUCCESS);
-  EXPECT_EQ(mdb_env_info(env, &info), MDB_SUCCESS);
-  EXPECT_EQ(mdb_env_stat(env, &stat), MDB_SUCCESS);
-  mdb_env_close(env);
+  EXPECT_EQ(mdb_env_info(raw.env, &info), MDB_SUCCESS);
+  EXPECT_EQ(mdb_env_stat(raw.env, &stat), MDB_SUCCESS);
   const auto needed = static_cast<std::int64_t>((info.me_last_pgno + 1) * stat.ms_psize);
   return needed - static_cast<std::int64_t>(fs::file_size(dir / "data.mdb"));
+}
+
+void put_keys(MDB_txn* txn, MDB_dbi dbi, int round, int count) {
+  const std::string value(200, 'v');
+  for (int i = 0; i < count; ++i) {
+    std::string key = fmt::format("{:02}-{:05}", round, i);
+    MDB_val k{key.size(), key.data()};
+    MDB_val v{value.size(), const_cast<char*>(value.data())};
+    ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), MDB_SUCCESS);
+  }
 }
 
 // Leaves data.mdb shorter than its last page, as LMDB may: transactions that append
 // keys and delete the last ones again free pages they never write, and the file ends
 // before them. The keys go to a database of their own, dropped at the end.
 void leave_unwritten_free_pages_at_the_end(const fs::path& dir) {
-  MDB_env* env = nullptr;
-  ASSERT_EQ(mdb_env_create(&env), MDB_SUCCESS);
-  ASSERT_EQ(mdb_env_set_maxdbs(env, 8), MDB_SUCCESS);
-  ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0644), MDB_SUCCESS);
-  const std::string value(200, 'v');
-  auto run = [&](int round, MDB_txn* txn, MDB_dbi dbi) {
-    for (int i = 0; i < 2000; ++i) {
-      std::string key = fmt::format("{:02}-{:04}", round, i);
-      MDB_val k{key.size(), key.data()};
-      MDB_val v{value.size(), const_cast<char*>(value.data())};
-      ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), MDB_SUCCESS);
-    }
-    for (int i = 1999; i >= 1000; --i) {
-      std::string key = fmt::format("{:02}-{:04}", round, i);
-      MDB_val k{key.size(), key.data()};
-      ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), MDB_SUCCESS);
-    }
-  };
+  RawEnv raw(dir);
   for (int round = 0; round < 8 && missing_tail_bytes(dir) <= 0; ++round) {
-    MDB_txn* txn = nullptr;
-    MDB_dbi scratch = 0;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), MDB_SUCCESS);
-    ASSERT_EQ(mdb_dbi_open(txn, "scratch", MDB_CREATE, &scratch), MDB_SUCCESS);
-    ASSERT_NO_FATAL_FAILURE(run(round, txn, scratch));
-    ASSERT_EQ(mdb_txn_commit(txn), MDB_SUCCESS);
+    raw.write("scratch", [&](MDB_txn* txn, MDB_dbi dbi) {
+      ASSERT_NO_FATAL_FAILURE(put_keys(txn, dbi, round, 2000));
+      for (int i = 1999; i >= 1000; --i) {
+        std::string key = fmt::format("{:02}-{:05}", round, i);
+        MDB_val k{key.size(), key.data()};
+        ASSERT_EQ(mdb_del(txn, dbi, &k, nullptr), MDB_SUCCESS);
+      }
+    });
   }
-  MDB_txn* txn = nullptr;
-  MDB_dbi scratch = 0;
-  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), MDB_SUCCESS);
-  ASSERT_EQ(mdb_dbi_open(txn, "scratch", 0, &scratch), MDB_SUCCESS);
-  ASSERT_EQ(mdb_drop(txn, scratch, 1), MDB_SUCCESS);
-  ASSERT_EQ(mdb_txn_commit(txn), MDB_SUCCESS);
-  mdb_env_close(env);
+  raw.write("scratch",
+            [](MDB_txn* txn, MDB_dbi dbi) { ASSERT_EQ(mdb_drop(txn, dbi, 1), MDB_SUCCESS); });
 }
 
 TEST(StorageOpen, DataFileEndingBeforePagesOnlyFreedIsOpened) {
@@ -311,6 +317,36 @@ TEST(StorageOpen, DataFileEndingBeforePagesOnlyFreedIsOpened) {
   auto store = open_ok(scratch.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->log_bounds()->last_index, 2004u);
+}
+
+// Pages on overflow pages of LMDB's free list, which records a transaction's freed
+// pages in one value.
+std::uint64_t free_list_overflow_pages(const fs::path& dir) {
+  RawEnv raw(dir, MDB_RDONLY);
+  MDB_txn* txn = nullptr;
+  MDB_stat stat{};
+  EXPECT_EQ(mdb_txn_begin(raw.env, nullptr, MDB_RDONLY, &txn), MDB_SUCCESS);
+  EXPECT_EQ(mdb_stat(txn, 0, &stat), MDB_SUCCESS);  // 0: the free list
+  mdb_txn_abort(txn);
+  return stat.ms_overflow_pages;
+}
+
+TEST(StorageOpen, DataFileEndingBeforeFreePagesIsOpenedWhenItsFreeListHasOverflowPages) {
+  ScratchDir scratch(test_name());
+  create_store(scratch.path(), 4);
+  {
+    RawEnv raw(scratch.path());
+    raw.write("bulk", [](MDB_txn* txn, MDB_dbi dbi) { put_keys(txn, dbi, 0, 20000); });
+    raw.write("bulk", [](MDB_txn* txn, MDB_dbi dbi) {
+      ASSERT_EQ(mdb_drop(txn, dbi, 1), MDB_SUCCESS);  // frees about 1,200 pages at once
+    });
+  }
+  ASSERT_NO_FATAL_FAILURE(leave_unwritten_free_pages_at_the_end(scratch.path()));
+  ASSERT_GT(missing_tail_bytes(scratch.path()), 0) << "LMDB wrote every page it freed";
+  ASSERT_GT(free_list_overflow_pages(scratch.path()), 0u) << "the free list fits in its leaves";
+  auto store = open_ok(scratch.path());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->log_bounds()->last_index, 4u);
 }
 
 TEST(StorageOpen, DataFileCutAtAnyPageOpensWholeOrIsRefusedNeverFaults) {
