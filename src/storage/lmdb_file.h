@@ -1,4 +1,4 @@
-// LMDB's data file read with pread instead of through LMDB's map, for the one
+// LMDB's data file read with read(2) instead of through LMDB's map, for the one
 // question the map cannot answer safely: whether the pages past the end of a short
 // file are free. (LMDB does not write the pages a transaction allocates and frees
 // again, so its file may end before its last page; a read of a missing page through
