@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # Issue 14's side-by-side benchmark: a 3-node Aethel lattice (scripts/run-lattice.sh: P2P,
 # fsync on) and a 3-member etcd cluster (fsync on, puts through its JSON gateway) on
-# loopback, measured one after the other in one run with the same wrk, and the ratios.
+# loopback, both up at once and measured in turn with the same wrk, and the ratios.
 #   verify32   POST /api/verify with the guide's transfer (1 unit, Alice and Bob in turn
 #              so nobody runs dry), 32 connections to the leader  |  etcd put, 32 connections
 #   verify1    the same with 1 connection (p50 is the number)     |  etcd put, 1 connection
 #   batch      POST /api/lattice/transactions, 8 connections × 256 transfers per request
 # Each line prints requests/s, p50 and p99 (wrk's own percentiles), and non-2xx answers;
 # a measure with any non-2xx answer or socket error is reported as invalid.
+# The measures run in ROUNDS rounds, aethel and etcd alternating within each, and the
+# table shows each measure's median over the rounds: this machine's speed drifts by tens
+# of percent within minutes, and measuring one system after the other let that drift
+# decide a ratio (etcd gave 7,029 and 5,349 puts/s in two runs ten minutes apart).
 #
 # After a build (cmake --build build --target aethel):
 #   bench/node/vs_etcd.sh
 # Settings (environment):
-#   DURATION_S=20   seconds per measure         WRK_THREADS=2
+#   DURATION_S=10   seconds per measure         ROUNDS=3         WRK_THREADS=2
 #   BUILD_DIR=build OUT_DIR (default: a new directory under /tmp; logs and raw wrk output)
 #   AETHEL_BIN (default: $BUILD_DIR/src/cli/aethel; another build, to compare two)
 #   BASE_API_PORT=18101 BASE_P2P_PORT=19101 ETCD_BASE_PORT=23791 (3 consecutive ports each,
 #   etcd uses ETCD_BASE_PORT+n for clients and +100+n for peers)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DURATION_S=${DURATION_S:-20}
+DURATION_S=${DURATION_S:-10}
+ROUNDS=${ROUNDS:-3}
 WRK_THREADS=${WRK_THREADS:-2}
 BUILD_DIR=${BUILD_DIR:-build}
 OUT_DIR=${OUT_DIR:-/tmp/aethel-vs-etcd.$$}
@@ -102,20 +107,44 @@ etcd_down() {
 
 valid() { [[ $(field "$1" non2xx) == 0 && $(field "$1" socket_errors) == 0 ]]; }
 
-print_table() {
-  local name
-  for name in aethel_verify32 etcd_put32 aethel_verify1 etcd_put1 aethel_batch; do
-    valid "$name" || echo "INVALID: $name had non-2xx answers or socket errors (see $OUT_DIR/$name.wrk)"
+# median NAME KEY: KEY's median over the rounds of measure NAME (NAME_r1, NAME_r2, ...).
+median() {
+  local r
+  for ((r = 1; r <= ROUNDS; r++)); do field "$1_r$r" "$2"; done |
+    sort -g | awk '{ v[NR] = $1 } END { printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# The 32-connection ratio of each round, so the spread shows.
+round_ratios() {
+  local r ratios=()
+  for ((r = 1; r <= ROUNDS; r++)); do
+    ratios+=("$(ratio "$(field "aethel_verify32_r$r" rps)" "$(field "etcd_put32_r$r" rps)")")
   done
+  echo "${ratios[*]}"
+}
+
+print_table() {
+  local name r
+  for name in aethel_verify32 etcd_put32 aethel_verify1 etcd_put1 aethel_batch; do
+    for ((r = 1; r <= ROUNDS; r++)); do
+      valid "${name}_r$r" || echo "INVALID: ${name}_r$r had non-2xx answers or socket errors (see $OUT_DIR/${name}_r$r.wrk)"
+    done
+  done
+  local a32 e32 a99 e99 a1 e1
+  a32=$(median aethel_verify32 rps) e32=$(median etcd_put32 rps)
+  a99=$(median aethel_verify32 p99_ms) e99=$(median etcd_put32 p99_ms)
+  a1=$(median aethel_verify1 p50_ms) e1=$(median etcd_put1 p50_ms)
   cat <<EOF
+
+Medians of $ROUNDS rounds of ${DURATION_S} s per measure (32-connection ratio per round: $(round_ratios)).
 
 | measure | aethel | etcd | aethel / etcd | goal |
 |---|---|---|---|---|
-| 32 connections, requests/s | $(field aethel_verify32 rps) | $(field etcd_put32 rps) | $(ratio "$(field aethel_verify32 rps)" "$(field etcd_put32 rps)") | ≥ 3 |
-| 32 connections, p99 ms | $(field aethel_verify32 p99_ms) | $(field etcd_put32 p99_ms) | $(ratio "$(field aethel_verify32 p99_ms)" "$(field etcd_put32 p99_ms)") | ≤ 1 |
-| 1 connection, p50 ms | $(field aethel_verify1 p50_ms) | $(field etcd_put1 p50_ms) | $(ratio "$(field aethel_verify1 p50_ms)" "$(field etcd_put1 p50_ms)") | ≤ 1 |
-| batch 8 × 256, transfers/s | $(awk -v r="$(field aethel_batch rps)" 'BEGIN { printf "%.0f", r * 256 }') | — | — | — |
-| batch 8 × 256, p99 ms | $(field aethel_batch p99_ms) | — | — | < 50 |
+| 32 connections, requests/s | $a32 | $e32 | $(ratio "$a32" "$e32") | ≥ 3 |
+| 32 connections, p99 ms | $a99 | $e99 | $(ratio "$a99" "$e99") | ≤ 1 |
+| 1 connection, p50 ms | $a1 | $e1 | $(ratio "$a1" "$e1") | ≤ 1 |
+| batch 8 × 256, transfers/s | $(awk -v r="$(median aethel_batch rps)" 'BEGIN { printf "%.0f", r * 256 }') | — | — | — |
+| batch 8 × 256, p99 ms | $(median aethel_batch p99_ms) | — | — | < 50 |
 
 Raw wrk output and logs: $OUT_DIR
 EOF
@@ -135,15 +164,17 @@ main() {
   # measures the ledger, not the limiter.
   aethel_up AETHEL_RATE_LIMIT_WRITES_PER_S=1000000
   log "aethel leader: $LEADER"
-  measure aethel_verify32 32 "$OUT_DIR/verify.lua" "$LEADER/api/verify"
-  measure aethel_verify1 1 "$OUT_DIR/verify.lua" "$LEADER/api/verify"
-  measure aethel_batch 8 "$OUT_DIR/batch.lua" "$LEADER/api/lattice/transactions"
-  aethel_down
-
   etcd_up
   log "etcd leader: $ETCD_LEADER"
-  measure etcd_put32 32 "$OUT_DIR/etcd_put.lua" "$ETCD_LEADER/v3/kv/put"
-  measure etcd_put1 1 "$OUT_DIR/etcd_put.lua" "$ETCD_LEADER/v3/kv/put"
+  local r
+  for ((r = 1; r <= ROUNDS; r++)); do
+    measure "aethel_verify32_r$r" 32 "$OUT_DIR/verify.lua" "$LEADER/api/verify"
+    measure "etcd_put32_r$r" 32 "$OUT_DIR/etcd_put.lua" "$ETCD_LEADER/v3/kv/put"
+    measure "aethel_verify1_r$r" 1 "$OUT_DIR/verify.lua" "$LEADER/api/verify"
+    measure "etcd_put1_r$r" 1 "$OUT_DIR/etcd_put.lua" "$ETCD_LEADER/v3/kv/put"
+    measure "aethel_batch_r$r" 8 "$OUT_DIR/batch.lua" "$LEADER/api/lattice/transactions"
+  done
+  aethel_down
   etcd_down
   trap - EXIT
 
