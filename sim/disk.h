@@ -124,9 +124,10 @@ class SimDisk {
 
   // Stored blocks by height (what /api/lattice/blocks would serve).
   const std::map<uint64_t, storage::Bytes>& blocks() const { return blocks_; }
-  // A durable record of the outcome index (node/outcome_index.h), by key. Not one still
-  // queued: the replica keeps a client id in flight until its block's write is durable
-  // (the production store shows a commit to readers a little earlier, once written).
+  // A record of the outcome index (node/outcome_index.h) in the store, by key. Not one
+  // only journaled: the replica keeps a client id in flight until its block's write is
+  // in the store (the production store shows a commit to readers a little earlier, once
+  // written).
   const storage::Bytes* outcome(const std::string& key) const {
     auto it = outcomes_.find(key);
     return it == outcomes_.end() ? nullptr : &it->second;

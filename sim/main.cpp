@@ -28,7 +28,7 @@ int usage() {
       "                  [--fault-ms MS] [--heal-limit-ms MS] [--clients N]\n"
       "                  [--no-faults] [--target-acks N] [--verbose] [--trace]\n"
       "bugs: commit_without_quorum vote_without_log_check apply_before_persist forget_vote\n"
-      "      skip_recovery stale_reads skip_outcome_index\n");
+      "      skip_recovery stale_reads skip_outcome_index release_in_flight_at_durable\n");
   return 2;
 }
 

@@ -216,6 +216,13 @@ TEST(SimPlantedBugs, SkipOutcomeIndexIsCaught) {
   EXPECT_NE(first_seed_catching("skip_outcome_index", kBugSeedBound, kSmallRetention), 0u);
 }
 
+// Ids in flight released when their write is durable, before the outcome index holds
+// them in the store: a retry in between is applied a second time.
+TEST(SimPlantedBugs, ReleaseInFlightAtDurableIsCaught) {
+  EXPECT_NE(first_seed_catching("release_in_flight_at_durable", kBugSeedBound, kSmallRetention),
+            0u);
+}
+
 TEST(SimPlantedBugs, CommitWithoutQuorumIsCaught) {
   EXPECT_NE(first_seed_catching("commit_without_quorum", kBugSeedBound), 0u);
 }

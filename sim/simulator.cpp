@@ -1092,6 +1092,8 @@ bool parse_bug(const std::string& name, Bugs& bugs) {
     bugs.replica.skip_recovery = true;
   } else if (name == "stale_reads") {
     bugs.replica.stale_reads = true;
+  } else if (name == "release_in_flight_at_durable") {
+    bugs.replica.release_in_flight_at_durable = true;
   } else if (name == "skip_outcome_index") {
     bugs.skip_outcome_index = true;
   } else {

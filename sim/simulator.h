@@ -28,7 +28,8 @@ struct SimOptions {
   std::size_t clients = 5;
   bool faults = true;
   // Planted bug ("" for none): commit_without_quorum, vote_without_log_check,
-  // apply_before_persist (core and replica), forget_vote, skip_recovery and stale_reads (replica).
+  // apply_before_persist (core and replica), forget_vote, skip_recovery, stale_reads and
+  // release_in_flight_at_durable (replica), skip_outcome_index (the simulation).
   std::string bug;
   // Stop once this many transfers were acknowledged (0: run by time). Benchmarks use it.
   std::uint64_t target_acks = 0;

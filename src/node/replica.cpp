@@ -1059,6 +1059,7 @@ void Replica::write_deferred() {
 
 void Replica::on_durable() {
   AETHEL_CHECK(!in_flight_.empty() && in_flight_.front().on_disk);
+  ++durable_unstored_;
   do {
     PendingWrite done = std::move(in_flight_.front());
     in_flight_.pop_front();
@@ -1074,6 +1075,7 @@ void Replica::on_stored() {
   AETHEL_CHECK(!unstored_.empty());
   const UnstoredWrite done = unstored_.front();
   unstored_.pop_front();
+  durable_unstored_ = durable_unstored_ > 0 ? durable_unstored_ - 1 : 0;
   if (done.blocks_through > 0) unwritten_.drop_through(done.blocks_through);
   written_through_ = std::max(written_through_, done.applied_through);
 }
@@ -1081,6 +1083,9 @@ void Replica::on_stored() {
 // Every block with client ids applied through this log index is in the store. With no
 // write unstored, every one applied is: such blocks are never deferred.
 consensus::Index Replica::written_through() const {
+  if (options_.bugs.release_in_flight_at_durable && durable_unstored_ > 0) {  // planted bug
+    return unstored_[durable_unstored_ - 1].applied_through;
+  }
   return unstored_.empty() ? applied_through_ : written_through_;
 }
 

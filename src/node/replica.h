@@ -161,6 +161,10 @@ struct ReplicaBugs {
   bool skip_recovery = false;
   // Reads are answered from the local state at once, unconfirmed.
   bool stale_reads = false;
+  // The leader's ids in flight are released once the write of their blocks is durable,
+  // not once it is in the store: a retry in between finds the id neither in flight nor
+  // in the outcome index.
+  bool release_in_flight_at_durable = false;
 };
 
 struct ReplicaOptions {
@@ -434,7 +438,8 @@ class Replica {
   uint64_t height_seen_ = 0;  // the ledger's height at the last check
   // The last entry applied to the ledgers.
   consensus::Index applied_through_ = 0;
-  consensus::Index written_through_ = 0;             // applied_through of the last stored write
+  consensus::Index written_through_ = 0;  // applied_through of the last stored write
+  size_t durable_unstored_ = 0;           // writes durable and not stored yet (planted bug)
   std::map<std::string, ProbeReply> probe_replies_;  // their terms and where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
