@@ -1059,7 +1059,6 @@ void Replica::write_deferred() {
 
 void Replica::on_durable() {
   AETHEL_CHECK(!in_flight_.empty() && in_flight_.front().on_disk);
-  ++durable_unstored_;
   do {
     PendingWrite done = std::move(in_flight_.front());
     in_flight_.pop_front();
@@ -1075,7 +1074,6 @@ void Replica::on_stored() {
   AETHEL_CHECK(!unstored_.empty());
   const UnstoredWrite done = unstored_.front();
   unstored_.pop_front();
-  durable_unstored_ = durable_unstored_ > 0 ? durable_unstored_ - 1 : 0;
   if (done.blocks_through > 0) unwritten_.drop_through(done.blocks_through);
   written_through_ = std::max(written_through_, done.applied_through);
 }
@@ -1083,8 +1081,11 @@ void Replica::on_stored() {
 // Every block with client ids applied through this log index is in the store. With no
 // write unstored, every one applied is: such blocks are never deferred.
 consensus::Index Replica::written_through() const {
-  if (options_.bugs.release_in_flight_at_durable && durable_unstored_ > 0) {  // planted bug
-    return unstored_[durable_unstored_ - 1].applied_through;
+  if (options_.bugs.release_in_flight_at_durable) {  // planted bug: durable counts as stored
+    const auto undurable = static_cast<size_t>(std::count_if(
+        in_flight_.begin(), in_flight_.end(), [](const PendingWrite& w) { return w.on_disk; }));
+    if (unstored_.size() > undurable)
+      return unstored_[unstored_.size() - undurable - 1].applied_through;
   }
   return unstored_.empty() ? applied_through_ : written_through_;
 }

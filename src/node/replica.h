@@ -438,8 +438,7 @@ class Replica {
   uint64_t height_seen_ = 0;  // the ledger's height at the last check
   // The last entry applied to the ledgers.
   consensus::Index applied_through_ = 0;
-  consensus::Index written_through_ = 0;  // applied_through of the last stored write
-  size_t durable_unstored_ = 0;           // writes durable and not stored yet (planted bug)
+  consensus::Index written_through_ = 0;             // applied_through of the last stored write
   std::map<std::string, ProbeReply> probe_replies_;  // their terms and where their logs end
 
   std::deque<Submission> queue_;                   // not yet proposed or forwarded
