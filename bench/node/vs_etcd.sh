@@ -11,7 +11,7 @@
 # The measures run in ROUNDS rounds, aethel and etcd alternating within each, and the
 # table shows each measure's median over the rounds: this machine's speed drifts by tens
 # of percent within minutes, and measuring one system after the other let that drift
-# decide a ratio (etcd gave 7,029 and 5,349 puts/s in two runs ten minutes apart).
+# decide a ratio (etcd gave 7,029 and 5,349 puts/s in two runs minutes apart).
 #
 # After a build (cmake --build build --target aethel):
 #   bench/node/vs_etcd.sh
