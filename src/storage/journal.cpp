@@ -127,6 +127,9 @@ Result<std::vector<JournalRecord>> parse_file(const fs::path& path, std::uint64_
   std::size_t offset = 0;
   while (offset < contents.size()) {
     std::optional<Found> found = record_at(contents.substr(offset));
+    if (!found && contents.find_first_not_of('\0', offset) == std::string_view::npos) {
+      break;  // the zeros ahead of the records
+    }
     if (!found) {
       const std::uint64_t damaged_seq = records.empty() ? first_seq : records.back().seq + 1;
       if (later_append_in(contents.substr(offset), damaged_seq)) {
@@ -219,7 +222,7 @@ Journal::Journal(fs::path dir, std::vector<File> files, std::uint64_t last_seq,
 
 Result<Fd> Journal::create_file(const std::string& name) const {
   const fs::path path = dir_ / name;
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) {
     return errno_error(fmt::format("cannot create journal file {}", path.string()), errno);
   }
@@ -235,6 +238,7 @@ void Journal::use_file(std::string name, Fd fd) {
   current_ = std::move(fd);
   current_file_ = {std::move(name), last_seq_};
   current_bytes_ = 0;
+  allocated_bytes_ = 0;
 }
 
 Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
@@ -258,15 +262,33 @@ Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
   }
   buffer_ = writer.take();
   const fs::path path = dir_ / current_file_.name;
-  if (Status written = write_fully(current_.get(), buffer_, path.string()); !written.ok()) {
-    return written.error();
-  }
+  Status written = preallocate(current_bytes_ + buffer_.size(), path.string());
+  if (written.ok())
+    written = write_fully_at(current_.get(), buffer_, current_bytes_, path.string());
+  if (!written.ok()) return written.error();
   if (::fdatasync(current_.get()) != 0) {
     return errno_error(fmt::format("cannot fsync {}", path.string()), errno);
   }
   current_bytes_ += buffer_.size();
   current_file_.last_seq = last_seq_ = seq;
   return seq;
+}
+
+// The zeros go to disk with the write they precede (one fdatasync for both).
+Status Journal::preallocate(std::uint64_t end_bytes, const std::string& path) {
+  if (end_bytes <= allocated_bytes_) return {};
+  const std::uint64_t target =
+      std::max(end_bytes, std::min(allocated_bytes_ + kPreallocateBytes, rotate_bytes_));
+  static const std::string zeros(1 << 16, '\0');
+  for (std::uint64_t offset = end_bytes; offset < target;) {
+    const std::uint64_t size = std::min<std::uint64_t>(zeros.size(), target - offset);
+    Status written =
+        write_fully_at(current_.get(), std::string_view(zeros).substr(0, size), offset, path);
+    if (!written.ok()) return written;
+    offset += size;
+  }
+  allocated_bytes_ = target;
+  return {};
 }
 
 Status Journal::release_through(std::uint64_t seq) {

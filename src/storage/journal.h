@@ -13,6 +13,12 @@
 // durable) can only be the last of its file. A file is deleted once the database
 // holds all its records durably (release_through).
 //
+// Files are filled with zeros ahead of the records, a megabyte at a time: an append
+// then overwrites blocks the file already has, and its fdatasync flushes the data
+// alone. One that grows the file must also commit the file system's journal (the new
+// size and blocks): that costs ~60% more time and kernel CPU per flush. Zeros after
+// the last record end a file.
+//
 // Not thread-safe: the Store serializes append and release_through, which its
 // journal and its database writer call from two threads.
 #pragma once
@@ -72,6 +78,8 @@ class Journal {
   static Result<std::vector<std::string>> file_names(const std::filesystem::path& dir);
 
   static constexpr std::uint64_t kRotateBytes = std::uint64_t{16} << 20;
+  // How far ahead of its records a file is filled with zeros (at most rotate_bytes).
+  static constexpr std::uint64_t kPreallocateBytes = std::uint64_t{1} << 20;
 
  private:
   struct File {
@@ -83,12 +91,16 @@ class Journal {
   Result<Fd> create_file(const std::string& name) const;
   void use_file(std::string name, Fd fd);  // for the records after last_seq_
   void rotate();
+  // Fills the current file with zeros through at least `end_bytes`, ahead of a write
+  // that ends there.
+  Status preallocate(std::uint64_t end_bytes, const std::string& path);
 
   std::filesystem::path dir_;
   std::vector<File> closed_;  // oldest first
   Fd current_;                // the file appended to
   File current_file_;
-  std::uint64_t current_bytes_ = 0;
+  std::uint64_t current_bytes_ = 0;    // of records
+  std::uint64_t allocated_bytes_ = 0;  // the file's size: records, then zeros
   std::uint64_t last_seq_ = 0;
   std::uint64_t rotate_bytes_;
   std::string buffer_;  // reused by append

@@ -92,6 +92,18 @@ Status write_fully(int fd, std::string_view contents, const std::string& path) {
   return {};
 }
 
+Status write_fully_at(int fd, std::string_view contents, std::uint64_t offset,
+                      const std::string& path) {
+  while (!contents.empty()) {
+    const ssize_t n = ::pwrite(fd, contents.data(), contents.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error(fmt::format("cannot write {}", path), errno);
+    contents.remove_prefix(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
 Status fsync_directory(const std::filesystem::path& dir) {
   return fsync_path(dir.string(), O_RDONLY | O_DIRECTORY);
 }

@@ -51,6 +51,9 @@ std::optional<std::uint64_t> numbered_file_number(std::string_view name, std::st
 // Writes all of `contents` to `fd` (retrying short and interrupted writes); `path`
 // names the file in the error.
 Status write_fully(int fd, std::string_view contents, const std::string& path);
+// The same at byte `offset` of the file (pwrite): the file position does not move.
+Status write_fully_at(int fd, std::string_view contents, std::uint64_t offset,
+                      const std::string& path);
 
 // fsyncs a directory, making the names created in it durable.
 Status fsync_directory(const std::filesystem::path& dir);

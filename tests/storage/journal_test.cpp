@@ -37,6 +37,13 @@ void resize(const fs::path& path, std::uintmax_t size) {
   fs::resize_file(path, size);
 }
 
+// What records with these payloads take in a file (a 24-byte header each).
+std::uintmax_t record_bytes(const std::vector<std::string>& payloads) {
+  std::uintmax_t bytes = 0;
+  for (const std::string& payload : payloads) bytes += 24 + payload.size();
+  return bytes;
+}
+
 void flip_byte(const fs::path& path, std::streamoff offset) {
   std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
   file.seekg(offset);
@@ -87,7 +94,8 @@ TEST(Journal, ATornLastRecordIsDroppedAndAppendsGoOnInANewFile) {
     ASSERT_TRUE(journal->append(payloads).ok());
   }
   const fs::path file = scratch.path() / names(scratch.path()).at(0);
-  resize(file, fs::file_size(file) - 2);  // the crash cut the last record short
+  // The crash cut the last record short.
+  resize(file, record_bytes({"one", "two", "three"}) - 2);
   {
     auto journal = open_journal(scratch.path(), 0, recovered);
     ASSERT_NE(journal, nullptr);
@@ -146,12 +154,11 @@ TEST(Journal, DamageBeforeALaterAppendIsCorruptionNamingTheFile) {
 TEST(Journal, ALastAppendFlushedInPartIsDroppedFromItsDamage) {
   ScratchDir scratch(test_name());
   std::vector<JournalRecord> recovered;
-  std::uintmax_t first_append_bytes = 0;
+  const std::vector<std::string> first = {"kept"};
+  const std::uintmax_t first_append_bytes = record_bytes(first);
   {
     auto journal = open_journal(scratch.path(), 0, recovered);
-    const std::vector<std::string> first = {"kept"};
     ASSERT_TRUE(journal->append(first).ok());
-    first_append_bytes = fs::file_size(scratch.path() / names(scratch.path()).at(0));
     const std::vector<std::string> torn = {"also kept", std::string(5000, 'l'), "after the hole"};
     ASSERT_TRUE(journal->append(torn).ok());
   }
@@ -178,6 +185,51 @@ TEST(Journal, ZerosAfterTheLastRecordEndTheFile) {
   resize(file, fs::file_size(file) + 300);
   ASSERT_NE(open_journal(scratch.path(), 0, recovered), nullptr);
   EXPECT_EQ(recovered, (std::vector<JournalRecord>{{1, "one"}}));
+}
+
+TEST(Journal, AppendsOverwriteZerosWrittenAheadOfThem) {
+  ScratchDir scratch(test_name());
+  std::vector<JournalRecord> recovered;
+  const std::vector<std::string> first = {"a", "b"};
+  // Crosses the first megabyte of zeros: the file grows by another.
+  const std::vector<std::string> second = {std::string(Journal::kPreallocateBytes, 'z')};
+  const std::vector<std::string> third = {"c"};
+  const fs::path file = scratch.path() / "journal-00000000000000000001.log";
+  {
+    auto journal = open_journal(scratch.path(), 0, recovered);
+    ASSERT_TRUE(journal->append(first).ok());
+    // Its flush covers the zeros too: an append that lands on them grows nothing.
+    EXPECT_EQ(fs::file_size(file), Journal::kPreallocateBytes);
+    ASSERT_TRUE(journal->append(second).ok());
+    EXPECT_EQ(fs::file_size(file), 2 * Journal::kPreallocateBytes);
+    ASSERT_TRUE(journal->append(third).ok());
+    EXPECT_EQ(fs::file_size(file), 2 * Journal::kPreallocateBytes);
+  }
+  ASSERT_NE(open_journal(scratch.path(), 0, recovered), nullptr);
+  EXPECT_EQ(recovered, (std::vector<JournalRecord>{{1, "a"}, {2, "b"}, {3, second[0]}, {4, "c"}}));
+}
+
+TEST(Journal, AnAppendTornAmongTheZerosIsDropped) {
+  ScratchDir scratch(test_name());
+  std::vector<JournalRecord> recovered;
+  const std::vector<std::string> first = {"kept"};
+  const std::vector<std::string> torn = {"lost", "also lost"};
+  {
+    auto journal = open_journal(scratch.path(), 0, recovered);
+    ASSERT_TRUE(journal->append(first).ok());
+    ASSERT_TRUE(journal->append(torn).ok());
+  }
+  // Only the first page of the last append reached the disk: zeros where the rest was.
+  const fs::path file = scratch.path() / names(scratch.path()).at(0);
+  std::fstream out(file, std::ios::in | std::ios::out | std::ios::binary);
+  out.seekp(static_cast<std::streamoff>(record_bytes(first) + 10));
+  const std::string zeros(record_bytes(torn), '\0');
+  out.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+  out.close();
+  auto journal = open_journal(scratch.path(), 0, recovered);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(recovered, (std::vector<JournalRecord>{{1, "kept"}}));
+  EXPECT_EQ(journal->last_seq(), 1u);
 }
 
 TEST(Journal, MissingRecordsAreCorruption) {
