@@ -16,7 +16,7 @@
 // Files are filled with zeros ahead of the records, a megabyte at a time: an append
 // then overwrites blocks the file already has, and its fdatasync flushes the data
 // alone. One that grows the file must also write the file's new size and blocks:
-// ~40% more time and ~70% more kernel CPU per flush here. Zeros after the last record
+// 35-57% more time and two thirds more CPU per flush here. Zeros after the last record
 // end a file.
 //
 // Not thread-safe: the Store serializes append and release_through, which its
