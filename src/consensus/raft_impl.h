@@ -32,6 +32,7 @@ class RaftImpl {
   Error compact(Index index, Bytes data);
   void fence_votes_through(Term term);
   void stagger_election_after_recovery();
+  std::uint32_t staggered_election_timeout() const;
   bool has_ready() const;
   Ready ready();
   void advance();

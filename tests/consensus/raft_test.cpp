@@ -647,5 +647,61 @@ TEST(ConsensusRaft, ValidatorsLeavingRecoveryTogetherCampaignOneAtATime) {
   EXPECT_TRUE(cluster.election_safe());
 }
 
+// Two survivors of a leader's crash whose timeouts fell within one network delay: both
+// candidates in the same term, each refusing the other. They retry in their slots of
+// the jitter, in id order (15 / 2 / 3 = 2 ticks per voter before them): the lower id
+// campaigns first and wins the next term. At random times they could split again (with
+// 50 ms one way, a leader-kill gap of 4.5 s: three splits in a row).
+TEST(ConsensusRaft, CandidatesWhoseVoteSplitRetryInIdOrder) {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(seed);
+    Cluster cluster(3, seed, [](Config& config) { config.election_timeout_ticks = 15; });
+    const NodeId crashed = cluster.wait_for_leader();
+    ASSERT_NE(crashed, kNoNode);
+    cluster.crash(crashed);
+    std::vector<NodeId> survivors;
+    for (NodeId id : cluster.ids) {
+      if (id != crashed) survivors.push_back(id);
+    }
+    auto role_of = [&](std::size_t i) { return cluster.node(survivors[i]).role(); };
+    // Each times out on its own clock with its pre-votes held back...
+    for (int t = 0;
+         t < 40 && (role_of(0) != Role::kPreCandidate || role_of(1) != Role::kPreCandidate); ++t) {
+      for (NodeId id : survivors) {
+        if (cluster.node(id).role() == Role::kFollower) cluster.node(id).tick();
+      }
+    }
+    // ...and in flight for two ticks (a WAN's delay: past the pre-vote tie-break, which
+    // only covers pre-candidates that started within a heartbeat of each other)...
+    for (int t = 0; t < 2; ++t) {
+      for (NodeId id : survivors) cluster.node(id).tick();
+    }
+    // ...then both win their pre-votes and become candidates before either's vote
+    // request arrives, and refuse each other.
+    std::deque<Message> vote_requests;
+    for (NodeId id : survivors) cluster.process(id);
+    while (!cluster.network.empty()) {
+      Message m = std::move(cluster.network.front());
+      cluster.network.pop_front();
+      if (cluster.down.count(m.to) > 0) continue;
+      if (m.type == MessageType::kVote) {
+        vote_requests.push_back(std::move(m));
+        continue;
+      }
+      cluster.node(m.to).step(m);
+      cluster.process(m.to);
+    }
+    cluster.network = std::move(vote_requests);
+    cluster.deliver_all();
+    ASSERT_EQ(role_of(0), Role::kCandidate);
+    ASSERT_EQ(role_of(1), Role::kCandidate);
+    const Term split_term = cluster.node(survivors[0]).term();
+    ASSERT_EQ(cluster.node(survivors[1]).term(), split_term);
+    EXPECT_EQ(cluster.wait_for_leader(100), survivors[0]);
+    EXPECT_EQ(cluster.node(survivors[0]).term(), split_term + 1);
+    EXPECT_TRUE(cluster.election_safe());
+  }
+}
+
 }  // namespace
 }  // namespace aethel::consensus
