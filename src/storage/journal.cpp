@@ -262,10 +262,11 @@ Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
   }
   buffer_ = writer.take();
   const fs::path path = dir_ / current_file_.name;
-  Status written = preallocate(current_bytes_ + buffer_.size(), path.string());
-  if (written.ok())
-    written = write_fully_at(current_.get(), buffer_, current_bytes_, path.string());
-  if (!written.ok()) return written.error();
+  preallocate(current_bytes_ + buffer_.size(), path.string());
+  if (Status written = write_fully_at(current_.get(), buffer_, current_bytes_, path.string());
+      !written.ok()) {
+    return written.error();
+  }
   if (::fdatasync(current_.get()) != 0) {
     return errno_error(fmt::format("cannot fsync {}", path.string()), errno);
   }
@@ -274,21 +275,22 @@ Result<std::uint64_t> Journal::append(std::span<const std::string> payloads) {
   return seq;
 }
 
-// The zeros go to disk with the write they precede (one fdatasync for both).
-Status Journal::preallocate(std::uint64_t end_bytes, const std::string& path) {
-  if (end_bytes <= allocated_bytes_) return {};
+// The zeros go to disk with the write they precede (one fdatasync for both). They only
+// save time: a disk too full for them still takes the records.
+void Journal::preallocate(std::uint64_t end_bytes, const std::string& path) {
+  if (end_bytes <= allocated_bytes_) return;
   const std::uint64_t target =
       std::max(end_bytes, std::min(allocated_bytes_ + kPreallocateBytes, rotate_bytes_));
   static const std::string zeros(1 << 16, '\0');
   for (std::uint64_t offset = end_bytes; offset < target;) {
     const std::uint64_t size = std::min<std::uint64_t>(zeros.size(), target - offset);
-    Status written =
-        write_fully_at(current_.get(), std::string_view(zeros).substr(0, size), offset, path);
-    if (!written.ok()) return written;
+    if (!write_fully_at(current_.get(), std::string_view(zeros).substr(0, size), offset, path)
+             .ok()) {
+      return;
+    }
     offset += size;
   }
   allocated_bytes_ = target;
-  return {};
 }
 
 Status Journal::release_through(std::uint64_t seq) {

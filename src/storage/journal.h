@@ -92,8 +92,8 @@ class Journal {
   void use_file(std::string name, Fd fd);  // for the records after last_seq_
   void rotate();
   // Fills the current file with zeros through at least `end_bytes`, ahead of a write
-  // that ends there.
-  Status preallocate(std::uint64_t end_bytes, const std::string& path);
+  // that ends there; on a write error (a full disk), leaves it as it is.
+  void preallocate(std::uint64_t end_bytes, const std::string& path);
 
   std::filesystem::path dir_;
   std::vector<File> closed_;  // oldest first

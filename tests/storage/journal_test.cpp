@@ -4,7 +4,9 @@
 #include "storage/journal.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <csignal>
 #include <fstream>
 
 #include "storage/storage.h"
@@ -207,6 +209,32 @@ TEST(Journal, AppendsOverwriteZerosWrittenAheadOfThem) {
   }
   ASSERT_NE(open_journal(scratch.path(), 0, recovered), nullptr);
   EXPECT_EQ(recovered, (std::vector<JournalRecord>{{1, "a"}, {2, "b"}, {3, second[0]}, {4, "c"}}));
+}
+
+// The zeros only save time: a disk with no room for them still takes the records.
+// (A file size limit stands in for the full disk: writes past it fail with EFBIG.)
+TEST(Journal, AppendsSucceedWhereTheZerosDoNotFit) {
+  ScratchDir scratch(test_name());
+  std::vector<JournalRecord> recovered;
+  auto journal = open_journal(scratch.path(), 0, recovered);
+  ASSERT_NE(journal, nullptr);
+  const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit previous_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &previous_limit), 0);
+  rlimit limit = previous_limit;
+  limit.rlim_cur = 64 * 1024;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  const std::vector<std::string> first = {"a", "b"};
+  const std::vector<std::string> second = {"c"};
+  const bool first_ok = journal->append(first).ok();
+  const bool second_ok = journal->append(second).ok();
+  setrlimit(RLIMIT_FSIZE, &previous_limit);
+  std::signal(SIGXFSZ, previous_handler);
+  EXPECT_TRUE(first_ok);
+  EXPECT_TRUE(second_ok);
+  journal.reset();
+  ASSERT_NE(open_journal(scratch.path(), 0, recovered), nullptr);
+  EXPECT_EQ(recovered, (std::vector<JournalRecord>{{1, "a"}, {2, "b"}, {3, "c"}}));
 }
 
 TEST(Journal, AnAppendTornAmongTheZerosIsDropped) {
