@@ -127,10 +127,10 @@ Result<std::vector<JournalRecord>> parse_file(const fs::path& path, std::uint64_
   std::size_t offset = 0;
   while (offset < contents.size()) {
     std::optional<Found> found = record_at(contents.substr(offset));
-    if (!found && contents.find_first_not_of('\0', offset) == std::string_view::npos) {
-      break;  // the zeros ahead of the records
-    }
     if (!found) {
+      if (contents.find_first_not_of('\0', offset) == std::string_view::npos) {
+        break;  // the zeros ahead of the records
+      }
       const std::uint64_t damaged_seq = records.empty() ? first_seq : records.back().seq + 1;
       if (later_append_in(contents.substr(offset), damaged_seq)) {
         return make_error(

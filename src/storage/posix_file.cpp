@@ -82,26 +82,30 @@ std::optional<std::uint64_t> numbered_file_number(std::string_view name, std::st
   return number;
 }
 
-Status write_fully(int fd, std::string_view contents, const std::string& path) {
-  while (!contents.empty()) {
-    const ssize_t n = ::write(fd, contents.data(), contents.size());
+// Calls `write_some(rest, written)` (a write of `rest`, which starts `written` bytes
+// into `contents`) until all of `contents` is written, retrying interrupted writes.
+template <class WriteSome>
+static Status write_all(std::string_view contents, const std::string& path, WriteSome write_some) {
+  for (std::size_t written = 0; written < contents.size();) {
+    const ssize_t n = write_some(contents.substr(written), written);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_error(fmt::format("cannot write {}", path), errno);
-    contents.remove_prefix(static_cast<std::size_t>(n));
+    written += static_cast<std::size_t>(n);
   }
   return {};
 }
 
+Status write_fully(int fd, std::string_view contents, const std::string& path) {
+  return write_all(contents, path, [fd](std::string_view rest, std::size_t) {
+    return ::write(fd, rest.data(), rest.size());
+  });
+}
+
 Status write_fully_at(int fd, std::string_view contents, std::uint64_t offset,
                       const std::string& path) {
-  while (!contents.empty()) {
-    const ssize_t n = ::pwrite(fd, contents.data(), contents.size(), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error(fmt::format("cannot write {}", path), errno);
-    contents.remove_prefix(static_cast<std::size_t>(n));
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return {};
+  return write_all(contents, path, [fd, offset](std::string_view rest, std::size_t written) {
+    return ::pwrite(fd, rest.data(), rest.size(), static_cast<off_t>(offset + written));
+  });
 }
 
 Status fsync_directory(const std::filesystem::path& dir) {
