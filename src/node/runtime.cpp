@@ -387,11 +387,14 @@ class Node::Runtime : public Transport, public Disk {
   // they are. `last`: nothing more comes.
   void hand_to_store(std::vector<storage::WriteBatch> batches, bool durable, bool last = false) {
     base::MutexLock lock(store_mutex_);
-    if (store_queue_.empty()) store_queue_since_ = Clock::now();
+    // A queue that was not empty has its deadline set: the store thread wakes then
+    // unless it must commit now (a wake per block cost the thread a switch each).
+    const bool was_empty = store_queue_.empty();
+    if (was_empty) store_queue_since_ = Clock::now();
     if (durable) store_durable_batches_ = batches.size();
     std::move(batches.begin(), batches.end(), std::back_inserter(store_queue_));
     if (last) store_stopping_ = true;
-    store_wake_.notify_one();
+    if (was_empty || durable || last) store_wake_.notify_one();
     store_done_.wait(lock, [&] {
       store_mutex_.assert_held();
       return store_durable_batches_ == 0;

@@ -416,6 +416,22 @@ TEST_F(SecurityTest, OnlyTheVerifierThreadsRunAtNiceTen) {
   EXPECT_GE(at_zero, 4) << "consensus, io and pool threads keep the node's priority";
 }
 
+// Batch scheduling (docs/ARCHITECTURE.md): a woken thread does not preempt the one
+// that handed it work. Threads inherit the policy, so one started before it was set
+// would show here.
+TEST_F(SecurityTest, EveryThreadRunsUnderBatchScheduling) {
+  start();
+  constexpr auto kBatchPolicy = "3";  // SCHED_BATCH, field 41 of /proc/.../stat
+  int threads = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(node_->pid()) + "/task")) {
+    ++threads;
+    EXPECT_EQ(stat_field(task.path() / "stat", 41), kBatchPolicy)
+        << "thread " << task.path().filename() << " does not run under SCHED_BATCH";
+  }
+  EXPECT_GE(threads, 6);
+}
+
 TEST_F(SecurityTest, ABadRateLimitSettingStopsTheNodeNamingTheVariable) {
   auto result =
       run("env -i PATH=/usr/bin:/bin AETHEL_DATA_DIR=" + (root_ / "data").string() +
