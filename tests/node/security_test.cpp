@@ -432,6 +432,20 @@ TEST_F(SecurityTest, EveryThreadRunsUnderBatchScheduling) {
   EXPECT_GE(threads, 6);
 }
 
+TEST_F(SecurityTest, TheHttpServerRunsOneIoThreadPerTwoCores) {
+  start();
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  int io_threads = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(node_->pid()) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    io_threads += name == "http";
+  }
+  EXPECT_EQ(io_threads, static_cast<int>(std::max(1u, cores / 2)));
+}
+
 TEST_F(SecurityTest, ABadRateLimitSettingStopsTheNodeNamingTheVariable) {
   auto result =
       run("env -i PATH=/usr/bin:/bin AETHEL_DATA_DIR=" + (root_ / "data").string() +
