@@ -372,7 +372,8 @@ size_t default_max_connections() {
 
 // One io thread per two cores (at least one): the other half is left to consensus,
 // the disk and P2P, which every write also crosses. On two cores one io thread served
-// 6% more writes and 20% more reads than two sharing one event loop (BENCHMARKS.md).
+// about 6% more writes and a quarter more reads than two sharing one event loop
+// (BENCHMARKS.md).
 unsigned http_io_threads() {
   return std::max(1u, std::thread::hardware_concurrency() / 2);
 }
