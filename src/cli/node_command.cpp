@@ -553,12 +553,14 @@ node::Result<std::string> node_admin_token(const node::Config& c, Log& log) {
 // its time slice instead of preempting it. The node's threads hand work to each other
 // all the time (HTTP to consensus to P2P and disk, and back); preempting the giver at
 // each hand-off cost more in switches than it saved in latency: under write load on
-// two cores the node served about a sixth more requests with it, tails unchanged.
+// two cores the node served 6-15% more writes with it (BENCHMARKS.md).
 // Raft's timeouts (hundreds of milliseconds) are far above a time slice. Returns the
-// errno of a refusal (the node then runs as it is).
-int schedule_threads_as_batch() {
+// warning to log when the system refused (the node then runs as it is), else "".
+std::string schedule_threads_as_batch() {
   sched_param param{};
-  return sched_setscheduler(0, SCHED_BATCH, &param) == 0 ? 0 : errno;
+  if (sched_setscheduler(0, SCHED_BATCH, &param) == 0) return "";
+  return fmt::format("[NODE] warning: cannot use batch scheduling ({}); running as is",
+                     std::strerror(errno));
 }
 
 // Serves until SIGINT or SIGTERM, then stops in order: the server (requests in
@@ -566,12 +568,9 @@ int schedule_threads_as_batch() {
 // node (its Ready finishes, fsync'd).
 int serve(const NodeSetup& setup, const sigset_t& signals) {
   const node::Config& c = setup.config;
-  const int batch_error = schedule_threads_as_batch();  // before any thread starts
+  const std::string batch_warning = schedule_threads_as_batch();  // before any thread starts
   Log log(c, setup.format);
-  if (batch_error != 0) {
-    log.line(fmt::format("[NODE] warning: cannot use batch scheduling ({}); running as is",
-                         std::strerror(batch_error)));
-  }
+  if (!batch_warning.empty()) log.line(batch_warning);
   metrics::Metrics metrics;  // outlives the node, the lattice and the server below
   std::vector<std::string> warnings = c.warnings;
   api::Events events(events_options(metrics, warnings));  // outlives them too
