@@ -549,13 +549,9 @@ node::Result<std::string> node_admin_token(const node::Config& c, Log& log) {
 }
 
 // Every thread of the node runs under SCHED_BATCH (threads inherit it from the one
-// that starts them): a woken thread then waits for the running one to block or use
-// its time slice instead of preempting it. The node's threads hand work to each other
-// all the time (HTTP to consensus to P2P and disk, and back); preempting the giver at
-// each hand-off cost more in switches than it saved in latency: under write load on
-// two cores the node served 6-15% more writes with it (BENCHMARKS.md).
-// Raft's timeouts (hundreds of milliseconds) are far above a time slice. Returns the
-// warning to log when the system refused (the node then runs as it is), else "".
+// that starts them), so a woken thread does not preempt the one that handed it work
+// (docs/ARCHITECTURE.md). Returns the warning to log when the system refuses (the
+// node then runs as it is), else "".
 std::string schedule_threads_as_batch() {
   sched_param param{};
   if (sched_setscheduler(0, SCHED_BATCH, &param) == 0) return "";

@@ -88,6 +88,16 @@ inline std::string stat_field(const std::filesystem::path& stat, int index) {
   return "";
 }
 
+// The /proc directories of the process's threads.
+inline std::vector<std::filesystem::path> thread_dirs(pid_t pid) {
+  std::vector<std::filesystem::path> dirs;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    dirs.push_back(task.path());
+  }
+  return dirs;
+}
+
 // CPU seconds (user + system) the process has used, from /proc/<pid>/stat.
 inline double cpu_seconds(pid_t pid) {
   const std::filesystem::path stat = "/proc/" + std::to_string(pid) + "/stat";

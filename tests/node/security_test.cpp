@@ -406,9 +406,8 @@ TEST_F(SecurityTest, OnlyTheVerifierThreadsRunAtNiceTen) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const int verifiers = static_cast<int>(std::max(1u, cores - 1));
   int at_ten = 0, at_zero = 0;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(node_->pid()) + "/task")) {
-    std::string nice = stat_field(task.path() / "stat", 19);
+  for (const std::filesystem::path& task : thread_dirs(node_->pid())) {
+    std::string nice = stat_field(task / "stat", 19);
     at_ten += nice == "10";
     at_zero += nice == "0";
   }
@@ -423,11 +422,10 @@ TEST_F(SecurityTest, EveryThreadRunsUnderBatchScheduling) {
   start();
   constexpr auto kBatchPolicy = "3";  // SCHED_BATCH, field 41 of /proc/.../stat
   int threads = 0;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(node_->pid()) + "/task")) {
+  for (const std::filesystem::path& task : thread_dirs(node_->pid())) {
     ++threads;
-    EXPECT_EQ(stat_field(task.path() / "stat", 41), kBatchPolicy)
-        << "thread " << task.path().filename() << " does not run under SCHED_BATCH";
+    EXPECT_EQ(stat_field(task / "stat", 41), kBatchPolicy)
+        << "thread " << task.filename() << " does not run under SCHED_BATCH";
   }
   EXPECT_GE(threads, 6);
 }
@@ -436,9 +434,8 @@ TEST_F(SecurityTest, TheHttpServerRunsOneIoThreadPerTwoCores) {
   start();
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   int io_threads = 0;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(node_->pid()) + "/task")) {
-    std::ifstream comm(task.path() / "comm");
+  for (const std::filesystem::path& task : thread_dirs(node_->pid())) {
+    std::ifstream comm(task / "comm");
     std::string name;
     std::getline(comm, name);
     io_threads += name == "http";
