@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "base/base.h"
@@ -363,9 +364,14 @@ void LedgerState::rebuild_views() {
     slot_index.insert(text_hash(slots[slot].name), slot);
   }
   record_index.clear();
-  record_index.reserve(records.size());
+  hex_index.clear();
   for (size_t i = 0; i < records.size(); ++i) {
-    record_index.insert(text_hash(records.id_view(i, id_scratch)), first_record_number + i);
+    const uint64_t hash = text_hash(records.id_view(i, id_scratch));
+    if (records.unscoped_hex(i)) {
+      hex_index.insert(hash, first_record_number + i);
+    } else {
+      record_index.insert(hash, first_record_number + i);
+    }
   }
 }
 
@@ -378,9 +384,22 @@ std::optional<uint32_t> LedgerState::find_slot(std::string_view name) const {
 
 std::optional<Outcome> LedgerState::find_record(std::string_view tx_id,
                                                 std::optional<std::string_view> scope) const {
-  const uint64_t number = record_index.find(text_hash(tx_id), [&](uint64_t candidate) {
-    return records.matches(candidate - first_record_number, tx_id, scope);
-  });
+  // Inside one scope an id is unique, so the first match is the one. Without a scope,
+  // every match is visited (a match returning false goes on) and the oldest wins.
+  uint64_t number = FlatIndex::kAbsent;
+  const auto matches = [&](uint64_t candidate) {
+    if (candidate < first_record_number ||
+        !records.matches(candidate - first_record_number, tx_id, scope)) {
+      return false;
+    }
+    number = std::min(number, candidate);
+    return scope.has_value();
+  };
+  // An unscoped hex id sits in hex_index, every other in record_index (remember).
+  const uint64_t hash = text_hash(tx_id);
+  const bool hex = is_hex_id(tx_id);
+  if (!hex || !scope || !scope->empty()) record_index.find(hash, matches);
+  if (hex && (!scope || scope->empty())) hex_index.find(hash, matches);
   if (number == FlatIndex::kAbsent) return std::nullopt;
   return records[number - first_record_number];
 }
@@ -448,20 +467,28 @@ void LedgerState::remember(const Outcome& outcome) {
   // Ids are unique in their scope here: a client id was looked up by the caller, and
   // a derived id hashes its own height and index.
   const uint64_t number = first_record_number + records.size();
-  record_index.insert(text_hash(outcome.tx_id), number);
   records.push_back(outcome);
+  const uint64_t hash = text_hash(outcome.tx_id);
+  if (records.unscoped_hex(records.size() - 1)) {
+    hex_index.insert(hash, number);
+  } else {
+    record_index.insert(hash, number);
+  }
 }
 
 void LedgerState::forget_expired() {
   while (!records.empty() && (height - records.height_at(0) >= limits.tx_retention_blocks ||
                               records.size() > limits.tx_retention_count)) {
-    const uint64_t oldest = first_record_number;
-    const bool erased = record_index.erase(text_hash(records.id_view(0, id_scratch)),
-                                           [&](uint64_t number) { return number == oldest; });
-    AETHEL_CHECK(erased);
+    if (!records.unscoped_hex(0)) {
+      const uint64_t oldest = first_record_number;
+      const bool erased = record_index.erase(text_hash(records.id_view(0, id_scratch)),
+                                             [&](uint64_t number) { return number == oldest; });
+      AETHEL_CHECK(erased);
+    }
     records.pop_front();
     ++first_record_number;
   }
+  hex_index.forget_below(first_record_number);
 }
 
 void LedgerState::assert_conservation() const {

@@ -12,6 +12,7 @@
 
 #include "lang/lang.h"
 #include "ledger/flat_index.h"
+#include "ledger/generation_index.h"
 #include "ledger/ledger.h"
 #include "ledger/name_order.h"
 #include "ledger/record_log.h"
@@ -85,11 +86,14 @@ struct LedgerState {
   std::vector<uint32_t> touched;  // slots changed since the last tree update
 
   // Remembered outcomes in the order applied (oldest first). Record number n (counted
-  // since this state was built) sits at records[n - first_record_number];
-  // `record_index` maps hashes of ids (without scope) to record numbers.
+  // since this state was built) sits at records[n - first_record_number]. Two indexes
+  // map hashes of ids (without scope) to record numbers: `hex_index` those with a hex
+  // id and no scope (RecordLog::unscoped_hex: every derived id, so most outcomes),
+  // whose numbers it forgets by generation; `record_index` all others, one by one.
   RecordLog records;
   uint64_t first_record_number = 0;
   FlatIndex record_index;
+  GenerationIndex hex_index;
 
   // Deployed intents by name, and the roots over them and over everything.
   std::map<std::string, IntentEntry, std::less<>> intents;

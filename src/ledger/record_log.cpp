@@ -138,6 +138,10 @@ Unpacked unpack(std::string_view bytes) {
 
 }  // namespace
 
+bool is_hex_id(std::string_view id) {
+  return raw_of_hex_id(id).has_value();
+}
+
 std::string_view RecordLog::Chunk::at(size_t k) const {
   const size_t end = k + 1 < start.size() ? start[k + 1] : bytes.size();
   return std::string_view(bytes).substr(start[k], end - start[k]);
@@ -175,6 +179,11 @@ bool RecordLog::matches(size_t i, std::string_view tx_id,
   if (!(u.flags & kHexId)) return u.id == tx_id;
   const auto raw = raw_of_hex_id(tx_id);
   return raw && std::string_view(raw->data(), raw->size()) == u.id;
+}
+
+bool RecordLog::unscoped_hex(size_t i) const {
+  const auto flags = static_cast<uint8_t>(packed(i)[0]);
+  return (flags & kHexId) && !(flags & kHasScope);
 }
 
 void RecordLog::push_back(const Outcome& outcome) {

@@ -31,6 +31,9 @@
 
 namespace aethel::ledger {
 
+// Whether `id` is 64 lower-case hex characters, as every derived id is.
+bool is_hex_id(std::string_view id);
+
 class RecordLog {
  public:
   static constexpr size_t kChunkOutcomes = 4096;
@@ -46,6 +49,8 @@ class RecordLog {
   std::string_view id_view(size_t i, std::string& scratch) const;
   // Outcome i has id `tx_id` and, when one is given, scope `scope`.
   bool matches(size_t i, std::string_view tx_id, std::optional<std::string_view> scope) const;
+  // Outcome i has a hex id (is_hex_id) and no scope, as every derived id has.
+  bool unscoped_hex(size_t i) const;
 
   // `outcome.exists` is not kept.
   void push_back(const Outcome& outcome);

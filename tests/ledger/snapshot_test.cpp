@@ -266,6 +266,7 @@ TEST(RecordLog, MatchesIdsAndScopesExactly) {
     EXPECT_FALSE(log.matches(n, o.tx_id, "Carol")) << n;
     EXPECT_FALSE(log.matches(n, o.tx_id.substr(1), std::nullopt)) << n;
     EXPECT_FALSE(log.matches(n, numbered(n + 5).tx_id, std::nullopt)) << n;
+    EXPECT_EQ(log.unscoped_hex(n), n % 5 == 0) << n;  // only the derived shape
   }
   // The derived-looking id packs as bytes; its upper-case spelling is another id.
   std::string upper = numbered(0).tx_id;

@@ -1,6 +1,8 @@
 // Transfers, batches, idempotency, retention, lookups and determinism.
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include "ledger/ledger.h"
 #include "ledger/rules.h"
 
@@ -256,6 +258,60 @@ TEST(LedgerLookup, FindTransactionByDerivedId) {
   EXPECT_EQ(found->index, 1u);
   EXPECT_FALSE(found->exists);
   EXPECT_FALSE(ledger.find_transaction("nope").has_value());
+}
+
+// Derived ids are indexed by generations (GenerationIndex), client ids one by one:
+// across several generations and a window that turns over, every remembered outcome is
+// found by its id, no forgotten one is, and a copy (which rebuilds both indexes) agrees.
+TEST(LedgerLookup, EveryRememberedIdIsFoundAndNoForgottenOne) {
+  Limits limits;
+  limits.tx_retention_count = 40'000;
+  Ledger ledger(default_genesis(), limits);
+  std::vector<Outcome> applied;
+  for (int block = 0; block < 100; ++block) {
+    std::vector<Transaction> txs;
+    for (int i = 0; i < 999; ++i) {
+      txs.push_back(i % 2 ? Transaction::transfer("Alice", "Bob", 1)
+                          : Transaction::transfer("Bob", "Alice", 1));
+    }
+    txs.push_back(Transaction::transfer("Alice", "Bob", 1, "k" + std::to_string(block)));
+    for (Outcome& o : apply(ledger, std::move(txs)).outcomes) applied.push_back(std::move(o));
+  }
+  ASSERT_EQ(ledger.remembered_transactions(), limits.tx_retention_count);
+  const size_t first_kept = applied.size() - limits.tx_retention_count;
+  const Ledger copy = ledger;
+  for (size_t i = 0; i < applied.size(); i += (i % 1000 == 999) ? 1 : 97) {
+    const Outcome& o = applied[i];
+    for (const Ledger* l : {&std::as_const(ledger), &copy}) {
+      const auto found = l->find_transaction(o.tx_id, o.scope);
+      if (i < first_kept) {
+        EXPECT_FALSE(found.has_value()) << i;
+      } else {
+        ASSERT_TRUE(found.has_value()) << i;
+        EXPECT_EQ(*found, o) << i;
+        EXPECT_EQ(l->find_transaction(o.tx_id), o) << i;
+      }
+    }
+  }
+}
+
+// Deployments and invocations share the empty scope with derived ids: a client id
+// there that equals a remembered derived id is a retry of that transaction. A
+// transfer's client ids are its sender's, so there the same id is new.
+TEST(LedgerIdempotency, AClientIdEqualToADerivedIdInItsScopeIsARetry) {
+  Ledger ledger(default_genesis());
+  const Outcome derived = apply_one(ledger, Transaction::transfer("Alice", "Bob", 5));
+  const Outcome deploy =
+      apply_one(ledger, Transaction::deploy("intent broken(", "test", derived.tx_id));
+  EXPECT_TRUE(deploy.exists);
+  EXPECT_EQ(deploy.height, derived.height);
+  const Outcome scoped = apply_one(ledger, Transaction::transfer("Alice", "Bob", 5, derived.tx_id));
+  EXPECT_FALSE(scoped.exists);
+  EXPECT_TRUE(scoped.committed());
+  EXPECT_EQ(balance(ledger, "Bob"), 510);
+  EXPECT_EQ(ledger.find_transaction(derived.tx_id, "Alice")->height, scoped.height);
+  EXPECT_EQ(ledger.find_transaction(derived.tx_id, "")->height, derived.height);
+  EXPECT_EQ(ledger.find_transaction(derived.tx_id)->height, derived.height);  // the oldest
 }
 
 TEST(LedgerLookup, AccountsPageInNameOrder) {
