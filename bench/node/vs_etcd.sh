@@ -177,6 +177,8 @@ main() {
   aethel_down
   etcd_down
   trap - EXIT
+  # The stores: about 1.5 GB a run, of no use once measured (the logs stay).
+  rm -rf "$OUT_DIR"/aethel/node*/data "$OUT_DIR/etcd"
 
   print_table
 }

@@ -75,10 +75,13 @@ async function stopNode(index) {
   return null;
 }
 
+// The browser first: a test skipped for want of one must not leave a lattice running.
+const browser = await loadChromium();
 if (urls.length === 0) await startLattice();
 const probe = await httpJson(`${urls[0]}/api/lattice/network`, { timeoutMs: 5000 }).catch((e) => ({ status: 0, text: e.message }));
 if (probe.status === 404) {
   for (const n of nodes) await n.stop();
+  await browser.close();
   skipNow(`${urls[0]}/api/lattice/network answers 404: the lattice routes are not there yet`);
 }
 assert.equal(urls.length, 3, `three lattice URLs expected, got ${urls.join(',')}`);
@@ -87,7 +90,6 @@ assert.equal(urls.length, 3, `three lattice URLs expected, got ${urls.join(',')}
 // Helpers
 // ---------------------------------------------------------------------------
 
-const browser = await loadChromium();
 let page;
 const pageErrors = [];
 
