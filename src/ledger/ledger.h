@@ -484,7 +484,7 @@ class Ledger {
 
   // The remembered outcome of transaction `tx_id` in `scope` (exists = false), or
   // nullopt if it was never applied or has been forgotten under the retention rule.
-  // Without a scope, the first remembered transaction with that id in any scope.
+  // Without a scope, the oldest remembered transaction with that id in any scope.
   std::optional<Outcome> find_transaction(std::string_view tx_id,
                                           std::optional<std::string_view> scope = {}) const;
   // The genesis policy (Genesis::open_accounts).

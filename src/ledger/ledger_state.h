@@ -109,7 +109,7 @@ struct LedgerState {
   Account account_at(uint32_t slot) const;
   void set_account(uint32_t slot, const Account& account);
   std::optional<uint32_t> find_slot(std::string_view name) const;
-  // The record of `tx_id` in `scope`; without a scope, the first in any scope.
+  // The record of `tx_id` in `scope`; without a scope, the oldest in any scope.
   std::optional<Outcome> find_record(std::string_view tx_id,
                                      std::optional<std::string_view> scope) const;
 
