@@ -5,6 +5,9 @@
 // confirms a candidate with a `matches(value)` predicate, so entries are 16 bytes
 // and a lookup is usually one cache miss, with no allocation per entry. Only
 // lookups are offered, never iteration, so its order can never reach a result.
+//
+// A slot is empty when its value is kAbsent or below `floor_` (reuse_for_values_from):
+// a table can be emptied for larger values without writing to it.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,15 @@ class FlatIndex {
   void clear() {
     entries_.clear();
     size_ = 0;
+    floor_ = 0;
+  }
+
+  // Empties the index but keeps its memory, untouched: every value it holds is below
+  // `first`, and every value inserted from now on is at least `first`.
+  void reuse_for_values_from(uint64_t first) {
+    AETHEL_CHECK(first >= floor_);
+    floor_ = first;
+    size_ = 0;
   }
 
   void reserve(size_t count) {
@@ -38,14 +50,14 @@ class FlatIndex {
     const size_t mask = entries_.size() - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
       const Entry& e = entries_[i];
-      if (e.value == kAbsent) return kAbsent;
+      if (!holds(e)) return kAbsent;
       if (e.hash == hash && matches(e.value)) return e.value;
     }
   }
 
   // Adds an entry; the caller guarantees no matching entry exists.
   void insert(uint64_t hash, uint64_t value) {
-    AETHEL_CHECK(value != kAbsent);
+    AETHEL_CHECK(value != kAbsent && value >= floor_);
     if ((size_ + 1) * 2 > entries_.size()) rehash(entries_.empty() ? 16 : entries_.size() * 2);
     place(hash, value);
     ++size_;
@@ -59,13 +71,13 @@ class FlatIndex {
     size_t hole = hash & mask;
     for (;; hole = (hole + 1) & mask) {
       const Entry& e = entries_[hole];
-      if (e.value == kAbsent) return false;
+      if (!holds(e)) return false;
       if (e.hash == hash && matches(e.value)) break;
     }
     // Shift later members of the probe run back so no lookup meets a false gap.
     for (size_t next = (hole + 1) & mask;; next = (next + 1) & mask) {
       Entry& e = entries_[next];
-      if (e.value == kAbsent) break;
+      if (!holds(e)) break;
       const size_t home = e.hash & mask;
       const bool home_after_hole =
           hole <= next ? (home > hole && home <= next) : (home > hole || home <= next);
@@ -84,10 +96,12 @@ class FlatIndex {
     uint64_t value = kAbsent;
   };
 
+  bool holds(const Entry& e) const { return e.value != kAbsent && e.value >= floor_; }
+
   void place(uint64_t hash, uint64_t value) {
     const size_t mask = entries_.size() - 1;
     size_t i = hash & mask;
-    while (entries_[i].value != kAbsent) i = (i + 1) & mask;
+    while (holds(entries_[i])) i = (i + 1) & mask;
     entries_[i] = Entry{hash, value};
   }
 
@@ -97,12 +111,13 @@ class FlatIndex {
     old.swap(entries_);
     entries_.assign(capacity, Entry{});
     for (const Entry& e : old) {
-      if (e.value != kAbsent) place(e.hash, e.value);
+      if (holds(e)) place(e.hash, e.value);
     }
   }
 
   std::vector<Entry> entries_;  // capacity: a power of two, or empty
   size_t size_ = 0;
+  uint64_t floor_ = 0;
 };
 
 }  // namespace aethel::ledger
