@@ -305,8 +305,8 @@ Result<Outcome> decode_outcome(std::string_view bytes) {
 
 namespace {
 
-// Record number `i` fits the state read so far: inside the retention window, after
-// the previous record in applied order, and with an id not seen before.
+// Record number `i` fits the state read so far: inside the retention window, and
+// after the previous record in applied order.
 Status check_record_place(const LedgerState& s, uint64_t i, const Outcome& r,
                           const Outcome* previous) {
   if (r.height == 0 || r.height > s.height || s.height - r.height >= s.limits.tx_retention_blocks) {
@@ -317,9 +317,6 @@ Status check_record_place(const LedgerState& s, uint64_t i, const Outcome& r,
                               (r.height == previous->height && r.index <= previous->index))) {
     return bad_snapshot("transaction records are not in applied order");
   }
-  if (s.find_record(r.tx_id, r.scope)) {
-    return bad_snapshot("transaction record ids repeat");
-  }
   return {};
 }
 
@@ -329,14 +326,24 @@ Status read_records(ByteReader& in, LedgerState& s, uint32_t version) {
       record_count > s.limits.tx_retention_count) {
     return bad_snapshot(fmt::format("bad record count {}", record_count));
   }
-  AETHEL_CHECK(s.records.empty());
+  AETHEL_CHECK(s.records.empty() && s.first_record_number == 0);  // record i is number i
+  // Repeated ids are found through one index of all the records read: the state's index
+  // of derived ids (GenerationIndex) answers a new id only after probing every generation.
+  FlatIndex seen;
+  seen.reserve(record_count);
   Outcome previous;
   for (uint64_t i = 0; i < record_count; ++i) {
     Outcome r;
     if (Status read = read_record(in, i, r, version); !read.ok()) return read;
     Status placed = check_record_place(s, i, r, i == 0 ? nullptr : &previous);
     if (!placed.ok()) return placed;
+    const uint64_t hash = LedgerState::text_hash(r.tx_id);
+    const auto same_id = [&](uint64_t n) { return s.records.matches(n, r.tx_id, r.scope); };
+    if (seen.find(hash, same_id) != FlatIndex::kAbsent) {
+      return bad_snapshot("transaction record ids repeat");
+    }
     s.remember(r);
+    seen.insert(hash, i);
     previous = std::move(r);
   }
   return {};
