@@ -103,6 +103,35 @@ TEST(LedgerSnapshot, ContentErrorsBehindAValidChecksumAreRefused) {
   EXPECT_FALSE(Ledger::deserialize("").ok());
 }
 
+// A snapshot whose records repeat an id (derived, or a client id in its scope) is
+// refused: a ledger loaded from it would answer a retry with either outcome.
+TEST(LedgerSnapshot, RepeatedRecordIdsAreRefused) {
+  Ledger ledger(default_genesis());
+  const std::vector<Transaction> block{Transaction::transfer("Alice", "Bob", 1),
+                                       Transaction::transfer("Alice", "Bob", 2),
+                                       Transaction::transfer("Alice", "Bob", 3, "id-a"),
+                                       Transaction::transfer("Alice", "Bob", 4, "id-b")};
+  const auto applied = ledger.apply_block(1, block);
+  ASSERT_TRUE(applied.ok());
+  const std::string bytes = ledger.serialize();
+  ASSERT_TRUE(Ledger::deserialize(bytes).ok());
+  const auto repeat = [&](const std::string& first, const std::string& second) {
+    std::string bad = bytes;
+    const size_t at = bad.find(second);
+    EXPECT_NE(at, std::string::npos);
+    EXPECT_EQ(bad.find(second, at + 1), std::string::npos);
+    bad.replace(at, second.size(), first);
+    return Ledger::deserialize(with_fixed_checksum(bad));
+  };
+  for (const auto& [first, second] :
+       {std::pair{applied.value().outcomes[0].tx_id, applied.value().outcomes[1].tx_id},
+        std::pair<std::string, std::string>{"id-a", "id-b"}}) {
+    const auto r = repeat(first, second);
+    ASSERT_FALSE(r.ok()) << second;
+    EXPECT_NE(r.error().message.find("repeat"), std::string::npos) << r.error().message;
+  }
+}
+
 // Blocks of `count` transfers with client ids, enough to fill and forget whole chunks
 // of remembered outcomes.
 void apply_id_block(Ledger& ledger, int count) {
