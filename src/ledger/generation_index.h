@@ -36,9 +36,9 @@ class GenerationIndex {
   // guarantees no matching entry exists.
   void insert(uint64_t hash, uint64_t number) {
     if (generations_.empty() || generations_.back().index.size() == kGenerationEntries) {
-      // The table of the last generation dropped, emptied without a write: allocating
-      // and faulting in a fresh megabyte each time took milliseconds, and clearing a
-      // cold one 0.3-0.6 ms.
+      // The table of the last generation dropped, emptied without a write: a fresh
+      // table per generation, or clearing the old one, made a block take milliseconds
+      // once a generation (BENCHMARKS.md).
       generations_.push_back({std::exchange(spare_, {}), number});
       generations_.back().index.reuse_for_values_from(number);
     }

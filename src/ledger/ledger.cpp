@@ -365,13 +365,19 @@ void LedgerState::rebuild_views() {
   }
   record_index.clear();
   hex_index.clear();
-  for (size_t i = 0; i < records.size(); ++i) {
-    const uint64_t hash = text_hash(records.id_view(i, id_scratch));
-    if (records.unscoped_hex(i)) {
-      hex_index.insert(hash, first_record_number + i);
-    } else {
-      record_index.insert(hash, first_record_number + i);
-    }
+  size_t flat_records = 0;
+  for (size_t i = 0; i < records.size(); ++i) flat_records += !records.unscoped_hex(i);
+  record_index.reserve(flat_records);
+  for (size_t i = 0; i < records.size(); ++i) index_record(i, records.id_view(i, id_scratch));
+}
+
+void LedgerState::index_record(size_t i, std::string_view tx_id) {
+  const uint64_t hash = text_hash(tx_id);
+  const uint64_t number = first_record_number + i;
+  if (records.unscoped_hex(i)) {
+    hex_index.insert(hash, number);
+  } else {
+    record_index.insert(hash, number);
   }
 }
 
@@ -466,14 +472,8 @@ void LedgerState::remember(const Outcome& outcome) {
   AETHEL_CHECK(outcome.message.size() <= kMaxOutcomeMessageBytes);
   // Ids are unique in their scope here: a client id was looked up by the caller, and
   // a derived id hashes its own height and index.
-  const uint64_t number = first_record_number + records.size();
   records.push_back(outcome);
-  const uint64_t hash = text_hash(outcome.tx_id);
-  if (records.unscoped_hex(records.size() - 1)) {
-    hex_index.insert(hash, number);
-  } else {
-    record_index.insert(hash, number);
-  }
+  index_record(records.size() - 1, outcome.tx_id);
 }
 
 void LedgerState::forget_expired() {

@@ -121,6 +121,8 @@ struct LedgerState {
   // Recomputes intents_root (when `intents_changed`) and root after update_tree.
   void update_root(bool intents_changed);
   void remember(const Outcome& outcome);
+  // Adds records[i], whose id is `tx_id`, to the index its id and scope belong to.
+  void index_record(size_t i, std::string_view tx_id);
   // Applies the retention rule at the current height.
   void forget_expired();
   // Aborts unless every balance is >= 0 and they sum to the supply.
